@@ -1,0 +1,204 @@
+// Command puma is the Puma change-data-capture daemon: it streams MySQL and
+// MariaDB binary logs to plugins configured in puma.toml.
+//
+// It only wires packages together; the behaviour lives in engine and the
+// packages under internal.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"sync"
+	"syscall"
+
+	"github.com/pumacdc/puma/engine"
+	"github.com/pumacdc/puma/engine/checkpoint"
+	"github.com/pumacdc/puma/internal/config"
+	"github.com/pumacdc/puma/internal/jsonsink"
+)
+
+// version is set at build time with -ldflags "-X main.version=…".
+var version = "dev"
+
+// Exit codes.
+const (
+	exitOK     = 0
+	exitFailed = 1
+	exitUsage  = 2 // bad command line or configuration: nothing was started
+)
+
+func main() {
+	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+}
+
+const usage = `usage: puma <command> [flags]
+
+commands:
+  run     -c puma.toml   run every task until SIGINT/SIGTERM
+  check   -c puma.toml   validate the config and preflight every source
+  version                print the version
+`
+
+func run(args []string, stdout, stderr io.Writer) int {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, usage)
+		return exitUsage
+	}
+	switch args[0] {
+	case "run":
+		return cmdRun(args[1:], stderr)
+	case "check":
+		return cmdCheck(args[1:], stdout, stderr)
+	case "version", "-version", "--version":
+		fmt.Fprintln(stdout, "puma", version)
+		return exitOK
+	case "help", "-h", "--help":
+		fmt.Fprint(stdout, usage)
+		return exitOK
+	}
+	fmt.Fprintf(stderr, "puma: unknown command %q\n%s", args[0], usage)
+	return exitUsage
+}
+
+func loadConfig(name string, args []string, stderr io.Writer) (*config.Config, int) {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	path := fs.String("c", "puma.toml", "configuration file")
+	if err := fs.Parse(args); err != nil {
+		return nil, exitUsage
+	}
+	if fs.NArg() > 0 {
+		fmt.Fprintf(stderr, "puma %s: unexpected argument %q\n", name, fs.Arg(0))
+		return nil, exitUsage
+	}
+	cfg, err := config.Load(*path)
+	if err != nil {
+		fmt.Fprintln(stderr, err)
+		return nil, exitUsage
+	}
+	return cfg, exitOK
+}
+
+func newLogger(cfg *config.Config, w io.Writer) *slog.Logger {
+	opts := &slog.HandlerOptions{Level: cfg.Server.LogLevel}
+	if cfg.Server.LogFormat == "json" {
+		return slog.New(slog.NewJSONHandler(w, opts))
+	}
+	return slog.New(slog.NewTextHandler(w, opts))
+}
+
+func cmdCheck(args []string, stdout, stderr io.Writer) int {
+	cfg, code := loadConfig("check", args, stderr)
+	if cfg == nil {
+		return code
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	failed := false
+	for _, task := range cfg.Tasks {
+		for _, src := range task.Sources {
+			rep := engine.Preflight(ctx, task, src)
+			printReport(stdout, rep)
+			failed = failed || rep.Failed()
+		}
+	}
+	if failed {
+		fmt.Fprintln(stdout, "preflight failed: fix the FAIL lines above")
+		return exitFailed
+	}
+	fmt.Fprintln(stdout, "preflight ok")
+	return exitOK
+}
+
+func printReport(w io.Writer, r *engine.Report) {
+	fmt.Fprintf(w, "task %s, source %s", r.Task, r.Source)
+	if r.Version != "" {
+		fmt.Fprintf(w, " (%s %s, server_id %d)", r.Flavor, r.Version, r.ServerID)
+	}
+	fmt.Fprintln(w)
+	for _, c := range r.Checks {
+		fmt.Fprintf(w, "  %-4s  %-28s %s\n", c.Status, c.Name, c.Detail)
+		if c.Status != engine.CheckOK && c.Fix != "" {
+			fmt.Fprintf(w, "        %-28s fix: %s\n", "", c.Fix)
+		}
+	}
+}
+
+func cmdRun(args []string, stderr io.Writer) int {
+	cfg, code := loadConfig("run", args, stderr)
+	if cfg == nil {
+		return code
+	}
+	log := newLogger(cfg, stderr)
+	store, err := checkpoint.NewFileStore(filepath.Join(cfg.Server.DataDir, "checkpoints"))
+	if err != nil {
+		log.Error("checkpoint store", "err", err)
+		return exitFailed
+	}
+	deps := engine.Deps{
+		Store: store,
+		Log:   log,
+		NewSender: func(ctx context.Context, task config.Task, p config.Plugin) (engine.Sender, error) {
+			return newSender(cfg, p)
+		},
+	}
+	var tasks []*engine.Task
+	for _, tc := range cfg.Tasks {
+		t, err := engine.NewTask(tc, deps)
+		if err != nil {
+			log.Error("task", "task", tc.Name, "err", err)
+			return exitFailed
+		}
+		tasks = append(tasks, t)
+	}
+
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	log.Info("puma starting", "version", version, "tasks", len(tasks))
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	var failures []error
+	for _, t := range tasks {
+		wg.Go(func() {
+			if err := t.Run(ctx); err != nil {
+				log.Error("task stopped", "task", t.Name(), "err", err)
+				mu.Lock()
+				failures = append(failures, err)
+				mu.Unlock()
+				return
+			}
+			log.Info("task stopped", "task", t.Name())
+		})
+	}
+	wg.Wait()
+	if len(failures) > 0 {
+		return exitFailed
+	}
+	return exitOK
+}
+
+// newSender builds a built-in sender.
+func newSender(cfg *config.Config, p config.Plugin) (engine.Sender, error) {
+	name, ok := p.Builtin()
+	if !ok {
+		return nil, errors.New("Wasm senders are not available in this build; use builtin:jsonl or builtin:stdout")
+	}
+	sc, err := jsonsink.DecodeConfig(p.Config)
+	if err != nil {
+		return nil, err
+	}
+	switch name {
+	case "jsonl":
+		return jsonsink.NewJSONL(sc, cfg.Dir)
+	case "stdout":
+		return jsonsink.NewStdout(sc, nil)
+	}
+	return nil, fmt.Errorf("unknown built-in sender %q (have: jsonl, stdout)", name)
+}

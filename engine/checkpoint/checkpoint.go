@@ -1,0 +1,46 @@
+// Package checkpoint stores how far each task has durably delivered.
+//
+// A checkpoint only ever names a transaction commit or a DDL that every
+// sender of the task acknowledged, so resuming from it redelivers at most
+// what was in flight and never skips a change.
+package checkpoint
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/pumacdc/puma/engine/position"
+)
+
+// ErrNotFound is returned by Store.Load when a task has no checkpoint yet.
+var ErrNotFound = errors.New("checkpoint not found")
+
+// Checkpoint is what a task persists.
+type Checkpoint struct {
+	// Task is the task's name, the store's key.
+	Task string `json:"task"`
+	// Position is the end of the last fully acknowledged transaction or DDL.
+	Position position.Position `json:"position"`
+	// Paused and StopAt are operator state that survives restarts.
+	Paused bool   `json:"paused,omitempty"`
+	StopAt string `json:"stop_at,omitempty"`
+	// Schemas is the table-schema state in use at Position, opaque to the
+	// store.
+	Schemas []byte `json:"schemas,omitempty"`
+	// Saved is when the checkpoint was written.
+	Saved time.Time `json:"saved"`
+}
+
+// Store persists checkpoints.
+//
+// Save must be durable when it returns nil: after a crash, Load returns
+// that checkpoint or a later one, never an earlier one. Implementations must
+// be safe for concurrent use by different tasks; calls for one task are
+// never concurrent.
+type Store interface {
+	// Load returns the task's checkpoint, or ErrNotFound.
+	Load(ctx context.Context, task string) (*Checkpoint, error)
+	// Save replaces the task's checkpoint.
+	Save(ctx context.Context, cp *Checkpoint) error
+}

@@ -1,0 +1,230 @@
+package engine
+
+import (
+	"encoding/base64"
+	"math"
+	"strconv"
+	"unicode/utf8"
+)
+
+// AppendEnvelope appends c's JSON envelope (one object, no newline) to dst
+// and returns the extended buffer. It does not allocate beyond growing dst.
+//
+// The envelope: op, db, table, before, after, key, ts_ms, source {server_id,
+// file, pos, gtid}, tx {id, seq}; DDL carries "statement" instead of row
+// images.
+func AppendEnvelope(dst []byte, c *Change) []byte {
+	dst = append(dst, `{"op":"`...)
+	dst = append(dst, c.Op.String()...)
+	dst = append(dst, `","db":`...)
+	if c.Table != nil {
+		dst = appendString(dst, c.Table.DB)
+		dst = append(dst, `,"table":`...)
+		dst = appendString(dst, c.Table.Name)
+	} else {
+		dst = appendString(dst, c.DB)
+	}
+	if c.Op == OpDDL {
+		dst = append(dst, `,"statement":`...)
+		dst = appendString(dst, c.Statement)
+	} else if c.Table != nil && (c.Op == OpInsert || c.Op == OpUpdate || c.Op == OpDelete || c.Op == OpRead) {
+		dst = append(dst, `,"before":`...)
+		dst = appendRow(dst, c.Table, c.Before)
+		dst = append(dst, `,"after":`...)
+		dst = appendRow(dst, c.Table, c.After)
+		dst = append(dst, `,"key":`...)
+		img := c.After
+		if img == nil {
+			img = c.Before
+		}
+		dst = appendKey(dst, c.Table, img)
+		if c.Table.KeyKind != KeyPrimary {
+			dst = append(dst, `,"key_kind":"`...)
+			dst = append(dst, c.Table.KeyKind.String()...)
+			dst = append(dst, '"')
+		}
+	}
+	dst = append(dst, `,"ts_ms":`...)
+	dst = strconv.AppendInt(dst, c.Timestamp*1000, 10)
+	dst = append(dst, `,"source":{"server_id":`...)
+	var gtid string
+	if c.Tx != nil {
+		dst = strconv.AppendUint(dst, uint64(c.Tx.ServerID), 10)
+		gtid = c.Tx.GTID
+	} else {
+		dst = append(dst, '0')
+	}
+	dst = append(dst, `,"file":`...)
+	dst = appendString(dst, c.File)
+	dst = append(dst, `,"pos":`...)
+	dst = strconv.AppendUint(dst, uint64(c.Pos), 10)
+	if gtid != "" {
+		dst = append(dst, `,"gtid":`...)
+		dst = appendString(dst, gtid)
+	}
+	dst = append(dst, `},"tx":{"id":`...)
+	if c.Tx != nil {
+		dst = appendString(dst, c.Tx.ID)
+	} else {
+		dst = append(dst, `""`...)
+	}
+	dst = append(dst, `,"seq":`...)
+	dst = strconv.AppendUint(dst, uint64(c.Seq), 10)
+	return append(dst, "}}"...)
+}
+
+// AppendBeginMarker appends the object opening transaction tx.
+func AppendBeginMarker(dst []byte, tx *Tx) []byte {
+	dst = append(dst, `{"begin":{"id":`...)
+	dst = appendString(dst, tx.ID)
+	dst = append(dst, `,"server_id":`...)
+	dst = strconv.AppendUint(dst, uint64(tx.ServerID), 10)
+	dst = append(dst, `,"file":`...)
+	dst = appendString(dst, tx.File)
+	dst = append(dst, `,"pos":`...)
+	dst = strconv.AppendUint(dst, uint64(tx.Pos), 10)
+	return append(dst, "}}"...)
+}
+
+// AppendCommitMarker appends the object closing b's transaction; b.Commit
+// must be set.
+func AppendCommitMarker(dst []byte, b *Batch, changes uint32) []byte {
+	dst = append(dst, `{"commit":{"id":`...)
+	dst = appendString(dst, b.Tx.ID)
+	dst = append(dst, `,"changes":`...)
+	dst = strconv.AppendUint(dst, uint64(changes), 10)
+	dst = append(dst, `,"ts_ms":`...)
+	dst = strconv.AppendInt(dst, b.CommitTime*1000, 10)
+	dst = append(dst, `,"file":`...)
+	dst = appendString(dst, b.Commit.File)
+	dst = append(dst, `,"pos":`...)
+	dst = strconv.AppendUint(dst, uint64(b.Commit.Pos), 10)
+	if b.Commit.GTIDSet != "" {
+		dst = append(dst, `,"gtid_set":`...)
+		dst = appendString(dst, b.Commit.GTIDSet)
+	}
+	return append(dst, "}}"...)
+}
+
+func appendRow(dst []byte, t *Table, row []any) []byte {
+	if row == nil {
+		return append(dst, "null"...)
+	}
+	dst = append(dst, '{')
+	for i, v := range row {
+		if i > 0 {
+			dst = append(dst, ',')
+		}
+		dst = appendString(dst, t.Columns[i].Name)
+		dst = append(dst, ':')
+		dst = AppendValue(dst, t.Columns[i].Kind, v)
+	}
+	return append(dst, '}')
+}
+
+func appendKey(dst []byte, t *Table, row []any) []byte {
+	if row == nil {
+		return append(dst, "null"...)
+	}
+	dst = append(dst, '{')
+	for n, i := range t.Key {
+		if n > 0 {
+			dst = append(dst, ',')
+		}
+		dst = appendString(dst, t.Columns[i].Name)
+		dst = append(dst, ':')
+		dst = AppendValue(dst, t.Columns[i].Kind, row[i])
+	}
+	return append(dst, '}')
+}
+
+// AppendValue appends v, a value of a column of kind k, as JSON: numbers as
+// numbers, DECIMAL as a string, bytes as base64, JSON as JSON, time types as
+// strings.
+func AppendValue(dst []byte, k Kind, v any) []byte {
+	switch v := v.(type) {
+	case nil:
+		return append(dst, "null"...)
+	case int64:
+		return strconv.AppendInt(dst, v, 10)
+	case uint64:
+		return strconv.AppendUint(dst, v, 10)
+	case float32:
+		return appendFloat(dst, float64(v), 32)
+	case float64:
+		return appendFloat(dst, v, 64)
+	case []byte:
+		dst = append(dst, '"')
+		dst = base64.StdEncoding.AppendEncode(dst, v)
+		return append(dst, '"')
+	case string:
+		if k == KindJSON {
+			if v == "" {
+				return append(dst, "null"...)
+			}
+			return append(dst, v...)
+		}
+		return appendString(dst, v)
+	}
+	// Unreachable for values the decoder built; keep the output valid JSON.
+	return append(dst, "null"...)
+}
+
+func appendFloat(dst []byte, f float64, bits int) []byte {
+	if math.IsNaN(f) || math.IsInf(f, 0) {
+		return append(dst, "null"...)
+	}
+	return strconv.AppendFloat(dst, f, 'g', -1, bits)
+}
+
+const hexDigits = "0123456789abcdef"
+
+// appendString appends s as a JSON string. Invalid UTF-8 becomes U+FFFD;
+// <, > and & are left alone (the output is not HTML).
+func appendString(dst []byte, s string) []byte {
+	dst = append(dst, '"')
+	start := 0
+	for i := 0; i < len(s); {
+		c := s[i]
+		if c < utf8.RuneSelf {
+			if c >= 0x20 && c != '"' && c != '\\' {
+				i++
+				continue
+			}
+			dst = append(dst, s[start:i]...)
+			switch c {
+			case '"', '\\':
+				dst = append(dst, '\\', c)
+			case '\n':
+				dst = append(dst, '\\', 'n')
+			case '\r':
+				dst = append(dst, '\\', 'r')
+			case '\t':
+				dst = append(dst, '\\', 't')
+			default:
+				dst = append(dst, '\\', 'u', '0', '0', hexDigits[c>>4], hexDigits[c&0xf])
+			}
+			i++
+			start = i
+			continue
+		}
+		r, size := utf8.DecodeRuneInString(s[i:])
+		if r == utf8.RuneError && size == 1 {
+			dst = append(dst, s[start:i]...)
+			dst = append(dst, `\ufffd`...)
+			i += size
+			start = i
+			continue
+		}
+		if r == '\u2028' || r == '\u2029' {
+			dst = append(dst, s[start:i]...)
+			dst = append(dst, '\\', 'u', '2', '0', '2', hexDigits[r&0xf])
+			i += size
+			start = i
+			continue
+		}
+		i += size
+	}
+	dst = append(dst, s[start:]...)
+	return append(dst, '"')
+}

@@ -1,0 +1,43 @@
+package engine
+
+import (
+	"errors"
+	"fmt"
+)
+
+// Sentinel errors, wrapped by the errors the engine returns.
+var (
+	// ErrUnsupportedType: a column type Puma cannot represent faithfully.
+	ErrUnsupportedType = errors.New("unsupported column type")
+	// ErrUnsupportedCharset: a character set Puma cannot convert to UTF-8.
+	ErrUnsupportedCharset = errors.New("unsupported character set")
+	// ErrStatementFormat: a DML statement logged as a query event.
+	ErrStatementFormat = errors.New("statement-based change in the binary log")
+	// ErrXA: an XA transaction, which go-mysql cannot decode.
+	ErrXA = errors.New("XA transactions are not supported")
+	// ErrPreflight: the source is not fit for change data capture.
+	ErrPreflight = errors.New("preflight failed")
+)
+
+// NoMetadataError reports a TABLE_MAP event without column names, logged
+// while binlog_row_metadata was not FULL.
+type NoMetadataError struct {
+	Table string
+}
+
+func (e *NoMetadataError) Error() string {
+	return fmt.Sprintf("table %s: the binary log carries no column names (binlog_row_metadata is not FULL when this row was written); run SET GLOBAL binlog_row_metadata=FULL on the source", e.Table)
+}
+
+// PositionError locates an error in the binary log.
+type PositionError struct {
+	File string
+	Pos  uint32
+	Err  error
+}
+
+func (e *PositionError) Error() string {
+	return fmt.Sprintf("at %s:%d: %v", e.File, e.Pos, e.Err)
+}
+
+func (e *PositionError) Unwrap() error { return e.Err }

@@ -1,0 +1,363 @@
+package engine
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/pumacdc/puma/engine/checkpoint"
+	"github.com/pumacdc/puma/engine/position"
+	"github.com/pumacdc/puma/internal/config"
+)
+
+// Sender delivers batches to a destination.
+//
+// Send is called from a single goroutine, in batch order, and must return
+// nil only once every change of b is durable at the destination: the
+// checkpoint may then move past b. An error means nothing of b may be
+// counted as delivered; the pipeline retries b with backoff. Send must
+// honour ctx.
+type Sender interface {
+	Send(ctx context.Context, b *Batch) error
+	Close() error
+}
+
+// Handler filters or reshapes batches before they reach the senders.
+//
+// Handle is called from a single goroutine, in batch order. It returns the
+// batch to pass on, which may be b itself; it must keep b's Tx, Begin and
+// Commit, and may drop, change or add changes. An error is retried with
+// backoff.
+type Handler interface {
+	Handle(ctx context.Context, b *Batch) (*Batch, error)
+	Close() error
+}
+
+// PluginError reports a handler or sender that kept failing.
+type PluginError struct {
+	Task, Plugin string
+	// Table and Position locate the first change of the failing batch.
+	Table    string
+	Position string
+	Err      error
+}
+
+func (e *PluginError) Error() string {
+	where := e.Position
+	if e.Table != "" {
+		where = e.Table + " at " + where
+	}
+	return fmt.Sprintf("task %s: plugin %s failed on %s: %v", e.Task, e.Plugin, where, e.Err)
+}
+
+func (e *PluginError) Unwrap() error { return e.Err }
+
+type namedHandler struct {
+	name string
+	h    Handler
+}
+
+type senderStage struct {
+	name  string
+	s     Sender
+	ch    chan *Batch
+	acked atomic.Uint64 // Seq of the last batch Send accepted
+}
+
+type pendingCommit struct {
+	seq uint64
+	pos position.Position
+}
+
+// pipeline carries batches from the reader through the handlers to every
+// sender, and saves the checkpoint once all senders acknowledged a commit.
+//
+// Stages run in their own goroutines joined by bounded channels. run owns
+// them all and returns when they have stopped.
+type pipeline struct {
+	log      *slog.Logger
+	cfg      config.Task
+	store    checkpoint.Store
+	handlers []namedHandler
+	senders  []*senderStage
+	dead     *deadLetter
+
+	in     chan *Batch
+	failed chan struct{} // closed on the first fatal error
+	once   sync.Once
+	err    error
+
+	mu      sync.Mutex
+	commits []pendingCommit
+	notify  chan struct{}
+
+	// saved is the last checkpoint written; base carries the fields a
+	// checkpoint keeps from the one loaded (operator state).
+	saved position.Position
+	base  checkpoint.Checkpoint
+
+	stats *Stats
+}
+
+func newPipeline(log *slog.Logger, cfg config.Task, store checkpoint.Store, base checkpoint.Checkpoint, handlers []namedHandler, senders []*senderStage, stats *Stats) *pipeline {
+	p := &pipeline{
+		log: log, cfg: cfg, store: store, handlers: handlers, senders: senders,
+		in:     make(chan *Batch, cfg.QueueBatches),
+		failed: make(chan struct{}),
+		notify: make(chan struct{}, 1),
+		saved:  base.Position,
+		base:   base,
+		stats:  stats,
+	}
+	for _, s := range senders {
+		s.ch = make(chan *Batch, cfg.QueueBatches)
+	}
+	if cfg.OnError == config.OnErrorDeadLetter {
+		p.dead = &deadLetter{path: cfg.DeadLetterPath}
+	}
+	return p
+}
+
+func (p *pipeline) isFailed() bool {
+	select {
+	case <-p.failed:
+		return true
+	default:
+		return false
+	}
+}
+
+func (p *pipeline) fail(err error) {
+	p.once.Do(func() {
+		p.err = err
+		close(p.failed)
+	})
+}
+
+// emit hands b to the pipeline, waiting while the queue is full.
+func (p *pipeline) emit(ctx context.Context, b *Batch) error {
+	select {
+	case p.in <- b:
+		return nil
+	case <-p.failed:
+		return p.err
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// run runs the stages until p.in is closed and drained, or a stage fails.
+// ctx aborts in-flight work (retries and sends); it is cancelled only when
+// a graceful drain takes too long.
+func (p *pipeline) run(ctx context.Context) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	go func() {
+		select {
+		case <-p.failed:
+			cancel()
+		case <-ctx.Done():
+		}
+	}()
+	var wg sync.WaitGroup
+	wg.Go(func() { p.handleStage(ctx) })
+	for _, s := range p.senders {
+		wg.Go(func() { p.sendStage(ctx, s) })
+	}
+	ckDone := make(chan struct{})
+	var ckWG sync.WaitGroup
+	ckWG.Go(func() { p.checkpointLoop(ckDone) })
+	wg.Wait()
+	close(ckDone)
+	ckWG.Wait()
+	// Final checkpoint, with a context of its own: it must be written even
+	// when ctx was cancelled.
+	saveCtx, saveCancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	defer saveCancel()
+	err := p.checkpoint(saveCtx, true)
+	if p.isFailed() {
+		return p.err
+	}
+	return err
+}
+
+func (p *pipeline) handleStage(ctx context.Context) {
+	defer func() {
+		for _, s := range p.senders {
+			close(s.ch)
+		}
+	}()
+	for b := range p.in {
+		if ctx.Err() != nil {
+			continue // drain so the reader never blocks on a dead pipeline
+		}
+		for _, h := range p.handlers {
+			out, err := p.retry(ctx, h.name, b, func(ctx context.Context) (*Batch, error) { return h.h.Handle(ctx, b) })
+			if err != nil {
+				p.fail(err)
+				break
+			}
+			b = out
+		}
+		if p.isFailed() || ctx.Err() != nil {
+			continue
+		}
+		b.acks.Store(int32(len(p.senders)))
+		if b.Commit != nil {
+			p.mu.Lock()
+			p.commits = append(p.commits, pendingCommit{seq: b.Seq, pos: *b.Commit})
+			p.mu.Unlock()
+		}
+		for _, s := range p.senders {
+			select {
+			case s.ch <- b:
+			case <-ctx.Done():
+			}
+		}
+	}
+}
+
+func (p *pipeline) sendStage(ctx context.Context, s *senderStage) {
+	for b := range s.ch {
+		if ctx.Err() != nil {
+			continue
+		}
+		_, err := p.retry(ctx, s.name, b, func(ctx context.Context) (*Batch, error) { return b, s.s.Send(ctx, b) })
+		if err != nil {
+			p.fail(err)
+			continue
+		}
+		s.acked.Store(b.Seq)
+		p.stats.delivered(b)
+		select {
+		case p.notify <- struct{}{}:
+		default:
+		}
+	}
+}
+
+// retry calls f until it succeeds, ctx ends, or it failed MaxFailures
+// times in a row; then the task's on_error policy decides.
+func (p *pipeline) retry(ctx context.Context, plugin string, b *Batch, f func(context.Context) (*Batch, error)) (*Batch, error) {
+	backoff := p.cfg.BackoffMin
+	for attempt := 1; ; attempt++ {
+		out, err := f(ctx)
+		if err == nil {
+			return out, nil
+		}
+		if ctx.Err() != nil {
+			return nil, ctx.Err()
+		}
+		p.stats.pluginErrors.Add(1)
+		if attempt >= p.cfg.MaxFailures {
+			perr := p.pluginError(plugin, b, err)
+			if p.dead == nil {
+				return nil, perr
+			}
+			if derr := p.dead.write(b, plugin, err); derr != nil {
+				return nil, errors.Join(perr, derr)
+			}
+			p.stats.deadLettered.Add(uint64(len(b.Changes)))
+			p.log.Warn("batch dead-lettered", "plugin", plugin, "changes", len(b.Changes), "path", p.dead.path, "err", err)
+			// Pass on what keeps the transaction structure and position.
+			if p.isSender(plugin) {
+				return b, nil
+			}
+			return &Batch{Seq: b.Seq, Tx: b.Tx, Begin: b.Begin, Commit: b.Commit, CommitTime: b.CommitTime}, nil
+		}
+		p.log.Warn("plugin failed, retrying", "plugin", plugin, "attempt", attempt, "backoff", backoff, "err", err)
+		select {
+		case <-time.After(backoff):
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+		backoff = min(2*backoff, p.cfg.BackoffMax)
+	}
+}
+
+func (p *pipeline) isSender(name string) bool {
+	for _, s := range p.senders {
+		if s.name == name {
+			return true
+		}
+	}
+	return false
+}
+
+func (p *pipeline) pluginError(plugin string, b *Batch, err error) *PluginError {
+	pe := &PluginError{Task: p.cfg.Name, Plugin: plugin, Err: err}
+	if len(b.Changes) > 0 {
+		c := &b.Changes[0]
+		if c.Table != nil {
+			pe.Table = c.Table.FullName()
+		}
+		pe.Position = fmt.Sprintf("%s:%d", c.File, c.Pos)
+		if c.Tx != nil {
+			pe.Position += " tx " + c.Tx.ID
+		}
+	} else if b.Commit != nil {
+		pe.Position = b.Commit.String()
+	}
+	return pe
+}
+
+func (p *pipeline) checkpointLoop(done <-chan struct{}) {
+	t := time.NewTicker(p.cfg.CheckpointInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-done:
+			return
+		case <-t.C:
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			if err := p.checkpoint(ctx, false); err != nil {
+				p.log.Error("checkpoint failed", "err", err)
+			}
+			cancel()
+		}
+	}
+}
+
+// acked returns the newest commit every sender acknowledged.
+func (p *pipeline) ackedCommit() (position.Position, bool) {
+	low := ^uint64(0)
+	for _, s := range p.senders {
+		low = min(low, s.acked.Load())
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	var pos position.Position
+	n := 0
+	for n < len(p.commits) && p.commits[n].seq <= low {
+		pos = p.commits[n].pos
+		n++
+	}
+	if n == 0 {
+		return pos, false
+	}
+	p.commits = p.commits[n:]
+	return pos, true
+}
+
+func (p *pipeline) checkpoint(ctx context.Context, final bool) error {
+	pos, ok := p.ackedCommit()
+	if ok {
+		p.saved = pos
+		p.stats.setAcked(pos)
+	} else if !final || p.saved.IsZero() {
+		return nil
+	}
+	cp := p.base
+	cp.Task = p.cfg.Name
+	cp.Position = p.saved
+	cp.Saved = time.Now().UTC()
+	if err := p.store.Save(ctx, &cp); err != nil {
+		return fmt.Errorf("task %s: save checkpoint: %w", p.cfg.Name, err)
+	}
+	p.stats.checkpointed(cp.Saved)
+	return nil
+}

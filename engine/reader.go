@@ -1,0 +1,441 @@
+package engine
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"path"
+	"strconv"
+	"strings"
+
+	"github.com/go-mysql-org/go-mysql/mysql"
+	"github.com/go-mysql-org/go-mysql/replication"
+	"github.com/google/uuid"
+
+	"github.com/pumacdc/puma/engine/position"
+)
+
+// MariaDB GTID event flags go-mysql does not name.
+const (
+	mariadbFlagPreparedXA  = 64
+	mariadbFlagCompletedXA = 128
+)
+
+// reader assembles binary-log events into batches of whole, ordered
+// transactions. It is owned by the task goroutine and lives across
+// reconnects: pos is where the next connection resumes.
+type reader struct {
+	log       *slog.Logger
+	schemas   *schemas
+	match     func(db, table string) bool
+	matchDB   func(db string) bool
+	batchRows int
+	nextSeq   func() uint64
+
+	// pos is the end of the last transaction handed on: a reconnect resumes
+	// there. gset is the GTID set executed at pos (nil when unknown).
+	pos  position.Position
+	gset mysql.GTIDSet
+
+	// Per-connection state.
+	serverID uint32
+	file     string
+
+	// The open transaction.
+	tx        *Tx
+	txGTID    any // *mysql.MariadbGTID or mysqlGTID, added to gset at commit
+	txOpen    bool
+	txBegun   bool // its first batch was handed on
+	txSeq     uint32
+	pending   []Change
+	txTouched bool // a change of the tx passed the table filter
+}
+
+type mysqlGTID struct {
+	sid uuid.UUID
+	tag mysql.Tag
+	gno int64
+}
+
+// resetConnection drops what a dropped connection left half-read.
+func (r *reader) resetConnection(serverID uint32) {
+	r.serverID = serverID
+	r.file = r.pos.File
+	r.tx, r.txGTID, r.txOpen, r.txBegun, r.txSeq, r.txTouched = nil, nil, false, false, 0, false
+	r.pending = nil
+}
+
+// handle processes one event; it calls emit for each batch ready to go
+// down the pipeline.
+func (r *reader) handle(ctx context.Context, ev *replication.BinlogEvent, emit func(context.Context, *Batch) error) error {
+	h := ev.Header
+	switch e := ev.Event.(type) {
+	case *replication.RotateEvent:
+		r.file = string(e.NextLogName)
+		if !r.txOpen && h.Timestamp != 0 {
+			// A real rotate at the end of a file: the next file is where a
+			// resume would start.
+			r.pos.File, r.pos.Pos = r.file, uint32(e.Position)
+		}
+	case *replication.PreviousGTIDsEvent:
+		if r.gset == nil && r.pos.Flavor == mysql.MySQLFlavor && r.pos.Pos <= 4 {
+			set, err := mysql.ParseMysqlGTIDSet(e.GTIDSets)
+			if err == nil {
+				r.gset = set
+			}
+		}
+	case *replication.MariadbGTIDEvent:
+		if e.Flags&(mariadbFlagPreparedXA|mariadbFlagCompletedXA) != 0 {
+			return r.errorAt(h, fmt.Errorf("%w: GTID %s", ErrXA, e.GTID.String()))
+		}
+		if r.txOpen {
+			// A non-transactional event group ends at the next GTID.
+			if err := r.commit(ctx, h, emit, false); err != nil {
+				return err
+			}
+		}
+		g := e.GTID
+		r.open(h, g.String(), &g)
+	case *replication.GTIDEvent:
+		if r.txOpen {
+			if err := r.commit(ctx, h, emit, false); err != nil {
+				return err
+			}
+		}
+		sid, err := uuid.FromBytes(e.SID)
+		if err != nil {
+			return r.errorAt(h, fmt.Errorf("decode GTID event: %w", err))
+		}
+		id := sid.String() + ":" + strconv.FormatInt(e.GNO, 10)
+		if e.Tag.String() != "" {
+			id = sid.String() + ":" + e.Tag.String() + ":" + strconv.FormatInt(e.GNO, 10)
+		}
+		r.open(h, id, mysqlGTID{sid: sid, tag: e.Tag, gno: e.GNO})
+	case *replication.QueryEvent:
+		return r.query(ctx, h, e, emit)
+	case *replication.XIDEvent:
+		return r.commit(ctx, h, emit, true)
+	case *replication.RowsEvent:
+		return r.rows(ctx, h, e, emit)
+	case *replication.TransactionPayloadEvent:
+		for _, inner := range e.Events {
+			if err := r.handle(ctx, inner, emit); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+func (r *reader) open(h *replication.EventHeader, gtid string, g any) {
+	r.tx = &Tx{ID: gtid, GTID: gtid, ServerID: h.ServerID, File: r.file, Pos: h.LogPos - h.EventSize}
+	r.txGTID = g
+	r.txOpen = true
+	r.txBegun = false
+	r.txSeq = 0
+	r.txTouched = false
+	r.pending = r.pending[:0]
+}
+
+// openAnonymous opens a transaction on a server that logs no GTIDs: its
+// identity is where it starts.
+func (r *reader) openAnonymous(h *replication.EventHeader) {
+	start := h.LogPos - h.EventSize
+	r.open(h, "", nil)
+	r.tx.ID = r.file + ":" + strconv.FormatUint(uint64(start), 10)
+}
+
+func (r *reader) errorAt(h *replication.EventHeader, err error) error {
+	return &PositionError{File: r.file, Pos: h.LogPos - h.EventSize, Err: err}
+}
+
+func (r *reader) query(ctx context.Context, h *replication.EventHeader, e *replication.QueryEvent, emit func(context.Context, *Batch) error) error {
+	stmt := strings.TrimSpace(string(e.Query))
+	word := strings.ToUpper(firstWord(stmt))
+	switch word {
+	case "BEGIN":
+		if !r.txOpen {
+			r.openAnonymous(h)
+		}
+		return nil
+	case "COMMIT":
+		return r.commit(ctx, h, emit, true)
+	case "ROLLBACK":
+		if strings.Contains(strings.ToUpper(stmt), " TO ") {
+			return nil // ROLLBACK TO SAVEPOINT
+		}
+		// Logged only when non-transactional changes, which stay applied,
+		// were part of the group.
+		r.log.Warn("transaction ended by ROLLBACK; its non-transactional changes are delivered", "file", r.file, "pos", h.LogPos)
+		return r.commit(ctx, h, emit, true)
+	case "SAVEPOINT":
+		return nil
+	case "XA":
+		return r.errorAt(h, fmt.Errorf("%w: %s", ErrXA, truncate(stmt, 80)))
+	case "INSERT", "UPDATE", "DELETE", "REPLACE", "LOAD", "CALL":
+		return r.errorAt(h, fmt.Errorf("%w: %q: the source logs this change as SQL text (binlog_format STATEMENT or MIXED); run SET GLOBAL binlog_format=ROW on the source and restart its writers", ErrStatementFormat, truncate(stmt, 120)))
+	}
+	// DDL, TRUNCATE and other statements: one change, committed on its own.
+	if !r.txOpen {
+		r.openAnonymous(h)
+	}
+	db := string(e.Schema)
+	if word == "TRUNCATE" {
+		tdb, table := truncateTarget(stmt, db)
+		if r.match(tdb, table) {
+			r.txTouched = true
+			r.add(Change{Op: OpTruncate, Table: r.schemas.truncateTable(tdb, table), Timestamp: int64(h.Timestamp), File: r.file, Pos: h.LogPos})
+		}
+	} else if r.matchDB(db) {
+		r.txTouched = true
+		r.add(Change{Op: OpDDL, DB: db, Statement: stmt, Timestamp: int64(h.Timestamp), File: r.file, Pos: h.LogPos})
+	}
+	return r.commit(ctx, h, emit, true)
+}
+
+func (r *reader) add(c Change) {
+	r.txSeq++
+	c.Seq = r.txSeq
+	c.Tx = r.tx
+	r.pending = append(r.pending, c)
+}
+
+func (r *reader) rows(ctx context.Context, h *replication.EventHeader, e *replication.RowsEvent, emit func(context.Context, *Batch) error) error {
+	if !r.txOpen {
+		r.openAnonymous(h)
+	}
+	db, name := string(e.Table.Schema), string(e.Table.Table)
+	if !r.match(db, name) {
+		return nil
+	}
+	t, err := r.schemas.table(e.Table)
+	if err != nil {
+		return r.errorAt(h, err)
+	}
+	for _, skipped := range e.SkippedColumns {
+		if len(skipped) > 0 {
+			return r.errorAt(h, fmt.Errorf("table %s: partial row image (binlog_row_image is not FULL); run SET GLOBAL binlog_row_image=FULL on the source", t.FullName()))
+		}
+	}
+	var op Op
+	step := 1
+	switch h.EventType {
+	case replication.WRITE_ROWS_EVENTv0, replication.WRITE_ROWS_EVENTv1, replication.WRITE_ROWS_EVENTv2, replication.MARIADB_WRITE_ROWS_COMPRESSED_EVENT_V1:
+		op = OpInsert
+	case replication.UPDATE_ROWS_EVENTv0, replication.UPDATE_ROWS_EVENTv1, replication.UPDATE_ROWS_EVENTv2, replication.MARIADB_UPDATE_ROWS_COMPRESSED_EVENT_V1, replication.PARTIAL_UPDATE_ROWS_EVENT:
+		op, step = OpUpdate, 2
+	case replication.DELETE_ROWS_EVENTv0, replication.DELETE_ROWS_EVENTv1, replication.DELETE_ROWS_EVENTv2, replication.MARIADB_DELETE_ROWS_COMPRESSED_EVENT_V1:
+		op = OpDelete
+	default:
+		return r.errorAt(h, fmt.Errorf("unknown rows event type %s", h.EventType))
+	}
+	if len(e.Rows)%step != 0 {
+		return r.errorAt(h, fmt.Errorf("table %s: update event with %d row images", t.FullName(), len(e.Rows)))
+	}
+	r.txTouched = true
+	for i := 0; i < len(e.Rows); i += step {
+		c := Change{Op: op, Table: t, Timestamp: int64(h.Timestamp), File: r.file, Pos: h.LogPos}
+		img, err := r.image(t, e.Rows[i])
+		if err != nil {
+			return r.errorAt(h, err)
+		}
+		switch op {
+		case OpInsert:
+			c.After = img
+		case OpDelete:
+			c.Before = img
+		case OpUpdate:
+			c.Before = img
+			if c.After, err = r.image(t, e.Rows[i+1]); err != nil {
+				return r.errorAt(h, err)
+			}
+		}
+		r.add(c)
+		if len(r.pending) >= r.batchRows {
+			if err := r.flush(ctx, emit, nil, 0); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+func (r *reader) image(t *Table, row []any) ([]any, error) {
+	if len(row) != len(t.Columns) {
+		return nil, fmt.Errorf("table %s: row has %d values, table map %d columns", t.FullName(), len(row), len(t.Columns))
+	}
+	img := make([]any, len(row))
+	for i, v := range row {
+		x, err := convert(&t.Columns[i], v)
+		if err != nil {
+			return nil, fmt.Errorf("table %s column %s: %w", t.FullName(), t.Columns[i].Name, err)
+		}
+		img[i] = x
+	}
+	return img, nil
+}
+
+// flush hands on the pending changes as one batch, closing the
+// transaction at commit when commit is non-nil.
+func (r *reader) flush(ctx context.Context, emit func(context.Context, *Batch) error, commit *position.Position, commitTime int64) error {
+	b := &Batch{Seq: r.nextSeq(), Commit: commit, CommitTime: commitTime}
+	if r.txTouched {
+		b.Tx = r.tx
+		b.Begin = !r.txBegun
+		b.Changes = r.pending
+		r.txBegun = true
+	} else if commit != nil {
+		b.Tx = nil // nothing of the transaction passed the filter: position only
+	}
+	r.pending = nil
+	return emit(ctx, b)
+}
+
+// commit closes the open transaction at h (the commit event itself when
+// inclusive, else the event that follows the transaction).
+func (r *reader) commit(ctx context.Context, h *replication.EventHeader, emit func(context.Context, *Batch) error, inclusive bool) error {
+	if !r.txOpen {
+		return nil
+	}
+	end := h.LogPos
+	if !inclusive {
+		end = h.LogPos - h.EventSize
+	}
+	if err := r.addGTID(); err != nil {
+		return r.errorAt(h, err)
+	}
+	p := position.Position{
+		ServerID:   r.serverID,
+		ServerUUID: r.pos.ServerUUID,
+		Flavor:     r.pos.Flavor,
+		File:       r.file,
+		Pos:        end,
+		Timestamp:  int64(h.Timestamp),
+	}
+	if r.gset != nil {
+		p.GTIDSet = r.gset.String()
+	}
+	if err := r.flush(ctx, emit, &p, int64(h.Timestamp)); err != nil {
+		return err
+	}
+	r.pos = p
+	r.txOpen, r.tx, r.txGTID = false, nil, nil
+	return nil
+}
+
+func (r *reader) addGTID() error {
+	switch g := r.txGTID.(type) {
+	case *mysql.MariadbGTID:
+		if r.gset == nil {
+			set, _ := mysql.ParseMariadbGTIDSet("")
+			r.gset = set
+		}
+		set, ok := r.gset.(*mysql.MariadbGTIDSet)
+		if !ok {
+			return fmt.Errorf("MariaDB GTID %s in a %T position", g, r.gset)
+		}
+		return set.AddSet(g)
+	case mysqlGTID:
+		if r.gset == nil {
+			return nil // set unknown (started by file:pos mid-file): stay file-only
+		}
+		set, ok := r.gset.(*mysql.MysqlGTIDSet)
+		if !ok {
+			return fmt.Errorf("MySQL GTID in a %T position", r.gset)
+		}
+		set.AddGTIDWithTag(g.sid, g.tag, g.gno)
+	}
+	return nil
+}
+
+func firstWord(s string) string {
+	s = skipComments(s)
+	end := strings.IndexFunc(s, func(r rune) bool {
+		return r == ' ' || r == '\t' || r == '\n' || r == '\r' || r == '(' || r == ';'
+	})
+	if end < 0 {
+		return s
+	}
+	return s[:end]
+}
+
+// skipComments drops leading /* */ and -- / # comments.
+func skipComments(s string) string {
+	for {
+		s = strings.TrimLeft(s, " \t\r\n")
+		switch {
+		case strings.HasPrefix(s, "/*"):
+			end := strings.Index(s[2:], "*/")
+			if end < 0 {
+				return ""
+			}
+			s = s[end+4:]
+		case strings.HasPrefix(s, "--"), strings.HasPrefix(s, "#"):
+			end := strings.IndexByte(s, '\n')
+			if end < 0 {
+				return ""
+			}
+			s = s[end+1:]
+		default:
+			return s
+		}
+	}
+}
+
+// truncateTarget finds the table of "TRUNCATE [TABLE] [db.]table".
+func truncateTarget(stmt, defaultDB string) (db, table string) {
+	f := strings.Fields(skipComments(stmt))
+	if len(f) < 2 {
+		return defaultDB, ""
+	}
+	name := f[1]
+	if strings.EqualFold(name, "TABLE") && len(f) > 2 {
+		name = f[2]
+	}
+	name = strings.TrimRight(name, ";")
+	db = defaultDB
+	if i := indexUnquoted(name, '.'); i >= 0 {
+		db, name = unquoteIdent(name[:i]), name[i+1:]
+	}
+	return db, unquoteIdent(name)
+}
+
+func indexUnquoted(s string, c byte) int {
+	quoted := false
+	for i := 0; i < len(s); i++ {
+		switch s[i] {
+		case '`':
+			quoted = !quoted
+		case c:
+			if !quoted {
+				return i
+			}
+		}
+	}
+	return -1
+}
+
+func unquoteIdent(s string) string {
+	if len(s) >= 2 && s[0] == '`' && s[len(s)-1] == '`' {
+		return strings.ReplaceAll(s[1:len(s)-1], "``", "`")
+	}
+	return s
+}
+
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n] + "…"
+}
+
+var errStopped = errors.New("stopped")
+
+// matchDBPattern reports whether the database part of a db.table pattern
+// matches db.
+func matchDBPattern(pattern, db string) bool {
+	pdb, _, _ := strings.Cut(pattern, ".")
+	ok, _ := path.Match(pdb, db)
+	return ok
+}

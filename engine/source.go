@@ -1,0 +1,160 @@
+package engine
+
+import (
+	"context"
+	"crypto/tls"
+	"fmt"
+	"net"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/go-mysql-org/go-mysql/client"
+	"github.com/go-mysql-org/go-mysql/mysql"
+
+	"github.com/pumacdc/puma/internal/config"
+)
+
+// dialTimeout bounds connecting and authenticating to a source.
+const dialTimeout = 10 * time.Second
+
+// connect opens a SQL connection to src.
+func connect(ctx context.Context, src config.Source) (*client.Conn, error) {
+	tlsConf, err := src.TLSConfig()
+	if err != nil {
+		return nil, fmt.Errorf("source %s: %w", src.Addr, err)
+	}
+	var opts []client.Option
+	if tlsConf != nil {
+		opts = append(opts, func(c *client.Conn) error { c.SetTLSConfig(tlsConf); return nil })
+	}
+	dialer := &net.Dialer{Timeout: dialTimeout}
+	conn, err := client.ConnectWithDialer(ctx, "tcp", src.Addr, src.User, src.Password.Reveal(), "", dialer.DialContext, opts...)
+	if err != nil {
+		return nil, fmt.Errorf("connect to %s as %s: %w", src.Addr, src.User, err)
+	}
+	return conn, nil
+}
+
+// serverInfo is what Puma learns about a source on each connection.
+type serverInfo struct {
+	Addr            string
+	Flavor          string // mariadb | mysql
+	Version         string
+	ServerID        uint32
+	ServerUUID      string
+	LogBin          bool
+	BinlogFormat    string
+	RowImage        string
+	RowMetadata     string // empty when the server predates the variable
+	RowValueOptions string // MySQL only
+	LogSlaveUpdates bool
+	GTIDMode        string // MySQL only
+	Collations      map[uint64]string
+}
+
+func queryString(conn *client.Conn, q string) (string, error) {
+	r, err := conn.Execute(q)
+	if err != nil {
+		return "", err
+	}
+	if r.RowNumber() == 0 {
+		return "", nil
+	}
+	v, err := r.GetString(0, 0)
+	if err != nil {
+		return "", err
+	}
+	return v, nil
+}
+
+func inspect(conn *client.Conn, src config.Source) (*serverInfo, error) {
+	info := &serverInfo{Addr: src.Addr, Flavor: src.Flavor}
+	r, err := conn.Execute("SELECT @@version, @@version_comment, @@server_id, @@log_bin, @@binlog_format, @@binlog_row_image, @@log_slave_updates")
+	if err != nil {
+		return nil, fmt.Errorf("inspect %s: %w", src.Addr, err)
+	}
+	row := func(i int) string { s, _ := r.GetString(0, i); return s }
+	info.Version = row(0)
+	if info.Flavor == "" {
+		info.Flavor = mysql.MySQLFlavor
+		if strings.Contains(strings.ToLower(info.Version+" "+row(1)), "mariadb") {
+			info.Flavor = mysql.MariaDBFlavor
+		}
+	}
+	id, err := strconv.ParseUint(row(2), 10, 32)
+	if err != nil {
+		return nil, fmt.Errorf("inspect %s: server_id %q: %w", src.Addr, row(2), err)
+	}
+	info.ServerID = uint32(id)
+	info.LogBin = row(3) == "1" || strings.EqualFold(row(3), "ON")
+	info.BinlogFormat = strings.ToUpper(row(4))
+	info.RowImage = strings.ToUpper(row(5))
+	info.LogSlaveUpdates = row(6) == "1" || strings.EqualFold(row(6), "ON")
+	if v, err := queryString(conn, "SELECT @@binlog_row_metadata"); err == nil {
+		info.RowMetadata = strings.ToUpper(v)
+	}
+	if info.Flavor == mysql.MySQLFlavor {
+		info.ServerUUID, _ = queryString(conn, "SELECT @@server_uuid")
+		info.RowValueOptions, _ = queryString(conn, "SELECT @@binlog_row_value_options")
+		info.GTIDMode, _ = queryString(conn, "SELECT @@gtid_mode")
+	}
+	info.Collations = make(map[uint64]string)
+	if cr, err := conn.Execute("SELECT ID, CHARACTER_SET_NAME FROM information_schema.COLLATIONS WHERE ID IS NOT NULL"); err == nil {
+		for i := range cr.RowNumber() {
+			id, err1 := cr.GetUint(i, 0)
+			cs, err2 := cr.GetString(i, 1)
+			if err1 == nil && err2 == nil {
+				info.Collations[id] = cs
+			}
+		}
+	}
+	return info, nil
+}
+
+// masterStatus returns the server's current binary log file and position.
+func masterStatus(conn *client.Conn) (file string, pos uint32, gtid string, err error) {
+	r, err := conn.Execute("SHOW MASTER STATUS")
+	if err != nil {
+		if r, err = conn.Execute("SHOW BINARY LOG STATUS"); err != nil {
+			return "", 0, "", fmt.Errorf("show master status: %w", err)
+		}
+	}
+	if r.RowNumber() == 0 {
+		return "", 0, "", fmt.Errorf("show master status: no rows: binary logging is off")
+	}
+	file, _ = r.GetString(0, 0)
+	p, _ := r.GetUint(0, 1)
+	if len(r.Fields) >= 5 {
+		gtid, _ = r.GetString(0, 4) // MySQL: Executed_Gtid_Set
+	}
+	return file, uint32(p), strings.ReplaceAll(gtid, "\n", ""), nil
+}
+
+// binaryLogs lists the server's binary log files, oldest first.
+func binaryLogs(conn *client.Conn) ([]string, error) {
+	r, err := conn.Execute("SHOW BINARY LOGS")
+	if err != nil {
+		return nil, fmt.Errorf("show binary logs: %w", err)
+	}
+	files := make([]string, 0, r.RowNumber())
+	for i := range r.RowNumber() {
+		f, _ := r.GetString(i, 0)
+		files = append(files, f)
+	}
+	return files, nil
+}
+
+// mariadbGTIDAt returns MariaDB's GTID position at file:pos.
+func mariadbGTIDAt(conn *client.Conn, file string, pos uint32) (string, error) {
+	r, err := conn.Execute("SELECT BINLOG_GTID_POS(?, ?)", file, pos)
+	if err != nil {
+		return "", fmt.Errorf("binlog_gtid_pos(%s, %d): %w", file, pos, err)
+	}
+	s, _ := r.GetString(0, 0)
+	return s, nil
+}
+
+// tlsConfigFor is used by the binlog syncer, which wants the config
+// directly.
+func tlsConfigFor(src config.Source) (*tls.Config, error) { return src.TLSConfig() }

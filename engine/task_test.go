@@ -1,0 +1,372 @@
+package engine_test
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/pumacdc/puma/engine"
+	"github.com/pumacdc/puma/engine/checkpoint"
+	"github.com/pumacdc/puma/internal/config"
+	"github.com/pumacdc/puma/internal/testdb"
+)
+
+// capture is an in-memory sender that records every envelope it accepts
+// and can be told to fail.
+type capture struct {
+	mu      sync.Mutex
+	lines   []string
+	batches int
+	fail    int // fail this many Sends before accepting
+	err     error
+}
+
+func (c *capture) Send(ctx context.Context, b *engine.Batch) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.fail > 0 {
+		c.fail--
+		return c.err
+	}
+	c.batches++
+	for i := range b.Changes {
+		c.lines = append(c.lines, string(engine.AppendEnvelope(nil, &b.Changes[i])))
+	}
+	return nil
+}
+
+func (c *capture) Close() error { return nil }
+
+func (c *capture) envelopes(t *testing.T) []map[string]any {
+	t.Helper()
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	out := make([]map[string]any, len(c.lines))
+	for i, l := range c.lines {
+		if err := json.Unmarshal([]byte(l), &out[i]); err != nil {
+			t.Fatalf("envelope %d is not JSON: %v\n%s", i, err, l)
+		}
+	}
+	return out
+}
+
+func (c *capture) count() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return len(c.lines)
+}
+
+// taskConfig builds a task for srv through the real config loader; extra is
+// TOML inserted into the [[task]] table.
+func taskConfig(t *testing.T, srv *testdb.Server, extra string) config.Task {
+	t.Helper()
+	doc := fmt.Sprintf(`
+[server]
+data_dir = %q
+[[task]]
+name = "t"
+replica_server_id = %d
+start = "checkpoint"
+start_if_none = "latest"
+backoff_min = "10ms"
+backoff_max = "200ms"
+checkpoint_interval = "50ms"
+%s
+  [[task.source]]
+  addr = %q
+  user = "root"
+  [[task.sender]]
+  plugin = "builtin:capture"
+`, t.TempDir(), 60000+srv.ServerID(), extra, srv.Addr())
+	cfg, err := config.Parse([]byte(doc), filepath.Join(t.TempDir(), "puma.toml"))
+	if err != nil {
+		t.Fatalf("config: %v", err)
+	}
+	return cfg.Tasks[0]
+}
+
+type runningTask struct {
+	cancel context.CancelFunc
+	done   chan error
+	task   *engine.Task
+}
+
+func startTask(t *testing.T, cfg config.Task, store checkpoint.Store, sink *capture) *runningTask {
+	t.Helper()
+	task, err := engine.NewTask(cfg, engine.Deps{
+		Store: store,
+		Log:   testLogger(t),
+		NewSender: func(context.Context, config.Task, config.Plugin) (engine.Sender, error) {
+			return sink, nil
+		},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	rt := &runningTask{cancel: cancel, done: make(chan error, 1), task: task}
+	go func() { rt.done <- task.Run(ctx) }()
+	t.Cleanup(func() { rt.stop(t) })
+	return rt
+}
+
+func (rt *runningTask) stop(t *testing.T) error {
+	t.Helper()
+	rt.cancel()
+	select {
+	case err, ok := <-rt.done:
+		if ok {
+			close(rt.done)
+		}
+		return err
+	case <-time.After(60 * time.Second):
+		t.Fatal("task did not stop")
+	}
+	return nil
+}
+
+func testLogger(t *testing.T) *slogLogger { return newTestLogger(t) }
+
+// waitFor polls cond until it holds or the deadline passes.
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(60 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// waitStreaming waits until the task is connected and positioned, so that
+// writes made afterwards are after its start position.
+func waitStreaming(t *testing.T, rt *runningTask) {
+	t.Helper()
+	waitFor(t, "streaming", func() bool { return rt.task.Stats().Snapshot().State == "streaming" })
+}
+
+func TestStreamsRowChanges(t *testing.T) {
+	srv := testdb.Start(t, testdb.Options{})
+	srv.Exec(t,
+		"CREATE DATABASE shop",
+		`CREATE TABLE shop.items (
+			id INT PRIMARY KEY,
+			big BIGINT UNSIGNED,
+			small TINYINT,
+			price DECIMAL(12,4),
+			name VARCHAR(50) CHARACTER SET utf8mb4,
+			legacy VARCHAR(20) CHARACTER SET latin1,
+			at DATETIME(6),
+			ts TIMESTAMP(3) NULL,
+			day DATE,
+			data BLOB,
+			kind ENUM('a','b','c'),
+			tags SET('x','y','z'),
+			flags BIT(10),
+			ratio DOUBLE,
+			note TEXT
+		)`,
+		"CREATE TABLE shop.skipped (id INT PRIMARY KEY)",
+	)
+	sink := &capture{}
+	cfg := taskConfig(t, srv, `tables = ["shop.items"]`)
+	rt := startTask(t, cfg, checkpoint.NewMemStore(), sink)
+	waitStreaming(t, rt)
+
+	srv.Exec(t,
+		"SET time_zone = '+05:00'",
+		`INSERT INTO shop.items VALUES (1, 18446744073709551615, -128, '12345678.1234', 'héllo 🐆', 'café', '2026-11-25 10:11:12.123456', '2026-11-25 10:11:12.5', '2026-11-25', X'00FF10', 'b', 'x,z', b'1000000001', 1.5, NULL)`,
+		"INSERT INTO shop.skipped VALUES (1)",
+		"BEGIN", "INSERT INTO shop.items (id, note) VALUES (2, '')", "UPDATE shop.items SET id = 3 WHERE id = 2", "COMMIT",
+		"BEGIN", "INSERT INTO shop.items (id) VALUES (99)", "ROLLBACK",
+		"DELETE FROM shop.items WHERE id = 1",
+	)
+	waitFor(t, "4 changes", func() bool { return sink.count() >= 4 })
+	time.Sleep(200 * time.Millisecond)
+	envs := sink.envelopes(t)
+	if len(envs) != 4 {
+		t.Fatalf("got %d changes, want 4: %v", len(envs), sink.lines)
+	}
+
+	ins := envs[0]
+	if ins["op"] != "c" || ins["db"] != "shop" || ins["table"] != "items" || ins["before"] != nil {
+		t.Errorf("insert envelope: %v", ins)
+	}
+	after := ins["after"].(map[string]any)
+	want := map[string]any{
+		"id": 1.0, "small": -128.0, "price": "12345678.1234", "name": "héllo 🐆",
+		"legacy": "café", "at": "2026-11-25 10:11:12.123456", "ts": "2026-11-25T05:11:12.500Z",
+		"day": "2026-11-25", "data": "AP8Q", "kind": "b", "tags": "x,z", "flags": 513.0,
+		"ratio": 1.5, "note": nil,
+	}
+	for k, v := range want {
+		if after[k] != v {
+			t.Errorf("after[%s] = %#v, want %#v", k, after[k], v)
+		}
+	}
+	if !strings.Contains(sink.lines[0], `"big":18446744073709551615`) {
+		t.Errorf("BIGINT UNSIGNED max not exact: %s", sink.lines[0])
+	}
+	if k := ins["key"].(map[string]any); k["id"] != 1.0 || len(k) != 1 {
+		t.Errorf("key = %v", k)
+	}
+
+	// The two-statement transaction: same tx id, seq 1 and 2.
+	tx1, tx2 := envs[1]["tx"].(map[string]any), envs[2]["tx"].(map[string]any)
+	if tx1["id"] != tx2["id"] || tx1["seq"] != 1.0 || tx2["seq"] != 2.0 {
+		t.Errorf("tx markers: %v %v", tx1, tx2)
+	}
+	if envs[1]["after"].(map[string]any)["note"] != "" {
+		t.Errorf("empty string not kept distinct from NULL: %v", envs[1]["after"])
+	}
+	upd := envs[2]
+	if upd["op"] != "u" || upd["before"].(map[string]any)["id"] != 2.0 || upd["after"].(map[string]any)["id"] != 3.0 {
+		t.Errorf("key-changing update: %v", upd)
+	}
+	del := envs[3]
+	if del["op"] != "d" || del["after"] != nil || del["before"].(map[string]any)["id"] != 1.0 {
+		t.Errorf("delete: %v", del)
+	}
+	for _, e := range envs {
+		src := e["source"].(map[string]any)
+		if src["gtid"] == nil || src["file"] == "" {
+			t.Errorf("source lacks gtid/file: %v", src)
+		}
+	}
+}
+
+func TestCheckpointResumesWithoutLoss(t *testing.T) {
+	srv := testdb.Start(t, testdb.Options{})
+	srv.Exec(t, "CREATE DATABASE d", "CREATE TABLE d.t (id INT PRIMARY KEY, v INT)")
+	store := checkpoint.NewMemStore()
+	cfg := taskConfig(t, srv, "")
+	sink := &capture{}
+	rt := startTask(t, cfg, store, sink)
+	waitStreaming(t, rt)
+	srv.Exec(t, "INSERT INTO d.t VALUES (1, 1)", "INSERT INTO d.t VALUES (2, 2)")
+	waitFor(t, "2 rows", func() bool { return sink.count() == 2 })
+	if err := rt.stop(t); err != nil {
+		t.Fatalf("stop: %v", err)
+	}
+	cp, err := store.Load(context.Background(), "t")
+	if err != nil {
+		t.Fatalf("checkpoint after clean stop: %v", err)
+	}
+	if cp.Position.GTIDSet == "" || cp.Position.File == "" {
+		t.Fatalf("checkpoint lacks position: %+v", cp.Position)
+	}
+
+	srv.Exec(t, "INSERT INTO d.t VALUES (3, 3)", "UPDATE d.t SET v = 20 WHERE id = 2")
+	sink2 := &capture{}
+	startTask(t, cfg, store, sink2)
+	waitFor(t, "2 more changes", func() bool { return sink2.count() >= 2 })
+	time.Sleep(200 * time.Millisecond)
+	envs := sink2.envelopes(t)
+	if len(envs) != 2 || envs[0]["op"] != "c" || envs[1]["op"] != "u" {
+		t.Fatalf("after restart got %v, want exactly the insert and update written while stopped", sink2.lines)
+	}
+}
+
+func TestSenderErrorsRetryThenStop(t *testing.T) {
+	srv := testdb.Start(t, testdb.Options{})
+	srv.Exec(t, "CREATE DATABASE d", "CREATE TABLE d.t (id INT PRIMARY KEY)")
+
+	t.Run("recovers", func(t *testing.T) {
+		sink := &capture{fail: 2, err: errors.New("disk on fire")}
+		rt := startTask(t, taskConfig(t, srv, `max_failures = 5`), checkpoint.NewMemStore(), sink)
+		waitStreaming(t, rt)
+		srv.Exec(t, "INSERT INTO d.t VALUES (1)")
+		waitFor(t, "row after retries", func() bool { return sink.count() == 1 })
+	})
+	t.Run("stops", func(t *testing.T) {
+		srv.Exec(t, "DELETE FROM d.t")
+		sink := &capture{fail: 1000, err: errors.New("disk on fire")}
+		store := checkpoint.NewMemStore()
+		rt := startTask(t, taskConfig(t, srv, `max_failures = 3`), store, sink)
+		waitStreaming(t, rt)
+		srv.Exec(t, "INSERT INTO d.t VALUES (7)")
+		var err error
+		select {
+		case err = <-rt.done:
+			close(rt.done)
+		case <-time.After(30 * time.Second):
+			t.Fatal("task kept running after max_failures")
+		}
+		var pe *engine.PluginError
+		if !errors.As(err, &pe) || !strings.Contains(err.Error(), "disk on fire") || pe.Table != "d.t" {
+			t.Fatalf("err = %v, want a PluginError naming d.t and the cause", err)
+		}
+		if sink.count() != 0 {
+			t.Fatal("a failed batch was counted as delivered")
+		}
+	})
+	t.Run("dead_letter", func(t *testing.T) {
+		srv.Exec(t, "DELETE FROM d.t")
+		sink := &capture{fail: 3, err: errors.New("rejected")}
+		dl := filepath.Join(t.TempDir(), "dead.jsonl")
+		cfg := taskConfig(t, srv, fmt.Sprintf(`max_failures = 3
+on_error = "dead_letter"
+dead_letter_path = %q`, dl))
+		rt := startTask(t, cfg, checkpoint.NewMemStore(), sink)
+		waitStreaming(t, rt)
+		srv.Exec(t, "INSERT INTO d.t VALUES (8)", "INSERT INTO d.t VALUES (9)")
+		waitFor(t, "the next row", func() bool { return sink.count() == 1 })
+		data, err := os.ReadFile(dl)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if n := strings.Count(string(data), "\n"); n != 1 || !strings.Contains(string(data), `"id":8`) || !strings.Contains(string(data), "rejected") {
+			t.Fatalf("dead letter file: %s", data)
+		}
+		if !strings.Contains(sink.lines[0], `"id":9`) {
+			t.Fatalf("delivered %v, want the row after the dead-lettered one", sink.lines)
+		}
+	})
+}
+
+func TestStatementFormatStopsTask(t *testing.T) {
+	srv := testdb.Start(t, testdb.Options{})
+	srv.Exec(t, "CREATE DATABASE d", "CREATE TABLE d.t (id INT PRIMARY KEY)")
+	rt := startTask(t, taskConfig(t, srv, ""), checkpoint.NewMemStore(), &capture{})
+	waitStreaming(t, rt)
+	srv.Exec(t, "SET SESSION binlog_format = 'STATEMENT'", "INSERT INTO d.t VALUES (1)")
+	select {
+	case err := <-rt.done:
+		close(rt.done)
+		if !errors.Is(err, engine.ErrStatementFormat) || !strings.Contains(err.Error(), "binlog_format=ROW") {
+			t.Fatalf("err = %v, want ErrStatementFormat with the fix", err)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("task did not stop on a statement-format change")
+	}
+}
+
+func TestLargeTransactionStreamsInBatches(t *testing.T) {
+	srv := testdb.Start(t, testdb.Options{})
+	srv.Exec(t, "CREATE DATABASE d", "CREATE TABLE d.t (id INT PRIMARY KEY, pad VARCHAR(100))")
+	sink := &capture{}
+	rt := startTask(t, taskConfig(t, srv, "batch_rows = 10"), checkpoint.NewMemStore(), sink)
+	waitStreaming(t, rt)
+	srv.Exec(t, "INSERT INTO d.t SELECT seq, REPEAT('x', 100) FROM d.seq_1_to_1000")
+	waitFor(t, "1000 rows", func() bool { return sink.count() == 1000 })
+	sink.mu.Lock()
+	batches := sink.batches
+	sink.mu.Unlock()
+	if batches < 100 {
+		t.Fatalf("1000 rows arrived in %d batches, want >= 100 with batch_rows = 10", batches)
+	}
+	envs := sink.envelopes(t)
+	for i, e := range envs {
+		if seq := e["tx"].(map[string]any)["seq"].(float64); int(seq) != i+1 {
+			t.Fatalf("change %d has seq %v", i, seq)
+		}
+	}
+}
