@@ -100,6 +100,13 @@ type runningTask struct {
 
 func startTask(t *testing.T, cfg config.Task, store checkpoint.Store, sink *capture) *runningTask {
 	t.Helper()
+	return startTaskWith(t, cfg, store, sink)
+}
+
+type contextT = context.Context
+
+func startTaskWith(t *testing.T, cfg config.Task, store checkpoint.Store, sink engine.Sender) *runningTask {
+	t.Helper()
 	task, err := engine.NewTask(cfg, engine.Deps{
 		Store: store,
 		Log:   testLogger(t),
