@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -120,15 +121,38 @@ func waitReady(ctx context.Context, p *process, addr, logPath string, logOffset 
 	}
 }
 
-// ping connects as root and runs a trivial query.
+// ping connects as root and runs a trivial query, all within two seconds.
 func ping(ctx context.Context, addr string) error {
-	c, err := client.ConnectWithContext(ctx, addr, "root", "", "", time.Second)
+	c, err := connect(ctx, addr, 2*time.Second)
 	if err != nil {
 		return err
 	}
 	defer c.Quit() // COM_QUIT, so the server logs no aborted connection
 	_, err = c.Execute("SELECT 1")
 	return err
+}
+
+// connect opens a root connection to addr (host:port or a unix socket path).
+// The socket gets a deadline of timeout, so a peer that accepts but never
+// speaks MySQL (another program on the port, a wedged server) cannot hang
+// the caller; go-mysql itself has no handshake timeout. The caller clears
+// the deadline if the connection is to live longer.
+func connect(ctx context.Context, addr string, timeout time.Duration) (*client.Conn, error) {
+	dial := func(ctx context.Context, network, addr string) (net.Conn, error) {
+		c, err := (&net.Dialer{Timeout: timeout}).DialContext(ctx, network, addr)
+		if err != nil {
+			return nil, err
+		}
+		if err := c.SetDeadline(time.Now().Add(timeout)); err != nil {
+			c.Close()
+			return nil, err
+		}
+		return c, nil
+	}
+	// go-mysql asks for collation 255 (utf8mb4_0900_ai_ci), which MariaDB
+	// does not know and silently replaces with latin1: name one it has.
+	utf8 := func(c *client.Conn) error { return c.SetCollation("utf8mb4_general_ci") }
+	return client.ConnectWithDialer(ctx, "", addr, "root", "", "", dial, utf8)
 }
 
 // tail returns the last n lines of the file at path, or a note saying why it

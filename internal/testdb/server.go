@@ -238,6 +238,12 @@ func (s *Server) start(ctx context.Context) error {
 			if s.port, err = freePort(); err != nil {
 				return err
 			}
+		} else if l, lerr := net.Listen("tcp", s.Addr()); lerr != nil {
+			// Say so plainly rather than after mariadbd's start-up, and
+			// never probe something else on the port with our client.
+			return fmt.Errorf("testdb: start server in %s: port %d is in use by another program; pick another port: %w", s.dir, s.port, lerr)
+		} else {
+			l.Close()
 		}
 		offset := fileSize(s.logPath)
 		var p *process
@@ -338,14 +344,17 @@ func (s *Server) User() string { return "root" }
 // Password returns the password of User: empty.
 func (s *Server) Password() string { return "" }
 
-// Conn opens a new connection as root with no default database. The caller
-// owns it and must Close it; a Conn is not safe for concurrent use.
+// Conn opens a new connection as root with no default database and
+// character set utf8mb4; connecting and the handshake must finish within 10
+// seconds, after which the connection has no deadline. The caller owns it and
+// must Close it; a Conn is not safe for concurrent use.
 func (s *Server) Conn(ctx context.Context) (*client.Conn, error) {
-	// go-mysql asks for collation 255 (utf8mb4_0900_ai_ci), which MariaDB
-	// does not know and silently replaces with latin1: name one it has.
-	utf8 := func(c *client.Conn) error { return c.SetCollation("utf8mb4_general_ci") }
-	c, err := client.ConnectWithContext(ctx, s.Addr(), s.User(), s.Password(), "", 10*time.Second, utf8)
+	c, err := connect(ctx, s.Addr(), 10*time.Second)
 	if err != nil {
+		return nil, fmt.Errorf("testdb: connect %s: %w", s.Addr(), err)
+	}
+	if err := c.SetDeadline(time.Time{}); err != nil {
+		c.Close()
 		return nil, fmt.Errorf("testdb: connect %s: %w", s.Addr(), err)
 	}
 	return c, nil

@@ -16,8 +16,6 @@ import (
 	"sync"
 	"syscall"
 	"time"
-
-	"github.com/go-mysql-org/go-mysql/client"
 )
 
 // templateRevision is part of the template cache key; bump it whenever the
@@ -179,7 +177,7 @@ func buildTemplate(ctx context.Context, bin, final string, version []byte) (err 
 // templateSetup removes anonymous accounts and makes root reachable over TCP
 // from 127.0.0.1 with an empty password.
 func templateSetup(sock string) error {
-	c, err := client.Connect(sock, "root", "", "")
+	c, err := connect(context.Background(), sock, time.Minute)
 	if err != nil {
 		return fmt.Errorf("testdb: template: connect %s: %w", sock, err)
 	}

@@ -29,6 +29,10 @@ func TestServerLifecycle(t *testing.T) {
 		"port":                fmt.Sprint(s.Port()),
 		"bind_address":        "127.0.0.1",
 	})
+	// Connections speak utf8mb4, so non-Latin-1 text survives a round trip.
+	s.Exec(t, "CREATE TABLE puma.u (v VARCHAR(20)) CHARACTER SET utf8mb4", "INSERT INTO puma.u VALUES ('żółw ✓ 🐆')")
+	wantRows(t, s, "SELECT v FROM puma.u", "żółw ✓ 🐆")
+	wantRows(t, s, "SELECT @@character_set_client", "utf8mb4")
 	if got := s.BinlogFiles(t); len(got) == 0 || got[0] != "mysql-bin.000001" {
 		t.Errorf("BinlogFiles = %q, want a fresh log starting at mysql-bin.000001", got)
 	}
