@@ -23,8 +23,16 @@ const (
 // String returns the envelope's name of the op.
 func (o Op) String() string {
 	switch o {
-	case OpInsert, OpUpdate, OpDelete, OpTruncate, OpRead:
-		return string(rune(o))
+	case OpInsert:
+		return "c"
+	case OpUpdate:
+		return "u"
+	case OpDelete:
+		return "d"
+	case OpTruncate:
+		return "t"
+	case OpRead:
+		return "r"
 	case OpDDL:
 		return "ddl"
 	}
@@ -33,8 +41,35 @@ func (o Op) String() string {
 
 // Kind is the Go representation a column's values take in a Change.
 //
-// Every value in Change.Before and Change.After is nil (SQL NULL) or the Go
-// type its column's Kind names.
+// Every value in Change.Before and Change.After is nil (SQL NULL), Absent
+// (the image does not carry the column), or the Go type its column's Kind
+// names. NULL is always nil, distinct from an empty string or empty bytes.
+//
+// Time zones: DATE, TIME and DATETIME carry no time zone in MySQL and
+// MariaDB and are delivered exactly as stored, whatever the session or
+// server time zone. TIMESTAMP is stored as seconds since the epoch (UTC)
+// and is delivered in UTC, RFC 3339 with a "Z", whatever the time zone of
+// the session that wrote it or of the server: the same instant always
+// gives the same text.
+//
+// Fractional seconds: TIME, DATETIME and TIMESTAMP values carry as many
+// fractional digits as the column declares (TIME(3) gives "10:00:00.500",
+// DATETIME(0) none), zeros included.
+//
+// Zero and partial dates (stored when sql_mode lacks NO_ZERO_DATE or
+// NO_ZERO_IN_DATE) are not valid calendar dates and are delivered as MySQL
+// writes them: DATE "0000-00-00" or "2024-00-15", DATETIME
+// "0000-00-00 00:00:00[.ffffff]", and the zero TIMESTAMP
+// "0000-00-00 00:00:00[.ffffff]" (the only TIMESTAMP not in RFC 3339).
+//
+// Text is converted to UTF-8 from the column's character set; a column in
+// a character set Puma cannot convert stops the task (ErrUnsupportedCharset)
+// rather than deliver wrong text. JSON is MySQL's JSON type, or MariaDB's
+// (a LONGTEXT whose CHECK is json_valid, which the binary log does not
+// show: it is recognised from information_schema, as are MariaDB's UUID,
+// INET6 and INET4, logged as BINARY(16) and BINARY(4)). A JSON value that
+// is not valid JSON (MariaDB with check_constraint_checks=0) is delivered
+// as a JSON string of its text.
 type Kind uint8
 
 // Kinds and the Go type of their values.
@@ -47,15 +82,19 @@ const (
 	KindString                    // string, UTF-8
 	KindBytes                     // []byte
 	KindDate                      // string YYYY-MM-DD (0000-00-00 kept)
-	KindTime                      // string [-]HH:MM:SS[.ffffff]
+	KindTime                      // string [-]HH:MM:SS[.ffffff], hours up to 838
 	KindDateTime                  // string YYYY-MM-DD HH:MM:SS[.ffffff]
-	KindTimestamp                 // string RFC 3339 in UTC, or 0000-00-00 00:00:00
-	KindYear                      // int64
+	KindTimestamp                 // string RFC 3339 in UTC (YYYY-MM-DDTHH:MM:SS[.ffffff]Z), or 0000-00-00 00:00:00[.ffffff]
+	KindYear                      // int64, 0 for YEAR 0000
 	KindBit                       // uint64
-	KindEnum                      // string
+	KindEnum                      // string, "" for the invalid-value member 0
 	KindSet                       // string, members joined by ','
-	KindJSON                      // string holding JSON text
-	KindGeometry                  // []byte, SRID (4 bytes LE) + WKB as MySQL stores it
+	KindJSON                      // string holding valid JSON text
+	// KindGeometry is []byte as MySQL stores it: a 4-byte little-endian
+	// SRID (0 when none was given) followed by the WKB of the geometry.
+	KindGeometry
+	KindUUID // string, MariaDB UUID as 8-4-4-4-12 lower-case hex
+	KindInet // string, MariaDB INET4 (dotted quad) or INET6 (RFC 5952, IPv4-mapped as ::ffff:a.b.c.d)
 )
 
 var kindNames = [...]string{
@@ -64,6 +103,7 @@ var kindNames = [...]string{
 	KindDate: "date", KindTime: "time", KindDateTime: "datetime",
 	KindTimestamp: "timestamp", KindYear: "year", KindBit: "bit",
 	KindEnum: "enum", KindSet: "set", KindJSON: "json", KindGeometry: "geometry",
+	KindUUID: "uuid", KindInet: "inet",
 }
 
 // String names the kind.
@@ -166,6 +206,9 @@ type Change struct {
 	// File and Pos locate the end of the event carrying the change.
 	File string
 	Pos  uint32
+	// Route is the routing key a handler plugin set ("" for none);
+	// senders that partition (by Kafka key, NATS subject) use it.
+	Route string
 }
 
 // Batch is the unit handed down the pipeline: an ordered slice of one
@@ -194,6 +237,9 @@ type Batch struct {
 
 	// acks counts the senders that have yet to acknowledge the batch.
 	acks atomic.Int32
+	// schemas is the encoded schema state (see schemaState) in use at
+	// Commit, saved with the checkpoint; set only when Commit is.
+	schemas []byte
 }
 
 // Empty reports whether b carries nothing a sender writes.

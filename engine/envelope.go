@@ -10,9 +10,13 @@ import (
 // AppendEnvelope appends c's JSON envelope (one object, no newline) to dst
 // and returns the extended buffer. It does not allocate beyond growing dst.
 //
-// The envelope: op, db, table, before, after, key, ts_ms, source {server_id,
-// file, pos, gtid}, tx {id, seq}; DDL carries "statement" instead of row
-// images.
+// The envelope: op, db, table, before, after, key, key_kind, ts_ms, source
+// {server_id, file, pos, gtid}, tx {id, seq}. key holds the key columns of
+// the after image (the before image for a delete); key_kind is absent for
+// a primary key, "config" for the task's key_columns and "row" for a table
+// without either, whose key is the whole row. DDL carries "db" (the
+// statement's default database) and "statement" instead of row images; a
+// TRUNCATE ("t") carries db and table only.
 func AppendEnvelope(dst []byte, c *Change) []byte {
 	dst = append(dst, `{"op":"`...)
 	dst = append(dst, c.Op.String()...)
@@ -111,10 +115,15 @@ func appendRow(dst []byte, t *Table, row []any) []byte {
 		return append(dst, "null"...)
 	}
 	dst = append(dst, '{')
+	first := true
 	for i, v := range row {
-		if i > 0 {
+		if v == Absent {
+			continue
+		}
+		if !first {
 			dst = append(dst, ',')
 		}
+		first = false
 		dst = appendString(dst, t.Columns[i].Name)
 		dst = append(dst, ':')
 		dst = AppendValue(dst, t.Columns[i].Kind, v)
@@ -127,10 +136,15 @@ func appendKey(dst []byte, t *Table, row []any) []byte {
 		return append(dst, "null"...)
 	}
 	dst = append(dst, '{')
-	for n, i := range t.Key {
-		if n > 0 {
+	first := true
+	for _, i := range t.Key {
+		if row[i] == Absent {
+			continue
+		}
+		if !first {
 			dst = append(dst, ',')
 		}
+		first = false
 		dst = appendString(dst, t.Columns[i].Name)
 		dst = append(dst, ':')
 		dst = AppendValue(dst, t.Columns[i].Kind, row[i])
@@ -139,8 +153,9 @@ func appendKey(dst []byte, t *Table, row []any) []byte {
 }
 
 // AppendValue appends v, a value of a column of kind k, as JSON: numbers as
-// numbers, DECIMAL as a string, bytes as base64, JSON as JSON, time types as
-// strings.
+// numbers (exact, unsigned 64-bit included), DECIMAL as a string, bytes
+// (BINARY, BLOB, GEOMETRY) as base64, JSON as JSON, time types, UUID and
+// INET as strings (see Kind for their forms), NULL as null.
 func AppendValue(dst []byte, k Kind, v any) []byte {
 	switch v := v.(type) {
 	case nil:

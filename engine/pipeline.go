@@ -69,8 +69,9 @@ type senderStage struct {
 }
 
 type pendingCommit struct {
-	seq uint64
-	pos position.Position
+	seq     uint64
+	pos     position.Position
+	schemas []byte // Batch.schemas
 }
 
 // pipeline carries batches from the reader through the handlers to every
@@ -100,18 +101,24 @@ type pipeline struct {
 	saved position.Position
 	base  checkpoint.Checkpoint
 
-	stats *Stats
+	stats   *Stats
+	metrics *taskMetrics
+	// ctl is the task's operator state, written with every checkpoint;
+	// ckMu serialises checkpoint writes (the ticker, Pause, the final one).
+	ctl  *control
+	ckMu sync.Mutex
 }
 
-func newPipeline(log *slog.Logger, cfg config.Task, store checkpoint.Store, base checkpoint.Checkpoint, handlers []namedHandler, senders []*senderStage, stats *Stats) *pipeline {
+func newPipeline(log *slog.Logger, cfg config.Task, store checkpoint.Store, base checkpoint.Checkpoint, handlers []namedHandler, senders []*senderStage, stats *Stats, m *taskMetrics) *pipeline {
 	p := &pipeline{
 		log: log, cfg: cfg, store: store, handlers: handlers, senders: senders,
-		in:     make(chan *Batch, cfg.QueueBatches),
-		failed: make(chan struct{}),
-		notify: make(chan struct{}, 1),
-		saved:  base.Position,
-		base:   base,
-		stats:  stats,
+		in:      make(chan *Batch, cfg.QueueBatches),
+		failed:  make(chan struct{}),
+		notify:  make(chan struct{}, 1),
+		saved:   base.Position,
+		base:    base,
+		stats:   stats,
+		metrics: m,
 	}
 	for _, s := range senders {
 		s.ch = make(chan *Batch, cfg.QueueBatches)
@@ -195,6 +202,7 @@ func (p *pipeline) handleStage(ctx context.Context) {
 		if ctx.Err() != nil {
 			continue // drain so the reader never blocks on a dead pipeline
 		}
+		schemas := b.schemas // handlers may return another batch
 		for _, h := range p.handlers {
 			out, err := p.retry(ctx, h.name, b, func(ctx context.Context) (*Batch, error) { return h.h.Handle(ctx, b) })
 			if err != nil {
@@ -209,7 +217,7 @@ func (p *pipeline) handleStage(ctx context.Context) {
 		b.acks.Store(int32(len(p.senders)))
 		if b.Commit != nil {
 			p.mu.Lock()
-			p.commits = append(p.commits, pendingCommit{seq: b.Seq, pos: *b.Commit})
+			p.commits = append(p.commits, pendingCommit{seq: b.Seq, pos: *b.Commit, schemas: schemas})
 			p.mu.Unlock()
 		}
 		for _, s := range p.senders {
@@ -232,7 +240,10 @@ func (p *pipeline) sendStage(ctx context.Context, s *senderStage) {
 			continue
 		}
 		s.acked.Store(b.Seq)
-		p.stats.delivered(b)
+		if b.acks.Add(-1) == 0 {
+			p.stats.delivered(b)
+			p.metrics.delivered(b)
+		}
 		select {
 		case p.notify <- struct{}{}:
 		default:
@@ -244,8 +255,11 @@ func (p *pipeline) sendStage(ctx context.Context, s *senderStage) {
 // times in a row; then the task's on_error policy decides.
 func (p *pipeline) retry(ctx context.Context, plugin string, b *Batch, f func(context.Context) (*Batch, error)) (*Batch, error) {
 	backoff := p.cfg.BackoffMin
+	pm := p.metrics.plugin(plugin)
 	for attempt := 1; ; attempt++ {
+		start := time.Now()
 		out, err := f(ctx)
+		pm.calls.UpdateDuration(start)
 		if err == nil {
 			return out, nil
 		}
@@ -253,6 +267,7 @@ func (p *pipeline) retry(ctx context.Context, plugin string, b *Batch, f func(co
 			return nil, ctx.Err()
 		}
 		p.stats.pluginErrors.Add(1)
+		pm.errors.Inc()
 		if attempt >= p.cfg.MaxFailures {
 			perr := p.pluginError(plugin, b, err)
 			if p.dead == nil {
@@ -262,6 +277,7 @@ func (p *pipeline) retry(ctx context.Context, plugin string, b *Batch, f func(co
 				return nil, errors.Join(perr, derr)
 			}
 			p.stats.deadLettered.Add(uint64(len(b.Changes)))
+			p.metrics.deadLettered.Add(len(b.Changes))
 			p.log.Warn("batch dead-lettered", "plugin", plugin, "changes", len(b.Changes), "path", p.dead.path, "err", err)
 			// Pass on what keeps the transaction structure and position.
 			if p.isSender(plugin) {
@@ -322,8 +338,9 @@ func (p *pipeline) checkpointLoop(done <-chan struct{}) {
 	}
 }
 
-// acked returns the newest commit every sender acknowledged.
-func (p *pipeline) ackedCommit() (position.Position, bool) {
+// acked returns the newest commit every sender acknowledged, and the Seq
+// of its batch.
+func (p *pipeline) ackedCommit() (position.Position, uint64, bool) {
 	low := ^uint64(0)
 	for _, s := range p.senders {
 		low = min(low, s.acked.Load())
@@ -331,29 +348,39 @@ func (p *pipeline) ackedCommit() (position.Position, bool) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	var pos position.Position
+	var seq uint64
 	n := 0
 	for n < len(p.commits) && p.commits[n].seq <= low {
-		pos = p.commits[n].pos
+		pos, seq = p.commits[n].pos, p.commits[n].seq
+		// The schema state goes with the position it was in use at;
+		// p.base is only touched by checkpoint, on one goroutine at a time.
+		p.base.Schemas = p.commits[n].schemas
 		n++
 	}
 	if n == 0 {
-		return pos, false
+		return pos, 0, false
 	}
 	p.commits = p.commits[n:]
-	return pos, true
+	return pos, seq, true
 }
 
 func (p *pipeline) checkpoint(ctx context.Context, final bool) error {
-	pos, ok := p.ackedCommit()
+	p.ckMu.Lock()
+	defer p.ckMu.Unlock()
+	paused, stopAt := p.ctl.checkpointState()
+	pos, seq, ok := p.ackedCommit()
 	if ok {
+		p.base.Plugins = pluginStates(p.handlers, p.senders, seq)
 		p.saved = pos
 		p.stats.setAcked(pos)
-	} else if !final || p.saved.IsZero() {
+	} else if !final || (p.saved.IsZero() && !paused && stopAt == "") {
 		return nil
 	}
 	cp := p.base
 	cp.Task = p.cfg.Name
 	cp.Position = p.saved
+	cp.Start = p.cfg.Start.String()
+	cp.Paused, cp.StopAt = paused, stopAt
 	cp.Saved = time.Now().UTC()
 	if err := p.store.Save(ctx, &cp); err != nil {
 		return fmt.Errorf("task %s: save checkpoint: %w", p.cfg.Name, err)

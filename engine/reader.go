@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"path"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -26,12 +27,17 @@ const (
 // transactions. It is owned by the task goroutine and lives across
 // reconnects: pos is where the next connection resumes.
 type reader struct {
-	log       *slog.Logger
-	schemas   *schemas
-	match     func(db, table string) bool
-	matchDB   func(db string) bool
-	batchRows int
-	nextSeq   func() uint64
+	log     *slog.Logger
+	schemas *schemas
+	// schemaState is the table definitions in use, carried across
+	// connections and saved with each commit's checkpoint.
+	schemaState *schemaState
+	match       func(db, table string) bool
+	matchDB     func(db string) bool
+	batchRows   int
+	nextSeq     func() uint64
+	// stopAt returns the stop-at point in force, or nil.
+	stopAt func() *position.Start
 
 	// pos is the end of the last transaction handed on: a reconnect resumes
 	// there. gset is the GTID set executed at pos (nil when unknown).
@@ -187,9 +193,13 @@ func (r *reader) query(ctx context.Context, h *replication.EventHeader, e *repli
 			r.txTouched = true
 			r.add(Change{Op: OpTruncate, Table: r.schemas.truncateTable(tdb, table), Timestamp: int64(h.Timestamp), File: r.file, Pos: h.LogPos})
 		}
-	} else if r.matchDB(db) {
-		r.txTouched = true
-		r.add(Change{Op: OpDDL, DB: db, Statement: stmt, Timestamp: int64(h.Timestamp), File: r.file, Pos: h.LogPos})
+	} else {
+		// Whatever the filter, a DDL may change a table the task reads.
+		r.schemas.ddl(db, stmt)
+		if r.matchDB(db) || slices.ContainsFunc(qualifiers(stmt), r.matchDB) {
+			r.txTouched = true
+			r.add(Change{Op: OpDDL, DB: db, Statement: stmt, Timestamp: int64(h.Timestamp), File: r.file, Pos: h.LogPos})
+		}
 	}
 	return r.commit(ctx, h, emit, true)
 }
@@ -209,7 +219,7 @@ func (r *reader) rows(ctx context.Context, h *replication.EventHeader, e *replic
 	if !r.match(db, name) {
 		return nil
 	}
-	t, err := r.schemas.table(e.Table)
+	t, err := r.schemas.table(ctx, e.Table)
 	if err != nil {
 		return r.errorAt(h, err)
 	}
@@ -280,6 +290,9 @@ func (r *reader) image(t *Table, row []any) ([]any, error) {
 // transaction at commit when commit is non-nil.
 func (r *reader) flush(ctx context.Context, emit func(context.Context, *Batch) error, commit *position.Position, commitTime int64) error {
 	b := &Batch{Seq: r.nextSeq(), Commit: commit, CommitTime: commitTime}
+	if commit != nil {
+		b.schemas = r.schemaState.encoded()
+	}
 	if r.txTouched {
 		b.Tx = r.tx
 		b.Begin = !r.txBegun
@@ -302,6 +315,16 @@ func (r *reader) commit(ctx context.Context, h *replication.EventHeader, emit fu
 	if !inclusive {
 		end = h.LogPos - h.EventSize
 	}
+	var stop *position.Start
+	if r.stopAt != nil {
+		stop = r.stopAt()
+	}
+	// A stop point is never inside a transaction: one already streaming is
+	// finished.
+	if stop != nil && !r.txBegun && stopBefore(stop, position.Position{File: r.file, Pos: end}, h.Timestamp) {
+		r.txOpen, r.tx, r.txGTID, r.pending = false, nil, nil, nil
+		return errStopAt
+	}
 	if err := r.addGTID(); err != nil {
 		return r.errorAt(h, err)
 	}
@@ -321,6 +344,9 @@ func (r *reader) commit(ctx context.Context, h *replication.EventHeader, emit fu
 	}
 	r.pos = p
 	r.txOpen, r.tx, r.txGTID = false, nil, nil
+	if stop != nil && stopAfter(stop, r.gset) {
+		return errStopAt
+	}
 	return nil
 }
 
@@ -399,6 +425,60 @@ func truncateTarget(stmt, defaultDB string) (db, table string) {
 		db, name = unquoteIdent(name[:i]), name[i+1:]
 	}
 	return db, unquoteIdent(name)
+}
+
+// qualifiers returns the database names a statement qualifies
+// identifiers with ("db" of db.table), so that a DDL run without a default
+// database still reaches the tasks reading that database.
+func qualifiers(stmt string) []string {
+	var dbs []string
+	prev, prevEnd := "", -1
+	for i := 0; i < len(stmt); {
+		c := stmt[i]
+		switch {
+		case c == '\'':
+			j := i + 1
+			for j < len(stmt) && stmt[j] != '\'' {
+				if stmt[j] == '\\' {
+					j++
+				}
+				j++
+			}
+			i, prev = j+1, ""
+		case c == '`':
+			var w strings.Builder
+			j := i + 1
+			for j < len(stmt) {
+				if stmt[j] == '`' {
+					if j+1 < len(stmt) && stmt[j+1] == '`' {
+						w.WriteByte('`')
+						j += 2
+						continue
+					}
+					break
+				}
+				w.WriteByte(stmt[j])
+				j++
+			}
+			prev, prevEnd = w.String(), j+1
+			i = j + 1
+		case isIdentByte(c):
+			j := i
+			for j < len(stmt) && isIdentByte(stmt[j]) {
+				j++
+			}
+			prev, prevEnd = stmt[i:j], j
+			i = j
+		case c == '.' && prev != "" && prevEnd == i:
+			dbs = append(dbs, prev)
+			prev = ""
+			i++
+		default:
+			prev = ""
+			i++
+		}
+	}
+	return dbs
 }
 
 func indexUnquoted(s string, c byte) int {

@@ -2,7 +2,11 @@ package engine
 
 import (
 	"bytes"
+	"context"
+	"encoding/json"
 	"fmt"
+	"log/slog"
+	"net/netip"
 	"slices"
 	"strconv"
 	"strings"
@@ -12,18 +16,56 @@ import (
 	"github.com/go-mysql-org/go-mysql/mysql"
 	"github.com/go-mysql-org/go-mysql/replication"
 	"github.com/shopspring/decimal"
+	"golang.org/x/text/encoding"
+	"golang.org/x/text/encoding/charmap"
+	"golang.org/x/text/encoding/japanese"
+	"golang.org/x/text/encoding/korean"
+	"golang.org/x/text/encoding/simplifiedchinese"
+	"golang.org/x/text/encoding/traditionalchinese"
 )
 
-// schemas turns TABLE_MAP events into Table versions, using only the
-// metadata the event carries (binlog_row_metadata=FULL), so a row is always
-// read with the shape it was written with.
+// schemas turns TABLE_MAP events into Table versions.
 //
-// A schemas is owned by one reader goroutine.
+// With binlog_row_metadata=FULL a TABLE_MAP carries every column's name,
+// signedness, charset and ENUM/SET members and the primary key: schemas
+// uses that, so a row is always read with the shape it was written with.
+// What the binary log cannot say (a MariaDB JSON column is a LONGTEXT, a
+// UUID or INET6 a BINARY(16), an INET4 a BINARY(4)) comes from the table
+// definition in information_schema, used only when it agrees with the
+// TABLE_MAP on every column (see definition). With schema = "live" the
+// whole definition comes from there and every TABLE_MAP is checked against
+// it (see checkShape).
+//
+// A schemas is owned by one reader goroutine and lives for one connection;
+// its state (the definitions read) outlives it and is saved with the
+// checkpoint.
 type schemas struct {
-	byID       map[uint64]tableMapping
-	byName     map[string]*Table
-	collations map[uint64]string // collation id -> charset name
-	keyColumns map[string][]string
+	cfg    schemaConfig
+	state  *schemaState
+	byID   map[uint64]tableMapping
+	byName map[string]*Table
+	warned map[string]bool
+	// rechecked is, by table, the TABLE_MAP table id for which a definition
+	// that did not fit was read again: once per table version is enough.
+	rechecked map[string]uint64
+}
+
+// schemaConfig is what a reader's schemas need from the task and the
+// connected source.
+type schemaConfig struct {
+	// Collations maps collation ids to charset names (from the source).
+	Collations map[uint64]string
+	// KeyColumns is the task's key_columns.
+	KeyColumns map[string][]string
+	// Live is schema = "live": tables without column names in the binary
+	// log are described by information_schema.
+	Live bool
+	// Flavor is the source's (mysql.MariaDBFlavor or mysql.MySQLFlavor).
+	Flavor string
+	// Catalog reads table definitions from the source; nil disables it
+	// (no JSON/UUID/INET detection on MariaDB, and no live schemas).
+	Catalog catalog
+	Log     *slog.Logger
 }
 
 type tableMapping struct {
@@ -31,22 +73,33 @@ type tableMapping struct {
 	table *Table
 }
 
-func newSchemas(collations map[uint64]string, keyColumns map[string][]string) *schemas {
+// newSchemas returns the schemas of one connection, carrying state (the
+// definitions read so far, restored from the checkpoint) across
+// connections (nil: start empty).
+func newSchemas(cfg schemaConfig, state *schemaState) *schemas {
+	if cfg.Log == nil {
+		cfg.Log = slog.New(slog.DiscardHandler)
+	}
+	if state == nil {
+		state = newSchemaState()
+	}
 	return &schemas{
-		byID:       make(map[uint64]tableMapping),
-		byName:     make(map[string]*Table),
-		collations: collations,
-		keyColumns: keyColumns,
+		cfg:       cfg,
+		state:     state,
+		byID:      make(map[uint64]tableMapping),
+		byName:    make(map[string]*Table),
+		warned:    make(map[string]bool),
+		rechecked: make(map[string]uint64),
 	}
 }
 
 // table returns the Table version tm describes, reusing the previous
 // version when the shape has not changed.
-func (s *schemas) table(tm *replication.TableMapEvent) (*Table, error) {
+func (s *schemas) table(ctx context.Context, tm *replication.TableMapEvent) (*Table, error) {
 	if m, ok := s.byID[tm.TableID]; ok && m.event == tm {
 		return m.table, nil
 	}
-	t, err := s.build(tm)
+	t, err := s.build(ctx, tm)
 	if err != nil {
 		return nil, err
 	}
@@ -65,6 +118,10 @@ func (s *schemas) table(tm *replication.TableMapEvent) (*Table, error) {
 	return t, nil
 }
 
+// ddl records a DDL statement seen in the binary log: the definitions of
+// the tables it may touch are read again when next needed.
+func (s *schemas) ddl(db, stmt string) { s.state.touch(db, stmt) }
+
 func sameShape(a, b *Table) bool {
 	return a.KeyKind == b.KeyKind && slices.Equal(a.Key, b.Key) &&
 		slices.EqualFunc(a.Columns, b.Columns, func(x, y Column) bool {
@@ -74,14 +131,26 @@ func sameShape(a, b *Table) bool {
 		})
 }
 
-func (s *schemas) build(tm *replication.TableMapEvent) (*Table, error) {
+func (s *schemas) build(ctx context.Context, tm *replication.TableMapEvent) (*Table, error) {
 	t := &Table{DB: string(tm.Schema), Name: string(tm.Table)}
+	name := t.FullName()
 	n := int(tm.ColumnCount)
 	names := tm.ColumnNameString()
-	if len(names) != n {
-		return nil, &NoMetadataError{Table: t.FullName()}
+	var def *tableDef
+	switch {
+	case len(names) == n:
+	case s.cfg.Live && s.cfg.Catalog != nil:
+		var err error
+		if def, err = s.liveDefinition(ctx, tm); err != nil {
+			return nil, err
+		}
+		names = def.names()
+	default:
+		return nil, &NoMetadataError{Table: name}
 	}
+
 	unsigned := tm.UnsignedMap()
+	hasSign := len(tm.SignednessBitmap) > 0
 	charsets := tm.CollationMap()
 	enumCharsets := tm.EnumSetCollationMap()
 	enums := tm.EnumStrValueMap()
@@ -101,40 +170,205 @@ func (s *schemas) build(tm *replication.TableMapEvent) (*Table, error) {
 		} else if id, ok := enumCharsets[i]; ok {
 			c.Charset = s.charset(id)
 		}
+		if def != nil {
+			d := &def.Columns[i]
+			if !hasSign {
+				c.Unsigned = d.Unsigned
+			}
+			if c.Charset == "" {
+				c.Charset = d.Charset
+			}
+		}
 		kind, err := columnKind(tm, i, c)
 		if err != nil {
-			return nil, fmt.Errorf("table %s column %s: %w", t.FullName(), c.Name, err)
+			return nil, fmt.Errorf("table %s column %s: %w", name, c.Name, err)
 		}
 		c.Kind = kind
 		switch kind {
-		case KindEnum:
-			c.Values = enums[i]
-		case KindSet:
-			c.Values = sets[i]
+		case KindEnum, KindSet:
+			members := enums[i]
+			if kind == KindSet {
+				members = sets[i]
+			}
+			if members != nil {
+				// The binary log carries the members in the column's charset.
+				c.Values = make([]string, len(members))
+				for j, m := range members {
+					if c.Values[j], err = toUTF8(c.Charset, []byte(m)); err != nil {
+						return nil, fmt.Errorf("table %s column %s: %w", name, c.Name, err)
+					}
+				}
+			} else if def != nil {
+				c.Values = def.Columns[i].Values
+			}
 		case KindString:
 			if !supportedCharset(c.Charset) {
-				return nil, fmt.Errorf("table %s column %s: %w: %q", t.FullName(), c.Name, ErrUnsupportedCharset, c.Charset)
+				return nil, fmt.Errorf("table %s column %s: %w: %q", name, c.Name, ErrUnsupportedCharset, c.Charset)
 			}
 		}
 	}
-	s.setKey(t, tm)
+	if def == nil && s.cfg.Catalog != nil && s.cfg.Flavor == mysql.MariaDBFlavor && hasAmbiguousColumns(t) {
+		var err error
+		if def, err = s.fullDefinition(ctx, tm, t); err != nil {
+			return nil, err
+		}
+	}
+	if def != nil {
+		for i := range t.Columns {
+			t.Columns[i].Kind = annotate(&t.Columns[i], &def.Columns[i])
+		}
+	}
+	if err := s.setKey(t, tm, def); err != nil {
+		return nil, err
+	}
 	return t, nil
 }
 
-func (s *schemas) setKey(t *Table, tm *replication.TableMapEvent) {
-	if cols, ok := s.keyColumns[t.FullName()]; ok {
+// hasAmbiguousColumns reports whether t has columns whose binary-log type
+// MariaDB shares between types Puma delivers differently: LONGTEXT (also
+// JSON), BINARY(16) (also UUID and INET6) and BINARY(4) (also INET4).
+func hasAmbiguousColumns(t *Table) bool {
+	for i := range t.Columns {
+		if ambiguous(&t.Columns[i]) {
+			return true
+		}
+	}
+	return false
+}
+
+func ambiguous(c *Column) bool {
+	switch c.Kind {
+	case KindString:
+		return c.SQLType == mysql.MYSQL_TYPE_BLOB && c.Meta == 4
+	case KindBytes:
+		n := binaryPadLength(c)
+		return c.SQLType == mysql.MYSQL_TYPE_STRING && (n == 16 || n == 4)
+	}
+	return false
+}
+
+// annotate returns the kind of column c once its definition d is known:
+// MariaDB's JSON, UUID, INET6 and INET4, which the binary log shows as
+// LONGTEXT and BINARY(n).
+func annotate(c *Column, d *colDef) Kind {
+	switch {
+	case c.Kind == KindString && c.SQLType == mysql.MYSQL_TYPE_BLOB && d.JSON:
+		return KindJSON
+	case c.Kind == KindBytes && d.Type == "uuid" && binaryPadLength(c) == 16:
+		return KindUUID
+	case c.Kind == KindBytes && d.Type == "inet6" && binaryPadLength(c) == 16,
+		c.Kind == KindBytes && d.Type == "inet4" && binaryPadLength(c) == 4:
+		return KindInet
+	}
+	return c.Kind
+}
+
+// liveDefinition returns the definition in use for tm's table under
+// schema = "live", checked against tm.
+func (s *schemas) liveDefinition(ctx context.Context, tm *replication.TableMapEvent) (*tableDef, error) {
+	db, table := string(tm.Schema), string(tm.Table)
+	def, cached, err := s.definition(ctx, db, table, false)
+	if err != nil {
+		return nil, err
+	}
+	if def != nil && checkShape(tm, def) == nil {
+		return def, nil
+	}
+	if cached && s.recheck(db+"."+table, tm) {
+		// The definition in use no longer fits: a DDL the reader could not
+		// attribute to the table. Read the current one once.
+		if def, _, err = s.definition(ctx, db, table, true); err != nil {
+			return nil, err
+		}
+	}
+	if def == nil {
+		return nil, fmt.Errorf("table %s.%s: %w: schema = \"live\" cannot describe the rows of a table that no longer exists (or that the task's user cannot see: grant it SELECT on the table); set binlog_row_metadata=FULL on the source", db, table, ErrNoDefinition)
+	}
+	if err := checkShape(tm, def); err != nil {
+		return nil, err
+	}
+	return def, nil
+}
+
+// fullDefinition returns the definition of t (built from a FULL TABLE_MAP)
+// when it agrees with the TABLE_MAP on every column's name, type, length
+// and charset; else nil, and the ambiguous columns keep their storage
+// kind (text or bytes).
+func (s *schemas) fullDefinition(ctx context.Context, tm *replication.TableMapEvent, t *Table) (*tableDef, error) {
+	def, cached, err := s.definition(ctx, t.DB, t.Name, false)
+	if err != nil {
+		return nil, err
+	}
+	if def != nil && !def.agrees(tm, t) && cached && s.recheck(t.FullName(), tm) {
+		if def, _, err = s.definition(ctx, t.DB, t.Name, true); err != nil {
+			return nil, err
+		}
+	}
+	switch {
+	case def == nil:
+		s.warnOnce(t.FullName()+"/none", "table definition not visible in information_schema: LONGTEXT and BINARY(16)/BINARY(4) columns are delivered as text and bytes, even if they are JSON, UUID, INET6 or INET4; grant the task's user SELECT on the table", "table", t.FullName())
+		return nil, nil
+	case !def.agrees(tm, t):
+		s.warnOnce(t.FullName()+"/"+strconv.FormatUint(tm.TableID, 10), "table definition in information_schema differs from the binary log's (the table changed since these rows were written): its LONGTEXT and BINARY(16)/BINARY(4) columns are delivered as text and bytes for these rows", "table", t.FullName())
+		return nil, nil
+	}
+	return def, nil
+}
+
+// recheck reports whether a definition that does not fit tm should be
+// read again: once per table version (TABLE_MAP table id).
+func (s *schemas) recheck(key string, tm *replication.TableMapEvent) bool {
+	if id, ok := s.rechecked[key]; ok && id == tm.TableID {
+		return false
+	}
+	s.rechecked[key] = tm.TableID
+	return true
+}
+
+func (s *schemas) warnOnce(key, msg string, args ...any) {
+	if s.warned[key] {
+		return
+	}
+	s.warned[key] = true
+	s.cfg.Log.Warn(msg, args...)
+}
+
+// definition returns the definition of db.table in use: the one in the
+// state unless a DDL touched the table since or fresh is set, else one
+// read now from the source. cached reports that it came from the state.
+// A nil definition means the source shows no such table.
+func (s *schemas) definition(ctx context.Context, db, table string, fresh bool) (def *tableDef, cached bool, err error) {
+	key := db + "." + table
+	if st, ok := s.state.tables[key]; ok && !st.Stale && !fresh {
+		return st.Def, true, nil
+	}
+	if s.cfg.Catalog == nil {
+		return nil, false, nil
+	}
+	def, err = s.cfg.Catalog.tableDef(ctx, db, table)
+	if err != nil {
+		return nil, false, err
+	}
+	s.state.put(key, def)
+	return def, false, nil
+}
+
+func (s *schemas) setKey(t *Table, tm *replication.TableMapEvent, def *tableDef) error {
+	if cols, ok := s.cfg.KeyColumns[t.FullName()]; ok {
 		key := make([]int, 0, len(cols))
 		for _, name := range cols {
-			for i := range t.Columns {
-				if t.Columns[i].Name == name {
-					key = append(key, i)
+			i := slices.IndexFunc(t.Columns, func(c Column) bool { return strings.EqualFold(c.Name, name) })
+			if i < 0 {
+				names := make([]string, len(t.Columns))
+				for j := range t.Columns {
+					names[j] = t.Columns[j].Name
 				}
+				return fmt.Errorf("table %s: key_columns names column %q, which the table does not have (columns: %s): fix key_columns for %q in the task's config", t.FullName(), name, strings.Join(names, ", "), t.FullName())
 			}
+			key = append(key, i)
 		}
-		if len(key) == len(cols) {
-			t.Key, t.KeyKind = key, KeyConfig
-			return
-		}
+		t.Key, t.KeyKind = key, KeyConfig
+		return nil
 	}
 	if len(tm.PrimaryKey) > 0 {
 		t.Key = make([]int, len(tm.PrimaryKey))
@@ -142,17 +376,30 @@ func (s *schemas) setKey(t *Table, tm *replication.TableMapEvent) {
 			t.Key[i] = int(k)
 		}
 		t.KeyKind = KeyPrimary
-		return
+		return nil
+	}
+	if def != nil && len(def.Key) > 0 && len(tm.ColumnNameString()) == 0 {
+		key := make([]int, 0, len(def.Key))
+		for _, name := range def.Key {
+			if i := slices.IndexFunc(t.Columns, func(c Column) bool { return c.Name == name }); i >= 0 {
+				key = append(key, i)
+			}
+		}
+		if len(key) == len(def.Key) {
+			t.Key, t.KeyKind = key, KeyPrimary
+			return nil
+		}
 	}
 	t.Key = make([]int, len(t.Columns))
 	for i := range t.Key {
 		t.Key[i] = i
 	}
 	t.KeyKind = KeyRow
+	return nil
 }
 
 func (s *schemas) charset(collation uint64) string {
-	if cs, ok := s.collations[collation]; ok {
+	if cs, ok := s.cfg.Collations[collation]; ok {
 		return cs
 	}
 	if cs, ok := builtinCollations[collation]; ok {
@@ -175,7 +422,9 @@ func supportedCharset(cs string) bool {
 	case "utf8mb4", "utf8mb3", "utf8", "ascii", "latin1", "binary", "ucs2", "utf16", "utf16le", "utf32":
 		return true
 	}
-	return false
+	_, single := singleByteCharsets[cs]
+	_, multi := multiByteCharsets[cs]
+	return single || multi
 }
 
 func columnKind(tm *replication.TableMapEvent, i int, c *Column) (Kind, error) {
@@ -262,6 +511,33 @@ func convert(c *Column, v any) (any, error) {
 		case uint64:
 			return x, nil
 		}
+		// Without signedness in the TABLE_MAP (binlog_row_metadata=NO_LOG,
+		// schema = "live") go-mysql decodes every integer as signed: take
+		// back the column's bits.
+		var bits int64
+		switch x := v.(type) {
+		case int8:
+			bits = int64(x)
+		case int16:
+			bits = int64(x)
+		case int32:
+			bits = int64(x)
+		case int64:
+			bits = x
+		default:
+			return nil, fmt.Errorf("%s column: unexpected decoded value %T", c.Kind, v)
+		}
+		switch c.SQLType {
+		case mysql.MYSQL_TYPE_TINY:
+			return uint64(bits) & 0xff, nil
+		case mysql.MYSQL_TYPE_SHORT:
+			return uint64(bits) & 0xffff, nil
+		case mysql.MYSQL_TYPE_INT24:
+			return uint64(bits) & 0xffffff, nil
+		case mysql.MYSQL_TYPE_LONG:
+			return uint64(bits) & 0xffffffff, nil
+		}
+		return uint64(bits), nil
 	case KindBit:
 		if x, ok := v.(int64); ok {
 			return uint64(x), nil
@@ -278,9 +554,13 @@ func convert(c *Column, v any) (any, error) {
 		if x, ok := v.(decimal.Decimal); ok {
 			return x.StringFixed(int32(c.Meta & 0xff)), nil
 		}
-	case KindDate, KindTime, KindDateTime:
+	case KindDate, KindDateTime:
 		if x, ok := v.(string); ok {
 			return strings.Clone(x), nil
+		}
+	case KindTime:
+		if x, ok := v.(string); ok {
+			return timeWithFraction(c, x), nil
 		}
 	case KindTimestamp:
 		if x, ok := v.(string); ok {
@@ -310,29 +590,33 @@ func convert(c *Column, v any) (any, error) {
 			return b.String(), nil
 		}
 	case KindJSON:
-		switch x := v.(type) {
-		case string:
-			return strings.Clone(x), nil
-		case []byte:
-			return string(x), nil
-		}
-	case KindBytes, KindGeometry:
 		var b []byte
 		switch x := v.(type) {
 		case string:
 			b = []byte(x)
 		case []byte:
-			b = bytes.Clone(x)
+			b = x
 		default:
-			return nil, fmt.Errorf("want bytes, got %T", v)
+			return nil, fmt.Errorf("json column: unexpected decoded value %T", v)
 		}
-		if n := binaryPadLength(c); n > len(b) {
-			b = append(b, make([]byte, n-len(b))...)
+		return jsonText(c, b)
+	case KindUUID:
+		b, err := binaryValue(c, v)
+		if err != nil {
+			return nil, err
 		}
-		if b == nil {
-			b = []byte{}
+		if len(b) != 16 {
+			return nil, fmt.Errorf("uuid value of %d bytes", len(b))
 		}
-		return b, nil
+		return formatUUID(b), nil
+	case KindInet:
+		b, err := binaryValue(c, v)
+		if err != nil {
+			return nil, err
+		}
+		return formatInet(b)
+	case KindBytes, KindGeometry:
+		return binaryValue(c, v)
 	case KindString:
 		switch x := v.(type) {
 		case string:
@@ -344,10 +628,63 @@ func convert(c *Column, v any) (any, error) {
 	return nil, fmt.Errorf("%s column: unexpected decoded value %T", c.Kind, v)
 }
 
-// binaryPadLength is the declared length of a BINARY(n) column, whose
-// trailing zero bytes the binary log strips; 0 for other columns.
+// binaryValue copies a bytes value, restoring the trailing zero bytes the
+// binary log strips from BINARY(n).
+func binaryValue(c *Column, v any) ([]byte, error) {
+	var b []byte
+	switch x := v.(type) {
+	case string:
+		b = []byte(x)
+	case []byte:
+		b = bytes.Clone(x)
+	default:
+		return nil, fmt.Errorf("want bytes, got %T", v)
+	}
+	if n := binaryPadLength(c); n > len(b) {
+		b = append(b, make([]byte, n-len(b))...)
+	}
+	if b == nil {
+		b = []byte{}
+	}
+	return b, nil
+}
+
+// jsonText returns the JSON text of a JSON column's value. MySQL's binary
+// JSON decodes to valid JSON text, an empty value meaning JSON null (rows
+// written before a NOT NULL JSON column was added). MariaDB's JSON is
+// text whose validity a CHECK constraint enforces, unless checks were off
+// when it was written (check_constraint_checks=0): such a value is
+// delivered as a JSON string of its text, so the output is always JSON.
+func jsonText(c *Column, b []byte) (string, error) {
+	if c.SQLType == mysql.MYSQL_TYPE_JSON {
+		if len(b) == 0 {
+			return "null", nil
+		}
+		return string(b), nil
+	}
+	if c.Charset != "utf8mb4" && c.Charset != "utf8mb3" && c.Charset != "utf8" {
+		s, err := toUTF8(c.Charset, b)
+		if err != nil {
+			return "", err
+		}
+		b = []byte(s)
+	}
+	if json.Valid(b) {
+		return string(b), nil
+	}
+	return string(appendString(nil, string(b))), nil
+}
+
+// binaryPadLength is the declared length of a BINARY(n) column (and of
+// MariaDB's UUID, INET6 and INET4, stored as BINARY(16) and BINARY(4)),
+// whose trailing zero bytes the binary log strips; 0 for other columns.
 func binaryPadLength(c *Column) int {
-	if c.SQLType != mysql.MYSQL_TYPE_STRING || c.Kind != KindBytes {
+	if c.SQLType != mysql.MYSQL_TYPE_STRING {
+		return 0
+	}
+	switch c.Kind {
+	case KindBytes, KindUUID, KindInet:
+	default:
 		return 0
 	}
 	if c.Meta >= 256 {
@@ -360,6 +697,15 @@ func binaryPadLength(c *Column) int {
 	return int(c.Meta)
 }
 
+// timeWithFraction gives a TIME value the column's fractional digits:
+// go-mysql drops them when they are all zero.
+func timeWithFraction(c *Column, s string) string {
+	if c.SQLType != mysql.MYSQL_TYPE_TIME2 || c.Meta == 0 || c.Meta > 6 || strings.IndexByte(s, '.') >= 0 {
+		return strings.Clone(s)
+	}
+	return s + "." + "000000"[:c.Meta]
+}
+
 // timestampRFC3339 turns go-mysql's "YYYY-MM-DD HH:MM:SS[.f]" (already in
 // UTC) into RFC 3339 with a Z; zero timestamps stay as MySQL writes them.
 func timestampRFC3339(s string) string {
@@ -367,6 +713,79 @@ func timestampRFC3339(s string) string {
 		return strings.Clone(s)
 	}
 	return s[:10] + "T" + s[11:] + "Z"
+}
+
+// formatUUID writes MariaDB's text form of a UUID. The binary log carries
+// the bytes in text order (the storage engine's index-friendly swap is not
+// logged).
+func formatUUID(b []byte) string {
+	var out [36]byte
+	j := 0
+	for i, x := range b {
+		if i == 4 || i == 6 || i == 8 || i == 10 {
+			out[j] = '-'
+			j++
+		}
+		out[j], out[j+1] = hexDigits[x>>4], hexDigits[x&0xf]
+		j += 2
+	}
+	return string(out[:])
+}
+
+// formatInet writes MariaDB's text form of an INET4 (4 bytes) or INET6 (16
+// bytes) value: RFC 5952 (the first longest run of two or more zero groups
+// shortened to ::), except that, as inet_ntop and MariaDB do, an
+// IPv4-compatible (::a.b.c.d) or IPv4-mapped (::ffff:a.b.c.d) address ends
+// in dotted form.
+func formatInet(b []byte) (string, error) {
+	switch len(b) {
+	case 4:
+		return netip.AddrFrom4([4]byte(b)).String(), nil
+	case 16:
+	default:
+		return "", fmt.Errorf("inet value of %d bytes", len(b))
+	}
+	var w [8]uint16
+	for i := range w {
+		w[i] = uint16(b[2*i])<<8 | uint16(b[2*i+1])
+	}
+	best, bestLen := -1, 0
+	for i := 0; i < 8; {
+		if w[i] != 0 {
+			i++
+			continue
+		}
+		j := i
+		for j < 8 && w[j] == 0 {
+			j++
+		}
+		if j-i > bestLen {
+			best, bestLen = i, j-i
+		}
+		i = j
+	}
+	if bestLen < 2 {
+		best = -1
+	}
+	var out []byte
+	for i := 0; i < 8; i++ {
+		if i == best {
+			out = append(out, ':')
+			if i == 0 {
+				out = append(out, ':')
+			}
+			i += bestLen - 1
+			continue
+		}
+		if i == 6 && best == 0 && (bestLen == 6 || (bestLen == 5 && w[5] == 0xffff)) {
+			return string(netip.AddrFrom4([4]byte(b[12:])).AppendTo(out)), nil
+		}
+		out = strconv.AppendUint(out, uint64(w[i]), 16)
+		if i < 7 {
+			out = append(out, ':')
+		}
+	}
+	return string(out), nil
 }
 
 // latin1 is MySQL's latin1, which is Windows-1252 with the five undefined
@@ -378,9 +797,79 @@ var latin1High = [32]rune{
 	0x02DC, 0x2122, 0x0161, 0x203A, 0x0153, 0x009D, 0x017E, 0x0178,
 }
 
+// singleByteCharsets are MariaDB's 8-bit charsets Puma converts, each from
+// golang.org/x/text's table patched where MariaDB's own table differs
+// (checked byte by byte against CONVERT(... USING utf8mb4) on the server,
+// see TestCharsetTables): C1 controls where x/text has none, and '?' where
+// MariaDB has no character.
+var singleByteCharsets = map[string]*[256]rune{
+	"latin2":   singleByte(charmap.ISO8859_2, true, nil),
+	"latin5":   singleByte(charmap.ISO8859_9, false, nil),
+	"latin7":   singleByte(charmap.ISO8859_13, true, nil),
+	"greek":    singleByte(charmap.ISO8859_7, true, map[byte]rune{0xa1: 0x02bd, 0xa2: 0x02bc, 0xa4: '?', 0xa5: '?', 0xaa: '?', 0xae: '?', 0xd2: '?', 0xff: '?'}),
+	"hebrew":   singleByte(charmap.ISO8859_8, true, hebrewPatch()),
+	"tis620":   singleByte(charmap.Windows874, true, map[byte]rune{0xa0: utf8.RuneError}),
+	"cp1250":   singleByte(charmap.Windows1250, false, qmarks(0x81, 0x83, 0x88, 0x90, 0x98)),
+	"cp1251":   singleByte(charmap.Windows1251, false, qmarks(0x98)),
+	"cp1256":   singleByte(charmap.Windows1256, false, qmarks(0x8a, 0x8f, 0x98, 0x9a, 0x9f, 0xaa, 0xc0, 0xff)),
+	"cp1257":   singleByte(charmap.Windows1257, false, qmarks(0x81, 0x83, 0x88, 0x8a, 0x8c, 0x90, 0x98, 0x9a, 0x9c, 0x9f, 0xa1, 0xa5)),
+	"cp850":    singleByte(charmap.CodePage850, false, nil),
+	"cp852":    singleByte(charmap.CodePage852, false, nil),
+	"cp866":    singleByte(charmap.CodePage866, false, map[byte]rune{0xfc: 0x207f, 0xfd: 0x00b2}),
+	"koi8r":    singleByte(charmap.KOI8R, false, nil),
+	"koi8u":    singleByte(charmap.KOI8U, false, map[byte]rune{0x95: 0x2022, 0xae: 0x255d, 0xbe: 0x256c}),
+	"macroman": singleByte(charmap.Macintosh, false, nil),
+}
+
+// multiByteCharsets are MariaDB's CJK charsets, decoded by golang.org/x/text
+// (invalid sequences become U+FFFD).
+var multiByteCharsets = map[string]encoding.Encoding{
+	"sjis":    japanese.ShiftJIS,
+	"cp932":   japanese.ShiftJIS,
+	"ujis":    japanese.EUCJP,
+	"eucjpms": japanese.EUCJP,
+	"euckr":   korean.EUCKR,
+	"gbk":     simplifiedchinese.GBK,
+	"gb2312":  simplifiedchinese.GBK,
+	"big5":    traditionalchinese.Big5,
+}
+
+func singleByte(cm *charmap.Charmap, c1 bool, patch map[byte]rune) *[256]rune {
+	var t [256]rune
+	for i := range t {
+		t[i] = cm.DecodeByte(byte(i))
+	}
+	if c1 {
+		for i := 0x80; i < 0xa0; i++ {
+			t[i] = rune(i)
+		}
+	}
+	for b, r := range patch {
+		t[b] = r
+	}
+	return &t
+}
+
+func qmarks(bs ...byte) map[byte]rune {
+	m := make(map[byte]rune, len(bs))
+	for _, b := range bs {
+		m[b] = '?'
+	}
+	return m
+}
+
+func hebrewPatch() map[byte]rune {
+	m := qmarks(0xa1, 0xbf, 0xfb, 0xfc, 0xff)
+	for b := 0xc0; b <= 0xde; b++ {
+		m[byte(b)] = '?'
+	}
+	m[0xaf] = 0x203e
+	return m
+}
+
 func toUTF8(charset string, b []byte) (string, error) {
 	switch charset {
-	case "utf8mb4", "utf8mb3", "utf8", "ascii", "":
+	case "utf8mb4", "utf8mb3", "utf8", "ascii", "", "binary":
 		return string(b), nil
 	case "latin1":
 		ascii := true
@@ -431,6 +920,20 @@ func toUTF8(charset string, b []byte) (string, error) {
 		for i := 0; i < len(b); i += 4 {
 			r := rune(b[i])<<24 | rune(b[i+1])<<16 | rune(b[i+2])<<8 | rune(b[i+3])
 			out = utf8.AppendRune(out, r)
+		}
+		return string(out), nil
+	}
+	if t, ok := singleByteCharsets[charset]; ok {
+		out := make([]byte, 0, len(b)+len(b)/2)
+		for _, c := range b {
+			out = utf8.AppendRune(out, t[c])
+		}
+		return string(out), nil
+	}
+	if enc, ok := multiByteCharsets[charset]; ok {
+		out, err := enc.NewDecoder().Bytes(b)
+		if err != nil {
+			return "", fmt.Errorf("decode %s: %w", charset, err)
 		}
 		return string(out), nil
 	}

@@ -5,6 +5,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/go-mysql-org/go-mysql/replication"
+
 	"github.com/pumacdc/puma/engine/position"
 )
 
@@ -18,7 +20,9 @@ type Stats struct {
 	deadLettered   atomic.Uint64
 	reconnects     atomic.Uint64
 	lastCheckpoint atomic.Int64 // unix nanos
-	lastEventUnix  atomic.Int64
+	lastEventUnix  atomic.Int64 // timestamp of the last event read, seconds
+	lastRead       atomic.Int64 // when the last event or heartbeat was read, unix nanos
+	caughtUp       atomic.Bool  // the last thing read was a heartbeat
 	mu             sync.Mutex
 	state          string
 	source         string
@@ -38,7 +42,16 @@ type StatsSnapshot struct {
 	DeadLettered   uint64            `json:"dead_lettered"`
 	Reconnects     uint64            `json:"reconnects"`
 	LastCheckpoint time.Time         `json:"last_checkpoint,omitzero"`
-	LastError      string            `json:"last_error,omitempty"`
+	// Lag is how far behind the source the task reads, in seconds: now
+	// minus the timestamp of the last event read; 0 when caught up (a
+	// heartbeat arrived after the last event).
+	Lag float64 `json:"lag_seconds"`
+	// LastEvent is when the last event (heartbeats included) was read.
+	LastEvent time.Time `json:"last_event,omitzero"`
+	// QueueDepth is how many batches wait between the reader and the
+	// senders.
+	QueueDepth int    `json:"queue_depth"`
+	LastError  string `json:"last_error,omitempty"`
 }
 
 // Snapshot copies the counters.
@@ -55,7 +68,57 @@ func (s *Stats) Snapshot() StatsSnapshot {
 	if ns := s.lastCheckpoint.Load(); ns != 0 {
 		snap.LastCheckpoint = time.Unix(0, ns).UTC()
 	}
+	now := time.Now()
+	if ns := s.lastRead.Load(); ns != 0 {
+		snap.LastEvent = time.Unix(0, ns).UTC()
+	}
+	snap.Lag = s.lag(now, snap.State, snap.LastEvent)
 	return snap
+}
+
+// observe records an event read from the source, before the reader
+// handles it, for the lag.
+func (s *Stats) observe(h *replication.EventHeader, now time.Time) {
+	switch {
+	case isHeartbeat(h):
+		// Sent only when the source has nothing newer: caught up.
+		s.caughtUp.Store(true)
+	case h.Timestamp == 0 || h.Flags&replication.LOG_EVENT_ARTIFICIAL_F != 0:
+		// The rotate and format events a dump begins with.
+		return
+	default:
+		switch h.EventType {
+		case replication.FORMAT_DESCRIPTION_EVENT, replication.ROTATE_EVENT,
+			replication.MARIADB_GTID_LIST_EVENT, replication.MARIADB_BINLOG_CHECKPOINT_EVENT,
+			replication.PREVIOUS_GTIDS_EVENT:
+			// File bookkeeping, stamped when the file was opened or
+			// closed rather than when a change was made.
+			return
+		}
+		s.lastEventUnix.Store(int64(h.Timestamp))
+		s.caughtUp.Store(false)
+	}
+	s.lastRead.Store(now.UnixNano())
+}
+
+// lag is how far behind the source the task reads, in seconds: 0 while
+// streaming caught up (the last thing read was a heartbeat), else now minus
+// the last event's timestamp, or minus the time the task was last known to
+// be caught up. Event timestamps are whole seconds, so a task keeping up
+// shows up to 1 s.
+func (s *Stats) lag(now time.Time, state string, lastRead time.Time) float64 {
+	var since time.Time
+	switch {
+	case s.caughtUp.Load() && state == "streaming":
+		return 0
+	case s.caughtUp.Load():
+		since = lastRead
+	case s.lastEventUnix.Load() != 0:
+		since = time.Unix(s.lastEventUnix.Load(), 0)
+	default:
+		return 0
+	}
+	return max(0, now.Sub(since).Seconds())
 }
 
 func (s *Stats) setState(state, source string, err error) {
@@ -78,11 +141,8 @@ func (s *Stats) setAcked(p position.Position) {
 
 func (s *Stats) checkpointed(t time.Time) { s.lastCheckpoint.Store(t.UnixNano()) }
 
-// delivered counts b once the last of its senders acknowledged it.
+// delivered counts a batch every sender acknowledged.
 func (s *Stats) delivered(b *Batch) {
-	if b.acks.Add(-1) != 0 {
-		return
-	}
 	for i := range b.Changes {
 		if b.Changes[i].Op == OpDDL {
 			s.ddlDelivered.Add(1)

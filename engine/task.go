@@ -8,7 +8,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/go-mysql-org/go-mysql/client"
 	"github.com/go-mysql-org/go-mysql/mysql"
 	"github.com/go-mysql-org/go-mysql/replication"
 
@@ -34,11 +33,15 @@ type Deps struct {
 // where to start, streams the binary log through the pipeline and keeps
 // the checkpoint, reconnecting (and failing over) on errors.
 type Task struct {
-	cfg   config.Task
-	deps  Deps
-	log   *slog.Logger
-	stats Stats
-	seq   atomic.Uint64
+	cfg     config.Task
+	deps    Deps
+	log     *slog.Logger
+	stats   Stats
+	seq     atomic.Uint64
+	ctl     *control
+	metrics *taskMetrics
+	// stopped is set by the reader when the stop-at point was reached.
+	stopped bool
 }
 
 // NewTask returns a task for cfg; it does nothing until Run.
@@ -52,7 +55,11 @@ func NewTask(cfg config.Task, deps Deps) (*Task, error) {
 	if deps.DrainTimeout == 0 {
 		deps.DrainTimeout = 30 * time.Second
 	}
-	t := &Task{cfg: cfg, deps: deps, log: deps.Log.With("task", cfg.Name)}
+	t := &Task{cfg: cfg, deps: deps, log: deps.Log.With("task", cfg.Name), ctl: newControl()}
+	if cfg.StopAt != nil {
+		spec := *cfg.StopAt
+		t.ctl.stopAt = &spec
+	}
 	t.stats.setState("new", "", nil)
 	return t, nil
 }
@@ -78,7 +85,11 @@ func (t *Task) Run(ctx context.Context) (err error) {
 		if err != nil {
 			t.stats.setState("failed", "", err)
 		} else {
-			t.stats.setState("stopped", "", nil)
+			state := "stopped"
+			if t.stopped {
+				state = "stopped-at"
+			}
+			t.stats.setState(state, "", nil)
 		}
 	}()
 	handlers, senders, err := t.buildPlugins(ctx)
@@ -104,11 +115,27 @@ func (t *Task) Run(ctx context.Context) (err error) {
 	case err != nil:
 		return fmt.Errorf("task %s: load checkpoint: %w", t.cfg.Name, err)
 	}
+	if cp.Position.IsZero() || t.cfg.Start.Mode == position.Checkpoint || cp.Start == t.cfg.Start.String() {
+		// Resume where the checkpoint says.
+	} else {
+		// The configured start changed since the checkpoint was written:
+		// honour it once; later checkpoints record it.
+		t.log.Warn("start changed: repositioning", "was", cp.Start, "now", t.cfg.Start.String(), "checkpoint", cp.Position.String())
+		cp.Position, cp.Schemas = position.Position{}, nil
+	}
 	if !cp.Position.IsZero() {
 		t.stats.setAcked(cp.Position)
 	}
+	if err := t.restoreControl(cp); err != nil {
+		return fmt.Errorf("task %s: %w", t.cfg.Name, err)
+	}
+	if err := restoreStates(cp, handlers, senders); err != nil {
+		return fmt.Errorf("task %s: %w", t.cfg.Name, err)
+	}
 
-	p := newPipeline(t.log, t.cfg, t.deps.Store, *cp, handlers, senders, &t.stats)
+	t.metrics = newTaskMetrics(t)
+	p := newPipeline(t.log, t.cfg, t.deps.Store, *cp, handlers, senders, &t.stats, t.metrics)
+	p.ctl = t.ctl
 	pipeCtx, pipeCancel := context.WithCancel(context.WithoutCancel(ctx))
 	defer pipeCancel()
 	pipeDone := make(chan error, 1)
@@ -123,7 +150,9 @@ func (t *Task) Run(ctx context.Context) (err error) {
 		case <-readCtx.Done():
 		}
 	}()
+	t.ctl.setSave(func(ctx context.Context) error { return p.checkpoint(ctx, true) })
 	readErr := t.read(readCtx, p, cp)
+	t.ctl.setSave(nil)
 	readCancel()
 	close(p.in)
 	// Drain: let the stages finish what is queued, within DrainTimeout.
@@ -182,7 +211,12 @@ func (t *Task) read(ctx context.Context, p *pipeline, cp *checkpoint.Checkpoint)
 		matchDB:   t.matchDB,
 		batchRows: t.cfg.BatchRows,
 		nextSeq:   func() uint64 { return t.seq.Add(1) },
+		stopAt:    t.ctl.stopAtSpec,
 		pos:       cp.Position,
+	}
+	var err error
+	if r.schemaState, err = decodeSchemaState(cp.Schemas); err != nil {
+		return fatal(fmt.Errorf("task %s: %w", t.cfg.Name, err))
 	}
 	if r.pos.GTIDSet != "" {
 		set, err := r.pos.GTIDs()
@@ -195,9 +229,30 @@ func (t *Task) read(ctx context.Context, p *pipeline, cp *checkpoint.Checkpoint)
 	src, failures := 0, 0
 	backoff := t.cfg.BackoffMin
 	for {
-		progressed, err := t.stream(ctx, p, r, t.cfg.Sources[src], &started)
+		if !t.waitWhilePaused(ctx) {
+			return nil
+		}
+		if stop := t.ctl.stopAtSpec(); stop != nil && stopAfter(stop, r.gset) {
+			t.log.Info("stop-at point reached", "at", stop.String(), "position", r.pos.String())
+			t.stopped = true
+			return nil
+		}
+		streamCtx, interrupt := context.WithCancel(ctx)
+		t.ctl.setInterrupt(interrupt)
+		progressed, err := t.stream(streamCtx, p, r, t.cfg.Sources[src], &started)
+		interrupt()
 		if ctx.Err() != nil {
 			return nil
+		}
+		if errors.Is(err, errStopAt) {
+			t.log.Info("stop-at point reached", "at", t.ctl.stopAtSpec().String(), "position", r.pos.String())
+			t.stopped = true
+			return nil
+		}
+		if streamCtx.Err() != nil {
+			if paused, _, _ := t.ctl.state(); paused {
+				continue // Pause interrupted the stream: not a failure
+			}
 		}
 		var fe *fatalError
 		if errors.As(err, &fe) {
@@ -213,12 +268,14 @@ func (t *Task) read(ctx context.Context, p *pipeline, cp *checkpoint.Checkpoint)
 		}
 		failures++
 		t.stats.reconnects.Add(1)
+		t.metrics.reconnects.Inc()
 		t.stats.setState("reconnecting", "", err)
 		t.log.Warn("source failed", "source", t.cfg.Sources[src].Addr, "failures", failures, "backoff", backoff, "err", err)
 		if failures >= t.cfg.FailoverAfter && len(t.cfg.Sources) > 1 {
 			next := (src + 1) % len(t.cfg.Sources)
 			t.log.Warn("failing over", "from", t.cfg.Sources[src].Addr, "to", t.cfg.Sources[next].Addr, "failures", failures)
 			src, failures = next, 0
+			t.metrics.failover("errors")
 		}
 		select {
 		case <-time.After(backoff):
@@ -267,15 +324,26 @@ func (t *Task) stream(ctx context.Context, p *pipeline, r *reader, src config.So
 		conn.Close()
 		return false, err
 	}
+	cfg, err := syncerConfig(t.cfg, src, info, t.cfg.ReplicaServerID, goMySQLLogger(t.log))
+	if err != nil {
+		conn.Close()
+		return false, fatal(err)
+	}
+	loc := &locator{conn: conn, info: info, dump: cfg}
 	if !*started {
 		start := t.cfg.Start
 		if start.Mode == position.Checkpoint {
 			start = t.cfg.StartIfNone
 		}
-		pos, err := locate(conn, info, start)
+		t.stats.setState("locating", src.Addr, nil)
+		pos, err := loc.locate(ctx, start)
 		if err != nil {
 			conn.Close()
-			return false, fatal(fmt.Errorf("task %s: start %s on %s: %w", t.cfg.Name, start, src.Addr, err))
+			err = fmt.Errorf("task %s: start %s on %s: %w", t.cfg.Name, start, src.Addr, err)
+			if locateFatal(err) {
+				return false, fatal(err)
+			}
+			return false, err
 		}
 		r.pos = pos
 		r.gset = nil
@@ -287,20 +355,64 @@ func (t *Task) stream(ctx context.Context, p *pipeline, r *reader, src config.So
 		}
 		t.log.Info("starting", "source", src.Addr, "start", start.String(), "position", pos.String())
 	}
+	if r.pos.File != "" && r.pos.ServerID != 0 && r.pos.ServerID != info.ServerID &&
+		(t.cfg.Position == config.PositionFile || r.gset == nil) {
+		// Another server's file positions mean nothing here: re-locate by
+		// the last commit's time minus the look-back. This redelivers
+		// (at least once), never leaves a gap.
+		if r.pos.Timestamp == 0 {
+			conn.Close()
+			return false, fatal(fmt.Errorf("task %s: position %s from server %d has no commit time to re-locate by on server %d", t.cfg.Name, r.pos, r.pos.ServerID, info.ServerID))
+		}
+		at := time.Unix(r.pos.Timestamp, 0).Add(-t.cfg.FailoverLookback)
+		t.stats.setState("locating", src.Addr, nil)
+		pos, err := loc.atTime(ctx, at)
+		if err != nil {
+			conn.Close()
+			return false, fmt.Errorf("task %s: re-locate at %s on %s: %w", t.cfg.Name, at.UTC().Format(time.RFC3339), src.Addr, err)
+		}
+		t.log.Warn("re-located by time on a new server", "from_server_id", r.pos.ServerID, "to_server_id", info.ServerID,
+			"checkpoint", r.pos.String(), "lookback", t.cfg.FailoverLookback, "position", pos.String())
+		t.metrics.failover("relocate_by_time")
+		r.pos = pos
+		r.gset = nil
+		if pos.GTIDSet != "" {
+			if r.gset, err = position.ParseGTIDSet(pos.Flavor, pos.GTIDSet); err != nil {
+				conn.Close()
+				return false, fatal(err)
+			}
+		}
+	}
+	// Never let the server start elsewhere than asked: MariaDB without
+	// gtid_strict_mode would skip to the next transaction it has.
+	byFile := r.pos.File != "" && (r.pos.ServerID == info.ServerID || r.pos.ServerID == 0)
+	if err := loc.check(r.pos, byFile, r.gset); err != nil {
+		conn.Close()
+		if locateFatal(err) {
+			return false, fatal(fmt.Errorf("task %s: %w", t.cfg.Name, err))
+		}
+		return false, err
+	}
+	from := asked(r.pos, byFile, r.gset)
 	conn.Close()
 
-	r.schemas = newSchemas(info.Collations, t.cfg.KeyColumns)
+	cat := newSourceCatalog(src, info.Flavor)
+	defer cat.close()
+	r.schemas = newSchemas(schemaConfig{
+		Collations: info.Collations,
+		KeyColumns: t.cfg.KeyColumns,
+		Live:       t.cfg.Schema == config.SchemaLive,
+		Flavor:     info.Flavor,
+		Catalog:    cat,
+		Log:        t.log,
+	}, r.schemaState)
 	r.pos.Flavor, r.pos.ServerUUID = info.Flavor, info.ServerUUID
-	cfg, err := syncerConfig(t.cfg, src, info, t.cfg.ReplicaServerID, goMySQLLogger(t.log))
-	if err != nil {
-		return false, fatal(err)
-	}
 	syncer := replication.NewBinlogSyncer(cfg)
 	defer syncer.Close()
 
 	var st *replication.BinlogStreamer
 	switch {
-	case r.pos.File != "" && (r.pos.ServerID == info.ServerID || r.pos.ServerID == 0):
+	case byFile:
 		st, err = syncer.StartSync(mysql.Position{Name: r.pos.File, Pos: r.pos.Pos})
 	case r.gset != nil:
 		st, err = syncer.StartSyncGTID(r.gset.Clone())
@@ -308,7 +420,7 @@ func (t *Task) stream(ctx context.Context, p *pipeline, r *reader, src config.So
 		return false, fatal(fmt.Errorf("task %s: position %s was read from server %d and has no GTID set to resume from on server %d", t.cfg.Name, r.pos, r.pos.ServerID, info.ServerID))
 	}
 	if err != nil {
-		return false, err
+		return false, t.dumpError(err, src, from)
 	}
 	*started = true
 	r.resetConnection(info.ServerID)
@@ -327,10 +439,12 @@ func (t *Task) stream(ctx context.Context, p *pipeline, r *reader, src config.So
 	for {
 		ev, err := st.GetEvent(ctx)
 		if err != nil {
-			return progressed, err
+			return progressed, t.dumpError(err, src, from)
 		}
+		t.stats.observe(ev.Header, time.Now())
 		if err := r.handle(ctx, ev, emit); err != nil {
-			if ctx.Err() != nil || p.isFailed() {
+			var se *sourceError
+			if ctx.Err() != nil || p.isFailed() || errors.As(err, &se) {
 				return progressed, err
 			}
 			return progressed, fatal(fmt.Errorf("task %s: source %s: %w", t.cfg.Name, src.Addr, err))
@@ -338,43 +452,13 @@ func (t *Task) stream(ctx context.Context, p *pipeline, r *reader, src config.So
 	}
 }
 
-// locate turns a start specification into a position on the connected
-// server.
-func locate(conn *client.Conn, info *serverInfo, start position.Start) (position.Position, error) {
-	p := position.Position{ServerID: info.ServerID, ServerUUID: info.ServerUUID, Flavor: info.Flavor}
-	var err error
-	switch start.Mode {
-	case position.Latest:
-		var gtid string
-		p.File, p.Pos, gtid, err = masterStatus(conn)
-		if err != nil {
-			return p, err
-		}
-		p.GTIDSet = gtid
-	case position.Earliest:
-		files, err := binaryLogs(conn)
-		if err != nil {
-			return p, err
-		}
-		if len(files) == 0 {
-			return p, errors.New("the server has no binary logs")
-		}
-		p.File, p.Pos = files[0], 4
-	case position.File:
-		p.File, p.Pos = start.File, start.Pos
-	case position.GTID:
-		p.ServerID = 0
-		p.GTIDSet = start.GTIDSet
-		return p, nil
-	default:
-		return p, fmt.Errorf("start mode %s is not supported here", start)
+// dumpError makes the server's refusal to serve the position asked for
+// fatal.
+func (t *Task) dumpError(err error, src config.Source, from string) error {
+	if err = refusal(err, src.Addr, from); errors.Is(err, ErrUnservable) {
+		return fatal(fmt.Errorf("task %s: %w", t.cfg.Name, err))
 	}
-	if info.Flavor == mysql.MariaDBFlavor {
-		if p.GTIDSet, err = mariadbGTIDAt(conn, p.File, p.Pos); err != nil {
-			return p, err
-		}
-	}
-	return p, nil
+	return err
 }
 
 // goMySQLLogger keeps go-mysql's own logging to warnings and above: Puma

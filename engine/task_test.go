@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -63,6 +64,13 @@ func (c *capture) count() int {
 	return len(c.lines)
 }
 
+var replicaIDs atomic.Uint32
+
+// nextReplicaID gives every task of the test process its own replica server
+// id: a task started right after another with the same id could find the
+// server still listing the first one's connection.
+func nextReplicaID() uint32 { return 1_000_000 + uint32(os.Getpid()%1000)*1000 + replicaIDs.Add(1) }
+
 // taskConfig builds a task for srv through the real config loader; extra is
 // TOML inserted into the [[task]] table.
 func taskConfig(t *testing.T, srv *testdb.Server, extra string) config.Task {
@@ -84,7 +92,7 @@ checkpoint_interval = "50ms"
   user = "root"
   [[task.sender]]
   plugin = "builtin:capture"
-`, t.TempDir(), 60000+srv.ServerID(), extra, srv.Addr())
+`, t.TempDir(), nextReplicaID(), extra, srv.Addr())
 	cfg, err := config.Parse([]byte(doc), filepath.Join(t.TempDir(), "puma.toml"))
 	if err != nil {
 		t.Fatalf("config: %v", err)

@@ -7,7 +7,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -21,7 +20,6 @@ import (
 	"github.com/pumacdc/puma/engine"
 	"github.com/pumacdc/puma/engine/checkpoint"
 	"github.com/pumacdc/puma/internal/config"
-	"github.com/pumacdc/puma/internal/jsonsink"
 )
 
 // version is set at build time with -ldflags "-X main.version=…".
@@ -142,12 +140,18 @@ func cmdRun(args []string, stderr io.Writer) int {
 		log.Error("checkpoint store", "err", err)
 		return exitFailed
 	}
+	host, err := newPluginHost(context.Background(), cfg, log)
+	if err != nil {
+		log.Error("plugin host", "err", err)
+		return exitFailed
+	}
+	defer host.Close()
+	newHandler, newSender := pluginFactories(host)
 	deps := engine.Deps{
-		Store: store,
-		Log:   log,
-		NewSender: func(ctx context.Context, task config.Task, p config.Plugin) (engine.Sender, error) {
-			return newSender(cfg, p)
-		},
+		Store:      store,
+		Log:        log,
+		NewHandler: newHandler,
+		NewSender:  newSender,
 	}
 	var tasks []*engine.Task
 	for _, tc := range cfg.Tasks {
@@ -182,23 +186,4 @@ func cmdRun(args []string, stderr io.Writer) int {
 		return exitFailed
 	}
 	return exitOK
-}
-
-// newSender builds a built-in sender.
-func newSender(cfg *config.Config, p config.Plugin) (engine.Sender, error) {
-	name, ok := p.Builtin()
-	if !ok {
-		return nil, errors.New("Wasm senders are not available in this build; use builtin:jsonl or builtin:stdout")
-	}
-	sc, err := jsonsink.DecodeConfig(p.Config)
-	if err != nil {
-		return nil, err
-	}
-	switch name {
-	case "jsonl":
-		return jsonsink.NewJSONL(sc, cfg.Dir)
-	case "stdout":
-		return jsonsink.NewStdout(sc, nil)
-	}
-	return nil, fmt.Errorf("unknown built-in sender %q (have: jsonl, stdout)", name)
 }

@@ -25,9 +25,15 @@ type Checkpoint struct {
 	// Paused and StopAt are operator state that survives restarts.
 	Paused bool   `json:"paused,omitempty"`
 	StopAt string `json:"stop_at,omitempty"`
+	// Start is the task's start specification when the checkpoint was
+	// written: a different one in the config repositions the task once.
+	Start string `json:"start,omitempty"`
 	// Schemas is the table-schema state in use at Position, opaque to the
 	// store.
 	Schemas []byte `json:"schemas,omitempty"`
+	// Plugins is the state of the task's stateful plugins (the kv
+	// capability) at Position, by plugin name, opaque to the store.
+	Plugins map[string][]byte `json:"plugins,omitempty"`
 	// Saved is when the checkpoint was written.
 	Saved time.Time `json:"saved"`
 }

@@ -35,6 +35,7 @@ func (s *MemStore) Load(ctx context.Context, task string) (*Checkpoint, error) {
 		return nil, fmt.Errorf("checkpoint: load task %q: %w", task, ErrNotFound)
 	}
 	cp.Schemas = slices.Clone(cp.Schemas)
+	cp.Plugins = clonePlugins(cp.Plugins)
 	return &cp, nil
 }
 
@@ -48,8 +49,20 @@ func (s *MemStore) Save(ctx context.Context, cp *Checkpoint) error {
 	}
 	c := *cp
 	c.Schemas = slices.Clone(cp.Schemas)
+	c.Plugins = clonePlugins(cp.Plugins)
 	s.mu.Lock()
 	s.cps[cp.Task] = c
 	s.mu.Unlock()
 	return nil
+}
+
+func clonePlugins(m map[string][]byte) map[string][]byte {
+	if m == nil {
+		return nil
+	}
+	c := make(map[string][]byte, len(m))
+	for k, v := range m {
+		c[k] = slices.Clone(v)
+	}
+	return c
 }

@@ -51,7 +51,7 @@ func TestStore(t *testing.T, newStore func(t *testing.T) checkpoint.Store) {
 		s := newStore(t)
 		save(t, s, sample("shop", 1))
 		want := sample("shop", 2)
-		want.Paused, want.StopAt, want.Schemas = false, "", nil
+		want.Paused, want.StopAt, want.Schemas, want.Plugins = false, "", nil, nil
 		save(t, s, want)
 		check(t, load(t, s, "shop"), want)
 	})
@@ -73,10 +73,12 @@ func TestStore(t *testing.T, newStore func(t *testing.T) checkpoint.Store) {
 		in := sample("shop", 1)
 		save(t, s, in)
 		in.Schemas[0] = 'X'
+		in.Plugins["counter"][0] = 'X'
 		in.Position.Pos = 999
 		got := load(t, s, "shop")
 		check(t, got, sample("shop", 1))
 		got.Schemas[0] = 'Y'
+		got.Plugins["counter"][0] = 'Y'
 		check(t, load(t, s, "shop"), sample("shop", 1))
 	})
 
@@ -135,6 +137,7 @@ func sample(task string, n int) *checkpoint.Checkpoint {
 		Paused:  true,
 		StopAt:  "gtid:3e11fa47-71ca-11e1-9e33-c80aa9429562:1-1000",
 		Schemas: []byte(`{"shop.orders":{"columns":["id","total"]}}`),
+		Plugins: map[string][]byte{"counter": {1, 0, 0, 0, byte(n)}},
 		Saved:   time.Date(2026, 11, 25, 10, 0, n, 123456789, time.UTC),
 	}
 }
@@ -161,7 +164,13 @@ func load(t *testing.T, s checkpoint.Store, task string) *checkpoint.Checkpoint 
 func check(t *testing.T, got, want *checkpoint.Checkpoint) {
 	t.Helper()
 	if got.Task != want.Task || got.Position != want.Position || got.Paused != want.Paused ||
-		got.StopAt != want.StopAt || !bytes.Equal(got.Schemas, want.Schemas) || !got.Saved.Equal(want.Saved) {
+		got.StopAt != want.StopAt || !bytes.Equal(got.Schemas, want.Schemas) || !got.Saved.Equal(want.Saved) ||
+		len(got.Plugins) != len(want.Plugins) {
 		t.Errorf("got  %+v\nwant %+v", got, want)
+	}
+	for name, st := range want.Plugins {
+		if !bytes.Equal(got.Plugins[name], st) {
+			t.Errorf("plugin %s state: got %x, want %x", name, got.Plugins[name], st)
+		}
 	}
 }

@@ -1,0 +1,153 @@
+package bench
+
+import (
+	"bytes"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestPosOrder(t *testing.T) {
+	for _, tc := range []struct {
+		p, q string
+		want bool
+	}{
+		{"mysql-bin.000001:100", "mysql-bin.000001:100", true},
+		{"mysql-bin.000001:101", "mysql-bin.000001:100", true},
+		{"mysql-bin.000001:99", "mysql-bin.000001:100", false},
+		{"mysql-bin.000002:4", "mysql-bin.000001:900000", true},
+		{"mysql-bin.000001:900000", "mysql-bin.000002:4", false},
+	} {
+		p, err := ParsePos(tc.p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		q, err := ParsePos(tc.q)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := p.AtOrAfter(q); got != tc.want {
+			t.Errorf("%s.AtOrAfter(%s) = %v, want %v", p, q, got, tc.want)
+		}
+		if p.String() != tc.p {
+			t.Errorf("String() = %q, want %q", p.String(), tc.p)
+		}
+	}
+	for _, bad := range []string{"", "file", "file:", ":4", "file:x", "file:-1"} {
+		if _, err := ParsePos(bad); err == nil {
+			t.Errorf("ParsePos(%q) succeeded", bad)
+		}
+	}
+}
+
+func TestProbeEnd(t *testing.T) {
+	stopped := 0
+	end := Pos{File: "b.000001", Pos: 500}
+	t.Run("known end, two consumers", func(t *testing.T) {
+		p := NewProbe(2, &end, false, func() { stopped++ })
+		if p.reached(0, Pos{"b.000001", 600}) {
+			t.Fatal("done with one of two consumers at the end")
+		}
+		if !p.reached(1, Pos{"b.000001", 500}) {
+			t.Fatal("not done with both at the end")
+		}
+		<-p.Done()
+		p.reached(1, Pos{"b.000001", 700})
+		if stopped != 1 {
+			t.Fatalf("stop called %d times, want 1", stopped)
+		}
+	})
+	t.Run("end learnt after it was reached", func(t *testing.T) {
+		p := NewProbe(1, nil, false, nil)
+		if p.reached(0, Pos{"b.000001", 500}) {
+			t.Fatal("done without an end")
+		}
+		p.SetEnd(end)
+		select {
+		case <-p.Done():
+		default:
+			t.Fatal("SetEnd did not notice the end was already reached")
+		}
+	})
+}
+
+func TestProbeLag(t *testing.T) {
+	p := NewProbe(1, nil, true, nil)
+	now := time.Date(2026, 11, 25, 10, 0, 1, 500_000_000, time.UTC)
+	p.addLag("2026-11-25 10:00:01.250000", now)
+	p.addLag("not a time", now)
+	lags := p.Lags()
+	if len(lags) != 1 || lags[0] != 250*time.Millisecond {
+		t.Fatalf("lags = %v, want [250ms]", lags)
+	}
+}
+
+func TestStatistics(t *testing.T) {
+	if got := median([]float64{3, 1, 2}); got != 2 {
+		t.Errorf("median odd = %v", got)
+	}
+	if got := median([]float64{4, 1, 3, 2}); got != 2.5 {
+		t.Errorf("median even = %v", got)
+	}
+	if got := median(nil); got != 0 {
+		t.Errorf("median empty = %v", got)
+	}
+	var d []time.Duration
+	for i := 1; i <= 100; i++ {
+		d = append(d, time.Duration(i))
+	}
+	if p50, p99 := percentile(d, 0.5), percentile(d, 0.99); p50 != 50 || p99 != 99 {
+		t.Errorf("p50 %v p99 %v, want 50 99", p50, p99)
+	}
+	if got := percentile(d[:1], 0.99); got != 1 {
+		t.Errorf("p99 of one = %v", got)
+	}
+	if got := thousands(1234567.4); got != "1\u202f234\u202f567" {
+		t.Errorf("thousands = %q", got)
+	}
+}
+
+func TestSplice(t *testing.T) {
+	gen := []byte(BeginMarker + "\nnew\n" + EndMarker)
+	doc := []byte("# Benchmarks\n\nintro\n\n" + BeginMarker + "\nold\n" + EndMarker + "\n\n## Where the time goes\nmine\n")
+	got := string(Splice(doc, gen))
+	if !strings.Contains(got, "intro") || !strings.Contains(got, "new") || strings.Contains(got, "old") || !strings.Contains(got, "mine") {
+		t.Fatalf("Splice kept the wrong parts:\n%s", got)
+	}
+	if fresh := Splice(nil, gen); !bytes.Contains(fresh, gen) {
+		t.Fatalf("Splice of nothing lacks the report:\n%s", fresh)
+	}
+}
+
+func TestWorkloadsAndVariants(t *testing.T) {
+	if n := strings.Count(wideDDL(), "\n\t"); n != wideColumnCount {
+		t.Errorf("wide has %d columns, want %d", n, wideColumnCount)
+	}
+	if sel := wideSelect(1, 100); strings.Contains(sel, "%!") {
+		t.Errorf("wide SELECT has a formatting error: %s", sel)
+	}
+	if sel := narrowSelect(1, 100); strings.Contains(sel, "%!") || !strings.Contains(sel, "bench.seq_1_to_100") {
+		t.Errorf("narrow SELECT: %s", sel)
+	}
+	names := map[string]bool{}
+	for _, v := range Variants() {
+		if names[v.Name] || (v.Engine == nil) == (v.Raw == nil) {
+			t.Errorf("variant %q: duplicate, or not exactly one of Engine and Raw", v.Name)
+		}
+		names[v.Name] = true
+	}
+	env := &Env{Addr: "127.0.0.1:3307", Start: Pos{"mysql-bin.000001", 4}, Table: "bench.narrow", Dir: t.TempDir(), ServerID: 50001}
+	for _, v := range Variants() {
+		if v.Engine == nil {
+			continue
+		}
+		s, err := v.Engine(env)
+		if err != nil {
+			t.Errorf("variant %s: %v", v.Name, err)
+			continue
+		}
+		if len(s.Task.Senders) == 0 || s.Task.Start.String() != "file:mysql-bin.000001:4" {
+			t.Errorf("variant %s: task %+v", v.Name, s.Task)
+		}
+	}
+}

@@ -1,0 +1,248 @@
+package bench
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net"
+	"path/filepath"
+	"strconv"
+	"time"
+
+	"github.com/go-mysql-org/go-mysql/mysql"
+	"github.com/go-mysql-org/go-mysql/replication"
+
+	"github.com/pumacdc/puma/engine"
+	"github.com/pumacdc/puma/engine/checkpoint"
+	"github.com/pumacdc/puma/internal/config"
+	"github.com/pumacdc/puma/internal/jsonsink"
+)
+
+// Env is what one variant run reads: a source and the binary-log range
+// starting at Start. The end arrives through the Probe.
+type Env struct {
+	// Addr is the source's host:port; the user is root, no password.
+	Addr string
+	// Start is where the range begins: the position recorded before the
+	// workload was loaded.
+	Start Pos
+	// Table is the workload's "db.table".
+	Table string
+	// Dir is a scratch directory the run may fill; it is removed after.
+	Dir string
+	// ServerID is the replica server id to register with; each run gets
+	// its own, so a previous run's lingering connection never collides.
+	ServerID uint32
+	// Log receives warnings and errors.
+	Log *slog.Logger
+}
+
+// Variant is one consumer of the binary-log range: a name and either a
+// function building a Puma task (config and engine.Deps) or, for the floor,
+// a raw consumer.
+type Variant struct {
+	Name  string
+	Label string
+	// Engine builds a Puma task. The harness wraps every sender it makes
+	// in a probe that counts rows, records lag and notices the end.
+	Engine func(env *Env) (*Setup, error)
+	// Raw consumes the range without the engine; it calls ready once it is
+	// reading and reports what it decodes to p.
+	Raw func(ctx context.Context, env *Env, p *Probe, ready func()) error
+}
+
+// Setup is a Puma task ready to run.
+type Setup struct {
+	Task config.Task
+	Deps engine.Deps
+	// WasmTime returns the time spent inside Wasm plugins so far; nil when
+	// the variant runs none.
+	WasmTime func() time.Duration
+	// Close releases what the setup holds after the task stopped; may be
+	// nil.
+	Close func() error
+}
+
+// Variants returns every variant, in report order.
+func Variants() []Variant {
+	return []Variant{
+		{Name: "floor", Label: "floor: go-mysql decode only", Raw: runFloor},
+		{Name: "null", Label: "puma → null", Engine: engineVariant(nullSenders)},
+		{Name: "jsonl", Label: "puma → jsonl (Go, fsync per batch)", Engine: engineVariant(jsonlSenders(true))},
+		{Name: "jsonl-nofsync", Label: "puma → jsonl (Go, no fsync)", Engine: engineVariant(jsonlSenders(false))},
+	}
+}
+
+// VariantByName finds a variant.
+func VariantByName(name string) (Variant, bool) {
+	for _, v := range Variants() {
+		if v.Name == name {
+			return v, true
+		}
+	}
+	return Variant{}, false
+}
+
+// senderSpec is the [[task.sender]] (and [[task.handler]]) TOML of a
+// variant and the factory building its senders.
+type senderSpec struct {
+	toml      func(env *Env) string
+	newSender func(cfg *config.Config) func(ctx context.Context, task config.Task, p config.Plugin) (engine.Sender, error)
+}
+
+// engineVariant builds a task through the real config parser with the
+// task defaults, reading env.Table from env.Start, checkpointing to a file
+// store as cmd/puma does.
+func engineVariant(s senderSpec) func(env *Env) (*Setup, error) {
+	return func(env *Env) (*Setup, error) {
+		doc := fmt.Sprintf(`
+[server]
+data_dir = %q
+[[task]]
+name = "bench"
+replica_server_id = %d
+start = "file:%s:%d"
+tables = [%q]
+  [[task.source]]
+  addr = %q
+  user = "root"
+%s`, filepath.Join(env.Dir, "var"), env.ServerID, env.Start.File, env.Start.Pos, env.Table, env.Addr, s.toml(env))
+		cfg, err := config.Parse([]byte(doc), filepath.Join(env.Dir, "puma.toml"))
+		if err != nil {
+			return nil, fmt.Errorf("bench config: %w", err)
+		}
+		store, err := checkpoint.NewFileStore(filepath.Join(cfg.Server.DataDir, "checkpoints"))
+		if err != nil {
+			return nil, err
+		}
+		return &Setup{
+			Task: cfg.Tasks[0],
+			Deps: engine.Deps{Store: store, Log: env.Log, NewSender: s.newSender(cfg)},
+		}, nil
+	}
+}
+
+// nullSenders: one sender that accepts every batch at once. It is the
+// measurement seam: what is left is the engine's own cost.
+var nullSenders = senderSpec{
+	toml: func(*Env) string { return "  [[task.sender]]\n  plugin = \"builtin:null\"\n" },
+	newSender: func(*config.Config) func(context.Context, config.Task, config.Plugin) (engine.Sender, error) {
+		return func(context.Context, config.Task, config.Plugin) (engine.Sender, error) { return nullSender{}, nil }
+	},
+}
+
+type nullSender struct{}
+
+func (nullSender) Send(context.Context, *engine.Batch) error { return nil }
+func (nullSender) Close() error                              { return nil }
+
+// jsonlSenders: the Go sender cmd/puma builds for builtin:jsonl, with its
+// default config apart from fsync.
+func jsonlSenders(fsync bool) senderSpec {
+	return senderSpec{
+		toml: func(*Env) string {
+			return "  [[task.sender]]\n  plugin = \"builtin:jsonl\"\n  config = { path = \"out/bench.jsonl\", fsync = " + strconv.FormatBool(fsync) + " }\n"
+		},
+		newSender: func(cfg *config.Config) func(context.Context, config.Task, config.Plugin) (engine.Sender, error) {
+			return func(_ context.Context, _ config.Task, p config.Plugin) (engine.Sender, error) {
+				sc, err := jsonsink.DecodeConfig(p.Config)
+				if err != nil {
+					return nil, err
+				}
+				return jsonsink.NewJSONL(sc, cfg.Dir)
+			}
+		},
+	}
+}
+
+// floorSyncerConfig mirrors engine's syncerConfig (unexported: engine/
+// preflight.go), so the floor decodes exactly as Puma does: UseDecimal,
+// timestamps as strings in UTC, checksums verified, the same event cache,
+// heartbeat and read timeout as the task defaults (1 s, 3 s). Keep the two
+// in step.
+func floorSyncerConfig(env *Env) (replication.BinlogSyncerConfig, error) {
+	host, portStr, err := net.SplitHostPort(env.Addr)
+	if err != nil {
+		return replication.BinlogSyncerConfig{}, err
+	}
+	port, err := strconv.ParseUint(portStr, 10, 16)
+	if err != nil {
+		return replication.BinlogSyncerConfig{}, err
+	}
+	return replication.BinlogSyncerConfig{
+		ServerID:                env.ServerID,
+		Flavor:                  mysql.MariaDBFlavor,
+		Host:                    host,
+		Port:                    uint16(port),
+		User:                    "root",
+		Localhost:               "puma-bench",
+		Charset:                 "utf8mb4",
+		TimestampStringLocation: time.UTC,
+		UseDecimal:              true,
+		HeartbeatPeriod:         time.Second,
+		ReadTimeout:             3 * time.Second,
+		DisableRetrySync:        true,
+		VerifyChecksum:          true,
+		Logger:                  slog.New(slog.DiscardHandler),
+		EventCacheCount:         512,
+		Dialer:                  (&net.Dialer{Timeout: 10 * time.Second}).DialContext,
+	}, nil
+}
+
+// runFloor decodes every event of the range with go-mysql and does nothing
+// else: no conversion, no batching, no pipeline.
+func runFloor(ctx context.Context, env *Env, p *Probe, ready func()) error {
+	cfg, err := floorSyncerConfig(env)
+	if err != nil {
+		return err
+	}
+	s := replication.NewBinlogSyncer(cfg)
+	defer s.Close()
+	st, err := s.StartSync(mysql.Position{Name: env.Start.File, Pos: env.Start.Pos})
+	if err != nil {
+		return fmt.Errorf("floor: start sync: %w", err)
+	}
+	ready()
+	file := env.Start.File
+	tsCol := map[uint64]int{} // table id → index of TSColumn, for lag
+	for {
+		ev, err := st.GetEvent(ctx)
+		if err != nil {
+			return fmt.Errorf("floor: %w", err)
+		}
+		switch e := ev.Event.(type) {
+		case *replication.RotateEvent:
+			file = string(e.NextLogName)
+		case *replication.RowsEvent:
+			n := len(e.Rows)
+			switch ev.Header.EventType {
+			case replication.UPDATE_ROWS_EVENTv1, replication.UPDATE_ROWS_EVENTv2:
+				n /= 2
+			}
+			p.addRows(n)
+			if p.lag {
+				i, ok := tsCol[e.TableID]
+				if !ok {
+					i = -1
+					for j, name := range e.Table.ColumnNameString() {
+						if name == TSColumn {
+							i = j
+						}
+					}
+					tsCol[e.TableID] = i
+				}
+				if i >= 0 {
+					now := time.Now()
+					for _, row := range e.Rows {
+						if s, ok := row[i].(string); ok {
+							p.addLag(s, now)
+						}
+					}
+				}
+			}
+		}
+		if ev.Header.LogPos > 0 && p.reached(0, Pos{File: file, Pos: ev.Header.LogPos}) {
+			return nil
+		}
+	}
+}

@@ -1,0 +1,110 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/pumacdc/puma/internal/admin"
+)
+
+// adminCommand runs status, pause, resume, stop-at and reload against the
+// admin API of a running daemon, found through the config file.
+func adminCommand(name string, args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	path := fs.String("c", "puma.toml", "configuration file of the running daemon")
+	asJSON := fs.Bool("json", false, "print the API's JSON (status)")
+	if err := fs.Parse(args); err != nil {
+		return exitUsage
+	}
+	want := map[string]int{"status": -1, "pause": 1, "resume": 1, "stop-at": 2, "reload": 0}[name]
+	if (want >= 0 && fs.NArg() != want) || (want < 0 && fs.NArg() > 1) {
+		fmt.Fprintf(stderr, "usage: puma %s -c puma.toml %s\n", name, map[string]string{
+			"status": "[task]", "pause": "<task>", "resume": "<task>", "stop-at": "<task> <time|gtid:set|file:name:pos>", "reload": "",
+		}[name])
+		return exitUsage
+	}
+	cfg, code := loadConfig(name, []string{"-c", *path}, stderr)
+	if cfg == nil {
+		return code
+	}
+	if cfg.Server.Admin == "" {
+		fmt.Fprintf(stderr, "puma %s: %s has no [server] admin address\n", name, *path)
+		return exitUsage
+	}
+	base := "http://" + cfg.Server.Admin
+	var method, route string
+	var body []byte
+	switch name {
+	case "status":
+		method, route = http.MethodGet, "/tasks"
+		if fs.NArg() == 1 {
+			route += "/" + url.PathEscape(fs.Arg(0))
+		}
+	case "reload":
+		method, route = http.MethodPost, "/reload"
+	case "stop-at":
+		method, route = http.MethodPost, "/tasks/"+url.PathEscape(fs.Arg(0))+"/stop-at"
+		body, _ = json.Marshal(map[string]string{"at": fs.Arg(1)})
+	default:
+		method, route = http.MethodPost, "/tasks/"+url.PathEscape(fs.Arg(0))+"/"+name
+	}
+	req, err := http.NewRequest(method, base+route, bytes.NewReader(body))
+	if err != nil {
+		fmt.Fprintln(stderr, err)
+		return exitFailed
+	}
+	if tok := cfg.Server.AdminToken.Reveal(); tok != "" {
+		req.Header.Set("Authorization", "Bearer "+tok)
+	}
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	resp, err := (&http.Client{Timeout: 60 * time.Second}).Do(req)
+	if err != nil {
+		fmt.Fprintf(stderr, "puma %s: %v (is puma running with admin = %q?)\n", name, err, cfg.Server.Admin)
+		return exitFailed
+	}
+	defer resp.Body.Close()
+	data, _ := io.ReadAll(io.LimitReader(resp.Body, 16<<20))
+	if resp.StatusCode != http.StatusOK {
+		var e struct{ Error string }
+		if json.Unmarshal(data, &e) == nil && e.Error != "" {
+			fmt.Fprintf(stderr, "puma %s: %s\n", name, e.Error)
+		} else {
+			fmt.Fprintf(stderr, "puma %s: %s\n", name, resp.Status)
+		}
+		return exitFailed
+	}
+	if name != "status" || *asJSON {
+		fmt.Fprintln(stdout, strings.TrimSpace(string(data)))
+		return exitOK
+	}
+	var tasks []admin.TaskStatus
+	if fs.NArg() == 1 {
+		var one admin.TaskStatus
+		err = json.Unmarshal(data, &one)
+		tasks = append(tasks, one)
+	} else {
+		err = json.Unmarshal(data, &tasks)
+	}
+	if err != nil {
+		fmt.Fprintf(stderr, "puma status: %v\n", err)
+		return exitFailed
+	}
+	tw := tabwriter.NewWriter(stdout, 2, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "TASK\tSTATE\tSOURCE\tPOSITION\tLAG\tROWS\tTX\tERROR")
+	for _, t := range tasks {
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%.0fs\t%d\t%d\t%s\n", t.Name, t.State, t.Source, t.Position.String(), t.Lag, t.Rows, t.Transactions, t.LastError)
+	}
+	tw.Flush()
+	return exitOK
+}

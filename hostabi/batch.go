@@ -1,0 +1,336 @@
+package hostabi
+
+import (
+	"fmt"
+	"math"
+	"strconv"
+
+	"github.com/pumacdc/puma/engine"
+	"github.com/pumacdc/puma/hostabi/wire"
+)
+
+// encodeBatch writes b as a Batch message, announcing each table version
+// the instance has not seen. The message is valid until the next call.
+func (in *instance) encodeBatch(b *engine.Batch) []byte {
+	e := &in.enc
+	tx := b.Tx
+	if tx == nil && len(b.Changes) > 0 {
+		tx = b.Changes[0].Tx
+	}
+	var wtx *wire.Tx
+	var wcm *wire.Commit
+	if tx != nil {
+		in.wtx = wire.Tx{ID: tx.ID, GTID: tx.GTID, ServerID: tx.ServerID, File: tx.File, Pos: tx.Pos}
+		wtx = &in.wtx
+		if b.Commit != nil {
+			in.wcm = wire.Commit{File: b.Commit.File, Pos: b.Commit.Pos, GTIDSet: b.Commit.GTIDSet, Time: b.CommitTime}
+			wcm = &in.wcm
+		}
+	}
+	e.StartBatch(b.Seq, b.Begin, wtx, wcm)
+	for i := range b.Changes {
+		c := &b.Changes[i]
+		var id uint32
+		if c.Table != nil {
+			id = in.tableID(c.Table)
+		}
+		h := wire.ChangeHeader{
+			Op: wire.Op(c.Op), TableID: id, Seq: c.Seq, Pos: c.Pos, Timestamp: c.Timestamp,
+			File: c.File, DB: c.DB, Statement: c.Statement, Route: c.Route, HasRoute: c.Route != "",
+		}
+		e.StartChange(&h, c.Before != nil, c.After != nil)
+		if c.Before != nil {
+			encodeImage(e, c.Before)
+		}
+		if c.After != nil {
+			encodeImage(e, c.After)
+		}
+		e.EndChange()
+	}
+	return e.Finish()
+}
+
+func encodeImage(e *wire.Encoder, row []any) {
+	e.StartImage(len(row))
+	for i, v := range row {
+		switch v := v.(type) {
+		case nil:
+			e.Null(i)
+		case int64:
+			e.Int(i, v)
+		case uint64:
+			e.Uint(i, v)
+		case float32:
+			e.Float(i, float64(v))
+		case float64:
+			e.Float(i, v)
+		case string:
+			e.String(i, v)
+		case []byte:
+			e.Bytes(i, v)
+		default:
+			// engine.Absent, or a type no decoder makes: absent.
+		}
+	}
+	e.EndImage()
+}
+
+// tableID returns t's ID for this instance, writing its schema record
+// first when the instance has not seen this table version.
+func (in *instance) tableID(t *engine.Table) uint32 {
+	if id, ok := in.ids[t]; ok {
+		return id
+	}
+	in.nextID++
+	id := in.nextID
+	in.ids[t] = id
+	in.byID[id] = t
+	in.enc.Table(wireTable(t, id))
+	return id
+}
+
+func wireTable(t *engine.Table, id uint32) *wire.Table {
+	w := &wire.Table{ID: id, Version: t.Version, DB: t.DB, Name: t.Name, KeyKind: uint8(t.KeyKind)}
+	w.Columns = make([]wire.Column, len(t.Columns))
+	for i, c := range t.Columns {
+		var flags uint8
+		if c.Unsigned {
+			flags |= wire.ColUnsigned
+		}
+		if c.Nullable {
+			flags |= wire.ColNullable
+		}
+		w.Columns[i] = wire.Column{Name: c.Name, Kind: wire.Kind(c.Kind), SQLType: c.SQLType, Meta: c.Meta, Flags: flags, Charset: c.Charset, Values: c.Values}
+	}
+	w.Key = make([]uint16, len(t.Key))
+	for i, k := range t.Key {
+		w.Key[i] = uint16(k)
+	}
+	return w
+}
+
+func engineTable(w *wire.Table) *engine.Table {
+	t := &engine.Table{DB: w.DB, Name: w.Name, KeyKind: engine.KeyKind(w.KeyKind), Version: w.Version}
+	t.Columns = make([]engine.Column, len(w.Columns))
+	for i, c := range w.Columns {
+		t.Columns[i] = engine.Column{
+			Name: c.Name, Kind: engine.Kind(c.Kind), SQLType: c.SQLType, Meta: c.Meta,
+			Unsigned: c.Flags&wire.ColUnsigned != 0, Nullable: c.Flags&wire.ColNullable != 0,
+			Charset: c.Charset, Values: c.Values,
+		}
+	}
+	t.Key = make([]int, len(w.Key))
+	for i, k := range w.Key {
+		t.Key[i] = int(k)
+	}
+	return t
+}
+
+func (in *instance) kindsOf(t *engine.Table) []wire.Kind {
+	if k, ok := in.kinds[t]; ok {
+		return k
+	}
+	k := make([]wire.Kind, len(t.Columns))
+	for i, c := range t.Columns {
+		k[i] = wire.Kind(c.Kind)
+	}
+	in.kinds[t] = k
+	return k
+}
+
+// applyReply turns a handler's reply to b into the batch passed on. rep
+// views guest memory: everything kept is copied.
+func (in *instance) applyReply(b *engine.Batch, rep []byte) (*engine.Batch, error) {
+	p := in.p
+	r, err := wire.ParseReply(rep)
+	if err != nil {
+		return nil, p.malformed("reply", err)
+	}
+	if r.Status != wire.StatusOK {
+		return nil, p.pluginErr(r.Status, fmt.Sprintf("%s: %s", r.Status, r.Message))
+	}
+	var out []engine.Change
+	changed := false
+	next := 0
+	var rowErr error
+	nerr := 0
+	for {
+		tag, body, at, ok := r.Records.Next()
+		if !ok {
+			break
+		}
+		switch tag {
+		case wire.RecTable:
+			wt, err := wire.ParseTable(body, at)
+			if err != nil {
+				return nil, p.malformed("output table", err)
+			}
+			if wt.ID&wire.OutputTable == 0 {
+				return nil, p.malformed("output table", &wire.Error{Offset: at, Msg: "table id " + strconv.FormatUint(uint64(wt.ID), 10) + " lacks the output bit (1<<31)"})
+			}
+			in.out[wt.ID] = engineTable(&wt)
+		case wire.RecVerdict:
+			v, err := wire.ParseVerdict(body, at)
+			if err != nil {
+				return nil, p.malformed("verdict", err)
+			}
+			if int(v.Index) < next || int(v.Index) >= len(b.Changes) {
+				return nil, p.malformed("verdict", &wire.Error{Offset: at, Msg: fmt.Sprintf("index %d out of order or range (next %d, batch of %d)", v.Index, next, len(b.Changes))})
+			}
+			if !changed {
+				changed = true
+				out = make([]engine.Change, 0, len(b.Changes))
+			}
+			out = append(out, b.Changes[next:v.Index]...)
+			next = int(v.Index) + 1
+			src := &b.Changes[v.Index]
+			switch v.Verdict {
+			case wire.VerdictKeep:
+				out = append(out, *src)
+			case wire.VerdictDrop:
+			case wire.VerdictRoute:
+				c := *src
+				c.Route = string(v.Text)
+				out = append(out, c)
+			case wire.VerdictError:
+				nerr++
+				if rowErr == nil {
+					rowErr = p.rowErr(src, int(v.Index), v.Code, string(v.Text))
+				}
+			case wire.VerdictReplace, wire.VerdictEmit:
+				for {
+					wc, ok := v.Changes.Next()
+					if !ok {
+						break
+					}
+					c, err := in.decodeChange(&wc, src)
+					if err != nil {
+						return nil, p.malformed("verdict", err)
+					}
+					out = append(out, c)
+				}
+				if err := v.Changes.Err(); err != nil {
+					return nil, p.malformed("verdict", err)
+				}
+			}
+		default:
+			return nil, p.malformed("reply", &wire.Error{Offset: at - 8, Msg: "unknown record tag " + strconv.Itoa(int(tag))})
+		}
+	}
+	if err := r.Records.Err(); err != nil {
+		return nil, p.malformed("reply", err)
+	}
+	if rowErr != nil {
+		if nerr > 1 {
+			rowErr.(*Error).Msg += fmt.Sprintf(" (and %d more changes of the batch)", nerr-1)
+		}
+		return nil, rowErr
+	}
+	if !changed {
+		return b, nil
+	}
+	out = append(out, b.Changes[next:]...)
+	return &engine.Batch{Seq: b.Seq, Tx: b.Tx, Begin: b.Begin, Changes: out, Commit: b.Commit, CommitTime: b.CommitTime}, nil
+}
+
+func (p *plugin) rowErr(c *engine.Change, index int, code uint32, msg string) error {
+	where := ""
+	if c.Table != nil {
+		where = c.Table.FullName() + " "
+	}
+	tx := ""
+	if c.Tx != nil {
+		tx = " tx " + c.Tx.ID
+	}
+	return &Error{Plugin: p.spec.Name, Module: p.spec.Module.name, Fault: ErrPlugin,
+		Msg: fmt.Sprintf("change %d (%s%s:%d%s seq %d): error %d: %s", index, where, c.File, c.Pos, tx, c.Seq, code, msg)}
+}
+
+// decodeChange builds the change a verdict carries; src is the input
+// change it replaces, whose identity (tx, seq, position, time) it keeps.
+func (in *instance) decodeChange(wc *wire.Change, src *engine.Change) (engine.Change, error) {
+	c := *src
+	c.Op = engine.Op(wc.Op)
+	c.Before, c.After = nil, nil
+	if wc.Flags&wire.ChangeRoute != 0 {
+		if string(wc.Route) != src.Route {
+			c.Route = string(wc.Route)
+		}
+	} else {
+		c.Route = ""
+	}
+	if c.Op == engine.OpDDL {
+		if wc.TableID != 0 {
+			return c, &wire.Error{Msg: "a DDL change names table id " + strconv.FormatUint(uint64(wc.TableID), 10)}
+		}
+		c.Table = nil
+		if string(wc.DB) != src.DB {
+			c.DB = string(wc.DB)
+		}
+		if string(wc.Statement) != src.Statement {
+			c.Statement = string(wc.Statement)
+		}
+		return c, nil
+	}
+	var t *engine.Table
+	if wc.TableID&wire.OutputTable != 0 {
+		t = in.out[wc.TableID]
+	} else {
+		t = in.byID[wc.TableID]
+	}
+	if t == nil {
+		return c, &wire.Error{Offset: wc.Before.Offset(), Msg: "change names unknown table id " + strconv.FormatUint(uint64(wc.TableID), 10)}
+	}
+	c.Table = t
+	kinds := in.kindsOf(t)
+	var err error
+	if wc.Flags&wire.ChangeBefore != 0 {
+		if c.Before, err = decodeImage(wc.Before, kinds); err != nil {
+			return c, err
+		}
+	}
+	if wc.Flags&wire.ChangeAfter != 0 {
+		if c.After, err = decodeImage(wc.After, kinds); err != nil {
+			return c, err
+		}
+	}
+	return c, nil
+}
+
+func decodeImage(im wire.Image, kinds []wire.Kind) ([]any, error) {
+	if err := im.Check(kinds); err != nil {
+		return nil, err
+	}
+	row := make([]any, len(kinds))
+	for i, k := range kinds {
+		switch im.Slot(i) {
+		case wire.SlotAbsent:
+			row[i] = engine.Absent
+			continue
+		case wire.SlotNull:
+			continue
+		}
+		if k.Fixed() {
+			n, _ := im.Fixed(i)
+			switch k {
+			case wire.KindInt, wire.KindYear:
+				row[i] = int64(n)
+			case wire.KindUint, wire.KindBit:
+				row[i] = n
+			case wire.KindFloat:
+				row[i] = float32(math.Float64frombits(n))
+			case wire.KindDouble:
+				row[i] = math.Float64frombits(n)
+			}
+			continue
+		}
+		v, _ := im.Var(i)
+		switch k {
+		case wire.KindBytes, wire.KindGeometry:
+			row[i] = append([]byte{}, v...)
+		default:
+			row[i] = string(v)
+		}
+	}
+	return row, nil
+}

@@ -1,0 +1,136 @@
+package hostabi_test
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/pumacdc/puma/engine"
+	"github.com/pumacdc/puma/hostabi"
+	"github.com/pumacdc/puma/hostabi/hostabitest"
+)
+
+// benchBatch is a transaction's batch of n rows of customers (~60 bytes
+// of values each).
+func benchBatch(n int) *engine.Batch {
+	tx := &engine.Tx{ID: "0-1-7", GTID: "0-1-7", ServerID: 1, File: "bin.000001", Pos: 4}
+	b := &engine.Batch{Seq: 1, Tx: tx, Begin: true}
+	for i := range n {
+		status := "live"
+		if i%10 == 0 {
+			status = "test"
+		}
+		b.Changes = append(b.Changes, engine.Change{Op: engine.OpInsert, Table: customers, Seq: uint32(i + 1), Tx: tx, File: tx.File, Pos: uint32(100 + i), Timestamp: 1764064800,
+			After: []any{int64(i), fmt.Sprintf("user%d@example.com", i), status, "1234.56"}})
+	}
+	return b
+}
+
+func reportRows(b *testing.B, rows int) {
+	ns := float64(b.Elapsed().Nanoseconds()) / float64(b.N*rows)
+	b.ReportMetric(ns, "ns/row")
+	b.ReportMetric(1e9/ns, "rows/s")
+}
+
+// BenchmarkPlugins measures a 256-row batch through an empty Go handler,
+// builtin:filter, and builtin:jsonl (without and with fsync).
+func BenchmarkPlugins(b *testing.B) {
+	const rows = 256
+	dir := b.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "keep.wasm"), hostabitest.BuildGo(b, "./hostabi/testdata/keep"), 0o644); err != nil {
+		b.Fatal(err)
+	}
+	h := newHost(b, dir)
+	ctx := context.Background()
+	batch := benchBatch(rows)
+	handler := func(name, module string, cfg map[string]any) func(b *testing.B) {
+		return func(b *testing.B) {
+			hd, err := h.NewHandler(ctx, "bench", plugin(name, module, cfg, nil))
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer hd.Close()
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, err := hd.Handle(ctx, batch); err != nil {
+					b.Fatal(err)
+				}
+			}
+			reportRows(b, rows)
+		}
+	}
+	b.Run("empty", handler("keep", filepath.Join(dir, "keep.wasm"), nil))
+	b.Run("filter", handler("filter", "builtin:filter", map[string]any{
+		"include": []any{"shop.*"}, "where": "status != 'test' AND amount > 100",
+	}))
+	for _, fsync := range []bool{false, true} {
+		b.Run(fmt.Sprintf("jsonl/fsync=%v", fsync), func(b *testing.B) {
+			s, err := h.NewSender(ctx, "bench", plugin("jsonl", "builtin:jsonl",
+				map[string]any{"path": "out.jsonl", "fsync": fsync, "max_bytes": 64 << 20}, map[string]any{"files": []any{"."}}))
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer s.Close()
+			b.ReportAllocs()
+			for b.Loop() {
+				if err := s.Send(ctx, batch); err != nil {
+					b.Fatal(err)
+				}
+			}
+			reportRows(b, rows)
+		})
+	}
+}
+
+// BenchmarkStart measures loading a module and starting an instance:
+// compile from an empty cache (cold), from the on-disk cache in a new
+// host (disk), and instantiate + _initialize + init of a loaded module.
+func BenchmarkStart(b *testing.B) {
+	wasm := hostabitest.BuildGo(b, "./plugins/filter")
+	ctx := context.Background()
+	b.Run("compile/cold", func(b *testing.B) {
+		for b.Loop() {
+			h, err := hostabi.New(ctx, hostabi.Options{CacheDir: b.TempDir()})
+			if err != nil {
+				b.Fatal(err)
+			}
+			if _, err := h.Load(ctx, "filter", wasm); err != nil {
+				b.Fatal(err)
+			}
+			h.Close()
+		}
+	})
+	dir := b.TempDir()
+	warm, _ := hostabi.New(ctx, hostabi.Options{CacheDir: dir})
+	warm.Load(ctx, "filter", wasm)
+	warm.Close()
+	b.Run("compile/disk", func(b *testing.B) {
+		for b.Loop() {
+			h, err := hostabi.New(ctx, hostabi.Options{CacheDir: dir})
+			if err != nil {
+				b.Fatal(err)
+			}
+			if _, err := h.Load(ctx, "filter", wasm); err != nil {
+				b.Fatal(err)
+			}
+			h.Close()
+		}
+	})
+	b.Run("instantiate", func(b *testing.B) {
+		h := newHost(b, b.TempDir())
+		m, err := h.Load(ctx, "filter", wasm)
+		if err != nil {
+			b.Fatal(err)
+		}
+		for b.Loop() {
+			hd, err := h.StartHandler(ctx, hostabi.Spec{Task: "t", Name: "filter", Module: m, Timeout: 5 * time.Second, MaxMemory: 64 << 20, Config: []byte("{}")})
+			if err != nil {
+				b.Fatal(err)
+			}
+			hd.Close()
+		}
+	})
+}

@@ -1,0 +1,477 @@
+package hostabi
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/tetratelabs/wazero"
+	"github.com/tetratelabs/wazero/api"
+
+	"github.com/pumacdc/puma/hostabi/wire"
+)
+
+// caps is the host side of one instance's imports: the log, the last
+// error, and the capabilities it was granted. Host functions run on the
+// goroutine calling into the instance, so caps needs no lock.
+type caps struct {
+	h       *Host
+	log     *slog.Logger
+	grants  Grants
+	lastErr string
+	files   map[int32]*appendFile
+	nextFD  int32
+	// http, kv: the plugin's, shared by its instances; nil when not
+	// granted. httpResp is the last response, for http_response.
+	http     *httpClient
+	httpResp []byte
+	kv       *kvStore
+}
+
+// fail records err for last_error and returns its errno.
+func (c *caps) fail(errno wire.Errno, format string, args ...any) int64 {
+	c.lastErr = fmt.Sprintf(format, args...)
+	return int64(errno)
+}
+
+func (c *caps) closeAll() {
+	for fd, f := range c.files {
+		f.close()
+		delete(c.files, fd)
+	}
+}
+
+var (
+	i32 = api.ValueTypeI32
+	i64 = api.ValueTypeI64
+)
+
+// instantiate builds the "puma" import module in r. Every function exists
+// whatever the grants: the load-time check already refused a module
+// importing one it was not granted, and each function checks again.
+func (c *caps) instantiate(ctx context.Context, r wazero.Runtime) error {
+	b := r.NewHostModuleBuilder(wire.ImportModule)
+	fn := func(name string, f api.GoModuleFunc, params, results []api.ValueType) {
+		b.NewFunctionBuilder().WithGoModuleFunction(f, params, results).Export(name)
+	}
+	fn(wire.ImportLog, c.logFn, []api.ValueType{i32, i32, i32}, nil)
+	fn(wire.ImportLastError, c.lastErrorFn, []api.ValueType{i32, i32}, []api.ValueType{i32})
+	fn(wire.ImportFileOpen, c.fileOpen, []api.ValueType{i32, i32, i32}, []api.ValueType{i64})
+	fn(wire.ImportFileWrite, c.fileWrite, []api.ValueType{i32, i32, i32}, []api.ValueType{i32})
+	fn(wire.ImportFileSync, c.fileSync, []api.ValueType{i32}, []api.ValueType{i32})
+	fn(wire.ImportFileSize, c.fileSize, []api.ValueType{i32}, []api.ValueType{i64})
+	fn(wire.ImportFileTruncate, c.fileTruncate, []api.ValueType{i32, i64}, []api.ValueType{i32})
+	fn(wire.ImportFileRotate, c.fileRotate, []api.ValueType{i32}, []api.ValueType{i32})
+	fn(wire.ImportFileClose, c.fileClose, []api.ValueType{i32}, []api.ValueType{i32})
+	fn(wire.ImportStdoutWrite, c.stdoutWrite, []api.ValueType{i32, i32}, []api.ValueType{i32})
+	fn(wire.ImportHTTPRequest, c.httpRequest, []api.ValueType{i32, i32}, []api.ValueType{i64})
+	fn(wire.ImportHTTPResponse, c.httpResponse, []api.ValueType{i32, i32}, []api.ValueType{i32})
+	fn(wire.ImportSecretHMAC, c.secretHMAC, []api.ValueType{i32, i32, i32, i32, i32, i32, i32}, []api.ValueType{i32})
+	fn(wire.ImportKVGet, c.kvGet, []api.ValueType{i32, i32, i32, i32}, []api.ValueType{i64})
+	fn(wire.ImportKVPut, c.kvPut, []api.ValueType{i32, i32, i32, i32}, []api.ValueType{i32})
+	fn(wire.ImportKVDelete, c.kvDelete, []api.ValueType{i32, i32}, []api.ValueType{i32})
+	_, err := b.Instantiate(ctx)
+	return err
+}
+
+// signatures are the types of the host functions, for the load-time
+// check; each entry is params then results.
+var signatures = map[string][2][]api.ValueType{
+	wire.ImportLog:          {{i32, i32, i32}, nil},
+	wire.ImportLastError:    {{i32, i32}, {i32}},
+	wire.ImportFileOpen:     {{i32, i32, i32}, {i64}},
+	wire.ImportFileWrite:    {{i32, i32, i32}, {i32}},
+	wire.ImportFileSync:     {{i32}, {i32}},
+	wire.ImportFileSize:     {{i32}, {i64}},
+	wire.ImportFileTruncate: {{i32, i64}, {i32}},
+	wire.ImportFileRotate:   {{i32}, {i32}},
+	wire.ImportFileClose:    {{i32}, {i32}},
+	wire.ImportStdoutWrite:  {{i32, i32}, {i32}},
+	wire.ImportHTTPRequest:  {{i32, i32}, {i64}},
+	wire.ImportHTTPResponse: {{i32, i32}, {i32}},
+	wire.ImportSecretHMAC:   {{i32, i32, i32, i32, i32, i32, i32}, {i32}},
+	wire.ImportKVGet:        {{i32, i32, i32, i32}, {i64}},
+	wire.ImportKVPut:        {{i32, i32, i32, i32}, {i32}},
+	wire.ImportKVDelete:     {{i32, i32}, {i32}},
+}
+
+func (c *caps) logFn(ctx context.Context, m api.Module, stack []uint64) {
+	level := slog.Level(int32(stack[0]))
+	if !c.log.Enabled(ctx, level) {
+		return
+	}
+	msg, ok := m.Memory().Read(uint32(stack[1]), uint32(stack[2]))
+	if !ok {
+		c.log.Warn("plugin log: message out of bounds")
+		return
+	}
+	c.log.Log(ctx, level, string(msg))
+}
+
+func (c *caps) lastErrorFn(_ context.Context, m api.Module, stack []uint64) {
+	ptr, n := uint32(stack[0]), uint32(stack[1])
+	msg := c.lastErr
+	if len(msg) > int(n) {
+		msg = msg[:n]
+	}
+	if !m.Memory().WriteString(ptr, msg) {
+		ret32(stack, int64(wire.ErrnoInvalid))
+		return
+	}
+	stack[0] = uint64(uint32(int32(len(c.lastErr))))
+}
+
+func (c *caps) stdoutWrite(_ context.Context, m api.Module, stack []uint64) {
+	stack[0] = uint64(uint32(int32(c.doStdoutWrite(m, uint32(stack[0]), uint32(stack[1])))))
+}
+
+func (c *caps) doStdoutWrite(m api.Module, ptr, n uint32) int64 {
+	if !c.grants.Stdout {
+		return c.fail(wire.ErrnoDenied, "stdout is not granted: add grants = { stdout = true }")
+	}
+	b, ok := m.Memory().Read(ptr, n)
+	if !ok {
+		return c.fail(wire.ErrnoInvalid, "buffer out of bounds")
+	}
+	c.h.stdoutMu.Lock()
+	_, err := c.h.stdout.Write(b)
+	c.h.stdoutMu.Unlock()
+	if err != nil {
+		return c.fail(wire.ErrnoIO, "%v", err)
+	}
+	return 0
+}
+
+// appendFile is a file opened through the files capability: a path inside
+// a granted directory, reached through an os.Root so that neither ".."
+// nor a symlink can lead out of it.
+type appendFile struct {
+	root *os.Root
+	rel  string // slash path inside root
+	show string // the path as the plugin named it, for messages
+	f    *os.File
+}
+
+func (f *appendFile) close() error {
+	var err error
+	if f.f != nil {
+		err = f.f.Close()
+		f.f = nil
+	}
+	f.root.Close()
+	return err
+}
+
+func (c *caps) fileOpen(_ context.Context, m api.Module, stack []uint64) {
+	stack[0] = uint64(c.doFileOpen(m, uint32(stack[0]), uint32(stack[1]), uint32(stack[2])))
+}
+
+func (c *caps) doFileOpen(m api.Module, ptr, n, flags uint32) int64 {
+	if len(c.grants.Files) == 0 {
+		return c.fail(wire.ErrnoDenied, "files is not granted: add grants = { files = [\"<dir>\"] }")
+	}
+	b, ok := m.Memory().Read(ptr, n)
+	if !ok {
+		return c.fail(wire.ErrnoInvalid, "path out of bounds")
+	}
+	name := string(b)
+	if flags&^wire.OpenTrimToNewline != 0 {
+		return c.fail(wire.ErrnoInvalid, "open %s: unknown flags %#x", name, flags)
+	}
+	if err := checkRelative(name); err != nil {
+		return c.fail(wire.ErrnoDenied, "open: %v", err)
+	}
+	full := filepath.Join(c.h.configDir, filepath.FromSlash(name))
+	var dir, rel string
+	for _, g := range c.grants.Files {
+		if r, err := filepath.Rel(g, full); err == nil && r != "." && !strings.HasPrefix(r, "..") {
+			dir, rel = g, filepath.ToSlash(r)
+			break
+		}
+	}
+	if dir == "" {
+		return c.fail(wire.ErrnoDenied, "open %s: outside the granted directories (%s)", name, strings.Join(c.relGrants(), ", "))
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return c.fail(wire.ErrnoIO, "open %s: %v", name, err)
+	}
+	root, err := os.OpenRoot(dir)
+	if err != nil {
+		return c.fail(wire.ErrnoIO, "open %s: %v", name, err)
+	}
+	af := &appendFile{root: root, rel: rel, show: name}
+	if err := af.open(flags&wire.OpenTrimToNewline != 0); err != nil {
+		root.Close()
+		return c.fail(errnoOf(err), "open %s: %v", name, err)
+	}
+	if c.files == nil {
+		c.files = make(map[int32]*appendFile)
+	}
+	c.nextFD++
+	c.files[c.nextFD] = af
+	return int64(c.nextFD)
+}
+
+func (c *caps) relGrants() []string {
+	out := make([]string, len(c.grants.Files))
+	for i, g := range c.grants.Files {
+		if r, err := filepath.Rel(c.h.configDir, g); err == nil {
+			g = r
+		}
+		out[i] = g
+	}
+	return out
+}
+
+func errnoOf(err error) wire.Errno {
+	var pe *os.PathError
+	if errors.As(err, &pe) && strings.Contains(pe.Err.Error(), "escapes") {
+		return wire.ErrnoDenied
+	}
+	if errors.Is(err, os.ErrPermission) {
+		return wire.ErrnoDenied
+	}
+	return wire.ErrnoIO
+}
+
+func (f *appendFile) open(trim bool) error {
+	if d := path.Dir(f.rel); d != "." {
+		if err := f.root.MkdirAll(d, 0o755); err != nil {
+			return err
+		}
+	}
+	fh, err := f.root.OpenFile(f.rel, os.O_RDWR|os.O_CREATE|os.O_APPEND, 0o644)
+	if err != nil {
+		return err
+	}
+	if st, err := fh.Stat(); err != nil || !st.Mode().IsRegular() {
+		fh.Close()
+		if err == nil {
+			err = errors.New("not a regular file")
+		}
+		return err
+	}
+	if trim {
+		if err := trimToNewline(fh); err != nil {
+			fh.Close()
+			return err
+		}
+	}
+	f.f = fh
+	return nil
+}
+
+// trimToNewline cuts f after its last newline.
+func trimToNewline(f *os.File) error {
+	st, err := f.Stat()
+	if err != nil {
+		return err
+	}
+	size := st.Size()
+	const chunk = 64 << 10
+	buf := make([]byte, chunk)
+	end := size
+	for end > 0 {
+		n := min(int64(chunk), end)
+		if _, err := f.ReadAt(buf[:n], end-n); err != nil && err != io.EOF {
+			return err
+		}
+		if i := bytes.LastIndexByte(buf[:n], '\n'); i >= 0 {
+			end = end - n + int64(i) + 1
+			break
+		}
+		end -= n
+	}
+	if end != size {
+		return f.Truncate(end)
+	}
+	return nil
+}
+
+func (c *caps) file(fd uint64) (*appendFile, int64) {
+	f := c.files[int32(fd)]
+	if f == nil || f.f == nil {
+		return nil, c.fail(wire.ErrnoBadHandle, "bad file handle %d", int32(fd))
+	}
+	return f, 0
+}
+
+func ret32(stack []uint64, v int64) { stack[0] = uint64(uint32(int32(v))) }
+
+func (c *caps) fileWrite(_ context.Context, m api.Module, stack []uint64) {
+	f, rc := c.file(stack[0])
+	if f == nil {
+		ret32(stack, rc)
+		return
+	}
+	b, ok := m.Memory().Read(uint32(stack[1]), uint32(stack[2]))
+	if !ok {
+		ret32(stack, c.fail(wire.ErrnoInvalid, "buffer out of bounds"))
+		return
+	}
+	if _, err := f.f.Write(b); err != nil {
+		ret32(stack, c.fail(wire.ErrnoIO, "write %s: %v", f.show, err))
+		return
+	}
+	ret32(stack, 0)
+}
+
+func (c *caps) fileSync(_ context.Context, _ api.Module, stack []uint64) {
+	f, rc := c.file(stack[0])
+	if f == nil {
+		ret32(stack, rc)
+		return
+	}
+	if err := f.f.Sync(); err != nil {
+		ret32(stack, c.fail(wire.ErrnoIO, "sync %s: %v", f.show, err))
+		return
+	}
+	ret32(stack, 0)
+}
+
+func (c *caps) fileSize(_ context.Context, _ api.Module, stack []uint64) {
+	f, rc := c.file(stack[0])
+	if f == nil {
+		stack[0] = uint64(rc)
+		return
+	}
+	st, err := f.f.Stat()
+	if err != nil {
+		stack[0] = uint64(c.fail(wire.ErrnoIO, "stat %s: %v", f.show, err))
+		return
+	}
+	stack[0] = uint64(st.Size())
+}
+
+func (c *caps) fileTruncate(_ context.Context, _ api.Module, stack []uint64) {
+	f, rc := c.file(stack[0])
+	if f == nil {
+		ret32(stack, rc)
+		return
+	}
+	size := int64(stack[1])
+	if size < 0 {
+		ret32(stack, c.fail(wire.ErrnoInvalid, "truncate %s: negative size", f.show))
+		return
+	}
+	if err := f.f.Truncate(size); err != nil {
+		ret32(stack, c.fail(wire.ErrnoIO, "truncate %s: %v", f.show, err))
+		return
+	}
+	ret32(stack, 0)
+}
+
+func (c *caps) fileRotate(_ context.Context, _ api.Module, stack []uint64) {
+	f, rc := c.file(stack[0])
+	if f == nil {
+		ret32(stack, rc)
+		return
+	}
+	if err := f.rotate(); err != nil {
+		ret32(stack, c.fail(errnoOf(err), "rotate %s: %v", f.show, err))
+		return
+	}
+	ret32(stack, 0)
+}
+
+// rotate renames the file aside, syncs the directory and starts a new one.
+func (f *appendFile) rotate() error {
+	if err := f.f.Close(); err != nil {
+		return err
+	}
+	f.f = nil
+	if err := f.root.Rename(f.rel, f.rel+"."+strconv.FormatInt(time.Now().UnixNano(), 10)); err != nil {
+		return err
+	}
+	if d, err := f.root.Open(path.Dir(f.rel)); err == nil {
+		err = d.Sync()
+		d.Close()
+		if err != nil {
+			return err
+		}
+	} else {
+		return err
+	}
+	return f.open(false)
+}
+
+func (c *caps) fileClose(_ context.Context, _ api.Module, stack []uint64) {
+	f, rc := c.file(stack[0])
+	if f == nil {
+		ret32(stack, rc)
+		return
+	}
+	delete(c.files, int32(stack[0]))
+	if err := f.close(); err != nil {
+		ret32(stack, c.fail(wire.ErrnoIO, "close %s: %v", f.show, err))
+		return
+	}
+	ret32(stack, 0)
+}
+
+// logWriter turns a guest's WASI stdout or stderr into log lines, keeping
+// the last few for error messages (a Go guest's runtime prints its fatal
+// errors there before exiting).
+type logWriter struct {
+	mu    sync.Mutex
+	log   *slog.Logger
+	level slog.Level
+	buf   []byte
+	tail  []string
+}
+
+const tailLines = 8
+
+func (w *logWriter) Write(p []byte) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.buf = append(w.buf, p...)
+	for {
+		i := bytes.IndexByte(w.buf, '\n')
+		if i < 0 {
+			break
+		}
+		w.line(string(w.buf[:i]))
+		w.buf = w.buf[i+1:]
+	}
+	if len(w.buf) > 4096 {
+		w.line(string(w.buf))
+		w.buf = w.buf[:0]
+	}
+	return len(p), nil
+}
+
+func (w *logWriter) line(s string) {
+	if s == "" {
+		return
+	}
+	w.log.Log(context.Background(), w.level, s)
+	if len(w.tail) == tailLines {
+		copy(w.tail, w.tail[1:])
+		w.tail = w.tail[:tailLines-1]
+	}
+	w.tail = append(w.tail, s)
+}
+
+// takeTail returns and forgets the lines kept, flushing a partial line.
+func (w *logWriter) takeTail() []string {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if len(w.buf) > 0 {
+		w.line(string(w.buf))
+		w.buf = w.buf[:0]
+	}
+	t := w.tail
+	w.tail = nil
+	return t
+}

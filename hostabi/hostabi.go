@@ -1,0 +1,330 @@
+// Package hostabi runs Puma's Wasm plugins on wazero: it loads and checks
+// modules, keeps their compiled code in a cache on disk, runs each plugin
+// in an instance of its own with its memory cap and per-batch timeout,
+// gives it the host functions and capabilities its grants allow, and
+// adapts it to the engine's Handler and Sender interfaces.
+//
+// The ABI it speaks is described in ABI.md beside this file and encoded by
+// hostabi/wire. Design decisions are in RATIONALE.md at the repository
+// root.
+package hostabi
+
+import (
+	"context"
+	"crypto/sha256"
+	"crypto/x509"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/tetratelabs/wazero"
+	"github.com/tetratelabs/wazero/api"
+
+	"github.com/pumacdc/puma/hostabi/wire"
+	"github.com/pumacdc/puma/internal/config"
+)
+
+// Builtin is a plugin shipped inside the binary.
+type Builtin struct {
+	Wasm []byte
+	// Grants are capabilities the built-in has without asking (stdout for
+	// builtin:stdout); the plugin's grants table adds to them.
+	Grants Grants
+}
+
+// Options configure a Host.
+type Options struct {
+	// CacheDir holds compiled modules across runs (it is created with mode
+	// 0700: it holds native code Puma will run). Empty keeps them in
+	// memory only.
+	CacheDir string
+	// ConfigDir is the directory of puma.toml: file grants and the paths
+	// plugins open are relative to it.
+	ConfigDir string
+	// Log receives plugin logs and output; nil discards them.
+	Log *slog.Logger
+	// Stdout is what the stdout capability writes to; nil means
+	// os.Stdout.
+	Stdout io.Writer
+	// Builtin returns the built-in plugin called name ("jsonl" for
+	// "builtin:jsonl"), given its config table.
+	Builtin func(name string, config map[string]any) (Builtin, bool)
+	// Secrets are the [secrets] of the configuration: the host uses those
+	// a plugin was granted on its behalf (HTTP headers, HMAC keys).
+	Secrets map[string]config.Secret
+	// Resolver looks up the names plugins send HTTP requests to; nil is
+	// net.DefaultResolver. Tests set it so no name reaches the real DNS.
+	Resolver Resolver
+	// HTTPRootCAs verifies the servers plugins reach over https; nil is
+	// the system's pool.
+	HTTPRootCAs *x509.CertPool
+}
+
+// Host loads and runs plugins. It is safe for concurrent use; Close it
+// after every plugin it made is closed.
+type Host struct {
+	opts      Options
+	log       *slog.Logger
+	configDir string
+	stdout    io.Writer
+	stdoutMu  sync.Mutex
+
+	cache wazero.CompilationCache
+	// keeper is a runtime that holds every loaded module compiled, so the
+	// per-instance runtimes sharing cache find it in memory.
+	keeper wazero.Runtime
+
+	mu      sync.Mutex
+	modules map[[32]byte]*Module
+}
+
+// runtimeConfig is the one configuration of every runtime: compiled
+// modules are shared only between runtimes agreeing on it.
+func (h *Host) runtimeConfig() wazero.RuntimeConfig {
+	return wazero.NewRuntimeConfigCompiler().
+		WithCompilationCache(h.cache).
+		WithCloseOnContextDone(true)
+}
+
+// New returns a Host.
+func New(ctx context.Context, opts Options) (*Host, error) {
+	h := &Host{opts: opts, log: opts.Log, stdout: opts.Stdout, modules: make(map[[32]byte]*Module)}
+	if h.log == nil {
+		h.log = slog.New(slog.DiscardHandler)
+	}
+	if h.stdout == nil {
+		h.stdout = os.Stdout
+	}
+	dir, err := filepath.Abs(opts.ConfigDir)
+	if err != nil {
+		return nil, fmt.Errorf("hostabi: config dir: %w", err)
+	}
+	h.configDir = dir
+	if opts.CacheDir != "" {
+		if err := os.MkdirAll(opts.CacheDir, 0o700); err != nil {
+			return nil, fmt.Errorf("hostabi: module cache: %w", err)
+		}
+		if err := os.Chmod(opts.CacheDir, 0o700); err != nil {
+			return nil, fmt.Errorf("hostabi: module cache: %w", err)
+		}
+		if h.cache, err = wazero.NewCompilationCacheWithDir(opts.CacheDir); err != nil {
+			return nil, fmt.Errorf("hostabi: module cache %s: %w", opts.CacheDir, err)
+		}
+	} else {
+		h.cache = wazero.NewCompilationCache()
+	}
+	h.keeper = wazero.NewRuntimeWithConfig(ctx, h.runtimeConfig())
+	return h, nil
+}
+
+// Close releases the compiled modules.
+func (h *Host) Close() error {
+	ctx := context.Background()
+	err := h.keeper.Close(ctx)
+	if cerr := h.cache.Close(ctx); err == nil {
+		err = cerr
+	}
+	return err
+}
+
+// Module is a checked, compiled plugin module, shared by every plugin
+// using the same bytes.
+type Module struct {
+	name     string
+	wasm     []byte
+	compiled wazero.CompiledModule
+	// caps are the capabilities its imports need, with the first import
+	// needing each, for messages.
+	caps map[string]string
+	// exports are the ABI entry points it has.
+	exports map[string]bool
+}
+
+// Load checks and compiles a module; name ("builtin:jsonl" or a path)
+// labels errors. Loading the same bytes again returns the same Module.
+func (h *Host) Load(ctx context.Context, name string, wasm []byte) (*Module, error) {
+	sum := sha256.Sum256(wasm)
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if m := h.modules[sum]; m != nil {
+		return m, nil
+	}
+	fail := func(format string, args ...any) (*Module, error) {
+		return nil, &Error{Plugin: name, Fault: ErrLoad, Msg: fmt.Sprintf(format, args...)}
+	}
+	cm, err := h.keeper.CompileModule(ctx, wasm)
+	if err != nil {
+		return fail("not a valid Wasm module: %v", err)
+	}
+	m := &Module{name: name, wasm: wasm, compiled: cm, caps: make(map[string]string), exports: make(map[string]bool)}
+	if err := m.check(); err != nil {
+		cm.Close(ctx)
+		return fail("%s", err)
+	}
+	h.modules[sum] = m
+	return m, nil
+}
+
+var (
+	exportSigs = map[string][2][]api.ValueType{
+		wire.ExportInitialize: {nil, nil},
+		wire.ExportAlloc:      {{i32}, {i32}},
+		wire.ExportInit:       {{i32, i32}, {i64}},
+		wire.ExportHandle:     {{i32, i32}, {i64}},
+		wire.ExportSend:       {{i32, i32}, {i64}},
+		wire.ExportClose:      {nil, {i64}},
+	}
+	wasiModule = "wasi_snapshot_preview1"
+)
+
+func sameTypes(a, b []api.ValueType) bool {
+	return string(a) == string(b)
+}
+
+func sig(t [2][]api.ValueType) string {
+	names := func(ts []api.ValueType) string {
+		s := make([]string, len(ts))
+		for i, v := range ts {
+			s[i] = api.ValueTypeName(v)
+		}
+		return "(" + strings.Join(s, ", ") + ")"
+	}
+	return names(t[0]) + " -> " + names(t[1])
+}
+
+// check verifies the module's ABI version, exports and imports.
+func (m *Module) check() error {
+	exports := m.compiled.ExportedFunctions()
+	var versions []string
+	for name := range exports {
+		if v, ok := strings.CutPrefix(name, wire.ExportABIPrefix); ok {
+			versions = append(versions, v)
+		}
+	}
+	if _, ok := exports[wire.ExportABI]; !ok {
+		if len(versions) == 0 {
+			return fmt.Errorf("not a Puma plugin: it exports no %s<N> function declaring its ABI version (build it with the Puma SDK, or see hostabi/ABI.md)", wire.ExportABIPrefix)
+		}
+		return fmt.Errorf("the module is built for plugin ABI v%s; this Puma speaks ABI v%d: rebuild the plugin against an SDK for ABI v%d, or run a Puma that speaks v%s", strings.Join(versions, ", v"), wire.Version, wire.Version, versions[0])
+	}
+	for name, want := range exportSigs {
+		d, ok := exports[name]
+		if !ok {
+			continue
+		}
+		if !sameTypes(d.ParamTypes(), want[0]) || !sameTypes(d.ResultTypes(), want[1]) {
+			return fmt.Errorf("export %s has type %s, ABI v%d wants %s", name, sig([2][]api.ValueType{d.ParamTypes(), d.ResultTypes()}), wire.Version, sig(want))
+		}
+		m.exports[name] = true
+	}
+	for _, need := range []string{wire.ExportAlloc, wire.ExportInit} {
+		if !m.exports[need] {
+			return fmt.Errorf("missing export %s (ABI v%d requires it)", need, wire.Version)
+		}
+	}
+	if !m.exports[wire.ExportHandle] && !m.exports[wire.ExportSend] {
+		return fmt.Errorf("missing export: a plugin exports %s (a handler) or %s (a sender)", wire.ExportHandle, wire.ExportSend)
+	}
+	if _, ok := m.compiled.ExportedMemories()["memory"]; !ok {
+		return fmt.Errorf("missing export: memory (the module must export its linear memory as \"memory\")")
+	}
+	if len(m.compiled.ImportedMemories()) > 0 {
+		return fmt.Errorf("the module imports a memory; it must define its own")
+	}
+	for _, d := range m.compiled.ImportedFunctions() {
+		mod, name, _ := d.Import()
+		switch mod {
+		case wasiModule:
+		case wire.ImportModule:
+			c, ok := wire.Capability(name)
+			if !ok {
+				return fmt.Errorf("imports %s.%s, which plugin ABI v%d does not have", mod, name, wire.Version)
+			}
+			want := signatures[name]
+			if !sameTypes(d.ParamTypes(), want[0]) || !sameTypes(d.ResultTypes(), want[1]) {
+				return fmt.Errorf("imports %s.%s with type %s, ABI v%d has %s", mod, name, sig([2][]api.ValueType{d.ParamTypes(), d.ResultTypes()}), wire.Version, sig(want))
+			}
+			if _, seen := m.caps[c]; c != "" && !seen {
+				m.caps[c] = mod + "." + name
+			}
+		default:
+			return fmt.Errorf("imports %s.%s: plugins may import only from %s and %s", mod, name, wire.ImportModule, wasiModule)
+		}
+	}
+	return nil
+}
+
+// Spec is a plugin to run: a loaded module and how the task configures it.
+type Spec struct {
+	// Task and Name identify the plugin in logs and errors.
+	Task, Name string
+	Module     *Module
+	Role       wire.Role
+	// Config is the plugin's config table as JSON object text.
+	Config []byte
+	Grants Grants
+	// Timeout bounds each call into the plugin; MaxMemory its linear
+	// memory, in bytes (rounded down to 64 KiB pages).
+	Timeout   time.Duration
+	MaxMemory uint64
+}
+
+// specFor resolves a configured plugin: its module (built-in or file),
+// config and grants.
+func (h *Host) specFor(ctx context.Context, task string, p config.Plugin, role wire.Role) (Spec, error) {
+	s := Spec{Task: task, Name: p.Name, Role: role, Timeout: p.Timeout, MaxMemory: p.MaxMemory}
+	fail := func(fault error, format string, args ...any) (Spec, error) {
+		return s, &Error{Plugin: p.Name, Module: p.Plugin, Fault: fault, Msg: fmt.Sprintf(format, args...)}
+	}
+	var wasm []byte
+	var base Grants
+	if name, ok := p.Builtin(); ok {
+		var b Builtin
+		if h.opts.Builtin != nil {
+			b, ok = h.opts.Builtin(name, p.Config)
+		}
+		if !ok {
+			return fail(ErrLoad, "no built-in plugin %q", name)
+		}
+		wasm, base = b.Wasm, b.Grants
+	} else {
+		var err error
+		if wasm, err = os.ReadFile(p.Plugin); err != nil {
+			return fail(ErrLoad, "read module: %v", err)
+		}
+	}
+	g, err := ParseGrants(p.Grants, h.configDir)
+	if err != nil {
+		return fail(ErrLoad, "%v", err)
+	}
+	g.Add(base)
+	for _, name := range g.Secrets {
+		if _, ok := h.opts.Secrets[name]; !ok {
+			return fail(ErrLoad, "grants.secrets: no secret %q in [secrets] (define %s_env or %s_file there)", name, name, name)
+		}
+	}
+	s.Grants = g
+	if s.Config, err = json.Marshal(p.Config); err != nil {
+		return fail(ErrLoad, "config: %v", err)
+	}
+	if p.Config == nil {
+		s.Config = []byte("{}")
+	}
+	m, err := h.Load(ctx, p.Plugin, wasm)
+	if err != nil {
+		var e *Error
+		if errors.As(err, &e) {
+			e.Plugin, e.Module = p.Name, p.Plugin
+		}
+		return s, err
+	}
+	s.Module = m
+	return s, nil
+}

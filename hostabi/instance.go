@@ -1,0 +1,271 @@
+package hostabi
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/tetratelabs/wazero"
+	"github.com/tetratelabs/wazero/api"
+	"github.com/tetratelabs/wazero/imports/wasi_snapshot_preview1"
+	"github.com/tetratelabs/wazero/sys"
+
+	"github.com/pumacdc/puma/engine"
+	"github.com/pumacdc/puma/hostabi/wire"
+)
+
+const pageSize = 64 << 10
+
+// instance is one running copy of a plugin: a runtime of its own (memory
+// limit and close-on-timeout are per runtime in wazero), the module, and
+// the ABI state the host keeps for it. It is used by one goroutine at a
+// time and discarded after any fault.
+type instance struct {
+	p   *plugin
+	rt  wazero.Runtime
+	mod api.Module
+	mem api.Memory
+
+	fnAlloc, fnEntry, fnClose api.Function
+	stack                     [2]uint64
+
+	arenaPtr, arenaCap uint32
+
+	caps           *caps
+	stdout, stderr *logWriter
+
+	// ictx is the context of every call; timer and a parent context's
+	// AfterFunc cancel it, which makes wazero close the module.
+	ictx     context.Context
+	cancel   context.CancelFunc
+	timer    *time.Timer
+	timedOut atomic.Bool
+	parent   context.Context
+	unhook   func() bool
+
+	enc wire.Encoder
+	// ids are the host table IDs announced to this instance; byID maps
+	// them back, out holds the output tables the guest declared.
+	ids    map[*engine.Table]uint32
+	byID   map[uint32]*engine.Table
+	out    map[uint32]*engine.Table
+	kinds  map[*engine.Table][]wire.Kind
+	nextID uint32
+	wtx    wire.Tx
+	wcm    wire.Commit
+}
+
+// start instantiates the plugin and runs _initialize and init.
+func (p *plugin) start(ctx context.Context) (*instance, error) {
+	h, s := p.h, &p.spec
+	t0 := time.Now()
+	pages := uint32(min(s.MaxMemory/pageSize, 65536))
+	rt := wazero.NewRuntimeWithConfig(ctx, h.runtimeConfig().WithMemoryLimitPages(pages))
+	in := &instance{
+		p: p, rt: rt,
+		caps:  &caps{h: h, log: p.log, grants: s.Grants, http: p.http, kv: p.kv},
+		ids:   make(map[*engine.Table]uint32),
+		byID:  make(map[uint32]*engine.Table),
+		out:   make(map[uint32]*engine.Table),
+		kinds: make(map[*engine.Table][]wire.Kind),
+	}
+	in.stdout = &logWriter{log: p.log.With("stream", "stdout"), level: slog.LevelInfo}
+	in.stderr = &logWriter{log: p.log.With("stream", "stderr"), level: slog.LevelWarn}
+	in.ictx, in.cancel = context.WithCancel(context.WithoutCancel(ctx))
+	in.timer = time.AfterFunc(time.Hour, func() { in.timedOut.Store(true); in.cancel() })
+	in.timer.Stop()
+	fail := func(err error) (*instance, error) {
+		in.close()
+		return nil, err
+	}
+	if _, err := wasi_snapshot_preview1.Instantiate(ctx, rt); err != nil {
+		return fail(p.loadErr("instantiate WASI: %v", err))
+	}
+	if err := in.caps.instantiate(ctx, rt); err != nil {
+		return fail(p.loadErr("instantiate host functions: %v", err))
+	}
+	cm, err := rt.CompileModule(ctx, s.Module.wasm)
+	if err != nil {
+		return fail(p.loadErr("compile: %v", err))
+	}
+	cfg := wazero.NewModuleConfig().
+		WithName(s.Name).
+		WithStartFunctions(). // a reactor: _initialize is called below, under the timeout
+		WithStdout(in.stdout).
+		WithStderr(in.stderr).
+		WithSysWalltime().
+		WithSysNanotime().
+		WithRandSource(rand.Reader)
+	mod, err := rt.InstantiateModule(in.ictx, cm, cfg)
+	if err != nil {
+		return fail(p.loadErr("instantiate: %v", err))
+	}
+	in.mod, in.mem = mod, mod.Memory()
+	in.fnAlloc = mod.ExportedFunction(wire.ExportAlloc)
+	in.fnClose = mod.ExportedFunction(wire.ExportClose)
+	entry := wire.ExportHandle
+	if s.Role == wire.RoleSender {
+		entry = wire.ExportSend
+	}
+	in.fnEntry = mod.ExportedFunction(entry)
+	if init := mod.ExportedFunction(wire.ExportInitialize); init != nil {
+		if err := in.call(ctx, init); err != nil {
+			return fail(p.fault(in, "_initialize", err))
+		}
+	}
+	in.enc.StartInit(s.Role, s.Task, s.Name, s.Config)
+	rep, err := in.roundTrip(ctx, in.fnInit(), in.enc.Message())
+	if err != nil {
+		return fail(p.fault(in, wire.ExportInit, err))
+	}
+	r, err := wire.ParseReply(rep)
+	if err != nil {
+		return fail(p.malformed("reply", err))
+	}
+	if r.Status != wire.StatusOK {
+		return fail(p.loadErr("init failed: %s", r.Message))
+	}
+	p.log.Debug("plugin instance started", "took", time.Since(t0))
+	return in, nil
+}
+
+func (in *instance) fnInit() api.Function { return in.mod.ExportedFunction(wire.ExportInit) }
+
+// call calls fn with in.stack as its parameters and results, under the
+// plugin's timeout and ctx.
+func (in *instance) call(ctx context.Context, fn api.Function) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if ctx != in.parent {
+		if in.unhook != nil {
+			in.unhook()
+		}
+		in.parent, in.unhook = ctx, context.AfterFunc(ctx, in.cancel)
+	}
+	in.timer.Reset(in.p.spec.Timeout)
+	err := fn.CallWithStack(in.ictx, in.stack[:])
+	in.timer.Stop()
+	return err
+}
+
+// roundTrip writes msg into the guest's arena, calls fn(ptr, len) and
+// returns a view of the reply, valid until the next call into the guest.
+func (in *instance) roundTrip(ctx context.Context, fn api.Function, msg []byte) ([]byte, error) {
+	n := uint32(len(msg))
+	if len(msg) > wire.MaxMessage {
+		return nil, fmt.Errorf("message of %d bytes exceeds the ABI limit of %d", len(msg), wire.MaxMessage)
+	}
+	if n > in.arenaCap {
+		want := max(n, 64<<10)
+		in.stack[0] = uint64(want)
+		if err := in.call(ctx, in.fnAlloc); err != nil {
+			return nil, err
+		}
+		in.arenaPtr, in.arenaCap = uint32(in.stack[0]), want
+	}
+	// Memory views are never kept: growth moves them.
+	if !in.mem.Write(in.arenaPtr, msg) {
+		return nil, &wire.Error{Msg: fmt.Sprintf("%s returned %#x, which with %d bytes lies outside memory (%d bytes)", wire.ExportAlloc, in.arenaPtr, n, in.mem.Size())}
+	}
+	in.stack[0], in.stack[1] = uint64(in.arenaPtr), uint64(n)
+	if err := in.call(ctx, fn); err != nil {
+		return nil, err
+	}
+	ptr, rn := wire.UnpackReply(in.stack[0])
+	if rn == 0 {
+		return nil, nil
+	}
+	rep, ok := in.mem.Read(ptr, rn)
+	if !ok || rn > wire.MaxMessage {
+		return nil, &wire.Error{Msg: fmt.Sprintf("reply at %#x of %d bytes lies outside memory (%d bytes)", ptr, rn, in.mem.Size())}
+	}
+	return rep, nil
+}
+
+// close tears the instance down: files it opened are closed by the host.
+func (in *instance) close() {
+	in.timer.Stop()
+	if in.unhook != nil {
+		in.unhook()
+	}
+	in.cancel()
+	in.rt.Close(context.Background())
+	in.caps.closeAll()
+	in.stdout.takeTail()
+	in.stderr.takeTail()
+}
+
+// fault turns a failed call into an *Error, saying what happened.
+func (p *plugin) fault(in *instance, what string, err error) error {
+	var we *wire.Error
+	if errors.As(err, &we) {
+		return p.malformed("reply", err)
+	}
+	tail := in.stderr.takeTail()
+	stderr := ""
+	if len(tail) > 0 {
+		stderr = " (stderr: " + strings.Join(tail, " | ") + ")"
+	}
+	e := &Error{Plugin: p.spec.Name, Module: p.spec.Module.name, Err: err}
+	var exit *sys.ExitError
+	oom := strings.Contains(stderr, "out of memory")
+	switch {
+	case in.timedOut.Load():
+		e.Fault, e.Msg = ErrTimeout, fmt.Sprintf("timeout after %s in %s (instance discarded)", p.spec.Timeout, what)
+		e.Err = nil
+	case errors.As(err, &exit) && (exit.ExitCode() == sys.ExitCodeContextCanceled || exit.ExitCode() == sys.ExitCodeDeadlineExceeded):
+		// The caller's context ended: not the plugin's fault.
+		return errors.Join(context.Cause(in.parent), err)
+	case oom || in.nearLimit():
+		e.Fault, e.Msg = ErrOutOfMemory, fmt.Sprintf("out of memory (max_memory %s) in %s (instance discarded)%s", formatSize(p.spec.MaxMemory), what, stderr)
+	case errors.As(err, &exit):
+		e.Fault, e.Msg = ErrTrap, fmt.Sprintf("exited with code %d in %s (instance discarded)%s", exit.ExitCode(), what, stderr)
+	default:
+		e.Fault, e.Msg = ErrTrap, fmt.Sprintf("trap in %s: %s (instance discarded)%s", what, oneLine(err.Error()), stderr)
+	}
+	return e
+}
+
+// nearLimit reports whether the memory grew to within 1 MiB of its limit:
+// a trap then is most likely a refused memory.grow.
+func (in *instance) nearLimit() bool {
+	if in.mem == nil {
+		return false
+	}
+	return uint64(in.mem.Size())+1<<20 > in.p.spec.MaxMemory
+}
+
+func (p *plugin) malformed(what string, err error) error {
+	var we *wire.Error
+	msg := err.Error()
+	if errors.As(err, &we) {
+		if we.Offset > 0 || strings.HasPrefix(we.Msg, "truncated") {
+			msg = fmt.Sprintf("malformed %s at offset %d: %s", what, we.Offset, we.Msg)
+		} else {
+			msg = fmt.Sprintf("malformed %s: %s", what, we.Msg)
+		}
+	}
+	return &Error{Plugin: p.spec.Name, Module: p.spec.Module.name, Fault: ErrMalformed, Msg: msg + " (instance discarded)", Err: err}
+}
+
+func (p *plugin) loadErr(format string, args ...any) error {
+	return &Error{Plugin: p.spec.Name, Module: p.spec.Module.name, Fault: ErrLoad, Msg: fmt.Sprintf(format, args...)}
+}
+
+func formatSize(n uint64) string {
+	switch {
+	case n%(1<<30) == 0:
+		return fmt.Sprintf("%dGiB", n>>30)
+	case n%(1<<20) == 0:
+		return fmt.Sprintf("%dMiB", n>>20)
+	case n%(1<<10) == 0:
+		return fmt.Sprintf("%dKiB", n>>10)
+	}
+	return fmt.Sprintf("%dB", n)
+}

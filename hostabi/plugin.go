@@ -1,0 +1,297 @@
+package hostabi
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"maps"
+	"slices"
+
+	"github.com/pumacdc/puma/engine"
+	"github.com/pumacdc/puma/hostabi/wire"
+	"github.com/pumacdc/puma/internal/config"
+)
+
+// plugin is what Handler and Sender share: the spec and the current
+// instance, started again after a fault.
+type plugin struct {
+	h    *Host
+	spec Spec
+	log  *slog.Logger
+	in   *instance
+	// http and kv outlive instances: a fresh instance after a fault keeps
+	// the plugin's connections and state.
+	http *httpClient
+	kv   *kvStore
+}
+
+func (h *Host) newPlugin(ctx context.Context, s Spec) (*plugin, error) {
+	p := &plugin{h: h, spec: s, log: h.log.With("task", s.Task, "plugin", s.Name)}
+	m := s.Module
+	entry := wire.ExportHandle
+	if s.Role == wire.RoleSender {
+		entry = wire.ExportSend
+	}
+	if !m.exports[entry] {
+		return nil, p.loadErr("configured as a %s, but the module does not export %s", s.Role, entry)
+	}
+	for _, c := range slices.Sorted(maps.Keys(m.caps)) {
+		if !s.Grants.Has(c) {
+			return nil, p.loadErr("the module imports %s, which needs the %q grant: add %s to the plugin's table", m.caps[c], c, grantHint(c))
+		}
+	}
+	if len(s.Grants.HTTP) > 0 {
+		p.http = newHTTPClient(&p.spec.Grants, h.opts.Secrets, h.opts.Resolver, h.opts.HTTPRootCAs, "Puma plugin "+s.Task+"/"+s.Name)
+	}
+	if s.Grants.KV {
+		p.kv = newKVStore(s.Grants.KVMaxBytes)
+	}
+	if s.Timeout <= 0 {
+		return nil, p.loadErr("timeout must be positive")
+	}
+	if s.MaxMemory < pageSize {
+		return nil, p.loadErr("max_memory %d is below one 64 KiB page", s.MaxMemory)
+	}
+	in, err := p.start(ctx)
+	if err != nil {
+		p.closeConns()
+		return nil, err
+	}
+	p.in = in
+	return p, nil
+}
+
+func (p *plugin) closeConns() {
+	if p.http != nil {
+		p.http.close()
+	}
+}
+
+// kvBegin starts the kv bookkeeping of a call handling b; the function it
+// returns ends it, keeping the call's writes when ok.
+func (p *plugin) kvBegin(b *engine.Batch) func(ok bool) {
+	if p.kv == nil {
+		return func(bool) {}
+	}
+	p.kv.begin(b.Seq, b.Begin)
+	return func(ok bool) { p.kv.end(ok, b.Commit != nil) }
+}
+
+// restoreState sets the kv state to the one saved with the checkpoint.
+func (p *plugin) restoreState(state []byte) error {
+	if p.kv == nil {
+		return nil
+	}
+	return p.kv.restore(state)
+}
+
+// checkpointState returns the kv state after batch seq.
+func (p *plugin) checkpointState(seq uint64) []byte {
+	if p.kv == nil {
+		return nil
+	}
+	return p.kv.snapshot(seq)
+}
+
+// instance returns the running instance, starting one after a fault.
+func (p *plugin) instance(ctx context.Context) (*instance, error) {
+	if p.in != nil {
+		return p.in, nil
+	}
+	in, err := p.start(ctx)
+	if err != nil {
+		return nil, err
+	}
+	p.log.Info("plugin instance restarted")
+	p.in = in
+	return in, nil
+}
+
+// discard drops the instance after a fault.
+func (p *plugin) discard() {
+	if p.in != nil {
+		p.in.close()
+		p.in = nil
+	}
+}
+
+// exchange sends b to the instance and returns a view of its reply, valid
+// until the next call. On a fault the instance is discarded.
+func (p *plugin) exchange(ctx context.Context, b *engine.Batch) (*instance, []byte, error) {
+	in, err := p.instance(ctx)
+	if err != nil {
+		return nil, nil, err
+	}
+	msg := in.encodeBatch(b)
+	rep, err := in.roundTrip(ctx, in.fnEntry, msg)
+	if err != nil {
+		err = p.fault(in, in.p.entryName(), err)
+		p.discard()
+		return nil, nil, err
+	}
+	return in, rep, nil
+}
+
+func (p *plugin) entryName() string {
+	if p.spec.Role == wire.RoleSender {
+		return wire.ExportSend
+	}
+	return wire.ExportHandle
+}
+
+func (p *plugin) close() error {
+	defer p.closeConns()
+	if p.in == nil {
+		return nil
+	}
+	var err error
+	if p.in.fnClose != nil {
+		ctx := context.Background()
+		if cerr := p.in.call(ctx, p.in.fnClose); cerr != nil {
+			err = p.fault(p.in, wire.ExportClose, cerr)
+		} else if ptr, n := wire.UnpackReply(p.in.stack[0]); n > 0 {
+			if rep, ok := p.in.mem.Read(ptr, n); ok {
+				if r, perr := wire.ParseReply(rep); perr == nil && r.Status != wire.StatusOK {
+					err = p.pluginErr(r.Status, "close: "+string(r.Message))
+				}
+			}
+		}
+	}
+	p.discard()
+	return err
+}
+
+func (p *plugin) pluginErr(status wire.Status, msg string) error {
+	return &Error{Plugin: p.spec.Name, Module: p.spec.Module.name, Fault: ErrPlugin, Fatal: status == wire.StatusFatal, Msg: msg}
+}
+
+// Handler runs a handler plugin; it implements engine.Handler.
+type Handler struct{ p *plugin }
+
+var _ engine.Handler = (*Handler)(nil)
+
+// NewHandler loads the configured plugin as a handler of task and starts
+// its first instance (so a bad config fails the task at start).
+func (h *Host) NewHandler(ctx context.Context, task string, pc config.Plugin) (*Handler, error) {
+	s, err := h.specFor(ctx, task, pc, wire.RoleHandler)
+	if err != nil {
+		return nil, err
+	}
+	return h.StartHandler(ctx, s)
+}
+
+// StartHandler starts a handler from a Spec (Role is set to handler).
+func (h *Host) StartHandler(ctx context.Context, s Spec) (*Handler, error) {
+	s.Role = wire.RoleHandler
+	p, err := h.newPlugin(ctx, s)
+	if err != nil {
+		return nil, err
+	}
+	return &Handler{p: p}, nil
+}
+
+// Handle passes b through the plugin and returns what it lets through: b
+// itself when every change is kept, else a new batch with b's Seq, Tx,
+// Begin and Commit.
+func (hd *Handler) Handle(ctx context.Context, b *engine.Batch) (out *engine.Batch, err error) {
+	end := hd.p.kvBegin(b)
+	defer func() { end(err == nil) }()
+	if len(b.Changes) == 0 {
+		return b, nil
+	}
+	p := hd.p
+	in, rep, err := p.exchange(ctx, b)
+	if err != nil {
+		return nil, err
+	}
+	out, err = in.applyReply(b, rep)
+	if err != nil {
+		var pe *Error
+		if !errors.As(err, &pe) || pe.Fault == ErrMalformed {
+			p.discard()
+		}
+		return nil, err
+	}
+	return out, nil
+}
+
+// Close calls the plugin's close export, if any, and discards the
+// instance.
+func (hd *Handler) Close() error { return hd.p.close() }
+
+var _ engine.StatefulPlugin = (*Handler)(nil)
+
+// RestoreState sets the plugin's kv state to the one saved with the
+// checkpoint; a plugin without the kv grant ignores it.
+func (hd *Handler) RestoreState(state []byte) error { return hd.p.restoreState(state) }
+
+// CheckpointState returns the kv state after batch seq (nil without the
+// kv grant).
+func (hd *Handler) CheckpointState(seq uint64) []byte { return hd.p.checkpointState(seq) }
+
+// Sender runs a sender plugin; it implements engine.Sender.
+type Sender struct{ p *plugin }
+
+var _ engine.Sender = (*Sender)(nil)
+
+// NewSender loads the configured plugin as a sender of task and starts its
+// first instance.
+func (h *Host) NewSender(ctx context.Context, task string, pc config.Plugin) (*Sender, error) {
+	s, err := h.specFor(ctx, task, pc, wire.RoleSender)
+	if err != nil {
+		return nil, err
+	}
+	return h.StartSender(ctx, s)
+}
+
+// StartSender starts a sender from a Spec (Role is set to sender).
+func (h *Host) StartSender(ctx context.Context, s Spec) (*Sender, error) {
+	s.Role = wire.RoleSender
+	p, err := h.newPlugin(ctx, s)
+	if err != nil {
+		return nil, err
+	}
+	return &Sender{p: p}, nil
+}
+
+// Send delivers b; nil means the plugin reported every change durable.
+func (sd *Sender) Send(ctx context.Context, b *engine.Batch) (err error) {
+	end := sd.p.kvBegin(b)
+	defer func() { end(err == nil) }()
+	if b.Tx == nil && len(b.Changes) == 0 {
+		return nil // a position-only batch: nothing to write
+	}
+	p := sd.p
+	_, rep, err := p.exchange(ctx, b)
+	if err != nil {
+		return err
+	}
+	r, err := wire.ParseReply(rep)
+	if err != nil {
+		p.discard()
+		return p.malformed("reply", err)
+	}
+	if r.Status != wire.StatusOK {
+		return p.pluginErr(r.Status, fmt.Sprintf("%s: %s", r.Status, r.Message))
+	}
+	if r.Records.Left() != 0 {
+		p.discard()
+		return p.malformed("reply", &wire.Error{Msg: "a sender's reply carries records"})
+	}
+	return nil
+}
+
+// Close calls the plugin's close export, if any, and discards the
+// instance.
+func (sd *Sender) Close() error { return sd.p.close() }
+
+var _ engine.StatefulPlugin = (*Sender)(nil)
+
+// RestoreState sets the plugin's kv state to the one saved with the
+// checkpoint; a plugin without the kv grant ignores it.
+func (sd *Sender) RestoreState(state []byte) error { return sd.p.restoreState(state) }
+
+// CheckpointState returns the kv state after batch seq (nil without the
+// kv grant).
+func (sd *Sender) CheckpointState(seq uint64) []byte { return sd.p.checkpointState(seq) }

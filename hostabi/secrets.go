@@ -1,0 +1,60 @@
+package hostabi
+
+import (
+	"context"
+	"crypto/hmac"
+	"crypto/sha256"
+	"crypto/sha512"
+	"hash"
+	"slices"
+
+	"github.com/tetratelabs/wazero/api"
+
+	"github.com/pumacdc/puma/hostabi/wire"
+)
+
+// secretHMAC is secret_hmac(alg, name_ptr, name_len, data_ptr, data_len,
+// out_ptr, out_cap) -> len: the MAC of the data keyed with a granted
+// secret. The key never enters the guest.
+func (c *caps) secretHMAC(_ context.Context, m api.Module, stack []uint64) {
+	ret32(stack, c.doSecretHMAC(m, uint32(stack[0]), uint32(stack[1]), uint32(stack[2]), uint32(stack[3]), uint32(stack[4]), uint32(stack[5]), uint32(stack[6])))
+}
+
+func (c *caps) doSecretHMAC(m api.Module, alg, namePtr, nameLen, dataPtr, dataLen, outPtr, outCap uint32) int64 {
+	var h func() hash.Hash
+	switch alg {
+	case wire.HMACSHA256:
+		h = sha256.New
+	case wire.HMACSHA512:
+		h = sha512.New
+	default:
+		return c.fail(wire.ErrnoInvalid, "secret_hmac: unknown algorithm %d (1 HMAC-SHA256, 2 HMAC-SHA512)", alg)
+	}
+	nb, ok := m.Memory().Read(namePtr, nameLen)
+	if !ok {
+		return c.fail(wire.ErrnoInvalid, "secret_hmac: name out of bounds")
+	}
+	name := string(nb)
+	if !slices.Contains(c.grants.Secrets, name) {
+		return c.fail(wire.ErrnoDenied, "secret_hmac: secret %q is not granted (add it to grants.secrets)", name)
+	}
+	s, ok := c.h.opts.Secrets[name]
+	if !ok {
+		return c.fail(wire.ErrnoDenied, "secret_hmac: no secret %q in [secrets]", name)
+	}
+	data, ok := m.Memory().Read(dataPtr, dataLen)
+	if !ok {
+		return c.fail(wire.ErrnoInvalid, "secret_hmac: data out of bounds")
+	}
+	mac := hmac.New(h, []byte(s.Reveal()))
+	mac.Write(data)
+	var buf [64]byte
+	sum := mac.Sum(buf[:0])
+	if uint32(len(sum)) > outCap {
+		return c.fail(wire.ErrnoInvalid, "secret_hmac: the MAC has %d bytes, the buffer %d", len(sum), outCap)
+	}
+	if !m.Memory().Write(outPtr, sum) {
+		return c.fail(wire.ErrnoInvalid, "secret_hmac: output out of bounds")
+	}
+	return int64(len(sum))
+}

@@ -1,0 +1,356 @@
+package wire
+
+import (
+	"encoding/binary"
+	"math"
+)
+
+// Tx describes the transaction of a batch (the Tx block).
+type Tx struct {
+	ID, GTID string
+	ServerID uint32
+	File     string
+	Pos      uint32
+}
+
+// Commit is the Commit block of a batch closing its transaction.
+type Commit struct {
+	File    string
+	Pos     uint32
+	GTIDSet string
+	Time    int64 // seconds since the epoch
+}
+
+// Table is a table schema record.
+type Table struct {
+	// ID names the table in change records; 0 is never used. Host IDs are
+	// below OutputTable; a handler's output tables have OutputTable set.
+	ID      uint32
+	Version uint64
+	DB      string
+	Name    string
+	KeyKind uint8
+	Columns []Column
+	// Key lists column indexes.
+	Key []uint16
+}
+
+// Column is one column of a Table.
+type Column struct {
+	Name    string
+	Kind    Kind
+	SQLType uint8
+	Meta    uint16
+	Flags   uint8 // ColUnsigned, ColNullable
+	Charset string
+	Values  []string // ENUM/SET members
+}
+
+// ChangeHeader is the fixed part of a change record.
+type ChangeHeader struct {
+	Op        Op
+	TableID   uint32 // 0 for DDL
+	Seq       uint32
+	Pos       uint32
+	Timestamp int64
+	File      string
+	// DB and Statement are set for DDL.
+	DB, Statement string
+	// Route is the routing key, written when HasRoute.
+	Route    string
+	HasRoute bool
+}
+
+// Encoder builds messages. The zero value is ready to use; Bytes returns
+// the message, valid until the next Start call; Message returns it. An Encoder reuses its
+// buffer, so encoding allocates only while the buffer grows.
+//
+// Call order: StartInit, or StartBatch / StartReply followed by records
+// (Table; StartChange … EndChange; StartVerdict … EndVerdict) and Finish.
+type Encoder struct {
+	buf      []byte
+	nrec     uint32
+	nchg     uint32
+	rec      int // start of the open record's length field, -1 when none
+	img      int // start of the open image's length field
+	verdict  int // offset of the open verdict's change count, -1 when none
+	nchanges uint32
+	// verdictRec is the open verdict record's length field.
+	verdictRec int
+	kind       uint8 // message type being built
+}
+
+// Message returns the message built so far.
+func (e *Encoder) Message() []byte { return e.buf }
+
+func (e *Encoder) u8(v uint8)   { e.buf = append(e.buf, v) }
+func (e *Encoder) u16(v uint16) { e.buf = binary.LittleEndian.AppendUint16(e.buf, v) }
+func (e *Encoder) u32(v uint32) { e.buf = binary.LittleEndian.AppendUint32(e.buf, v) }
+func (e *Encoder) u64(v uint64) { e.buf = binary.LittleEndian.AppendUint64(e.buf, v) }
+func (e *Encoder) str(s string) {
+	e.u32(uint32(len(s)))
+	e.buf = append(e.buf, s...)
+}
+
+func (e *Encoder) patch32(at int, v uint32) { binary.LittleEndian.PutUint32(e.buf[at:], v) }
+
+func (e *Encoder) reset(kind uint8) {
+	e.buf = e.buf[:0]
+	e.nrec, e.nchg, e.rec, e.img, e.verdict, e.kind = 0, 0, -1, -1, -1, kind
+}
+
+// StartInit writes a whole Init message; Message returns it.
+func (e *Encoder) StartInit(role Role, task, plugin string, config []byte) {
+	e.reset(MsgInit)
+	e.u8(MsgInit)
+	e.u8(uint8(role))
+	e.u16(0)
+	e.u32(Version)
+	e.str(task)
+	e.str(plugin)
+	e.u32(uint32(len(config)))
+	e.buf = append(e.buf, config...)
+}
+
+// StartBatch starts a Batch message. tx and commit may be nil; commit is
+// written only with tx.
+func (e *Encoder) StartBatch(seq uint64, begin bool, tx *Tx, commit *Commit) {
+	e.reset(MsgBatch)
+	var flags uint8
+	if begin {
+		flags |= BatchBegin
+	}
+	if tx != nil {
+		flags |= BatchTx
+		if commit != nil {
+			flags |= BatchCommit
+		}
+	}
+	e.u8(MsgBatch)
+	e.u8(flags)
+	e.u16(0)
+	e.u32(0) // records, patched by Finish
+	e.u32(0) // changes, patched by Finish
+	e.u32(0)
+	e.u64(seq)
+	if tx != nil {
+		e.str(tx.ID)
+		e.str(tx.GTID)
+		e.u32(tx.ServerID)
+		e.str(tx.File)
+		e.u32(tx.Pos)
+		if commit != nil {
+			e.str(commit.File)
+			e.u32(commit.Pos)
+			e.str(commit.GTIDSet)
+			e.u64(uint64(commit.Time))
+		}
+	}
+}
+
+// StartReply starts a Reply message.
+func (e *Encoder) StartReply(status Status, code uint32, msg string) {
+	e.reset(MsgReply)
+	e.u8(MsgReply)
+	e.u8(uint8(status))
+	e.u16(0)
+	e.u32(0) // records, patched by Finish
+	e.u32(code)
+	e.str(msg)
+}
+
+// Finish patches the record counts and returns the message.
+func (e *Encoder) Finish() []byte {
+	switch e.kind {
+	case MsgBatch:
+		e.patch32(4, e.nrec)
+		e.patch32(8, e.nchg)
+	case MsgReply:
+		e.patch32(4, e.nrec)
+	}
+	return e.buf
+}
+
+func (e *Encoder) startRecord(tag uint8) {
+	e.u8(tag)
+	e.u8(0)
+	e.u16(0)
+	e.rec = len(e.buf)
+	e.u32(0)
+	e.nrec++
+}
+
+func (e *Encoder) endRecord() {
+	e.patch32(e.rec, uint32(len(e.buf)-e.rec-4))
+	e.rec = -1
+}
+
+// Table writes a table schema record.
+func (e *Encoder) Table(t *Table) {
+	e.startRecord(RecTable)
+	e.u32(t.ID)
+	e.u64(t.Version)
+	e.str(t.DB)
+	e.str(t.Name)
+	e.u8(t.KeyKind)
+	e.u8(0)
+	e.u16(uint16(len(t.Columns)))
+	for i := range t.Columns {
+		c := &t.Columns[i]
+		e.str(c.Name)
+		e.u8(uint8(c.Kind))
+		e.u8(c.SQLType)
+		e.u16(c.Meta)
+		e.u8(c.Flags)
+		e.u8(0)
+		e.str(c.Charset)
+		e.u16(uint16(len(c.Values)))
+		for _, v := range c.Values {
+			e.str(v)
+		}
+	}
+	e.u16(uint16(len(t.Key)))
+	for _, k := range t.Key {
+		e.u16(k)
+	}
+	e.endRecord()
+}
+
+// StartChange starts a change: a record in a Batch, or the next change of
+// the open verdict in a Reply. hasBefore and hasAfter say which images
+// follow, before first; write each with StartImage … EndImage.
+func (e *Encoder) StartChange(h *ChangeHeader, hasBefore, hasAfter bool) {
+	if e.verdict >= 0 {
+		e.rec = len(e.buf)
+		e.u32(0)
+		e.nchanges++
+	} else {
+		e.startRecord(RecChange)
+		e.nchg++
+	}
+	var flags uint8
+	if hasBefore {
+		flags |= ChangeBefore
+	}
+	if hasAfter {
+		flags |= ChangeAfter
+	}
+	if h.HasRoute {
+		flags |= ChangeRoute
+	}
+	e.u8(uint8(h.Op))
+	e.u8(flags)
+	e.u16(0)
+	e.u32(h.TableID)
+	e.u32(h.Seq)
+	e.u32(h.Pos)
+	e.u64(uint64(h.Timestamp))
+	e.str(h.File)
+	e.str(h.DB)
+	e.str(h.Statement)
+	if h.HasRoute {
+		e.str(h.Route)
+	}
+}
+
+// EndChange closes the change.
+func (e *Encoder) EndChange() { e.endRecord() }
+
+// StartImage starts a row image of n columns, every one absent until set.
+func (e *Encoder) StartImage(n int) {
+	e.img = len(e.buf)
+	e.u32(0)
+	e.u16(uint16(n))
+	e.u16(0)
+	e.buf = append(e.buf, make([]byte, 4*n)...)
+}
+
+// EndImage closes the image.
+func (e *Encoder) EndImage() {
+	e.patch32(e.img, uint32(len(e.buf)-e.img-4))
+	e.img = -1
+}
+
+// slot points column i of the open image at the value about to be
+// appended.
+func (e *Encoder) slot(i int) {
+	body := e.img + 4
+	e.patch32(body+4+4*i, uint32(len(e.buf)-body))
+}
+
+// Null marks column i NULL.
+func (e *Encoder) Null(i int) { e.patch32(e.img+4+4+4*i, SlotNull) }
+
+// Int sets column i to v (KindInt, KindYear).
+func (e *Encoder) Int(i int, v int64) { e.slot(i); e.u64(uint64(v)) }
+
+// Uint sets column i to v (KindUint, KindBit).
+func (e *Encoder) Uint(i int, v uint64) { e.slot(i); e.u64(v) }
+
+// Float sets column i to v (KindFloat, KindDouble).
+func (e *Encoder) Float(i int, v float64) { e.slot(i); e.u64(math.Float64bits(v)) }
+
+// String sets column i to s (every variable-length kind).
+func (e *Encoder) String(i int, s string) { e.slot(i); e.str(s) }
+
+// Bytes sets column i to b (every variable-length kind).
+func (e *Encoder) Bytes(i int, b []byte) {
+	e.slot(i)
+	e.u32(uint32(len(b)))
+	e.buf = append(e.buf, b...)
+}
+
+// Raw sets column i to an encoded value as Image.Raw returns it (8 bytes,
+// or a length and bytes), copying a value between images without decoding
+// it.
+func (e *Encoder) Raw(i int, raw []byte) { e.slot(i); e.buf = append(e.buf, raw...) }
+
+// StartVerdict starts a verdict record for input change index. For
+// VerdictReplace and VerdictEmit, write the changes with StartChange …
+// EndChange before EndVerdict; VerdictError and VerdictRoute carry their
+// payload here.
+func (e *Encoder) StartVerdict(index uint32, v Verdict, code uint32, text string) {
+	e.startRecord(RecVerdict)
+	e.u32(index)
+	e.u8(uint8(v))
+	e.u8(0)
+	e.u16(0)
+	switch v {
+	case VerdictReplace, VerdictEmit:
+		e.verdict = len(e.buf)
+		e.nchanges = 0
+		e.u32(0)
+	case VerdictError:
+		e.u32(code)
+		e.str(text)
+	case VerdictRoute:
+		e.str(text)
+	}
+	e.verdictRec = e.rec
+}
+
+// EndVerdict closes the verdict.
+func (e *Encoder) EndVerdict() {
+	if e.verdict >= 0 {
+		e.patch32(e.verdict, e.nchanges)
+		e.verdict = -1
+	}
+	e.rec = e.verdictRec
+	e.endRecord()
+}
+
+// Mark is a point in the message to Rewind to.
+type Mark struct {
+	n          int
+	nrec, nchg uint32
+}
+
+// Mark returns the current point of the message.
+func (e *Encoder) Mark() Mark { return Mark{len(e.buf), e.nrec, e.nchg} }
+
+// Rewind drops everything written since m, closing any open verdict.
+func (e *Encoder) Rewind(m Mark) {
+	e.buf = e.buf[:m.n]
+	e.nrec, e.nchg = m.nrec, m.nchg
+	e.rec, e.img, e.verdict = -1, -1, -1
+}

@@ -1,0 +1,172 @@
+// Command filter is the builtin:filter handler: it drops changes by table,
+// by op, and by a predicate over column values.
+//
+//	[[task.handler]]
+//	plugin = "builtin:filter"
+//	config = { include = ["shop.*"], exclude = ["shop.audit_*"], ops = ["c", "u", "d"],
+//	           where = "status != 'test' AND (amount >= 10 OR vip IS NOT NULL)" }
+//
+// A change passes when its "db.table" matches some include pattern (all
+// tables when include is empty) and no exclude pattern, its op is listed
+// in ops (all ops when empty: c, u, d, t, r, ddl), and the where
+// predicate holds for its row. Patterns are path.Match globs, one for each
+// side of the first dot, as the task's tables option; a DDL change's
+// table is "", so "shop.*" matches DDL run in database shop.
+//
+// The where grammar (keywords in any case):
+//
+//	expr    = and { OR and }
+//	and     = not { AND not }
+//	not     = NOT not | primary
+//	primary = "(" expr ")"
+//	        | column IS [NOT] NULL
+//	        | column [NOT] IN "(" literal { "," literal } ")"
+//	        | column op literal
+//	op      = "=" | "!=" | "<>" | "<" | "<=" | ">" | ">="
+//	column  = name | `name with anything but backquotes`
+//	literal = 'text' ('' inside is a quote) | [-]digits[.digits] | NULL
+//
+// The predicate reads the after image, or the before image of a delete.
+// Numbers compare exactly with numeric and DECIMAL columns (and with text
+// that reads as a decimal number); text compares byte-wise, so DATE,
+// DATETIME and TIMESTAMP compare in time order. SQL's three-valued logic
+// applies: a NULL or absent column, a column the table lacks, or a
+// comparison between a number and text that is not one, is unknown; NOT
+// unknown is unknown; a row whose predicate is not true is dropped. DDL
+// and TRUNCATE changes, which carry no row, pass the predicate.
+package main
+
+import (
+	"errors"
+	"fmt"
+	"path"
+	"strings"
+
+	"github.com/pumacdc/puma/sdk"
+)
+
+type config struct {
+	Include []string `json:"include"`
+	Exclude []string `json:"exclude"`
+	Ops     []string `json:"ops"`
+	Where   string   `json:"where"`
+}
+
+type filter struct {
+	include, exclude [][2]string
+	ops              [256]bool
+	anyOp            bool
+	where            expr
+	// tables caches the table decision per table version.
+	tables map[*sdk.Table]bool
+}
+
+var f filter
+
+func init() {
+	sdk.Init(f.init)
+	sdk.Handler(f.handle)
+}
+
+func (f *filter) init(raw []byte) error {
+	var cfg config
+	if err := sdk.DecodeConfig(raw, &cfg); err != nil {
+		return err
+	}
+	return f.configure(cfg)
+}
+
+func (f *filter) configure(cfg config) error {
+	*f = filter{}
+	var errs []error
+	split := func(key string, pats []string) [][2]string {
+		var out [][2]string
+		for _, p := range pats {
+			db, table, ok := strings.Cut(p, ".")
+			if !ok {
+				errs = append(errs, fmt.Errorf("config: %s: %q: want db.table", key, p))
+				continue
+			}
+			if _, err := path.Match(db, ""); err != nil {
+				errs = append(errs, fmt.Errorf("config: %s: %q: %w", key, p, err))
+			}
+			if _, err := path.Match(table, ""); err != nil {
+				errs = append(errs, fmt.Errorf("config: %s: %q: %w", key, p, err))
+			}
+			out = append(out, [2]string{db, table})
+		}
+		return out
+	}
+	f.include = split("include", cfg.Include)
+	f.exclude = split("exclude", cfg.Exclude)
+	f.anyOp = len(cfg.Ops) == 0
+	for _, op := range cfg.Ops {
+		switch op {
+		case "c", "u", "d", "t", "r":
+			f.ops[op[0]] = true
+		case "ddl":
+			f.ops[sdk.OpDDL] = true
+		default:
+			errs = append(errs, fmt.Errorf(`config: ops: %q: want "c", "u", "d", "t", "r" or "ddl"`, op))
+		}
+	}
+	if strings.TrimSpace(cfg.Where) != "" {
+		e, err := parse(cfg.Where)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("config: where: %w", err))
+		}
+		f.where = e
+	}
+	f.tables = make(map[*sdk.Table]bool)
+	return errors.Join(errs...)
+}
+
+func match(pats [][2]string, db, table string) bool {
+	for _, p := range pats {
+		if ok, _ := path.Match(p[0], db); !ok {
+			continue
+		}
+		if ok, _ := path.Match(p[1], table); ok {
+			return true
+		}
+	}
+	return false
+}
+
+func (f *filter) tableOK(db, table string) bool {
+	return (len(f.include) == 0 || match(f.include, db, table)) && !match(f.exclude, db, table)
+}
+
+func (f *filter) handle(r *sdk.Row) sdk.Verdict {
+	if !f.anyOp && !f.ops[r.Op()] {
+		return sdk.Drop()
+	}
+	if t := r.Table(); t != nil {
+		ok, seen := f.tables[t]
+		if !seen {
+			ok = f.tableOK(t.DB, t.Name)
+			f.tables[t] = ok
+		}
+		if !ok {
+			return sdk.Drop()
+		}
+	} else if !f.tableOK(r.DB(), "") {
+		return sdk.Drop()
+	}
+	if f.where == nil {
+		return sdk.Keep()
+	}
+	img := r.After()
+	if r.Op() == sdk.OpDelete {
+		img = r.Before()
+	}
+	if !img.Present() {
+		return sdk.Keep() // DDL, TRUNCATE
+	}
+	if f.where.eval(img) != yes {
+		return sdk.Drop()
+	}
+	return sdk.Keep()
+}
+
+func main() {}

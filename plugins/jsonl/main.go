@@ -1,0 +1,109 @@
+// Command jsonl is the builtin:jsonl sender: it appends each change's JSON
+// envelope, one per line, to a file, and syncs the file before
+// acknowledging a batch. It needs the files grant for the file's
+// directory:
+//
+//	[[task.sender]]
+//	plugin = "builtin:jsonl"
+//	config = { path = "out/shop.jsonl", max_bytes = 104857600, markers = true }
+//	grants = { files = ["out"] }
+//
+// Config: path (required; relative to puma.toml's directory), max_bytes
+// (rotate once the file reaches it, renaming it to path.<unix-nanos>; 0,
+// the default, never rotates), fsync (default true), markers (begin and
+// commit lines, default false).
+//
+// A line torn by a crash is cut off when the file is opened: it was never
+// acknowledged and will be delivered again.
+package main
+
+import (
+	"errors"
+
+	"github.com/pumacdc/puma/sdk/envelope"
+	"github.com/pumacdc/puma/sdk"
+	"github.com/pumacdc/puma/sdk/files"
+)
+
+type config struct {
+	Path     string `json:"path"`
+	MaxBytes int64  `json:"max_bytes"`
+	Fsync    *bool  `json:"fsync"`
+	Markers  bool   `json:"markers"`
+}
+
+type sender struct {
+	cfg  config
+	f    *files.File
+	enc  envelope.Encoder
+	sync bool
+}
+
+var s sender
+
+func init() {
+	sdk.Init(s.init)
+	sdk.Sender(s.send)
+	sdk.Close(s.close)
+}
+
+func (s *sender) init(raw []byte) error {
+	if err := sdk.DecodeConfig(raw, &s.cfg); err != nil {
+		return err
+	}
+	if s.cfg.Path == "" {
+		return errors.New("config: path is required")
+	}
+	if s.cfg.MaxBytes < 0 {
+		return errors.New("config: max_bytes must not be negative")
+	}
+	s.sync = s.cfg.Fsync == nil || *s.cfg.Fsync
+	s.enc.Markers = s.cfg.Markers
+	f, err := files.Open(s.cfg.Path, files.TrimToNewline)
+	if err != nil {
+		return err
+	}
+	s.f = f
+	return nil
+}
+
+func (s *sender) send(b *sdk.Batch) error {
+	data := s.enc.Encode(b)
+	if len(data) == 0 {
+		return nil
+	}
+	size := s.f.Size()
+	if err := s.f.Write(data); err != nil {
+		return s.undo(size, err)
+	}
+	if s.sync {
+		if err := s.f.Sync(); err != nil {
+			return s.undo(size, err)
+		}
+	}
+	if s.cfg.MaxBytes > 0 && s.f.Size() >= s.cfg.MaxBytes {
+		// The batch is durable; a failed rotation is retried with the next
+		// batch, which then appends to the old file.
+		if err := s.f.Rotate(); err != nil {
+			sdk.Log(sdk.LevelWarn, "jsonl: rotate "+s.cfg.Path+": "+err.Error())
+		}
+	}
+	return nil
+}
+
+// undo cuts a partly written batch so that its retry leaves no torn line.
+func (s *sender) undo(size int64, cause error) error {
+	if err := s.f.Truncate(size); err != nil {
+		return errors.Join(cause, err)
+	}
+	return cause
+}
+
+func (s *sender) close() error {
+	if s.f == nil {
+		return nil
+	}
+	return s.f.Close()
+}
+
+func main() {}

@@ -1,0 +1,35 @@
+// Command stdout is the builtin:stdout sender: it writes each change's
+// JSON envelope, one per line, to Puma's standard output, a batch per
+// write. It needs the stdout grant, which cmd/puma gives this built-in by
+// default:
+//
+//	[[task.sender]]
+//	plugin = "builtin:stdout"
+//	config = { markers = true }
+//
+// Config: markers (begin and commit lines, default false).
+package main
+
+import (
+	"github.com/pumacdc/puma/sdk/envelope"
+	"github.com/pumacdc/puma/sdk"
+	"github.com/pumacdc/puma/sdk/stdout"
+)
+
+var enc envelope.Encoder
+
+func init() {
+	sdk.Init(func(raw []byte) error {
+		var cfg envelope.Config
+		if err := sdk.DecodeConfig(raw, &cfg); err != nil {
+			return err
+		}
+		enc.Markers = cfg.Markers
+		return nil
+	})
+	sdk.Sender(func(b *sdk.Batch) error {
+		return stdout.Write(enc.Encode(b))
+	})
+}
+
+func main() {}

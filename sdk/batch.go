@@ -1,0 +1,59 @@
+package sdk
+
+import "github.com/pumacdc/puma/hostabi/wire"
+
+// Batch is what a sender receives: an ordered slice of one transaction's
+// changes, which may open the transaction (Begin) and may close it
+// (Commit). A batch with no changes and no Begin only advances the
+// position. A Batch and everything read from it are valid only until the
+// sender returns.
+type Batch struct {
+	p    *plugin
+	hdr  wire.Batch
+	rows []Row
+}
+
+// Seq numbers batches within a task run, in order. A batch sent again
+// after an error keeps its Seq.
+func (b *Batch) Seq() uint64 { return b.hdr.Seq }
+
+// Begin reports whether the batch opens its transaction.
+func (b *Batch) Begin() bool { return b.hdr.Flags&wire.BatchBegin != 0 }
+
+// Tx returns the batch's transaction; the zero Tx for a position-only
+// batch.
+func (b *Batch) Tx() Tx {
+	if b.hdr.Flags&wire.BatchTx == 0 {
+		return Tx{}
+	}
+	t := &b.hdr.Tx
+	return Tx{ID: view(t.ID), GTID: view(t.GTID), ServerID: t.ServerID, File: view(t.File), Pos: t.Pos}
+}
+
+// HasTx reports whether the batch belongs to a transaction.
+func (b *Batch) HasTx() bool { return b.hdr.Flags&wire.BatchTx != 0 }
+
+// Commit describes the end of a transaction: where a resume would start
+// and when it committed.
+type Commit struct {
+	File    string
+	Pos     uint32
+	GTIDSet string
+	Time    int64 // seconds since the epoch
+}
+
+// Commit returns the commit closing the batch's transaction; ok is false
+// when the batch does not close it.
+func (b *Batch) Commit() (c Commit, ok bool) {
+	if b.hdr.Flags&wire.BatchCommit == 0 {
+		return c, false
+	}
+	m := &b.hdr.Commit
+	return Commit{File: view(m.File), Pos: m.Pos, GTIDSet: view(m.GTIDSet), Time: m.Time}, true
+}
+
+// Len returns the number of changes.
+func (b *Batch) Len() int { return len(b.rows) }
+
+// Row returns change i.
+func (b *Batch) Row(i int) *Row { return &b.rows[i] }

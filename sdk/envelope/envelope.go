@@ -1,0 +1,307 @@
+// Package envelope writes Puma's JSON envelope from inside a plugin,
+// byte for byte as the host's engine.AppendEnvelope does, without
+// reflection: one object per change, and optional begin/commit markers.
+// It is what builtin:jsonl, builtin:stdout and builtin:http send, and what
+// a custom sink can send too.
+//
+// A test in hostabi holds it to engine.AppendEnvelope's output.
+package envelope
+
+import (
+	"encoding/base64"
+	"math"
+	"strconv"
+	"unicode/utf8"
+
+	"github.com/pumacdc/puma/sdk"
+)
+
+// Config is what both JSON senders accept.
+type Config struct {
+	// Markers writes {"begin":…} and {"commit":…} lines around each
+	// transaction.
+	Markers bool `json:"markers"`
+}
+
+// Encoder renders batches as JSON lines, or as JSON arrays. It is owned
+// by one sender.
+type Encoder struct {
+	Markers bool
+	// Array renders a batch as one JSON array of its objects instead of
+	// one line per object.
+	Array bool
+	buf   []byte
+	// seq is the batch last encoded; prior counts the changes of its
+	// transaction in the batches before it, so a retried batch counts once.
+	seq          uint64
+	prior, total uint32
+}
+
+// Encode returns b's lines (or array), valid until the next call; empty
+// when b has nothing to write.
+func (e *Encoder) Encode(b *sdk.Batch) []byte {
+	e.buf = e.buf[:0]
+	if !b.HasTx() {
+		return e.buf
+	}
+	if b.Seq() != e.seq {
+		e.seq, e.prior = b.Seq(), e.total
+		if b.Begin() {
+			e.prior = 0
+		}
+	}
+	e.total = e.prior + uint32(b.Len())
+	tx := b.Tx()
+	if b.Begin() && e.Markers {
+		e.open()
+		e.buf = appendBegin(e.buf, &tx)
+		e.close()
+	}
+	for i := range b.Len() {
+		e.open()
+		e.buf = AppendChange(e.buf, b.Row(i), &tx)
+		e.close()
+	}
+	if c, ok := b.Commit(); ok && e.Markers {
+		e.open()
+		e.buf = appendCommit(e.buf, &tx, &c, e.total)
+		e.close()
+	}
+	if e.Array && len(e.buf) > 0 {
+		e.buf = append(e.buf, ']')
+	}
+	return e.buf
+}
+
+func (e *Encoder) open() {
+	if !e.Array {
+		return
+	}
+	if len(e.buf) == 0 {
+		e.buf = append(e.buf, '[')
+	} else {
+		e.buf = append(e.buf, ',')
+	}
+}
+
+func (e *Encoder) close() {
+	if !e.Array {
+		e.buf = append(e.buf, '\n')
+	}
+}
+
+// AppendChange appends r's envelope (no newline).
+func AppendChange(dst []byte, r *sdk.Row, tx *sdk.Tx) []byte {
+	op := r.Op()
+	t := r.Table()
+	dst = append(dst, `{"op":"`...)
+	dst = append(dst, op.String()...)
+	dst = append(dst, `","db":`...)
+	if t != nil {
+		dst = appendString(dst, t.DB)
+		dst = append(dst, `,"table":`...)
+		dst = appendString(dst, t.Name)
+	} else {
+		dst = appendString(dst, r.DB())
+	}
+	if op == sdk.OpDDL {
+		dst = append(dst, `,"statement":`...)
+		dst = appendString(dst, r.Statement())
+	} else if t != nil && (op == sdk.OpInsert || op == sdk.OpUpdate || op == sdk.OpDelete || op == sdk.OpRead) {
+		before, after := r.Before(), r.After()
+		dst = append(dst, `,"before":`...)
+		dst = appendRow(dst, t, before)
+		dst = append(dst, `,"after":`...)
+		dst = appendRow(dst, t, after)
+		dst = append(dst, `,"key":`...)
+		img := after
+		if !img.Present() {
+			img = before
+		}
+		dst = appendKey(dst, t, img)
+		if t.KeyKind != sdk.KeyPrimary {
+			dst = append(dst, `,"key_kind":"`...)
+			dst = append(dst, t.KeyKind.String()...)
+			dst = append(dst, '"')
+		}
+	}
+	dst = append(dst, `,"ts_ms":`...)
+	dst = strconv.AppendInt(dst, r.Timestamp()*1000, 10)
+	dst = append(dst, `,"source":{"server_id":`...)
+	dst = strconv.AppendUint(dst, uint64(tx.ServerID), 10)
+	dst = append(dst, `,"file":`...)
+	dst = appendString(dst, r.File())
+	dst = append(dst, `,"pos":`...)
+	dst = strconv.AppendUint(dst, uint64(r.Pos()), 10)
+	if tx.GTID != "" {
+		dst = append(dst, `,"gtid":`...)
+		dst = appendString(dst, tx.GTID)
+	}
+	dst = append(dst, `},"tx":{"id":`...)
+	dst = appendString(dst, tx.ID)
+	dst = append(dst, `,"seq":`...)
+	dst = strconv.AppendUint(dst, uint64(r.Seq()), 10)
+	return append(dst, "}}"...)
+}
+
+func appendBegin(dst []byte, tx *sdk.Tx) []byte {
+	dst = append(dst, `{"begin":{"id":`...)
+	dst = appendString(dst, tx.ID)
+	dst = append(dst, `,"server_id":`...)
+	dst = strconv.AppendUint(dst, uint64(tx.ServerID), 10)
+	dst = append(dst, `,"file":`...)
+	dst = appendString(dst, tx.File)
+	dst = append(dst, `,"pos":`...)
+	dst = strconv.AppendUint(dst, uint64(tx.Pos), 10)
+	return append(dst, "}}"...)
+}
+
+func appendCommit(dst []byte, tx *sdk.Tx, c *sdk.Commit, changes uint32) []byte {
+	dst = append(dst, `{"commit":{"id":`...)
+	dst = appendString(dst, tx.ID)
+	dst = append(dst, `,"changes":`...)
+	dst = strconv.AppendUint(dst, uint64(changes), 10)
+	dst = append(dst, `,"ts_ms":`...)
+	dst = strconv.AppendInt(dst, c.Time*1000, 10)
+	dst = append(dst, `,"file":`...)
+	dst = appendString(dst, c.File)
+	dst = append(dst, `,"pos":`...)
+	dst = strconv.AppendUint(dst, uint64(c.Pos), 10)
+	if c.GTIDSet != "" {
+		dst = append(dst, `,"gtid_set":`...)
+		dst = appendString(dst, c.GTIDSet)
+	}
+	return append(dst, "}}"...)
+}
+
+// appendRow writes an image as an object; absent columns are left out.
+func appendRow(dst []byte, t *sdk.Table, img sdk.Image) []byte {
+	if !img.Present() {
+		return append(dst, "null"...)
+	}
+	dst = append(dst, '{')
+	first := true
+	for i := range t.Columns {
+		v := img.At(i)
+		if v.IsAbsent() {
+			continue
+		}
+		if !first {
+			dst = append(dst, ',')
+		}
+		first = false
+		dst = appendString(dst, t.Columns[i].Name)
+		dst = append(dst, ':')
+		dst = AppendValue(dst, v)
+	}
+	return append(dst, '}')
+}
+
+func appendKey(dst []byte, t *sdk.Table, img sdk.Image) []byte {
+	if !img.Present() {
+		return append(dst, "null"...)
+	}
+	dst = append(dst, '{')
+	first := true
+	for _, i := range t.Key {
+		v := img.At(i)
+		if v.IsAbsent() {
+			continue
+		}
+		if !first {
+			dst = append(dst, ',')
+		}
+		first = false
+		dst = appendString(dst, t.Columns[i].Name)
+		dst = append(dst, ':')
+		dst = AppendValue(dst, v)
+	}
+	return append(dst, '}')
+}
+
+// AppendValue appends v as JSON: numbers as numbers, DECIMAL as a string,
+// bytes as base64, JSON as JSON, time types as strings.
+func AppendValue(dst []byte, v sdk.Value) []byte {
+	if !v.Valid() {
+		return append(dst, "null"...)
+	}
+	switch v.Kind() {
+	case sdk.KindInt, sdk.KindYear:
+		return strconv.AppendInt(dst, v.Int(), 10)
+	case sdk.KindUint, sdk.KindBit:
+		return strconv.AppendUint(dst, v.Uint(), 10)
+	case sdk.KindFloat:
+		return appendFloat(dst, v.Float(), 32)
+	case sdk.KindDouble:
+		return appendFloat(dst, v.Float(), 64)
+	case sdk.KindBytes, sdk.KindGeometry:
+		dst = append(dst, '"')
+		dst = base64.StdEncoding.AppendEncode(dst, v.Bytes())
+		return append(dst, '"')
+	case sdk.KindJSON:
+		if v.Text() == "" {
+			return append(dst, "null"...)
+		}
+		return append(dst, v.Text()...)
+	}
+	return appendString(dst, v.Text())
+}
+
+func appendFloat(dst []byte, f float64, bits int) []byte {
+	if math.IsNaN(f) || math.IsInf(f, 0) {
+		return append(dst, "null"...)
+	}
+	return strconv.AppendFloat(dst, f, 'g', -1, bits)
+}
+
+const hexDigits = "0123456789abcdef"
+
+// appendString appends s as a JSON string. Invalid UTF-8 becomes U+FFFD;
+// <, > and & are left alone (the output is not HTML).
+func appendString(dst []byte, s string) []byte {
+	dst = append(dst, '"')
+	start := 0
+	for i := 0; i < len(s); {
+		c := s[i]
+		if c < utf8.RuneSelf {
+			if c >= 0x20 && c != '"' && c != '\\' {
+				i++
+				continue
+			}
+			dst = append(dst, s[start:i]...)
+			switch c {
+			case '"', '\\':
+				dst = append(dst, '\\', c)
+			case '\n':
+				dst = append(dst, '\\', 'n')
+			case '\r':
+				dst = append(dst, '\\', 'r')
+			case '\t':
+				dst = append(dst, '\\', 't')
+			default:
+				dst = append(dst, '\\', 'u', '0', '0', hexDigits[c>>4], hexDigits[c&0xf])
+			}
+			i++
+			start = i
+			continue
+		}
+		r, size := utf8.DecodeRuneInString(s[i:])
+		if r == utf8.RuneError && size == 1 {
+			dst = append(dst, s[start:i]...)
+			dst = append(dst, `\ufffd`...)
+			i += size
+			start = i
+			continue
+		}
+		if r == '\u2028' || r == '\u2029' {
+			dst = append(dst, s[start:i]...)
+			dst = append(dst, '\\', 'u', '2', '0', '2', hexDigits[r&0xf])
+			i += size
+			start = i
+			continue
+		}
+		i += size
+	}
+	dst = append(dst, s[start:]...)
+	return append(dst, '"')
+}

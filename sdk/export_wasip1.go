@@ -1,0 +1,61 @@
+//go:build wasip1
+
+package sdk
+
+import (
+	"runtime"
+	"unsafe"
+
+	"github.com/pumacdc/puma/hostabi/wire"
+)
+
+// The exports of ABI v1. Each ends with runtime.Gosched: a Go guest whose
+// exports never yield can stall its own garbage collector (see DESIGN).
+
+//go:wasmexport puma_abi_v1
+func pumaABIv1() {}
+
+//go:wasmexport puma_alloc
+func pumaAlloc(size uint32) uint32 {
+	b := state.alloc(size)
+	runtime.Gosched()
+	return uint32(uintptr(unsafe.Pointer(unsafe.SliceData(b))))
+}
+
+//go:wasmexport puma_init
+func pumaInit(ptr, n uint32) uint64 {
+	return reply(state.init(state.message(n)))
+}
+
+//go:wasmexport puma_handle
+func pumaHandle(ptr, n uint32) uint64 {
+	return reply(state.handle(state.message(n)))
+}
+
+//go:wasmexport puma_send
+func pumaSend(ptr, n uint32) uint64 {
+	return reply(state.send(state.message(n)))
+}
+
+//go:wasmexport puma_close
+func pumaClose() uint64 {
+	return reply(state.close())
+}
+
+// reply packs the location of b, which the SDK keeps alive until the next
+// call, and yields.
+func reply(b []byte) uint64 {
+	runtime.Gosched()
+	if len(b) == 0 {
+		return 0
+	}
+	return wire.PackReply(uint32(uintptr(unsafe.Pointer(unsafe.SliceData(b)))), uint32(len(b)))
+}
+
+//go:wasmimport puma log
+//go:noescape
+func hostLog(level int32, ptr unsafe.Pointer, n uint32)
+
+func logHost(level Level, msg string) {
+	hostLog(int32(level), unsafe.Pointer(unsafe.StringData(msg)), uint32(len(msg)))
+}

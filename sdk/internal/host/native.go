@@ -1,0 +1,22 @@
+//go:build !wasip1
+
+package host
+
+import "github.com/pumacdc/puma/hostabi/wire"
+
+// Outside Wasm the capability packages run against these, which package
+// sdktest fills: a plugin's unit tests give it secrets, an HTTP stand-in
+// and a kv store without a Puma host.
+var (
+	// Secrets are the secrets a test grants, by name.
+	Secrets = map[string]string{}
+	// KV is the plugin's kv state.
+	KV = map[string]string{}
+	// HTTP performs a request; nil sends it with net/http.
+	HTTP func(*wire.HTTPRequest) (*wire.HTTPResponse, error)
+)
+
+// Err returns a host error with errno, as a failed host call would.
+func Err(op string, errno wire.Errno, msg string) error {
+	return &Error{Op: op, Errno: errno, Msg: msg}
+}

@@ -1,0 +1,310 @@
+package sdk
+
+import (
+	"math"
+	"strconv"
+
+	"github.com/pumacdc/puma/hostabi/wire"
+)
+
+// Verdict is a handler's answer for one change: Keep, Drop or Fail.
+type Verdict struct {
+	v    wire.Verdict
+	code uint32
+	msg  string
+}
+
+// Keep passes the change on: unchanged, or as Set, SetOp, SetRoute and
+// OutputSchema made it, or as the rows Emitted.
+func Keep() Verdict { return Verdict{v: wire.VerdictKeep} }
+
+// Drop drops the change (and any rows Emitted for it).
+func Drop() Verdict { return Verdict{v: wire.VerdictDrop} }
+
+// Fail reports that the change cannot be handled: the batch fails with the
+// code and message, and the task's on_error policy applies (retry, then
+// stop or dead-letter). msg is copied.
+func Fail(code uint32, msg string) Verdict {
+	return Verdict{v: wire.VerdictError, code: code, msg: msg}
+}
+
+// Tx describes the transaction a batch belongs to. Its strings view the
+// batch.
+type Tx struct {
+	ID       string // the GTID, or "file:pos" of the first event
+	GTID     string
+	ServerID uint32
+	File     string
+	Pos      uint32
+}
+
+// Row is one change as a handler or sender sees it: a row insert, update
+// or delete, a TRUNCATE, or a DDL statement. A Row and everything read
+// from it are valid only until the registered function returns.
+type Row struct {
+	p     *plugin
+	b     *Batch
+	index int
+	ch    wire.Change
+	table *Table
+
+	// Output state, handlers only.
+	out      *Table
+	op       Op
+	route    string
+	hasRoute bool
+	dirty    bool
+	emitted  uint32
+	emitting bool
+	mark     wire.Mark
+}
+
+// Op returns what the change did.
+func (r *Row) Op() Op { return r.ch.Op }
+
+// Table returns the table's schema; nil for DDL.
+func (r *Row) Table() *Table { return r.table }
+
+// DB returns the table's database, or a DDL statement's default database.
+func (r *Row) DB() string {
+	if r.table != nil {
+		return r.table.DB
+	}
+	return view(r.ch.DB)
+}
+
+// TableName returns the table's name; "" for DDL.
+func (r *Row) TableName() string {
+	if r.table != nil {
+		return r.table.Name
+	}
+	return ""
+}
+
+// Statement returns a DDL change's SQL text.
+func (r *Row) Statement() string { return view(r.ch.Statement) }
+
+// Before returns the row before the change (updates and deletes).
+func (r *Row) Before() Image { return Image{t: r.table, im: r.ch.Before} }
+
+// After returns the row after the change (inserts, updates, reads).
+func (r *Row) After() Image { return Image{t: r.table, im: r.ch.After} }
+
+// Seq returns the change's sequence number within its transaction, from 1;
+// with the transaction's ID it is the change's idempotency key.
+func (r *Row) Seq() uint32 { return r.ch.Seq }
+
+// Timestamp returns when the change's statement started on the source, in
+// seconds since the epoch.
+func (r *Row) Timestamp() int64 { return r.ch.Timestamp }
+
+// File and Pos locate the end of the binary-log event carrying the change.
+func (r *Row) File() string { return view(r.ch.File) }
+
+// Pos is the position part of File.
+func (r *Row) Pos() uint32 { return r.ch.Pos }
+
+// Route returns the change's routing key, set by a handler before this
+// one; ok is false when none was set.
+func (r *Row) Route() (key string, ok bool) {
+	return view(r.ch.Route), r.ch.Flags&wire.ChangeRoute != 0
+}
+
+// Tx returns the transaction the change belongs to.
+func (r *Row) Tx() Tx { return r.b.Tx() }
+
+// Index returns the change's index in its batch.
+func (r *Row) Index() int { return r.index }
+
+// Out returns the table the handler passes the row on as: Table, or the
+// output table OutputSchema made for it.
+func (r *Row) Out() *Table { return r.out }
+
+// Set sets a column of the row passed on (in the Out table's shape): in
+// the after image, or in the before image for a delete. It reports false
+// when Out has no such column or the row no such image. Values of another
+// kind are converted (numbers to text and back are not: a number set on a
+// text column is written as its decimal text).
+func (r *Row) Set(name string, v Value) bool {
+	if r.ch.Op == OpDelete {
+		return r.set(r.p.setBefore, r.ch.Before, name, v)
+	}
+	return r.set(r.p.setAfter, r.ch.After, name, v)
+}
+
+// SetBefore sets a column of the before image of the row passed on.
+func (r *Row) SetBefore(name string, v Value) bool {
+	return r.set(r.p.setBefore, r.ch.Before, name, v)
+}
+
+func (r *Row) set(vals []Value, img wire.Image, name string, v Value) bool {
+	if r.out == nil || !img.Present() {
+		return false
+	}
+	i := r.out.Index(name)
+	if i < 0 {
+		return false
+	}
+	if v.state == valueAbsent {
+		v.state = valueNull
+	}
+	vals[i] = v
+	r.dirty = true
+	return true
+}
+
+// SetOp changes the op of the row passed on (a soft delete turns a delete
+// into an update, say). The images passed on are those the input carries.
+func (r *Row) SetOp(op Op) {
+	if op.Valid() && op != r.op {
+		r.op = op
+		r.dirty = true
+	}
+}
+
+// SetRoute sets the routing key of the row passed on; senders that
+// partition (Kafka, NATS subjects) use it.
+func (r *Row) SetRoute(key string) { r.route, r.hasRoute = key, true }
+
+// Emit passes on the row as it stands now (Set values included), in
+// addition to any rows emitted before; Keep then passes on only the
+// emitted rows. Emit lets one change become several.
+func (r *Row) Emit() {
+	if r.out == nil {
+		return
+	}
+	e := &r.p.enc
+	if !r.emitting {
+		r.emitting, r.mark = true, e.Mark()
+		e.StartVerdict(uint32(r.index), wire.VerdictEmit, 0, "")
+	}
+	r.encode()
+	r.emitted++
+}
+
+// reset prepares r for change index of a handler batch.
+func (r *Row) reset(index int, ch *wire.Change, t *Table) {
+	if &r.ch != ch {
+		r.ch = *ch
+	}
+	r.index, r.table = index, t
+	r.out, r.op, r.route, r.hasRoute, r.dirty, r.emitted, r.emitting = t, ch.Op, "", false, false, 0, false
+}
+
+// finish writes the verdict for r's change.
+func (r *Row) finish(v Verdict) {
+	e := &r.p.enc
+	switch v.v {
+	case wire.VerdictDrop, wire.VerdictError:
+		if r.emitting {
+			e.Rewind(r.mark)
+		}
+		e.StartVerdict(uint32(r.index), v.v, v.code, v.msg)
+		e.EndVerdict()
+	default:
+		switch {
+		case r.emitting:
+			e.EndVerdict()
+		case r.dirty || r.out != r.table:
+			e.StartVerdict(uint32(r.index), wire.VerdictReplace, 0, "")
+			r.encode()
+			e.EndVerdict()
+		case r.hasRoute:
+			e.StartVerdict(uint32(r.index), wire.VerdictRoute, 0, r.route)
+			e.EndVerdict()
+		}
+	}
+	if r.dirty {
+		clear(r.p.setAfter)
+		clear(r.p.setBefore)
+	}
+}
+
+// encode writes the row as it stands as a change of the open verdict.
+func (r *Row) encode() {
+	e := &r.p.enc
+	h := wire.ChangeHeader{
+		Op: r.op, Seq: r.ch.Seq, Pos: r.ch.Pos, Timestamp: r.ch.Timestamp,
+		File: view(r.ch.File), DB: view(r.ch.DB), Statement: view(r.ch.Statement),
+	}
+	if r.out != nil {
+		h.TableID = r.out.id
+	}
+	if r.hasRoute {
+		h.Route, h.HasRoute = r.route, true
+	} else if r.ch.Flags&wire.ChangeRoute != 0 {
+		h.Route, h.HasRoute = view(r.ch.Route), true
+	}
+	hasBefore, hasAfter := r.ch.Before.Present(), r.ch.After.Present()
+	e.StartChange(&h, hasBefore, hasAfter)
+	if hasBefore {
+		r.encodeImage(r.ch.Before, r.p.setBefore)
+	}
+	if hasAfter {
+		r.encodeImage(r.ch.After, r.p.setAfter)
+	}
+	e.EndChange()
+}
+
+func (r *Row) encodeImage(in wire.Image, set []Value) {
+	e := &r.p.enc
+	out := r.out
+	e.StartImage(len(out.Columns))
+	for j := range out.Columns {
+		k := out.Columns[j].Kind
+		if r.dirty && set[j].state != valueAbsent {
+			r.p.encodeValue(j, k, set[j])
+			continue
+		}
+		i := j
+		if out.from != nil {
+			i = out.from[j]
+		}
+		if i < 0 {
+			continue // added, not set: absent
+		}
+		switch in.Slot(i) {
+		case wire.SlotAbsent:
+		case wire.SlotNull:
+			e.Null(j)
+		default:
+			if raw, ok := in.Raw(i, k.Fixed()); ok {
+				e.Raw(j, raw)
+			}
+		}
+	}
+	e.EndImage()
+}
+
+// encodeValue writes v as column j of kind k.
+func (p *plugin) encodeValue(j int, k Kind, v Value) {
+	e := &p.enc
+	if v.state == valueNull {
+		e.Null(j)
+		return
+	}
+	switch k {
+	case KindInt, KindYear:
+		e.Int(j, v.Int())
+	case KindUint, KindBit:
+		e.Uint(j, v.Uint())
+	case KindFloat:
+		e.Float(j, float64(float32(v.Float())))
+	case KindDouble:
+		e.Float(j, v.Float())
+	default:
+		switch v.kind {
+		case KindInt, KindYear:
+			p.num = strconv.AppendInt(p.num[:0], int64(v.num), 10)
+			e.Bytes(j, p.num)
+		case KindUint, KindBit:
+			p.num = strconv.AppendUint(p.num[:0], v.num, 10)
+			e.Bytes(j, p.num)
+		case KindFloat, KindDouble:
+			p.num = strconv.AppendFloat(p.num[:0], math.Float64frombits(v.num), 'g', -1, 64)
+			e.Bytes(j, p.num)
+		default:
+			e.String(j, v.text)
+		}
+	}
+}

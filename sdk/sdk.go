@@ -1,0 +1,138 @@
+// Package sdk is what a Puma plugin author imports: register a handler (to
+// filter, reshape or route changes) or a sender (to deliver them) in an
+// init function, and build the package as a WASI reactor:
+//
+//	GOOS=wasip1 GOARCH=wasm go build -buildmode=c-shared -o myplugin.wasm .
+//
+// A c-shared wasip1 module never runs main, so registration must happen in
+// init:
+//
+//	func init() {
+//		sdk.Handler(func(r *sdk.Row) sdk.Verdict {
+//			if r.After().String("status") == "test" {
+//				return sdk.Drop()
+//			}
+//			return sdk.Keep()
+//		})
+//	}
+//	func main() {}
+//
+// The SDK owns the module's exports (the Puma ABI v1, see hostabi/ABI.md):
+// it decodes each batch in place, calls the registered function for each
+// change, and encodes the verdicts. Reading values allocates nothing;
+// strings and byte slices a Row returns view the batch and are valid only
+// until the function returns (copy them to keep them).
+//
+// Everything but the export glue is plain Go and builds for the host too,
+// so a plugin's logic can be unit-tested with go test; the package imports
+// only the standard library.
+package sdk
+
+import (
+	"errors"
+
+	"github.com/pumacdc/puma/hostabi/wire"
+)
+
+// Kind is a column's value type.
+type Kind = wire.Kind
+
+// Kinds, as the engine defines them. Int, Uint, Float, Double, Year and
+// Bit values are numbers; the others are text, except Bytes and Geometry.
+const (
+	KindInt       = wire.KindInt
+	KindUint      = wire.KindUint
+	KindFloat     = wire.KindFloat
+	KindDouble    = wire.KindDouble
+	KindDecimal   = wire.KindDecimal
+	KindString    = wire.KindString
+	KindBytes     = wire.KindBytes
+	KindDate      = wire.KindDate
+	KindTime      = wire.KindTime
+	KindDateTime  = wire.KindDateTime
+	KindTimestamp = wire.KindTimestamp
+	KindYear      = wire.KindYear
+	KindBit       = wire.KindBit
+	KindEnum      = wire.KindEnum
+	KindSet       = wire.KindSet
+	KindJSON      = wire.KindJSON
+	KindGeometry  = wire.KindGeometry
+	KindUUID      = wire.KindUUID
+	KindInet      = wire.KindInet
+)
+
+// Op is what a change did.
+type Op = wire.Op
+
+// Ops.
+const (
+	OpInsert   = wire.OpInsert
+	OpUpdate   = wire.OpUpdate
+	OpDelete   = wire.OpDelete
+	OpTruncate = wire.OpTruncate
+	OpRead     = wire.OpRead // snapshot read, reserved
+	OpDDL      = wire.OpDDL
+)
+
+// Registered functions. Each is set at most once, from init.
+var (
+	initFunc    func(config []byte) error
+	handlerFunc func(r *Row) Verdict
+	schemaFunc  func(in *Table, out *Schema)
+	senderFunc  func(b *Batch) error
+	closeFunc   func() error
+)
+
+// Init registers f to receive the plugin's config table (from puma.toml)
+// as JSON object text when an instance starts ("{}" when there is none).
+// An error refuses the plugin: the task does not start. See DecodeConfig.
+func Init(f func(config []byte) error) { initFunc = f }
+
+// Handler registers the function called for each change of each batch. It
+// returns the change's verdict: Keep, Drop or Fail; values Set on the row
+// replace it, and rows Emitted replace it with several. f must not retain
+// r or anything read from it.
+func Handler(f func(r *Row) Verdict) { handlerFunc = f }
+
+// OutputSchema registers the function deciding a handler's output schema:
+// it is called once for each version of each input table with out a copy
+// of in, which it may change (rename the table, add, drop or rename
+// columns). Rows of in are then passed on in out's shape: columns kept or
+// renamed carry their input values, added columns are absent until Set.
+// When f leaves out unchanged, rows keep in's shape.
+func OutputSchema(f func(in *Table, out *Schema)) { schemaFunc = f }
+
+// Sender registers the function delivering each batch. It must return nil
+// only once the whole batch is durable at its destination; any error means
+// nothing of the batch counts as delivered, and the batch is sent again
+// later. Wrap errors that retrying cannot cure with Fatal.
+func Sender(f func(b *Batch) error) { senderFunc = f }
+
+// Close registers f to run when the instance is shut down gracefully.
+func Close(f func() error) { closeFunc = f }
+
+// Task returns the name of the task running the plugin, known from Init on.
+func Task() string { return state.task }
+
+// Name returns the plugin's name in its task, known from Init on.
+func Name() string { return state.name }
+
+type fatalError struct{ err error }
+
+func (e *fatalError) Error() string { return e.err.Error() }
+func (e *fatalError) Unwrap() error { return e.err }
+
+// Fatal marks err as one retrying will not cure (a bad configuration, a
+// destination refusing the data for good).
+func Fatal(err error) error {
+	if err == nil {
+		return nil
+	}
+	return &fatalError{err}
+}
+
+// IsFatal reports whether err was marked with Fatal.
+func IsFatal(err error) bool {
+	var f *fatalError
+	return errors.As(err, &f)
+}

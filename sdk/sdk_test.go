@@ -1,0 +1,149 @@
+package sdk
+
+import (
+	"go/build"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/pumacdc/puma/hostabi/wire"
+)
+
+// testBatch is a batch of 256 rows; with announce it first announces
+// their table, as the host does once per instance.
+func testBatch(t testing.TB, announce bool) (msg []byte) {
+	var e wire.Encoder
+	e.StartBatch(1, true, &wire.Tx{ID: "x", ServerID: 1}, nil)
+	if announce {
+		e.Table(&wire.Table{ID: 1, DB: "shop", Name: "c", KeyKind: wire.KeyPrimary, Key: []uint16{0}, Columns: []wire.Column{
+			{Name: "id", Kind: wire.KindInt}, {Name: "email", Kind: wire.KindString}, {Name: "n", Kind: wire.KindDouble},
+		}})
+	}
+	for i := range 256 {
+		e.StartChange(&wire.ChangeHeader{Op: wire.OpInsert, TableID: 1, Seq: uint32(i + 1)}, false, true)
+		e.StartImage(3)
+		e.Int(0, int64(i))
+		e.String(1, "someone@example.com")
+		e.Float(2, 1.5)
+		e.EndImage()
+		e.EndChange()
+	}
+	return append([]byte(nil), e.Finish()...)
+}
+
+func initHandler(t testing.TB, f func(r *Row) Verdict) {
+	t.Helper()
+	handlerFunc, schemaFunc = f, nil
+	var e wire.Encoder
+	e.StartInit(wire.RoleHandler, "t", "p", []byte("{}"))
+	if rep := NativeInit(e.Message()); len(rep) != 0 {
+		t.Fatalf("init: %q", rep)
+	}
+}
+
+// Reading values by name and keeping rows allocates nothing.
+func TestHandleAllocs(t *testing.T) {
+	first, msg := testBatch(t, true), testBatch(t, false)
+	var n int
+	initHandler(t, func(r *Row) Verdict {
+		a := r.After()
+		if a.String("email") != "" && a.Int("id") >= 0 && a.Float("n") == 1.5 && r.Table().FullName() == "shop.c" {
+			n++
+		}
+		return Keep()
+	})
+	state.handle(first)
+	allocs := testing.AllocsPerRun(50, func() {
+		if rep := state.handle(msg); len(rep) != 0 {
+			t.Fatalf("reply %q", rep)
+		}
+	})
+	if allocs != 0 {
+		t.Errorf("%v allocations per batch, want 0", allocs)
+	}
+	if n == 0 {
+		t.Fatal("handler saw nothing")
+	}
+}
+
+func BenchmarkHandleKeep(b *testing.B) {
+	first, msg := testBatch(b, true), testBatch(b, false)
+	initHandler(b, func(r *Row) Verdict {
+		if r.After().String("email") == "" {
+			return Drop()
+		}
+		return Keep()
+	})
+	state.handle(first)
+	b.ReportAllocs()
+	for b.Loop() {
+		state.handle(msg)
+	}
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*256), "ns/row")
+}
+
+// FuzzBatch feeds the guest's batch decoder arbitrary messages: decoding
+// and reading every value must never panic. Seeds are real batches as the
+// host encodes them (testdata/fuzz, written by hostabi's TestFuzzSeeds).
+func FuzzBatch(f *testing.F) {
+	f.Add(testBatch(f, true))
+	f.Fuzz(func(t *testing.T, msg []byte) {
+		p := &plugin{tables: make(map[uint32]*Table), inited: true, role: wire.RoleSender}
+		p.readBatch(msg, &p.cur, func(p *plugin, i int, c *wire.Change, tb *Table) error {
+			r := Row{p: p, b: &p.batch, ch: *c, table: tb}
+			_ = r.DB() + r.TableName() + r.Statement() + r.File()
+			r.Route()
+			if tb == nil {
+				return nil
+			}
+			for _, im := range []Image{r.Before(), r.After()} {
+				for j := range len(tb.Columns) + 1 {
+					v := im.At(j)
+					_, _, _, _ = v.Int(), v.Uint(), v.Float(), v.Text()
+					_ = v.Bytes()
+				}
+			}
+			return nil
+		})
+		b := &p.batch
+		b.Tx()
+		b.Commit()
+	})
+}
+
+// TestStdlibOnly enforces that the SDK and the wire package import only
+// the standard library (and each other): a plugin build pulls no
+// third-party code.
+func TestStdlibOnly(t *testing.T) {
+	const mod = "github.com/pumacdc/puma/"
+	allowed := func(path string) bool {
+		return strings.HasPrefix(path, mod+"sdk") || path == mod+"hostabi/wire"
+	}
+	for _, dir := range []string{".", "../hostabi/wire", "files", "stdout", "http", "kv", "secrets", "envelope", "sdktest", "internal/host"} {
+		for _, goos := range []string{"linux", "wasip1"} {
+			ctx := build.Default
+			ctx.GOOS = goos
+			if goos == "wasip1" {
+				ctx.GOARCH = "wasm"
+			}
+			abs, _ := filepath.Abs(dir)
+			pkg, err := ctx.ImportDir(abs, 0)
+			if err != nil {
+				if _, ok := err.(*build.NoGoError); ok {
+					continue
+				}
+				t.Fatal(err)
+			}
+			for _, imp := range pkg.Imports {
+				std := !strings.Contains(strings.Split(imp, "/")[0], ".")
+				if !std && !allowed(imp) {
+					t.Errorf("%s (%s) imports %s: the SDK and hostabi/wire may import only the standard library", dir, goos, imp)
+				}
+			}
+		}
+	}
+	if _, err := os.Stat("../hostabi/wire/wire.go"); err != nil {
+		t.Fatal(err)
+	}
+}

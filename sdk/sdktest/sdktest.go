@@ -1,0 +1,298 @@
+//go:build !wasip1
+
+// Package sdktest runs a plugin's registered handler natively, outside
+// Wasm, through the same ABI messages the host sends, so its logic can be
+// unit-tested with go test:
+//
+//	sdktest.Init(`{"column":"status"}`)
+//	res, err := sdktest.Handle(sdktest.Insert(customers, int64(1), "test"))
+package sdktest
+
+import (
+	"errors"
+	"fmt"
+	"math"
+
+	"github.com/pumacdc/puma/hostabi/wire"
+	"github.com/pumacdc/puma/sdk"
+	"github.com/pumacdc/puma/sdk/internal/host"
+)
+
+// Absent marks a column an image does not carry.
+var Absent = absent{}
+
+type absent struct{}
+
+// Table is an input table.
+type Table struct {
+	DB, Name string
+	Columns  []sdk.Column
+	// Key lists the key columns' indexes (default: the first column).
+	Key []int
+}
+
+// Change is an input change; values are nil (NULL), Absent, int64,
+// uint64, float64, string or []byte, by column kind.
+type Change struct {
+	Op            sdk.Op
+	Table         *Table
+	Before, After []any
+}
+
+// Insert returns an insert of after into t.
+func Insert(t *Table, after ...any) Change { return Change{Op: sdk.OpInsert, Table: t, After: after} }
+
+// Result is a handler's verdict on one input change.
+type Result struct {
+	Verdict string // keep, drop, replace, emit, error or route
+	Code    uint32
+	Message string // an error's message, or a route
+	Changes []Out  // what replace and emit pass on
+}
+
+// Out is a change a handler passes on instead of its input.
+type Out struct {
+	Op            sdk.Op
+	DB, Table     string
+	Route         string
+	Before, After map[string]any // absent columns are missing
+}
+
+var tables = map[*Table]uint32{}
+
+// Init starts a fresh handler instance with config (JSON object text).
+func Init(config string) error {
+	clear(tables)
+	var e wire.Encoder
+	e.StartInit(wire.RoleHandler, "test", "test", []byte(config))
+	return replyErr(sdk.NativeInit(e.Message()))
+}
+
+func replyErr(rep []byte) error {
+	r, err := wire.ParseReply(rep)
+	if err != nil {
+		return err
+	}
+	if r.Status != wire.StatusOK {
+		return fmt.Errorf("%s: %s", r.Status, r.Message)
+	}
+	return nil
+}
+
+// InitSender starts a fresh sender instance with config (JSON object
+// text).
+func InitSender(config string) error {
+	clear(tables)
+	var e wire.Encoder
+	e.StartInit(wire.RoleSender, "test", "test", []byte(config))
+	return replyErr(sdk.NativeInit(e.Message()))
+}
+
+// Send passes one batch of changes, a whole transaction, to the sender and
+// returns its error: nil when it reported the batch durable.
+func Send(changes ...Change) error {
+	var e wire.Encoder
+	if err := encodeBatch(&e, changes); err != nil {
+		return err
+	}
+	return replyErr(sdk.NativeSend(e.Finish()))
+}
+
+// Secret grants the plugin a secret called name, for the secrets and http
+// capabilities.
+func Secret(name, value string) { host.Secrets[name] = value }
+
+// HTTP makes the http capability call f instead of sending requests with
+// net/http; nil restores net/http.
+func HTTP(f func(*wire.HTTPRequest) (*wire.HTTPResponse, error)) { host.HTTP = f }
+
+// KV returns the kv capability's state, live: tests may read and change
+// it. It lives across Init calls, as a plugin's state lives across its
+// instances; ResetKV empties it.
+func KV() map[string]string { return host.KV }
+
+// ResetKV empties the kv state.
+func ResetKV() { clear(host.KV) }
+
+// batchSeq numbers the batches Handle and Send encode.
+var batchSeq uint64
+
+func encodeBatch(e *wire.Encoder, changes []Change) error {
+	batchSeq++
+	e.StartBatch(batchSeq, true, &wire.Tx{ID: "0-1-1", GTID: "0-1-1", ServerID: 1, File: "bin.000001", Pos: 4},
+		&wire.Commit{File: "bin.000001", Pos: uint32(200 + len(changes)), GTIDSet: "0-1-1", Time: 1764064800})
+	for i, c := range changes {
+		var id uint32
+		if c.Table != nil {
+			var ok bool
+			if id, ok = tables[c.Table]; !ok {
+				id = uint32(len(tables) + 1)
+				tables[c.Table] = id
+				e.Table(wireTable(c.Table, id))
+			}
+		}
+		e.StartChange(&wire.ChangeHeader{Op: c.Op, TableID: id, Seq: uint32(i + 1), File: "bin.000001", Pos: uint32(100 + i)}, c.Before != nil, c.After != nil)
+		for _, img := range [][]any{c.Before, c.After} {
+			if img != nil {
+				if err := encodeImage(e, c.Table, img); err != nil {
+					return err
+				}
+			}
+		}
+		e.EndChange()
+	}
+	return nil
+}
+
+// Handle passes one batch of changes to the handler and returns a Result
+// per change.
+func Handle(changes ...Change) ([]Result, error) {
+	var e wire.Encoder
+	if err := encodeBatch(&e, changes); err != nil {
+		return nil, err
+	}
+	rep := sdk.NativeHandle(e.Finish())
+	r, err := wire.ParseReply(rep)
+	if err != nil {
+		return nil, err
+	}
+	if r.Status != wire.StatusOK {
+		return nil, fmt.Errorf("%s: %s", r.Status, r.Message)
+	}
+	res := make([]Result, len(changes))
+	for i := range res {
+		res[i].Verdict = "keep"
+	}
+	out := map[uint32]*wire.Table{}
+	for {
+		tag, body, at, ok := r.Records.Next()
+		if !ok {
+			break
+		}
+		switch tag {
+		case wire.RecTable:
+			t, err := wire.ParseTable(body, at)
+			if err != nil {
+				return nil, err
+			}
+			out[t.ID] = &t
+		case wire.RecVerdict:
+			v, err := wire.ParseVerdict(body, at)
+			if err != nil {
+				return nil, err
+			}
+			if int(v.Index) >= len(res) {
+				return nil, errors.New("verdict index out of range")
+			}
+			rs := &res[v.Index]
+			rs.Verdict, rs.Code, rs.Message = v.Verdict.String(), v.Code, string(v.Text)
+			for {
+				wc, ok := v.Changes.Next()
+				if !ok {
+					break
+				}
+				t := out[wc.TableID]
+				if t == nil && wc.TableID != 0 {
+					in := changes[v.Index].Table
+					t = wireTable(in, wc.TableID)
+				}
+				o := Out{Op: wc.Op, Route: string(wc.Route)}
+				if t != nil {
+					o.DB, o.Table = t.DB, t.Name
+					if wc.Flags&wire.ChangeBefore != 0 {
+						o.Before = decodeImage(t, wc.Before)
+					}
+					if wc.Flags&wire.ChangeAfter != 0 {
+						o.After = decodeImage(t, wc.After)
+					}
+				}
+				rs.Changes = append(rs.Changes, o)
+			}
+			if err := v.Changes.Err(); err != nil {
+				return nil, err
+			}
+		}
+	}
+	return res, r.Records.Err()
+}
+
+func wireTable(t *Table, id uint32) *wire.Table {
+	w := &wire.Table{ID: id, DB: t.DB, Name: t.Name, KeyKind: wire.KeyPrimary}
+	for _, c := range t.Columns {
+		var flags uint8
+		if c.Unsigned {
+			flags |= wire.ColUnsigned
+		}
+		if c.Nullable {
+			flags |= wire.ColNullable
+		}
+		w.Columns = append(w.Columns, wire.Column{Name: c.Name, Kind: c.Kind, Flags: flags, Charset: c.Charset, Values: c.Values})
+	}
+	key := t.Key
+	if key == nil && len(t.Columns) > 0 {
+		key = []int{0}
+	}
+	for _, k := range key {
+		w.Key = append(w.Key, uint16(k))
+	}
+	return w
+}
+
+func encodeImage(e *wire.Encoder, t *Table, img []any) error {
+	e.StartImage(len(img))
+	for i, v := range img {
+		switch v := v.(type) {
+		case nil:
+			e.Null(i)
+		case absent:
+		case int64:
+			e.Int(i, v)
+		case int:
+			e.Int(i, int64(v))
+		case uint64:
+			e.Uint(i, v)
+		case float64:
+			e.Float(i, v)
+		case string:
+			e.String(i, v)
+		case []byte:
+			e.Bytes(i, v)
+		default:
+			return fmt.Errorf("sdktest: column %s: unsupported value %T", t.Columns[i].Name, v)
+		}
+	}
+	e.EndImage()
+	return nil
+}
+
+func decodeImage(t *wire.Table, im wire.Image) map[string]any {
+	m := map[string]any{}
+	for i, c := range t.Columns {
+		switch im.Slot(i) {
+		case wire.SlotAbsent:
+			continue
+		case wire.SlotNull:
+			m[c.Name] = nil
+			continue
+		}
+		if c.Kind.Fixed() {
+			n, _ := im.Fixed(i)
+			switch c.Kind {
+			case wire.KindUint, wire.KindBit:
+				m[c.Name] = n
+			case wire.KindFloat, wire.KindDouble:
+				m[c.Name] = math.Float64frombits(n)
+			default:
+				m[c.Name] = int64(n)
+			}
+			continue
+		}
+		b, _ := im.Var(i)
+		if c.Kind == wire.KindBytes || c.Kind == wire.KindGeometry {
+			m[c.Name] = append([]byte{}, b...)
+		} else {
+			m[c.Name] = string(b)
+		}
+	}
+	return m
+}
