@@ -71,6 +71,7 @@ func TestCheckDuplicateReplicaID(t *testing.T) {
 	writeFile(t, cfg, fmt.Sprintf(`
 [server]
 data_dir = "data"
+admin = ""
 [[task]]
 name = "a"
 replica_server_id = 9100

@@ -28,6 +28,7 @@ type Stats struct {
 	source         string
 	acked          position.Position
 	lastErr        string
+	queue          func() int
 }
 
 // StatsSnapshot is a point-in-time copy of Stats.
@@ -54,11 +55,22 @@ type StatsSnapshot struct {
 	LastError  string `json:"last_error,omitempty"`
 }
 
+// setQueue registers how to read the pipeline's queue depth.
+func (s *Stats) setQueue(depth func() int) {
+	s.mu.Lock()
+	s.queue = depth
+	s.mu.Unlock()
+}
+
 // Snapshot copies the counters.
 func (s *Stats) Snapshot() StatsSnapshot {
 	s.mu.Lock()
 	snap := StatsSnapshot{State: s.state, Source: s.source, Position: s.acked, LastError: s.lastErr}
+	queue := s.queue
 	s.mu.Unlock()
+	if queue != nil {
+		snap.QueueDepth = queue()
+	}
 	snap.Rows = s.rowsDelivered.Load()
 	snap.Transactions = s.txDelivered.Load()
 	snap.DDL = s.ddlDelivered.Load()

@@ -136,6 +136,7 @@ func (t *Task) Run(ctx context.Context) (err error) {
 	t.metrics = newTaskMetrics(t)
 	p := newPipeline(t.log, t.cfg, t.deps.Store, *cp, handlers, senders, &t.stats, t.metrics)
 	p.ctl = t.ctl
+	t.stats.setQueue(func() int { return len(p.in) })
 	pipeCtx, pipeCancel := context.WithCancel(context.WithoutCancel(ctx))
 	defer pipeCancel()
 	pipeDone := make(chan error, 1)
@@ -442,6 +443,7 @@ func (t *Task) stream(ctx context.Context, p *pipeline, r *reader, src config.So
 			return progressed, t.dumpError(err, src, from)
 		}
 		t.stats.observe(ev.Header, time.Now())
+		t.metrics.bytesRead.Add(int(ev.Header.EventSize))
 		if err := r.handle(ctx, ev, emit); err != nil {
 			var se *sourceError
 			if ctx.Err() != nil || p.isFailed() || errors.As(err, &se) {

@@ -13,13 +13,11 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
-	"path/filepath"
-	"sync"
 	"syscall"
 
 	"github.com/pumacdc/puma/engine"
-	"github.com/pumacdc/puma/engine/checkpoint"
 	"github.com/pumacdc/puma/internal/config"
+	"github.com/pumacdc/puma/internal/daemon"
 )
 
 // version is set at build time with -ldflags "-X main.version=…".
@@ -41,6 +39,11 @@ const usage = `usage: puma <command> [flags]
 commands:
   run     -c puma.toml   run every task until SIGINT/SIGTERM
   check   -c puma.toml   validate the config and preflight every source
+  status  -c puma.toml [task]            show the running tasks (admin API)
+  pause   -c puma.toml <task>            stop reading; resume continues
+  resume  -c puma.toml <task>
+  stop-at -c puma.toml <task> <position> run to a time, gtid:<set> or file:<name>:<pos>, then stop
+  reload  -c puma.toml                   re-read puma.toml (as SIGHUP does)
   version                print the version
 `
 
@@ -54,6 +57,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return cmdRun(args[1:], stderr)
 	case "check":
 		return cmdCheck(args[1:], stdout, stderr)
+	case "status", "pause", "resume", "stop-at", "reload":
+		return adminCommand(args[0], args[1:], stdout, stderr)
 	case "version", "-version", "--version":
 		fmt.Fprintln(stdout, "puma", version)
 		return exitOK
@@ -130,16 +135,17 @@ func printReport(w io.Writer, r *engine.Report) {
 }
 
 func cmdRun(args []string, stderr io.Writer) int {
+	fs := flag.NewFlagSet("run", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	path := fs.String("c", "puma.toml", "configuration file")
+	if err := fs.Parse(args); err != nil {
+		return exitUsage
+	}
 	cfg, code := loadConfig("run", args, stderr)
 	if cfg == nil {
 		return code
 	}
 	log := newLogger(cfg, stderr)
-	store, err := checkpoint.NewFileStore(filepath.Join(cfg.Server.DataDir, "checkpoints"))
-	if err != nil {
-		log.Error("checkpoint store", "err", err)
-		return exitFailed
-	}
 	host, err := newPluginHost(context.Background(), cfg, log)
 	if err != nil {
 		log.Error("plugin host", "err", err)
@@ -147,42 +153,42 @@ func cmdRun(args []string, stderr io.Writer) int {
 	}
 	defer host.Close()
 	newHandler, newSender := pluginFactories(host)
-	deps := engine.Deps{
-		Store:      store,
-		Log:        log,
-		NewHandler: newHandler,
-		NewSender:  newSender,
-	}
-	var tasks []*engine.Task
-	for _, tc := range cfg.Tasks {
-		t, err := engine.NewTask(tc, deps)
-		if err != nil {
-			log.Error("task", "task", tc.Name, "err", err)
-			return exitFailed
-		}
-		tasks = append(tasks, t)
+	d, err := daemon.New(cfg, daemon.Options{
+		Log: log,
+		Plugins: daemon.Plugins{
+			NewHandler: func(ctx context.Context, _ *config.Config, task config.Task, p config.Plugin) (engine.Handler, error) {
+				return newHandler(ctx, task, p)
+			},
+			NewSender: func(ctx context.Context, _ *config.Config, task config.Task, p config.Plugin) (engine.Sender, error) {
+				return newSender(ctx, task, p)
+			},
+		},
+		Load: func() (*config.Config, error) { return config.Load(*path) },
+	})
+	if err != nil {
+		log.Error("start", "err", err)
+		return exitFailed
 	}
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	log.Info("puma starting", "version", version, "tasks", len(tasks))
-	var wg sync.WaitGroup
-	var mu sync.Mutex
-	var failures []error
-	for _, t := range tasks {
-		wg.Go(func() {
-			if err := t.Run(ctx); err != nil {
-				log.Error("task stopped", "task", t.Name(), "err", err)
-				mu.Lock()
-				failures = append(failures, err)
-				mu.Unlock()
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	go func() {
+		for {
+			select {
+			case <-hup:
+				if err := d.Reload(ctx); err != nil {
+					log.Error("reload failed", "err", err)
+				}
+			case <-ctx.Done():
 				return
 			}
-			log.Info("task stopped", "task", t.Name())
-		})
-	}
-	wg.Wait()
-	if len(failures) > 0 {
+		}
+	}()
+	log.Info("puma starting", "version", version, "tasks", len(cfg.Tasks))
+	if err := d.Run(ctx); err != nil {
 		return exitFailed
 	}
 	return exitOK

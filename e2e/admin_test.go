@@ -1,0 +1,304 @@
+package e2e
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/pumacdc/puma/internal/testdb"
+)
+
+func freePort(t *testing.T) int {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().(*net.TCPAddr).Port
+}
+
+// adminSetup is a puma config with an admin listener on a free port and a
+// jsonl sender.
+type adminSetup struct {
+	dir, cfg, out, log, admin string
+}
+
+func newAdminSetup(t *testing.T, srv *testdb.Server, server string) *adminSetup {
+	t.Helper()
+	dir := t.TempDir()
+	s := &adminSetup{dir: dir, cfg: filepath.Join(dir, "puma.toml"), out: filepath.Join(dir, "out.jsonl"), log: filepath.Join(dir, "puma.log")}
+	s.admin = fmt.Sprintf("127.0.0.1:%d", freePort(t))
+	if server == "" {
+		server = fmt.Sprintf("admin = %q", s.admin)
+	}
+	writeFile(t, s.cfg, fmt.Sprintf(`
+[server]
+data_dir = "data"
+%s
+[[task]]
+name = "shop"
+replica_server_id = %d
+tables = ["shop.*"]
+checkpoint_interval = "100ms"
+  [[task.source]]
+  addr = %q
+  user = "root"
+  [[task.sender]]
+  plugin = "builtin:jsonl"
+  config = { path = "out.jsonl" }
+`, server, 8000+srv.ServerID()%1000, srv.Addr()))
+	return s
+}
+
+func (s *adminSetup) lines(t *testing.T) []string {
+	t.Helper()
+	f, err := os.Open(s.out)
+	if os.IsNotExist(err) {
+		return nil
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	var out []string
+	sc := bufio.NewScanner(f)
+	sc.Buffer(make([]byte, 1<<20), 1<<20)
+	for sc.Scan() {
+		out = append(out, sc.Text())
+	}
+	return out
+}
+
+func waitLines(t *testing.T, s *adminSetup, n int) []string {
+	t.Helper()
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		l := s.lines(t)
+		if len(l) >= n {
+			return l
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("want %d delivered changes, have %d", n, len(l))
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+func waitState(t *testing.T, s *adminSetup, want string) {
+	t.Helper()
+	deadline := time.Now().Add(60 * time.Second)
+	var last string
+	for time.Now().Before(deadline) {
+		resp, err := http.Get("http://" + s.admin + "/tasks/shop")
+		if err == nil {
+			var st struct{ State string }
+			json.NewDecoder(resp.Body).Decode(&st)
+			resp.Body.Close()
+			last = st.State
+			if last == want {
+				return
+			}
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	t.Fatalf("task state never became %q (last %q)", want, last)
+}
+
+func TestPauseSurvivesRestartAndResumeLosesNothing(t *testing.T) {
+	srv := testdb.Start(t, testdb.Options{})
+	srv.Exec(t, "CREATE DATABASE shop", "CREATE TABLE shop.t (id INT PRIMARY KEY)")
+	s := newAdminSetup(t, srv, "")
+	defer dumpLog(t, s.log)
+	p := startPuma(t, s.cfg, s.log)
+	waitState(t, s, "streaming")
+	srv.Exec(t, "INSERT INTO shop.t VALUES (1)")
+	waitLines(t, s, 1)
+
+	if out, code := runPuma(t, "pause", "-c", s.cfg, "shop"); code != 0 {
+		t.Fatalf("puma pause: %d %s", code, out)
+	}
+	waitState(t, s, "paused")
+	srv.Exec(t, "INSERT INTO shop.t VALUES (2)", "INSERT INTO shop.t VALUES (3)")
+	time.Sleep(500 * time.Millisecond)
+	if n := len(s.lines(t)); n != 1 {
+		t.Fatalf("paused task delivered %d changes, want 1", n)
+	}
+	if out, code := runPuma(t, "pause", "-c", s.cfg, "shop"); code == 0 || !strings.Contains(out, "already paused") {
+		t.Fatalf("second pause: %d %s", code, out)
+	}
+
+	// The pause survives a restart.
+	if err := p.stop(t); err != nil {
+		t.Fatalf("stop: %v", err)
+	}
+	p = startPuma(t, s.cfg, s.log)
+	waitState(t, s, "paused")
+	time.Sleep(300 * time.Millisecond)
+	if n := len(s.lines(t)); n != 1 {
+		t.Fatalf("restarted paused task delivered %d changes, want 1", n)
+	}
+	out, code := runPuma(t, "status", "-c", s.cfg)
+	if code != 0 || !strings.Contains(out, "paused") {
+		t.Fatalf("puma status: %d\n%s", code, out)
+	}
+
+	if out, code := runPuma(t, "resume", "-c", s.cfg, "shop"); code != 0 {
+		t.Fatalf("puma resume: %d %s", code, out)
+	}
+	lines := waitLines(t, s, 3)
+	for i, want := range []string{`"id":1`, `"id":2`, `"id":3`} {
+		if !strings.Contains(lines[i], want) {
+			t.Fatalf("line %d = %s, want %s", i, lines[i], want)
+		}
+	}
+
+	// /metrics counts exactly the rows this process delivered (2 and 3),
+	// and has a lag gauge.
+	metrics := get(t, "http://"+s.admin+"/metrics", "")
+	if v := metricValue(metrics, `puma_rows_total{task="shop",db="shop",table="t",op="c"}`); v != 2 {
+		t.Errorf("puma_rows_total = %v, want 2\n%s", v, grepLines(metrics, "puma_"))
+	}
+	if v := metricValue(metrics, `puma_bytes_read_total{task="shop"}`); v <= 0 {
+		t.Errorf("puma_bytes_read_total = %v", v)
+	}
+	if !strings.Contains(metrics, `puma_lag_seconds{task="shop"}`) {
+		t.Errorf("no lag gauge:\n%s", grepLines(metrics, "puma_"))
+	}
+	if err := p.stop(t); err != nil {
+		t.Fatalf("stop: %v", err)
+	}
+}
+
+func TestStopAtHaltsExactly(t *testing.T) {
+	srv := testdb.Start(t, testdb.Options{})
+	srv.Exec(t, "CREATE DATABASE shop", "CREATE TABLE shop.t (id INT PRIMARY KEY)")
+	s := newAdminSetup(t, srv, "")
+	defer dumpLog(t, s.log)
+	p := startPuma(t, s.cfg, s.log)
+	waitState(t, s, "streaming")
+	if out, code := runPuma(t, "pause", "-c", s.cfg, "shop"); code != 0 {
+		t.Fatalf("pause: %s", out)
+	}
+	waitState(t, s, "paused")
+	srv.Exec(t, "INSERT INTO shop.t VALUES (1)", "INSERT INTO shop.t VALUES (2)")
+	r := srv.Query(t, "SHOW MASTER STATUS")
+	file, _ := r.GetString(0, 0)
+	pos, _ := r.GetUint(0, 1)
+	srv.Exec(t, "INSERT INTO shop.t VALUES (3)", "INSERT INTO shop.t VALUES (4)")
+
+	at := fmt.Sprintf("file:%s:%d", file, pos)
+	if out, code := runPuma(t, "stop-at", "-c", s.cfg, "shop", at); code != 0 {
+		t.Fatalf("stop-at: %d %s", code, out)
+	}
+	if out, code := runPuma(t, "resume", "-c", s.cfg, "shop"); code != 0 {
+		t.Fatalf("resume: %s", out)
+	}
+	// The task runs to the point, checkpoints and stops; with no task
+	// left, puma exits 0.
+	select {
+	case err := <-p.done:
+		if err != nil {
+			t.Fatalf("puma exited with %v", err)
+		}
+	case <-time.After(60 * time.Second):
+		t.Fatal("puma did not stop at the stop-at point")
+	}
+	lines := s.lines(t)
+	if len(lines) != 2 || !strings.Contains(lines[0], `"id":1`) || !strings.Contains(lines[1], `"id":2`) {
+		t.Fatalf("delivered %v, want exactly rows 1 and 2", lines)
+	}
+	cp, err := os.ReadFile(filepath.Join(s.dir, "data", "checkpoints", "shop.json"))
+	if err != nil || !strings.Contains(string(cp), at) || !strings.Contains(string(cp), strconv.FormatUint(pos, 10)) {
+		t.Fatalf("checkpoint does not end at the stop point %s: %s %v", at, cp, err)
+	}
+}
+
+func TestAdminTokenOnNonLoopback(t *testing.T) {
+	srv := testdb.Start(t, testdb.Options{})
+	port := freePort(t)
+	tokenFile := filepath.Join(t.TempDir(), "token")
+	writeFile(t, tokenFile, "hunter2\n")
+	s := newAdminSetup(t, srv, fmt.Sprintf("admin = \"0.0.0.0:%d\"\nadmin_token_file = %q", port, tokenFile))
+	s.admin = fmt.Sprintf("127.0.0.1:%d", port)
+	defer dumpLog(t, s.log)
+	p := startPuma(t, s.cfg, s.log)
+	defer p.stop(t)
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		if _, err := http.Get("http://" + s.admin + "/healthz"); err == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("admin never listened")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	for _, tok := range []string{"", "wrong"} {
+		if code := status(t, "http://"+s.admin+"/tasks", tok); code != http.StatusUnauthorized {
+			t.Fatalf("token %q: %d, want 401", tok, code)
+		}
+	}
+	if code := status(t, "http://"+s.admin+"/tasks", "hunter2"); code != http.StatusOK {
+		t.Fatalf("right token: %d", code)
+	}
+	// The CLI reads the token from the config.
+	if out, code := runPuma(t, "status", "-c", s.cfg); code != 0 {
+		t.Fatalf("puma status with token: %d %s", code, out)
+	}
+}
+
+func status(t *testing.T, url, token string) int {
+	t.Helper()
+	req, _ := http.NewRequestWithContext(context.Background(), "GET", url, nil)
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	return resp.StatusCode
+}
+
+func get(t *testing.T, url, token string) string {
+	t.Helper()
+	resp, err := http.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return string(b)
+}
+
+func metricValue(text, series string) float64 {
+	for _, l := range strings.Split(text, "\n") {
+		if v, ok := strings.CutPrefix(l, series+" "); ok {
+			f, _ := strconv.ParseFloat(strings.TrimSpace(v), 64)
+			return f
+		}
+	}
+	return -1
+}
+
+func grepLines(text, prefix string) string {
+	var out []string
+	for _, l := range strings.Split(text, "\n") {
+		if strings.HasPrefix(l, prefix) {
+			out = append(out, l)
+		}
+	}
+	return strings.Join(out, "\n")
+}
