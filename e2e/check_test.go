@@ -152,3 +152,13 @@ colour = "blue"
 		t.Errorf("syntax error: exit %d, want 2 with a line number:\n%s", code, out)
 	}
 }
+
+func TestCheckReplicaWithoutLogSlaveUpdates(t *testing.T) {
+	primary := testdb.Start(t, testdb.Options{})
+	replica := testdb.Start(t, testdb.Options{LogSlaveUpdates: false})
+	replica.ReplicateFrom(t, primary)
+	out, code := runPuma(t, "check", "-c", checkConfig(t, replica.Addr(), 9001))
+	if code == 0 || !strings.Contains(out, "FAIL  log_slave_updates") || !strings.Contains(out, "log_slave_updates=ON") {
+		t.Fatalf("a replica without log_slave_updates passed (exit %d):\n%s", code, out)
+	}
+}
