@@ -41,3 +41,19 @@ func (e *PositionError) Error() string {
 }
 
 func (e *PositionError) Unwrap() error { return e.Err }
+
+// RowErrors is a handler's error for some changes of a batch it otherwise
+// handled: Batch is its output for the others. Under on_error =
+// "dead_letter" exactly the Failed changes go to the dead-letter file and
+// Batch goes on; under "stop" the task stops with Err.
+type RowErrors struct {
+	// Batch is the handler's output without the failed changes.
+	Batch *Batch
+	// Failed are the input changes the handler reported errors for.
+	Failed []Change
+	// Err describes the first failure (and how many more there were).
+	Err error
+}
+
+func (e *RowErrors) Error() string { return e.Err.Error() }
+func (e *RowErrors) Unwrap() error { return e.Err }

@@ -273,6 +273,18 @@ func (p *pipeline) retry(ctx context.Context, plugin string, b *Batch, f func(co
 			if p.dead == nil {
 				return nil, perr
 			}
+			var re *RowErrors
+			if errors.As(err, &re) && re.Batch != nil {
+				// Only the changes the handler failed on are dead letters.
+				failed := &Batch{Seq: b.Seq, Tx: b.Tx, Changes: re.Failed}
+				if derr := p.dead.write(failed, plugin, err); derr != nil {
+					return nil, errors.Join(perr, derr)
+				}
+				p.stats.deadLettered.Add(uint64(len(re.Failed)))
+				p.metrics.deadLettered.Add(len(re.Failed))
+				p.log.Warn("changes dead-lettered", "plugin", plugin, "changes", len(re.Failed), "path", p.dead.path, "err", err)
+				return re.Batch, nil
+			}
 			if derr := p.dead.write(b, plugin, err); derr != nil {
 				return nil, errors.Join(perr, derr)
 			}

@@ -153,6 +153,7 @@ func (in *instance) applyReply(b *engine.Batch, rep []byte) (*engine.Batch, erro
 	changed := false
 	next := 0
 	var rowErr error
+	var failed []engine.Change
 	nerr := 0
 	for {
 		tag, body, at, ok := r.Records.Next()
@@ -194,6 +195,7 @@ func (in *instance) applyReply(b *engine.Batch, rep []byte) (*engine.Batch, erro
 				out = append(out, c)
 			case wire.VerdictError:
 				nerr++
+				failed = append(failed, *src)
 				if rowErr == nil {
 					rowErr = p.rowErr(src, int(v.Index), v.Code, string(v.Text))
 				}
@@ -220,17 +222,18 @@ func (in *instance) applyReply(b *engine.Batch, rep []byte) (*engine.Batch, erro
 	if err := r.Records.Err(); err != nil {
 		return nil, p.malformed("reply", err)
 	}
-	if rowErr != nil {
-		if nerr > 1 {
-			rowErr.(*Error).Msg += fmt.Sprintf(" (and %d more changes of the batch)", nerr-1)
-		}
-		return nil, rowErr
-	}
 	if !changed {
 		return b, nil
 	}
 	out = append(out, b.Changes[next:]...)
-	return &engine.Batch{Seq: b.Seq, Tx: b.Tx, Begin: b.Begin, Changes: out, Commit: b.Commit, CommitTime: b.CommitTime}, nil
+	ob := &engine.Batch{Seq: b.Seq, Tx: b.Tx, Begin: b.Begin, Changes: out, Commit: b.Commit, CommitTime: b.CommitTime}
+	if rowErr != nil {
+		if nerr > 1 {
+			rowErr.(*Error).Msg += fmt.Sprintf(" (and %d more changes of the batch)", nerr-1)
+		}
+		return nil, &engine.RowErrors{Batch: ob, Failed: failed, Err: rowErr}
+	}
+	return ob, nil
 }
 
 func (p *plugin) rowErr(c *engine.Change, index int, code uint32, msg string) error {
