@@ -268,7 +268,7 @@ func (p *pipeline) retry(ctx context.Context, plugin string, b *Batch, f func(co
 		}
 		p.stats.pluginErrors.Add(1)
 		pm.errors.Inc()
-		if attempt >= p.cfg.MaxFailures {
+		if attempt >= p.cfg.MaxFailures || permanent(err) {
 			perr := p.pluginError(plugin, b, err)
 			if p.dead == nil {
 				return nil, perr
@@ -305,6 +305,13 @@ func (p *pipeline) retry(ctx context.Context, plugin string, b *Batch, f func(co
 		}
 		backoff = min(2*backoff, p.cfg.BackoffMax)
 	}
+}
+
+// permanent reports whether err says retrying cannot help: a plugin's
+// fatal status (any error with a Permanent() bool method returning true).
+func permanent(err error) bool {
+	var p interface{ Permanent() bool }
+	return errors.As(err, &p) && p.Permanent()
 }
 
 func (p *pipeline) isSender(name string) bool {

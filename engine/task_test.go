@@ -405,3 +405,31 @@ func TestCheckpointAdvancesPastFilteredChanges(t *testing.T) {
 		t.Fatalf("filtered changes were delivered: %v", sink.lines)
 	}
 }
+
+type permanentErr struct{}
+
+func (permanentErr) Error() string   { return "the destination rejects this for good" }
+func (permanentErr) Permanent() bool { return true }
+
+// A sender that says retrying cannot help is not retried: the task's
+// on_error applies at once.
+func TestPermanentSenderErrorIsNotRetried(t *testing.T) {
+	srv := testdb.Start(t, testdb.Options{})
+	srv.Exec(t, "CREATE DATABASE d", "CREATE TABLE d.t (id INT PRIMARY KEY)")
+	sink := &capture{fail: 1000, err: permanentErr{}}
+	rt := startTask(t, taskConfig(t, srv, "max_failures = 1000"), checkpoint.NewMemStore(), sink)
+	waitStreaming(t, rt)
+	srv.Exec(t, "INSERT INTO d.t VALUES (1)")
+	select {
+	case err := <-rt.done:
+		close(rt.done)
+		if !strings.Contains(err.Error(), "for good") {
+			t.Fatalf("err = %v", err)
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("a permanent error was retried")
+	}
+	if n := 1000 - sink.fail; n != 1 {
+		t.Fatalf("Send called %d times, want 1", n)
+	}
+}

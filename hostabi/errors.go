@@ -72,3 +72,7 @@ func oneLine(s string) string {
 	s = strings.ReplaceAll(s, "wasm stack trace: ← ", "at ")
 	return strings.ReplaceAll(s, "\n", "; ")
 }
+
+// Permanent reports whether the plugin said retrying will not help; the
+// engine then applies on_error at once instead of retrying.
+func (e *Error) Permanent() bool { return e.Fatal }
