@@ -31,8 +31,9 @@ var/bin/puma check -c puma.toml
 var/bin/puma run -c puma.toml 2>var/puma.log &
 pid=$!
 trap 'kill $pid 2>/dev/null || true' EXIT
-# Wait until the task is streaming, so the rows below come after its start.
-for _ in $(seq 100); do grep -q 'msg=streaming' var/puma.log 2>/dev/null && break; sleep 0.1; done
+# Wait until the task is streaming (asking the admin API), so the rows below
+# come after its start. The first run compiles the plugins: a few seconds.
+for _ in $(seq 300); do var/bin/puma status -c puma.toml shop 2>/dev/null | grep -q streaming && break; sleep 0.1; done
 
 out=var/out/shop.jsonl
 before=$( [ -f $out ] && wc -l <$out || echo 0 )
