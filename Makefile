@@ -39,3 +39,26 @@ quickstart:
 .PHONY: bench
 bench:
 	go run -buildvcs=true ./cmd/puma-bench -out BENCHMARKS.md $(BENCH_FLAGS)
+
+# plugins builds the example plugins (Go, and the C one with clang and
+# wasi-libc) into var/plugins, for trying them with `puma plugin test`.
+.PHONY: plugins
+plugins:
+	mkdir -p var/plugins
+	for p in dropvalue emaildomain rowcount webhook; do GOOS=wasip1 GOARCH=wasm go build -buildmode=c-shared -trimpath -o var/plugins/$$p.wasm ./examples/$$p || exit 1; done
+	clang --target=wasm32-wasi -mexec-model=reactor -O2 -o var/plugins/rowcount-c.wasm examples/rowcount/c/rowcount.c
+
+# golden rewrites the `puma plugin test` golden files from the examples'
+# fixtures.
+.PHONY: golden
+golden: wasm
+	go test ./cmd/puma -run TestPluginTestGolden -update
+
+# fuzz-capabilities runs the fuzz targets of the capability messages, kv
+# state and `puma plugin test`'s envelope reader for FUZZTIME each.
+.PHONY: fuzz-capabilities
+fuzz-capabilities:
+	go test ./hostabi/wire -run '^$$' -fuzz FuzzHTTPRequest -fuzztime $(FUZZTIME)
+	go test ./hostabi/wire -run '^$$' -fuzz FuzzHTTPResponse -fuzztime $(FUZZTIME)
+	go test ./hostabi/wire -run '^$$' -fuzz FuzzKV -fuzztime $(FUZZTIME)
+	go test ./internal/plugintool -run '^$$' -fuzz FuzzReadBatches -fuzztime $(FUZZTIME)

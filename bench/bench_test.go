@@ -149,5 +149,10 @@ func TestWorkloadsAndVariants(t *testing.T) {
 		if len(s.Task.Senders) == 0 || s.Task.Start.String() != "file:mysql-bin.000001:4" {
 			t.Errorf("variant %s: task %+v", v.Name, s.Task)
 		}
+		if s.Close != nil {
+			if err := s.Close(); err != nil {
+				t.Errorf("variant %s: close: %v", v.Name, err)
+			}
+		}
 	}
 }

@@ -70,6 +70,7 @@ func Variants() []Variant {
 		{Name: "null", Label: "puma → null", Engine: engineVariant(nullSenders)},
 		{Name: "jsonl", Label: "puma → jsonl (Go, fsync per batch)", Engine: engineVariant(jsonlSenders(true))},
 		{Name: "jsonl-nofsync", Label: "puma → jsonl (Go, no fsync)", Engine: engineVariant(jsonlSenders(false))},
+		{Name: "filter-jsonl", Label: "puma → filter → jsonl (Wasm, no fsync)", Engine: wasmVariant(wasmFilterJSONL)},
 	}
 }
 

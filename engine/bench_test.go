@@ -42,7 +42,7 @@ var capture struct {
 
 // capturedNarrow returns the raw events of benchRows narrow rows, capturing
 // them on first use.
-func capturedNarrow(b *testing.B) *capturedLog {
+func capturedNarrow(b testing.TB) *capturedLog {
 	b.Helper()
 	capture.once.Do(func() {
 		capture.err = "capture did not finish (MariaDB unavailable?)"
@@ -75,7 +75,7 @@ func capturedNarrow(b *testing.B) *capturedLog {
 	return capture.log
 }
 
-func masterPos(b *testing.B, srv *testdb.Server) mysql.Position {
+func masterPos(b testing.TB, srv *testdb.Server) mysql.Position {
 	b.Helper()
 	r := srv.Query(b, "SHOW MASTER STATUS")
 	file, _ := r.GetString(0, 0)
@@ -85,7 +85,7 @@ func masterPos(b *testing.B, srv *testdb.Server) mysql.Position {
 
 // captureRaw dumps start..end without decoding and keeps a copy of every
 // event's bytes.
-func captureRaw(b *testing.B, srv *testdb.Server, start, end mysql.Position) *capturedLog {
+func captureRaw(b testing.TB, srv *testdb.Server, start, end mysql.Position) *capturedLog {
 	b.Helper()
 	s := replication.NewBinlogSyncer(replication.BinlogSyncerConfig{
 		ServerID: 1<<31 | uint32(time.Now().UnixNano()&0xffff), Flavor: mysql.MariaDBFlavor,
@@ -117,13 +117,21 @@ func captureRaw(b *testing.B, srv *testdb.Server, start, end mysql.Position) *ca
 }
 
 // newBenchParser is a parser set up as engine's syncerConfig sets up the
-// BinlogSyncer's.
+// BinlogSyncer's, decoding rows with go-mysql's own decoder (the floor's).
 func newBenchParser() *replication.BinlogParser {
 	p := replication.NewBinlogParser()
 	p.SetFlavor(mysql.MariaDBFlavor)
 	p.SetUseDecimal(true)
 	p.SetTimestampStringLocation(time.UTC)
 	p.SetVerifyChecksum(true)
+	return p
+}
+
+// newBenchDecoder is newBenchParser decoding rows as Task.stream does,
+// with a rowDecoder.
+func newBenchDecoder() *replication.BinlogParser {
+	p := newBenchParser()
+	p.SetRowsEventDecodeFunc(newRowDecoder(mysql.MariaDBFlavor, nil, nil).decode)
 	return p
 }
 
@@ -163,10 +171,21 @@ func reportRows(b *testing.B, rowsPerOp int) {
 // BenchmarkDecodeParse is the floor: go-mysql parsing every event, with
 // Puma's parser options, and nothing else.
 func BenchmarkDecodeParse(b *testing.B) {
+	benchParse(b, newBenchParser)
+}
+
+// BenchmarkDecodeRows is the floor's work done Puma's way: go-mysql
+// parsing every event, its rows decoded by a rowDecoder into Change values
+// (what Task.stream runs on go-mysql's goroutine).
+func BenchmarkDecodeRows(b *testing.B) {
+	benchParse(b, newBenchDecoder)
+}
+
+func benchParse(b *testing.B, newParser func() *replication.BinlogParser) {
 	log := capturedNarrow(b)
 	b.ReportAllocs()
 	for b.Loop() {
-		p := newBenchParser()
+		p := newParser()
 		for _, raw := range log.events {
 			if _, err := p.Parse(raw); err != nil {
 				b.Fatal(err)
@@ -176,14 +195,25 @@ func BenchmarkDecodeParse(b *testing.B) {
 	reportRows(b, log.rows)
 }
 
-// BenchmarkDecodeChange is decode → change: go-mysql parsing plus the
-// reader turning events into batches of Changes.
+// BenchmarkDecodeChange is decode → change as Task.stream runs it: events
+// parsed, rows decoded by a rowDecoder, and the reader turning them into
+// batches of Changes.
 func BenchmarkDecodeChange(b *testing.B) {
+	benchDecodeChange(b, newBenchDecoder)
+}
+
+// BenchmarkDecodeChangeGoMySQL is decode → change the way it was before
+// the rowDecoder: go-mysql's values, every one converted by the reader.
+func BenchmarkDecodeChangeGoMySQL(b *testing.B) {
+	benchDecodeChange(b, newBenchParser)
+}
+
+func benchDecodeChange(b *testing.B, newParser func() *replication.BinlogParser) {
 	log := capturedNarrow(b)
 	ctx := context.Background()
 	b.ReportAllocs()
 	for b.Loop() {
-		p := newBenchParser()
+		p := newParser()
 		r := newBenchReader()
 		n := 0
 		emit := countRows(&n)
@@ -203,11 +233,22 @@ func BenchmarkDecodeChange(b *testing.B) {
 	reportRows(b, log.rows)
 }
 
-// BenchmarkChange is Puma's share alone: the reader over events parsed
-// beforehand (conversion, batching, GTID bookkeeping).
+// BenchmarkChange is the reader's share alone, on events a rowDecoder
+// decoded beforehand: batching and GTID bookkeeping (the narrow table
+// leaves no value to convert).
 func BenchmarkChange(b *testing.B) {
+	benchChange(b, newBenchDecoder)
+}
+
+// BenchmarkChangeGoMySQL is the reader on go-mysql's values: conversion
+// of every value, batching, GTID bookkeeping.
+func BenchmarkChangeGoMySQL(b *testing.B) {
+	benchChange(b, newBenchParser)
+}
+
+func benchChange(b *testing.B, newParser func() *replication.BinlogParser) {
 	log := capturedNarrow(b)
-	p := newBenchParser()
+	p := newParser()
 	events := make([]*replication.BinlogEvent, len(log.events))
 	for i, raw := range log.events {
 		ev, err := p.Parse(raw)

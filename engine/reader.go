@@ -56,6 +56,9 @@ type reader struct {
 	txSeq     uint32
 	pending   []Change
 	txTouched bool // a change of the tx passed the table filter
+	// lastBatch is the number of changes in the last batch handed on: the
+	// pending slice of the next is sized for as many.
+	lastBatch int
 }
 
 type mysqlGTID struct {
@@ -219,10 +222,11 @@ func (r *reader) rows(ctx context.Context, h *replication.EventHeader, e *replic
 	if !r.match(db, name) {
 		return nil
 	}
-	t, err := r.schemas.table(ctx, e.Table)
+	m, err := r.schemas.mapping(ctx, e.Table)
 	if err != nil {
 		return r.errorAt(h, err)
 	}
+	t := m.table
 	for _, skipped := range e.SkippedColumns {
 		if len(skipped) > 0 {
 			return r.errorAt(h, fmt.Errorf("table %s: partial row image (binlog_row_image is not FULL); run SET GLOBAL binlog_row_image=FULL on the source", t.FullName()))
@@ -240,13 +244,36 @@ func (r *reader) rows(ctx context.Context, h *replication.EventHeader, e *replic
 	default:
 		return r.errorAt(h, fmt.Errorf("unknown rows event type %s", h.EventType))
 	}
-	if len(e.Rows)%step != 0 {
-		return r.errorAt(h, fmt.Errorf("table %s: update event with %d row images", t.FullName(), len(e.Rows)))
+	rows, res := decodedRows(e)
+	if len(rows)%step != 0 {
+		return r.errorAt(h, fmt.Errorf("table %s: update event with %d row images", t.FullName(), len(rows)))
+	}
+	// With a rowDecoder's result the images hold Change values already,
+	// but for the columns in fix; without, every value is converted.
+	var fix []int
+	if res != nil {
+		if res.plan.skip {
+			return r.errorAt(h, fmt.Errorf("table %s: rows not decoded: the decoder's table filter differs from the reader's (internal error: report it)", t.FullName()))
+		}
+		if res.err != nil {
+			col := strconv.Itoa(res.col + 1)
+			if res.col < len(t.Columns) {
+				col = t.Columns[res.col].Name
+			}
+			return r.errorAt(h, fmt.Errorf("table %s column %s: %w", t.FullName(), col, res.err))
+		}
+		if fix, err = r.schemas.fixups(m, res.plan); err != nil {
+			return r.errorAt(h, err)
+		}
 	}
 	r.txTouched = true
-	for i := 0; i < len(e.Rows); i += step {
+	// Room for the event's changes, or as many as the last batch had, up
+	// to the batch size: without it the pending slice regrows by doubling
+	// for every batch.
+	r.pending = slices.Grow(r.pending, min(max(len(rows)/step, r.lastBatch-len(r.pending)), r.batchRows-len(r.pending)))
+	for i := 0; i < len(rows); i += step {
 		c := Change{Op: op, Table: t, Timestamp: int64(h.Timestamp), File: r.file, Pos: h.LogPos}
-		img, err := r.image(t, e.Rows[i])
+		img, err := r.image(t, rows[i], res != nil, fix)
 		if err != nil {
 			return r.errorAt(h, err)
 		}
@@ -257,7 +284,7 @@ func (r *reader) rows(ctx context.Context, h *replication.EventHeader, e *replic
 			c.Before = img
 		case OpUpdate:
 			c.Before = img
-			if c.After, err = r.image(t, e.Rows[i+1]); err != nil {
+			if c.After, err = r.image(t, rows[i+1], res != nil, fix); err != nil {
 				return r.errorAt(h, err)
 			}
 		}
@@ -266,18 +293,34 @@ func (r *reader) rows(ctx context.Context, h *replication.EventHeader, e *replic
 			if err := r.flush(ctx, emit, nil, 0); err != nil {
 				return err
 			}
+			r.pending = slices.Grow(r.pending, min((len(rows)-i-step)/step, r.batchRows))
 		}
 	}
 	return nil
 }
 
-func (r *reader) image(t *Table, row []any) ([]any, error) {
+// image returns the Change image of row. A row a rowDecoder decoded
+// (decoded) is the image itself once the columns in fix are converted;
+// any other is go-mysql's, every value of which is converted into a new
+// image.
+func (r *reader) image(t *Table, row []any, decoded bool, fix []int) ([]any, error) {
 	if len(row) != len(t.Columns) {
 		return nil, fmt.Errorf("table %s: row has %d values, table map %d columns", t.FullName(), len(row), len(t.Columns))
 	}
-	img := make([]any, len(row))
-	for i, v := range row {
-		x, err := convert(&t.Columns[i], v)
+	img := row
+	if !decoded {
+		img = make([]any, len(row))
+		fix = nil
+		for i, v := range row {
+			x, err := convert(&t.Columns[i], v)
+			if err != nil {
+				return nil, fmt.Errorf("table %s column %s: %w", t.FullName(), t.Columns[i].Name, err)
+			}
+			img[i] = x
+		}
+	}
+	for _, i := range fix {
+		x, err := convert(&t.Columns[i], row[i])
 		if err != nil {
 			return nil, fmt.Errorf("table %s column %s: %w", t.FullName(), t.Columns[i].Name, err)
 		}
@@ -301,6 +344,7 @@ func (r *reader) flush(ctx context.Context, emit func(context.Context, *Batch) e
 	} else if commit != nil {
 		b.Tx = nil // nothing of the transaction passed the filter: position only
 	}
+	r.lastBatch = len(r.pending)
 	r.pending = nil
 	return emit(ctx, b)
 }

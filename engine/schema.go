@@ -3,6 +3,7 @@ package engine
 import (
 	"bytes"
 	"context"
+	"encoding/binary"
 	"encoding/json"
 	"fmt"
 	"log/slog"
@@ -42,12 +43,14 @@ import (
 type schemas struct {
 	cfg    schemaConfig
 	state  *schemaState
-	byID   map[uint64]tableMapping
+	byID   map[uint64]*tableMapping
 	byName map[string]*Table
 	warned map[string]bool
 	// rechecked is, by table, the TABLE_MAP table id for which a definition
 	// that did not fit was read again: once per table version is enough.
 	rechecked map[string]uint64
+	// gen counts the DDL statements seen.
+	gen uint64
 }
 
 // schemaConfig is what a reader's schemas need from the task and the
@@ -71,6 +74,12 @@ type schemaConfig struct {
 type tableMapping struct {
 	event *replication.TableMapEvent
 	table *Table
+	name  string // table.FullName()
+	gen   uint64 // schemas.gen when built
+	// plan is the last rowDecoder plan its rows came with, fix the
+	// columns that plan leaves to the reader.
+	plan *decodePlan
+	fix  []int
 }
 
 // newSchemas returns the schemas of one connection, carrying state (the
@@ -86,7 +95,7 @@ func newSchemas(cfg schemaConfig, state *schemaState) *schemas {
 	return &schemas{
 		cfg:       cfg,
 		state:     state,
-		byID:      make(map[uint64]tableMapping),
+		byID:      make(map[uint64]*tableMapping),
 		byName:    make(map[string]*Table),
 		warned:    make(map[string]bool),
 		rechecked: make(map[string]uint64),
@@ -96,8 +105,25 @@ func newSchemas(cfg schemaConfig, state *schemaState) *schemas {
 // table returns the Table version tm describes, reusing the previous
 // version when the shape has not changed.
 func (s *schemas) table(ctx context.Context, tm *replication.TableMapEvent) (*Table, error) {
-	if m, ok := s.byID[tm.TableID]; ok && m.event == tm {
-		return m.table, nil
+	m, err := s.mapping(ctx, tm)
+	if err != nil {
+		return nil, err
+	}
+	return m.table, nil
+}
+
+// mapping returns the mapping of tm's table id. A TABLE_MAP comes with
+// every transaction: one equal to the last of its table id, with no DDL
+// seen since, maps to the same Table without building it again.
+func (s *schemas) mapping(ctx context.Context, tm *replication.TableMapEvent) (*tableMapping, error) {
+	if m, ok := s.byID[tm.TableID]; ok {
+		if m.event == tm {
+			return m, nil
+		}
+		if m.gen == s.gen && s.byName[m.name] == m.table && sameTableMap(m.event, tm) {
+			m.event = tm
+			return m, nil
+		}
 	}
 	t, err := s.build(ctx, tm)
 	if err != nil {
@@ -114,13 +140,31 @@ func (s *schemas) table(ctx context.Context, tm *replication.TableMapEvent) (*Ta
 		t.Version = 1
 	}
 	s.byName[name] = t
-	s.byID[tm.TableID] = tableMapping{event: tm, table: t}
-	return t, nil
+	m := &tableMapping{event: tm, table: t, name: name, gen: s.gen}
+	s.byID[tm.TableID] = m
+	return m, nil
+}
+
+// fixups returns the columns of m's table whose values a rowDecoder left
+// for the reader to convert, having decoded them with plan p.
+func (s *schemas) fixups(m *tableMapping, p *decodePlan) ([]int, error) {
+	if m.plan == p {
+		return m.fix, nil
+	}
+	fix, err := p.fixups(m.table)
+	if err != nil {
+		return nil, err
+	}
+	m.plan, m.fix = p, fix
+	return fix, nil
 }
 
 // ddl records a DDL statement seen in the binary log: the definitions of
 // the tables it may touch are read again when next needed.
-func (s *schemas) ddl(db, stmt string) { s.state.touch(db, stmt) }
+func (s *schemas) ddl(db, stmt string) {
+	s.state.touch(db, stmt)
+	s.gen++
+}
 
 func sameShape(a, b *Table) bool {
 	return a.KeyKind == b.KeyKind && slices.Equal(a.Key, b.Key) &&
@@ -149,27 +193,14 @@ func (s *schemas) build(ctx context.Context, tm *replication.TableMapEvent) (*Ta
 		return nil, &NoMetadataError{Table: name}
 	}
 
-	unsigned := tm.UnsignedMap()
-	hasSign := len(tm.SignednessBitmap) > 0
-	charsets := tm.CollationMap()
-	enumCharsets := tm.EnumSetCollationMap()
+	var hasSign bool
+	t.Columns, hasSign = mapColumns(tm, s.charset)
 	enums := tm.EnumStrValueMap()
 	sets := tm.SetStrValueMap()
-	t.Columns = make([]Column, n)
 	for i := range n {
 		c := &t.Columns[i]
 		c.Name = names[i]
-		c.SQLType = tm.ColumnType[i]
-		c.Meta = tm.ColumnMeta[i]
-		c.Unsigned = unsigned[i]
-		if ok, null := tm.Nullable(i); ok {
-			c.Nullable = null
-		}
-		if id, ok := charsets[i]; ok {
-			c.Charset = s.charset(id)
-		} else if id, ok := enumCharsets[i]; ok {
-			c.Charset = s.charset(id)
-		}
+		var defValues []string
 		if def != nil {
 			d := &def.Columns[i]
 			if !hasSign {
@@ -178,33 +209,14 @@ func (s *schemas) build(ctx context.Context, tm *replication.TableMapEvent) (*Ta
 			if c.Charset == "" {
 				c.Charset = d.Charset
 			}
+			defValues = d.Values
 		}
-		kind, err := columnKind(tm, i, c)
-		if err != nil {
+		members := enums[i]
+		if members == nil {
+			members = sets[i]
+		}
+		if err := finishColumn(tm, i, c, members, defValues); err != nil {
 			return nil, fmt.Errorf("table %s column %s: %w", name, c.Name, err)
-		}
-		c.Kind = kind
-		switch kind {
-		case KindEnum, KindSet:
-			members := enums[i]
-			if kind == KindSet {
-				members = sets[i]
-			}
-			if members != nil {
-				// The binary log carries the members in the column's charset.
-				c.Values = make([]string, len(members))
-				for j, m := range members {
-					if c.Values[j], err = toUTF8(c.Charset, []byte(m)); err != nil {
-						return nil, fmt.Errorf("table %s column %s: %w", name, c.Name, err)
-					}
-				}
-			} else if def != nil {
-				c.Values = def.Columns[i].Values
-			}
-		case KindString:
-			if !supportedCharset(c.Charset) {
-				return nil, fmt.Errorf("table %s column %s: %w: %q", name, c.Name, ErrUnsupportedCharset, c.Charset)
-			}
 		}
 	}
 	if def == nil && s.cfg.Catalog != nil && s.cfg.Flavor == mysql.MariaDBFlavor && hasAmbiguousColumns(t) {
@@ -222,6 +234,65 @@ func (s *schemas) build(ctx context.Context, tm *replication.TableMapEvent) (*Ta
 		return nil, err
 	}
 	return t, nil
+}
+
+// mapColumns describes tm's columns as far as the TABLE_MAP itself does:
+// binary-log type and metadata, nullability and, when the source logs them
+// (binlog_row_metadata MINIMAL or FULL), signedness and character set.
+// hasSign reports whether signedness was logged. Names, kinds and
+// ENUM/SET members are left to finishColumn.
+func mapColumns(tm *replication.TableMapEvent, charset func(collation uint64) string) (cols []Column, hasSign bool) {
+	n := int(tm.ColumnCount)
+	unsigned := tm.UnsignedMap()
+	charsets := tm.CollationMap()
+	enumCharsets := tm.EnumSetCollationMap()
+	cols = make([]Column, n)
+	for i := range n {
+		c := &cols[i]
+		c.SQLType = tm.ColumnType[i]
+		c.Meta = tm.ColumnMeta[i]
+		c.Unsigned = unsigned[i]
+		if ok, null := tm.Nullable(i); ok {
+			c.Nullable = null
+		}
+		if id, ok := charsets[i]; ok {
+			c.Charset = charset(id)
+		} else if id, ok := enumCharsets[i]; ok {
+			c.Charset = charset(id)
+		}
+	}
+	return cols, len(tm.SignednessBitmap) > 0
+}
+
+// finishColumn sets the kind of column i of tm, whose type, signedness and
+// charset c already holds, and the members of an ENUM or SET: members as
+// logged in the TABLE_MAP (in the column's charset), else defValues, from
+// the table's definition.
+func finishColumn(tm *replication.TableMapEvent, i int, c *Column, members, defValues []string) error {
+	kind, err := columnKind(tm, i, c)
+	if err != nil {
+		return err
+	}
+	c.Kind = kind
+	switch kind {
+	case KindEnum, KindSet:
+		if members != nil {
+			// The binary log carries the members in the column's charset.
+			c.Values = make([]string, len(members))
+			for j, m := range members {
+				if c.Values[j], err = toUTF8(c.Charset, []byte(m)); err != nil {
+					return err
+				}
+			}
+		} else if defValues != nil {
+			c.Values = defValues
+		}
+	case KindString:
+		if !supportedCharset(c.Charset) {
+			return fmt.Errorf("%w: %q", ErrUnsupportedCharset, c.Charset)
+		}
+	}
+	return nil
 }
 
 // hasAmbiguousColumns reports whether t has columns whose binary-log type
@@ -398,8 +469,12 @@ func (s *schemas) setKey(t *Table, tm *replication.TableMapEvent, def *tableDef)
 	return nil
 }
 
-func (s *schemas) charset(collation uint64) string {
-	if cs, ok := s.cfg.Collations[collation]; ok {
+func (s *schemas) charset(collation uint64) string { return charsetName(s.cfg.Collations, collation) }
+
+// charsetName names the character set of a collation id: from collations
+// (the source's), else the built-in table.
+func charsetName(collations map[uint64]string, collation uint64) string {
+	if cs, ok := collations[collation]; ok {
 		return cs
 	}
 	if cs, ok := builtinCollations[collation]; ok {
@@ -872,72 +947,106 @@ func toUTF8(charset string, b []byte) (string, error) {
 	case "utf8mb4", "utf8mb3", "utf8", "ascii", "", "binary":
 		return string(b), nil
 	case "latin1":
-		ascii := true
-		for _, c := range b {
-			if c >= 0x80 {
-				ascii = false
-				break
-			}
-		}
-		if ascii {
+		if isASCII(b) {
 			return string(b), nil
 		}
-		out := make([]byte, 0, len(b)+len(b)/2)
-		for _, c := range b {
-			switch {
-			case c < 0x80:
-				out = append(out, c)
-			case c < 0xa0:
-				out = utf8.AppendRune(out, latin1High[c-0x80])
-			default:
-				out = utf8.AppendRune(out, rune(c))
+	}
+	out, err := appendUTF8(make([]byte, 0, len(b)+len(b)/2), charset, b)
+	if err != nil {
+		return "", err
+	}
+	return string(out), nil
+}
+
+func isASCII(b []byte) bool { return asciiPrefix(b) == len(b) }
+
+// asciiPrefix returns the length of b's leading run of ASCII bytes.
+func asciiPrefix(b []byte) int {
+	i := 0
+	for ; i+8 <= len(b); i += 8 {
+		if binary.LittleEndian.Uint64(b[i:])&0x8080808080808080 != 0 {
+			break
+		}
+	}
+	for i < len(b) && b[i] < 0x80 {
+		i++
+	}
+	return i
+}
+
+// appendLatin1 appends b, MySQL latin1 text, to dst as UTF-8.
+func appendLatin1(dst, b []byte) []byte {
+	for {
+		i := asciiPrefix(b)
+		dst = append(dst, b[:i]...)
+		if i == len(b) {
+			return dst
+		}
+		if c := b[i]; c < 0xa0 {
+			dst = utf8.AppendRune(dst, latin1High[c-0x80])
+		} else {
+			dst = utf8.AppendRune(dst, rune(c))
+		}
+		b = b[i+1:]
+	}
+}
+
+// appendUTF8 appends b, text in charset, to dst as UTF-8.
+func appendUTF8(dst []byte, charset string, b []byte) ([]byte, error) {
+	switch charset {
+	case "utf8mb4", "utf8mb3", "utf8", "ascii", "", "binary":
+		return append(dst, b...), nil
+	case "latin1":
+		return appendLatin1(dst, b), nil
+	case "ucs2", "utf16", "utf16le":
+		if len(b)%2 != 0 {
+			return dst, fmt.Errorf("%s value of odd length %d", charset, len(b))
+		}
+		unit := func(i int) rune { return rune(b[2*i])<<8 | rune(b[2*i+1]) }
+		if charset == "utf16le" {
+			unit = func(i int) rune { return rune(b[2*i+1])<<8 | rune(b[2*i]) }
+		}
+		// As utf16.Decode does: an unpaired surrogate becomes U+FFFD.
+		n := len(b) / 2
+		for i := 0; i < n; i++ {
+			r := unit(i)
+			if utf16.IsSurrogate(r) {
+				if i+1 < n {
+					if d := utf16.DecodeRune(r, unit(i+1)); d != utf8.RuneError {
+						dst = utf8.AppendRune(dst, d)
+						i++
+						continue
+					}
+				}
+				r = utf8.RuneError
 			}
+			dst = utf8.AppendRune(dst, r)
 		}
-		return string(out), nil
-	case "ucs2", "utf16":
-		if len(b)%2 != 0 {
-			return "", fmt.Errorf("%s value of odd length %d", charset, len(b))
-		}
-		u := make([]uint16, len(b)/2)
-		for i := range u {
-			u[i] = uint16(b[2*i])<<8 | uint16(b[2*i+1])
-		}
-		return string(utf16.Decode(u)), nil
-	case "utf16le":
-		if len(b)%2 != 0 {
-			return "", fmt.Errorf("%s value of odd length %d", charset, len(b))
-		}
-		u := make([]uint16, len(b)/2)
-		for i := range u {
-			u[i] = uint16(b[2*i+1])<<8 | uint16(b[2*i])
-		}
-		return string(utf16.Decode(u)), nil
+		return dst, nil
 	case "utf32":
 		if len(b)%4 != 0 {
-			return "", fmt.Errorf("%s value of length %d", charset, len(b))
+			return dst, fmt.Errorf("%s value of length %d", charset, len(b))
 		}
-		out := make([]byte, 0, len(b))
 		for i := 0; i < len(b); i += 4 {
 			r := rune(b[i])<<24 | rune(b[i+1])<<16 | rune(b[i+2])<<8 | rune(b[i+3])
-			out = utf8.AppendRune(out, r)
+			dst = utf8.AppendRune(dst, r)
 		}
-		return string(out), nil
+		return dst, nil
 	}
 	if t, ok := singleByteCharsets[charset]; ok {
-		out := make([]byte, 0, len(b)+len(b)/2)
 		for _, c := range b {
-			out = utf8.AppendRune(out, t[c])
+			dst = utf8.AppendRune(dst, t[c])
 		}
-		return string(out), nil
+		return dst, nil
 	}
 	if enc, ok := multiByteCharsets[charset]; ok {
 		out, err := enc.NewDecoder().Bytes(b)
 		if err != nil {
-			return "", fmt.Errorf("decode %s: %w", charset, err)
+			return dst, fmt.Errorf("decode %s: %w", charset, err)
 		}
-		return string(out), nil
+		return append(dst, out...), nil
 	}
-	return "", fmt.Errorf("%w: %q", ErrUnsupportedCharset, charset)
+	return dst, fmt.Errorf("%w: %q", ErrUnsupportedCharset, charset)
 }
 
 // truncateTable returns the latest known version of db.table for a

@@ -115,7 +115,7 @@ func (t *Task) Run(ctx context.Context) (err error) {
 	case err != nil:
 		return fmt.Errorf("task %s: load checkpoint: %w", t.cfg.Name, err)
 	}
-	if cp.Position.IsZero() || t.cfg.Start.Mode == position.Checkpoint || cp.Start == t.cfg.Start.String() {
+	if cp.Position.IsZero() || t.cfg.Start.Mode == position.Checkpoint || cp.Start == "" || cp.Start == t.cfg.Start.String() {
 		// Resume where the checkpoint says.
 	} else {
 		// The configured start changed since the checkpoint was written:
@@ -408,6 +408,9 @@ func (t *Task) stream(ctx context.Context, p *pipeline, r *reader, src config.So
 		Log:        t.log,
 	}, r.schemaState)
 	r.pos.Flavor, r.pos.ServerUUID = info.Flavor, info.ServerUUID
+	// Rows are decoded into Change values on go-mysql's goroutine (the
+	// locator above keeps go-mysql's own decoding).
+	cfg.RowsEventDecodeFunc = newRowDecoder(info.Flavor, info.Collations, t.cfg.Match).decode
 	syncer := replication.NewBinlogSyncer(cfg)
 	defer syncer.Close()
 

@@ -19,6 +19,7 @@ import (
 	"github.com/tetratelabs/wazero/api"
 
 	"github.com/pumacdc/puma/hostabi/wire"
+	"github.com/pumacdc/puma/internal/config"
 )
 
 // caps is the host side of one instance's imports: the log, the last
@@ -36,6 +37,7 @@ type caps struct {
 	http     *httpClient
 	httpResp []byte
 	kv       *kvStore
+	secrets  map[string]config.Secret
 }
 
 // fail records err for last_error and returns its errno.
@@ -66,6 +68,7 @@ func (c *caps) instantiate(ctx context.Context, r wazero.Runtime) error {
 	}
 	fn(wire.ImportLog, c.logFn, []api.ValueType{i32, i32, i32}, nil)
 	fn(wire.ImportLastError, c.lastErrorFn, []api.ValueType{i32, i32}, []api.ValueType{i32})
+	b.NewFunctionBuilder().WithGoFunction(api.GoFunc(safepoint), nil, nil).Export(wire.ImportSafepoint)
 	fn(wire.ImportFileOpen, c.fileOpen, []api.ValueType{i32, i32, i32}, []api.ValueType{i64})
 	fn(wire.ImportFileWrite, c.fileWrite, []api.ValueType{i32, i32, i32}, []api.ValueType{i32})
 	fn(wire.ImportFileSync, c.fileSync, []api.ValueType{i32}, []api.ValueType{i32})
@@ -89,6 +92,7 @@ func (c *caps) instantiate(ctx context.Context, r wazero.Runtime) error {
 var signatures = map[string][2][]api.ValueType{
 	wire.ImportLog:          {{i32, i32, i32}, nil},
 	wire.ImportLastError:    {{i32, i32}, {i32}},
+	wire.ImportSafepoint:    {nil, nil},
 	wire.ImportFileOpen:     {{i32, i32, i32}, {i64}},
 	wire.ImportFileWrite:    {{i32, i32, i32}, {i32}},
 	wire.ImportFileSync:     {{i32}, {i32}},

@@ -44,7 +44,9 @@ func (g *Grants) Has(c string) bool {
 	case wire.CapHTTP:
 		return len(g.HTTP) > 0
 	case wire.CapSecrets:
-		return len(g.Secrets) > 0
+		// An empty list passes the load-time check and grants no secret:
+		// a built-in importing secret_hmac for an option not configured.
+		return g.Secrets != nil
 	case wire.CapKV:
 		return g.KV
 	}
@@ -57,6 +59,9 @@ func (g *Grants) Add(o Grants) {
 	g.Stdout = g.Stdout || o.Stdout
 	g.HTTP = append(g.HTTP, o.HTTP...)
 	g.AllowPrivate = g.AllowPrivate || o.AllowPrivate
+	if g.Secrets == nil && o.Secrets != nil {
+		g.Secrets = []string{}
+	}
 	for _, s := range o.Secrets {
 		if !slices.Contains(g.Secrets, s) {
 			g.Secrets = append(g.Secrets, s)
@@ -166,6 +171,9 @@ func ParseGrants(raw map[string]any, dir string) (Grants, error) {
 			if err != nil {
 				errs = append(errs, err)
 			}
+			if g.Secrets == nil {
+				g.Secrets = []string{}
+			}
 			for i, s := range list {
 				if s == "" {
 					errs = append(errs, fmt.Errorf("grants.secrets[%d]: empty name", i))
@@ -200,19 +208,26 @@ func ParseGrants(raw map[string]any, dir string) (Grants, error) {
 			errs = append(errs, fmt.Errorf("grants: unknown capability %q (have: %s)", k, strings.Join(grantKeys, ", ")))
 		}
 	}
-	if g.AllowPrivate && len(g.HTTP) == 0 && raw["http"] == nil {
+	return g, errors.Join(errs...)
+}
+
+// check finds what cannot work in g, a plugin's complete grants (its
+// table's and, for a built-in, its own).
+func (g *Grants) check() error {
+	var errs []error
+	if g.AllowPrivate && len(g.HTTP) == 0 {
 		errs = append(errs, errors.New("grants.allow_private: it applies to http, which is not granted"))
 	}
 	if !g.AllowPrivate {
-		for i, a := range g.HTTP {
+		for _, a := range g.HTTP {
 			if ip, err := netip.ParseAddr(a.Host); err == nil {
-				if c := ipClass(ip); c != "" && c != "public" {
-					errs = append(errs, fmt.Errorf("grants.http[%d]: %s is a %s address: add allow_private = true to reach it", i, a.Host, c))
+				if c := ipClass(ip); c != "public" {
+					errs = append(errs, fmt.Errorf("grants.http: %s is a %s address: add allow_private = true to reach it", a, c))
 				}
 			}
 		}
 	}
-	return g, errors.Join(errs...)
+	return errors.Join(errs...)
 }
 
 // stringList reads a TOML array of strings.

@@ -41,9 +41,10 @@ type Builtin struct {
 
 // Options configure a Host.
 type Options struct {
-	// CacheDir holds compiled modules across runs (it is created with mode
-	// 0700: it holds native code Puma will run). Empty keeps them in
-	// memory only.
+	// CacheDir holds compiled modules across runs, and under
+	// "instrumented" the modules as rewritten for interruption (it is
+	// created with mode 0700: it holds native code Puma will run). Empty
+	// keeps them in memory only.
 	CacheDir string
 	// ConfigDir is the directory of puma.toml: file grants and the paths
 	// plugins open are relative to it.
@@ -57,7 +58,8 @@ type Options struct {
 	// "builtin:jsonl"), given its config table.
 	Builtin func(name string, config map[string]any) (Builtin, bool)
 	// Secrets are the [secrets] of the configuration: the host uses those
-	// a plugin was granted on its behalf (HTTP headers, HMAC keys).
+	// a plugin was granted on its behalf (HTTP headers, HMAC keys). See
+	// Host.SetSecrets for a reloaded configuration.
 	Secrets map[string]config.Secret
 	// Resolver looks up the names plugins send HTTP requests to; nil is
 	// net.DefaultResolver. Tests set it so no name reaches the real DNS.
@@ -78,24 +80,47 @@ type Host struct {
 
 	cache wazero.CompilationCache
 	// keeper is a runtime that holds every loaded module compiled, so the
-	// per-instance runtimes sharing cache find it in memory.
-	keeper wazero.Runtime
+	// per-instance runtimes sharing cache find it in memory; keeperCOD
+	// does the same for modules run under close-on-done (made on the
+	// first, under mu).
+	keeper, keeperCOD wazero.Runtime
+	// interrupt is how Load makes modules interruptible:
+	// byInstrumentation but in benchmarks.
+	interrupt interruptBy
 
 	mu      sync.Mutex
 	modules map[[32]byte]*Module
+
+	secretsMu sync.RWMutex
+	secrets   map[string]config.Secret
 }
 
-// runtimeConfig is the one configuration of every runtime: compiled
+// SetSecrets replaces the secrets plugins started from now on may be
+// granted (after a configuration reload); running plugins keep theirs.
+func (h *Host) SetSecrets(secrets map[string]config.Secret) {
+	h.secretsMu.Lock()
+	h.secrets = secrets
+	h.secretsMu.Unlock()
+}
+
+func (h *Host) secretsNow() map[string]config.Secret {
+	h.secretsMu.RLock()
+	defer h.secretsMu.RUnlock()
+	return h.secrets
+}
+
+// runtimeConfig is the configuration of every runtime, with
+// close-on-done only for modules the instrumentation refused: compiled
 // modules are shared only between runtimes agreeing on it.
-func (h *Host) runtimeConfig() wazero.RuntimeConfig {
+func (h *Host) runtimeConfig(closeOnDone bool) wazero.RuntimeConfig {
 	return wazero.NewRuntimeConfigCompiler().
 		WithCompilationCache(h.cache).
-		WithCloseOnContextDone(true)
+		WithCloseOnContextDone(closeOnDone)
 }
 
 // New returns a Host.
 func New(ctx context.Context, opts Options) (*Host, error) {
-	h := &Host{opts: opts, log: opts.Log, stdout: opts.Stdout, modules: make(map[[32]byte]*Module)}
+	h := &Host{opts: opts, log: opts.Log, stdout: opts.Stdout, modules: make(map[[32]byte]*Module), secrets: opts.Secrets}
 	if h.log == nil {
 		h.log = slog.New(slog.DiscardHandler)
 	}
@@ -120,7 +145,7 @@ func New(ctx context.Context, opts Options) (*Host, error) {
 	} else {
 		h.cache = wazero.NewCompilationCache()
 	}
-	h.keeper = wazero.NewRuntimeWithConfig(ctx, h.runtimeConfig())
+	h.keeper = wazero.NewRuntimeWithConfig(ctx, h.runtimeConfig(false))
 	return h, nil
 }
 
@@ -128,6 +153,11 @@ func New(ctx context.Context, opts Options) (*Host, error) {
 func (h *Host) Close() error {
 	ctx := context.Background()
 	err := h.keeper.Close(ctx)
+	if h.keeperCOD != nil {
+		if cerr := h.keeperCOD.Close(ctx); err == nil {
+			err = cerr
+		}
+	}
 	if cerr := h.cache.Close(ctx); err == nil {
 		err = cerr
 	}
@@ -137,9 +167,12 @@ func (h *Host) Close() error {
 // Module is a checked, compiled plugin module, shared by every plugin
 // using the same bytes.
 type Module struct {
-	name     string
-	wasm     []byte
-	compiled wazero.CompiledModule
+	name string
+	// wasm is the code instances run: the module as instrumented, or as
+	// given when interrupt is not byInstrumentation.
+	wasm      []byte
+	interrupt interruptBy
+	compiled  wazero.CompiledModule
 	// caps are the capabilities its imports need, with the first import
 	// needing each, for messages.
 	caps map[string]string
@@ -159,14 +192,18 @@ func (h *Host) Load(ctx context.Context, name string, wasm []byte) (*Module, err
 	fail := func(format string, args ...any) (*Module, error) {
 		return nil, &Error{Plugin: name, Fault: ErrLoad, Msg: fmt.Sprintf(format, args...)}
 	}
-	cm, err := h.keeper.CompileModule(ctx, wasm)
+	c, err := h.compile(ctx, wasm)
 	if err != nil {
 		return fail("not a valid Wasm module: %v", err)
 	}
-	m := &Module{name: name, wasm: wasm, compiled: cm, caps: make(map[string]string), exports: make(map[string]bool)}
+	m := &Module{name: name, wasm: c.code, interrupt: c.by, compiled: c.cm, caps: make(map[string]string), exports: make(map[string]bool)}
 	if err := m.check(); err != nil {
-		cm.Close(ctx)
+		c.cm.Close(ctx)
 		return fail("%s", err)
+	}
+	if c.refusal != nil {
+		h.log.Warn("plugin module not instrumented: its calls run under wazero's close-on-context-done, several times slower, and a recursion without loops cannot be interrupted",
+			"module", name, "err", c.refusal)
 	}
 	h.modules[sum] = m
 	return m, nil
@@ -305,8 +342,11 @@ func (h *Host) specFor(ctx context.Context, task string, p config.Plugin, role w
 		return fail(ErrLoad, "%v", err)
 	}
 	g.Add(base)
+	if err := g.check(); err != nil {
+		return fail(ErrLoad, "%v", err)
+	}
 	for _, name := range g.Secrets {
-		if _, ok := h.opts.Secrets[name]; !ok {
+		if _, ok := h.secretsNow()[name]; !ok {
 			return fail(ErrLoad, "grants.secrets: no secret %q in [secrets] (define %s_env or %s_file there)", name, name, name)
 		}
 	}

@@ -25,7 +25,7 @@ func TestMain(m *testing.M) {
 func builtins(tb testing.TB) func(string, map[string]any) (hostabi.Builtin, bool) {
 	return func(name string, _ map[string]any) (hostabi.Builtin, bool) {
 		switch name {
-		case "filter", "jsonl", "stdout":
+		case "filter", "jsonl", "stdout", "mask", "rename", "route", "http":
 		default:
 			return hostabi.Builtin{}, false
 		}

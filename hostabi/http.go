@@ -205,8 +205,8 @@ func ipClass(ip netip.Addr) string {
 		return ipClass(netip.AddrFrom4([4]byte(b[2:6])))
 	case b[0] == 0x20 && b[1] == 0x01 && b[2] == 0x0d && b[3] == 0xb8, // documentation
 		b[0] == 0x20 && b[1] == 0x01 && b[2] == 0 && b[3] == 0, // Teredo
-		[12]byte(b[:12]) == [12]byte{},                          // IPv4-compatible
-		b[0] == 1 && [7]byte(b[1:8]) == [7]byte{}:               // discard
+		[12]byte(b[:12]) == [12]byte{},                         // IPv4-compatible
+		b[0] == 1 && [7]byte(b[1:8]) == [7]byte{}:              // discard
 		return "reserved"
 	}
 	return "public"

@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"log/slog"
 	"strings"
-	"sync/atomic"
 	"time"
 
 	"github.com/tetratelabs/wazero"
@@ -22,7 +21,7 @@ import (
 const pageSize = 64 << 10
 
 // instance is one running copy of a plugin: a runtime of its own (memory
-// limit and close-on-timeout are per runtime in wazero), the module, and
+// limit and close-on-done are per runtime in wazero), the module, and
 // the ABI state the host keeps for it. It is used by one goroutine at a
 // time and discarded after any fault.
 type instance struct {
@@ -39,14 +38,11 @@ type instance struct {
 	caps           *caps
 	stdout, stderr *logWriter
 
-	// ictx is the context of every call; timer and a parent context's
-	// AfterFunc cancel it, which makes wazero close the module.
-	ictx     context.Context
-	cancel   context.CancelFunc
-	timer    *time.Timer
-	timedOut atomic.Bool
-	parent   context.Context
-	unhook   func() bool
+	// ictx is the context of every call, which host functions honour;
+	// the watchdog cancels it when it interrupts a call.
+	ictx   context.Context
+	cancel context.CancelFunc
+	wd     watchdog
 
 	enc wire.Encoder
 	// ids are the host table IDs announced to this instance; byID maps
@@ -65,10 +61,10 @@ func (p *plugin) start(ctx context.Context) (*instance, error) {
 	h, s := p.h, &p.spec
 	t0 := time.Now()
 	pages := uint32(min(s.MaxMemory/pageSize, 65536))
-	rt := wazero.NewRuntimeWithConfig(ctx, h.runtimeConfig().WithMemoryLimitPages(pages))
+	rt := wazero.NewRuntimeWithConfig(ctx, h.runtimeConfig(s.Module.interrupt == byCloseOnDone).WithMemoryLimitPages(pages))
 	in := &instance{
 		p: p, rt: rt,
-		caps:  &caps{h: h, log: p.log, grants: s.Grants, http: p.http, kv: p.kv},
+		caps:  &caps{h: h, log: p.log, grants: s.Grants, http: p.http, kv: p.kv, secrets: p.secrets},
 		ids:   make(map[*engine.Table]uint32),
 		byID:  make(map[uint32]*engine.Table),
 		out:   make(map[uint32]*engine.Table),
@@ -77,8 +73,7 @@ func (p *plugin) start(ctx context.Context) (*instance, error) {
 	in.stdout = &logWriter{log: p.log.With("stream", "stdout"), level: slog.LevelInfo}
 	in.stderr = &logWriter{log: p.log.With("stream", "stderr"), level: slog.LevelWarn}
 	in.ictx, in.cancel = context.WithCancel(context.WithoutCancel(ctx))
-	in.timer = time.AfterFunc(time.Hour, func() { in.timedOut.Store(true); in.cancel() })
-	in.timer.Stop()
+	in.wd.init(in.cancel)
 	fail := func(err error) (*instance, error) {
 		in.close()
 		return nil, err
@@ -89,7 +84,7 @@ func (p *plugin) start(ctx context.Context) (*instance, error) {
 	if err := in.caps.instantiate(ctx, rt); err != nil {
 		return fail(p.loadErr("instantiate host functions: %v", err))
 	}
-	cm, err := rt.CompileModule(ctx, s.Module.wasm)
+	cm, err := compileModule(ctx, rt, s.Module.wasm)
 	if err != nil {
 		return fail(p.loadErr("compile: %v", err))
 	}
@@ -106,6 +101,11 @@ func (p *plugin) start(ctx context.Context) (*instance, error) {
 		return fail(p.loadErr("instantiate: %v", err))
 	}
 	in.mod, in.mem = mod, mod.Memory()
+	if s.Module.interrupt == byInstrumentation {
+		if err := in.wd.globals(mod); err != nil {
+			return fail(p.loadErr("%v", err))
+		}
+	}
 	in.fnAlloc = mod.ExportedFunction(wire.ExportAlloc)
 	in.fnClose = mod.ExportedFunction(wire.ExportClose)
 	entry := wire.ExportHandle
@@ -137,20 +137,18 @@ func (p *plugin) start(ctx context.Context) (*instance, error) {
 func (in *instance) fnInit() api.Function { return in.mod.ExportedFunction(wire.ExportInit) }
 
 // call calls fn with in.stack as its parameters and results, under the
-// plugin's timeout and ctx.
+// plugin's timeout and ctx. After an error the instance must be
+// discarded.
 func (in *instance) call(ctx context.Context, fn api.Function) error {
+	in.wd.arm(ctx, in.p.spec.Timeout)
 	if err := ctx.Err(); err != nil {
+		in.wd.disarm()
 		return err
 	}
-	if ctx != in.parent {
-		if in.unhook != nil {
-			in.unhook()
-		}
-		in.parent, in.unhook = ctx, context.AfterFunc(ctx, in.cancel)
-	}
-	in.timer.Reset(in.p.spec.Timeout)
 	err := fn.CallWithStack(in.ictx, in.stack[:])
-	in.timer.Stop()
+	if in.wd.disarm() != callIdle && err == nil {
+		err = errInterrupted
+	}
 	return err
 }
 
@@ -190,10 +188,7 @@ func (in *instance) roundTrip(ctx context.Context, fn api.Function, msg []byte) 
 
 // close tears the instance down: files it opened are closed by the host.
 func (in *instance) close() {
-	in.timer.Stop()
-	if in.unhook != nil {
-		in.unhook()
-	}
+	in.wd.close()
 	in.cancel()
 	in.rt.Close(context.Background())
 	in.caps.closeAll()
@@ -215,13 +210,17 @@ func (p *plugin) fault(in *instance, what string, err error) error {
 	e := &Error{Plugin: p.spec.Name, Module: p.spec.Module.name, Err: err}
 	var exit *sys.ExitError
 	oom := strings.Contains(stderr, "out of memory")
+	why := in.wd.stopped()
 	switch {
-	case in.timedOut.Load():
+	case why == stopDeadline:
 		e.Fault, e.Msg = ErrTimeout, fmt.Sprintf("timeout after %s in %s (instance discarded)", p.spec.Timeout, what)
 		e.Err = nil
-	case errors.As(err, &exit) && (exit.ExitCode() == sys.ExitCodeContextCanceled || exit.ExitCode() == sys.ExitCodeDeadlineExceeded):
+	case why == stopCancelled || errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded):
 		// The caller's context ended: not the plugin's fault.
-		return errors.Join(context.Cause(in.parent), err)
+		if why == stopCancelled {
+			err = context.Cause(in.wd.parent)
+		}
+		return fmt.Errorf("plugin %s: %s interrupted: %w", p.spec.Name, what, err)
 	case oom || in.nearLimit():
 		e.Fault, e.Msg = ErrOutOfMemory, fmt.Sprintf("out of memory (max_memory %s) in %s (instance discarded)%s", formatSize(p.spec.MaxMemory), what, stderr)
 	case errors.As(err, &exit):

@@ -60,11 +60,11 @@ func TestKVStore(t *testing.T) {
 		}},
 		{"an abandoned transaction is dropped when the next begins", []step{
 			{seq: 1, begin: true, commit: true, ok: true, kvs: []string{"n", "1"}},
-			{seq: 2, begin: true, ok: true, kvs: []string{"n", "2"}},
-			{seq: 3, ok: true, kvs: []string{"n", "3"}, head: map[string]string{"n": "3"}},
+			{seq: 2, begin: true, ok: true, kvs: []string{"a", "2"}},
+			{seq: 3, ok: true, kvs: []string{"b", "3", "n", "-"}, head: map[string]string{"a": "2", "b": "3"}},
 			// The connection dropped; the transaction is read again.
-			{seq: 4, begin: true, ok: true, kvs: []string{"n", "2"}, head: map[string]string{"n": "2"}},
-			{seq: 5, commit: true, ok: true, kvs: []string{"n", "3"}, snapshot: 5, want: map[string]string{"n": "3"}},
+			{seq: 4, begin: true, ok: true, kvs: []string{"c", "4"}, head: map[string]string{"n": "1", "c": "4"}},
+			{seq: 5, commit: true, ok: true, snapshot: 5, want: map[string]string{"n": "1", "c": "4"}},
 		}},
 		{"a batch sent again voids what came of it", []step{
 			{seq: 1, begin: true, ok: true, kvs: []string{"x", "1"}},

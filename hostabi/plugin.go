@@ -24,10 +24,12 @@ type plugin struct {
 	// the plugin's connections and state.
 	http *httpClient
 	kv   *kvStore
+	// secrets are the host's when the plugin started.
+	secrets map[string]config.Secret
 }
 
 func (h *Host) newPlugin(ctx context.Context, s Spec) (*plugin, error) {
-	p := &plugin{h: h, spec: s, log: h.log.With("task", s.Task, "plugin", s.Name)}
+	p := &plugin{h: h, spec: s, log: h.log.With("task", s.Task, "plugin", s.Name), secrets: h.secretsNow()}
 	m := s.Module
 	entry := wire.ExportHandle
 	if s.Role == wire.RoleSender {
@@ -42,7 +44,7 @@ func (h *Host) newPlugin(ctx context.Context, s Spec) (*plugin, error) {
 		}
 	}
 	if len(s.Grants.HTTP) > 0 {
-		p.http = newHTTPClient(&p.spec.Grants, h.opts.Secrets, h.opts.Resolver, h.opts.HTTPRootCAs, "Puma plugin "+s.Task+"/"+s.Name)
+		p.http = newHTTPClient(&p.spec.Grants, p.secrets, h.opts.Resolver, h.opts.HTTPRootCAs, "Puma plugin "+s.Task+"/"+s.Name)
 	}
 	if s.Grants.KV {
 		p.kv = newKVStore(s.Grants.KVMaxBytes)
@@ -194,9 +196,19 @@ func (h *Host) StartHandler(ctx context.Context, s Spec) (*Handler, error) {
 // Handle passes b through the plugin and returns what it lets through: b
 // itself when every change is kept, else a new batch with b's Seq, Tx,
 // Begin and Commit.
-func (hd *Handler) Handle(ctx context.Context, b *engine.Batch) (out *engine.Batch, err error) {
+func (hd *Handler) Handle(ctx context.Context, b *engine.Batch) (*engine.Batch, error) {
+	return hd.handle(ctx, b, nil)
+}
+
+func (hd *Handler) handle(ctx context.Context, b *engine.Batch, tr *Trace) (out *engine.Batch, err error) {
 	end := hd.p.kvBegin(b)
-	defer func() { end(err == nil) }()
+	defer func() {
+		// A call that failed some rows still made the output for the
+		// others, which on_error = "dead_letter" passes on: its kv writes
+		// stay (a retry of the batch voids them).
+		var re *engine.RowErrors
+		end(err == nil || errors.As(err, &re) && re.Batch != nil)
+	}()
 	if len(b.Changes) == 0 {
 		return b, nil
 	}
@@ -204,6 +216,9 @@ func (hd *Handler) Handle(ctx context.Context, b *engine.Batch) (out *engine.Bat
 	in, rep, err := p.exchange(ctx, b)
 	if err != nil {
 		return nil, err
+	}
+	if tr != nil {
+		tr.read(rep, len(b.Changes))
 	}
 	out, err = in.applyReply(b, rep)
 	if err != nil {

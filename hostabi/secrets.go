@@ -38,7 +38,7 @@ func (c *caps) doSecretHMAC(m api.Module, alg, namePtr, nameLen, dataPtr, dataLe
 	if !slices.Contains(c.grants.Secrets, name) {
 		return c.fail(wire.ErrnoDenied, "secret_hmac: secret %q is not granted (add it to grants.secrets)", name)
 	}
-	s, ok := c.h.opts.Secrets[name]
+	s, ok := c.secrets[name]
 	if !ok {
 		return c.fail(wire.ErrnoDenied, "secret_hmac: no secret %q in [secrets]", name)
 	}

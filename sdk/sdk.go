@@ -24,8 +24,16 @@
 // until the function returns (copy them to keep them).
 //
 // Everything but the export glue is plain Go and builds for the host too,
-// so a plugin's logic can be unit-tested with go test; the package imports
-// only the standard library.
+// so a plugin's logic can be unit-tested with go test (see sdk/sdktest);
+// the package imports only the standard library.
+//
+// What a plugin may reach beyond its batches is a capability, one package
+// each, granted in its `grants` table (importing the package is what makes
+// the module need the grant): sdk/files (append-only files), sdk/stdout,
+// sdk/http (requests the host makes for it), sdk/secrets (HMAC with a
+// secret it never sees), sdk/kv (state kept consistent with the
+// checkpoint). sdk/envelope writes the JSON envelope the built-in senders
+// write.
 package sdk
 
 import (

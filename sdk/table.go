@@ -213,8 +213,10 @@ func (p *plugin) outputOf(in *Table) *Table {
 	}
 	p.nextOut++
 	out := &Table{DB: s.db, Name: s.name, Columns: s.cols, KeyKind: in.KeyKind, Version: in.Version, id: wire.OutputTable | p.nextOut, from: s.from}
-	// Key columns that survive keep their role; a key that lost a column
-	// becomes the whole row.
+	// Key columns that survive keep their role (columns added are not
+	// part of the key, even of a whole-row key: they are derived); a key
+	// that lost a column becomes the whole row.
+	lost := false
 	for _, k := range in.Key {
 		j := -1
 		for i, f := range s.from {
@@ -223,12 +225,12 @@ func (p *plugin) outputOf(in *Table) *Table {
 			}
 		}
 		if j < 0 {
-			out.Key, out.KeyKind = nil, KeyRow
+			out.Key, out.KeyKind, lost = nil, KeyRow, true
 			break
 		}
 		out.Key = append(out.Key, j)
 	}
-	if out.KeyKind == KeyRow {
+	if lost {
 		out.Key = make([]int, len(out.Columns))
 		for i := range out.Key {
 			out.Key[i] = i

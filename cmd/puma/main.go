@@ -39,6 +39,7 @@ const usage = `usage: puma <command> [flags]
 commands:
   run     -c puma.toml   run every task until SIGINT/SIGTERM
   check   -c puma.toml   validate the config and preflight every source
+  plugin  build|inspect|test   tools for plugin authors (puma plugin help)
   status  -c puma.toml [task]            show the running tasks (admin API)
   pause   -c puma.toml <task>            stop reading; resume continues
   resume  -c puma.toml <task>
@@ -57,6 +58,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return cmdRun(args[1:], stderr)
 	case "check":
 		return cmdCheck(args[1:], stdout, stderr)
+	case "plugin":
+		return cmdPlugin(args[1:], stdout, stderr)
 	case "status", "pause", "resume", "stop-at", "reload":
 		return adminCommand(args[0], args[1:], stdout, stderr)
 	case "version", "-version", "--version":
@@ -156,10 +159,14 @@ func cmdRun(args []string, stderr io.Writer) int {
 	d, err := daemon.New(cfg, daemon.Options{
 		Log: log,
 		Plugins: daemon.Plugins{
-			NewHandler: func(ctx context.Context, _ *config.Config, task config.Task, p config.Plugin) (engine.Handler, error) {
+			// A reloaded config may carry new secrets: plugins started
+			// from it get them.
+			NewHandler: func(ctx context.Context, cfg *config.Config, task config.Task, p config.Plugin) (engine.Handler, error) {
+				host.SetSecrets(cfg.Secrets)
 				return newHandler(ctx, task, p)
 			},
-			NewSender: func(ctx context.Context, _ *config.Config, task config.Task, p config.Plugin) (engine.Sender, error) {
+			NewSender: func(ctx context.Context, cfg *config.Config, task config.Task, p config.Plugin) (engine.Sender, error) {
+				host.SetSecrets(cfg.Secrets)
 				return newSender(ctx, task, p)
 			},
 		},

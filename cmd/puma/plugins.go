@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"log/slog"
+	"net/url"
 	"path"
 	"path/filepath"
 
@@ -20,6 +21,7 @@ func newPluginHost(ctx context.Context, cfg *config.Config, log *slog.Logger) (*
 		CacheDir:  filepath.Join(cfg.Server.DataDir, "wasm-cache"),
 		ConfigDir: cfg.Dir,
 		Log:       log,
+		Secrets:   cfg.Secrets,
 		Builtin: func(name string, config map[string]any) (hostabi.Builtin, bool) {
 			return builtin(name, config, cfg.Dir)
 		},
@@ -29,7 +31,9 @@ func newPluginHost(ctx context.Context, cfg *config.Config, log *slog.Logger) (*
 // builtin serves the built-in plugins embedded in the binary. Each is
 // granted what its config already names: builtin:stdout the standard
 // output, builtin:jsonl the directory of its path (when that is a
-// relative path without ".."; grants can name more).
+// relative path without ".."), builtin:http its URL and the secrets its
+// config names, builtin:mask its salt secret. Grants can add more (a
+// URL on a private network needs allow_private = true).
 func builtin(name string, config map[string]any, dir string) (hostabi.Builtin, bool) {
 	wasm, ok := embedded.Module(name)
 	if !ok {
@@ -45,8 +49,37 @@ func builtin(name string, config map[string]any, dir string) (hostabi.Builtin, b
 				b.Grants = g
 			}
 		}
+	case "http":
+		if u, ok := config["url"].(string); ok {
+			if pu, err := url.Parse(u); err == nil {
+				pu.RawQuery, pu.Fragment = "", ""
+				if a, err := hostabi.ParseHTTPAllow(pu.String()); err == nil {
+					b.Grants.HTTP = []hostabi.HTTPAllow{a}
+				}
+			}
+		}
+		b.Grants.Secrets = []string{}
+		if h, ok := config["hmac"].(map[string]any); ok {
+			b.Grants.Secrets = appendSecret(b.Grants.Secrets, h["secret"])
+		}
+		if hs, ok := config["secret_headers"].(map[string]any); ok {
+			for _, v := range hs {
+				if h, ok := v.(map[string]any); ok {
+					b.Grants.Secrets = appendSecret(b.Grants.Secrets, h["secret"])
+				}
+			}
+		}
+	case "mask":
+		b.Grants.Secrets = appendSecret([]string{}, config["salt_secret"])
 	}
 	return b, true
+}
+
+func appendSecret(list []string, v any) []string {
+	if s, ok := v.(string); ok && s != "" {
+		return append(list, s)
+	}
+	return list
 }
 
 // pluginFactories adapts a host to the engine's plugin constructors.

@@ -16,13 +16,16 @@ import (
 	"github.com/pumacdc/puma/sdk"
 )
 
-var cfg struct {
+type config struct {
 	Column string `json:"column"`
 	Value  string `json:"value"`
 }
 
+var cfg config
+
 func init() {
 	sdk.Init(func(raw []byte) error {
+		cfg = config{}
 		if err := sdk.DecodeConfig(raw, &cfg); err != nil {
 			return err
 		}

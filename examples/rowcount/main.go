@@ -7,7 +7,7 @@
 // change carries the same row_count as the first time.
 //
 // The state is one key per table, "rows/<db>.<table>", holding a
-// little-endian uint64: examples/rowcountc, the same plugin in C, shares
+// little-endian uint64: examples/rowcount/c, the same plugin in C, shares
 // it.
 //
 //	GOOS=wasip1 GOARCH=wasm go build -buildmode=c-shared -o rowcount.wasm ./examples/rowcount

@@ -1,20 +1,26 @@
 package main_test
 
 import (
+	"os"
 	"testing"
 
-	"github.com/pumacdc/puma/examples/internal/rowcounttest"
+	"github.com/pumacdc/puma/examples/internal/exampletest"
 	"github.com/pumacdc/puma/hostabi/hostabitest"
 )
 
 func TestMain(m *testing.M) {
 	code := m.Run()
 	hostabitest.Cleanup()
-	if code != 0 {
-		panic(code)
-	}
+	os.Exit(code)
 }
 
 func TestRowCount(t *testing.T) {
-	rowcounttest.Check(t, hostabitest.BuildGo(t, "./examples/rowcount"))
+	t.Run("go", func(t *testing.T) {
+		exampletest.CheckRowCount(t, hostabitest.BuildGo(t, "./examples/rowcount"))
+	})
+	// The C plugin passes the test the Go one passes: hostabi/ABI.md is
+	// enough to write a plugin without the Go SDK.
+	t.Run("c", func(t *testing.T) {
+		exampletest.CheckRowCount(t, hostabitest.BuildC(t, "examples/rowcount/c/rowcount.c"))
+	})
 }

@@ -50,6 +50,7 @@ const (
 var capabilities = map[string]string{
 	ImportLog:          "",
 	ImportLastError:    "",
+	ImportSafepoint:    "",
 	ImportFileOpen:     CapFiles,
 	ImportFileWrite:    CapFiles,
 	ImportFileSync:     CapFiles,

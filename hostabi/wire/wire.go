@@ -57,6 +57,12 @@ const (
 	// message of the last failed host call (at most cap bytes) and returns
 	// its full length. Always allowed.
 	ImportLastError = "last_error"
+	// ImportSafepoint is safepoint() -> (): does nothing. The host's
+	// load-time instrumentation (hostabi/instrument) makes every module
+	// import it and call it periodically from loops, so that a spinning
+	// guest returns to Go where the garbage collector can stop it. Always
+	// allowed; a plugin has no reason to import it itself.
+	ImportSafepoint = "safepoint"
 
 	// ImportFileOpen is file_open(path_ptr, path_len u32, flags u32) -> i64:
 	// opens a file for appending, returning a handle >= 0 or an Errno.

@@ -1,6 +1,7 @@
 // Package embedded ships the built-in plugins inside the puma binary: the
 // Wasm modules that `make wasm` (go generate ./plugins/embedded) builds from
-// plugins/filter, plugins/jsonl and plugins/stdout with the Go toolchain
+// the packages under plugins/ (filter, http, jsonl, mask, rename, route,
+// stdout) with the Go toolchain
 // (GOOS=wasip1 GOARCH=wasm -buildmode=c-shared) into wasm/. The modules are
 // build products and are not committed.
 package embedded
@@ -22,7 +23,7 @@ var _ complex128 = "the built-in Wasm plugins are not built: run `make wasm` (or
 var modules embed.FS
 
 // Names lists the built-in plugins, sorted.
-var Names = []string{"filter", "jsonl", "stdout"}
+var Names = []string{"filter", "http", "jsonl", "mask", "rename", "route", "stdout"}
 
 // Module returns the Wasm module of the built-in plugin name.
 func Module(name string) ([]byte, bool) {

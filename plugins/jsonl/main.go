@@ -20,8 +20,8 @@ package main
 import (
 	"errors"
 
-	"github.com/pumacdc/puma/sdk/envelope"
 	"github.com/pumacdc/puma/sdk"
+	"github.com/pumacdc/puma/sdk/envelope"
 	"github.com/pumacdc/puma/sdk/files"
 )
 

@@ -11,8 +11,8 @@
 package main
 
 import (
-	"github.com/pumacdc/puma/sdk/envelope"
 	"github.com/pumacdc/puma/sdk"
+	"github.com/pumacdc/puma/sdk/envelope"
 	"github.com/pumacdc/puma/sdk/stdout"
 )
 

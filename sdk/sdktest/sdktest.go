@@ -42,6 +42,16 @@ type Change struct {
 // Insert returns an insert of after into t.
 func Insert(t *Table, after ...any) Change { return Change{Op: sdk.OpInsert, Table: t, After: after} }
 
+// Update returns an update of a row of t from before to after.
+func Update(t *Table, before, after []any) Change {
+	return Change{Op: sdk.OpUpdate, Table: t, Before: before, After: after}
+}
+
+// Delete returns a delete of before from t.
+func Delete(t *Table, before ...any) Change {
+	return Change{Op: sdk.OpDelete, Table: t, Before: before}
+}
+
 // Result is a handler's verdict on one input change.
 type Result struct {
 	Verdict string // keep, drop, replace, emit, error or route

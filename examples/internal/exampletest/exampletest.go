@@ -1,7 +1,8 @@
-// Package rowcounttest is the test both rowcount examples pass, the Go one
+// Package exampletest holds what the examples' tests share: input batches,
+// and CheckRowCount, the test both rowcount examples pass, the Go one
 // and the C one: the same batches through the real host, the same output
 // expected byte for byte, and the same state across a simulated crash.
-package rowcounttest
+package exampletest
 
 import (
 	"context"
@@ -164,8 +165,8 @@ func Counts(t *testing.T, state []byte) map[string]uint64 {
 	return m
 }
 
-// Check runs the test on a rowcount module.
-func Check(t *testing.T, wasm []byte) {
+// CheckRowCount runs the rowcount test on a module.
+func CheckRowCount(t *testing.T, wasm []byte) {
 	dir := t.TempDir()
 	path := filepath.Join(dir, "rowcount.wasm")
 	if err := os.WriteFile(path, wasm, 0o644); err != nil {

@@ -1,0 +1,153 @@
+package main
+
+import (
+	"bytes"
+	"flag"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/pumacdc/puma/hostabi/hostabitest"
+)
+
+var update = flag.Bool("update", false, "rewrite the golden files under testdata/plugintest")
+
+func TestMain(m *testing.M) {
+	flag.Parse()
+	code := m.Run()
+	hostabitest.Cleanup()
+	os.Exit(code)
+}
+
+// puma runs the command line in process and returns its output and exit
+// code.
+func puma(t *testing.T, args ...string) (stdout, stderr string, code int) {
+	t.Helper()
+	var out, errb bytes.Buffer
+	code = run(args, &out, &errb)
+	return out.String(), errb.String(), code
+}
+
+// `puma plugin test` on each example's fixture prints what the golden file
+// holds. Both rowcount plugins, in Go and in C, print rowcount.golden.
+func TestPluginTestGolden(t *testing.T) {
+	dir := t.TempDir()
+	module := func(name string, wasm []byte) string {
+		p := filepath.Join(dir, name+".wasm")
+		if err := os.WriteFile(p, wasm, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	for _, tc := range []struct {
+		name, golden string
+		module       func() string
+		args         []string
+		fixture      string
+	}{
+		{"dropvalue", "dropvalue", func() string { return module("dropvalue", hostabitest.BuildGo(t, "./examples/dropvalue")) },
+			[]string{"-config", `{"column":"status","value":"test"}`}, "dropvalue"},
+		{"emaildomain", "emaildomain", func() string { return module("emaildomain", hostabitest.BuildGo(t, "./examples/emaildomain")) },
+			nil, "emaildomain"},
+		{"rowcount", "rowcount", func() string { return module("rowcount", hostabitest.BuildGo(t, "./examples/rowcount")) },
+			[]string{"-grants", `{"kv":true}`}, "rowcount"},
+		{"rowcount-c", "rowcount", func() string { return module("rowcount-c", hostabitest.BuildC(t, "examples/rowcount/c/rowcount.c")) },
+			[]string{"-grants", `{"kv":true}`}, "rowcount"},
+		{"rowcount-batches", "rowcount-batches", func() string { return module("rowcount", hostabitest.BuildGo(t, "./examples/rowcount")) },
+			[]string{"-grants", `{"kv":true}`, "-batch", "2"}, "rowcount"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			fixture := filepath.Join("..", "..", "examples", tc.fixture, "testdata", "changes.jsonl")
+			args := append(append([]string{"plugin", "test"}, tc.args...), tc.module(), fixture)
+			out, errs, code := puma(t, args...)
+			if code != 0 {
+				t.Fatalf("exit %d\nstdout:\n%s\nstderr:\n%s", code, out, errs)
+			}
+			golden := filepath.Join("testdata", "plugintest", tc.golden+".golden")
+			if *update && tc.name == tc.golden {
+				if err := os.WriteFile(golden, []byte(out), 0o644); err != nil {
+					t.Fatal(err)
+				}
+			}
+			want, err := os.ReadFile(golden)
+			if err != nil {
+				t.Fatalf("%v (run go test -update)", err)
+			}
+			if out != string(want) {
+				t.Errorf("output differs from %s (go test -update rewrites it):\n%s", golden, out)
+			}
+		})
+	}
+}
+
+// A plugin that keeps everything gives back the fixture line for line:
+// the envelopes read from the file are the envelopes written.
+func TestPluginTestRoundTrip(t *testing.T) {
+	fixture := filepath.Join("..", "..", "examples", "dropvalue", "testdata", "changes.jsonl")
+	out, errs, code := puma(t, "plugin", "test", "-jsonl", "builtin:filter", fixture)
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errs)
+	}
+	in, err := os.ReadFile(fixture)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var want []string
+	for _, l := range strings.Split(strings.TrimSpace(string(in)), "\n") {
+		if !strings.HasPrefix(l, `{"begin"`) && !strings.HasPrefix(l, `{"commit"`) {
+			want = append(want, l)
+		}
+	}
+	if got := strings.TrimSpace(out); got != strings.Join(want, "\n") {
+		t.Errorf("round trip:\n got %s\nwant %s", got, strings.Join(want, "\n"))
+	}
+}
+
+func TestPluginInspectAndBuild(t *testing.T) {
+	dir := t.TempDir()
+	wasm := filepath.Join(dir, "rc.wasm")
+	out, errs, code := puma(t, "plugin", "build", "-o", wasm, "../../examples/rowcount")
+	if code != 0 {
+		t.Fatalf("build: exit %d: %s %s", code, out, errs)
+	}
+	out, errs, code = puma(t, "plugin", "inspect", wasm)
+	if code != 0 {
+		t.Fatalf("inspect: exit %d: %s", code, errs)
+	}
+	for _, want := range []string{"abi      v1", "roles    handler, sender", "needs    grants = { kv = true }", "puma.kv_get (i32, i32, i32, i32) -> (i64)", "loads    yes"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("inspect output lacks %q:\n%s", want, out)
+		}
+	}
+	// A module the host refuses says why, and exits 1.
+	bad := filepath.Join(dir, "bad.wasm")
+	if err := os.WriteFile(bad, []byte("\x00asm\x01\x00\x00\x00"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out, _, code = puma(t, "plugin", "inspect", bad)
+	if code != exitFailed || !strings.Contains(out, "refused  not a Puma plugin") {
+		t.Errorf("empty module: exit %d\n%s", code, out)
+	}
+}
+
+func TestPluginTestErrors(t *testing.T) {
+	fixture := filepath.Join("..", "..", "examples", "dropvalue", "testdata", "changes.jsonl")
+	for _, tc := range []struct {
+		args []string
+		code int
+		want string
+	}{
+		{[]string{"plugin"}, exitUsage, "usage: puma plugin"},
+		{[]string{"plugin", "nope"}, exitUsage, `unknown command "nope"`},
+		{[]string{"plugin", "test", "-config", "{", "builtin:filter", fixture}, exitUsage, "-config"},
+		{[]string{"plugin", "test", "builtin:nope", fixture}, exitFailed, `no built-in plugin "nope"`},
+		{[]string{"plugin", "test", "builtin:filter", "missing.jsonl"}, exitUsage, "missing.jsonl"},
+		{[]string{"plugin", "test", "-config", `{"ops":["x"]}`, "builtin:filter", fixture}, exitFailed, `ops: "x"`},
+	} {
+		out, errs, code := puma(t, tc.args...)
+		if code != tc.code || !strings.Contains(out+errs, tc.want) {
+			t.Errorf("%v: exit %d, want %d with %q:\n%s%s", tc.args, code, tc.code, tc.want, out, errs)
+		}
+	}
+}

@@ -1,0 +1,110 @@
+package hostabi_test
+
+import (
+	"context"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/hex"
+	"net/http"
+	"strings"
+	"testing"
+
+	"github.com/pumacdc/puma/engine"
+	"github.com/pumacdc/puma/hostabi"
+	"github.com/pumacdc/puma/hostabi/hostabitest"
+	"github.com/pumacdc/puma/internal/config"
+)
+
+// The handler built-ins as Wasm modules, in a chain: mask (its salt a
+// secret only the host holds), rename, route.
+func TestBuiltinHandlers(t *testing.T) {
+	h := hostabitest.NewHost(t, t.TempDir(), hostabi.Options{Builtin: builtins(t), Secrets: map[string]config.Secret{"salt": "pepper"}})
+	ctx := context.Background()
+	var chain []*hostabi.Handler
+	for _, p := range []config.Plugin{
+		plugin("mask", "builtin:mask", map[string]any{"salt_secret": "salt", "hash": []any{"shop.customers.email"}, "truncate": map[string]any{"shop.*.status": int64(2)}},
+			map[string]any{"secrets": []any{"salt"}}),
+		plugin("rename", "builtin:rename", map[string]any{"tables": map[string]any{"shop.customers": "crm.clients"}, "columns": map[string]any{"shop.customers.amount": "total"}}, nil),
+		plugin("route", "builtin:route", map[string]any{"key": "{db}/{table}/{id}"}, nil),
+	} {
+		hd, err := h.NewHandler(ctx, "shop", p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer hd.Close()
+		chain = append(chain, hd)
+	}
+	tx := &engine.Tx{ID: "0-1-1", GTID: "0-1-1", ServerID: 1, File: "bin.000001", Pos: 4}
+	b := &engine.Batch{Seq: 1, Tx: tx, Begin: true, Changes: []engine.Change{
+		{Op: engine.OpInsert, Table: customers, After: []any{int64(1), "ann@example.com", "live", "10.50"}, Seq: 1, Tx: tx, File: "bin.000001", Pos: 100},
+	}}
+	var err error
+	for _, hd := range chain {
+		if b, err = hd.Handle(ctx, b); err != nil {
+			t.Fatal(err)
+		}
+	}
+	m := hmac.New(sha256.New, []byte("pepper"))
+	m.Write([]byte("ann@example.com"))
+	c := b.Changes[0]
+	got := string(engine.AppendEnvelope(nil, &c))
+	want := `{"op":"c","db":"crm","table":"clients","before":null,"after":{"id":1,"email":"` + hex.EncodeToString(m.Sum(nil)) +
+		`","status":"li","total":"10.50"},"key":{"id":1},"ts_ms":0,"source":{"server_id":1,"file":"bin.000001","pos":100,"gtid":"0-1-1"},"tx":{"id":"0-1-1","seq":1}}`
+	if got != want {
+		t.Errorf("envelope\n got %s\nwant %s", got, want)
+	}
+	if c.Route != "crm/clients/1" {
+		t.Errorf("route %q", c.Route)
+	}
+}
+
+// builtin:http as a Wasm module: one POST per batch, the same
+// Idempotency-Key when a batch is sent again, retryable and fatal
+// statuses.
+func TestBuiltinHTTP(t *testing.T) {
+	status := 200
+	srv := newRecorder(t, false, func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(status) })
+	env := newNetEnv(t, fakeDNS{"hooks.test": {"127.0.0.1"}}, nil)
+	url := "http://hooks.test:" + srv.port() + "/puma"
+	s, err := env.host.NewSender(context.Background(), "shop", plugin("http", "builtin:http",
+		map[string]any{"url": url, "hmac": map[string]any{"secret": "hmac_key"}},
+		map[string]any{"http": []any{url}, "allow_private": true, "secrets": []any{"hmac_key"}}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	bs := corpus()
+	sendAll(t, s, bs)
+	var keys []string
+	srv.mu.Lock()
+	for i, r := range srv.reqs {
+		keys = append(keys, r.header.Get("Idempotency-Key"))
+		m := hmac.New(sha256.New, []byte("k3y"))
+		m.Write([]byte(r.body))
+		if sig := r.header.Get("X-Puma-Signature"); sig != "sha256="+hex.EncodeToString(m.Sum(nil)) {
+			t.Errorf("post %d: signature %q", i, sig)
+		}
+		if !strings.HasPrefix(r.body, `[{"op":`) || r.header.Get("Content-Type") != "application/json" {
+			t.Errorf("post %d: %s %s", i, r.header.Get("Content-Type"), r.body)
+		}
+	}
+	srv.mu.Unlock()
+	if got := strings.Join(keys, " "); got != "0-1-100:1-3 0-1-100:4-9 bin.000001:900:1-1 0-1-101:1-3" {
+		t.Errorf("idempotency keys %s", got)
+	}
+	status = 503
+	if err := s.Send(context.Background(), bs[0]); err == nil {
+		t.Fatal("a 503 was acknowledged")
+	}
+	status = 200
+	if err := s.Send(context.Background(), bs[0]); err != nil {
+		t.Fatal(err)
+	}
+	srv.mu.Lock()
+	n := len(srv.reqs)
+	k1, k2 := srv.reqs[n-2].header.Get("Idempotency-Key"), srv.reqs[n-1].header.Get("Idempotency-Key")
+	srv.mu.Unlock()
+	if k1 != "0-1-100:1-3" || k2 != k1 {
+		t.Errorf("a batch sent again got key %q then %q", k1, k2)
+	}
+}

@@ -1,0 +1,101 @@
+package main
+
+import (
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/hex"
+	"reflect"
+	"strings"
+	"testing"
+
+	"github.com/pumacdc/puma/sdk"
+	"github.com/pumacdc/puma/sdk/sdktest"
+)
+
+var customers = &sdktest.Table{DB: "shop", Name: "customers", Columns: []sdk.Column{
+	{Name: "id", Kind: sdk.KindInt},
+	{Name: "email", Kind: sdk.KindString, Nullable: true},
+	{Name: "card_no", Kind: sdk.KindString},
+	{Name: "note", Kind: sdk.KindString},
+	{Name: "photo", Kind: sdk.KindBytes},
+	{Name: "prefs", Kind: sdk.KindJSON},
+	{Name: "score", Kind: sdk.KindInt},
+}}
+
+func mac(s string) []byte {
+	m := hmac.New(sha256.New, []byte("pepper"))
+	m.Write([]byte(s))
+	return m.Sum(nil)
+}
+
+func TestMask(t *testing.T) {
+	sdktest.Secret("salt", "pepper")
+	cfg := `{"salt_secret":"salt","hash":["shop.customers.email","shop.*.photo"],"redact":["shop.customers.card_*","*.*.score","shop.customers.prefs"],` +
+		`"truncate":{"shop.customers.note":3}}`
+	if err := sdktest.Init(cfg); err != nil {
+		t.Fatal(err)
+	}
+	row := []any{int64(1), "ann@example.com", "4111 1111", "héllo", []byte{1, 2}, `{"a":1}`, int64(7)}
+	res, err := sdktest.Handle(
+		sdktest.Insert(customers, row...),
+		sdktest.Update(customers, row, []any{int64(1), nil, "4111 1111", "hé", []byte{1, 2}, `{"a":2}`, int64(8)}),
+		sdktest.Delete(customers, row...),
+	)
+	if err != nil {
+		t.Fatal(err)
+	}
+	masked := map[string]any{
+		"id": int64(1), "email": hex.EncodeToString(mac("ann@example.com")), "card_no": nil, "note": "hél",
+		"photo": mac("\x01\x02"), "prefs": nil, "score": nil,
+	}
+	if res[0].Verdict != "replace" || !reflect.DeepEqual(res[0].Changes[0].After, masked) {
+		t.Errorf("insert: %+v\nwant after %v", res[0], masked)
+	}
+	after := map[string]any{"id": int64(1), "email": nil, "card_no": nil, "note": "hé", "photo": mac("\x01\x02"), "prefs": nil, "score": nil}
+	if u := res[1].Changes[0]; !reflect.DeepEqual(u.Before, masked) || !reflect.DeepEqual(u.After, after) {
+		t.Errorf("update: before %v\nafter %v", u.Before, u.After)
+	}
+	if d := res[2].Changes[0]; !reflect.DeepEqual(d.Before, masked) || d.After != nil {
+		t.Errorf("delete: %+v", d)
+	}
+}
+
+func TestMaskReplacement(t *testing.T) {
+	if err := sdktest.Init(`{"redact":["shop.customers.*"],"replacement":"***"}`); err != nil {
+		t.Fatal(err)
+	}
+	res, err := sdktest.Handle(sdktest.Insert(customers, int64(1), "a@b", "c", "n", []byte{1}, `{}`, int64(3)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]any{"id": nil, "email": "***", "card_no": "***", "note": "***", "photo": []byte("***"), "prefs": `"***"`, "score": nil}
+	if got := res[0].Changes[0].After; !reflect.DeepEqual(got, want) {
+		t.Errorf("got %v\nwant %v", got, want)
+	}
+}
+
+func TestMaskErrors(t *testing.T) {
+	sdktest.Secret("salt", "pepper")
+	for _, tc := range []struct{ cfg, err string }{
+		{`{"hash":["shop.customers.email"]}`, "hash needs salt_secret"},
+		{`{"redact":["shop.customers"]}`, "want db.table.column"},
+		{`{"truncate":{"shop.x.y":-1}}`, "must not be negative"},
+		{`{}`, "nothing to mask"},
+		{`{"redact":["a.b.c"],"colour":1}`, `unknown field "colour"`},
+	} {
+		if err := sdktest.Init(tc.cfg); err == nil || !strings.Contains(err.Error(), tc.err) {
+			t.Errorf("%s: %v, want %q", tc.cfg, err, tc.err)
+		}
+	}
+	// Hashing a number cannot work: the change fails, naming the column.
+	if err := sdktest.Init(`{"salt_secret":"salt","hash":["shop.customers.score"]}`); err != nil {
+		t.Fatal(err)
+	}
+	res, err := sdktest.Handle(sdktest.Insert(customers, int64(1), "a@b", "c", "n", []byte{1}, `{}`, int64(3)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res[0].Verdict != "error" || !strings.Contains(res[0].Message, "cannot hash shop.customers.score (kind int): redact it instead") {
+		t.Errorf("%+v", res[0])
+	}
+}
