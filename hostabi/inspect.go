@@ -36,7 +36,7 @@ type ModuleInfo struct {
 // WebAssembly module at all; a module the host would refuse has Problem
 // set.
 func (h *Host) Inspect(ctx context.Context, wasm []byte) (*ModuleInfo, error) {
-	cm, err := h.keeper.CompileModule(ctx, wasm)
+	cm, err := compileModule(ctx, h.keeper, wasm)
 	if err != nil {
 		return nil, fmt.Errorf("not a valid Wasm module: %w", err)
 	}
