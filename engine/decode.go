@@ -25,8 +25,11 @@ import (
 // information_schema: MariaDB's JSON, UUID and INET columns, and anything
 // binlog_row_metadata did not log), go-mysql's value, which the reader then
 // converts (see decodePlan.deferred). Events it cannot decode itself
-// (compressed, partial images or JSON updates, MySQL's binary JSON, types
-// it does not know) are decoded by go-mysql and converted here.
+// (compressed, partial JSON updates, MySQL's binary JSON) are decoded by
+// go-mysql and converted here; partial images and tables with a type or
+// charset the plan does not cover are left to go-mysql and the reader
+// entirely, as before the decoder. Rows of tables the task does not read
+// are not decoded at all.
 //
 // The result travels in the event itself: RowsEvent.Rows holds the images
 // followed by one pseudo-row, []any{*decodeResult}, which decodedRows
@@ -88,7 +91,7 @@ func decodedRows(e *replication.RowsEvent) ([][]any, *decodeResult) {
 	if !ok {
 		return e.Rows, nil
 	}
-	return e.Rows[:n-1 : n-1], res
+	return e.Rows[: n-1 : n-1], res
 }
 
 // decode is the RowsEventDecodeFunc.
@@ -154,11 +157,13 @@ func (d *rowDecoder) convertRows(e *replication.RowsEvent, p *decodePlan) {
 			return // a partial image, which the reader refuses
 		}
 	}
-	res := p.done
 	for _, row := range e.Rows {
 		if len(row) != len(p.cols) {
 			return // the reader reports it
 		}
+	}
+	res := p.done
+	for _, row := range e.Rows {
 		for i, v := range row {
 			if p.deferred[i] {
 				continue
@@ -324,13 +329,13 @@ type opCode uint8
 
 const (
 	opInvalid opCode = iota
-	opInt             // signed integer of width bytes → int64
-	opUint            // unsigned integer of width bytes → uint64
-	opYear            // → int64
-	opFloat           // → float32
-	opDouble          // → float64
-	opDecimal         // → exact text
-	opBit             // big-endian width bytes → uint64
+	opInt            // signed integer of width bytes → int64
+	opUint           // unsigned integer of width bytes → uint64
+	opYear           // → int64
+	opFloat          // → float32
+	opDouble         // → float64
+	opDecimal        // → exact text
+	opBit            // big-endian width bytes → uint64
 	opDate
 	opTime     // TIME before 5.6
 	opTime2    // → [-]HH:MM:SS[.f]
@@ -359,11 +364,11 @@ const (
 
 // colOp decodes one column.
 type colOp struct {
-	code  opCode
-	width int    // integer, enum/set, BIT bytes; length-prefix bytes of text and bytes
-	dec   int    // fractional digits; DECIMAL scale
-	prec  int    // DECIMAL precision
-	pad   int    // BINARY(n): bytes to pad to
+	code    opCode
+	width   int         // integer, enum/set, BIT bytes; length-prefix bytes of text and bytes
+	dec     int         // fractional digits; DECIMAL scale
+	prec    int         // DECIMAL precision
+	pad     int         // BINARY(n): bytes to pad to
 	charset textCharset // opText: how to convert
 	cs      string      // opText: the charset to convert from
 	// values are the ENUM/SET members; boxed the ENUM members as any.

@@ -494,21 +494,9 @@ func TestDecodeDifferential(t *testing.T) {
 			})
 		}
 	})
-	t.Run("live schema", func(t *testing.T) {
-		srv := testdb.Start(t, testdb.Options{RowMetadata: "NO_LOG"})
-		start, end := writeMatrix(t, srv, 2)
-		log := captureRaw(t, srv, start, end)
-		src := config.Source{Addr: "127.0.0.1:" + strconv.Itoa(srv.Port()), User: srv.User(), Password: config.Secret(srv.Password())}
-		colls := collations(t, srv)
-		old, fast, st := readBoth(t, log, func() schemaConfig {
-			return schemaConfig{Flavor: mysql.MariaDBFlavor, Collations: colls, Live: true, Catalog: newSourceCatalog(src, mysql.MariaDBFlavor)}
-		})
-		n := compareBatches(t, old, fast)
-		t.Logf("%d changes compared; %+v", n, st)
-		if st.decoded == 0 || st.converted != 0 || st.deferred == 0 {
-			t.Errorf("decoder stats %+v, want every event decoded by the decoder, columns deferred", st)
-		}
-	})
+	for _, meta := range []string{"NO_LOG", "MINIMAL"} {
+		t.Run("live schema, "+meta, func(t *testing.T) { testLiveDifferential(t, meta) })
+	}
 	t.Run("compressed events", func(t *testing.T) {
 		// MariaDB's compressed rows events are go-mysql's to decode; the
 		// decoder converts its values.
@@ -523,6 +511,24 @@ func TestDecodeDifferential(t *testing.T) {
 			t.Errorf("decoder stats %+v, want compressed events converted", st)
 		}
 	})
+}
+
+// testLiveDifferential compares the two ways under schema = "live", with
+// the source logging binlog_row_metadata meta (no column names).
+func testLiveDifferential(t *testing.T, meta string) {
+	srv := testdb.Start(t, testdb.Options{RowMetadata: meta})
+	start, end := writeMatrix(t, srv, 2)
+	log := captureRaw(t, srv, start, end)
+	src := config.Source{Addr: "127.0.0.1:" + strconv.Itoa(srv.Port()), User: srv.User(), Password: config.Secret(srv.Password())}
+	colls := collations(t, srv)
+	old, fast, st := readBoth(t, log, func() schemaConfig {
+		return schemaConfig{Flavor: mysql.MariaDBFlavor, Collations: colls, Live: true, Catalog: newSourceCatalog(src, mysql.MariaDBFlavor)}
+	})
+	n := compareBatches(t, old, fast)
+	t.Logf("%d changes compared; %+v", n, st)
+	if st.decoded == 0 || st.converted != 0 || st.deferred == 0 {
+		t.Errorf("decoder stats %+v, want every event decoded by the decoder, columns deferred", st)
+	}
 }
 
 // TestRowsEventTypeField pins the go-mysql internal the decoder reads: the
@@ -811,5 +817,31 @@ func TestDecodeAllocs(t *testing.T) {
 		if allocs > decodeAllocBudget {
 			t.Errorf("%d row images: %.1f allocations per event, want at most %d", rows, allocs, decodeAllocBudget)
 		}
+	}
+}
+
+// TestAppendRFC3339 checks the decoder's TIMESTAMP rendering against the
+// time package over the whole TIMESTAMP range.
+func TestAppendRFC3339(t *testing.T) {
+	r := rand.New(rand.NewPCG(5, 5))
+	check := func(sec, usec int64, dec int) {
+		layout := "2006-01-02T15:04:05"
+		if dec > 0 {
+			layout += "." + strings.Repeat("0", dec)
+		}
+		want := time.Unix(sec, usec*1000).UTC().Format(layout) + "Z"
+		if got := string(appendRFC3339(nil, sec, usec, dec)); got != want {
+			t.Fatalf("appendRFC3339(%d, %d, %d) = %s, want %s", sec, usec, dec, got, want)
+		}
+	}
+	for _, sec := range []int64{1, 59, 86399, 86400, 951782400, 951868800, 2147483647, 4102444800, 4294967295} {
+		for dec := range 7 {
+			check(sec, 0, dec)
+			check(sec, 999999, dec)
+			check(sec, 16777215, dec) // more than a second: carried
+		}
+	}
+	for range 200000 {
+		check(1+r.Int64N(1<<32-1), r.Int64N(1<<24), r.IntN(7))
 	}
 }

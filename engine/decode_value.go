@@ -6,7 +6,6 @@ import (
 	"math"
 	"slices"
 	"strconv"
-	"time"
 	"unicode/utf8"
 	"unsafe"
 
@@ -472,7 +471,7 @@ func appendTimestamp(dst []byte, b []byte) []byte {
 	if sec == 0 {
 		return append(dst, "0000-00-00 00:00:00"...)
 	}
-	return appendRFC3339(dst, time.Unix(int64(sec), 0), 0)
+	return appendRFC3339(dst, int64(sec), 0, 0)
 }
 
 // appendTimestamp2 appends a TIMESTAMP(dec) in RFC 3339, UTC, or MySQL's
@@ -484,29 +483,49 @@ func appendTimestamp2(dst []byte, b []byte, dec int) []byte {
 		dst = append(dst, "0000-00-00 00:00:00"...)
 		return appendFraction(dst, uint64(usec), dec)
 	}
-	return appendRFC3339(dst, time.Unix(sec, usec*1000), dec)
+	return appendRFC3339(dst, sec, usec, dec)
 }
 
-// appendRFC3339 appends t in UTC as YYYY-MM-DDTHH:MM:SS[.f]Z with dec
-// fractional digits (truncated, as time.Format does).
-func appendRFC3339(dst []byte, t time.Time, dec int) []byte {
-	t = t.UTC()
-	y, m, d := t.Date()
-	hh, mm, ss := t.Clock()
+// appendRFC3339 appends the instant sec seconds and usec microseconds (at
+// least 0) after the epoch, in UTC, as YYYY-MM-DDTHH:MM:SS[.f]Z with dec
+// fractional digits: what time.Unix(sec, usec*1000).UTC().Format does
+// (a usec of a second or more carries into sec).
+func appendRFC3339(dst []byte, sec, usec int64, dec int) []byte {
+	sec += usec / 1e6
+	usec %= 1e6
+	days, s := sec/86400, sec%86400
+	if s < 0 {
+		days, s = days-1, s+86400
+	}
+	y, m, d := civilDate(days)
 	dst = appendYMD(dst, uint64(y), uint64(m), uint64(d))
 	dst = append(dst, 'T')
-	dst = appendHMS(dst, uint64(hh), uint64(mm), uint64(ss))
-	if dec > 0 {
-		dst = append(dst, '.')
-		var buf [9]byte
-		ns := t.Nanosecond()
-		for i := 8; i >= 0; i-- {
-			buf[i] = byte('0' + ns%10)
-			ns /= 10
-		}
-		dst = append(dst, buf[:dec]...)
+	dst = appendHMS(dst, uint64(s/3600), uint64(s%3600/60), uint64(s%60))
+	return append(appendFraction(dst, uint64(usec), dec), 'Z')
+}
+
+// civilDate returns the proleptic Gregorian date of a day counted from
+// 1970-01-01 (Howard Hinnant's days_from_civil, inverted).
+func civilDate(days int64) (y, m, d int64) {
+	z := days + 719468
+	era := z / 146097
+	if z < 0 && z%146097 != 0 {
+		era--
 	}
-	return append(dst, 'Z')
+	doe := z - era*146097
+	yoe := (doe - doe/1460 + doe/36524 - doe/146096) / 365
+	doy := doe - (365*yoe + yoe/4 - yoe/100)
+	mp := (5*doy + 2) / 153
+	d = doy - (153*mp+2)/5 + 1
+	m = mp + 3
+	if mp >= 10 {
+		m = mp - 9
+	}
+	y = yoe + era*400
+	if m <= 2 {
+		y++
+	}
+	return y, m, d
 }
 
 // valueBlock hands out row images cut from blocks of []any: one
