@@ -22,9 +22,14 @@ wasm:
 # fuzz runs each ABI decoder's fuzz target for FUZZTIME (CI runs the seeds
 # only, as part of test).
 FUZZTIME ?= 30s
-fuzz:
+fuzz: fuzz-capabilities
 	go test ./sdk -run '^$$' -fuzz FuzzBatch -fuzztime $(FUZZTIME)
 	go test ./hostabi -run '^$$' -fuzz FuzzReply -fuzztime $(FUZZTIME)
+	go test ./hostabi/instrument -run '^$$' -fuzz FuzzInstrument -fuzztime $(FUZZTIME)
+	go test ./engine -run '^$$' -fuzz FuzzDecodeRows -fuzztime $(FUZZTIME)
+	go test ./engine -run '^$$' -fuzz FuzzToUTF8 -fuzztime $(FUZZTIME)
+	go test ./engine -run '^$$' -fuzz FuzzDecodeSchemaState -fuzztime $(FUZZTIME)
+	go test ./internal/config -run '^$$' -fuzz FuzzParse -fuzztime $(FUZZTIME)
 
 # quickstart starts a private MariaDB, runs Puma with puma.toml, writes rows
 # and prints the changes Puma delivered.
