@@ -3,6 +3,7 @@ package engine
 import (
 	"strconv"
 	"sync/atomic"
+	"time"
 
 	"github.com/pumacdc/puma/engine/position"
 )
@@ -237,6 +238,9 @@ type Batch struct {
 
 	// acks counts the senders that have yet to acknowledge the batch.
 	acks atomic.Int32
+	// heartbeat is the time of the task's heartbeat row in the
+	// transaction this batch commits (zero: none).
+	heartbeat time.Time
 	// schemas is the encoded schema state (see schemaState) in use at
 	// Commit, saved with the checkpoint; set only when Commit is.
 	schemas []byte

@@ -76,6 +76,9 @@ func newTaskMetrics(t *Task) *taskMetrics {
 		return time.Since(s.LastCheckpoint).Seconds()
 	})
 	gauge("puma_queue_depth", func(s StatsSnapshot) float64 { return float64(s.QueueDepth) })
+	if t.cfg.HeartbeatTable != "" {
+		gauge("puma_heartbeat_lag_seconds", func(s StatsSnapshot) float64 { return s.HeartbeatLag })
+	}
 	gauge("puma_paused", func(s StatsSnapshot) float64 {
 		if s.State == "paused" {
 			return 1

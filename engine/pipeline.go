@@ -243,6 +243,9 @@ func (p *pipeline) sendStage(ctx context.Context, s *senderStage) {
 		if b.acks.Add(-1) == 0 {
 			p.stats.delivered(b)
 			p.metrics.delivered(b)
+			if !b.heartbeat.IsZero() {
+				p.stats.setHeartbeatLag(time.Since(b.heartbeat))
+			}
 		}
 		select {
 		case p.notify <- struct{}{}:

@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/go-mysql-org/go-mysql/mysql"
 	"github.com/go-mysql-org/go-mysql/replication"
@@ -38,6 +39,10 @@ type reader struct {
 	nextSeq     func() uint64
 	// stopAt returns the stop-at point in force, or nil.
 	stopAt func() *position.Start
+	// heartbeat is the task's heartbeat table (nil: none); heartbeatAt is
+	// the time of its row in the open transaction.
+	heartbeat   *heartbeatTable
+	heartbeatAt time.Time
 
 	// pos is the end of the last transaction handed on: a reconnect resumes
 	// there. gset is the GTID set executed at pos (nil when unknown).
@@ -219,7 +224,8 @@ func (r *reader) rows(ctx context.Context, h *replication.EventHeader, e *replic
 		r.openAnonymous(h)
 	}
 	db, name := string(e.Table.Schema), string(e.Table.Table)
-	if !r.match(db, name) {
+	deliver, heartbeat := r.match(db, name), r.heartbeat.is(db, name)
+	if !deliver && !heartbeat {
 		return nil
 	}
 	m, err := r.schemas.mapping(ctx, e.Table)
@@ -266,7 +272,9 @@ func (r *reader) rows(ctx context.Context, h *replication.EventHeader, e *replic
 			return r.errorAt(h, err)
 		}
 	}
-	r.txTouched = true
+	if deliver {
+		r.txTouched = true
+	}
 	// Room for the event's changes, or as many as the last batch had, up
 	// to the batch size: without it the pending slice regrows by doubling
 	// for every batch.
@@ -287,6 +295,14 @@ func (r *reader) rows(ctx context.Context, h *replication.EventHeader, e *replic
 			if c.After, err = r.image(t, rows[i+1], res != nil, fix); err != nil {
 				return r.errorAt(h, err)
 			}
+		}
+		if heartbeat && c.After != nil {
+			if at, ok := r.heartbeat.observe(t, c.After); ok {
+				r.heartbeatAt = at
+			}
+		}
+		if !deliver {
+			continue
 		}
 		r.add(c)
 		if len(r.pending) >= r.batchRows {
@@ -335,6 +351,7 @@ func (r *reader) flush(ctx context.Context, emit func(context.Context, *Batch) e
 	b := &Batch{Seq: r.nextSeq(), Commit: commit, CommitTime: commitTime}
 	if commit != nil {
 		b.schemas = r.schemaState.encoded()
+		b.heartbeat, r.heartbeatAt = r.heartbeatAt, time.Time{}
 	}
 	if r.txTouched {
 		b.Tx = r.tx

@@ -29,6 +29,7 @@ type Stats struct {
 	acked          position.Position
 	lastErr        string
 	queue          func() int
+	heartbeatLag   atomic.Int64 // nanoseconds
 }
 
 // StatsSnapshot is a point-in-time copy of Stats.
@@ -49,11 +50,17 @@ type StatsSnapshot struct {
 	Lag float64 `json:"lag_seconds"`
 	// LastEvent is when the last event (heartbeats included) was read.
 	LastEvent time.Time `json:"last_event,omitzero"`
+	// HeartbeatLag is, with a heartbeat_table, the time from the last
+	// heartbeat row's commit on the source to its acknowledgement by every
+	// sender, in seconds with microsecond precision.
+	HeartbeatLag float64 `json:"heartbeat_lag_seconds,omitempty"`
 	// QueueDepth is how many batches wait between the reader and the
 	// senders.
 	QueueDepth int    `json:"queue_depth"`
 	LastError  string `json:"last_error,omitempty"`
 }
+
+func (s *Stats) setHeartbeatLag(d time.Duration) { s.heartbeatLag.Store(int64(d)) }
 
 // setQueue registers how to read the pipeline's queue depth.
 func (s *Stats) setQueue(depth func() int) {
@@ -71,6 +78,7 @@ func (s *Stats) Snapshot() StatsSnapshot {
 	if queue != nil {
 		snap.QueueDepth = queue()
 	}
+	snap.HeartbeatLag = time.Duration(s.heartbeatLag.Load()).Seconds()
 	snap.Rows = s.rowsDelivered.Load()
 	snap.Transactions = s.txDelivered.Load()
 	snap.DDL = s.ddlDelivered.Load()

@@ -40,6 +40,8 @@ type Task struct {
 	seq     atomic.Uint64
 	ctl     *control
 	metrics *taskMetrics
+	// current is the source being read, for the heartbeat writer.
+	current atomic.Pointer[config.Source]
 	// stopped is set by the reader when the stop-at point was reached.
 	stopped bool
 }
@@ -152,6 +154,12 @@ func (t *Task) Run(ctx context.Context) (err error) {
 		}
 	}()
 	t.ctl.setSave(func(ctx context.Context) error { return p.checkpoint(ctx, true) })
+	if t.cfg.HeartbeatTable != "" {
+		hbCtx, hbCancel := context.WithCancel(readCtx)
+		hbDone := make(chan struct{})
+		go func() { defer close(hbDone); t.heartbeats(hbCtx) }()
+		defer func() { hbCancel(); <-hbDone }()
+	}
 	readErr := t.read(readCtx, p, cp)
 	t.ctl.setSave(nil)
 	readCancel()
@@ -213,6 +221,7 @@ func (t *Task) read(ctx context.Context, p *pipeline, cp *checkpoint.Checkpoint)
 		batchRows: t.cfg.BatchRows,
 		nextSeq:   func() uint64 { return t.seq.Add(1) },
 		stopAt:    t.ctl.stopAtSpec,
+		heartbeat: newHeartbeatTable(t.cfg),
 		pos:       cp.Position,
 	}
 	var err error
@@ -285,6 +294,12 @@ func (t *Task) read(ctx context.Context, p *pipeline, cp *checkpoint.Checkpoint)
 		}
 		backoff = min(2*backoff, t.cfg.BackoffMax)
 	}
+}
+
+// decodes reports whether rows of db.table are decoded: the task's tables
+// and its heartbeat table.
+func (t *Task) decodes(db, table string) bool {
+	return t.cfg.Match(db, table) || (t.cfg.HeartbeatTable != "" && t.cfg.HeartbeatTable == db+"."+table)
 }
 
 func (t *Task) matchDB(db string) bool {
@@ -410,7 +425,7 @@ func (t *Task) stream(ctx context.Context, p *pipeline, r *reader, src config.So
 	r.pos.Flavor, r.pos.ServerUUID = info.Flavor, info.ServerUUID
 	// Rows are decoded into Change values on go-mysql's goroutine (the
 	// locator above keeps go-mysql's own decoding).
-	cfg.RowsEventDecodeFunc = newRowDecoder(info.Flavor, info.Collations, t.cfg.Match).decode
+	cfg.RowsEventDecodeFunc = newRowDecoder(info.Flavor, info.Collations, t.decodes).decode
 	syncer := replication.NewBinlogSyncer(cfg)
 	defer syncer.Close()
 
@@ -429,6 +444,7 @@ func (t *Task) stream(ctx context.Context, p *pipeline, r *reader, src config.So
 	*started = true
 	r.resetConnection(info.ServerID)
 	t.stats.setState("streaming", src.Addr, nil)
+	t.current.Store(&src)
 	t.log.Info("streaming", "source", src.Addr, "server_id", info.ServerID, "position", r.pos.String())
 
 	emit := func(ctx context.Context, b *Batch) error {

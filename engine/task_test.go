@@ -15,6 +15,7 @@ import (
 
 	"github.com/pumacdc/puma/engine"
 	"github.com/pumacdc/puma/engine/checkpoint"
+	"github.com/pumacdc/puma/engine/position"
 	"github.com/pumacdc/puma/internal/config"
 	"github.com/pumacdc/puma/internal/testdb"
 )
@@ -432,4 +433,44 @@ func TestPermanentSenderErrorIsNotRetried(t *testing.T) {
 	if n := 1000 - sink.fail; n != 1 {
 		t.Fatalf("Send called %d times, want 1", n)
 	}
+}
+
+// With a heartbeat_table, Puma writes a row to it at an interval and
+// measures, from the row's microsecond timestamp, the lag to its
+// acknowledgement by every sender; the heartbeat rows themselves are not
+// delivered unless tables asks for them.
+func TestHeartbeatTableMeasuresLag(t *testing.T) {
+	srv := testdb.Start(t, testdb.Options{})
+	srv.Exec(t, "CREATE DATABASE d", "CREATE TABLE d.t (id INT PRIMARY KEY)")
+	sink := &capture{}
+	store := checkpoint.NewMemStore()
+	rt := startTask(t, taskConfig(t, srv, `tables = ["d.*"]
+heartbeat_table = "puma_meta.heartbeat"
+heartbeat_interval = "50ms"`), store, sink)
+	waitStreaming(t, rt)
+	waitFor(t, "a heartbeat lag", func() bool { return rt.task.Stats().Snapshot().HeartbeatLag > 0 })
+	if lag := rt.task.Stats().Snapshot().HeartbeatLag; lag > 5 {
+		t.Fatalf("heartbeat lag %.6fs on an idle local server", lag)
+	}
+	srv.Exec(t, "INSERT INTO d.t VALUES (1)")
+	waitFor(t, "the row", func() bool { return sink.count() == 1 })
+	time.Sleep(200 * time.Millisecond)
+	if n := sink.count(); n != 1 {
+		t.Fatalf("delivered %d changes, want only the row (heartbeats are not delivered): %v", n, sink.lines)
+	}
+	r := srv.Query(t, "SELECT task FROM puma_meta.heartbeat")
+	if r.RowNumber() != 1 {
+		t.Fatalf("heartbeat table has %d rows", r.RowNumber())
+	}
+	// The checkpoint follows the heartbeats even with no other change.
+	want := srv.GTIDBinlogPos(t)
+	waitFor(t, "the checkpoint to pass a heartbeat", func() bool {
+		cp, err := store.Load(context.Background(), "t")
+		if err != nil {
+			return false
+		}
+		set, _ := position.ParseGTIDSet("mariadb", cp.Position.GTIDSet)
+		at, _ := position.ParseGTIDSet("mariadb", want)
+		return set != nil && at != nil && set.Contain(at) && !set.Equal(at)
+	})
 }

@@ -132,6 +132,12 @@ type Task struct {
 	MaxFailures int
 	// DeadLetterPath is the absolute path of the dead-letter file.
 	DeadLetterPath string
+	// HeartbeatTable, when set ("db.table"), is a table Puma writes a row
+	// to every HeartbeatInterval on the source it reads (creating it if
+	// needed), to measure end-to-end lag from the row's microsecond
+	// timestamp to its acknowledgement by every sender.
+	HeartbeatTable    string
+	HeartbeatInterval time.Duration
 	// Sources are the servers to read from, in failover order; at least
 	// one.
 	Sources []Source

@@ -104,6 +104,8 @@ func TestExample(t *testing.T) {
 			ReadTimeout:        10 * time.Second,
 			MaxFailures:        7,
 			DeadLetterPath:     filepath.Join(dir, "dl/shop.jsonl"),
+			HeartbeatTable:     "puma.heartbeat",
+			HeartbeatInterval:  500 * time.Millisecond,
 			Sources: []Source{{
 				Addr:          "db1.example.com:3306",
 				User:          "puma",
@@ -163,6 +165,7 @@ func TestExample(t *testing.T) {
 			ReadTimeout:        3 * time.Second,
 			MaxFailures:        5,
 			DeadLetterPath:     filepath.Join(dir, "state/deadletter/billing.jsonl"),
+			HeartbeatInterval:  time.Second,
 			Sources:            []Source{{Addr: "127.0.0.1:3306", User: "puma", TLS: TLSOff}},
 			Senders: []Plugin{{
 				Plugin: "builtin:stdout", Name: "stdout", Timeout: 5 * time.Second, MaxMemory: 64 << 20,
@@ -429,6 +432,8 @@ func TestInvalid(t *testing.T) {
 		{name: "read_timeout not above heartbeat", d: doc{task: "heartbeat = \"2s\"\nread_timeout = \"2s\""}, path: t0 + ".read_timeout", contains: "longer than heartbeat"},
 		{name: "max_failures", d: doc{task: `max_failures = -1`}, path: t0 + ".max_failures", contains: "out of range"},
 		{name: "dead_letter_path empty", d: doc{task: `dead_letter_path = ""`}, path: t0 + ".dead_letter_path", contains: "empty"},
+		{name: "heartbeat_table not db.table", d: doc{task: `heartbeat_table = "beats"`}, path: t0 + ".heartbeat_table", contains: "want db.table"},
+		{name: "heartbeat_table glob", d: doc{task: `heartbeat_table = "p.*"`}, path: t0 + ".heartbeat_table", contains: "want db.table"},
 		{name: "no source", src: "[[task]]\nname = \"shop\"\nreplica_server_id = 1\n[[task.sender]]\nplugin = \"builtin:x\"", path: t0 + ".source", contains: "at least one [[task.source]]"},
 		{name: "no sender", src: "[[task]]\nname = \"shop\"\nreplica_server_id = 1\n[[task.source]]\naddr = \"h:1\"\nuser = \"u\"", path: t0 + ".sender", contains: "at least one [[task.sender]]"},
 		// [[task.source]]

@@ -68,6 +68,7 @@ type (
 		batchRows, queueBatches, failoverAfter     *int64
 		maxFailures                                *int64
 		deadLetterPath                             *string
+		heartbeatTable, heartbeatInterval          *string
 		sources                                    []rawSource
 		handlers, senders                          []rawPlugin
 	}
@@ -299,6 +300,8 @@ func (p *parser) decodeTask(i int, m map[string]any) rawTask {
 		field{"read_timeout", &t.readTimeout},
 		field{"max_failures", &t.maxFailures},
 		field{"dead_letter_path", &t.deadLetterPath},
+		field{"heartbeat_table", &t.heartbeatTable},
+		field{"heartbeat_interval", &t.heartbeatInterval},
 		field{"source", &sources},
 		field{"handler", &handlers},
 		field{"sender", &senders},

@@ -53,6 +53,7 @@ func applyDefaults(rc *rawConfig) {
 			def(&t.readTimeout, (3 * hb).String())
 		} // else the heartbeat's problem is reported and read_timeout left out
 		def(&t.maxFailures, 5)
+		def(&t.heartbeatInterval, "1s")
 		if t.name != nil {
 			def(&t.deadLetterPath, filepath.Join(*s.dataDir, "deadletter", *t.name+".jsonl"))
 		}
@@ -285,6 +286,15 @@ func (p *parser) buildTask(r *rawTask) Task {
 	}
 	t.MaxFailures = p.intIn(at("max_failures"), *r.maxFailures, 1, 1<<31-1)
 	t.DeadLetterPath = p.path(at("dead_letter_path"), r.deadLetterPath)
+	t.HeartbeatInterval = p.duration(at("heartbeat_interval"), r.heartbeatInterval)
+	if r.heartbeatTable != nil {
+		db, table, ok := strings.Cut(*r.heartbeatTable, ".")
+		if !ok || db == "" || table == "" || strings.ContainsAny(*r.heartbeatTable, "*?[]`") || strings.Contains(table, ".") {
+			p.addf(at("heartbeat_table"), "%q: want db.table, plain names", *r.heartbeatTable)
+		} else {
+			t.HeartbeatTable = *r.heartbeatTable
+		}
+	}
 
 	for i := range r.sources {
 		t.Sources = append(t.Sources, p.buildSource(&r.sources[i]))
