@@ -801,7 +801,7 @@ func formatUUID(b []byte) string {
 			out[j] = '-'
 			j++
 		}
-		out[j], out[j+1] = hexDigits[x>>4], hexDigits[x&0xf]
+		out[j], out[j+1] = uuidHex[x>>4], uuidHex[x&0xf]
 		j += 2
 	}
 	return string(out[:])
@@ -1057,3 +1057,5 @@ func (s *schemas) truncateTable(db, table string) *Table {
 	}
 	return &Table{DB: db, Name: table}
 }
+
+const uuidHex = "0123456789abcdef"
