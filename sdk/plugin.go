@@ -23,7 +23,6 @@ type plugin struct {
 	enc   wire.Encoder
 	batch Batch
 	row   Row
-	cur   wire.Change
 
 	// setAfter and setBefore hold values Set on the current row, indexed
 	// by its output column; their length is the widest output table's.
@@ -108,9 +107,14 @@ func (p *plugin) init(msg []byte) (reply []byte) {
 	return nil
 }
 
-// batchStart decodes the header of a batch message and registers its
-// tables as they come; each returns (or records) its change records.
-func (p *plugin) readBatch(msg []byte, into *wire.Change, each func(p *plugin, i int, c *wire.Change, t *Table) error) error {
+// readBatch decodes the header of a batch message and walks its records,
+// registering tables as they come and decoding each change record into
+// p.batch: for a handler into p.row, which the handler then sees; for a
+// sender into the next element of the batch's rows. It runs once per row
+// inside Wasm, where calls, map lookups and struct copies are dear: the
+// loop is one function, the table of the last change is remembered, and
+// changes are decoded in place.
+func (p *plugin) readBatch(msg []byte, handler bool) error {
 	if !p.inited {
 		return Fatal(errors.New("sdk: batch before a successful init"))
 	}
@@ -118,51 +122,80 @@ func (p *plugin) readBatch(msg []byte, into *wire.Change, each func(p *plugin, i
 	if err != nil {
 		return Fatal(errors.New("sdk: malformed batch " + err.Error()))
 	}
-	p.batch = Batch{p: p, hdr: hdr, rows: p.batch.rows[:0]}
+	p.batch.p, p.batch.hdr, p.batch.rows = p, hdr, p.batch.rows[:0]
 	recs := &p.batch.hdr.Records
 	n := 0
+	var lastID uint32
+	var last *Table
 	for {
 		tag, body, at, ok := recs.Next()
 		if !ok {
 			break
 		}
-		switch tag {
-		case wire.RecTable:
-			wt, err := wire.ParseTable(body, at)
-			if err != nil {
-				return Fatal(errors.New("sdk: malformed table " + err.Error()))
+		if tag != wire.RecChange {
+			if err := p.record(tag, body, at); err != nil {
+				return err
 			}
-			if wt.ID&wire.OutputTable != 0 {
-				return Fatal(errors.New("sdk: host table id " + strconv.FormatUint(uint64(wt.ID), 10) + " has the output bit"))
+			lastID, last = 0, nil
+			continue
+		}
+		var r *Row
+		if handler {
+			r = &p.row
+		} else {
+			if n == cap(p.batch.rows) {
+				p.batch.rows = append(p.batch.rows[:n], Row{})
 			}
-			t := newTable(&wt)
-			p.tables[wt.ID] = t
-			if w := len(t.Columns) + 16; w > len(p.setAfter) {
-				p.setAfter = make([]Value, 2*w)
-				p.setBefore = make([]Value, 2*w)
-			}
-		case wire.RecChange:
-			c := into
-			if err := c.Parse(body, at); err != nil {
-				return Fatal(errors.New("sdk: malformed change " + err.Error()))
-			}
-			var t *Table
+			p.batch.rows = p.batch.rows[:n+1]
+			r = &p.batch.rows[n]
+		}
+		c := &r.ch
+		if err := c.Parse(body, at); err != nil {
+			return Fatal(errors.New("sdk: malformed change " + err.Error()))
+		}
+		t := last
+		if c.TableID != lastID {
+			t = nil
 			if c.TableID != 0 {
 				t = p.tables[c.TableID]
 				if t == nil {
 					return Fatal(errors.New("sdk: change at offset " + strconv.Itoa(at) + " names unannounced table id " + strconv.FormatUint(uint64(c.TableID), 10)))
 				}
 			}
-			if err := each(p, n, c, t); err != nil {
-				return err
-			}
-			n++
-		default:
-			return Fatal(errors.New("sdk: unknown record tag " + strconv.Itoa(int(tag)) + " at offset " + strconv.Itoa(at)))
+			lastID, last = c.TableID, t
 		}
+		r.index, r.table, r.out, r.op = n, t, t, c.Op
+		if handler {
+			p.handleRow(r, t)
+		} else {
+			r.p, r.b = p, &p.batch
+			r.route, r.hasRoute, r.dirty, r.emitted, r.emitting = "", false, false, 0, false
+		}
+		n++
 	}
 	if err := recs.Err(); err != nil {
 		return Fatal(errors.New("sdk: malformed batch " + err.Error()))
+	}
+	return nil
+}
+
+// record takes a batch record other than a change: a table schema.
+func (p *plugin) record(tag uint8, body []byte, at int) error {
+	if tag != wire.RecTable {
+		return Fatal(errors.New("sdk: unknown record tag " + strconv.Itoa(int(tag)) + " at offset " + strconv.Itoa(at)))
+	}
+	wt, err := wire.ParseTable(body, at)
+	if err != nil {
+		return Fatal(errors.New("sdk: malformed table " + err.Error()))
+	}
+	if wt.ID&wire.OutputTable != 0 {
+		return Fatal(errors.New("sdk: host table id " + strconv.FormatUint(uint64(wt.ID), 10) + " has the output bit"))
+	}
+	t := newTable(&wt)
+	p.tables[wt.ID] = t
+	if w := len(t.Columns) + 16; w > len(p.setAfter) {
+		p.setAfter = make([]Value, 2*w)
+		p.setBefore = make([]Value, 2*w)
 	}
 	return nil
 }
@@ -179,8 +212,7 @@ func (p *plugin) handle(msg []byte) (reply []byte) {
 	p.enc.StartReply(wire.StatusOK, 0, "")
 	empty := len(p.enc.Message())
 	p.row.p, p.row.b = p, &p.batch
-	err := p.readBatch(msg, &p.row.ch, (*plugin).handleRow)
-	if err != nil {
+	if err := p.readBatch(msg, true); err != nil {
 		return p.errorReply(err)
 	}
 	if len(p.enc.Message()) == empty {
@@ -189,30 +221,32 @@ func (p *plugin) handle(msg []byte) (reply []byte) {
 	return p.enc.Finish()
 }
 
-// handleRow runs the handler on change i.
-func (p *plugin) handleRow(i int, c *wire.Change, t *Table) error {
-	r := &p.row
-	r.reset(i, c, t)
+// handleRow runs the handler on r, whose change, index and table are
+// set.
+func (p *plugin) handleRow(r *Row, t *Table) {
+	r.route, r.hasRoute, r.dirty, r.emitted, r.emitting = "", false, false, 0, false
 	if t != nil {
-		out := p.outputOf(t)
-		if out != t && !out.announced {
-			p.enc.Table(out.wire())
-			out.announced = true
+		out := t.out
+		if !t.resolved {
+			out = p.outputOf(t)
+		}
+		if out != t {
+			if !out.announced {
+				p.enc.Table(out.wire())
+				out.announced = true
+			}
+			if w := len(out.Columns); w > len(p.setAfter) {
+				p.setAfter = make([]Value, 2*w)
+				p.setBefore = make([]Value, 2*w)
+			}
 		}
 		r.out = out
-		if w := len(out.Columns); w > len(p.setAfter) {
-			p.setAfter = make([]Value, 2*w)
-			p.setBefore = make([]Value, 2*w)
-		}
 	}
-	r.finish(handlerFunc(r))
-	return nil
-}
-
-// addRow records change i for the sender.
-func (p *plugin) addRow(i int, c *wire.Change, t *Table) error {
-	p.batch.rows = append(p.batch.rows, Row{p: p, b: &p.batch, index: i, ch: *c, table: t, out: t, op: c.Op})
-	return nil
+	v := handlerFunc(r)
+	if v.v == wire.VerdictKeep && !r.emitting && !r.dirty && !r.hasRoute && r.out == t {
+		return // kept as it came: nothing to say
+	}
+	r.finish(v)
 }
 
 func (p *plugin) send(msg []byte) (reply []byte) {
@@ -224,7 +258,7 @@ func (p *plugin) send(msg []byte) (reply []byte) {
 	if p.role != wire.RoleSender {
 		return p.fail(wire.StatusFatal, "sdk: send called on a "+p.role.String())
 	}
-	err := p.readBatch(msg, &p.cur, (*plugin).addRow)
+	err := p.readBatch(msg, false)
 	if err == nil {
 		err = senderFunc(&p.batch)
 	}

@@ -85,10 +85,10 @@ func (r *Row) TableName() string {
 func (r *Row) Statement() string { return view(r.ch.Statement) }
 
 // Before returns the row before the change (updates and deletes).
-func (r *Row) Before() Image { return Image{t: r.table, im: r.ch.Before} }
+func (r *Row) Before() Image { return Image{t: r.table, im: &r.ch.Before} }
 
 // After returns the row after the change (inserts, updates, reads).
-func (r *Row) After() Image { return Image{t: r.table, im: r.ch.After} }
+func (r *Row) After() Image { return Image{t: r.table, im: &r.ch.After} }
 
 // Seq returns the change's sequence number within its transaction, from 1;
 // with the transaction's ID it is the change's idempotency key.
@@ -180,15 +180,6 @@ func (r *Row) Emit() {
 	}
 	r.encode()
 	r.emitted++
-}
-
-// reset prepares r for change index of a handler batch.
-func (r *Row) reset(index int, ch *wire.Change, t *Table) {
-	if &r.ch != ch {
-		r.ch = *ch
-	}
-	r.index, r.table = index, t
-	r.out, r.op, r.route, r.hasRoute, r.dirty, r.emitted, r.emitting = t, ch.Op, "", false, false, 0, false
 }
 
 // finish writes the verdict for r's change.

@@ -128,18 +128,21 @@ func (v Value) Bytes() []byte {
 // Image is a row image: the values of a row before or after the change,
 // one per column of the row's table. Its methods take a column's name or
 // index; a name the table does not have reads as absent.
+//
+// An Image is two pointers (into the row), so that passing one around is
+// cheap inside Wasm.
 type Image struct {
 	t  *Table
-	im wire.Image
+	im *wire.Image
 }
 
 // Present reports whether the change carries this image (inserts have no
 // before image, deletes no after image).
-func (im Image) Present() bool { return im.im.Present() }
+func (im Image) Present() bool { return im.im != nil && im.im.Present() }
 
 // Len returns the number of columns.
 func (im Image) Len() int {
-	if !im.im.Present() {
+	if !im.Present() {
 		return 0
 	}
 	return im.im.Len()
@@ -151,6 +154,9 @@ func (im Image) At(i int) Value {
 		return Value{}
 	}
 	k := im.t.Columns[i].Kind
+	if im.im == nil {
+		return Value{kind: k}
+	}
 	switch im.im.Slot(i) {
 	case wire.SlotAbsent:
 		return Value{kind: k}

@@ -231,26 +231,38 @@ type Records struct {
 
 // Next returns the next record's tag, its body and the body's offset in the
 // message; ok is false at the end or on a malformed record (see Err).
+// It runs once per row inside plugins: the checks are inline and the
+// error paths out of line.
 func (it *Records) Next() (tag uint8, body []byte, at int, ok bool) {
-	if it.left == 0 || it.err != nil {
+	off := it.off
+	if it.left == 0 || it.err != nil || len(it.b)-off < 8 {
+		it.stop()
 		return 0, nil, 0, false
 	}
-	if len(it.b)-it.off < 8 {
-		it.err = &Error{Offset: it.off, Msg: "truncated record header"}
-		return 0, nil, 0, false
-	}
-	tag = it.b[it.off]
-	n := uint64(binary.LittleEndian.Uint32(it.b[it.off+4:]))
-	at = it.off + 8
+	n := uint64(binary.LittleEndian.Uint32(it.b[off+4:]))
+	at = off + 8
 	if n > uint64(len(it.b)-at) {
-		it.err = &Error{Offset: it.off, Msg: "record length " + strconv.FormatUint(n, 10) + " overruns the message"}
+		it.overrun(n)
 		return 0, nil, 0, false
 	}
 	end := at + int(n)
-	body = it.b[at:end:end]
 	it.off = end
 	it.left--
-	return tag, body, at, true
+	return it.b[off], it.b[at:end:end], at, true
+}
+
+// stop records why Next stopped early, if it did.
+//
+//go:noinline
+func (it *Records) stop() {
+	if it.left != 0 && it.err == nil {
+		it.err = &Error{Offset: it.off, Msg: "truncated record header"}
+	}
+}
+
+//go:noinline
+func (it *Records) overrun(n uint64) {
+	it.err = &Error{Offset: it.off, Msg: "record length " + strconv.FormatUint(n, 10) + " overruns the message"}
 }
 
 // Left returns how many records remain.
@@ -363,8 +375,78 @@ func ParseChange(body []byte, at int) (Change, error) {
 // changeFixed is the size of a change's fixed fields.
 const changeFixed = 24
 
-// Parse is ParseChange into c, which it overwrites.
+// Parse is ParseChange into c, which it overwrites. It runs once per row
+// inside plugins, so it writes c's fields one by one (a composite literal
+// is a memory copy in Wasm) and reads with inlined checks; any failure is
+// re-parsed by parseSlow for the exact error.
 func (c *Change) Parse(body []byte, at int) error {
+	if len(body) < changeFixed {
+		return c.parseSlow(body, at)
+	}
+	c.Op = Op(body[0])
+	c.Flags = body[1]
+	c.TableID = binary.LittleEndian.Uint32(body[4:])
+	c.Seq = binary.LittleEndian.Uint32(body[8:])
+	c.Pos = binary.LittleEndian.Uint32(body[12:])
+	c.Timestamp = int64(binary.LittleEndian.Uint64(body[16:]))
+	if !c.Op.Valid() {
+		return c.parseSlow(body, at)
+	}
+	off := changeFixed
+	var ok, ok1, ok2, ok3 bool
+	c.File, off, ok1 = lenBytes(body, off)
+	c.DB, off, ok2 = lenBytes(body, off)
+	c.Statement, off, ok3 = lenBytes(body, off)
+	ok = ok1 && ok2 && ok3
+	c.Route = nil
+	if c.Flags&ChangeRoute != 0 && ok {
+		c.Route, off, ok = lenBytes(body, off)
+	}
+	c.Before = Image{}
+	if c.Flags&ChangeBefore != 0 && ok {
+		c.Before, off, ok = fastImage(body, off, at)
+	}
+	c.After = Image{}
+	if c.Flags&ChangeAfter != 0 && ok {
+		c.After, off, ok = fastImage(body, off, at)
+	}
+	if !ok || off != len(body) {
+		return c.parseSlow(body, at)
+	}
+	return nil
+}
+
+// lenBytes reads a u32 length at off and that many bytes. It is small
+// enough to inline (off is never negative: callers pass what it returned).
+func lenBytes(b []byte, off int) (v []byte, next int, ok bool) {
+	if len(b)-off < 4 {
+		return nil, off, false
+	}
+	start := off + 4
+	end := start + int(uint32(b[off])|uint32(b[off+1])<<8|uint32(b[off+2])<<16|uint32(b[off+3])<<24)
+	if end > len(b) {
+		return nil, off, false
+	}
+	return b[start:end:end], end, true
+}
+
+// fastImage is reader.image without the error text.
+func fastImage(b []byte, off, base int) (Image, int, bool) {
+	v, next, ok := lenBytes(b, off)
+	if !ok || len(v) < 4 {
+		return Image{}, off, false
+	}
+	n := int(binary.LittleEndian.Uint16(v))
+	if 4+4*n > len(v) {
+		return Image{}, off, false
+	}
+	return Image{b: v, n: uint32(n), at: uint32(base + off + 4)}, next, true
+}
+
+// parseSlow is the reference decoding of a change, with the error.
+//
+//go:noinline
+func (c *Change) parseSlow(body []byte, at int) error {
 	// The fixed fields, read directly: this runs once per row.
 	if len(body) < changeFixed {
 		return &Error{Offset: at, Msg: "truncated change"}
@@ -414,30 +496,33 @@ func (r *reader) image(what string) Image {
 		r.fail(what + ": " + strconv.Itoa(n) + " slots overrun the image")
 		return Image{}
 	}
-	return Image{b: b, n: n, at: at}
+	return Image{b: b, n: uint32(n), at: uint32(at)}
 }
 
 // Image is a row image read in place: one slot per column, each absent,
 // NULL, or the offset of a value. The zero Image is no image.
+//
+// It is 32 bytes, the most Go keeps in registers rather than copying
+// through memory: it is read once per row inside plugins.
 type Image struct {
 	b  []byte
-	n  int
-	at int // offset of b in the message
+	n  uint32
+	at uint32 // offset of b in the message
 }
 
 // Present reports whether the change carries this image.
 func (im Image) Present() bool { return im.b != nil }
 
 // Len returns the number of columns the image has slots for.
-func (im Image) Len() int { return im.n }
+func (im Image) Len() int { return int(im.n) }
 
 // Offset returns the image body's offset in the message.
-func (im Image) Offset() int { return im.at }
+func (im Image) Offset() int { return int(im.at) }
 
 // Slot returns column i's slot: SlotAbsent, SlotNull, or an offset.
 // Columns beyond Len are absent.
 func (im Image) Slot(i int) uint32 {
-	if i < 0 || i >= im.n {
+	if i < 0 || i >= int(im.n) {
 		return SlotAbsent
 	}
 	return binary.LittleEndian.Uint32(im.b[4+4*i:])
@@ -447,7 +532,7 @@ func (im Image) Slot(i int) uint32 {
 // is absent, NULL or malformed.
 func (im Image) Fixed(i int) (v uint64, ok bool) {
 	s := im.Slot(i)
-	if s <= SlotNull || uint64(s)+8 > uint64(len(im.b)) || int(s) < 4+4*im.n {
+	if s <= SlotNull || uint64(s)+8 > uint64(len(im.b)) || int(s) < 4+4*int(im.n) {
 		return 0, false
 	}
 	return binary.LittleEndian.Uint64(im.b[s:]), true
@@ -457,7 +542,7 @@ func (im Image) Fixed(i int) (v uint64, ok bool) {
 // the message; ok is false when the column is absent, NULL or malformed.
 func (im Image) Var(i int) (v []byte, ok bool) {
 	s := im.Slot(i)
-	if s <= SlotNull || uint64(s)+4 > uint64(len(im.b)) || int(s) < 4+4*im.n {
+	if s <= SlotNull || uint64(s)+4 > uint64(len(im.b)) || int(s) < 4+4*int(im.n) {
 		return nil, false
 	}
 	n := binary.LittleEndian.Uint32(im.b[s:])
@@ -490,8 +575,8 @@ func (im Image) Raw(i int, fixed bool) ([]byte, bool) {
 // columns: the image must have exactly ncols slots and every value must
 // lie inside the image.
 func (im Image) Check(kinds []Kind) error {
-	if im.n != len(kinds) {
-		return &Error{Offset: im.at, Msg: "image has " + strconv.Itoa(im.n) + " columns, its table " + strconv.Itoa(len(kinds))}
+	if int(im.n) != len(kinds) {
+		return &Error{Offset: int(im.at), Msg: "image has " + strconv.Itoa(int(im.n)) + " columns, its table " + strconv.Itoa(len(kinds))}
 	}
 	for i, k := range kinds {
 		s := im.Slot(i)
@@ -505,7 +590,7 @@ func (im Image) Check(kinds []Kind) error {
 			_, ok = im.Var(i)
 		}
 		if !ok {
-			return &Error{Offset: im.at + 4 + 4*i, Msg: "column " + strconv.Itoa(i) + ": value offset " + strconv.FormatUint(uint64(s), 10) + " outside the image"}
+			return &Error{Offset: int(im.at) + 4 + 4*i, Msg: "column " + strconv.Itoa(i) + ": value offset " + strconv.FormatUint(uint64(s), 10) + " outside the image"}
 		}
 	}
 	return nil
