@@ -18,6 +18,7 @@ import (
 	"github.com/tetratelabs/wazero"
 	"github.com/tetratelabs/wazero/api"
 
+	"github.com/pumacdc/puma/engine"
 	"github.com/pumacdc/puma/hostabi/wire"
 	"github.com/pumacdc/puma/internal/config"
 )
@@ -38,6 +39,11 @@ type caps struct {
 	httpResp []byte
 	kv       *kvStore
 	secrets  map[string]config.Secret
+
+	// batch is the batch the instance is handling or sending, during
+	// the call; env is envelope's scratch buffer.
+	batch *engine.Batch
+	env   []byte
 }
 
 // fail records err for last_error and returns its errno.
@@ -69,6 +75,7 @@ func (c *caps) instantiate(ctx context.Context, r wazero.Runtime) error {
 	fn(wire.ImportLog, c.logFn, []api.ValueType{i32, i32, i32}, nil)
 	fn(wire.ImportLastError, c.lastErrorFn, []api.ValueType{i32, i32}, []api.ValueType{i32})
 	b.NewFunctionBuilder().WithGoFunction(api.GoFunc(safepoint), nil, nil).Export(wire.ImportSafepoint)
+	fn(wire.ImportEnvelope, c.envelope, []api.ValueType{i32, i32, i32, i32}, []api.ValueType{i64})
 	fn(wire.ImportFileOpen, c.fileOpen, []api.ValueType{i32, i32, i32}, []api.ValueType{i64})
 	fn(wire.ImportFileWrite, c.fileWrite, []api.ValueType{i32, i32, i32}, []api.ValueType{i32})
 	fn(wire.ImportFileSync, c.fileSync, []api.ValueType{i32}, []api.ValueType{i32})
@@ -93,6 +100,7 @@ var signatures = map[string][2][]api.ValueType{
 	wire.ImportLog:          {{i32, i32, i32}, nil},
 	wire.ImportLastError:    {{i32, i32}, {i32}},
 	wire.ImportSafepoint:    {nil, nil},
+	wire.ImportEnvelope:     {{i32, i32, i32, i32}, {i64}},
 	wire.ImportFileOpen:     {{i32, i32, i32}, {i64}},
 	wire.ImportFileWrite:    {{i32, i32, i32}, {i32}},
 	wire.ImportFileSync:     {{i32}, {i32}},
@@ -133,6 +141,43 @@ func (c *caps) lastErrorFn(_ context.Context, m api.Module, stack []uint64) {
 		return
 	}
 	stack[0] = uint64(uint32(int32(len(c.lastErr))))
+}
+
+func (c *caps) envelope(_ context.Context, m api.Module, stack []uint64) {
+	stack[0] = uint64(c.doEnvelope(m, uint32(stack[0]), uint32(stack[1]), uint32(stack[2]), byte(stack[3])))
+}
+
+// doEnvelope renders changes from..end of the current batch into the
+// guest's buffer, whole envelopes only.
+func (c *caps) doEnvelope(m api.Module, ptr, capacity, from uint32, sep byte) int64 {
+	b := c.batch
+	if b == nil {
+		return c.fail(wire.ErrnoInvalid, "envelope: no batch is being handled")
+	}
+	if int64(from) > int64(len(b.Changes)) {
+		return c.fail(wire.ErrnoInvalid, "envelope: change %d of a batch of %d", from, len(b.Changes))
+	}
+	buf := c.env[:0]
+	n := uint32(0)
+	for i := int(from); i < len(b.Changes); i++ {
+		mark := len(buf)
+		buf = engine.AppendEnvelope(buf, &b.Changes[i])
+		buf = append(buf, sep)
+		if uint64(len(buf)) > uint64(capacity) {
+			if n == 0 {
+				c.env = buf
+				return int64(len(buf) - mark)
+			}
+			buf = buf[:mark]
+			break
+		}
+		n++
+	}
+	c.env = buf
+	if !m.Memory().Write(ptr, buf) {
+		return c.fail(wire.ErrnoInvalid, "envelope: buffer out of bounds")
+	}
+	return int64(n)<<32 | int64(len(buf))
 }
 
 func (c *caps) stdoutWrite(_ context.Context, m api.Module, stack []uint64) {

@@ -126,7 +126,9 @@ func (p *plugin) exchange(ctx context.Context, b *engine.Batch) (*instance, []by
 		return nil, nil, err
 	}
 	msg := in.encodeBatch(b)
+	in.caps.batch = b
 	rep, err := in.roundTrip(ctx, in.fnEntry, msg)
+	in.caps.batch = nil
 	if err != nil {
 		err = p.fault(in, in.p.entryName(), err)
 		p.discard()

@@ -51,6 +51,7 @@ var capabilities = map[string]string{
 	ImportLog:          "",
 	ImportLastError:    "",
 	ImportSafepoint:    "",
+	ImportEnvelope:     "",
 	ImportFileOpen:     CapFiles,
 	ImportFileWrite:    CapFiles,
 	ImportFileSync:     CapFiles,

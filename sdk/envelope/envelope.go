@@ -9,9 +9,9 @@ package envelope
 
 import (
 	"encoding/base64"
-	"github.com/pumacdc/puma/hostabi/wire"
 	"strconv"
 
+	"github.com/pumacdc/puma/hostabi/wire"
 	"github.com/pumacdc/puma/sdk"
 )
 
@@ -37,7 +37,8 @@ type Encoder struct {
 }
 
 // Encode returns b's lines (or array), valid until the next call; empty
-// when b has nothing to write.
+// when b has nothing to write. Inside Wasm the changes are rendered by the
+// host (the envelope host function), byte for byte as AppendChange would.
 func (e *Encoder) Encode(b *sdk.Batch) []byte {
 	e.buf = e.buf[:0]
 	if !b.HasTx() {
@@ -50,43 +51,38 @@ func (e *Encoder) Encode(b *sdk.Batch) []byte {
 		}
 	}
 	e.total = e.prior + uint32(b.Len())
+	sep := byte('\n')
+	if e.Array {
+		sep = ','
+		e.buf = append(e.buf, '[')
+	}
 	tx := b.Tx()
 	if b.Begin() && e.Markers {
-		e.open()
 		e.buf = appendBegin(e.buf, &tx)
-		e.close()
+		e.buf = append(e.buf, sep)
 	}
-	for i := range b.Len() {
-		e.open()
-		e.buf = AppendChange(e.buf, b.Row(i), &tx)
-		e.close()
-	}
+	e.buf = appendChanges(e.buf, b, &tx, 0, sep)
 	if c, ok := b.Commit(); ok && e.Markers {
-		e.open()
 		e.buf = appendCommit(e.buf, &tx, &c, e.total)
-		e.close()
+		e.buf = append(e.buf, sep)
 	}
-	if e.Array && len(e.buf) > 0 {
-		e.buf = append(e.buf, ']')
+	if e.Array {
+		if len(e.buf) == 1 {
+			return e.buf[:0]
+		}
+		e.buf[len(e.buf)-1] = ']'
 	}
 	return e.buf
 }
 
-func (e *Encoder) open() {
-	if !e.Array {
-		return
+// appendGo appends the envelopes of b's changes from index from on, each
+// followed by sep, rendered in Go.
+func appendGo(dst []byte, b *sdk.Batch, tx *sdk.Tx, from int, sep byte) []byte {
+	for i := from; i < b.Len(); i++ {
+		dst = AppendChange(dst, b.Row(i), tx)
+		dst = append(dst, sep)
 	}
-	if len(e.buf) == 0 {
-		e.buf = append(e.buf, '[')
-	} else {
-		e.buf = append(e.buf, ',')
-	}
-}
-
-func (e *Encoder) close() {
-	if !e.Array {
-		e.buf = append(e.buf, '\n')
-	}
+	return dst
 }
 
 // AppendChange appends r's envelope (no newline).
