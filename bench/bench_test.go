@@ -2,6 +2,7 @@ package bench
 
 import (
 	"bytes"
+	"net/http"
 	"strings"
 	"testing"
 	"time"
@@ -136,7 +137,8 @@ func TestWorkloadsAndVariants(t *testing.T) {
 		}
 		names[v.Name] = true
 	}
-	env := &Env{Addr: "127.0.0.1:3307", Start: Pos{"mysql-bin.000001", 4}, Table: "bench.narrow", Dir: t.TempDir(), ServerID: 50001}
+	env := &Env{Addr: "127.0.0.1:3307", Start: Pos{"mysql-bin.000001", 4}, Table: "bench.narrow", Dir: t.TempDir(), ServerID: 50001,
+		Workload: "narrow"}
 	for _, v := range Variants() {
 		if v.Engine == nil {
 			continue
@@ -154,5 +156,106 @@ func TestWorkloadsAndVariants(t *testing.T) {
 				t.Errorf("variant %s: close: %v", v.Name, err)
 			}
 		}
+	}
+}
+
+func TestWorkloadPredicates(t *testing.T) {
+	for _, w := range Workloads() {
+		ddl := w.DDL
+		if w.Keep == "" || w.MaskColumn == "" {
+			t.Errorf("workload %s: Keep %q, MaskColumn %q", w.Name, w.Keep, w.MaskColumn)
+			continue
+		}
+		col, _, _ := strings.Cut(w.Keep, " ")
+		if !strings.Contains(ddl, "\t"+col+" ") {
+			t.Errorf("workload %s: Keep %q names no column of %s", w.Name, w.Keep, ddl)
+		}
+		i := strings.Index(ddl, "\t"+w.MaskColumn+" ")
+		if i < 0 {
+			t.Errorf("workload %s: no column %s", w.Name, w.MaskColumn)
+			continue
+		}
+		if typ := ddl[i+len(w.MaskColumn)+2:]; !strings.HasPrefix(typ, "VARCHAR") && !strings.HasPrefix(typ, "TEXT") {
+			t.Errorf("workload %s: MaskColumn %s is not text: %.20s", w.Name, w.MaskColumn, typ)
+		}
+	}
+}
+
+func TestCheckRows(t *testing.T) {
+	plain := Variant{Name: "plain"}
+	filtered := Variant{Name: "filtered", Filtered: true, Sink: func(Workload, []byte) error { return nil }}
+	n := func(x uint64) *uint64 { return &x }
+	for _, tc := range []struct {
+		v          Variant
+		res        Result
+		want, rows int
+		ok         bool
+	}{
+		{plain, Result{Rows: 100}, 100, 100, true},
+		{plain, Result{Rows: 99}, 100, 100, false},
+		{filtered, Result{Rows: 90, SinkRows: n(90)}, 90, 100, true},
+		{filtered, Result{Rows: 100, SinkRows: n(100)}, 90, 100, false},
+		{filtered, Result{Rows: 90, SinkRows: n(89)}, 90, 100, false},
+		{filtered, Result{Rows: 90}, 90, 100, false},
+	} {
+		if err := checkRows(tc.v, tc.res, tc.want, tc.rows); (err == nil) != tc.ok {
+			t.Errorf("checkRows(%s, %+v, %d, %d) = %v", tc.v.Name, tc.res, tc.want, tc.rows, err)
+		}
+	}
+	// Rates are per row of the range, whatever the variant delivered.
+	r := Result{Rows: 90, SourceRows: 100, Seconds: 2, UserCPU: 1}
+	if got := rowsPerSecond([]Result{r}); got[0] != 50 {
+		t.Errorf("rows/s %v, want 50", got)
+	}
+	if got := cpuPerMillion(r); got != 1e4 {
+		t.Errorf("CPU s / M rows %v, want 1e4", got)
+	}
+	if got := rowsPerSecond([]Result{{Rows: 90, Seconds: 2}}); got[0] != 45 {
+		t.Errorf("rows/s without SourceRows %v, want 45", got)
+	}
+}
+
+func TestHTTPSink(t *testing.T) {
+	s, err := newHTTPSink()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if !strings.HasPrefix(s.URL(), "http://127.0.0.1:") {
+		t.Fatalf("URL %s", s.URL())
+	}
+	post := func(method, key, body string) int {
+		req, err := http.NewRequest(method, s.URL(), strings.NewReader(body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if key != "" {
+			req.Header.Set("Idempotency-Key", key)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	for _, r := range []struct{ key, body string }{
+		{"tx1:1-2", "{\"a\":1}\n{\"a\":2}\n"},
+		{"tx1:1-2", "{\"a\":1}\n{\"a\":2}\n"}, // sent again
+		{"tx2:3-3", "{\"a\":3}\n"},
+	} {
+		if code := post("POST", r.key, r.body); code != http.StatusNoContent {
+			t.Fatalf("POST answered %d", code)
+		}
+	}
+	c := s.counts()
+	if c.Rows != 3 || c.Requests != 3 || c.Resent != 1 || string(c.First) != "{\"a\":1}\n{\"a\":2}\n" || c.Err != nil {
+		t.Fatalf("counts %+v", c)
+	}
+	if code := post("GET", "", ""); code/100 == 2 {
+		t.Fatalf("GET answered %d", code)
+	}
+	if s.counts().Err == nil {
+		t.Fatal("a GET is not an error")
 	}
 }

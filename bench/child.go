@@ -33,6 +33,9 @@ type Spec struct {
 	Dir      string `json:"dir"`
 	// Lag samples lag from TSColumn.
 	Lag bool `json:"lag,omitempty"`
+	// SinkURL is where the variant posts (Variant.Sink); set by the
+	// parent.
+	SinkURL string `json:"sink_url,omitempty"`
 	// CPUProfile, when set, is written over the measured window.
 	CPUProfile string        `json:"cpu_profile,omitempty"`
 	Timeout    time.Duration `json:"timeout"`
@@ -42,8 +45,15 @@ type Spec struct {
 // just before the consumer connects to the moment every sender
 // acknowledged the end position.
 type Result struct {
-	Rows    uint64  `json:"rows"`
-	Seconds float64 `json:"seconds"`
+	// Rows is the rows the senders acknowledged (the first sender's
+	// count).
+	Rows uint64 `json:"rows"`
+	// SourceRows is the rows of the range, what the variant read: Rows
+	// unless the variant's handlers dropped some. Rates and CPU per row
+	// are per source row. Set by the parent; 0 in results from before it
+	// was recorded, which means Rows.
+	SourceRows uint64  `json:"source_rows,omitempty"`
+	Seconds    float64 `json:"seconds"`
 	// FirstRowSeconds is when the first row was counted, from the start:
 	// connecting, preflight, locating the start and the first transaction.
 	FirstRowSeconds float64 `json:"first_row_seconds"`
@@ -69,6 +79,20 @@ type Result struct {
 	// ServerCPU is MariaDB's CPU time while the child lived (dump thread
 	// included), in seconds. Read by the parent.
 	ServerCPU float64 `json:"server_cpu"`
+	// SinkRows and SinkRequests are what the HTTP sink received (rows of
+	// each batch counted once), for a variant that posts to one; set by
+	// the parent.
+	SinkRows     *uint64 `json:"sink_rows,omitempty"`
+	SinkRequests uint64  `json:"sink_requests,omitempty"`
+}
+
+// sourceRows is the rows the run read: SourceRows, or Rows in results
+// without it.
+func (r Result) sourceRows() uint64 {
+	if r.SourceRows > 0 {
+		return r.SourceRows
+	}
+	return r.Rows
 }
 
 // readyLine is what a child prints once it is reading, so the parent can
@@ -92,7 +116,8 @@ func RunChild(ctx context.Context, spec Spec, stdin io.Reader, out io.Writer) (R
 	}
 	env := &Env{
 		Addr: spec.Addr, Start: spec.Start, Table: spec.Table, Dir: spec.Dir, ServerID: spec.ServerID,
-		Log: slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})),
+		Log:      slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})),
+		Workload: spec.Workload, SinkURL: spec.SinkURL,
 	}
 	var (
 		profile *os.File

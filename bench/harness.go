@@ -29,7 +29,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime/debug"
-	"slices"
 	"strings"
 	"time"
 
@@ -123,11 +122,11 @@ func Run(ctx context.Context, opts Options) (*Report, error) {
 	}
 	var workloads []Workload
 	for _, name := range opts.Workloads {
-		i := slices.IndexFunc(Workloads(), func(w Workload) bool { return w.Name == name })
-		if i < 0 {
+		w, ok := WorkloadByName(name)
+		if !ok {
 			return nil, fmt.Errorf("unknown workload %q", name)
 		}
-		workloads = append(workloads, Workloads()[i])
+		workloads = append(workloads, w)
 	}
 	var variants []Variant
 	for _, name := range opts.Variants {
@@ -136,6 +135,13 @@ func Run(ctx context.Context, opts Options) (*Report, error) {
 			return nil, fmt.Errorf("unknown variant %q", name)
 		}
 		variants = append(variants, v)
+	}
+	for _, w := range workloads {
+		for _, v := range variants {
+			if v.Filtered && w.Keep == "" {
+				return nil, fmt.Errorf("variant %s filters, and workload %s has no Keep predicate", v.Name, w.Name)
+			}
+		}
 	}
 	opts.Repeat = max(opts.Repeat, 1)
 	opts.SteadyRepeat = max(opts.SteadyRepeat, 1)
@@ -210,6 +216,36 @@ func (h *harness) exec(ctx context.Context, stmt string) error {
 		return fmt.Errorf("%s: %w", stmt, err)
 	}
 	return nil
+}
+
+// count runs a SELECT COUNT(*).
+func (h *harness) count(ctx context.Context, q string) (int, error) {
+	c, err := dial(ctx, h.addr)
+	if err != nil {
+		return 0, err
+	}
+	defer c.Close()
+	r, err := c.Execute(q)
+	if err != nil {
+		return 0, fmt.Errorf("%s: %w", q, err)
+	}
+	n, err := r.GetInt(0, 0)
+	return int(n), err
+}
+
+// want is the rows variant v must deliver of the rows of the range, all
+// of which satisfy where (SQL over the workload's table): all of them,
+// or for a variant that filters, those the workload's Keep predicate
+// holds for, counted by MariaDB.
+func (h *harness) want(ctx context.Context, w Workload, v Variant, rows int, where string) (int, error) {
+	if !v.Filtered {
+		return rows, nil
+	}
+	q := "SELECT COUNT(*) FROM " + DB + "." + w.Table + " WHERE (" + w.Keep + ")"
+	if where != "" {
+		q += " AND " + where
+	}
+	return h.count(ctx, q)
 }
 
 func (h *harness) queryString(ctx context.Context, q string) (string, error) {
@@ -304,8 +340,15 @@ func (h *harness) batch(ctx context.Context, w Workload, variants []Variant) (Wo
 	h.progress("%s: loaded in %.1f s, binary log %s..%s (%.1f MB)", w.Name, wr.LoadSeconds, start, end, float64(wr.BinlogBytes)/1e6)
 
 	wr.Variants = make([]VariantResult, len(variants))
+	want := make([]int, len(variants))
 	for i, v := range variants {
 		wr.Variants[i] = VariantResult{Name: v.Name, Label: v.Label}
+		if want[i], err = h.want(ctx, w, v, rows, ""); err != nil {
+			return wr, err
+		}
+		if v.Filtered {
+			h.progress("%s: %s keeps %d of %d rows (%s)", w.Name, v.Name, want[i], rows, w.Keep)
+		}
 	}
 	for r := range h.opts.Repeat {
 		for i, v := range variants {
@@ -315,20 +358,25 @@ func (h *harness) batch(ctx context.Context, w Workload, variants []Variant) (Wo
 			if err != nil {
 				return wr, fmt.Errorf("variant %s: %w", v.Name, err)
 			}
-			if res.Rows != uint64(rows) {
-				return wr, fmt.Errorf("variant %s: counted %d rows, loaded %d", v.Name, res.Rows, rows)
+			res.SourceRows = uint64(rows)
+			if err := checkRows(v, res, want[i], rows); err != nil {
+				return wr, err
 			}
-			h.progress("%s/%s run %d: %.0f rows/s, %.2f CPU s, peak RSS %d MiB, MariaDB %.2f CPU s, others %.2f cores", w.Name, v.Name, r+1, float64(res.Rows)/res.Seconds, res.UserCPU+res.SysCPU, res.PeakRSSKiB>>10, res.ServerCPU, res.OtherCores)
+			h.progress("%s/%s run %d: %.0f rows/s, %.2f CPU s, peak RSS %d MiB, MariaDB %.2f CPU s, others %.2f cores%s", w.Name, v.Name, r+1, float64(rows)/res.Seconds, res.UserCPU+res.SysCPU, res.PeakRSSKiB>>10, res.ServerCPU, res.OtherCores, sinkNote(res))
 			wr.Variants[i].Runs = append(wr.Variants[i].Runs, res)
 		}
 	}
 	if h.opts.CPUProfileDir != "" {
-		for _, v := range variants {
+		for i, v := range variants {
 			spec := h.spec(w, v, start)
 			spec.End = &end
 			spec.CPUProfile = filepath.Join(h.opts.CPUProfileDir, w.Name+"-"+v.Name+".pprof")
-			if _, err := h.child(ctx, spec, nil); err != nil {
+			res, err := h.child(ctx, spec, nil)
+			if err != nil {
 				return wr, fmt.Errorf("variant %s (profiled): %w", v.Name, err)
+			}
+			if err := checkRows(v, res, want[i], rows); err != nil {
+				return wr, fmt.Errorf("(profiled) %w", err)
 			}
 			h.progress("%s/%s: CPU profile in %s", w.Name, v.Name, spec.CPUProfile)
 		}
@@ -354,7 +402,7 @@ func (h *harness) steady(ctx context.Context, w Workload, variants []Variant) (W
 			}
 			spec := h.spec(w, v, start)
 			spec.Lag = true
-			written := 0
+			first, written := next, 0
 			res, err := h.child(ctx, spec, func(ctx context.Context) (Pos, error) {
 				n, err := Steady(ctx, h.addr, h.opts.SteadyRate, h.opts.SteadyDuration, next)
 				written = n
@@ -367,15 +415,50 @@ func (h *harness) steady(ctx context.Context, w Workload, variants []Variant) (W
 			if err != nil {
 				return wr, fmt.Errorf("variant %s: %w", v.Name, err)
 			}
-			if res.Rows != uint64(written) || res.LagSamples != written {
-				return wr, fmt.Errorf("variant %s: counted %d rows and %d lag samples, wrote %d", v.Name, res.Rows, res.LagSamples, written)
+			want, err := h.want(ctx, w, v, written, fmt.Sprintf("id BETWEEN %d AND %d", first, first+written-1))
+			if err != nil {
+				return wr, err
+			}
+			res.SourceRows = uint64(written)
+			if err := checkRows(v, res, want, written); err != nil {
+				return wr, err
+			}
+			if res.LagSamples != want {
+				return wr, fmt.Errorf("variant %s: %d lag samples of %d rows delivered", v.Name, res.LagSamples, want)
 			}
 			wr.Rows = written
-			h.progress("%s/%s run %d: %d rows, lag p50 %.2f ms p99 %.2f ms max %.2f ms, %.2f CPU s, others %.2f cores", w.Name, v.Name, r+1, written, res.LagP50, res.LagP99, res.LagMax, res.UserCPU+res.SysCPU, res.OtherCores)
+			h.progress("%s/%s run %d: %d rows, lag p50 %.2f ms p99 %.2f ms max %.2f ms, %.2f CPU s, others %.2f cores%s", w.Name, v.Name, r+1, written, res.LagP50, res.LagP99, res.LagMax, res.UserCPU+res.SysCPU, res.OtherCores, sinkNote(res))
 			wr.Variants[i].Runs = append(wr.Variants[i].Runs, res)
 		}
 	}
 	return wr, nil
+}
+
+// checkRows fails a run whose senders did not deliver want of the range's
+// rows: the probe's count, and the sink's for a variant that posts to one.
+func checkRows(v Variant, res Result, want, rows int) error {
+	of := ""
+	if v.Filtered {
+		of = fmt.Sprintf(" (of %d in the range)", rows)
+	}
+	if res.Rows != uint64(want) {
+		return fmt.Errorf("variant %s: senders acknowledged %d rows, want %d%s", v.Name, res.Rows, want, of)
+	}
+	if v.Sink != nil && (res.SinkRows == nil || *res.SinkRows != uint64(want)) {
+		got := "none"
+		if res.SinkRows != nil {
+			got = fmt.Sprint(*res.SinkRows)
+		}
+		return fmt.Errorf("variant %s: the HTTP sink received %s rows, want %d%s", v.Name, got, want, of)
+	}
+	return nil
+}
+
+func sinkNote(res Result) string {
+	if res.SinkRows == nil {
+		return ""
+	}
+	return fmt.Sprintf(", sink %d rows in %d requests", *res.SinkRows, res.SinkRequests)
 }
 
 func (h *harness) spec(w Workload, v Variant, start Pos) Spec {
@@ -396,6 +479,18 @@ func (h *harness) child(ctx context.Context, spec Spec, write func(context.Conte
 	}
 	defer os.RemoveAll(dir)
 	spec.Dir = dir
+	v, ok := VariantByName(spec.Variant)
+	if !ok {
+		return Result{}, fmt.Errorf("unknown variant %q", spec.Variant)
+	}
+	var sink *httpSink
+	if v.Sink != nil {
+		if sink, err = newHTTPSink(); err != nil {
+			return Result{}, fmt.Errorf("HTTP sink: %w", err)
+		}
+		defer sink.Close()
+		spec.SinkURL = sink.URL()
+	}
 	js, err := json.Marshal(spec)
 	if err != nil {
 		return Result{}, err
@@ -465,6 +560,21 @@ func (h *harness) child(ctx context.Context, spec Spec, write func(context.Conte
 	res.ServerCPU = processCPUSeconds(h.serverPID) - server0
 	child := (cmd.ProcessState.UserTime() + cmd.ProcessState.SystemTime()).Seconds()
 	res.OtherCores = max(0, (busySeconds()-busy0-child-res.ServerCPU)/time.Since(t0).Seconds())
+	if sink != nil {
+		// Every batch was answered before the sender acknowledged it:
+		// the counts are complete.
+		sc := sink.counts()
+		if sc.Err != nil {
+			return Result{}, sc.Err
+		}
+		w, _ := WorkloadByName(spec.Workload)
+		if sc.First != nil {
+			if err := v.Sink(w, sc.First); err != nil {
+				return Result{}, fmt.Errorf("variant %s: %w", v.Name, err)
+			}
+		}
+		res.SinkRows, res.SinkRequests = &sc.Rows, sc.Requests
+	}
 	return res, nil
 }
 

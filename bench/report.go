@@ -128,11 +128,11 @@ func mapRuns(runs []Result, f func(Result) float64) []float64 {
 }
 
 func rowsPerSecond(runs []Result) []float64 {
-	return mapRuns(runs, func(r Result) float64 { return float64(r.Rows) / r.Seconds })
+	return mapRuns(runs, func(r Result) float64 { return float64(r.sourceRows()) / r.Seconds })
 }
 
 func cpuPerMillion(r Result) float64 {
-	return (r.UserCPU + r.SysCPU) / float64(max(r.Rows, 1)) * 1e6
+	return (r.UserCPU + r.SysCPU) / float64(max(r.sourceRows(), 1)) * 1e6
 }
 
 func mib(runs []Result) string {

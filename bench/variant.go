@@ -35,6 +35,11 @@ type Env struct {
 	ServerID uint32
 	// Log receives warnings and errors.
 	Log *slog.Logger
+	// Workload names the workload whose range this is.
+	Workload string
+	// SinkURL is where a variant with Sink set posts (the harness's
+	// httpSink); empty otherwise.
+	SinkURL string
 }
 
 // Variant is one consumer of the binary-log range: a name and either a
@@ -43,6 +48,17 @@ type Env struct {
 type Variant struct {
 	Name  string
 	Label string
+	// Filtered marks a variant whose handlers drop the rows for which the
+	// workload's Keep predicate does not hold: the harness expects its
+	// senders to deliver as many rows as MariaDB counts with that
+	// predicate, not every row of the range.
+	Filtered bool
+	// Sink, when set, makes the harness run an httpSink for each run of
+	// the variant, outside the measured process, and pass its URL in
+	// Env.SinkURL. The rows it received, each batch once, must be the
+	// rows the probe counted; Sink checks the first body that carried
+	// rows (that the handlers did their work).
+	Sink func(w Workload, first []byte) error
 	// Engine builds a Puma task. The harness wraps every sender it makes
 	// in a probe that counts rows, records lag and notices the end.
 	Engine func(env *Env) (*Setup, error)
