@@ -2,10 +2,17 @@ package bench
 
 import (
 	"bytes"
+	"context"
+	"fmt"
 	"net/http"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/pumacdc/puma/engine"
+	"github.com/pumacdc/puma/engine/position"
 )
 
 func TestPosOrder(t *testing.T) {
@@ -138,7 +145,7 @@ func TestWorkloadsAndVariants(t *testing.T) {
 		names[v.Name] = true
 	}
 	env := &Env{Addr: "127.0.0.1:3307", Start: Pos{"mysql-bin.000001", 4}, Table: "bench.narrow", Dir: t.TempDir(), ServerID: 50001,
-		Workload: "narrow"}
+		Workload: "narrow", SinkURL: "http://127.0.0.1:1/puma"}
 	for _, v := range Variants() {
 		if v.Engine == nil {
 			continue
@@ -257,5 +264,124 @@ func TestHTTPSink(t *testing.T) {
 	}
 	if s.counts().Err == nil {
 		t.Fatal("a GET is not an error")
+	}
+}
+
+func TestCheckMasked(t *testing.T) {
+	w, _ := WorkloadByName("narrow")
+	hash := strings.Repeat("ab", 32)
+	good := `{"op":"c","after":{"id":1,"email":"` + hash + `"}}` + "\n" + `{"op":"c","after":{"id":2,"email":"` + hash + `"}}` + "\n"
+	if err := checkMasked(w, []byte(good)); err != nil {
+		t.Error(err)
+	}
+	for _, bad := range []string{
+		"",
+		`{"op":"c","after":{"id":1,"email":"user1@example.com"}}` + "\n",
+		`{"op":"c","after":{"id":1,"email":null}}` + "\n",
+		`{"op":"c","after":{"id":1,"email":"` + hash[:62] + `"}}` + "\n",
+		"not json\n",
+	} {
+		if err := checkMasked(w, []byte(bad)); err == nil {
+			t.Errorf("checkMasked accepted %q", bad)
+		}
+	}
+}
+
+// The filter-mask-jsonl-http variant's plugins, built as a run builds
+// them, on one batch of ten rows: the filter drops the one its workload's
+// Keep predicate does not hold for, the mask hashes the rest's MaskColumn,
+// and both senders accept them, the HTTP one posting to a sink.
+func TestFilterMaskChain(t *testing.T) {
+	if testing.Short() {
+		t.Skip("instantiates four Wasm modules")
+	}
+	v, _ := VariantByName("filter-mask-jsonl-http")
+	if !v.Filtered || v.Sink == nil {
+		t.Fatal("filter-mask-jsonl-http neither filters nor posts")
+	}
+	for _, tc := range []struct {
+		workload string
+		table    *engine.Table
+		row      func(i int) []any
+	}{
+		{"narrow", &engine.Table{DB: DB, Name: "narrow", Key: []int{0}, KeyKind: engine.KeyPrimary, Columns: []engine.Column{
+			{Name: "id", Kind: engine.KindUint, Unsigned: true},
+			{Name: "account", Kind: engine.KindInt},
+			{Name: "email", Kind: engine.KindString, Nullable: true, Charset: "utf8mb4"},
+		}}, func(i int) []any {
+			var email any = fmt.Sprintf("user%010d@example.com", i)
+			if i%10 == 0 {
+				email = nil
+			}
+			return []any{uint64(i), int64(i), email}
+		}},
+		{"wide", &engine.Table{DB: DB, Name: "wide", Key: []int{0}, KeyKind: engine.KeyPrimary, Columns: []engine.Column{
+			{Name: "id", Kind: engine.KindUint, Unsigned: true},
+			{Name: "c02", Kind: engine.KindString, Nullable: true, Charset: "utf8mb4"},
+			{Name: "c08", Kind: engine.KindInt, Nullable: true},
+		}}, func(i int) []any {
+			return []any{uint64(i), fmt.Sprintf("value-2-%d", i), int64((i + 8) % 100)}
+		}},
+	} {
+		t.Run(tc.workload, func(t *testing.T) {
+			sink, err := newHTTPSink()
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer sink.Close()
+			env := &Env{Addr: "127.0.0.1:3307", Start: Pos{"mysql-bin.000001", 4}, Table: DB + "." + tc.table.Name, Dir: t.TempDir(),
+				ServerID: 50001, Workload: tc.workload, SinkURL: sink.URL()}
+			s, err := v.Engine(env)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer s.Close()
+			if len(s.Task.Handlers) != 2 || len(s.Task.Senders) != 2 {
+				t.Fatalf("%d handlers, %d senders, want 2 and 2", len(s.Task.Handlers), len(s.Task.Senders))
+			}
+			ctx := context.Background()
+			tx := &engine.Tx{ID: "0-1-1", GTID: "0-1-1", ServerID: 1, File: "mysql-bin.000001", Pos: 4}
+			b := &engine.Batch{Seq: 1, Tx: tx, Begin: true, Commit: &position.Position{File: "mysql-bin.000001", Pos: 2000}, CommitTime: 1}
+			for i := 1; i <= 10; i++ {
+				b.Changes = append(b.Changes, engine.Change{Op: engine.OpInsert, Table: tc.table, After: tc.row(i), Seq: uint32(i), Tx: tx, File: "mysql-bin.000001", Pos: uint32(100 * i)})
+			}
+			for _, p := range s.Task.Handlers {
+				h, err := s.Deps.NewHandler(ctx, s.Task, p)
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer h.Close()
+				if b, err = h.Handle(ctx, b); err != nil {
+					t.Fatalf("%s: %v", p.Name, err)
+				}
+			}
+			if len(b.Changes) != 9 {
+				t.Fatalf("%d rows passed the filter, want 9", len(b.Changes))
+			}
+			for _, p := range s.Task.Senders {
+				snd, err := s.Deps.NewSender(ctx, s.Task, p)
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer snd.Close()
+				if err := snd.Send(ctx, b); err != nil {
+					t.Fatalf("%s: %v", p.Name, err)
+				}
+			}
+			c := sink.counts()
+			if c.Rows != 9 || c.Requests != 1 || c.Err != nil {
+				t.Fatalf("sink counts %+v", c)
+			}
+			w, _ := WorkloadByName(tc.workload)
+			if err := v.Sink(w, c.First); err != nil {
+				t.Fatal(err)
+			}
+			if out, err := os.ReadFile(filepath.Join(env.Dir, "out", "bench.jsonl")); err != nil || bytes.Count(out, []byte{'\n'}) != 9 {
+				t.Fatalf("jsonl wrote %d lines (%v)", bytes.Count(out, []byte{'\n'}), err)
+			}
+			if s.WasmTime() <= 0 {
+				t.Error("no time inside the plugins")
+			}
+		})
 	}
 }

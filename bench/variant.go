@@ -87,6 +87,8 @@ func Variants() []Variant {
 		{Name: "jsonl", Label: "puma → jsonl (Go, fsync per batch)", Engine: engineVariant(jsonlSenders(true))},
 		{Name: "jsonl-nofsync", Label: "puma → jsonl (Go, no fsync)", Engine: engineVariant(jsonlSenders(false))},
 		{Name: "filter-jsonl", Label: "puma → filter → jsonl (Wasm, no fsync)", Engine: wasmVariant(wasmFilterJSONL)},
+		{Name: "filter-mask-jsonl-http", Label: "puma → filter + mask → jsonl + http (Wasm, no fsync)", Filtered: true, Sink: checkMasked,
+			Engine: wasmVariant(wasmFilterMaskJSONLHTTP)},
 	}
 }
 
@@ -112,7 +114,19 @@ type senderSpec struct {
 // store as cmd/puma does.
 func engineVariant(s senderSpec) func(env *Env) (*Setup, error) {
 	return func(env *Env) (*Setup, error) {
-		doc := fmt.Sprintf(`
+		cfg, err := parseConfig(env, s.toml(env))
+		if err != nil {
+			return nil, err
+		}
+		return newSetup(cfg, env, s.newSender(cfg))
+	}
+}
+
+// parseConfig parses a configuration (in env.Dir/puma.toml, which need not
+// exist) of one task reading env.Table from env.Start, with plugins the
+// TOML tables plugins, through the real config parser.
+func parseConfig(env *Env, plugins string) (*config.Config, error) {
+	doc := fmt.Sprintf(`
 [server]
 data_dir = %q
 [[task]]
@@ -123,20 +137,25 @@ tables = [%q]
   [[task.source]]
   addr = %q
   user = "root"
-%s`, filepath.Join(env.Dir, "var"), env.ServerID, env.Start.File, env.Start.Pos, env.Table, env.Addr, s.toml(env))
-		cfg, err := config.Parse([]byte(doc), filepath.Join(env.Dir, "puma.toml"))
-		if err != nil {
-			return nil, fmt.Errorf("bench config: %w", err)
-		}
-		store, err := checkpoint.NewFileStore(filepath.Join(cfg.Server.DataDir, "checkpoints"))
-		if err != nil {
-			return nil, err
-		}
-		return &Setup{
-			Task: cfg.Tasks[0],
-			Deps: engine.Deps{Store: store, Log: env.Log, NewSender: s.newSender(cfg)},
-		}, nil
+%s`, filepath.Join(env.Dir, "var"), env.ServerID, env.Start.File, env.Start.Pos, env.Table, env.Addr, plugins)
+	cfg, err := config.Parse([]byte(doc), filepath.Join(env.Dir, "puma.toml"))
+	if err != nil {
+		return nil, fmt.Errorf("bench config: %w", err)
 	}
+	return cfg, nil
+}
+
+// newSetup is cfg's task with a file checkpoint store, as cmd/puma runs
+// it.
+func newSetup(cfg *config.Config, env *Env, newSender func(context.Context, config.Task, config.Plugin) (engine.Sender, error)) (*Setup, error) {
+	store, err := checkpoint.NewFileStore(filepath.Join(cfg.Server.DataDir, "checkpoints"))
+	if err != nil {
+		return nil, err
+	}
+	return &Setup{
+		Task: cfg.Tasks[0],
+		Deps: engine.Deps{Store: store, Log: env.Log, NewSender: newSender},
+	}, nil
 }
 
 // nullSenders: one sender that accepts every batch at once. It is the

@@ -1,8 +1,16 @@
 package bench
 
 import (
+	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
 	"fmt"
+	"net/url"
+	"os"
+	"path"
 	"path/filepath"
 	"sync/atomic"
 	"time"
@@ -18,50 +26,112 @@ import (
 // front of builtin:jsonl without fsync, both the Wasm modules cmd/puma
 // embeds, on a host set up as cmd/puma sets it up.
 var wasmFilterJSONL = wasmSpec{
-	toml: "  [[task.handler]]\n  plugin = \"builtin:filter\"\n  config = { where = \"id >= 0\" }\n" +
-		"  [[task.sender]]\n  plugin = \"builtin:jsonl\"\n  config = { path = \"out/bench.jsonl\", fsync = false }\n",
+	toml: func(*Env) (string, error) {
+		return "  [[task.handler]]\n  plugin = \"builtin:filter\"\n  config = { where = \"id >= 0\" }\n" +
+			"  [[task.sender]]\n  plugin = \"builtin:jsonl\"\n  config = { path = \"out/bench.jsonl\", fsync = false }\n", nil
+	},
 	modules: []string{"filter", "jsonl"},
 }
 
+// wasmFilterMaskJSONLHTTP is two handlers and two senders: builtin:filter
+// keeping the rows the workload's Keep predicate holds for (nine in ten),
+// builtin:mask hashing its MaskColumn with a salt from [secrets] (the HMAC
+// computed by the host), then builtin:jsonl without fsync and builtin:http
+// posting NDJSON to the harness's httpSink on loopback (allow_private).
+// NDJSON rather than the default array so that the sink counts rows
+// without parsing them; the sender's work is the same.
+var wasmFilterMaskJSONLHTTP = wasmSpec{
+	toml: func(env *Env) (string, error) {
+		w, ok := WorkloadByName(env.Workload)
+		if !ok || w.Keep == "" || w.MaskColumn == "" {
+			return "", fmt.Errorf("workload %q has no Keep predicate and MaskColumn", env.Workload)
+		}
+		if env.SinkURL == "" {
+			return "", errors.New("no HTTP sink to post to")
+		}
+		salt := filepath.Join(env.Dir, "mask_salt")
+		if err := os.WriteFile(salt, []byte("puma-bench mask salt\n"), 0o600); err != nil {
+			return "", err
+		}
+		return fmt.Sprintf(`  [[task.handler]]
+  plugin = "builtin:filter"
+  config = { where = %q }
+  [[task.handler]]
+  plugin = "builtin:mask"
+  config = { hash = [%q], salt_secret = "mask_salt" }
+  [[task.sender]]
+  plugin = "builtin:jsonl"
+  config = { path = "out/bench.jsonl", fsync = false }
+  [[task.sender]]
+  plugin = "builtin:http"
+  config = { url = %q, format = "ndjson" }
+  grants = { allow_private = true }
+[secrets]
+mask_salt_file = %q
+`, w.Keep, env.Table+"."+w.MaskColumn, env.SinkURL, salt), nil
+	},
+	modules: []string{"filter", "mask", "jsonl", "http"},
+}
+
+// checkMasked checks a body builtin:http posted in the
+// filter-mask-jsonl-http variant: every envelope's MaskColumn is an
+// HMAC-SHA256 in hex.
+func checkMasked(w Workload, body []byte) error {
+	n := 0
+	for line := range bytes.Lines(body) {
+		var env struct {
+			After map[string]any `json:"after"`
+		}
+		if err := json.Unmarshal(line, &env); err != nil {
+			return fmt.Errorf("sink: envelope %d: %w", n, err)
+		}
+		v, _ := env.After[w.MaskColumn].(string)
+		if _, err := hex.DecodeString(v); err != nil || len(v) != 2*sha256.Size {
+			return fmt.Errorf("sink: envelope %d: %s = %.80q, want a hex HMAC-SHA256", n, w.MaskColumn, v)
+		}
+		n++
+	}
+	if n == 0 {
+		return errors.New("sink: no envelope")
+	}
+	return nil
+}
+
 type wasmSpec struct {
-	toml    string
+	toml    func(env *Env) (string, error)
 	modules []string
 }
 
-// wasmVariant builds a task whose plugins run on a hostabi.Host. The
-// modules are compiled before the run (as a daemon's are long before its
-// data), so the window holds their instantiation only. WasmTime is the
-// time spent in the plugins' Handle and Send calls, host-side encoding
-// and decoding of batches included.
+// wasmVariant builds a task whose plugins run on a hostabi.Host set up as
+// cmd/puma sets it up (cache under data_dir, grants and paths relative to
+// the config's directory, [secrets], the built-ins with the grants
+// cmd/puma gives them). The modules are compiled before the run (as a
+// daemon's are long before its data), so the window holds their
+// instantiation only. WasmTime is the time spent in every handler's Handle
+// and every sender's Send call, host-side encoding and decoding of batches
+// included.
 func wasmVariant(w wasmSpec) func(env *Env) (*Setup, error) {
 	return func(env *Env) (*Setup, error) {
-		inner := engineVariant(senderSpec{toml: func(*Env) string { return w.toml }, newSender: func(*config.Config) func(context.Context, config.Task, config.Plugin) (engine.Sender, error) {
-			return nil
-		}})
-		setup, err := inner(env)
+		plugins, err := w.toml(env)
+		if err != nil {
+			return nil, err
+		}
+		cfg, err := parseConfig(env, plugins)
+		if err != nil {
+			return nil, err
+		}
+		setup, err := newSetup(cfg, env, nil)
 		if err != nil {
 			return nil, err
 		}
 		ctx := context.Background()
-		dir := env.Dir
 		host, err := hostabi.New(ctx, hostabi.Options{
-			CacheDir:  filepath.Join(dir, "var", "wasm-cache"),
-			ConfigDir: dir,
+			CacheDir:  filepath.Join(cfg.Server.DataDir, "wasm-cache"),
+			ConfigDir: cfg.Dir,
 			Log:       env.Log,
-			Builtin: func(name string, cfg map[string]any) (hostabi.Builtin, bool) {
-				wasm, ok := embedded.Module(name)
-				if !ok {
-					return hostabi.Builtin{}, false
-				}
-				b := hostabi.Builtin{Wasm: wasm}
-				if name == "jsonl" {
-					g, err := hostabi.ParseGrants(map[string]any{"files": []any{"out"}}, dir)
-					if err != nil {
-						return hostabi.Builtin{}, false
-					}
-					b.Grants = g
-				}
-				return b, true
+			Secrets:   cfg.Secrets,
+			Builtin: func(name string, config map[string]any) (hostabi.Builtin, bool) {
+				return builtin(name, config, cfg.Dir)
 			},
 		})
 		if err != nil {
@@ -97,6 +167,59 @@ func wasmVariant(w wasmSpec) func(env *Env) (*Setup, error) {
 		setup.Close = host.Close
 		return setup, nil
 	}
+}
+
+// builtin serves the built-ins embedded in the binary with the grants
+// cmd/puma gives them: a copy of cmd/puma's builtin (cmd/puma/plugins.go,
+// package main), keep the two in step. builtin:stdout gets the standard
+// output, builtin:jsonl the directory of its path, builtin:http its URL
+// and the secrets its config names, builtin:mask its salt secret.
+func builtin(name string, config map[string]any, dir string) (hostabi.Builtin, bool) {
+	wasm, ok := embedded.Module(name)
+	if !ok {
+		return hostabi.Builtin{}, false
+	}
+	b := hostabi.Builtin{Wasm: wasm}
+	switch name {
+	case "stdout":
+		b.Grants.Stdout = true
+	case "jsonl":
+		if p, ok := config["path"].(string); ok {
+			if g, err := hostabi.ParseGrants(map[string]any{"files": []any{path.Dir(filepath.ToSlash(p))}}, dir); err == nil {
+				b.Grants = g
+			}
+		}
+	case "http":
+		if u, ok := config["url"].(string); ok {
+			if pu, err := url.Parse(u); err == nil {
+				pu.RawQuery, pu.Fragment = "", ""
+				if a, err := hostabi.ParseHTTPAllow(pu.String()); err == nil {
+					b.Grants.HTTP = []hostabi.HTTPAllow{a}
+				}
+			}
+		}
+		b.Grants.Secrets = []string{}
+		if h, ok := config["hmac"].(map[string]any); ok {
+			b.Grants.Secrets = appendSecret(b.Grants.Secrets, h["secret"])
+		}
+		if hs, ok := config["secret_headers"].(map[string]any); ok {
+			for _, v := range hs {
+				if h, ok := v.(map[string]any); ok {
+					b.Grants.Secrets = appendSecret(b.Grants.Secrets, h["secret"])
+				}
+			}
+		}
+	case "mask":
+		b.Grants.Secrets = appendSecret([]string{}, config["salt_secret"])
+	}
+	return b, true
+}
+
+func appendSecret(list []string, v any) []string {
+	if s, ok := v.(string); ok && s != "" {
+		return append(list, s)
+	}
+	return list
 }
 
 type timedHandler struct {
