@@ -38,7 +38,7 @@ quickstart:
 
 # bench starts a private MariaDB, loads the benchmark workloads and measures
 # go-mysql's decoder (the floor) and Puma with each sender on the same
-# binary-log range, then rewrites the tables in BENCHMARKS.md. Takes ~10
+# binary-log range, then rewrites the tables in BENCHMARKS.md. Takes ~15
 # minutes; scale it with BENCH_FLAGS, e.g.
 #   make bench BENCH_FLAGS="-rows 100000 -repeat 1 -steady-duration 10s"
 .PHONY: bench
