@@ -54,6 +54,9 @@ type instance struct {
 	nextID uint32
 	wtx    wire.Tx
 	wcm    wire.Commit
+
+	// release frees the linear memory's mapping, if it has one.
+	release func()
 }
 
 // start instantiates the plugin and runs _initialize and init.
@@ -96,7 +99,7 @@ func (p *plugin) start(ctx context.Context) (*instance, error) {
 		WithSysWalltime().
 		WithSysNanotime().
 		WithRandSource(rand.Reader)
-	mod, err := rt.InstantiateModule(in.ictx, cm, cfg)
+	mod, err := rt.InstantiateModule(withLinearMemory(in.ictx, in), cm, cfg)
 	if err != nil {
 		return fail(p.loadErr("instantiate: %v", err))
 	}
@@ -191,6 +194,10 @@ func (in *instance) close() {
 	in.wd.close()
 	in.cancel()
 	in.rt.Close(context.Background())
+	if in.release != nil {
+		in.release()
+		in.release = nil
+	}
 	in.caps.closeAll()
 	in.stdout.takeTail()
 	in.stderr.takeTail()
