@@ -1,6 +1,11 @@
 package sdk
 
-import "github.com/pumacdc/puma/hostabi/wire"
+import (
+	"errors"
+	"strconv"
+
+	"github.com/pumacdc/puma/hostabi/wire"
+)
 
 // Batch is what a sender receives: an ordered slice of one transaction's
 // changes, which may open the transaction (Begin) and may close it
@@ -56,4 +61,28 @@ func (b *Batch) Commit() (c Commit, ok bool) {
 func (b *Batch) Len() int { return len(b.rows) }
 
 // Row returns change i.
-func (b *Batch) Row(i int) *Row { return &b.rows[i] }
+func (b *Batch) Row(i int) *Row {
+	r := &b.rows[i]
+	if !r.parsed {
+		r.parse()
+	}
+	return r
+}
+
+// parse decodes a sender's change on first use; a malformed one fails the
+// batch (see malformed).
+func (r *Row) parse() {
+	p, c := r.p, &r.ch
+	if err := c.Parse(r.body, r.at); err != nil {
+		panic(malformed{Fatal(errors.New("sdk: malformed change " + err.Error()))})
+	}
+	var t *Table
+	if c.TableID != 0 {
+		t = p.tables[c.TableID]
+		if t == nil {
+			panic(malformed{Fatal(errors.New("sdk: change at offset " + strconv.Itoa(r.at) + " names unannounced table id " + strconv.FormatUint(uint64(c.TableID), 10)))})
+		}
+	}
+	r.table, r.out, r.op, r.parsed = t, t, c.Op, true
+	r.route, r.hasRoute, r.dirty, r.emitted, r.emitting = "", false, false, 0, false
+}

@@ -73,8 +73,15 @@ func (p *plugin) recovered(v any) []byte {
 	default:
 		msg = "non-error value"
 	}
+	if m, ok := v.(malformed); ok {
+		return p.fail(wire.StatusFatal, m.err.Error())
+	}
 	return p.fail(wire.StatusFatal, "panic: "+msg)
 }
+
+// malformed is the panic of a sender's Batch.Row on a change it cannot
+// decode: the batch fails as a malformed one does when read up front.
+type malformed struct{ err error }
 
 func (p *plugin) init(msg []byte) (reply []byte) {
 	defer func() {
@@ -139,16 +146,20 @@ func (p *plugin) readBatch(msg []byte, handler bool) error {
 			lastID, last = 0, nil
 			continue
 		}
-		var r *Row
-		if handler {
-			r = &p.row
-		} else {
+		if !handler {
+			// A sender's changes are decoded when it reads them
+			// (Batch.Row): one that renders the batch through the host
+			// never does.
 			if n == cap(p.batch.rows) {
 				p.batch.rows = append(p.batch.rows[:n], Row{})
 			}
 			p.batch.rows = p.batch.rows[:n+1]
-			r = &p.batch.rows[n]
+			r := &p.batch.rows[n]
+			r.p, r.b, r.index, r.body, r.at, r.parsed = p, &p.batch, n, body, at, false
+			n++
+			continue
 		}
+		r := &p.row
 		c := &r.ch
 		if err := c.Parse(body, at); err != nil {
 			return Fatal(errors.New("sdk: malformed change " + err.Error()))
@@ -165,12 +176,7 @@ func (p *plugin) readBatch(msg []byte, handler bool) error {
 			lastID, last = c.TableID, t
 		}
 		r.index, r.table, r.out, r.op = n, t, t, c.Op
-		if handler {
-			p.handleRow(r, t)
-		} else {
-			r.p, r.b = p, &p.batch
-			r.route, r.hasRoute, r.dirty, r.emitted, r.emitting = "", false, false, 0, false
-		}
+		p.handleRow(r, t)
 		n++
 	}
 	if err := recs.Err(); err != nil {

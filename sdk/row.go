@@ -57,6 +57,11 @@ type Row struct {
 	emitted  uint32
 	emitting bool
 	mark     wire.Mark
+
+	// A sender's change, until Batch.Row decodes it.
+	body   []byte
+	at     int
+	parsed bool
 }
 
 // Op returns what the change did.

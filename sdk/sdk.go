@@ -119,6 +119,29 @@ func Sender(f func(b *Batch) error) { senderFunc = f }
 // Close registers f to run when the instance is shut down gracefully.
 func Close(f func() error) { closeFunc = f }
 
+// Plugin is all of a plugin's functions, for Register.
+type Plugin struct {
+	Init         func(config []byte) error
+	Handler      func(r *Row) Verdict
+	OutputSchema func(in *Table, out *Schema)
+	Sender       func(b *Batch) error
+	Close        func() error
+}
+
+// Register registers every function of p at once, replacing whatever was
+// registered before (a nil function unregisters). A module bundling
+// several plugins registers a dispatching Init, Handler and Sender in
+// init, and its Init then registers the plugin its config selects (and
+// calls that plugin's Init itself): from then on the instance is that
+// plugin.
+func Register(p Plugin) {
+	initFunc, handlerFunc, schemaFunc, senderFunc, closeFunc = p.Init, p.Handler, p.OutputSchema, p.Sender, p.Close
+}
+
+// Role returns how the task runs this instance, "handler" or "sender";
+// known from Init on.
+func Role() string { return state.role.String() }
+
 // Task returns the name of the task running the plugin, known from Init on.
 func Task() string { return state.task }
 

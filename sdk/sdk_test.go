@@ -91,6 +91,15 @@ func FuzzBatch(f *testing.F) {
 	f.Fuzz(func(t *testing.T, msg []byte) {
 		p := &plugin{tables: make(map[uint32]*Table), inited: true, role: wire.RoleSender}
 		p.readBatch(msg, false)
+		defer func() {
+			// A sender's change is decoded when read: a malformed one
+			// fails the batch, and nothing else may panic.
+			if v := recover(); v != nil {
+				if _, ok := v.(malformed); !ok {
+					panic(v)
+				}
+			}
+		}()
 		for i := range p.batch.Len() {
 			r := p.batch.Row(i)
 			tb := r.Table()
@@ -146,5 +155,54 @@ func TestStdlibOnly(t *testing.T) {
 	}
 	if _, err := os.Stat("../hostabi/wire/wire.go"); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestSenderMalformedChange: a sender's changes are decoded when it reads
+// them; one that cannot be decoded fails the batch as fatal, saying why,
+// and a sender that never reads the rows does not decode them at all.
+func TestSenderMalformedChange(t *testing.T) {
+	defer Register(Plugin{})
+	var e wire.Encoder
+	e.StartInit(wire.RoleSender, "t", "p", []byte("{}"))
+	read := true
+	Register(Plugin{Sender: func(b *Batch) error {
+		if read {
+			for i := range b.Len() {
+				b.Row(i)
+			}
+		}
+		return nil
+	}})
+	if rep := NativeInit(e.Message()); len(rep) != 0 {
+		t.Fatalf("init: %q", rep)
+	}
+	if rep := NativeSend(testBatch(t, true)); len(rep) != 0 {
+		t.Fatalf("a good batch: %q", rep)
+	}
+	msg := testBatch(t, true)
+	// Corrupt the op of the last change.
+	hdr, err := wire.ParseBatch(msg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var last int
+	for {
+		tag, _, at, ok := hdr.Records.Next()
+		if !ok {
+			break
+		}
+		if tag == wire.RecChange {
+			last = at
+		}
+	}
+	msg[last] = 200 // no such op
+	r, err := wire.ParseReply(NativeSend(msg))
+	if err != nil || r.Status != wire.StatusFatal || !strings.Contains(string(r.Message), "sdk: malformed change at offset") || !strings.Contains(string(r.Message), "unknown op 200") {
+		t.Fatalf("reply %+v %q, %v", r, r.Message, err)
+	}
+	read = false
+	if rep := NativeSend(msg); len(rep) != 0 {
+		t.Fatalf("rows never read: %q", rep)
 	}
 }
