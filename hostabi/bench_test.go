@@ -66,6 +66,7 @@ func BenchmarkPlugins(b *testing.B) {
 	b.Run("filter", handler("filter", "builtin:filter", map[string]any{
 		"include": []any{"shop.*"}, "where": "status != 'test' AND amount > 100",
 	}))
+	b.Run("filter/id", handler("filter", "builtin:filter", map[string]any{"where": "id >= 0"}))
 	for _, fsync := range []bool{false, true} {
 		b.Run(fmt.Sprintf("jsonl/fsync=%v", fsync), func(b *testing.B) {
 			s, err := h.NewSender(ctx, "bench", plugin("jsonl", "builtin:jsonl",
