@@ -54,12 +54,29 @@ type config struct {
 
 type filter struct {
 	include, exclude [][2]string
-	ops              [256]bool
-	anyOp            bool
-	where            expr
-	// tables caches the table decision per table version.
-	tables map[*sdk.Table]bool
+	ops              [256]bool // every op when the config lists none
+	where            expr      // nil: none
+	// last is the state of the table of the last row, lastTable (never
+	// nil); tables holds the state of every table version seen. DDL
+	// changes, which have no table, use ddlKeep or ddlDrop.
+	lastTable *sdk.Table
+	last      *tableState
+	tables    map[*sdk.Table]*tableState
+	ddlKeep   tableState
+	ddlDrop   tableState
 }
+
+// tableState is what the filter decided for one table version: its rows'
+// verdict when they pass or fail include and exclude regardless of the
+// where predicate, or (eval) the predicate compiled for its columns.
+type tableState struct {
+	verdict sdk.Verdict
+	eval    bool
+	where   prog
+}
+
+// noTable stands for the last table before the first row.
+var noTable = new(sdk.Table)
 
 var f filter
 
@@ -99,7 +116,11 @@ func (f *filter) configure(cfg config) error {
 	}
 	f.include = split("include", cfg.Include)
 	f.exclude = split("exclude", cfg.Exclude)
-	f.anyOp = len(cfg.Ops) == 0
+	if len(cfg.Ops) == 0 {
+		for i := range f.ops {
+			f.ops[i] = true
+		}
+	}
 	for _, op := range cfg.Ops {
 		switch op {
 		case "c", "u", "d", "t", "r":
@@ -117,8 +138,40 @@ func (f *filter) configure(cfg config) error {
 		}
 		f.where = e
 	}
-	f.tables = make(map[*sdk.Table]bool)
+	f.tables = make(map[*sdk.Table]*tableState)
+	f.lastTable = noTable
+	f.ddlKeep = f.newState(true, nil)
+	f.ddlDrop = f.newState(false, nil)
 	return errors.Join(errs...)
+}
+
+func (f *filter) newState(ok bool, t *sdk.Table) tableState {
+	switch {
+	case !ok:
+		return tableState{verdict: sdk.Drop()}
+	case f.where == nil:
+		return tableState{verdict: sdk.Keep()}
+	}
+	return tableState{eval: true, where: compile(f.where, t)}
+}
+
+// state returns the state of r's table t, made on first use, and makes
+// it the last table's.
+func (f *filter) state(r *sdk.Row, t *sdk.Table) *tableState {
+	if t == nil {
+		if f.tableOK(r.DB(), "") {
+			return &f.ddlKeep
+		}
+		return &f.ddlDrop
+	}
+	st := f.tables[t]
+	if st == nil {
+		s := f.newState(f.tableOK(t.DB, t.Name), t)
+		st = &s
+		f.tables[t] = st
+	}
+	f.lastTable, f.last = t, st
+	return st
 }
 
 func match(pats [][2]string, db, table string) bool {
@@ -138,32 +191,25 @@ func (f *filter) tableOK(db, table string) bool {
 }
 
 func (f *filter) handle(r *sdk.Row) sdk.Verdict {
-	if !f.anyOp && !f.ops[r.Op()] {
+	op := r.Op()
+	if !f.ops[op] {
 		return sdk.Drop()
 	}
-	if t := r.Table(); t != nil {
-		ok, seen := f.tables[t]
-		if !seen {
-			ok = f.tableOK(t.DB, t.Name)
-			f.tables[t] = ok
-		}
-		if !ok {
-			return sdk.Drop()
-		}
-	} else if !f.tableOK(r.DB(), "") {
-		return sdk.Drop()
+	st := f.last
+	if t := r.Table(); t != f.lastTable {
+		st = f.state(r, t)
 	}
-	if f.where == nil {
-		return sdk.Keep()
+	if !st.eval {
+		return st.verdict
 	}
 	img := r.After()
-	if r.Op() == sdk.OpDelete {
+	if op == sdk.OpDelete {
 		img = r.Before()
 	}
 	if !img.Present() {
 		return sdk.Keep() // DDL, TRUNCATE
 	}
-	if f.where.eval(img) != yes {
+	if !st.where.run(img) {
 		return sdk.Drop()
 	}
 	return sdk.Keep()

@@ -5,32 +5,11 @@ import (
 	"math"
 	"strconv"
 	"strings"
-
-	"github.com/pumacdc/puma/sdk"
 )
 
-// tri is a three-valued truth.
-type tri uint8
-
-const (
-	unknown tri = iota
-	no
-	yes
-)
-
-func (t tri) not() tri {
-	switch t {
-	case yes:
-		return no
-	case no:
-		return yes
-	}
-	return unknown
-}
-
-type expr interface {
-	eval(img sdk.Image) tri
-}
+// expr is a parsed where predicate: an andExpr, orExpr, notExpr, isNull,
+// cmpExpr or inExpr. compile turns it into a prog for each table.
+type expr interface{ node() }
 
 type andExpr struct{ l, r expr }
 type orExpr struct{ l, r expr }
@@ -41,7 +20,7 @@ type isNull struct {
 }
 type cmpExpr struct {
 	col string
-	op  string
+	op  cmpOp
 	lit literal
 }
 type inExpr struct {
@@ -50,200 +29,108 @@ type inExpr struct {
 	lits []literal
 }
 
-func (e andExpr) eval(img sdk.Image) tri {
-	l := e.l.eval(img)
-	if l == no {
-		return no
+func (andExpr) node() {}
+func (orExpr) node()  {}
+func (notExpr) node() {}
+func (isNull) node()  {}
+func (cmpExpr) node() {}
+func (inExpr) node()  {}
+
+// cmpOp is a comparison operator.
+type cmpOp uint8
+
+const (
+	opEq cmpOp = iota
+	opNe
+	opLt
+	opLe
+	opGt
+	opGe
+)
+
+// mask returns the outcomes of a comparison for which op holds: bit 0
+// for less, bit 1 for equal, bit 2 for greater.
+func (op cmpOp) mask() uint8 {
+	switch op {
+	case opEq:
+		return 0b010
+	case opNe:
+		return 0b101
+	case opLt:
+		return 0b001
+	case opLe:
+		return 0b011
+	case opGt:
+		return 0b100
 	}
-	r := e.r.eval(img)
-	switch {
-	case r == no:
-		return no
-	case l == yes && r == yes:
-		return yes
-	}
-	return unknown
+	return 0b110 // opGe
 }
 
-func (e orExpr) eval(img sdk.Image) tri {
-	l := e.l.eval(img)
-	if l == yes {
-		return yes
-	}
-	r := e.r.eval(img)
-	switch {
-	case r == yes:
-		return yes
-	case l == no && r == no:
-		return no
-	}
-	return unknown
-}
-
-func (e notExpr) eval(img sdk.Image) tri { return e.e.eval(img).not() }
-
-func (e isNull) eval(img sdk.Image) tri {
-	v := img.Get(e.col)
-	null := !v.Valid()
-	if null != e.not {
-		return yes
-	}
-	return no
-}
-
-func (e cmpExpr) eval(img sdk.Image) tri {
-	c, ok := compare(img.Get(e.col), &e.lit)
-	if !ok {
-		return unknown
-	}
-	var t bool
-	switch e.op {
+func parseOp(s string) cmpOp {
+	switch s {
 	case "=":
-		t = c == 0
+		return opEq
 	case "!=":
-		t = c != 0
+		return opNe
 	case "<":
-		t = c < 0
+		return opLt
 	case "<=":
-		t = c <= 0
+		return opLe
 	case ">":
-		t = c > 0
-	case ">=":
-		t = c >= 0
+		return opGt
 	}
-	if t {
-		return yes
-	}
-	return no
+	return opGe
 }
 
-func (e inExpr) eval(img sdk.Image) tri {
-	v := img.Get(e.col)
-	res := no
-	for i := range e.lits {
-		c, ok := compare(v, &e.lits[i])
-		if !ok {
-			res = unknown
-			continue
-		}
-		if c == 0 {
-			res = yes
-			break
-		}
-	}
-	if e.not {
-		return res.not()
-	}
-	return res
-}
-
-// literal is a constant of the predicate: text, a number (kept as text
-// and compared as an exact decimal), or NULL.
+// literal is a constant of the predicate: text, a number (compared as an
+// exact decimal), or NULL. Its typed forms, made once by prepare, are
+// what comparisons with numeric columns use.
 type literal struct {
 	null   bool
 	number bool
-	text   string
+	text   string // the text, or the number as written
+
+	// dec reports whether the literal reads as a decimal number (numbers
+	// always do, text maybe): d and the forms below are then set.
+	dec bool
+	d   decimal
+	i   bound[int64]
+	u   bound[uint64]
+	// f64 and f32 are the literal rounded to float64 and float32; c64
+	// and c32 compare their shortest decimals with the literal.
+	f64      float64
+	f32      float32
+	c64, c32 int8
 }
 
-// numBuf formats column numbers for comparison; the handler runs on one
-// goroutine.
-var numBuf []byte
-
-// compare compares a column value with a literal; ok is false when the
-// comparison is unknown.
-func compare(v sdk.Value, lit *literal) (int, bool) {
-	if !v.Valid() || lit.null {
-		return 0, false
+func (l *literal) prepare() {
+	if l.null {
+		return
 	}
-	switch v.Kind() {
-	case sdk.KindInt, sdk.KindYear:
-		numBuf = strconv.AppendInt(numBuf[:0], v.Int(), 10)
-	case sdk.KindUint, sdk.KindBit:
-		numBuf = strconv.AppendUint(numBuf[:0], v.Uint(), 10)
-	case sdk.KindFloat, sdk.KindDouble:
-		f := v.Float()
-		if math.IsNaN(f) || math.IsInf(f, 0) {
-			return 0, false
-		}
-		bits := 64
-		if v.Kind() == sdk.KindFloat {
-			bits = 32
-		}
-		numBuf = strconv.AppendFloat(numBuf[:0], f, 'f', -1, bits)
-	default:
-		if lit.number {
-			return compareDecimal(v.Text(), lit.text)
-		}
-		return strings.Compare(v.Text(), lit.text), true
-	}
-	return compareDecimal(string(numBuf), lit.text)
-}
-
-// compareDecimal compares two decimal numbers written as
-// [+-]digits[.digits] exactly; ok is false when either is not one.
-func compareDecimal(a, b string) (int, bool) {
-	an, ai, af, ok := splitDecimal(a)
+	d, ok := parseDecimal(l.text)
 	if !ok {
-		return 0, false
+		return
 	}
-	bn, bi, bf, ok := splitDecimal(b)
-	if !ok {
-		return 0, false
-	}
-	if ai == "" && af == "" {
-		an = false // -0 is 0
-	}
-	if bi == "" && bf == "" {
-		bn = false
-	}
-	if an != bn {
-		if an {
-			return -1, true
-		}
-		return 1, true
-	}
-	c := compareMagnitude(ai, af, bi, bf)
-	if an {
-		c = -c
-	}
-	return c, true
+	l.dec, l.d = true, d
+	l.i, l.u = bounds(d)
+	s := d.String()
+	l.f64, _ = strconv.ParseFloat(s, 64)
+	f32, _ := strconv.ParseFloat(s, 32)
+	l.f32 = float32(f32)
+	l.c64 = shortestCmp(l.f64, 64, d)
+	l.c32 = shortestCmp(float64(l.f32), 32, d)
 }
 
-// splitDecimal returns the sign, the integer digits without leading zeros
-// and the fraction digits without trailing zeros.
-func splitDecimal(s string) (neg bool, ip, fp string, ok bool) {
-	s = strings.TrimSpace(s)
-	if s != "" && (s[0] == '-' || s[0] == '+') {
-		neg = s[0] == '-'
-		s = s[1:]
+// shortestCmp compares the shortest decimal that reads back as f (as
+// strconv formats it, with bits of precision) with d. Infinities compare
+// as 0: no finite value equals them.
+func shortestCmp(f float64, bits int, d decimal) int8 {
+	if math.IsInf(f, 0) {
+		return 0
 	}
-	ip, fp, _ = strings.Cut(s, ".")
-	if ip == "" && fp == "" {
-		return false, "", "", false
-	}
-	for _, p := range [2]string{ip, fp} {
-		for i := 0; i < len(p); i++ {
-			if p[i] < '0' || p[i] > '9' {
-				return false, "", "", false
-			}
-		}
-	}
-	ip = strings.TrimLeft(ip, "0")
-	fp = strings.TrimRight(fp, "0")
-	return neg, ip, fp, true
-}
-
-func compareMagnitude(ai, af, bi, bf string) int {
-	if len(ai) != len(bi) {
-		if len(ai) < len(bi) {
-			return -1
-		}
-		return 1
-	}
-	if c := strings.Compare(ai, bi); c != 0 {
-		return c
-	}
-	return strings.Compare(af, bf) // no trailing zeros: lexical order is numeric order
+	b := strconv.AppendFloat(nil, f, 'f', -1, bits)
+	fd, _ := parseDecimal(string(b))
+	return int8(cmpDecimal(fd, d))
 }
 
 // parse compiles a where predicate.
@@ -375,7 +262,7 @@ func (p *parser) next() {
 			p.pos++
 		}
 		p.tok.kind, p.tok.text = tNumber, s[start:p.pos]
-		if _, _, _, ok := splitDecimal(p.tok.text); !ok {
+		if _, ok := parseDecimal(p.tok.text); !ok {
 			p.fail("bad number %q", p.tok.text)
 		}
 	case c == '_' || (c|0x20 >= 'a' && c|0x20 <= 'z'):
@@ -461,7 +348,7 @@ func (p *parser) primary() expr {
 	case p.keyword("IN"):
 		return p.in(col, false)
 	case p.tok.kind == tOp:
-		op := p.tok.text
+		op := parseOp(p.tok.text)
 		p.next()
 		return cmpExpr{col: col, op: op, lit: p.literal()}
 	}
@@ -494,17 +381,19 @@ func (p *parser) in(col string, not bool) expr {
 
 func (p *parser) literal() literal {
 	t := p.tok
+	var l literal
 	switch {
 	case t.kind == tString:
-		p.next()
-		return literal{text: t.text}
+		l = literal{text: t.text}
 	case t.kind == tNumber:
-		p.next()
-		return literal{number: true, text: t.text}
+		l = literal{number: true, text: t.text}
 	case t.kind == tKeyword && t.text == "NULL":
-		p.next()
-		return literal{null: true}
+		l = literal{null: true}
+	default:
+		p.fail("want a 'string', a number or NULL, got %s", t)
+		return literal{}
 	}
-	p.fail("want a 'string', a number or NULL, got %s", t)
-	return literal{}
+	p.next()
+	l.prepare()
+	return l
 }
