@@ -2,6 +2,7 @@ package main
 
 import (
 	"math"
+	"math/bits"
 	"strings"
 
 	"github.com/pumacdc/puma/sdk"
@@ -62,7 +63,7 @@ type test struct {
 	dec   decimal
 	// spans[s] holds the integers m for which m/10^s stands in the
 	// test's relation to its number (tDecimal).
-	spans []span[int64]
+	spans *[maxScale + 1]span[int64]
 	text  string
 	ints  []int64
 	uints []uint64
@@ -333,8 +334,8 @@ func (p *prog) run(img sdk.Image) bool {
 // scaledSpans returns, for each scale s up to maxScale, the span of the
 // integers m for which m/10^s compares with d as mask says; an empty span
 // is written as every integer, negated.
-func scaledSpans(d decimal, mask uint8) []span[int64] {
-	spans := make([]span[int64], maxScale+1)
+func scaledSpans(d decimal, mask uint8) *[maxScale + 1]span[int64] {
+	var spans [maxScale + 1]span[int64]
 	for s := range spans {
 		b, _ := bounds(d.shift(s))
 		sp := spanOf(b, mask, math.MinInt64, math.MaxInt64)
@@ -343,14 +344,67 @@ func scaledSpans(d decimal, mask uint8) []span[int64] {
 		}
 		spans[s] = sp
 	}
-	return spans
+	return &spans
 }
 
 // decimalHolds reports whether text, read as a decimal, stands in a
 // tDecimal test's relation to its number: false when it is not a
 // decimal.
+//
+// Inside Wasm each call and each branch taken costs much more than
+// arithmetic (Go's Wasm code dispatches every jump through a table, and
+// the host counts them), so text of at most 8 bytes, the common case, is
+// read here as one 64-bit word, without a loop: the digits and the dot
+// are found and checked in all bytes at once, and the digits added up
+// pairwise.
 func (t *test) decimalHolds(s string) bool {
-	m, scale, ok := readSmallDecimal(s)
+	n := uint(len(s))
+	if n-1 >= 8 { // not 1 to 8 bytes
+		return t.decimalHoldsSlow(s)
+	}
+	var w uint64 // the bytes, the first in the low byte
+	if n >= 4 {  // two overlapping 4-byte loads
+		k := n - 4
+		w = uint64(le32(s)) | uint64(le32(s[k:]))<<(8*k)
+	} else {
+		w = uint64(s[0]) | uint64(s[n>>1])<<(8*(n>>1)) | uint64(s[n-1])<<(8*(n-1))
+	}
+	b0 := w & 0xff
+	neg := b2u(b0 == '-')
+	sign := neg | b2u(b0 == '+')
+	w >>= 8 * sign
+	n -= sign
+	valid := uint64(1)<<(8*n) - 1 // the bytes of the number (all when n is 8)
+	x := w ^ '0'*lanes01          // digits are now 0 to 9
+	d := w ^ '.'*lanes01          // the dot is now 0
+	dot := ^((d&lanes7f + lanes7f) | d) & valid & lanes80
+	bad := ((x&lanes7f + (0x80-10)*lanes01) | x) & valid & lanes80 &^ dot
+	dots := uint(bits.OnesCount64(dot))
+	digits := n - dots
+	if bad|uint64(dots>>1)|uint64(b2u(digits == 0)) != 0 {
+		return t.decimalHoldsSlow(s) // white space, or not a decimal
+	}
+	p := min(uint(bits.TrailingZeros64(dot))/8, n) // the dot's byte, or n
+	x &= valid
+	x = x&(uint64(1)<<(8*p)-1) | x>>(8*(p+1))<<(8*p) // the digits without the dot
+	x <<= 8 * (8 - digits)                           // leading zeros up to 8 digits
+	// Add up the digits pairwise, the more significant first in each lane.
+	x = (x&0x000f000f000f000f)*10 + (x&0x0f000f000f000f00)>>8
+	x = (x&0x000000ff000000ff)*100 + (x&0x00ff000000ff0000)>>16
+	x = (x&0x000000000000ffff)*10000 + (x&0x0000ffff00000000)>>32
+	m := (int64(x) ^ -int64(neg)) + int64(neg)
+	sp := &t.spans[(n-p-dots)&7] // the scale: at most 7 fraction digits
+	return (uint64(m-sp.lo) <= uint64(sp.hi-sp.lo)) != sp.not
+}
+
+func le32(s string) uint32 {
+	_ = s[3]
+	return uint32(s[0]) | uint32(s[1])<<8 | uint32(s[2])<<16 | uint32(s[3])<<24
+}
+
+// decimalHoldsSlow is decimalHolds for text it does not read.
+func (t *test) decimalHoldsSlow(s string) bool {
+	m, scale, ok := readDigits(s)
 	if !ok {
 		d, ok := parseDecimal(s)
 		return ok && t.mask>>uint(cmpDecimal(d, t.dec)+1)&1 != 0

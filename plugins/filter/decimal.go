@@ -2,7 +2,6 @@ package main
 
 import (
 	"math"
-	"math/bits"
 	"strings"
 )
 
@@ -210,37 +209,8 @@ func spanOf[T int64 | uint64](b bound[T], mask uint8, min, max T) span[T] {
 	return s
 }
 
-// maxScale is the most digits readSmallDecimal reads.
+// maxScale is the most digits readDigits reads.
 const maxScale = 18
-
-// readSmallDecimal reads s, a decimal [+-]digits[.digits] of at most
-// maxScale digits after its leading zeros, as m/10^scale. ok is false
-// for anything else, which parseDecimal then reads: surrounding white
-// space, more digits, or not a decimal.
-//
-// Inside Wasm each branch taken costs much more than arithmetic (Go's
-// Wasm code dispatches every jump through a table), so text of at most 8
-// bytes, the common case, is read as one 64-bit word without a loop.
-func readSmallDecimal(s string) (m int64, scale int, ok bool) {
-	n := uint(len(s))
-	if n-1 < 8 { // 1 to 8 bytes
-		var w uint64
-		if n >= 4 { // two overlapping 4-byte loads
-			w = uint64(le32(s)) | uint64(le32(s[n-4:]))<<(8*(n-4))
-		} else {
-			w = uint64(s[0]) | uint64(s[n>>1])<<(8*(n>>1)) | uint64(s[n-1])<<(8*(n-1))
-		}
-		if m, scale, ok := readWord(w, n); ok {
-			return m, scale, true
-		}
-	}
-	return readDigits(s)
-}
-
-func le32(s string) uint32 {
-	_ = s[3]
-	return uint32(s[0]) | uint32(s[1])<<8 | uint32(s[2])<<16 | uint32(s[3])<<24
-}
 
 func b2u(b bool) uint {
 	if b {
@@ -255,38 +225,10 @@ const (
 	lanes80 = 0x80 * lanes01
 )
 
-// readWord reads the n bytes (1 to 8) of w, the first in the low byte,
-// as readSmallDecimal does.
-func readWord(w uint64, n uint) (m int64, scale int, ok bool) {
-	b0 := w & 0xff
-	neg := b2u(b0 == '-')
-	sign := neg | b2u(b0 == '+')
-	w >>= 8 * sign
-	n -= sign
-	valid := uint64(1)<<(8*n) - 1 // the bytes of the number (all when n is 8)
-	x := w ^ '0'*lanes01          // digits are now 0 to 9
-	d := w ^ '.'*lanes01          // the dot is now 0
-	dot := ^((d&lanes7f + lanes7f) | d) & valid & lanes80
-	bad := ((x&lanes7f + (0x80-10)*lanes01) | x) & valid & lanes80 &^ dot
-	dots := uint(bits.OnesCount64(dot))
-	digits := n - dots
-	if bad|uint64(dots>>1)|uint64(b2u(digits == 0)) != 0 {
-		return 0, 0, false
-	}
-	p := min(uint(bits.TrailingZeros64(dot))/8, n) // the dot's byte, or n
-	x &= valid
-	x = x&(uint64(1)<<(8*p)-1) | x>>(8*(p+1))<<(8*p) // the digits without the dot
-	x <<= 8 * (8 - digits)                           // leading zeros up to 8 digits
-	// Add up the digits pairwise, most significant first in each lane.
-	x = (x&0x000f000f000f000f)*10 + (x&0x0f000f000f000f00)>>8
-	x = (x&0x000000ff000000ff)*100 + (x&0x00ff000000ff0000)>>16
-	x = (x&0x000000000000ffff)*10000 + (x&0x0000ffff00000000)>>32
-	m = int64(x)
-	m = (m ^ -int64(neg)) + int64(neg)
-	return m, int(n - p - dots), true
-}
-
-// readDigits is readSmallDecimal for text readWord does not read.
+// readDigits reads s, a decimal [+-]digits[.digits] of at most maxScale
+// digits after its leading zeros, as m/10^scale. ok is false for
+// anything else, which parseDecimal then reads: surrounding white space,
+// more digits, or not a decimal.
 func readDigits(s string) (m int64, scale int, ok bool) {
 	if len(s) == 0 {
 		return 0, 0, false
