@@ -69,6 +69,22 @@ func (b *Batch) Row(i int) *Row {
 	return r
 }
 
+// full decodes the rest of a handler's change, on first use.
+func (r *Row) full() {
+	if !r.parsed {
+		r.parseRest()
+	}
+}
+
+// parseRest decodes what ParseFixed left of a change; a malformed one
+// fails the batch (see malformed).
+func (r *Row) parseRest() {
+	if err := r.ch.Parse(r.body, r.at); err != nil {
+		panic(malformed{Fatal(errors.New("sdk: malformed change " + err.Error()))})
+	}
+	r.parsed = true
+}
+
 // parse decodes a sender's change on first use; a malformed one fails the
 // batch (see malformed).
 func (r *Row) parse() {

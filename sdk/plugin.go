@@ -159,11 +159,15 @@ func (p *plugin) readBatch(msg []byte, handler bool) error {
 			n++
 			continue
 		}
+		// A handler's change is decoded up to its fixed fields; the rest
+		// (strings, images) when the handler reads them (Row.full).
 		r := &p.row
 		c := &r.ch
-		if err := c.Parse(body, at); err != nil {
+		if !c.ParseFixed(body) {
+			err := c.Parse(body, at)
 			return Fatal(errors.New("sdk: malformed change " + err.Error()))
 		}
+		r.body, r.at, r.parsed = body, at, false
 		t := last
 		if c.TableID != lastID {
 			t = nil

@@ -72,6 +72,7 @@ func (r *Row) Table() *Table { return r.table }
 
 // DB returns the table's database, or a DDL statement's default database.
 func (r *Row) DB() string {
+	r.full()
 	if r.table != nil {
 		return r.table.DB
 	}
@@ -87,13 +88,22 @@ func (r *Row) TableName() string {
 }
 
 // Statement returns a DDL change's SQL text.
-func (r *Row) Statement() string { return view(r.ch.Statement) }
+func (r *Row) Statement() string {
+	r.full()
+	return view(r.ch.Statement)
+}
 
 // Before returns the row before the change (updates and deletes).
-func (r *Row) Before() Image { return Image{t: r.table, im: &r.ch.Before} }
+func (r *Row) Before() Image {
+	r.full()
+	return Image{t: r.table, im: &r.ch.Before}
+}
 
 // After returns the row after the change (inserts, updates, reads).
-func (r *Row) After() Image { return Image{t: r.table, im: &r.ch.After} }
+func (r *Row) After() Image {
+	r.full()
+	return Image{t: r.table, im: &r.ch.After}
+}
 
 // Seq returns the change's sequence number within its transaction, from 1;
 // with the transaction's ID it is the change's idempotency key.
@@ -104,7 +114,10 @@ func (r *Row) Seq() uint32 { return r.ch.Seq }
 func (r *Row) Timestamp() int64 { return r.ch.Timestamp }
 
 // File and Pos locate the end of the binary-log event carrying the change.
-func (r *Row) File() string { return view(r.ch.File) }
+func (r *Row) File() string {
+	r.full()
+	return view(r.ch.File)
+}
 
 // Pos is the position part of File.
 func (r *Row) Pos() uint32 { return r.ch.Pos }
@@ -112,6 +125,7 @@ func (r *Row) Pos() uint32 { return r.ch.Pos }
 // Route returns the change's routing key, set by a handler before this
 // one; ok is false when none was set.
 func (r *Row) Route() (key string, ok bool) {
+	r.full()
 	return view(r.ch.Route), r.ch.Flags&wire.ChangeRoute != 0
 }
 
@@ -131,6 +145,7 @@ func (r *Row) Out() *Table { return r.out }
 // kind are converted (numbers to text and back are not: a number set on a
 // text column is written as its decimal text).
 func (r *Row) Set(name string, v Value) bool {
+	r.full()
 	if r.ch.Op == OpDelete {
 		return r.set(r.p.setBefore, r.ch.Before, name, v)
 	}
@@ -139,6 +154,7 @@ func (r *Row) Set(name string, v Value) bool {
 
 // SetBefore sets a column of the before image of the row passed on.
 func (r *Row) SetBefore(name string, v Value) bool {
+	r.full()
 	return r.set(r.p.setBefore, r.ch.Before, name, v)
 }
 
@@ -218,6 +234,7 @@ func (r *Row) finish(v Verdict) {
 
 // encode writes the row as it stands as a change of the open verdict.
 func (r *Row) encode() {
+	r.full()
 	e := &r.p.enc
 	h := wire.ChangeHeader{
 		Op: r.op, Seq: r.ch.Seq, Pos: r.ch.Pos, Timestamp: r.ch.Timestamp,

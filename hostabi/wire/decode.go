@@ -416,6 +416,22 @@ func (c *Change) Parse(body []byte, at int) error {
 	return nil
 }
 
+// ParseFixed decodes only a change's fixed fields (op, flags, table, seq,
+// pos, timestamp) into c, for a reader that may need no more; false when
+// they are malformed (Parse then says how). Parse completes it.
+func (c *Change) ParseFixed(body []byte) bool {
+	if len(body) < changeFixed {
+		return false
+	}
+	c.Op = Op(body[0])
+	c.Flags = body[1]
+	c.TableID = binary.LittleEndian.Uint32(body[4:])
+	c.Seq = binary.LittleEndian.Uint32(body[8:])
+	c.Pos = binary.LittleEndian.Uint32(body[12:])
+	c.Timestamp = int64(binary.LittleEndian.Uint64(body[16:]))
+	return c.Op.Valid()
+}
+
 // lenBytes reads a u32 length at off and that many bytes. It is small
 // enough to inline (off is never negative: callers pass what it returned).
 func lenBytes(b []byte, off int) (v []byte, next int, ok bool) {
