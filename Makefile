@@ -13,8 +13,9 @@ vet: wasm
 
 .PHONY: wasm fuzz
 
-# wasm builds the built-in plugins (plugins/filter, jsonl, stdout) to Wasm
-# into plugins/embedded/wasm, which the puma binary embeds. `go build
+# wasm builds the built-in plugins (plugins/builtins, one module holding
+# plugins/filter, http, jsonl, mask, rename, route and stdout) to Wasm into
+# plugins/embedded/wasm, which the puma binary embeds. `go build
 # ./cmd/puma` fails with a message naming this target until it has run.
 wasm:
 	go generate ./plugins/embedded

@@ -8,9 +8,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"net/url"
 	"os"
-	"path"
 	"path/filepath"
 	"sync/atomic"
 	"time"
@@ -131,7 +129,7 @@ func wasmVariant(w wasmSpec) func(env *Env) (*Setup, error) {
 			Log:       env.Log,
 			Secrets:   cfg.Secrets,
 			Builtin: func(name string, config map[string]any) (hostabi.Builtin, bool) {
-				return builtin(name, config, cfg.Dir)
+				return embedded.Builtin(name, config, cfg.Dir)
 			},
 		})
 		if err != nil {
@@ -169,58 +167,6 @@ func wasmVariant(w wasmSpec) func(env *Env) (*Setup, error) {
 	}
 }
 
-// builtin serves the built-ins embedded in the binary with the grants
-// cmd/puma gives them: a copy of cmd/puma's builtin (cmd/puma/plugins.go,
-// package main), keep the two in step. builtin:stdout gets the standard
-// output, builtin:jsonl the directory of its path, builtin:http its URL
-// and the secrets its config names, builtin:mask its salt secret.
-func builtin(name string, config map[string]any, dir string) (hostabi.Builtin, bool) {
-	wasm, ok := embedded.Module(name)
-	if !ok {
-		return hostabi.Builtin{}, false
-	}
-	b := hostabi.Builtin{Wasm: wasm}
-	switch name {
-	case "stdout":
-		b.Grants.Stdout = true
-	case "jsonl":
-		if p, ok := config["path"].(string); ok {
-			if g, err := hostabi.ParseGrants(map[string]any{"files": []any{path.Dir(filepath.ToSlash(p))}}, dir); err == nil {
-				b.Grants = g
-			}
-		}
-	case "http":
-		if u, ok := config["url"].(string); ok {
-			if pu, err := url.Parse(u); err == nil {
-				pu.RawQuery, pu.Fragment = "", ""
-				if a, err := hostabi.ParseHTTPAllow(pu.String()); err == nil {
-					b.Grants.HTTP = []hostabi.HTTPAllow{a}
-				}
-			}
-		}
-		b.Grants.Secrets = []string{}
-		if h, ok := config["hmac"].(map[string]any); ok {
-			b.Grants.Secrets = appendSecret(b.Grants.Secrets, h["secret"])
-		}
-		if hs, ok := config["secret_headers"].(map[string]any); ok {
-			for _, v := range hs {
-				if h, ok := v.(map[string]any); ok {
-					b.Grants.Secrets = appendSecret(b.Grants.Secrets, h["secret"])
-				}
-			}
-		}
-	case "mask":
-		b.Grants.Secrets = appendSecret([]string{}, config["salt_secret"])
-	}
-	return b, true
-}
-
-func appendSecret(list []string, v any) []string {
-	if s, ok := v.(string); ok && s != "" {
-		return append(list, s)
-	}
-	return list
-}
 
 type timedHandler struct {
 	engine.Handler

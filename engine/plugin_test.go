@@ -69,7 +69,7 @@ checkpoint_interval = "50ms"
 		t.Fatal(err)
 	}
 	h := hostabitest.NewHost(t, dir, hostabi.Options{Builtin: func(name string, _ map[string]any) (hostabi.Builtin, bool) {
-		return hostabi.Builtin{Wasm: hostabitest.BuildGo(t, "./plugins/"+name)}, name == "jsonl"
+		return hostabitest.Builtin(t, name), name == "jsonl"
 	}})
 	task, err := engine.NewTask(cfg.Tasks[0], engine.Deps{
 		Store: store,

@@ -245,7 +245,7 @@ func (p *plugin) rowErr(c *engine.Change, index int, code uint32, msg string) er
 	if c.Tx != nil {
 		tx = " tx " + c.Tx.ID
 	}
-	return &Error{Plugin: p.spec.Name, Module: p.spec.Module.name, Fault: ErrPlugin,
+	return &Error{Plugin: p.spec.Name, Module: p.moduleName(), Fault: ErrPlugin,
 		Msg: fmt.Sprintf("change %d (%s%s:%d%s seq %d): error %d: %s", index, where, c.File, c.Pos, tx, c.Seq, code, msg)}
 }
 

@@ -90,7 +90,7 @@ func BenchmarkPlugins(b *testing.B) {
 // compile from an empty cache (cold), from the on-disk cache in a new
 // host (disk), and instantiate + _initialize + init of a loaded module.
 func BenchmarkStart(b *testing.B) {
-	wasm := hostabitest.BuildGo(b, "./plugins/filter")
+	wasm := hostabitest.BuildGo(b, "./plugins/builtins")
 	ctx := context.Background()
 	b.Run("compile/cold", func(b *testing.B) {
 		for b.Loop() {
@@ -127,7 +127,7 @@ func BenchmarkStart(b *testing.B) {
 			b.Fatal(err)
 		}
 		for b.Loop() {
-			hd, err := h.StartHandler(ctx, hostabi.Spec{Task: "t", Name: "filter", Module: m, Timeout: 5 * time.Second, MaxMemory: 64 << 20, Config: []byte("{}")})
+			hd, err := h.StartHandler(ctx, hostabi.Spec{Task: "t", Name: "filter", Module: m, Timeout: 5 * time.Second, MaxMemory: 64 << 20, Config: []byte("{}"), Select: "filter"})
 			if err != nil {
 				b.Fatal(err)
 			}

@@ -186,7 +186,7 @@ func TestInitFailure(t *testing.T) {
 	_, err = h.NewSender(context.Background(), "t", plugin("filter", "builtin:filter", nil, nil))
 	checkErrNamed(t, err, hostabi.ErrLoad, "configured as a sender", "filter")
 	_, err = h.NewSender(context.Background(), "t", plugin("jsonl", "builtin:jsonl", map[string]any{"path": "x.jsonl"}, nil))
-	checkErrNamed(t, err, hostabi.ErrLoad, `imports puma.file_open, which needs the "files" grant`, "jsonl")
+	checkErrNamed(t, err, hostabi.ErrLoad, `builtin:jsonl needs the "files" grant: add grants = { files = ["<dir>"] }`, "jsonl")
 }
 
 func checkErrNamed(t *testing.T, err, fault error, msg, name string) {

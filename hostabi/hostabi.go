@@ -37,6 +37,12 @@ type Builtin struct {
 	// Grants are capabilities the built-in has without asking (stdout for
 	// builtin:stdout); the plugin's grants table adds to them.
 	Grants Grants
+	// Select, when set, names the plugin inside a module holding several
+	// (see Spec.Select); Uses then lists the capabilities that plugin
+	// uses, which the host requires granted in place of the module's
+	// imports.
+	Select string
+	Uses   []string
 }
 
 // Options configure a Host.
@@ -311,6 +317,12 @@ type Spec struct {
 	// memory, in bytes (rounded down to 64 KiB pages).
 	Timeout   time.Duration
 	MaxMemory uint64
+	// Select names the plugin to run when the module holds several: its
+	// init config is then {"builtin": Select, "config": Config}. Uses
+	// lists the capabilities that plugin needs granted (the module itself
+	// imports those of all of them).
+	Select string
+	Uses   []string
 }
 
 // specFor resolves a configured plugin: its module (built-in or file),
@@ -331,6 +343,7 @@ func (h *Host) specFor(ctx context.Context, task string, p config.Plugin, role w
 			return fail(ErrLoad, "no built-in plugin %q", name)
 		}
 		wasm, base = b.Wasm, b.Grants
+		s.Select, s.Uses = b.Select, b.Uses
 	} else {
 		var err error
 		if wasm, err = os.ReadFile(p.Plugin); err != nil {

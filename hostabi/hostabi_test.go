@@ -5,6 +5,7 @@ import (
 	"context"
 	"os"
 	"path/filepath"
+	"slices"
 	"testing"
 	"time"
 
@@ -12,6 +13,7 @@ import (
 	"github.com/pumacdc/puma/hostabi"
 	"github.com/pumacdc/puma/hostabi/hostabitest"
 	"github.com/pumacdc/puma/internal/config"
+	"github.com/pumacdc/puma/plugins/catalog"
 )
 
 func TestMain(m *testing.M) {
@@ -24,12 +26,10 @@ func TestMain(m *testing.M) {
 // depend on `make wasm` having run.
 func builtins(tb testing.TB) func(string, map[string]any) (hostabi.Builtin, bool) {
 	return func(name string, _ map[string]any) (hostabi.Builtin, bool) {
-		switch name {
-		case "filter", "jsonl", "stdout", "mask", "rename", "route", "http":
-		default:
+		if !slices.Contains(catalog.Names, name) {
 			return hostabi.Builtin{}, false
 		}
-		b := hostabi.Builtin{Wasm: hostabitest.BuildGo(tb, "./plugins/"+name)}
+		b := hostabitest.Builtin(tb, name)
 		if name == "stdout" {
 			b.Grants.Stdout = true
 		}

@@ -87,6 +87,17 @@ func (h *Host) Inspect(ctx context.Context, wasm []byte) (*ModuleInfo, error) {
 	return info, nil
 }
 
+// Builtin describes the plugin a module holding several selects (see
+// Spec.Select): its one role and the grants it needs, in place of the
+// module's.
+func (info *ModuleInfo) Builtin(role string, uses []string) {
+	info.Roles = []string{role}
+	info.Grants = nil
+	for _, c := range uses {
+		info.Grants = append(info.Grants, strings.TrimSuffix(strings.TrimPrefix(grantHint(c), "grants = { "), " }"))
+	}
+}
+
 // Trace is what a handler answered for each change of a batch, for
 // authors (`puma plugin test`).
 type Trace struct {

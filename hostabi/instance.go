@@ -3,9 +3,11 @@ package hostabi
 import (
 	"context"
 	"crypto/rand"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"strings"
 	"time"
 
@@ -121,7 +123,15 @@ func (p *plugin) start(ctx context.Context) (*instance, error) {
 			return fail(p.fault(in, "_initialize", err))
 		}
 	}
-	in.enc.StartInit(s.Role, s.Task, s.Name, s.Config)
+	initCfg := s.Config
+	if s.Select != "" {
+		sel, err := json.Marshal(s.Select)
+		if err != nil {
+			return fail(p.loadErr("select %q: %v", s.Select, err))
+		}
+		initCfg = slices.Concat([]byte(`{"builtin":`), sel, []byte(`,"config":`), s.Config, []byte(`}`))
+	}
+	in.enc.StartInit(s.Role, s.Task, s.Name, initCfg)
 	rep, err := in.roundTrip(ctx, in.fnInit(), in.enc.Message())
 	if err != nil {
 		return fail(p.fault(in, wire.ExportInit, err))
@@ -214,7 +224,7 @@ func (p *plugin) fault(in *instance, what string, err error) error {
 	if len(tail) > 0 {
 		stderr = " (stderr: " + strings.Join(tail, " | ") + ")"
 	}
-	e := &Error{Plugin: p.spec.Name, Module: p.spec.Module.name, Err: err}
+	e := &Error{Plugin: p.spec.Name, Module: p.moduleName(), Err: err}
 	var exit *sys.ExitError
 	oom := strings.Contains(stderr, "out of memory")
 	why := in.wd.stopped()
@@ -257,11 +267,11 @@ func (p *plugin) malformed(what string, err error) error {
 			msg = fmt.Sprintf("malformed %s: %s", what, we.Msg)
 		}
 	}
-	return &Error{Plugin: p.spec.Name, Module: p.spec.Module.name, Fault: ErrMalformed, Msg: msg + " (instance discarded)", Err: err}
+	return &Error{Plugin: p.spec.Name, Module: p.moduleName(), Fault: ErrMalformed, Msg: msg + " (instance discarded)", Err: err}
 }
 
 func (p *plugin) loadErr(format string, args ...any) error {
-	return &Error{Plugin: p.spec.Name, Module: p.spec.Module.name, Fault: ErrLoad, Msg: fmt.Sprintf(format, args...)}
+	return &Error{Plugin: p.spec.Name, Module: p.moduleName(), Fault: ErrLoad, Msg: fmt.Sprintf(format, args...)}
 }
 
 func formatSize(n uint64) string {

@@ -23,6 +23,7 @@ import (
 	"github.com/pumacdc/puma/hostabi/hostabitest"
 	"github.com/pumacdc/puma/hostabi/instrument"
 	"github.com/pumacdc/puma/hostabi/wire"
+	"github.com/pumacdc/puma/plugins/catalog"
 )
 
 // notes is the table of the spin batches: the Go guest spins on a row
@@ -420,7 +421,7 @@ func TestInterruptEquivalent(t *testing.T) {
 		}
 	})
 	for _, by := range modes {
-		m, err := hosts[by].Load(ctx, "builtin:filter", hostabitest.BuildGo(t, "./plugins/filter"))
+		m, err := hosts[by].Load(ctx, "builtin:filter", hostabitest.BuildGo(t, "./plugins/builtins"))
 		if err != nil || hostabi.InterruptBy(m) != by {
 			t.Errorf("host %s: filter interrupted by %s (%v)", by, hostabi.InterruptBy(m), err)
 		}
@@ -661,7 +662,7 @@ func BenchmarkInterrupt(b *testing.B) {
 func BenchmarkInterruptStart(b *testing.B) {
 	ctx := context.Background()
 	for _, name := range []string{"keep", "filter", "jsonl", "stdout"} {
-		pkg := "./plugins/" + name
+		pkg := "./plugins/builtins"
 		if name == "keep" {
 			pkg = "./hostabi/testdata/keep"
 		}
@@ -680,6 +681,9 @@ func BenchmarkInterruptStart(b *testing.B) {
 			}
 			if instance {
 				s := hostabi.Spec{Task: "t", Name: name, Module: m, Timeout: 5 * time.Second, MaxMemory: 64 << 20, Config: []byte("{}")}
+				if name != "keep" {
+					s.Select, s.Uses = name, catalog.Uses(name)
+				}
 				if name == "jsonl" {
 					s.Config = []byte(`{"path":"x.jsonl"}`)
 					s.Grants.Files = []string{dir}

@@ -38,9 +38,17 @@ func (h *Host) newPlugin(ctx context.Context, s Spec) (*plugin, error) {
 	if !m.exports[entry] {
 		return nil, p.loadErr("configured as a %s, but the module does not export %s", s.Role, entry)
 	}
-	for _, c := range slices.Sorted(maps.Keys(m.caps)) {
-		if !s.Grants.Has(c) {
-			return nil, p.loadErr("the module imports %s, which needs the %q grant: add %s to the plugin's table", m.caps[c], c, grantHint(c))
+	if s.Select != "" {
+		for _, c := range s.Uses {
+			if !s.Grants.Has(c) {
+				return nil, p.loadErr("builtin:%s needs the %q grant: add %s to the plugin's table", s.Select, c, grantHint(c))
+			}
+		}
+	} else {
+		for _, c := range slices.Sorted(maps.Keys(m.caps)) {
+			if !s.Grants.Has(c) {
+				return nil, p.loadErr("the module imports %s, which needs the %q grant: add %s to the plugin's table", m.caps[c], c, grantHint(c))
+			}
 		}
 	}
 	if len(s.Grants.HTTP) > 0 {
@@ -167,7 +175,7 @@ func (p *plugin) close() error {
 }
 
 func (p *plugin) pluginErr(status wire.Status, msg string) error {
-	return &Error{Plugin: p.spec.Name, Module: p.spec.Module.name, Fault: ErrPlugin, Fatal: status == wire.StatusFatal, Msg: msg}
+	return &Error{Plugin: p.spec.Name, Module: p.moduleName(), Fault: ErrPlugin, Fatal: status == wire.StatusFatal, Msg: msg}
 }
 
 // Handler runs a handler plugin; it implements engine.Handler.
@@ -312,3 +320,12 @@ func (sd *Sender) RestoreState(state []byte) error { return sd.p.restoreState(st
 // CheckpointState returns the kv state after batch seq (nil without the
 // kv grant).
 func (sd *Sender) CheckpointState(seq uint64) []byte { return sd.p.checkpointState(seq) }
+
+// moduleName labels the plugin's module in errors: the built-in a shared
+// module was selected as, or the module's own name.
+func (p *plugin) moduleName() string {
+	if p.spec.Select != "" {
+		return "builtin:" + p.spec.Select
+	}
+	return p.spec.Module.name
+}

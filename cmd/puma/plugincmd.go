@@ -18,6 +18,7 @@ import (
 	"github.com/pumacdc/puma/hostabi"
 	"github.com/pumacdc/puma/internal/config"
 	"github.com/pumacdc/puma/internal/plugintool"
+	"github.com/pumacdc/puma/plugins/catalog"
 	"github.com/pumacdc/puma/plugins/embedded"
 )
 
@@ -97,7 +98,7 @@ func authorHost(ctx context.Context, cfg *config.Config, dir string, stdout, std
 		Log:       slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelInfo})),
 		Stdout:    stdout,
 		Builtin: func(name string, c map[string]any) (hostabi.Builtin, bool) {
-			return builtin(name, c, dir)
+			return embedded.Builtin(name, c, dir)
 		},
 	}
 	if cfg != nil {
@@ -137,6 +138,13 @@ func pluginInspect(ctx context.Context, args []string, stdout, stderr io.Writer)
 	if err != nil {
 		fmt.Fprintf(stderr, "puma plugin inspect: %s: %v\n", args[0], err)
 		return exitFailed
+	}
+	if name, ok := strings.CutPrefix(args[0], "builtin:"); ok {
+		role := "handler"
+		if catalog.Sender(name) {
+			role = "sender"
+		}
+		info.Builtin(role, catalog.Uses(name))
 	}
 	plugintool.PrintInfo(stdout, args[0], info)
 	if info.Problem != "" {

@@ -15,6 +15,7 @@ import (
 	"testing"
 
 	"github.com/pumacdc/puma/hostabi"
+	"github.com/pumacdc/puma/plugins/catalog"
 )
 
 var (
@@ -158,6 +159,14 @@ func WAT(tb testing.TB, src string) []byte {
 		tb.Fatal(err)
 	}
 	return b
+}
+
+// Builtin returns the built-in plugin name as package embedded serves
+// it, from the shared module of plugins/builtins built by BuildGo (the
+// grants cmd/puma adds are the caller's).
+func Builtin(tb testing.TB, name string) hostabi.Builtin {
+	tb.Helper()
+	return hostabi.Builtin{Wasm: BuildGo(tb, "./plugins/builtins"), Select: name, Uses: catalog.Uses(name)}
 }
 
 // CacheDir is a compilation cache shared by the test processes of this

@@ -123,7 +123,7 @@ func (t *Test) Run(ctx context.Context, bs []*engine.Batch) error {
 	switch role {
 	case "handler":
 		hd, err := t.Host.NewHandler(ctx, t.Task, t.Plugin)
-		if err != nil && t.Role == "" && strings.Contains(err.Error(), "registers no handler") {
+		if err != nil && t.Role == "" && (strings.Contains(err.Error(), "registers no handler") || strings.Contains(err.Error(), "cannot be configured as a handler")) {
 			t.Role = "sender" // a Go SDK module exports both entry points
 			return t.Run(ctx, bs)
 		}

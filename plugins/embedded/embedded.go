@@ -1,16 +1,22 @@
-// Package embedded ships the built-in plugins inside the puma binary: the
-// Wasm modules that `make wasm` (go generate ./plugins/embedded) builds from
-// the packages under plugins/ (filter, http, jsonl, mask, rename, route,
-// stdout) with the Go toolchain
-// (GOOS=wasip1 GOARCH=wasm -buildmode=c-shared) into wasm/. The modules are
-// build products and are not committed.
+// Package embedded ships the built-in plugins inside the puma binary: one
+// Wasm module, plugins/builtins, holding every one of them (filter, http,
+// jsonl, mask, rename, route, stdout), which `make wasm` (go generate
+// ./plugins/embedded) builds with the Go toolchain (GOOS=wasip1
+// GOARCH=wasm -buildmode=c-shared) into wasm/. The module is a build
+// product and is not committed.
 package embedded
 
 //go:generate go run ./internal/build
 
 import (
 	"embed"
+	"net/url"
+	"path"
+	"path/filepath"
 	"slices"
+
+	"github.com/pumacdc/puma/hostabi"
+	"github.com/pumacdc/puma/plugins/catalog"
 )
 
 // When the modules have not been built, compiling this package stops at the
@@ -23,16 +29,73 @@ var _ complex128 = "the built-in Wasm plugins are not built: run `make wasm` (or
 var modules embed.FS
 
 // Names lists the built-in plugins, sorted.
-var Names = []string{"filter", "http", "jsonl", "mask", "rename", "route", "stdout"}
+var Names = catalog.Names
 
-// Module returns the Wasm module of the built-in plugin name.
+// Module returns the Wasm module holding the built-in plugin name: the
+// same module for every built-in, which selects name from its init config
+// (see plugins/builtins).
 func Module(name string) ([]byte, bool) {
 	if !slices.Contains(Names, name) {
 		return nil, false
 	}
-	b, err := modules.ReadFile("wasm/" + name + ".wasm")
+	b, err := modules.ReadFile("wasm/builtins.wasm")
 	if err != nil {
 		return nil, false
 	}
 	return b, true
+}
+
+// Builtin serves the built-in plugins embedded in the binary, for
+// hostabi.Options.Builtin. Each is
+// granted what its config already names: builtin:stdout the standard
+// output, builtin:jsonl the directory of its path (when that is a
+// relative path without ".."), builtin:http its URL and the secrets its
+// config names, builtin:mask its salt secret. Grants can add more (a
+// URL on a private network needs allow_private = true).
+func Builtin(name string, config map[string]any, dir string) (hostabi.Builtin, bool) {
+	wasm, ok := Module(name)
+	if !ok {
+		return hostabi.Builtin{}, false
+	}
+	b := hostabi.Builtin{Wasm: wasm, Select: name, Uses: catalog.Uses(name)}
+	switch name {
+	case "stdout":
+		b.Grants.Stdout = true
+	case "jsonl":
+		if p, ok := config["path"].(string); ok {
+			if g, err := hostabi.ParseGrants(map[string]any{"files": []any{path.Dir(filepath.ToSlash(p))}}, dir); err == nil {
+				b.Grants = g
+			}
+		}
+	case "http":
+		if u, ok := config["url"].(string); ok {
+			if pu, err := url.Parse(u); err == nil {
+				pu.RawQuery, pu.Fragment = "", ""
+				if a, err := hostabi.ParseHTTPAllow(pu.String()); err == nil {
+					b.Grants.HTTP = []hostabi.HTTPAllow{a}
+				}
+			}
+		}
+		b.Grants.Secrets = []string{}
+		if h, ok := config["hmac"].(map[string]any); ok {
+			b.Grants.Secrets = appendSecret(b.Grants.Secrets, h["secret"])
+		}
+		if hs, ok := config["secret_headers"].(map[string]any); ok {
+			for _, v := range hs {
+				if h, ok := v.(map[string]any); ok {
+					b.Grants.Secrets = appendSecret(b.Grants.Secrets, h["secret"])
+				}
+			}
+		}
+	case "mask":
+		b.Grants.Secrets = appendSecret([]string{}, config["salt_secret"])
+	}
+	return b, true
+}
+
+func appendSecret(list []string, v any) []string {
+	if s, ok := v.(string); ok && s != "" {
+		return append(list, s)
+	}
+	return list
 }

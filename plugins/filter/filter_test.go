@@ -1,4 +1,4 @@
-package main
+package filter
 
 import (
 	"testing"
@@ -6,6 +6,8 @@ import (
 	"github.com/pumacdc/puma/sdk"
 	"github.com/pumacdc/puma/sdk/sdktest"
 )
+
+func init() { sdk.Register(Plugin()) }
 
 var orders = &sdktest.Table{DB: "shop", Name: "orders", Columns: []sdk.Column{
 	{Name: "id", Kind: sdk.KindInt},

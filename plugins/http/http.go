@@ -1,4 +1,4 @@
-// Command http is the builtin:http sender: it POSTs each batch to a URL as
+// Package http is the builtin:http sender: it POSTs each batch to a URL as
 // JSON change envelopes (the envelope builtin:jsonl writes), with an
 // Idempotency-Key header that stays the same when the batch is sent again
 // (after an error, or after a restart), and acknowledges the batch once
@@ -39,7 +39,7 @@
 // a fatal error (the server refused the data; sending it again would get
 // the same answer). With hmac, the header carries prefix + the hex
 // HMAC-SHA256 of the body keyed with the secret, computed by the host.
-package main
+package http
 
 import (
 	"encoding/hex"
@@ -91,9 +91,9 @@ type sender struct {
 
 var s sender
 
-func init() {
-	sdk.Init(s.init)
-	sdk.Sender(s.send)
+// Plugin returns the plugin's functions, for sdk.Register.
+func Plugin() sdk.Plugin {
+	return sdk.Plugin{Init: s.init, Sender: s.send}
 }
 
 func (s *sender) init(raw []byte) error {
@@ -243,5 +243,3 @@ func (s *sender) send(b *sdk.Batch) error {
 	}
 	return sdk.Fatal(fmt.Errorf("http: %s answered %d: %.200s", s.cfg.URL, resp.Status, resp.Body))
 }
-
-func main() {}

@@ -1,4 +1,4 @@
-package main
+package http
 
 import (
 	"crypto/hmac"
@@ -12,6 +12,8 @@ import (
 	"github.com/pumacdc/puma/sdk"
 	"github.com/pumacdc/puma/sdk/sdktest"
 )
+
+func init() { sdk.Register(Plugin()) }
 
 var orders = &sdktest.Table{DB: "shop", Name: "orders", Columns: []sdk.Column{
 	{Name: "id", Kind: sdk.KindInt}, {Name: "note", Kind: sdk.KindString},

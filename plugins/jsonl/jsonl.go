@@ -1,4 +1,4 @@
-// Command jsonl is the builtin:jsonl sender: it appends each change's JSON
+// Package jsonl is the builtin:jsonl sender: it appends each change's JSON
 // envelope, one per line, to a file, and syncs the file before
 // acknowledging a batch. It needs the files grant for the file's
 // directory:
@@ -15,7 +15,7 @@
 //
 // A line torn by a crash is cut off when the file is opened: it was never
 // acknowledged and will be delivered again.
-package main
+package jsonl
 
 import (
 	"errors"
@@ -41,10 +41,9 @@ type sender struct {
 
 var s sender
 
-func init() {
-	sdk.Init(s.init)
-	sdk.Sender(s.send)
-	sdk.Close(s.close)
+// Plugin returns the plugin's functions, for sdk.Register.
+func Plugin() sdk.Plugin {
+	return sdk.Plugin{Init: s.init, Sender: s.send, Close: s.close}
 }
 
 func (s *sender) init(raw []byte) error {
@@ -105,5 +104,3 @@ func (s *sender) close() error {
 	}
 	return s.f.Close()
 }
-
-func main() {}

@@ -1,4 +1,4 @@
-// Command mask is the builtin:mask handler: it hides column values by
+// Package mask is the builtin:mask handler: it hides column values by
 // hashing, redacting or truncating them, in the before and after images
 // of every change, chosen per column by glob patterns over
 // "db.table.column".
@@ -32,7 +32,7 @@
 // column, fails its changes with an error naming the column: redact
 // those. Key columns are masked like any other, so the envelope's key
 // shows masked values.
-package main
+package mask
 
 import (
 	"encoding/hex"
@@ -86,9 +86,9 @@ type masker struct {
 
 var m masker
 
-func init() {
-	sdk.Init(m.init)
-	sdk.Handler(m.handle)
+// Plugin returns the plugin's functions, for sdk.Register.
+func Plugin() sdk.Plugin {
+	return sdk.Plugin{Init: m.init, Handler: m.handle}
 }
 
 func (m *masker) init(raw []byte) error {
@@ -286,5 +286,3 @@ func (m *masker) mask(rl rule, k sdk.Kind, v sdk.Value) (sdk.Value, bool, error)
 	}
 	return v, false, nil
 }
-
-func main() {}

@@ -1,4 +1,4 @@
-package main
+package mask
 
 import (
 	"crypto/hmac"
@@ -11,6 +11,8 @@ import (
 	"github.com/pumacdc/puma/sdk"
 	"github.com/pumacdc/puma/sdk/sdktest"
 )
+
+func init() { sdk.Register(Plugin()) }
 
 var customers = &sdktest.Table{DB: "shop", Name: "customers", Columns: []sdk.Column{
 	{Name: "id", Kind: sdk.KindInt},

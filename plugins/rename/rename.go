@@ -1,4 +1,4 @@
-// Command rename is the builtin:rename handler: it renames tables and
+// Package rename is the builtin:rename handler: it renames tables and
 // columns in what the senders see, by declaring output schemas (ABI.md
 // 3.5); values are untouched.
 //
@@ -15,7 +15,7 @@
 // lexical order. Renaming a column to a name its table already has fails
 // the table's changes with an error naming both. DDL statements pass
 // unchanged: their SQL text still names the old tables.
-package main
+package rename
 
 import (
 	"errors"
@@ -46,10 +46,9 @@ type renamer struct {
 
 var rn renamer
 
-func init() {
-	sdk.Init(rn.init)
-	sdk.OutputSchema(rn.schema)
-	sdk.Handler(rn.handle)
+// Plugin returns the plugin's functions, for sdk.Register.
+func Plugin() sdk.Plugin {
+	return sdk.Plugin{Init: rn.init, OutputSchema: rn.schema, Handler: rn.handle}
 }
 
 func (rn *renamer) init(raw []byte) error {
@@ -156,5 +155,3 @@ func (rn *renamer) handle(r *sdk.Row) sdk.Verdict {
 	}
 	return sdk.Keep()
 }
-
-func main() {}

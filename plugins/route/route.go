@@ -1,4 +1,4 @@
-// Command route is the builtin:route handler: it sets each change's
+// Package route is the builtin:route handler: it sets each change's
 // routing key (the partition key of senders that partition: Kafka, NATS
 // subjects) from a template over the change's table and columns.
 //
@@ -22,7 +22,7 @@
 // lexical order); key is the template of the others (default
 // "{db}.{table}"). A template naming a column its table lacks fails that
 // table's changes with an error naming both.
-package main
+package route
 
 import (
 	"errors"
@@ -116,9 +116,9 @@ type router struct {
 
 var rt router
 
-func init() {
-	sdk.Init(rt.init)
-	sdk.Handler(rt.handle)
+// Plugin returns the plugin's functions, for sdk.Register.
+func Plugin() sdk.Plugin {
+	return sdk.Plugin{Init: rt.init, Handler: rt.handle}
 }
 
 func (rt *router) init(raw []byte) error {
@@ -259,5 +259,3 @@ func (rt *router) handle(r *sdk.Row) sdk.Verdict {
 	r.SetRoute(string(b))
 	return sdk.Keep()
 }
-
-func main() {}

@@ -1,4 +1,4 @@
-package main
+package route
 
 import (
 	"strings"
@@ -7,6 +7,8 @@ import (
 	"github.com/pumacdc/puma/sdk"
 	"github.com/pumacdc/puma/sdk/sdktest"
 )
+
+func init() { sdk.Register(Plugin()) }
 
 var (
 	orders = &sdktest.Table{DB: "shop", Name: "orders", Key: []int{0, 1}, Columns: []sdk.Column{

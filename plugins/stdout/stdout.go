@@ -1,4 +1,4 @@
-// Command stdout is the builtin:stdout sender: it writes each change's
+// Package stdout is the builtin:stdout sender: it writes each change's
 // JSON envelope, one per line, to Puma's standard output, a batch per
 // write. It needs the stdout grant, which cmd/puma gives this built-in by
 // default:
@@ -8,7 +8,7 @@
 //	config = { markers = true }
 //
 // Config: markers (begin and commit lines, default false).
-package main
+package stdout
 
 import (
 	"github.com/pumacdc/puma/sdk"
@@ -18,18 +18,19 @@ import (
 
 var enc envelope.Encoder
 
-func init() {
-	sdk.Init(func(raw []byte) error {
-		var cfg envelope.Config
-		if err := sdk.DecodeConfig(raw, &cfg); err != nil {
-			return err
-		}
-		enc.Markers = cfg.Markers
-		return nil
-	})
-	sdk.Sender(func(b *sdk.Batch) error {
-		return stdout.Write(enc.Encode(b))
-	})
+// Plugin returns the plugin's functions, for sdk.Register.
+func Plugin() sdk.Plugin {
+	return sdk.Plugin{
+		Init: func(raw []byte) error {
+			var cfg envelope.Config
+			if err := sdk.DecodeConfig(raw, &cfg); err != nil {
+				return err
+			}
+			enc.Markers = cfg.Markers
+			return nil
+		},
+		Sender: func(b *sdk.Batch) error {
+			return stdout.Write(enc.Encode(b))
+		},
+	}
 }
-
-func main() {}

@@ -1,4 +1,4 @@
-// Command filter is the builtin:filter handler: it drops changes by table,
+// Package filter is the builtin:filter handler: it drops changes by table,
 // by op, and by a predicate over column values.
 //
 //	[[task.handler]]
@@ -34,7 +34,7 @@
 // comparison between a number and text that is not one, is unknown; NOT
 // unknown is unknown; a row whose predicate is not true is dropped. DDL
 // and TRUNCATE changes, which carry no row, pass the predicate.
-package main
+package filter
 
 import (
 	"errors"
@@ -80,9 +80,9 @@ var noTable = new(sdk.Table)
 
 var f filter
 
-func init() {
-	sdk.Init(f.init)
-	sdk.Handler(f.handle)
+// Plugin returns the plugin's functions, for sdk.Register.
+func Plugin() sdk.Plugin {
+	return sdk.Plugin{Init: f.init, Handler: f.handle}
 }
 
 func (f *filter) init(raw []byte) error {
@@ -214,5 +214,3 @@ func (f *filter) handle(r *sdk.Row) sdk.Verdict {
 	}
 	return sdk.Keep()
 }
-
-func main() {}

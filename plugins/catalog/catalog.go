@@ -1,0 +1,26 @@
+// Package catalog lists the built-in plugins, which plugins/builtins
+// bundles into one Wasm module: their names, and the capabilities each
+// uses, which the host requires granted for it (the shared module
+// imports those of all of them). It builds without the module, for the
+// tests that build it themselves.
+package catalog
+
+// Names lists the built-in plugins, sorted.
+var Names = []string{"filter", "http", "jsonl", "mask", "rename", "route", "stdout"}
+
+// uses are the capabilities whose SDK packages (sdk/files, sdk/stdout,
+// sdk/http, sdk/secrets, sdk/kv) each built-in imports; TestUses holds
+// this table to the imports.
+var uses = map[string][]string{
+	"http":   {"http", "secrets"},
+	"jsonl":  {"files"},
+	"mask":   {"secrets"},
+	"stdout": {"stdout"},
+}
+
+// Sender reports whether the built-in plugin name is a sender (else a
+// handler).
+func Sender(name string) bool { return name == "http" || name == "jsonl" || name == "stdout" }
+
+// Uses returns the capabilities the built-in plugin name uses.
+func Uses(name string) []string { return uses[name] }
