@@ -1,6 +1,7 @@
 package hostabi
 
 import (
+	"bytes"
 	"fmt"
 	"math"
 	"strconv"
@@ -286,23 +287,35 @@ func (in *instance) decodeChange(wc *wire.Change, src *engine.Change) (engine.Ch
 	}
 	c.Table = t
 	kinds := in.kindsOf(t)
+	// A change of the input's table keeps the input's values where the
+	// plugin left them as they were (a mask rewrites one column of
+	// many): they are compared, not copied.
+	var srcBefore, srcAfter []any
+	if t == src.Table {
+		srcBefore, srcAfter = src.Before, src.After
+	}
 	var err error
 	if wc.Flags&wire.ChangeBefore != 0 {
-		if c.Before, err = decodeImage(wc.Before, kinds); err != nil {
+		if c.Before, err = decodeImage(wc.Before, kinds, srcBefore); err != nil {
 			return c, err
 		}
 	}
 	if wc.Flags&wire.ChangeAfter != 0 {
-		if c.After, err = decodeImage(wc.After, kinds); err != nil {
+		if c.After, err = decodeImage(wc.After, kinds, srcAfter); err != nil {
 			return c, err
 		}
 	}
 	return c, nil
 }
 
-func decodeImage(im wire.Image, kinds []wire.Kind) ([]any, error) {
+// decodeImage decodes a verdict's row image. src, when not nil, is a row
+// of the same table: values equal to its own are taken from it.
+func decodeImage(im wire.Image, kinds []wire.Kind, src []any) ([]any, error) {
 	if err := im.Check(kinds); err != nil {
 		return nil, err
+	}
+	if len(src) != len(kinds) {
+		src = nil
 	}
 	row := make([]any, len(kinds))
 	for i, k := range kinds {
@@ -317,9 +330,17 @@ func decodeImage(im wire.Image, kinds []wire.Kind) ([]any, error) {
 			n, _ := im.Fixed(i)
 			switch k {
 			case wire.KindInt, wire.KindYear:
-				row[i] = int64(n)
+				if o, ok := srcValue(src, i).(int64); ok && o == int64(n) {
+					row[i] = src[i]
+				} else {
+					row[i] = int64(n)
+				}
 			case wire.KindUint, wire.KindBit:
-				row[i] = n
+				if o, ok := srcValue(src, i).(uint64); ok && o == n {
+					row[i] = src[i]
+				} else {
+					row[i] = n
+				}
 			case wire.KindFloat:
 				row[i] = float32(math.Float64frombits(n))
 			case wire.KindDouble:
@@ -330,10 +351,25 @@ func decodeImage(im wire.Image, kinds []wire.Kind) ([]any, error) {
 		v, _ := im.Var(i)
 		switch k {
 		case wire.KindBytes, wire.KindGeometry:
-			row[i] = append([]byte{}, v...)
+			if o, ok := srcValue(src, i).([]byte); ok && bytes.Equal(o, v) {
+				row[i] = src[i]
+			} else {
+				row[i] = append([]byte{}, v...)
+			}
 		default:
-			row[i] = string(v)
+			if o, ok := srcValue(src, i).(string); ok && o == string(v) {
+				row[i] = src[i]
+			} else {
+				row[i] = string(v)
+			}
 		}
 	}
 	return row, nil
+}
+
+func srcValue(src []any, i int) any {
+	if src == nil {
+		return nil
+	}
+	return src[i]
 }

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"hash"
 	"io"
 	"log/slog"
 	"os"
@@ -39,6 +40,7 @@ type caps struct {
 	httpResp []byte
 	kv       *kvStore
 	secrets  map[string]config.Secret
+	macs     map[macKey]hash.Hash
 
 	// batch is the batch the instance is handling or sending, during
 	// the call; env is envelope's scratch buffer.

@@ -56,7 +56,7 @@ type recorded struct {
 	body               string
 }
 
-func newRecorder(t *testing.T, tlsServer bool, h func(w http.ResponseWriter, r *http.Request)) *recorder {
+func newRecorder(t testing.TB, tlsServer bool, h func(w http.ResponseWriter, r *http.Request)) *recorder {
 	rec := &recorder{}
 	handler := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		body, _ := io.ReadAll(r.Body)
@@ -89,12 +89,12 @@ func (r *recorder) last() recorded {
 }
 
 type netEnv struct {
-	t    *testing.T
+	t    testing.TB
 	dir  string
 	host *hostabi.Host
 }
 
-func newNetEnv(t *testing.T, dns fakeDNS, roots *x509.CertPool) *netEnv {
+func newNetEnv(t testing.TB, dns fakeDNS, roots *x509.CertPool) *netEnv {
 	dir := t.TempDir()
 	if err := os.WriteFile(filepath.Join(dir, "fetcher.wasm"), hostabitest.BuildGo(t, "./hostabi/testdata/fetcher"), 0o644); err != nil {
 		t.Fatal(err)

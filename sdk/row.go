@@ -158,12 +158,31 @@ func (r *Row) SetBefore(name string, v Value) bool {
 	return r.set(r.p.setBefore, r.ch.Before, name, v)
 }
 
+// SetAt is Set by the column's index in the Out table, without looking
+// up a name.
+func (r *Row) SetAt(i int, v Value) bool {
+	r.full()
+	if r.ch.Op == OpDelete {
+		return r.setAt(r.p.setBefore, r.ch.Before, i, v)
+	}
+	return r.setAt(r.p.setAfter, r.ch.After, i, v)
+}
+
+// SetBeforeAt is SetBefore by the column's index in the Out table.
+func (r *Row) SetBeforeAt(i int, v Value) bool {
+	r.full()
+	return r.setAt(r.p.setBefore, r.ch.Before, i, v)
+}
+
 func (r *Row) set(vals []Value, img wire.Image, name string, v Value) bool {
-	if r.out == nil || !img.Present() {
+	if r.out == nil {
 		return false
 	}
-	i := r.out.Index(name)
-	if i < 0 {
+	return r.setAt(vals, img, r.out.Index(name), v)
+}
+
+func (r *Row) setAt(vals []Value, img wire.Image, i int, v Value) bool {
+	if r.out == nil || !img.Present() || i < 0 || i >= len(r.out.Columns) {
 		return false
 	}
 	if v.state == valueAbsent {

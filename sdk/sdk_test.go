@@ -1,6 +1,7 @@
 package sdk
 
 import (
+	"bytes"
 	"go/build"
 	"os"
 	"path/filepath"
@@ -204,5 +205,36 @@ func TestSenderMalformedChange(t *testing.T) {
 	read = false
 	if rep := NativeSend(msg); len(rep) != 0 {
 		t.Fatalf("rows never read: %q", rep)
+	}
+}
+
+// TestSetAt: SetAt and SetBeforeAt set the same column Set and SetBefore
+// do by name, and refuse an index the Out table lacks.
+func TestSetAt(t *testing.T) {
+	defer Register(Plugin{})
+	replies := map[string][]byte{}
+	for _, by := range []string{"name", "index"} {
+		initHandler(t, func(r *Row) Verdict {
+			var ok bool
+			if by == "name" {
+				ok = r.Set("email", String("x@example.com"))
+			} else {
+				ok = r.SetAt(1, String("x@example.com"))
+				if r.SetAt(3, String("no such column")) || r.SetAt(-1, Null()) {
+					t.Error("SetAt accepted a column index out of range")
+				}
+				if r.SetBeforeAt(1, Null()) {
+					t.Error("SetBeforeAt set the before image of an insert")
+				}
+			}
+			if !ok {
+				t.Errorf("set by %s refused", by)
+			}
+			return Keep()
+		})
+		replies[by] = append([]byte(nil), NativeHandle(testBatch(t, true))...)
+	}
+	if len(replies["name"]) == 0 || !bytes.Equal(replies["name"], replies["index"]) {
+		t.Fatalf("replies differ: by name %d bytes, by index %d bytes", len(replies["name"]), len(replies["index"]))
 	}
 }

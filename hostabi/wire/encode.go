@@ -3,6 +3,7 @@ package wire
 import (
 	"encoding/binary"
 	"math"
+	"slices"
 )
 
 // Tx describes the transaction of a batch (the Tx block).
@@ -88,11 +89,24 @@ func (e *Encoder) u16(v uint16) { e.buf = binary.LittleEndian.AppendUint16(e.buf
 func (e *Encoder) u32(v uint32) { e.buf = binary.LittleEndian.AppendUint32(e.buf, v) }
 func (e *Encoder) u64(v uint64) { e.buf = binary.LittleEndian.AppendUint64(e.buf, v) }
 func (e *Encoder) str(s string) {
-	e.u32(uint32(len(s)))
-	e.buf = append(e.buf, s...)
+	b := e.grow(4 + len(s))
+	binary.LittleEndian.PutUint32(b, uint32(len(s)))
+	copy(b[4:], s)
 }
 
 func (e *Encoder) patch32(at int, v uint32) { binary.LittleEndian.PutUint32(e.buf[at:], v) }
+
+// grow extends the message by n bytes and returns them, for a fixed-size
+// header written in place: one capacity check instead of one per field,
+// which inside Wasm (the SDK encodes verdicts) is a call each.
+func (e *Encoder) grow(n int) []byte {
+	l := len(e.buf)
+	if cap(e.buf)-l < n {
+		e.buf = slices.Grow(e.buf, n)
+	}
+	e.buf = e.buf[:l+n]
+	return e.buf[l : l+n : l+n]
+}
 
 func (e *Encoder) reset(kind uint8) {
 	e.buf = e.buf[:0]
@@ -172,11 +186,10 @@ func (e *Encoder) Finish() []byte {
 }
 
 func (e *Encoder) startRecord(tag uint8) {
-	e.u8(tag)
-	e.u8(0)
-	e.u16(0)
-	e.rec = len(e.buf)
-	e.u32(0)
+	b := e.grow(8)
+	b[0], b[1], b[2], b[3] = tag, 0, 0, 0
+	binary.LittleEndian.PutUint32(b[4:], 0)
+	e.rec = len(e.buf) - 4
 	e.nrec++
 }
 
@@ -238,13 +251,12 @@ func (e *Encoder) StartChange(h *ChangeHeader, hasBefore, hasAfter bool) {
 	if h.HasRoute {
 		flags |= ChangeRoute
 	}
-	e.u8(uint8(h.Op))
-	e.u8(flags)
-	e.u16(0)
-	e.u32(h.TableID)
-	e.u32(h.Seq)
-	e.u32(h.Pos)
-	e.u64(uint64(h.Timestamp))
+	b := e.grow(changeFixed)
+	b[0], b[1], b[2], b[3] = uint8(h.Op), flags, 0, 0
+	binary.LittleEndian.PutUint32(b[4:], h.TableID)
+	binary.LittleEndian.PutUint32(b[8:], h.Seq)
+	binary.LittleEndian.PutUint32(b[12:], h.Pos)
+	binary.LittleEndian.PutUint64(b[16:], uint64(h.Timestamp))
 	e.str(h.File)
 	e.str(h.DB)
 	e.str(h.Statement)
@@ -259,10 +271,9 @@ func (e *Encoder) EndChange() { e.endRecord() }
 // StartImage starts a row image of n columns, every one absent until set.
 func (e *Encoder) StartImage(n int) {
 	e.img = len(e.buf)
-	e.u32(0)
-	e.u16(uint16(n))
-	e.u16(0)
-	e.buf = append(e.buf, make([]byte, 4*n)...)
+	b := e.grow(8 + 4*n)
+	clear(b)
+	binary.LittleEndian.PutUint16(b[4:], uint16(n))
 }
 
 // EndImage closes the image.
@@ -303,7 +314,7 @@ func (e *Encoder) Bytes(i int, b []byte) {
 // Raw sets column i to an encoded value as Image.Raw returns it (8 bytes,
 // or a length and bytes), copying a value between images without decoding
 // it.
-func (e *Encoder) Raw(i int, raw []byte) { e.slot(i); e.buf = append(e.buf, raw...) }
+func (e *Encoder) Raw(i int, raw []byte) { e.slot(i); copy(e.grow(len(raw)), raw) }
 
 // StartVerdict starts a verdict record for input change index. For
 // VerdictReplace and VerdictEmit, write the changes with StartChange …
@@ -311,10 +322,9 @@ func (e *Encoder) Raw(i int, raw []byte) { e.slot(i); e.buf = append(e.buf, raw.
 // payload here.
 func (e *Encoder) StartVerdict(index uint32, v Verdict, code uint32, text string) {
 	e.startRecord(RecVerdict)
-	e.u32(index)
-	e.u8(uint8(v))
-	e.u8(0)
-	e.u16(0)
+	b := e.grow(8)
+	binary.LittleEndian.PutUint32(b, index)
+	b[4], b[5], b[6], b[7] = uint8(v), 0, 0, 0
 	switch v {
 	case VerdictReplace, VerdictEmit:
 		e.verdict = len(e.buf)

@@ -43,6 +43,7 @@ import (
 	"strconv"
 	"strings"
 	"unicode/utf8"
+	"unsafe"
 
 	"github.com/pumacdc/puma/sdk"
 	"github.com/pumacdc/puma/sdk/secrets"
@@ -82,6 +83,11 @@ type masker struct {
 	truncate []pattern
 	lengths  []int
 	tables   map[*sdk.Table][]rule
+	// last and lastRules cache the last table's rules; buf holds the
+	// current row's hashes.
+	last      *sdk.Table
+	lastRules []rule
+	buf       []byte
 }
 
 var m masker
@@ -207,7 +213,11 @@ func (m *masker) handle(r *sdk.Row) sdk.Verdict {
 	if t == nil {
 		return sdk.Keep() // DDL
 	}
-	rs := m.rules(t)
+	if t != m.last {
+		m.last, m.lastRules = t, m.rules(t)
+	}
+	rs := m.lastRules
+	m.buf = m.buf[:0]
 	for _, rl := range rs {
 		if rl.err != "" {
 			return sdk.Fail(1, "mask: "+rl.err)
@@ -218,7 +228,7 @@ func (m *masker) handle(r *sdk.Row) sdk.Verdict {
 				return sdk.Fail(2, "mask: "+t.FullName()+"."+rl.name+": "+err.Error())
 			}
 			if changed {
-				r.SetBefore(rl.name, v)
+				r.SetBeforeAt(rl.col, v)
 			}
 		}
 		if after := r.After(); after.Present() {
@@ -227,7 +237,7 @@ func (m *masker) handle(r *sdk.Row) sdk.Verdict {
 				return sdk.Fail(2, "mask: "+t.FullName()+"."+rl.name+": "+err.Error())
 			}
 			if changed {
-				r.Set(rl.name, v)
+				r.SetAt(rl.col, v)
 			}
 		}
 	}
@@ -254,17 +264,27 @@ func (m *masker) mask(rl rule, k sdk.Kind, v sdk.Value) (sdk.Value, bool, error)
 		}
 		return sdk.String(*rep), true, nil
 	case actHash:
-		mac, err := secrets.HMACSHA256(m.cfg.SaltSecret, v.Bytes())
+		// The values live in m.buf until the row is passed on (handle
+		// empties it per row): no allocation per row.
+		mark := len(m.buf)
+		var err error
+		m.buf, err = secrets.AppendHMACSHA256(m.buf, m.cfg.SaltSecret, v.Bytes())
 		if err != nil {
 			return v, false, err
 		}
-		switch {
-		case binaryKind(k):
-			return sdk.Bytes(mac), true, nil
-		case k == sdk.KindJSON:
-			return sdk.String(`"` + hex.EncodeToString(mac) + `"`), true, nil
+		if binaryKind(k) {
+			return sdk.Bytes(m.buf[mark:len(m.buf):len(m.buf)]), true, nil
 		}
-		return sdk.String(hex.EncodeToString(mac)), true, nil
+		mac := len(m.buf)
+		if k == sdk.KindJSON {
+			m.buf = append(m.buf, '"')
+		}
+		m.buf = hex.AppendEncode(m.buf, m.buf[mark:mac])
+		if k == sdk.KindJSON {
+			m.buf = append(m.buf, '"')
+		}
+		text := m.buf[mac:]
+		return sdk.String(unsafe.String(unsafe.SliceData(text), len(text))), true, nil
 	case actTruncate:
 		s := v.Text()
 		if binaryKind(k) {

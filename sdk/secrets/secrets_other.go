@@ -12,10 +12,10 @@ import (
 	"github.com/pumacdc/puma/sdk/internal/host"
 )
 
-func mac(alg uint32, secret string, data []byte) ([]byte, error) {
+func mac(dst []byte, alg uint32, secret string, data []byte) ([]byte, error) {
 	key, ok := host.Secrets[secret]
 	if !ok {
-		return nil, host.Err("secrets: hmac with "+secret, wire.ErrnoDenied, "secret "+secret+" is not granted")
+		return dst, host.Err("secrets: hmac with "+secret, wire.ErrnoDenied, "secret "+secret+" is not granted")
 	}
 	h := sha256.New
 	if alg == 2 {
@@ -23,5 +23,5 @@ func mac(alg uint32, secret string, data []byte) ([]byte, error) {
 	}
 	m := hmac.New(h, []byte(key))
 	m.Write(data)
-	return m.Sum(nil), nil
+	return m.Sum(dst), nil
 }

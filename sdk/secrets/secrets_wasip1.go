@@ -3,6 +3,7 @@
 package secrets
 
 import (
+	"slices"
 	"unsafe"
 
 	"github.com/pumacdc/puma/sdk/internal/host"
@@ -12,11 +13,12 @@ import (
 //go:noescape
 func secretHMAC(alg uint32, name unsafe.Pointer, nameLen uint32, data unsafe.Pointer, dataLen uint32, out unsafe.Pointer, outCap uint32) int32
 
-func mac(alg uint32, secret string, data []byte) ([]byte, error) {
-	out := make([]byte, 64)
+func mac(dst []byte, alg uint32, secret string, data []byte) ([]byte, error) {
+	dst = slices.Grow(dst, 64)
+	out := dst[len(dst) : len(dst)+64]
 	n := secretHMAC(alg, unsafe.Pointer(unsafe.StringData(secret)), uint32(len(secret)), unsafe.Pointer(unsafe.SliceData(data)), uint32(len(data)), unsafe.Pointer(unsafe.SliceData(out)), uint32(len(out)))
 	if n < 0 {
-		return nil, host.Fail("secrets: hmac with "+secret, int64(n))
+		return dst, host.Fail("secrets: hmac with "+secret, int64(n))
 	}
-	return out[:n], nil
+	return dst[:len(dst)+int(n)], nil
 }
