@@ -66,35 +66,51 @@ var (
 	i64 = api.ValueTypeI64
 )
 
-// instantiate builds the "puma" import module in r. Every function exists
-// whatever the grants: the load-time check already refused a module
-// importing one it was not granted, and each function checks again.
-func (c *caps) instantiate(ctx context.Context, r wazero.Runtime) error {
+// instantiateHostModule builds the "puma" import module in r, shared by
+// every instance r runs: each function finds its instance's caps in the
+// context of the call (withCaps). Every function exists whatever the
+// grants: the load-time check already refused a module importing one it
+// was not granted, and each function checks again.
+func instantiateHostModule(ctx context.Context, r wazero.Runtime) error {
 	b := r.NewHostModuleBuilder(wire.ImportModule)
-	fn := func(name string, f api.GoModuleFunc, params, results []api.ValueType) {
-		b.NewFunctionBuilder().WithGoModuleFunction(f, params, results).Export(name)
+	fn := func(name string, f func(c *caps, ctx context.Context, m api.Module, stack []uint64), params, results []api.ValueType) {
+		b.NewFunctionBuilder().WithGoModuleFunction(api.GoModuleFunc(func(ctx context.Context, m api.Module, stack []uint64) {
+			f(capsOf(ctx), ctx, m, stack)
+		}), params, results).Export(name)
 	}
-	fn(wire.ImportLog, c.logFn, []api.ValueType{i32, i32, i32}, nil)
-	fn(wire.ImportLastError, c.lastErrorFn, []api.ValueType{i32, i32}, []api.ValueType{i32})
+	fn(wire.ImportLog, (*caps).logFn, []api.ValueType{i32, i32, i32}, nil)
+	fn(wire.ImportLastError, (*caps).lastErrorFn, []api.ValueType{i32, i32}, []api.ValueType{i32})
 	b.NewFunctionBuilder().WithGoFunction(api.GoFunc(safepoint), nil, nil).Export(wire.ImportSafepoint)
-	fn(wire.ImportEnvelope, c.envelope, []api.ValueType{i32, i32, i32, i32}, []api.ValueType{i64})
-	fn(wire.ImportFileOpen, c.fileOpen, []api.ValueType{i32, i32, i32}, []api.ValueType{i64})
-	fn(wire.ImportFileWrite, c.fileWrite, []api.ValueType{i32, i32, i32}, []api.ValueType{i32})
-	fn(wire.ImportFileSync, c.fileSync, []api.ValueType{i32}, []api.ValueType{i32})
-	fn(wire.ImportFileSize, c.fileSize, []api.ValueType{i32}, []api.ValueType{i64})
-	fn(wire.ImportFileTruncate, c.fileTruncate, []api.ValueType{i32, i64}, []api.ValueType{i32})
-	fn(wire.ImportFileRotate, c.fileRotate, []api.ValueType{i32}, []api.ValueType{i32})
-	fn(wire.ImportFileClose, c.fileClose, []api.ValueType{i32}, []api.ValueType{i32})
-	fn(wire.ImportStdoutWrite, c.stdoutWrite, []api.ValueType{i32, i32}, []api.ValueType{i32})
-	fn(wire.ImportHTTPRequest, c.httpRequest, []api.ValueType{i32, i32}, []api.ValueType{i64})
-	fn(wire.ImportHTTPResponse, c.httpResponse, []api.ValueType{i32, i32}, []api.ValueType{i32})
-	fn(wire.ImportSecretHMAC, c.secretHMAC, []api.ValueType{i32, i32, i32, i32, i32, i32, i32}, []api.ValueType{i32})
-	fn(wire.ImportKVGet, c.kvGet, []api.ValueType{i32, i32, i32, i32}, []api.ValueType{i64})
-	fn(wire.ImportKVPut, c.kvPut, []api.ValueType{i32, i32, i32, i32}, []api.ValueType{i32})
-	fn(wire.ImportKVDelete, c.kvDelete, []api.ValueType{i32, i32}, []api.ValueType{i32})
+	fn(wire.ImportEnvelope, (*caps).envelope, []api.ValueType{i32, i32, i32, i32}, []api.ValueType{i64})
+	fn(wire.ImportFileOpen, (*caps).fileOpen, []api.ValueType{i32, i32, i32}, []api.ValueType{i64})
+	fn(wire.ImportFileWrite, (*caps).fileWrite, []api.ValueType{i32, i32, i32}, []api.ValueType{i32})
+	fn(wire.ImportFileSync, (*caps).fileSync, []api.ValueType{i32}, []api.ValueType{i32})
+	fn(wire.ImportFileSize, (*caps).fileSize, []api.ValueType{i32}, []api.ValueType{i64})
+	fn(wire.ImportFileTruncate, (*caps).fileTruncate, []api.ValueType{i32, i64}, []api.ValueType{i32})
+	fn(wire.ImportFileRotate, (*caps).fileRotate, []api.ValueType{i32}, []api.ValueType{i32})
+	fn(wire.ImportFileClose, (*caps).fileClose, []api.ValueType{i32}, []api.ValueType{i32})
+	fn(wire.ImportStdoutWrite, (*caps).stdoutWrite, []api.ValueType{i32, i32}, []api.ValueType{i32})
+	fn(wire.ImportHTTPRequest, (*caps).httpRequest, []api.ValueType{i32, i32}, []api.ValueType{i64})
+	fn(wire.ImportHTTPResponse, (*caps).httpResponse, []api.ValueType{i32, i32}, []api.ValueType{i32})
+	fn(wire.ImportSecretHMAC, (*caps).secretHMAC, []api.ValueType{i32, i32, i32, i32, i32, i32, i32}, []api.ValueType{i32})
+	fn(wire.ImportKVGet, (*caps).kvGet, []api.ValueType{i32, i32, i32, i32}, []api.ValueType{i64})
+	fn(wire.ImportKVPut, (*caps).kvPut, []api.ValueType{i32, i32, i32, i32}, []api.ValueType{i32})
+	fn(wire.ImportKVDelete, (*caps).kvDelete, []api.ValueType{i32, i32}, []api.ValueType{i32})
 	_, err := b.Instantiate(ctx)
 	return err
 }
+
+type capsKey struct{}
+
+// withCaps makes c the caps of the host functions called under ctx.
+func withCaps(ctx context.Context, c *caps) context.Context {
+	return context.WithValue(ctx, capsKey{}, c)
+}
+
+// capsOf returns the caps of the instance making the call. Every call
+// into a guest runs under its instance's context (instance.call), so
+// there always is one; a guest cannot reach a host function otherwise.
+func capsOf(ctx context.Context) *caps { return ctx.Value(capsKey{}).(*caps) }
 
 // signatures are the types of the host functions, for the load-time
 // check; each entry is params then results.

@@ -94,8 +94,9 @@ type Host struct {
 	// byInstrumentation but in benchmarks.
 	interrupt interruptBy
 
-	mu      sync.Mutex
-	modules map[[32]byte]*Module
+	mu       sync.Mutex
+	modules  map[[32]byte]*Module
+	runtimes map[runtimeKey]*sharedRuntime
 
 	secretsMu sync.RWMutex
 	secrets   map[string]config.Secret
@@ -158,6 +159,12 @@ func New(ctx context.Context, opts Options) (*Host, error) {
 // Close releases the compiled modules.
 func (h *Host) Close() error {
 	ctx := context.Background()
+	h.mu.Lock()
+	for key, sr := range h.runtimes {
+		sr.rt.Close(ctx)
+		delete(h.runtimes, key)
+	}
+	h.mu.Unlock()
 	err := h.keeper.Close(ctx)
 	if h.keeperCOD != nil {
 		if cerr := h.keeperCOD.Close(ctx); err == nil {

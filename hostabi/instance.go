@@ -13,7 +13,6 @@ import (
 
 	"github.com/tetratelabs/wazero"
 	"github.com/tetratelabs/wazero/api"
-	"github.com/tetratelabs/wazero/imports/wasi_snapshot_preview1"
 	"github.com/tetratelabs/wazero/sys"
 
 	"github.com/pumacdc/puma/engine"
@@ -22,13 +21,13 @@ import (
 
 const pageSize = 64 << 10
 
-// instance is one running copy of a plugin: a runtime of its own (memory
-// limit and close-on-done are per runtime in wazero), the module, and
-// the ABI state the host keeps for it. It is used by one goroutine at a
-// time and discarded after any fault.
+// instance is one running copy of a plugin: a module instance in the
+// runtime it shares with the other instances of its module and memory
+// limit (sharedRuntime), and the ABI state the host keeps for it. It is
+// used by one goroutine at a time and discarded after any fault.
 type instance struct {
 	p   *plugin
-	rt  wazero.Runtime
+	rt  *sharedRuntime
 	mod api.Module
 	mem api.Memory
 
@@ -66,9 +65,8 @@ func (p *plugin) start(ctx context.Context) (*instance, error) {
 	h, s := p.h, &p.spec
 	t0 := time.Now()
 	pages := uint32(min(s.MaxMemory/pageSize, 65536))
-	rt := wazero.NewRuntimeWithConfig(ctx, h.runtimeConfig(s.Module.interrupt == byCloseOnDone).WithMemoryLimitPages(pages))
 	in := &instance{
-		p: p, rt: rt,
+		p:     p,
 		caps:  &caps{h: h, log: p.log, grants: s.Grants, http: p.http, kv: p.kv, secrets: p.secrets},
 		ids:   make(map[*engine.Table]uint32),
 		byID:  make(map[uint32]*engine.Table),
@@ -78,30 +76,26 @@ func (p *plugin) start(ctx context.Context) (*instance, error) {
 	in.stdout = &logWriter{log: p.log.With("stream", "stdout"), level: slog.LevelInfo}
 	in.stderr = &logWriter{log: p.log.With("stream", "stderr"), level: slog.LevelWarn}
 	in.ictx, in.cancel = context.WithCancel(context.WithoutCancel(ctx))
+	in.ictx = withCaps(in.ictx, in.caps)
 	in.wd.init(in.cancel)
 	fail := func(err error) (*instance, error) {
 		in.close()
 		return nil, err
 	}
-	if _, err := wasi_snapshot_preview1.Instantiate(ctx, rt); err != nil {
-		return fail(p.loadErr("instantiate WASI: %v", err))
-	}
-	if err := in.caps.instantiate(ctx, rt); err != nil {
-		return fail(p.loadErr("instantiate host functions: %v", err))
-	}
-	cm, err := compileModule(ctx, rt, s.Module.wasm)
+	sr, err := h.acquireRuntime(ctx, runtimeKey{s.Module, pages})
 	if err != nil {
-		return fail(p.loadErr("compile: %v", err))
+		return fail(p.loadErr("%v", err))
 	}
+	in.rt = sr
 	cfg := wazero.NewModuleConfig().
-		WithName(s.Name).
+		WithName(fmt.Sprintf("%s/%s#%d", s.Task, s.Name, sr.seq.Add(1))).
 		WithStartFunctions(). // a reactor: _initialize is called below, under the timeout
 		WithStdout(in.stdout).
 		WithStderr(in.stderr).
 		WithSysWalltime().
 		WithSysNanotime().
 		WithRandSource(rand.Reader)
-	mod, err := rt.InstantiateModule(withLinearMemory(in.ictx, in), cm, cfg)
+	mod, err := sr.rt.InstantiateModule(withLinearMemory(in.ictx, in), sr.cm, cfg)
 	if err != nil {
 		return fail(p.loadErr("instantiate: %v", err))
 	}
@@ -203,7 +197,13 @@ func (in *instance) roundTrip(ctx context.Context, fn api.Function, msg []byte) 
 func (in *instance) close() {
 	in.wd.close()
 	in.cancel()
-	in.rt.Close(context.Background())
+	if in.mod != nil {
+		in.mod.Close(context.Background())
+	}
+	if in.rt != nil {
+		in.p.h.releaseRuntime(in.rt)
+		in.rt = nil
+	}
 	if in.release != nil {
 		in.release()
 		in.release = nil
