@@ -281,6 +281,20 @@ func (r *Row) encode() {
 func (r *Row) encodeImage(in wire.Image, set []Value) {
 	e := &r.p.enc
 	out := r.out
+	if out.from == nil && in.Present() && in.Len() == len(out.Columns) {
+		// The input's shape: copy the image whole and append what was
+		// set, instead of re-encoding every column.
+		e.CopyImage(in)
+		if r.dirty {
+			for j := range out.Columns {
+				if set[j].state != valueAbsent {
+					r.p.encodeValue(j, out.Columns[j].Kind, set[j])
+				}
+			}
+		}
+		e.EndImage()
+		return
+	}
 	e.StartImage(len(out.Columns))
 	for j := range out.Columns {
 		k := out.Columns[j].Kind

@@ -276,6 +276,18 @@ func (e *Encoder) StartImage(n int) {
 	binary.LittleEndian.PutUint16(b[4:], uint16(n))
 }
 
+// CopyImage starts a row image as a copy of im, every column as im has
+// it; setting a column then appends its new value and points its slot
+// there (the old bytes stay, unreferenced). Close it with EndImage. It
+// is how a handler passes a row on with a few columns changed without
+// re-encoding the others.
+func (e *Encoder) CopyImage(im Image) {
+	e.img = len(e.buf)
+	b := e.grow(4 + len(im.b))
+	binary.LittleEndian.PutUint32(b, uint32(len(im.b)))
+	copy(b[4:], im.b)
+}
+
 // EndImage closes the image.
 func (e *Encoder) EndImage() {
 	e.patch32(e.img, uint32(len(e.buf)-e.img-4))
