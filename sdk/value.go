@@ -150,31 +150,24 @@ func (im Image) Len() int {
 
 // At returns column i's value.
 func (im Image) At(i int) Value {
-	if im.t == nil || i < 0 || i >= len(im.t.Columns) {
+	t := im.t
+	if t == nil || uint(i) >= uint(len(t.Columns)) {
 		return Value{}
 	}
-	k := im.t.Columns[i].Kind
+	k := t.Columns[i].Kind
 	if im.im == nil {
 		return Value{kind: k}
 	}
-	switch im.im.Slot(i) {
-	case wire.SlotAbsent:
-		return Value{kind: k}
-	case wire.SlotNull:
+	slot, num, b, ok := im.im.Value(i, k.Fixed())
+	switch {
+	case slot == wire.SlotNull:
 		return Value{state: valueNull, kind: k}
-	}
-	if k.Fixed() {
-		n, ok := im.im.Fixed(i)
-		if !ok {
-			return Value{kind: k}
-		}
-		return Value{state: valueSet, kind: k, num: n}
-	}
-	b, ok := im.im.Var(i)
-	if !ok {
+	case slot == wire.SlotAbsent || !ok:
 		return Value{kind: k}
+	case b != nil:
+		return Value{state: valueSet, kind: k, text: unsafe.String(unsafe.SliceData(b), len(b))}
 	}
-	return Value{state: valueSet, kind: k, text: unsafe.String(unsafe.SliceData(b), len(b))}
+	return Value{state: valueSet, kind: k, num: num}
 }
 
 // Get returns the named column's value.
