@@ -3,6 +3,7 @@ package hostabi_test
 import (
 	"context"
 	"fmt"
+	"net/http"
 	"os"
 	"path/filepath"
 	"testing"
@@ -11,6 +12,7 @@ import (
 	"github.com/pumacdc/puma/engine"
 	"github.com/pumacdc/puma/hostabi"
 	"github.com/pumacdc/puma/hostabi/hostabitest"
+	"github.com/pumacdc/puma/internal/config"
 )
 
 // benchBatch is a transaction's batch of n rows of customers (~60 bytes
@@ -36,19 +38,24 @@ func reportRows(b *testing.B, rows int) {
 }
 
 // BenchmarkPlugins measures a 256-row batch through an empty Go handler,
-// builtin:filter, and builtin:jsonl (without and with fsync).
+// builtin:filter, builtin:mask (hashing one column), builtin:jsonl
+// (without and with fsync) and builtin:http (to a local server).
 func BenchmarkPlugins(b *testing.B) {
 	const rows = 256
 	dir := b.TempDir()
 	if err := os.WriteFile(filepath.Join(dir, "keep.wasm"), hostabitest.BuildGo(b, "./hostabi/testdata/keep"), 0o644); err != nil {
 		b.Fatal(err)
 	}
-	h := newHost(b, dir)
+	h := hostabitest.NewHost(b, dir, hostabi.Options{Builtin: builtins(b), Secrets: map[string]config.Secret{"salt": "pepper"}})
 	ctx := context.Background()
 	batch := benchBatch(rows)
-	handler := func(name, module string, cfg map[string]any) func(b *testing.B) {
+	handler := func(name, module string, cfg map[string]any, grants ...map[string]any) func(b *testing.B) {
 		return func(b *testing.B) {
-			hd, err := h.NewHandler(ctx, "bench", plugin(name, module, cfg, nil))
+			var g map[string]any
+			if len(grants) > 0 {
+				g = grants[0]
+			}
+			hd, err := h.NewHandler(ctx, "bench", plugin(name, module, cfg, g))
 			if err != nil {
 				b.Fatal(err)
 			}
@@ -67,6 +74,8 @@ func BenchmarkPlugins(b *testing.B) {
 		"include": []any{"shop.*"}, "where": "status != 'test' AND amount > 100",
 	}))
 	b.Run("filter/id", handler("filter", "builtin:filter", map[string]any{"where": "id >= 0"}))
+	b.Run("mask", handler("mask", "builtin:mask", map[string]any{"salt_secret": "salt", "hash": []any{"shop.customers.email"}},
+		map[string]any{"secrets": []any{"salt"}}))
 	for _, fsync := range []bool{false, true} {
 		b.Run(fmt.Sprintf("jsonl/fsync=%v", fsync), func(b *testing.B) {
 			s, err := h.NewSender(ctx, "bench", plugin("jsonl", "builtin:jsonl",
@@ -84,6 +93,27 @@ func BenchmarkPlugins(b *testing.B) {
 			reportRows(b, rows)
 		})
 	}
+	b.Run("http", func(b *testing.B) {
+		srv := newRecorder(b, false, func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(http.StatusNoContent) })
+		srv.mu.Lock()
+		srv.discard = true
+		srv.mu.Unlock()
+		env := newNetEnv(b, fakeDNS{"hooks.test": {"127.0.0.1"}}, nil)
+		url := "http://hooks.test:" + srv.port() + "/puma"
+		s, err := env.host.NewSender(ctx, "bench", plugin("http", "builtin:http", map[string]any{"url": url, "format": "ndjson"},
+			map[string]any{"http": []any{url}, "allow_private": true, "secrets": []any{}}))
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer s.Close()
+		b.ReportAllocs()
+		for b.Loop() {
+			if err := s.Send(ctx, batch); err != nil {
+				b.Fatal(err)
+			}
+		}
+		reportRows(b, rows)
+	})
 }
 
 // BenchmarkStart measures loading a module and starting an instance:

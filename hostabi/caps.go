@@ -40,7 +40,9 @@ type caps struct {
 	httpResp []byte
 	kv       *kvStore
 	secrets  map[string]config.Secret
-	macs     map[macKey]hash.Hash
+	// macs are the keyed MACs secret_hmac made, by algorithm (SHA-256,
+	// SHA-512) and secret name.
+	macs [2]map[string]hash.Hash
 
 	// batch is the batch the instance is handling or sending, during
 	// the call; env is envelope's scratch buffer.

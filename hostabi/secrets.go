@@ -34,28 +34,30 @@ func (c *caps) doSecretHMAC(m api.Module, alg, namePtr, nameLen, dataPtr, dataLe
 	if !ok {
 		return c.fail(wire.ErrnoInvalid, "secret_hmac: name out of bounds")
 	}
-	name := string(nb)
-	if !slices.Contains(c.grants.Secrets, name) {
-		return c.fail(wire.ErrnoDenied, "secret_hmac: secret %q is not granted (add it to grants.secrets)", name)
-	}
-	s, ok := c.secrets[name]
-	if !ok {
-		return c.fail(wire.ErrnoDenied, "secret_hmac: no secret %q in [secrets]", name)
-	}
 	data, ok := m.Memory().Read(dataPtr, dataLen)
 	if !ok {
 		return c.fail(wire.ErrnoInvalid, "secret_hmac: data out of bounds")
 	}
-	// A keyed MAC is kept per secret and reset per call: keying costs
-	// two hash blocks and allocations, and mask hashes every row.
-	key := macKey{alg, name}
-	mac := c.macs[key]
+	// A keyed MAC is kept per secret, made once its grant was checked,
+	// and reset per call: keying costs two hash blocks and allocations,
+	// and mask hashes every row. (A lookup by string(nb) allocates
+	// nothing.)
+	macs := &c.macs[alg-1]
+	mac := (*macs)[string(nb)]
 	if mac == nil {
-		mac = hmac.New(h, []byte(s.Reveal()))
-		if c.macs == nil {
-			c.macs = make(map[macKey]hash.Hash)
+		name := string(nb)
+		if !slices.Contains(c.grants.Secrets, name) {
+			return c.fail(wire.ErrnoDenied, "secret_hmac: secret %q is not granted (add it to grants.secrets)", name)
 		}
-		c.macs[key] = mac
+		s, ok := c.secrets[name]
+		if !ok {
+			return c.fail(wire.ErrnoDenied, "secret_hmac: no secret %q in [secrets]", name)
+		}
+		mac = hmac.New(h, []byte(s.Reveal()))
+		if *macs == nil {
+			*macs = make(map[string]hash.Hash)
+		}
+		(*macs)[name] = mac
 	} else {
 		mac.Reset()
 	}
@@ -69,10 +71,4 @@ func (c *caps) doSecretHMAC(m api.Module, alg, namePtr, nameLen, dataPtr, dataLe
 		return c.fail(wire.ErrnoInvalid, "secret_hmac: output out of bounds")
 	}
 	return int64(len(sum))
-}
-
-// macKey names a keyed MAC of caps.macs: the algorithm and the secret.
-type macKey struct {
-	alg  uint32
-	name string
 }
