@@ -118,7 +118,8 @@ func BenchmarkPlugins(b *testing.B) {
 
 // BenchmarkStart measures loading a module and starting an instance:
 // compile from an empty cache (cold), from the on-disk cache in a new
-// host (disk), and instantiate + _initialize + init of a loaded module.
+// host (disk), and instantiate + _initialize + init of a loaded module,
+// alone or beside a running instance.
 func BenchmarkStart(b *testing.B) {
 	wasm := hostabitest.BuildGo(b, "./plugins/builtins")
 	ctx := context.Background()
@@ -150,18 +151,35 @@ func BenchmarkStart(b *testing.B) {
 			h.Close()
 		}
 	})
-	b.Run("instantiate", func(b *testing.B) {
-		h := newHost(b, b.TempDir())
-		m, err := h.Load(ctx, "filter", wasm)
-		if err != nil {
-			b.Fatal(err)
+	// instantiate starts the module's first instance (its runtime
+	// included); instantiate/shared one more beside a running instance,
+	// in the runtime they share.
+	for _, shared := range []bool{false, true} {
+		name := "instantiate"
+		if shared {
+			name += "/shared"
 		}
-		for b.Loop() {
-			hd, err := h.StartHandler(ctx, hostabi.Spec{Task: "t", Name: "filter", Module: m, Timeout: 5 * time.Second, MaxMemory: 64 << 20, Config: []byte("{}"), Select: "filter"})
+		b.Run(name, func(b *testing.B) {
+			h := newHost(b, b.TempDir())
+			m, err := h.Load(ctx, "filter", wasm)
 			if err != nil {
 				b.Fatal(err)
 			}
-			hd.Close()
-		}
-	})
+			spec := hostabi.Spec{Task: "t", Name: "filter", Module: m, Timeout: 5 * time.Second, MaxMemory: 64 << 20, Config: []byte("{}"), Select: "filter"}
+			if shared {
+				hd, err := h.StartHandler(ctx, spec)
+				if err != nil {
+					b.Fatal(err)
+				}
+				defer hd.Close()
+			}
+			for b.Loop() {
+				hd, err := h.StartHandler(ctx, spec)
+				if err != nil {
+					b.Fatal(err)
+				}
+				hd.Close()
+			}
+		})
+	}
 }
