@@ -30,3 +30,30 @@ func TestEncodeBatchAllocs(t *testing.T) {
 		}
 	}
 }
+
+// BenchmarkEncodeBatch measures change → ABI batch: the host encoding a
+// 256-row batch of the narrow benchmark's shape for a plugin, table
+// announced.
+func BenchmarkEncodeBatch(b *testing.B) {
+	t := &engine.Table{DB: "bench", Name: "narrow", Version: 1, KeyKind: engine.KeyPrimary, Key: []int{0}, Columns: []engine.Column{
+		{Name: "id", Kind: engine.KindUint, Unsigned: true}, {Name: "account", Kind: engine.KindInt}, {Name: "flag", Kind: engine.KindInt},
+		{Name: "amount", Kind: engine.KindDecimal}, {Name: "score", Kind: engine.KindDouble}, {Name: "email", Kind: engine.KindString},
+		{Name: "name", Kind: engine.KindString}, {Name: "city", Kind: engine.KindString}, {Name: "created", Kind: engine.KindDateTime},
+		{Name: "updated", Kind: engine.KindTimestamp}, {Name: "status", Kind: engine.KindEnum}, {Name: "seen", Kind: engine.KindDateTime}}}
+	tx := &engine.Tx{ID: "0-1-7", GTID: "0-1-7", ServerID: 1, File: "mysql-bin.000001", Pos: 4}
+	batch := &engine.Batch{Seq: 1, Tx: tx, Begin: true}
+	for i := range 256 {
+		batch.Changes = append(batch.Changes, engine.Change{Op: engine.OpInsert, Table: t, Seq: uint32(i + 1), Tx: tx, File: tx.File, Pos: uint32(100 + i), Timestamp: 1764064800,
+			After: []any{uint64(i), int64(i * 7), int64(1), "1234.56", 0.25, "user@example.com", "Ann Example", "Lisbon",
+				"2026-11-26 04:00:00.123456", "2026-11-26 04:00:00.123", "live", "2026-11-26 04:00:01.000000"}})
+	}
+	in := &instance{ids: map[*engine.Table]uint32{}, byID: map[uint32]*engine.Table{}}
+	in.encodeBatch(batch)
+	b.ReportAllocs()
+	for b.Loop() {
+		in.encodeBatch(batch)
+	}
+	ns := float64(b.Elapsed().Nanoseconds()) / float64(b.N*len(batch.Changes))
+	b.ReportMetric(ns, "ns/row")
+	b.ReportMetric(1e9/ns, "rows/s")
+}
