@@ -6,10 +6,10 @@
 # test is what CI runs. Tests that need MariaDB start private servers
 # (internal/testdb); with CI set they fail instead of skipping.
 test: wasm
-	go vet ./... && go test -race -count=1 -timeout 25m ./...
+	gofmt -l $$(git ls-files '*.go') | (! grep .) && go vet ./... && go test -race -count=1 -timeout 25m ./...
 
 vet: wasm
-	go vet ./...
+	gofmt -l $$(git ls-files '*.go') | (! grep .) && go vet ./...
 
 .PHONY: wasm fuzz
 
@@ -26,6 +26,7 @@ FUZZTIME ?= 30s
 fuzz: fuzz-capabilities
 	go test ./sdk -run '^$$' -fuzz FuzzBatch -fuzztime $(FUZZTIME)
 	go test ./hostabi -run '^$$' -fuzz FuzzReply -fuzztime $(FUZZTIME)
+	go test ./hostabi/wire -run '^$$' -fuzz FuzzChangeParse -fuzztime $(FUZZTIME)
 	go test ./hostabi/instrument -run '^$$' -fuzz FuzzInstrument -fuzztime $(FUZZTIME)
 	go test ./engine -run '^$$' -fuzz FuzzDecodeRows -fuzztime $(FUZZTIME)
 	go test ./engine -run '^$$' -fuzz FuzzToUTF8 -fuzztime $(FUZZTIME)

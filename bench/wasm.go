@@ -167,7 +167,6 @@ func wasmVariant(w wasmSpec) func(env *Env) (*Setup, error) {
 	}
 }
 
-
 type timedHandler struct {
 	engine.Handler
 	busy *atomic.Int64

@@ -52,6 +52,7 @@ type ChangeHeader struct {
 	Op        Op
 	TableID   uint32 // 0 for DDL
 	Seq       uint32
+	Part      uint16 // see Change.Part
 	Pos       uint32
 	Timestamp int64
 	File      string
@@ -252,7 +253,8 @@ func (e *Encoder) StartChange(h *ChangeHeader, hasBefore, hasAfter bool) {
 		flags |= ChangeRoute
 	}
 	b := e.grow(changeFixed)
-	b[0], b[1], b[2], b[3] = uint8(h.Op), flags, 0, 0
+	b[0], b[1] = uint8(h.Op), flags
+	binary.LittleEndian.PutUint16(b[2:], h.Part)
 	binary.LittleEndian.PutUint32(b[4:], h.TableID)
 	binary.LittleEndian.PutUint32(b[8:], h.Seq)
 	binary.LittleEndian.PutUint32(b[12:], h.Pos)
