@@ -200,7 +200,11 @@ type Change struct {
 	Before, After []any
 	// Seq numbers the change within its transaction, from 1.
 	Seq uint32
-	Tx  *Tx
+	// Part numbers, from 1, the changes a handler made of one input change
+	// (emitted several rows); 0 for a change that is the only one of its
+	// Seq. (Tx.ID, Seq, Part) is the change's idempotency key.
+	Part uint16
+	Tx   *Tx
 	// Timestamp is when the statement making the change started on the
 	// source, in seconds since the epoch (binary-log resolution).
 	Timestamp int64

@@ -10,7 +10,7 @@ import (
 // and returns the extended buffer. It does not allocate beyond growing dst.
 //
 // The envelope: op, db, table, before, after, key, key_kind, ts_ms, source
-// {server_id, file, pos, gtid}, tx {id, seq}. key holds the key columns of
+// {server_id, file, pos, gtid}, tx {id, seq, part}. key holds the key columns of
 // the after image (the before image for a delete); key_kind is absent for
 // a primary key, "config" for the task's key_columns and "row" for a table
 // without either, whose key is the whole row. DDL carries "db" (the
@@ -73,6 +73,10 @@ func AppendEnvelope(dst []byte, c *Change) []byte {
 	}
 	dst = append(dst, `,"seq":`...)
 	dst = strconv.AppendUint(dst, uint64(c.Seq), 10)
+	if c.Part != 0 {
+		dst = append(dst, `,"part":`...)
+		dst = strconv.AppendUint(dst, uint64(c.Part), 10)
+	}
 	return append(dst, "}}"...)
 }
 

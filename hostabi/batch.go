@@ -36,7 +36,7 @@ func (in *instance) encodeBatch(b *engine.Batch) []byte {
 			id = in.tableID(c.Table)
 		}
 		h := wire.ChangeHeader{
-			Op: wire.Op(c.Op), TableID: id, Seq: c.Seq, Pos: c.Pos, Timestamp: c.Timestamp,
+			Op: wire.Op(c.Op), TableID: id, Seq: c.Seq, Part: c.Part, Pos: c.Pos, Timestamp: c.Timestamp,
 			File: c.File, DB: c.DB, Statement: c.Statement, Route: c.Route, HasRoute: c.Route != "",
 		}
 		e.StartChange(&h, c.Before != nil, c.After != nil)
@@ -156,6 +156,7 @@ func (in *instance) applyReply(b *engine.Batch, rep []byte) (*engine.Batch, erro
 	var rowErr error
 	var failed []engine.Change
 	nerr := 0
+	emitted := false
 	for {
 		tag, body, at, ok := r.Records.Next()
 		if !ok {
@@ -201,6 +202,7 @@ func (in *instance) applyReply(b *engine.Batch, rep []byte) (*engine.Batch, erro
 					rowErr = p.rowErr(src, int(v.Index), v.Code, string(v.Text))
 				}
 			case wire.VerdictReplace, wire.VerdictEmit:
+				emitted = emitted || v.Changes.Left() > 1
 				for {
 					wc, ok := v.Changes.Next()
 					if !ok {
@@ -227,6 +229,11 @@ func (in *instance) applyReply(b *engine.Batch, rep []byte) (*engine.Batch, erro
 		return b, nil
 	}
 	out = append(out, b.Changes[next:]...)
+	if emitted {
+		if err := numberParts(out); err != nil {
+			return nil, p.pluginErr(wire.StatusFatal, err.Error())
+		}
+	}
 	ob := &engine.Batch{Seq: b.Seq, Tx: b.Tx, Begin: b.Begin, Changes: out, Commit: b.Commit, CommitTime: b.CommitTime}
 	if rowErr != nil {
 		if nerr > 1 {
@@ -372,4 +379,32 @@ func srcValue(src []any, i int) any {
 		return nil
 	}
 	return src[i]
+}
+
+// maxParts is how many changes a handler may make of one input change:
+// parts are numbered in a u16.
+const maxParts = 1<<16 - 1
+
+// numberParts numbers 1..n the changes that share a Seq because a handler
+// emitted several from one (they are adjacent: verdicts keep the input's
+// order), so that (tx, seq, part) stays an idempotency key; a Seq's only
+// change keeps its part. The numbering is the plugins' output order, the
+// same on every delivery of the batch.
+func numberParts(cs []engine.Change) error {
+	for i := 0; i < len(cs); {
+		j := i + 1
+		for j < len(cs) && cs[j].Seq == cs[i].Seq && cs[j].Tx == cs[i].Tx {
+			j++
+		}
+		if j-i > maxParts {
+			return fmt.Errorf("handler made %d changes of change seq %d; at most %d can be told apart", j-i, cs[i].Seq, maxParts)
+		}
+		if j-i > 1 {
+			for k := i; k < j; k++ {
+				cs[k].Part = uint16(k - i + 1)
+			}
+		}
+		i = j
+	}
+	return nil
 }

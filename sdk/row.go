@@ -106,8 +106,13 @@ func (r *Row) After() Image {
 }
 
 // Seq returns the change's sequence number within its transaction, from 1;
-// with the transaction's ID it is the change's idempotency key.
+// with the transaction's ID and Part it is the change's idempotency key.
 func (r *Row) Seq() uint32 { return r.ch.Seq }
+
+// Part numbers, from 1, the rows a handler before this one made of one
+// input change (Emit); 0 for a change that is its Seq's only one. With
+// the transaction's ID and Seq it is the change's idempotency key.
+func (r *Row) Part() uint16 { return r.ch.Part }
 
 // Timestamp returns when the change's statement started on the source, in
 // seconds since the epoch.
@@ -256,7 +261,7 @@ func (r *Row) encode() {
 	r.full()
 	e := &r.p.enc
 	h := wire.ChangeHeader{
-		Op: r.op, Seq: r.ch.Seq, Pos: r.ch.Pos, Timestamp: r.ch.Timestamp,
+		Op: r.op, Seq: r.ch.Seq, Part: r.ch.Part, Pos: r.ch.Pos, Timestamp: r.ch.Timestamp,
 		File: view(r.ch.File), DB: view(r.ch.DB), Statement: view(r.ch.Statement),
 	}
 	if r.out != nil {

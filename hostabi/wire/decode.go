@@ -350,6 +350,7 @@ func ParseTable(body []byte, at int) (Table, error) {
 type Change struct {
 	Op        Op
 	Flags     uint8
+	Part      uint16
 	TableID   uint32
 	Seq       uint32
 	Pos       uint32
@@ -385,6 +386,7 @@ func (c *Change) Parse(body []byte, at int) error {
 	}
 	c.Op = Op(body[0])
 	c.Flags = body[1]
+	c.Part = le16(body, 2)
 	c.TableID = le32(body, 4)
 	c.Seq = le32(body, 8)
 	c.Pos = le32(body, 12)
@@ -425,6 +427,7 @@ func (c *Change) ParseFixed(body []byte) bool {
 	}
 	c.Op = Op(body[0])
 	c.Flags = body[1]
+	c.Part = le16(body, 2)
 	c.TableID = le32(body, 4)
 	c.Seq = le32(body, 8)
 	c.Pos = le32(body, 12)
@@ -470,6 +473,7 @@ func (c *Change) parseSlow(body []byte, at int) error {
 	*c = Change{
 		Op:        Op(body[0]),
 		Flags:     body[1],
+		Part:      binary.LittleEndian.Uint16(body[2:]),
 		TableID:   binary.LittleEndian.Uint32(body[4:]),
 		Seq:       binary.LittleEndian.Uint32(body[8:]),
 		Pos:       binary.LittleEndian.Uint32(body[12:]),

@@ -37,8 +37,9 @@ type envelope struct {
 		GTID     string `json:"gtid"`
 	} `json:"source"`
 	Tx struct {
-		ID  string `json:"id"`
-		Seq uint32 `json:"seq"`
+		ID   string `json:"id"`
+		Seq  uint32 `json:"seq"`
+		Part uint16 `json:"part"`
 	} `json:"tx"`
 	Begin *struct {
 		ID       string `json:"id"`
@@ -380,7 +381,7 @@ func ReadBatches(r io.Reader, batchRows int) ([]*engine.Batch, error) {
 }
 
 func change(e *envelope, tx *engine.Tx, defs map[string]*tableDef) (engine.Change, error) {
-	c := engine.Change{Seq: e.Tx.Seq, Tx: tx, Timestamp: e.TsMS / 1000, File: e.Source.File, Pos: e.Source.Pos}
+	c := engine.Change{Seq: e.Tx.Seq, Part: e.Tx.Part, Tx: tx, Timestamp: e.TsMS / 1000, File: e.Source.File, Pos: e.Source.Pos}
 	switch e.Op {
 	case "c", "u", "d", "t", "r":
 		c.Op = engine.Op(e.Op[0])

@@ -136,6 +136,10 @@ func AppendChange(dst []byte, r *sdk.Row, tx *sdk.Tx) []byte {
 	dst = appendString(dst, tx.ID)
 	dst = append(dst, `,"seq":`...)
 	dst = strconv.AppendUint(dst, uint64(r.Seq()), 10)
+	if p := r.Part(); p != 0 {
+		dst = append(dst, `,"part":`...)
+		dst = strconv.AppendUint(dst, uint64(p), 10)
+	}
 	return append(dst, "}}"...)
 }
 

@@ -1,0 +1,20 @@
+// Command split is a test handler that emits every row twice, with the
+// status column set to "a" and then "b".
+package main
+
+import "github.com/pumacdc/puma/sdk"
+
+func init() {
+	sdk.Handler(func(r *sdk.Row) sdk.Verdict {
+		if r.Table() == nil {
+			return sdk.Keep()
+		}
+		for _, s := range []string{"a", "b"} {
+			r.Set("status", sdk.String(s))
+			r.Emit()
+		}
+		return sdk.Keep()
+	})
+}
+
+func main() {}
