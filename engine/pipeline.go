@@ -18,9 +18,12 @@ import (
 //
 // Send is called from a single goroutine, in batch order, and must return
 // nil only once every change of b is durable at the destination: the
-// checkpoint may then move past b. An error means nothing of b may be
-// counted as delivered; the pipeline retries b with backoff. Send must
-// honour ctx.
+// checkpoint may then move past b. The checkpoint only moves to a batch
+// closing its transaction (Commit set), so a batch that does not close its
+// transaction may be acknowledged before it is durable, as long as
+// acknowledging the batch that closes it means all of the transaction is.
+// An error means nothing of b may be counted as delivered; the pipeline
+// retries b with backoff. Send must honour ctx.
 type Sender interface {
 	Send(ctx context.Context, b *Batch) error
 	Close() error

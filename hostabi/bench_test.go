@@ -10,16 +10,17 @@ import (
 	"time"
 
 	"github.com/pumacdc/puma/engine"
+	"github.com/pumacdc/puma/engine/position"
 	"github.com/pumacdc/puma/hostabi"
 	"github.com/pumacdc/puma/hostabi/hostabitest"
 	"github.com/pumacdc/puma/internal/config"
 )
 
-// benchBatch is a transaction's batch of n rows of customers (~60 bytes
-// of values each).
+// benchBatch is a whole transaction of n rows of customers (~60 bytes of
+// values each) in one batch, so that builtin:jsonl syncs it.
 func benchBatch(n int) *engine.Batch {
 	tx := &engine.Tx{ID: "0-1-7", GTID: "0-1-7", ServerID: 1, File: "bin.000001", Pos: 4}
-	b := &engine.Batch{Seq: 1, Tx: tx, Begin: true}
+	b := &engine.Batch{Seq: 1, Tx: tx, Begin: true, Commit: &position.Position{File: "bin.000001", Pos: 9000}, CommitTime: 1764064800}
 	for i := range n {
 		status := "live"
 		if i%10 == 0 {

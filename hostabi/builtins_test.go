@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/pumacdc/puma/engine"
+	"github.com/pumacdc/puma/engine/position"
 	"github.com/pumacdc/puma/hostabi"
 	"github.com/pumacdc/puma/hostabi/hostabitest"
 	"github.com/pumacdc/puma/internal/config"
@@ -106,5 +107,50 @@ func TestBuiltinHTTP(t *testing.T) {
 	srv.mu.Unlock()
 	if k1 != "0-1-100:1-3" || k2 != k1 {
 		t.Errorf("a batch sent again got key %q then %q", k1, k2)
+	}
+}
+
+// builtin:jsonl syncs once per transaction: a batch that does not close
+// its transaction is acknowledged unsynced, the commit's sync covers it;
+// the file is also synced before it is rotated, and not at all with
+// fsync = false.
+func TestJSONLSyncsPerTransaction(t *testing.T) {
+	h := newHost(t, t.TempDir())
+	tx := &engine.Tx{ID: "0-1-5", GTID: "0-1-5", ServerID: 1, File: "bin.000001", Pos: 4}
+	row := func(seq uint32) engine.Change {
+		return engine.Change{Op: engine.OpInsert, Table: customers, Seq: seq, Tx: tx, File: tx.File, Pos: 100, After: []any{int64(seq), "a@example.com", "live", "1.00"}}
+	}
+	commit := &position.Position{File: "bin.000001", Pos: 900, GTIDSet: "0-1-5"}
+	for _, tc := range []struct {
+		name  string
+		cfg   map[string]any
+		syncs []int // after each batch below
+	}{
+		{"fsync", map[string]any{"path": "a.jsonl"}, []int{0, 0, 1, 1, 2}},
+		{"no fsync", map[string]any{"path": "b.jsonl", "fsync": false}, []int{0, 0, 0, 0, 0}},
+		{"rotating", map[string]any{"path": "c.jsonl", "max_bytes": 1}, []int{1, 2, 3, 3, 4}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s, err := h.NewSender(context.Background(), "t", plugin("jsonl", "builtin:jsonl", tc.cfg, map[string]any{"files": []any{"."}}))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer s.Close()
+			batches := []*engine.Batch{
+				{Seq: 1, Tx: tx, Begin: true, Changes: []engine.Change{row(1), row(2)}},
+				{Seq: 2, Tx: tx, Changes: []engine.Change{row(3)}},
+				{Seq: 3, Tx: tx, Changes: []engine.Change{row(4)}, Commit: commit},
+				{Seq: 4}, // position only
+				{Seq: 5, Tx: tx, Begin: true, Changes: []engine.Change{row(1)}, Commit: commit},
+			}
+			for i, b := range batches {
+				if err := s.Send(context.Background(), b); err != nil {
+					t.Fatal(err)
+				}
+				if got := hostabi.FileSyncs(s); got != tc.syncs[i] {
+					t.Errorf("after batch %d: %d syncs, want %d", b.Seq, got, tc.syncs[i])
+				}
+			}
+		})
 	}
 }

@@ -34,6 +34,7 @@ type caps struct {
 	lastErr string
 	files   map[int32]*appendFile
 	nextFD  int32
+	syncs   int // file_sync calls that succeeded
 	// http, kv: the plugin's, shared by its instances; nil when not
 	// granted. httpResp is the last response, for http_response.
 	http     *httpClient
@@ -405,6 +406,7 @@ func (c *caps) fileSync(_ context.Context, _ api.Module, stack []uint64) {
 		ret32(stack, c.fail(wire.ErrnoIO, "sync %s: %v", f.show, err))
 		return
 	}
+	c.syncs++
 	ret32(stack, 0)
 }
 

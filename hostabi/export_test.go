@@ -44,3 +44,7 @@ func (hd *Handler) RawReply(ctx context.Context, b *engine.Batch) ([]byte, error
 	_, rep, err := hd.p.exchange(ctx, b)
 	return slices.Clone(rep), err
 }
+
+// FileSyncs returns how many times the sender's running instance synced a
+// file.
+func FileSyncs(s *Sender) int { return s.p.in.caps.syncs }

@@ -113,7 +113,11 @@ func OutputSchema(f func(in *Table, out *Schema)) { schemaFunc = f }
 // Sender registers the function delivering each batch. It must return nil
 // only once the whole batch is durable at its destination; any error means
 // nothing of the batch counts as delivered, and the batch is sent again
-// later. Wrap errors that retrying cannot cure with Fatal.
+// later. Wrap errors that retrying cannot cure with Fatal. A batch that does
+// not close its transaction (no Commit) may return before it is durable if
+// the batch closing the transaction returns only once all of it is: the
+// checkpoint moves only to commits (builtin:jsonl syncs once per
+// transaction so).
 func Sender(f func(b *Batch) error) { senderFunc = f }
 
 // Close registers f to run when the instance is shut down gracefully.

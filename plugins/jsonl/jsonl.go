@@ -10,8 +10,9 @@
 //
 // Config: path (required; relative to puma.toml's directory), max_bytes
 // (rotate once the file reaches it, renaming it to path.<unix-nanos>; 0,
-// the default, never rotates), fsync (default true), markers (begin and
-// commit lines, default false).
+// the default, never rotates), fsync (default true: the file is synced
+// before a transaction's commit is acknowledged, and before rotating),
+// markers (begin and commit lines, default false).
 //
 // A line torn by a crash is cut off when the file is opened: it was never
 // acknowledged and will be delivered again.
@@ -37,6 +38,9 @@ type sender struct {
 	f    *files.File
 	enc  envelope.Encoder
 	sync bool
+	// unsynced is set while the file may hold lines not yet synced: from
+	// opening it (an earlier instance may have left some) to the next sync.
+	unsynced bool
 }
 
 var s sender
@@ -62,27 +66,40 @@ func (s *sender) init(raw []byte) error {
 	if err != nil {
 		return err
 	}
-	s.f = f
+	s.f, s.unsynced = f, true
 	return nil
 }
 
 func (s *sender) send(b *sdk.Batch) error {
 	data := s.enc.Encode(b)
-	if len(data) == 0 {
-		return nil
-	}
 	size := s.f.Size()
-	if err := s.f.Write(data); err != nil {
-		return s.undo(size, err)
+	if len(data) > 0 {
+		if err := s.f.Write(data); err != nil {
+			return s.undo(size, err)
+		}
+		s.unsynced = true
 	}
-	if s.sync {
+	// A batch inside a transaction is acknowledged before it is durable:
+	// the checkpoint only moves to a commit, and the sync of the batch
+	// closing the transaction covers the batches before it (one fsync per
+	// transaction, not per batch of a large one).
+	if _, closes := b.Commit(); s.sync && s.unsynced && (closes || !b.HasTx()) {
 		if err := s.f.Sync(); err != nil {
 			return s.undo(size, err)
 		}
+		s.unsynced = false
 	}
 	if s.cfg.MaxBytes > 0 && s.f.Size() >= s.cfg.MaxBytes {
-		// The batch is durable; a failed rotation is retried with the next
-		// batch, which then appends to the old file.
+		// What the file holds is made durable before it is renamed; a
+		// failed rotation is retried with the next batch, which then
+		// appends to the old file.
+		if s.sync && s.unsynced {
+			if err := s.f.Sync(); err != nil {
+				sdk.Log(sdk.LevelWarn, "jsonl: sync before rotating "+s.cfg.Path+": "+err.Error())
+				return nil
+			}
+			s.unsynced = false
+		}
 		if err := s.f.Rotate(); err != nil {
 			sdk.Log(sdk.LevelWarn, "jsonl: rotate "+s.cfg.Path+": "+err.Error())
 		}
