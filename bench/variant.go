@@ -86,7 +86,8 @@ func Variants() []Variant {
 		{Name: "null", Label: "puma → null", Engine: engineVariant(nullSenders)},
 		{Name: "jsonl", Label: "puma → jsonl (Go, fsync per batch)", Engine: engineVariant(jsonlSenders(true))},
 		{Name: "jsonl-nofsync", Label: "puma → jsonl (Go, no fsync)", Engine: engineVariant(jsonlSenders(false))},
-		{Name: "filter-jsonl", Label: "puma → filter → jsonl (Wasm, no fsync)", Engine: wasmVariant(wasmFilterJSONL)},
+		{Name: "filter-jsonl", Label: "puma → filter → jsonl (Wasm, no fsync)", Engine: wasmVariant(wasmFilterJSONL(false))},
+		{Name: "filter-jsonl-fsync", Label: "puma → filter → jsonl (Wasm, fsync per transaction)", Engine: wasmVariant(wasmFilterJSONL(true))},
 		{Name: "filter-mask-jsonl-http", Label: "puma → filter + mask → jsonl + http (Wasm, no fsync)", Filtered: true, Sink: checkMasked,
 			Engine: wasmVariant(wasmFilterMaskJSONLHTTP)},
 	}

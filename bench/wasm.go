@@ -21,14 +21,17 @@ import (
 
 // wasmFilterJSONL is builtin:filter (a where every row passes, so that
 // it runs its predicate on each and the row count stays checkable) in
-// front of builtin:jsonl without fsync, both the Wasm modules cmd/puma
-// embeds, on a host set up as cmd/puma sets it up.
-var wasmFilterJSONL = wasmSpec{
-	toml: func(*Env) (string, error) {
-		return "  [[task.handler]]\n  plugin = \"builtin:filter\"\n  config = { where = \"id >= 0\" }\n" +
-			"  [[task.sender]]\n  plugin = \"builtin:jsonl\"\n  config = { path = \"out/bench.jsonl\", fsync = false }\n", nil
-	},
-	modules: []string{"filter", "jsonl"},
+// front of builtin:jsonl, without fsync or with its default (a sync per
+// transaction), both the Wasm modules cmd/puma embeds, on a host set up
+// as cmd/puma sets it up.
+func wasmFilterJSONL(fsync bool) wasmSpec {
+	return wasmSpec{
+		toml: func(*Env) (string, error) {
+			return fmt.Sprintf("  [[task.handler]]\n  plugin = \"builtin:filter\"\n  config = { where = \"id >= 0\" }\n"+
+				"  [[task.sender]]\n  plugin = \"builtin:jsonl\"\n  config = { path = \"out/bench.jsonl\", fsync = %v }\n", fsync), nil
+		},
+		modules: []string{"filter", "jsonl"},
+	}
 }
 
 // wasmFilterMaskJSONLHTTP is two handlers and two senders: builtin:filter
