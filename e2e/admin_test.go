@@ -164,9 +164,17 @@ func TestPauseSurvivesRestartAndResumeLosesNothing(t *testing.T) {
 	}
 
 	// /metrics counts exactly the rows this process delivered (2 and 3),
-	// and has a lag gauge.
-	metrics := get(t, "http://"+s.admin+"/metrics", "")
-	if v := metricValue(metrics, `puma_rows_total{task="shop",db="shop",table="t",op="c"}`); v != 2 {
+	// and has a lag gauge. A row is counted when its batch is acknowledged,
+	// which is after jsonl wrote (and synced) its line: wait for it.
+	var metrics string
+	rows := `puma_rows_total{task="shop",db="shop",table="t",op="c"}`
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		metrics = get(t, "http://"+s.admin+"/metrics", "")
+		if metricValue(metrics, rows) >= 2 || time.Now().After(deadline) {
+			break
+		}
+	}
+	if v := metricValue(metrics, rows); v != 2 {
 		t.Errorf("puma_rows_total = %v, want 2\n%s", v, grepLines(metrics, "puma_"))
 	}
 	if v := metricValue(metrics, `puma_bytes_read_total{task="shop"}`); v <= 0 {
