@@ -88,10 +88,8 @@ func (r *Row) parseRest() {
 // parse decodes a sender's change on first use; a malformed one fails the
 // batch (see malformed).
 func (r *Row) parse() {
+	r.parseRest()
 	p, c := r.p, &r.ch
-	if err := c.Parse(r.body, r.at); err != nil {
-		panic(malformed{Fatal(errors.New("sdk: malformed change " + err.Error()))})
-	}
 	var t *Table
 	if c.TableID != 0 {
 		t = p.tables[c.TableID]
@@ -99,6 +97,6 @@ func (r *Row) parse() {
 			panic(malformed{Fatal(errors.New("sdk: change at offset " + strconv.Itoa(r.at) + " names unannounced table id " + strconv.FormatUint(uint64(c.TableID), 10)))})
 		}
 	}
-	r.table, r.out, r.op, r.parsed = t, t, c.Op, true
+	r.table, r.out, r.op = t, t, c.Op
 	r.route, r.hasRoute, r.dirty, r.emitted, r.emitting = "", false, false, 0, false
 }

@@ -149,18 +149,17 @@ func (r *Row) Out() *Table { return r.out }
 // when Out has no such column or the row no such image. Values of another
 // kind are converted (numbers to text and back are not: a number set on a
 // text column is written as its decimal text).
-func (r *Row) Set(name string, v Value) bool {
-	r.full()
-	if r.ch.Op == OpDelete {
-		return r.set(r.p.setBefore, r.ch.Before, name, v)
-	}
-	return r.set(r.p.setAfter, r.ch.After, name, v)
-}
+func (r *Row) Set(name string, v Value) bool { return r.SetAt(r.outIndex(name), v) }
 
 // SetBefore sets a column of the before image of the row passed on.
-func (r *Row) SetBefore(name string, v Value) bool {
-	r.full()
-	return r.set(r.p.setBefore, r.ch.Before, name, v)
+func (r *Row) SetBefore(name string, v Value) bool { return r.SetBeforeAt(r.outIndex(name), v) }
+
+// outIndex is the index of the Out table's column name, or -1.
+func (r *Row) outIndex(name string) int {
+	if r.out == nil {
+		return -1
+	}
+	return r.out.Index(name)
 }
 
 // SetAt is Set by the column's index in the Out table, without looking
@@ -177,13 +176,6 @@ func (r *Row) SetAt(i int, v Value) bool {
 func (r *Row) SetBeforeAt(i int, v Value) bool {
 	r.full()
 	return r.setAt(r.p.setBefore, r.ch.Before, i, v)
-}
-
-func (r *Row) set(vals []Value, img wire.Image, name string, v Value) bool {
-	if r.out == nil {
-		return false
-	}
-	return r.setAt(vals, img, r.out.Index(name), v)
 }
 
 func (r *Row) setAt(vals []Value, img wire.Image, i int, v Value) bool {

@@ -381,17 +381,7 @@ const changeFixed = 24
 // is a memory copy in Wasm) and reads with inlined checks; any failure is
 // re-parsed by parseSlow for the exact error.
 func (c *Change) Parse(body []byte, at int) error {
-	if len(body) < changeFixed {
-		return c.parseSlow(body, at)
-	}
-	c.Op = Op(body[0])
-	c.Flags = body[1]
-	c.Part = le16(body, 2)
-	c.TableID = le32(body, 4)
-	c.Seq = le32(body, 8)
-	c.Pos = le32(body, 12)
-	c.Timestamp = int64(le64(body, 16))
-	if !c.Op.Valid() {
+	if !c.ParseFixed(body) {
 		return c.parseSlow(body, at)
 	}
 	off := changeFixed
@@ -551,26 +541,15 @@ func (im Image) Slot(i int) uint32 {
 // Fixed returns the 8-byte value of column i; ok is false when the column
 // is absent, NULL or malformed.
 func (im Image) Fixed(i int) (v uint64, ok bool) {
-	s := im.Slot(i)
-	if s <= SlotNull || uint64(s)+8 > uint64(len(im.b)) || int(s) < 4+4*int(im.n) {
-		return 0, false
-	}
-	return binary.LittleEndian.Uint64(im.b[s:]), true
+	s, v, _, ok := im.Value(i, true)
+	return v, ok && s > SlotNull
 }
 
 // Var returns the bytes of the variable-length value of column i, viewing
 // the message; ok is false when the column is absent, NULL or malformed.
 func (im Image) Var(i int) (v []byte, ok bool) {
-	s := im.Slot(i)
-	if s <= SlotNull || uint64(s)+4 > uint64(len(im.b)) || int(s) < 4+4*int(im.n) {
-		return nil, false
-	}
-	n := binary.LittleEndian.Uint32(im.b[s:])
-	end := uint64(s) + 4 + uint64(n)
-	if end > uint64(len(im.b)) {
-		return nil, false
-	}
-	return im.b[s+4 : end : end], true
+	s, _, v, ok := im.Value(i, false)
+	return v, ok && s > SlotNull
 }
 
 // Value returns column i's slot and, when the slot is an offset, its

@@ -16,6 +16,7 @@ import (
 	"github.com/pumacdc/puma/hostabi"
 	"github.com/pumacdc/puma/hostabi/wire"
 	"github.com/pumacdc/puma/internal/config"
+	"github.com/pumacdc/puma/plugins/catalog"
 )
 
 // ErrFailed reports that the plugin failed a batch; what it said has been
@@ -110,6 +111,12 @@ type Test struct {
 // sender, each batch's outcome; then the plugin's kv state, if any.
 func (t *Test) Run(ctx context.Context, bs []*engine.Batch) error {
 	role := t.Role
+	if name, ok := t.Plugin.Builtin(); ok && role == "" {
+		role = "handler"
+		if catalog.Sender(name) {
+			role = "sender"
+		}
+	}
 	if role == "" {
 		role = "handler"
 		if wasm, err := moduleBytes(t.Plugin); err == nil {
@@ -123,7 +130,7 @@ func (t *Test) Run(ctx context.Context, bs []*engine.Batch) error {
 	switch role {
 	case "handler":
 		hd, err := t.Host.NewHandler(ctx, t.Task, t.Plugin)
-		if err != nil && t.Role == "" && (strings.Contains(err.Error(), "registers no handler") || strings.Contains(err.Error(), "cannot be configured as a handler")) {
+		if err != nil && t.Role == "" && strings.Contains(err.Error(), "registers no handler") {
 			t.Role = "sender" // a Go SDK module exports both entry points
 			return t.Run(ctx, bs)
 		}

@@ -14,6 +14,7 @@ import (
 	"path"
 	"path/filepath"
 	"slices"
+	"sync"
 
 	"github.com/pumacdc/puma/hostabi"
 	"github.com/pumacdc/puma/plugins/catalog"
@@ -33,17 +34,22 @@ var Names = catalog.Names
 
 // Module returns the Wasm module holding the built-in plugin name: the
 // same module for every built-in, which selects name from its init config
-// (see plugins/builtins).
+// (see plugins/builtins). Every call returns the same bytes: do not
+// modify them.
 func Module(name string) ([]byte, bool) {
 	if !slices.Contains(Names, name) {
 		return nil, false
 	}
-	b, err := modules.ReadFile("wasm/builtins.wasm")
+	b, err := builtinsWasm()
 	if err != nil {
 		return nil, false
 	}
 	return b, true
 }
+
+// builtinsWasm reads the module once: embed.FS copies a file on every
+// read, and a configuration with several built-ins asks for it for each.
+var builtinsWasm = sync.OnceValues(func() ([]byte, error) { return modules.ReadFile("wasm/builtins.wasm") })
 
 // Builtin serves the built-in plugins embedded in the binary, for
 // hostabi.Options.Builtin. Each is
