@@ -16,7 +16,6 @@ if ! command -v mariadbd >/dev/null 2>&1 && [ ! -x /usr/sbin/mariadbd ]; then
 fi
 
 mkdir -p var/bin
-go generate ./plugins/embedded   # the built-in plugins the binary embeds
 go build -o var/bin/puma ./cmd/puma
 go build -o var/bin/puma-testdb ./cmd/puma-testdb
 
