@@ -1,11 +1,17 @@
 # Entry points for humans and CI (.ci/run calls `make test`).
 # One target per block; keep each recipe a plain command line.
 
-.PHONY: test vet quickstart
+.PHONY: test vet quickstart setup
+
+# setup installs what the build and the tests need and the machine lacks
+# (Debian packages, AssemblyScript); it prints nothing when all is there.
+# As another user than root it says what is missing and how to install it.
+setup:
+	@scripts/setup.sh
 
 # test is what CI runs. Tests that need MariaDB start private servers
 # (internal/testdb); with CI set they fail instead of skipping.
-test:
+test: setup
 	gofmt -l $$(git ls-files '*.go') | (! grep .) && go vet ./... && go test -race -count=1 -timeout 25m ./...
 
 vet:
@@ -37,7 +43,7 @@ fuzz: fuzz-capabilities
 
 # quickstart starts a private MariaDB, runs Puma with puma.toml, writes rows
 # and prints the changes Puma delivered.
-quickstart:
+quickstart: setup
 	scripts/quickstart.sh
 
 # bench starts a private MariaDB, loads the benchmark workloads and measures

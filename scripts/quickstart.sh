@@ -3,17 +3,10 @@
 # metadata) on 127.0.0.1:33306, run Puma with puma.toml, write some rows and
 # show the changes Puma delivered. Everything lives under var/; run
 # `go run ./cmd/puma-testdb stop -dir var/mariadb` to stop the server.
+# `make quickstart` runs scripts/setup.sh first, which installs MariaDB.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="/usr/local/go/bin:$PATH"
-
-if ! command -v mariadbd >/dev/null 2>&1 && [ ! -x /usr/sbin/mariadbd ]; then
-	echo "quickstart: installing MariaDB (the system service is not started)"
-	printf '#!/bin/sh\nexit 101\n' >/usr/sbin/policy-rc.d && chmod 755 /usr/sbin/policy-rc.d
-	DEBIAN_FRONTEND=noninteractive apt-get update -q
-	DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends mariadb-server mariadb-client
-	rm -f /usr/sbin/policy-rc.d
-fi
 
 mkdir -p var/bin
 go build -o var/bin/puma ./cmd/puma
