@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"syscall"
 	"testing"
 )
 
@@ -71,7 +72,14 @@ func (p *puma) kill(t *testing.T) {
 // stop sends SIGTERM and returns the exit error.
 func (p *puma) stop(t *testing.T) error {
 	t.Helper()
-	if err := p.cmd.Process.Signal(os.Interrupt); err != nil {
+	return p.stopWith(t, syscall.SIGTERM)
+}
+
+// stopWith sends sig, which should make puma exit, and returns the exit
+// error.
+func (p *puma) stopWith(t *testing.T, sig os.Signal) error {
+	t.Helper()
+	if err := p.cmd.Process.Signal(sig); err != nil {
 		t.Fatal(err)
 	}
 	return <-p.done
