@@ -151,3 +151,85 @@ func TestPluginTestErrors(t *testing.T) {
 		}
 	}
 }
+
+// A typed fixture gives the plugin the kinds the binary log would: the
+// kinds plugin routes each change by its table's column kinds. Without a
+// schema line the kinds are guessed, and a warning says so. "-" reads the
+// fixture from standard input.
+func TestPluginTestTypedFixture(t *testing.T) {
+	wasm := filepath.Join(t.TempDir(), "kinds.wasm")
+	if err := os.WriteFile(wasm, hostabitest.BuildGo(t, "./cmd/puma/testdata/kinds"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	typed := filepath.Join("testdata", "plugintest", "typed.jsonl")
+	data, err := os.ReadFile(typed)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var untyped []string
+	for _, l := range strings.Split(string(data), "\n") {
+		if !strings.HasPrefix(l, `{"schema"`) {
+			untyped = append(untyped, l)
+		}
+	}
+	stdinFile := func(t *testing.T, text string) {
+		f := filepath.Join(t.TempDir(), "in.jsonl")
+		if err := os.WriteFile(f, []byte(text), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		in, err := os.Open(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { in.Close(); stdin = os.Stdin })
+		stdin = in
+	}
+	const warning = "guessing column kinds"
+	for _, tc := range []struct {
+		name, input, stdin string
+		route              string
+		warns              bool
+	}{
+		{"typed file", typed, "", `route "id:uint,total:decimal,paid_at:timestamp,scan:bytes,status:enum"`, false},
+		{"typed stdin", "-", string(data), `route "id:uint,total:decimal,paid_at:timestamp,scan:bytes,status:enum"`, false},
+		{"untyped stdin", "-", strings.Join(untyped, "\n"), `route "id:int,total:string,paid_at:string,scan:string,status:string"`, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if tc.stdin != "" {
+				stdinFile(t, tc.stdin)
+			}
+			out, errs, code := puma(t, "plugin", "test", wasm, tc.input)
+			if code != 0 {
+				t.Fatalf("exit %d\n%s%s", code, out, errs)
+			}
+			if !strings.Contains(out, tc.route) {
+				t.Errorf("output lacks %s:\n%s", tc.route, out)
+			}
+			if got := strings.Contains(errs, warning); got != tc.warns {
+				t.Errorf("warning about guessed kinds: %v, want %v:\n%s", got, tc.warns, errs)
+			}
+			if tc.warns && !strings.Contains(errs, "standard input: no schema line for shop.orders") {
+				t.Errorf("the warning does not name the input and table:\n%s", errs)
+			}
+		})
+	}
+}
+
+// Every plugin command's -h prints its usage on stdout and exits 0.
+func TestPluginHelp(t *testing.T) {
+	for _, tc := range []struct{ cmd, want string }{
+		{"build", "usage: puma plugin build"},
+		{"inspect", "usage: puma plugin inspect"},
+		{"test", "usage: puma plugin test"},
+	} {
+		for _, h := range []string{"-h", "--help"} {
+			out, errs, code := puma(t, "plugin", tc.cmd, h)
+			if code != 0 || !strings.HasPrefix(out, tc.want) || errs != "" {
+				t.Errorf("puma plugin %s %s: exit %d\nstdout:\n%s\nstderr:\n%s", tc.cmd, h, code, out, errs)
+			}
+		}
+	}
+	if out, _, code := puma(t, "plugin", "help"); code != 0 || !strings.Contains(out, "inspect") {
+		t.Errorf("puma plugin help: exit %d\n%s", code, out)
+	}
+}
