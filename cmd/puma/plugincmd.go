@@ -215,6 +215,12 @@ func pluginInspect(ctx context.Context, args []string, stdout, stderr io.Writer)
 			role = "sender"
 		}
 		info.Builtin(role, catalog.Uses(name))
+	} else if info.Problem == "" {
+		// Exports say what a module could be; its init says what it is.
+		if info.Roles, err = plugintool.Registered(ctx, h, args[0], wasm, info.Roles); err != nil {
+			fmt.Fprintf(stderr, "puma plugin inspect: %s: %v\n", args[0], err)
+			return exitFailed
+		}
 	}
 	plugintool.PrintInfo(stdout, args[0], info)
 	if info.Problem != "" {

@@ -104,6 +104,8 @@ func TestPluginTestRoundTrip(t *testing.T) {
 	}
 }
 
+// inspect reports the roles a module registers: rowcount, built with the
+// Go SDK, exports both entry points and registers a handler only.
 func TestPluginInspectAndBuild(t *testing.T) {
 	dir := t.TempDir()
 	wasm := filepath.Join(dir, "rc.wasm")
@@ -115,7 +117,7 @@ func TestPluginInspectAndBuild(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("inspect: exit %d: %s", code, errs)
 	}
-	for _, want := range []string{"abi      v1", "roles    handler, sender", "needs    grants = { kv = true }", "puma.kv_get (i32, i32, i32, i32) -> (i64)", "loads    yes"} {
+	for _, want := range []string{"abi      v1", "roles    handler\n", "needs    grants = { kv = true }", "puma.kv_get (i32, i32, i32, i32) -> (i64)", "loads    yes"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("inspect output lacks %q:\n%s", want, out)
 		}
