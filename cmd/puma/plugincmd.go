@@ -25,6 +25,7 @@ import (
 const pluginUsage = `usage: puma plugin <command> [flags]
 
 commands:
+  init    [-sdk PATH] DIR                scaffold a Go plugin: go.mod, a handler, its test, a typed fixture
   build   [-o out.wasm] [package]        build a Go plugin (GOOS=wasip1 GOARCH=wasm -buildmode=c-shared)
   inspect module.wasm|builtin:NAME       show a module's ABI version, roles, exports, imports and grants
   test    [flags] module.wasm|builtin:NAME changes.jsonl|-
@@ -32,6 +33,17 @@ commands:
                                          and print its verdicts and output; no database needed
 
 puma plugin <command> -h describes a command.
+`
+
+const initUsage = `usage: puma plugin init [-sdk PATH] DIR
+
+Write a new Go plugin into DIR (empty or new): go.mod, main.go (a handler
+using the SDK), main_test.go (its test, with sdk/sdktest) and
+testdata/changes.jsonl (a typed fixture for puma plugin test). It builds
+offline with the stock Go toolchain. Until Puma's module is published,
+go.mod replaces github.com/pumacdc/puma with a checkout of it:
+
+  -sdk PATH   the Puma checkout (default: the one this binary was built from)
 `
 
 const buildUsage = `usage: puma plugin build [-o out.wasm] [package]
@@ -117,6 +129,8 @@ func cmdPlugin(args []string, stdout, stderr io.Writer) int {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	switch args[0] {
+	case "init":
+		return pluginInit(args[1:], stdout, stderr)
 	case "build":
 		return pluginBuild(ctx, args[1:], stdout, stderr)
 	case "inspect":
@@ -146,6 +160,34 @@ func pluginBuild(ctx context.Context, args []string, stdout, stderr io.Writer) i
 		return exitFailed
 	}
 	fmt.Fprintln(stdout, path)
+	return exitOK
+}
+
+func pluginInit(args []string, stdout, stderr io.Writer) int {
+	fs := flagSet("plugin init", initUsage)
+	sdk := fs.String("sdk", "", "the Puma checkout the plugin's go.mod points at")
+	if code, ok := parse(fs, args, stdout, stderr); !ok {
+		return code
+	}
+	if fs.NArg() != 1 {
+		return usageErr(fs, stderr)
+	}
+	if *sdk == "" {
+		dir, err := plugintool.BuildCheckout()
+		if err != nil {
+			fmt.Fprintln(stderr, "puma plugin init:", err)
+			return exitUsage
+		}
+		*sdk = dir
+	}
+	files, err := plugintool.Scaffold(fs.Arg(0), *sdk)
+	if err != nil {
+		fmt.Fprintln(stderr, "puma plugin init:", err)
+		return exitFailed
+	}
+	for _, f := range files {
+		fmt.Fprintln(stdout, f)
+	}
 	return exitOK
 }
 

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"flag"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -223,6 +224,7 @@ func TestPluginHelp(t *testing.T) {
 		{"build", "usage: puma plugin build"},
 		{"inspect", "usage: puma plugin inspect"},
 		{"test", "usage: puma plugin test"},
+		{"init", "usage: puma plugin init"},
 	} {
 		for _, h := range []string{"-h", "--help"} {
 			out, errs, code := puma(t, "plugin", tc.cmd, h)
@@ -231,7 +233,66 @@ func TestPluginHelp(t *testing.T) {
 			}
 		}
 	}
-	if out, _, code := puma(t, "plugin", "help"); code != 0 || !strings.Contains(out, "inspect") {
+	if out, _, code := puma(t, "plugin", "help"); code != 0 || !strings.Contains(out, "init") {
 		t.Errorf("puma plugin help: exit %d\n%s", code, out)
+	}
+}
+
+// puma plugin init writes a plugin that tests and builds offline with the
+// stock toolchain, against the checkout this binary was built from, and
+// that puma plugin test runs on its own fixture.
+func TestPluginInit(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "myplugin")
+	out, errs, code := puma(t, "plugin", "init", dir)
+	if code != 0 {
+		t.Fatalf("init: exit %d\n%s%s", code, out, errs)
+	}
+	mod, err := os.ReadFile(filepath.Join(dir, "go.mod"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	root, err := filepath.Abs(filepath.Join("..", ".."))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := "replace github.com/pumacdc/puma => " + filepath.ToSlash(root) + "\n"; !strings.Contains(string(mod), want) {
+		t.Errorf("go.mod lacks %q:\n%s", want, mod)
+	}
+	offline := append(os.Environ(), "GOFLAGS=-mod=mod", "GOPROXY=off", "GOWORK=off")
+	goCmd := func(env []string, args ...string) {
+		t.Helper()
+		cmd := exec.Command("go", args...)
+		cmd.Dir, cmd.Env = dir, env
+		if b, err := cmd.CombinedOutput(); err != nil {
+			t.Fatalf("go %s: %v\n%s", strings.Join(args, " "), err, b)
+		}
+	}
+	goCmd(offline, "test", "./...")
+	goCmd(append(offline, "GOOS=wasip1", "GOARCH=wasm", "CGO_ENABLED=0"), "build", "-buildmode=c-shared", "-o", "myplugin.wasm", ".")
+
+	out, errs, code = puma(t, "plugin", "test", "-config", `{"column":"status","value":"test"}`,
+		filepath.Join(dir, "myplugin.wasm"), filepath.Join(dir, "testdata", "changes.jsonl"))
+	if code != 0 || errs != "" {
+		t.Fatalf("plugin test: exit %d\n%s%s", code, out, errs)
+	}
+	for _, want := range []string{"c shop.customers seq 1: keep", "c shop.customers seq 2: drop"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("plugin test output lacks %q:\n%s", want, out)
+		}
+	}
+
+	for _, tc := range []struct {
+		args []string
+		code int
+		want string
+	}{
+		{[]string{"plugin", "init", dir}, exitFailed, "is not empty"},
+		{[]string{"plugin", "init", "-sdk", t.TempDir(), filepath.Join(t.TempDir(), "p")}, exitFailed, "is not a Puma checkout"},
+		{[]string{"plugin", "init"}, exitUsage, "usage: puma plugin init"},
+	} {
+		out, errs, code := puma(t, tc.args...)
+		if code != tc.code || !strings.Contains(out+errs, tc.want) {
+			t.Errorf("%v: exit %d, want %d with %q:\n%s%s", tc.args, code, tc.code, tc.want, out, errs)
+		}
 	}
 }
