@@ -3,6 +3,7 @@ package e2e
 import (
 	"context"
 	"fmt"
+	"net"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -161,4 +162,80 @@ func TestCheckReplicaWithoutLogSlaveUpdates(t *testing.T) {
 	if code == 0 || !strings.Contains(out, "FAIL  log_slave_updates") || !strings.Contains(out, "log_slave_updates=ON") {
 		t.Fatalf("a replica without log_slave_updates passed (exit %d):\n%s", code, out)
 	}
+}
+
+// puma check starts every plugin as run would, without the database: a
+// missing module, an unknown built-in and a misspelt config key are each
+// reported with their TOML path, next to the source it cannot reach.
+func TestCheckPlugins(t *testing.T) {
+	dir := t.TempDir()
+	cfg := filepath.Join(dir, "puma.toml")
+	writeFile(t, cfg, fmt.Sprintf(`
+[server]
+data_dir = "var"
+admin = ""
+[[task]]
+name = "shop"
+replica_server_id = 9001
+  [[task.source]]
+  addr = %q
+  user = "root"
+  [[task.handler]]
+  plugin = "builtin:filtr"
+  [[task.handler]]
+  plugin = "plugins/missing.wasm"
+  [[task.handler]]
+  plugin = "builtin:filter"
+  config = { ops = ["c"] }
+  [[task.handler]]
+  plugin = "builtin:stdout"
+  [[task.sender]]
+  plugin = "builtin:jsonl"
+  config = { pth = "out/shop.jsonl" }
+  [[task.sender]]
+  plugin = "builtin:http"
+  config = { url = "http://127.0.0.1:9/hook" }
+  [[task.sender]]
+  plugin = "builtin:jsonl"
+  name = "good"
+  config = { path = "out/good.jsonl" }
+`, closedAddr(t)))
+	out, code := runPuma(t, "check", "-c", cfg)
+	if code != 1 {
+		t.Errorf("exit %d, want 1", code)
+	}
+	for _, want := range []string{
+		`FAIL  handler[0] (filtr)`,
+		`task[0] (shop).handler[0].plugin: no built-in plugin "filtr": did you mean builtin:filter? (the built-ins are filter, http, jsonl, mask, rename, route, stdout)`,
+		`task[0] (shop).handler[1].plugin: ` + filepath.Join(dir, "plugins", "missing.wasm") + ` does not exist`,
+		`ok    handler[2] (filter)`,
+		`task[0] (shop).handler[3].plugin: builtin:stdout is a sender: move it to a [[task.sender]] table`,
+		`task[0] (shop).sender[0].config.pth: unknown key: builtin:jsonl has no config key "pth"`,
+		`task[0] (shop).sender[1].grants: grants.http: http://127.0.0.1:9/hook is a loopback address: add allow_private = true`,
+		`ok    sender[2] (good)`,
+		`FAIL  connect`,
+		`preflight failed`,
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("output lacks %q", want)
+		}
+	}
+	if strings.Contains(out, "needs the \"files\" grant") {
+		t.Errorf("the misspelt config key is reported as a missing grant")
+	}
+	if t.Failed() {
+		t.Logf("puma check:\n%s", out)
+	}
+}
+
+// closedAddr returns a loopback address nothing listens on.
+func closedAddr(t *testing.T) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := l.Addr().String()
+	l.Close()
+	return addr
 }

@@ -13,11 +13,15 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"syscall"
 
 	"github.com/pumacdc/puma/engine"
+	"github.com/pumacdc/puma/hostabi"
 	"github.com/pumacdc/puma/internal/config"
 	"github.com/pumacdc/puma/internal/daemon"
+	"github.com/pumacdc/puma/internal/plugintool"
+	"github.com/pumacdc/puma/plugins/embedded"
 )
 
 // version is set at build time with -ldflags "-X main.version=…".
@@ -107,7 +111,11 @@ func cmdCheck(args []string, stdout, stderr io.Writer) int {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	failed := false
+	failed, err := checkPlugins(ctx, cfg, stdout, stderr)
+	if err != nil {
+		fmt.Fprintln(stderr, "puma check:", err)
+		return exitFailed
+	}
 	for _, task := range cfg.Tasks {
 		for _, src := range task.Sources {
 			rep := engine.Preflight(ctx, task, src)
@@ -121,6 +129,58 @@ func cmdCheck(args []string, stdout, stderr io.Writer) int {
 	}
 	fmt.Fprintln(stdout, "preflight ok")
 	return exitOK
+}
+
+// checkPlugins starts every configured plugin as run would, without a
+// source, prints a line for each, and reports whether any failed.
+func checkPlugins(ctx context.Context, cfg *config.Config, stdout, stderr io.Writer) (failed bool, err error) {
+	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	host, err := newPluginHost(ctx, cfg, log)
+	if err != nil {
+		return false, err
+	}
+	defer host.Close()
+	scratch := ""
+	defer func() {
+		if scratch != "" {
+			os.RemoveAll(scratch)
+		}
+	}()
+	ck := &plugintool.Checker{
+		Host: host,
+		Probe: func(ctx context.Context) (*hostabi.Host, error) {
+			dir, err := os.MkdirTemp("", "puma-check-")
+			if err != nil {
+				return nil, err
+			}
+			scratch = dir
+			return hostabi.New(ctx, hostabi.Options{
+				CacheDir:  filepath.Join(cfg.Server.DataDir, "wasm-cache"),
+				ConfigDir: dir,
+				Log:       slog.New(slog.DiscardHandler),
+				Stdout:    io.Discard,
+				Secrets:   cfg.Secrets,
+				Builtin: func(name string, c map[string]any) (hostabi.Builtin, bool) {
+					return embedded.Builtin(name, c, dir)
+				},
+			})
+		},
+	}
+	defer ck.Close()
+	task := ""
+	for _, c := range ck.Check(ctx, cfg) {
+		if c.Task != task {
+			task = c.Task
+			fmt.Fprintf(stdout, "task %s, plugins\n", task)
+		}
+		if c.Problem == nil {
+			fmt.Fprintf(stdout, "  %-4s  %-28s %s\n", engine.CheckOK, c.Label(), c.Plugin.Plugin)
+			continue
+		}
+		failed = true
+		fmt.Fprintf(stdout, "  %-4s  %-28s %s\n", engine.CheckFail, c.Label(), c.Problem)
+	}
+	return failed, nil
 }
 
 func printReport(w io.Writer, r *engine.Report) {

@@ -25,23 +25,100 @@ import (
 const pluginUsage = `usage: puma plugin <command> [flags]
 
 commands:
+  init    [-sdk PATH] DIR                scaffold a Go plugin: go.mod, a handler, its test, a typed fixture
   build   [-o out.wasm] [package]        build a Go plugin (GOOS=wasip1 GOARCH=wasm -buildmode=c-shared)
   inspect module.wasm|builtin:NAME       show a module's ABI version, roles, exports, imports and grants
-  test    [flags] module.wasm|builtin:NAME changes.jsonl
+  test    [flags] module.wasm|builtin:NAME changes.jsonl|-
                                          run a plugin over JSON envelopes (builtin:jsonl's output)
                                          and print its verdicts and output; no database needed
 
-test flags:
+puma plugin <command> -h describes a command.
+`
+
+const initUsage = `usage: puma plugin init [-sdk PATH] DIR
+
+Write a new Go plugin into DIR (empty or new): go.mod, main.go (a handler
+using the SDK), main_test.go (its test, with sdk/sdktest) and
+testdata/changes.jsonl (a typed fixture for puma plugin test). It builds
+offline with the stock Go toolchain. Until Puma's module is published,
+go.mod replaces github.com/pumacdc/puma with a checkout of it:
+
+  -sdk PATH   the Puma checkout (default: the one this binary was built from)
+`
+
+const buildUsage = `usage: puma plugin build [-o out.wasm] [package]
+
+Build the Go plugin package (a directory or an import path; default .) as
+Puma loads it: GOOS=wasip1 GOARCH=wasm go build -buildmode=c-shared -trimpath.
+`
+
+const inspectUsage = `usage: puma plugin inspect module.wasm|builtin:NAME
+
+Show a module's ABI version, the roles it registers (handler, sender),
+its exports and imports, the grants it needs, and whether Puma loads it.
+`
+
+const testUsage = `usage: puma plugin test [flags] module.wasm|builtin:NAME changes.jsonl|-
+       puma plugin test -c puma.toml [-task NAME] -plugin NAME changes.jsonl|-
+
+Run a plugin over a file of JSON envelopes (builtin:jsonl's output; - reads
+standard input) and print each verdict and what is passed on; no database
+needed. A line {"schema":{"db":"shop","table":"orders","columns":[{"name":"id",
+"type":"bigint"},{"name":"total","type":"decimal(10,2)"}]}} gives a table's
+column types for the lines after it; without one the kinds are guessed from
+the JSON values (DECIMAL, temporal and binary columns then arrive as strings)
+and a warning says so.
+
+flags:
   -config JSON      the plugin's config table as JSON ({"column":"status"})
   -grants JSON      its grants table as JSON ({"files":["out"],"kv":true})
   -c puma.toml      take [secrets] (and, with -task and -plugin, the module, config
                     and grants) from a configuration; paths are relative to it
   -task NAME, -plugin NAME
-  -role handler|sender   (default: what the module exports)
+  -role handler|sender   (default: what the module registers)
   -batch N          changes per batch (default: one batch per transaction)
   -jsonl            print only the envelopes a handler passes on
   -timeout 5s       per call
 `
+
+// stdin is what `puma plugin test` reads for the fixture "-"; tests
+// replace it.
+var stdin io.Reader = os.Stdin
+
+// flagSet returns a flag set for a plugin command whose -h prints usage.
+func flagSet(name, usage string) *flag.FlagSet {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.Usage = func() { fmt.Fprint(fs.Output(), usage) }
+	return fs
+}
+
+// parse parses args: ok is false when the command is done, with code
+// its exit code. -h prints the usage on stdout and exits 0; a bad flag
+// prints the error and the usage on stderr.
+func parse(fs *flag.FlagSet, args []string, stdout, stderr io.Writer) (code int, ok bool) {
+	fs.SetOutput(io.Discard)
+	err := fs.Parse(args)
+	switch {
+	case errors.Is(err, flag.ErrHelp):
+		fs.SetOutput(stdout)
+		fs.Usage()
+		return exitOK, false
+	case err != nil:
+		fs.SetOutput(stderr)
+		fmt.Fprintf(stderr, "puma %s: %v\n", fs.Name(), err)
+		fs.Usage()
+		return exitUsage, false
+	}
+	fs.SetOutput(stderr)
+	return exitOK, true
+}
+
+// usageErr prints the command's usage after a wrong argument count.
+func usageErr(fs *flag.FlagSet, stderr io.Writer) int {
+	fs.SetOutput(stderr)
+	fs.Usage()
+	return exitUsage
+}
 
 // cmdPlugin runs `puma plugin ...`, the tools for plugin authors.
 func cmdPlugin(args []string, stdout, stderr io.Writer) int {
@@ -52,6 +129,8 @@ func cmdPlugin(args []string, stdout, stderr io.Writer) int {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	switch args[0] {
+	case "init":
+		return pluginInit(args[1:], stdout, stderr)
 	case "build":
 		return pluginBuild(ctx, args[1:], stdout, stderr)
 	case "inspect":
@@ -67,12 +146,13 @@ func cmdPlugin(args []string, stdout, stderr io.Writer) int {
 }
 
 func pluginBuild(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	fs := flag.NewFlagSet("plugin build", flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	fs := flagSet("plugin build", buildUsage)
 	out := fs.String("o", "", "output module (default: the package directory's name + .wasm)")
-	if err := fs.Parse(args); err != nil || fs.NArg() > 1 {
-		fmt.Fprint(stderr, pluginUsage)
-		return exitUsage
+	if code, ok := parse(fs, args, stdout, stderr); !ok {
+		return code
+	}
+	if fs.NArg() > 1 {
+		return usageErr(fs, stderr)
 	}
 	path, err := plugintool.Build(ctx, fs.Arg(0), *out, stdout, stderr)
 	if err != nil {
@@ -80,6 +160,34 @@ func pluginBuild(ctx context.Context, args []string, stdout, stderr io.Writer) i
 		return exitFailed
 	}
 	fmt.Fprintln(stdout, path)
+	return exitOK
+}
+
+func pluginInit(args []string, stdout, stderr io.Writer) int {
+	fs := flagSet("plugin init", initUsage)
+	sdk := fs.String("sdk", "", "the Puma checkout the plugin's go.mod points at")
+	if code, ok := parse(fs, args, stdout, stderr); !ok {
+		return code
+	}
+	if fs.NArg() != 1 {
+		return usageErr(fs, stderr)
+	}
+	if *sdk == "" {
+		dir, err := plugintool.BuildCheckout()
+		if err != nil {
+			fmt.Fprintln(stderr, "puma plugin init:", err)
+			return exitUsage
+		}
+		*sdk = dir
+	}
+	files, err := plugintool.Scaffold(fs.Arg(0), *sdk)
+	if err != nil {
+		fmt.Fprintln(stderr, "puma plugin init:", err)
+		return exitFailed
+	}
+	for _, f := range files {
+		fmt.Fprintln(stdout, f)
+	}
 	return exitOK
 }
 
@@ -119,10 +227,14 @@ func readModule(name string) ([]byte, error) {
 }
 
 func pluginInspect(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	if len(args) != 1 {
-		fmt.Fprint(stderr, pluginUsage)
-		return exitUsage
+	fs := flagSet("plugin inspect", inspectUsage)
+	if code, ok := parse(fs, args, stdout, stderr); !ok {
+		return code
 	}
+	if fs.NArg() != 1 {
+		return usageErr(fs, stderr)
+	}
+	args = fs.Args()
 	wasm, err := readModule(args[0])
 	if err != nil {
 		fmt.Fprintln(stderr, "puma plugin inspect:", err)
@@ -145,6 +257,12 @@ func pluginInspect(ctx context.Context, args []string, stdout, stderr io.Writer)
 			role = "sender"
 		}
 		info.Builtin(role, catalog.Uses(name))
+	} else if info.Problem == "" {
+		// Exports say what a module could be; its init says what it is.
+		if info.Roles, err = plugintool.Registered(ctx, h, args[0], wasm, info.Roles); err != nil {
+			fmt.Fprintf(stderr, "puma plugin inspect: %s: %v\n", args[0], err)
+			return exitFailed
+		}
 	}
 	plugintool.PrintInfo(stdout, args[0], info)
 	if info.Problem != "" {
@@ -154,8 +272,7 @@ func pluginInspect(ctx context.Context, args []string, stdout, stderr io.Writer)
 }
 
 func pluginTest(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	fs := flag.NewFlagSet("plugin test", flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	fs := flagSet("plugin test", testUsage)
 	cfgJSON := fs.String("config", "", "the plugin's config table as JSON")
 	grantsJSON := fs.String("grants", "", "the plugin's grants table as JSON")
 	cfgPath := fs.String("c", "", "puma.toml to take [secrets] (and -task/-plugin) from")
@@ -165,8 +282,8 @@ func pluginTest(ctx context.Context, args []string, stdout, stderr io.Writer) in
 	batch := fs.Int("batch", 0, "changes per batch (0: one batch per transaction)")
 	jsonl := fs.Bool("jsonl", false, "print only the envelopes a handler passes on")
 	timeout := fs.Duration("timeout", 5*time.Second, "bound on each call into the plugin")
-	if err := fs.Parse(args); err != nil {
-		return exitUsage
+	if code, ok := parse(fs, args, stdout, stderr); !ok {
+		return code
 	}
 	fail := func(format string, a ...any) int {
 		fmt.Fprintf(stderr, "puma plugin test: "+format+"\n", a...)
@@ -213,8 +330,7 @@ func pluginTest(ctx context.Context, args []string, stdout, stderr io.Writer) in
 		input = fs.Arg(0)
 	default:
 		if fs.NArg() != 2 {
-			fmt.Fprint(stderr, pluginUsage)
-			return exitUsage
+			return usageErr(fs, stderr)
 		}
 		p.Plugin, input = fs.Arg(0), fs.Arg(1)
 		if name, ok := p.Builtin(); ok {
@@ -234,14 +350,22 @@ func pluginTest(ctx context.Context, args []string, stdout, stderr io.Writer) in
 			}
 		}
 	}
-	in, err := os.Open(input)
-	if err != nil {
-		return fail("%v", err)
+	in := io.Reader(stdin)
+	if input != "-" {
+		f, err := os.Open(input)
+		if err != nil {
+			return fail("%v", err)
+		}
+		defer f.Close()
+		in = f
 	}
-	defer in.Close()
-	bs, err := plugintool.ReadBatches(in, *batch)
+	bs, guessed, err := plugintool.ReadFixture(in, *batch)
 	if err != nil {
 		return fail("%s: %v", input, err)
+	}
+	if len(guessed) > 0 {
+		fmt.Fprintf(stderr, "puma plugin test: warning: %s: no schema line for %s: guessing column kinds from the JSON values, so DECIMAL, temporal and binary columns arrive as strings; give each table a {\"schema\":...} line (puma plugin test -h)\n",
+			label(input), strings.Join(guessed, ", "))
 	}
 	h, err := authorHost(ctx, cfg, dir, stdout, stderr)
 	if err != nil {
@@ -257,4 +381,12 @@ func pluginTest(ctx context.Context, args []string, stdout, stderr io.Writer) in
 		return exitFailed
 	}
 	return exitOK
+}
+
+// label names a fixture in messages: "-" is the standard input.
+func label(input string) string {
+	if input == "-" {
+		return "standard input"
+	}
+	return input
 }

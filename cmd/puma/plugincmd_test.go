@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"flag"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -104,6 +105,8 @@ func TestPluginTestRoundTrip(t *testing.T) {
 	}
 }
 
+// inspect reports the roles a module registers: rowcount, built with the
+// Go SDK, exports both entry points and registers a handler only.
 func TestPluginInspectAndBuild(t *testing.T) {
 	dir := t.TempDir()
 	wasm := filepath.Join(dir, "rc.wasm")
@@ -115,7 +118,7 @@ func TestPluginInspectAndBuild(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("inspect: exit %d: %s", code, errs)
 	}
-	for _, want := range []string{"abi      v1", "roles    handler, sender", "needs    grants = { kv = true }", "puma.kv_get (i32, i32, i32, i32) -> (i64)", "loads    yes"} {
+	for _, want := range []string{"abi      v1", "roles    handler\n", "needs    grants = { kv = true }", "puma.kv_get (i32, i32, i32, i32) -> (i64)", "loads    yes"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("inspect output lacks %q:\n%s", want, out)
 		}
@@ -144,6 +147,148 @@ func TestPluginTestErrors(t *testing.T) {
 		{[]string{"plugin", "test", "builtin:nope", fixture}, exitFailed, `no built-in plugin "nope"`},
 		{[]string{"plugin", "test", "builtin:filter", "missing.jsonl"}, exitUsage, "missing.jsonl"},
 		{[]string{"plugin", "test", "-config", `{"ops":["x"]}`, "builtin:filter", fixture}, exitFailed, `ops: "x"`},
+	} {
+		out, errs, code := puma(t, tc.args...)
+		if code != tc.code || !strings.Contains(out+errs, tc.want) {
+			t.Errorf("%v: exit %d, want %d with %q:\n%s%s", tc.args, code, tc.code, tc.want, out, errs)
+		}
+	}
+}
+
+// A typed fixture gives the plugin the kinds the binary log would: the
+// kinds plugin routes each change by its table's column kinds. Without a
+// schema line the kinds are guessed, and a warning says so. "-" reads the
+// fixture from standard input.
+func TestPluginTestTypedFixture(t *testing.T) {
+	wasm := filepath.Join(t.TempDir(), "kinds.wasm")
+	if err := os.WriteFile(wasm, hostabitest.BuildGo(t, "./cmd/puma/testdata/kinds"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	typed := filepath.Join("testdata", "plugintest", "typed.jsonl")
+	data, err := os.ReadFile(typed)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var untyped []string
+	for _, l := range strings.Split(string(data), "\n") {
+		if !strings.HasPrefix(l, `{"schema"`) {
+			untyped = append(untyped, l)
+		}
+	}
+	stdinFile := func(t *testing.T, text string) {
+		f := filepath.Join(t.TempDir(), "in.jsonl")
+		if err := os.WriteFile(f, []byte(text), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		in, err := os.Open(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { in.Close(); stdin = os.Stdin })
+		stdin = in
+	}
+	const warning = "guessing column kinds"
+	for _, tc := range []struct {
+		name, input, stdin string
+		route              string
+		warns              bool
+	}{
+		{"typed file", typed, "", `route "id:uint,total:decimal,paid_at:timestamp,scan:bytes,status:enum"`, false},
+		{"typed stdin", "-", string(data), `route "id:uint,total:decimal,paid_at:timestamp,scan:bytes,status:enum"`, false},
+		{"untyped stdin", "-", strings.Join(untyped, "\n"), `route "id:int,total:string,paid_at:string,scan:string,status:string"`, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if tc.stdin != "" {
+				stdinFile(t, tc.stdin)
+			}
+			out, errs, code := puma(t, "plugin", "test", wasm, tc.input)
+			if code != 0 {
+				t.Fatalf("exit %d\n%s%s", code, out, errs)
+			}
+			if !strings.Contains(out, tc.route) {
+				t.Errorf("output lacks %s:\n%s", tc.route, out)
+			}
+			if got := strings.Contains(errs, warning); got != tc.warns {
+				t.Errorf("warning about guessed kinds: %v, want %v:\n%s", got, tc.warns, errs)
+			}
+			if tc.warns && !strings.Contains(errs, "standard input: no schema line for shop.orders") {
+				t.Errorf("the warning does not name the input and table:\n%s", errs)
+			}
+		})
+	}
+}
+
+// Every plugin command's -h prints its usage on stdout and exits 0.
+func TestPluginHelp(t *testing.T) {
+	for _, tc := range []struct{ cmd, want string }{
+		{"build", "usage: puma plugin build"},
+		{"inspect", "usage: puma plugin inspect"},
+		{"test", "usage: puma plugin test"},
+		{"init", "usage: puma plugin init"},
+	} {
+		for _, h := range []string{"-h", "--help"} {
+			out, errs, code := puma(t, "plugin", tc.cmd, h)
+			if code != 0 || !strings.HasPrefix(out, tc.want) || errs != "" {
+				t.Errorf("puma plugin %s %s: exit %d\nstdout:\n%s\nstderr:\n%s", tc.cmd, h, code, out, errs)
+			}
+		}
+	}
+	if out, _, code := puma(t, "plugin", "help"); code != 0 || !strings.Contains(out, "init") {
+		t.Errorf("puma plugin help: exit %d\n%s", code, out)
+	}
+}
+
+// puma plugin init writes a plugin that tests and builds offline with the
+// stock toolchain, against the checkout this binary was built from, and
+// that puma plugin test runs on its own fixture.
+func TestPluginInit(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "myplugin")
+	out, errs, code := puma(t, "plugin", "init", dir)
+	if code != 0 {
+		t.Fatalf("init: exit %d\n%s%s", code, out, errs)
+	}
+	mod, err := os.ReadFile(filepath.Join(dir, "go.mod"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	root, err := filepath.Abs(filepath.Join("..", ".."))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := "replace github.com/pumacdc/puma => " + filepath.ToSlash(root) + "\n"; !strings.Contains(string(mod), want) {
+		t.Errorf("go.mod lacks %q:\n%s", want, mod)
+	}
+	offline := append(os.Environ(), "GOFLAGS=-mod=mod", "GOPROXY=off", "GOWORK=off")
+	goCmd := func(env []string, args ...string) {
+		t.Helper()
+		cmd := exec.Command("go", args...)
+		cmd.Dir, cmd.Env = dir, env
+		if b, err := cmd.CombinedOutput(); err != nil {
+			t.Fatalf("go %s: %v\n%s", strings.Join(args, " "), err, b)
+		}
+	}
+	goCmd(offline, "test", "./...")
+	goCmd(append(offline, "GOOS=wasip1", "GOARCH=wasm", "CGO_ENABLED=0"), "build", "-buildmode=c-shared", "-o", "myplugin.wasm", ".")
+
+	out, errs, code = puma(t, "plugin", "test", "-config", `{"column":"status","value":"test"}`,
+		filepath.Join(dir, "myplugin.wasm"), filepath.Join(dir, "testdata", "changes.jsonl"))
+	if code != 0 || errs != "" {
+		t.Fatalf("plugin test: exit %d\n%s%s", code, out, errs)
+	}
+	for _, want := range []string{"c shop.customers seq 1: keep", "c shop.customers seq 2: drop"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("plugin test output lacks %q:\n%s", want, out)
+		}
+	}
+
+	for _, tc := range []struct {
+		args []string
+		code int
+		want string
+	}{
+		{[]string{"plugin", "init", dir}, exitFailed, "is not empty"},
+		{[]string{"plugin", "init", "-sdk", t.TempDir(), filepath.Join(t.TempDir(), "p")}, exitFailed, "is not a Puma checkout"},
+		{[]string{"plugin", "init"}, exitUsage, "usage: puma plugin init"},
 	} {
 		out, errs, code := puma(t, tc.args...)
 		if code != tc.code || !strings.Contains(out+errs, tc.want) {

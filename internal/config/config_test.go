@@ -496,18 +496,21 @@ func TestUnknownKeys(t *testing.T) {
 		d    doc
 		src  string
 		path string
+		msg  string
 	}{
-		{name: "top level", src: "colour = 1\n" + minimal, path: "colour"},
-		{name: "top-level table", src: "[srever]\nadmin = \"\"\n" + minimal, path: "srever"},
-		{name: "server", d: doc{server: `adminn = "x"`}, path: "server.adminn"},
-		{name: "server subtable", d: doc{server: "[server.tls]\ncert = 1"}, path: "server.tls"},
-		{name: "task", d: doc{task: `replica_id = 3`}, path: t0 + ".replica_id"},
-		{name: "quoted key", d: doc{task: `"a.b" = 3`}, path: t0 + `."a.b"`},
-		{name: "source", d: doc{source: `adr = "x"`}, path: t0 + ".source[0].adr"},
-		{name: "handler", d: doc{handler: "plugin = \"builtin:f\"\nconfg = {}"}, path: t0 + ".handler[0].confg"},
-		{name: "sender", d: doc{sender: `retries = 3`}, path: t0 + ".sender[0].retries"},
-		{name: "second source", src: minimal + "[[task.source]]\naddr = \"h:1\"\nuser = \"u\"\nport = 1\n", path: t0 + ".source[1].port"},
-		{name: "unnamed task", src: "[[task]]\nnaem = \"shop\"", path: "task[0].naem"},
+		{name: "top level", src: "colour = 1\n" + minimal, path: "colour", msg: "unknown key"},
+		{name: "top-level table", src: "[srever]\nadmin = \"\"\n" + minimal, path: "srever", msg: "unknown key: did you mean server?"},
+		{name: "server", d: doc{server: `adminn = "x"`}, path: "server.adminn", msg: "unknown key: did you mean admin?"},
+		{name: "server subtable", d: doc{server: "[server.tls]\ncert = 1"}, path: "server.tls", msg: "unknown key"},
+		{name: "task", d: doc{task: `replica_id = 3`}, path: t0 + ".replica_id", msg: "unknown key"},
+		{name: "task near miss", d: doc{task: `replica_serverid = 3`}, path: t0 + ".replica_serverid", msg: "unknown key: did you mean replica_server_id?"},
+		{name: "task swapped letters", d: doc{task: `stpo_at = "x"`}, path: t0 + ".stpo_at", msg: "unknown key: did you mean stop_at?"},
+		{name: "quoted key", d: doc{task: `"a.b" = 3`}, path: t0 + `."a.b"`, msg: "unknown key"},
+		{name: "source", d: doc{source: `adr = "x"`}, path: t0 + ".source[0].adr", msg: "unknown key: did you mean addr?"},
+		{name: "handler", d: doc{handler: "plugin = \"builtin:f\"\nconfg = {}"}, path: t0 + ".handler[0].confg", msg: "unknown key: did you mean config?"},
+		{name: "sender", d: doc{sender: `retries = 3`}, path: t0 + ".sender[0].retries", msg: "unknown key"},
+		{name: "second source", src: minimal + "[[task.source]]\naddr = \"h:1\"\nuser = \"u\"\nport = 1\n", path: t0 + ".source[1].port", msg: "unknown key"},
+		{name: "unnamed task", src: "[[task]]\nnaem = \"shop\"", path: "task[0].naem", msg: "unknown key: did you mean name?"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -517,12 +520,38 @@ func TestUnknownKeys(t *testing.T) {
 			}
 			_, err := parseIn(t, t.TempDir(), src, nil)
 			for _, p := range problems(t, err) {
-				if p.Path == tt.path && p.Msg == "unknown key" {
+				if p.Path == tt.path && p.Msg == tt.msg {
 					return
 				}
 			}
-			t.Errorf("want %s: unknown key, got:\n%v", tt.path, err)
+			t.Errorf("want %s: %s, got:\n%v", tt.path, tt.msg, err)
 		})
+	}
+}
+
+func TestSuggest(t *testing.T) {
+	known := []string{"filter", "http", "jsonl", "mask", "rename", "route", "stdout", "replica_server_id"}
+	for _, tt := range []struct {
+		got, want string
+		ok        bool
+	}{
+		{"filtr", "filter", true},
+		{"fitler", "filter", true},
+		{"jsnol", "jsonl", true},
+		{"jxnxl", "", false}, // two edits in a short name
+		{"jsonll", "jsonl", true},
+		{"htp", "http", true},
+		{"routes", "route", true},
+		{"replica_serverid", "replica_server_id", true},
+		{"replica-server-ID", "", false},
+		{"kafka", "", false},
+		{"x", "", false},
+		{"", "", false},
+	} {
+		name, ok := Suggest(tt.got, known)
+		if ok != tt.ok || (ok && name != tt.want) {
+			t.Errorf("Suggest(%q) = %q, %v; want %q, %v", tt.got, name, ok, tt.want, tt.ok)
+		}
 	}
 }
 
@@ -642,7 +671,7 @@ plugin = "kafka"
 	want := []string{
 		`puma.toml: server.log_level: "loud": want one of "debug", "info", "warn", "error"`,
 		`puma.toml: task[0] (shop).replica_server_id: want an integer, got a string`,
-		`puma.toml: task[0] (shop).source[0].adr: unknown key`,
+		`puma.toml: task[0] (shop).source[0].adr: unknown key: did you mean addr?`,
 		`puma.toml: task[0] (shop).batch_rows: 0 is out of range 1..65536`,
 		`puma.toml: task[0] (shop).source[0].addr: missing port in "db1"`,
 		`puma.toml: task[0] (shop).sender[0].plugin: "kafka": want "builtin:<name>" or the path of a .wasm module`,

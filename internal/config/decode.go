@@ -106,8 +106,10 @@ func join(path, key string) string {
 // names. A nil m (a table left out) stores nothing.
 func (p *parser) table(path string, m map[string]any, fields ...field) {
 	known := make(map[string]bool, len(fields))
-	for _, f := range fields {
+	names := make([]string, len(fields))
+	for i, f := range fields {
 		known[f.key] = true
+		names[i] = f.key
 		if v, ok := m[f.key]; ok {
 			p.value(join(path, f.key), v, f.dst)
 		}
@@ -120,6 +122,10 @@ func (p *parser) table(path string, m map[string]any, fields ...field) {
 	}
 	slices.Sort(keys)
 	for _, k := range keys {
+		if near, ok := Suggest(k, names); ok {
+			p.addf(join(path, k), "unknown key: did you mean %s?", near)
+			continue
+		}
 		p.addf(join(path, k), "unknown key")
 	}
 }

@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -54,8 +55,12 @@ type envelope struct {
 		Pos     uint32 `json:"pos"`
 		GTIDSet string `json:"gtid_set"`
 	} `json:"commit"`
+	// Schema, on a line of its own, types the table it names for the
+	// lines after it (see schemaLine).
+	Schema json.RawMessage `json:"schema"`
 
 	line int
+	def  *tableDef // the table of a row change
 }
 
 // field is one column of a row image, in the order the object lists it.
@@ -141,14 +146,36 @@ func value(k engine.Kind, v json.RawMessage) (any, error) {
 		return nil, nil
 	}
 	switch k {
-	case engine.KindInt:
+	case engine.KindInt, engine.KindYear:
 		return strconv.ParseInt(string(v), 10, 64)
-	case engine.KindUint:
+	case engine.KindUint, engine.KindBit:
 		if bytes.HasPrefix(v, []byte("-")) {
 			n, err := strconv.ParseInt(string(v), 10, 64)
 			return uint64(n), err
 		}
 		return strconv.ParseUint(string(v), 10, 64)
+	case engine.KindFloat:
+		f, err := strconv.ParseFloat(string(v), 32)
+		if err != nil {
+			return nil, err
+		}
+		return float32(f), nil
+	case engine.KindDecimal:
+		// The envelope writes a DECIMAL as a string; a number is taken
+		// as its text.
+		if len(v) > 0 && v[0] != '"' {
+			if _, err := strconv.ParseFloat(string(v), 64); err != nil {
+				return nil, fmt.Errorf("%s is not a decimal", v)
+			}
+			return string(v), nil
+		}
+	case engine.KindBytes, engine.KindGeometry:
+		// The envelope writes bytes as base64.
+		var b []byte
+		if err := json.Unmarshal(v, &b); err != nil {
+			return nil, fmt.Errorf("want base64 text: %w", err)
+		}
+		return b, nil
 	case engine.KindDouble:
 		f, err := strconv.ParseFloat(string(v), 64)
 		if err != nil && !errors.Is(err, strconv.ErrRange) {
@@ -182,9 +209,19 @@ type tableDef struct {
 	key      []string
 	keyKind  engine.KeyKind
 	t        *engine.Table
+	// typed is set when a schema line gave the kinds.
+	typed bool
 }
 
-func (d *tableDef) see(fs []field) {
+func (d *tableDef) see(fs []field) error {
+	if d.typed {
+		for _, f := range fs {
+			if _, ok := d.index[f.name]; !ok {
+				return fmt.Errorf("column %s is not in the schema of %s.%s", f.name, d.db, d.name)
+			}
+		}
+		return nil
+	}
 	for _, f := range fs {
 		i, ok := d.index[f.name]
 		if !ok {
@@ -200,6 +237,7 @@ func (d *tableDef) see(fs []field) {
 		}
 		d.kinds[i] = widen(d.kinds[i], k)
 	}
+	return nil
 }
 
 func (d *tableDef) table() *engine.Table {
@@ -243,12 +281,24 @@ func (d *tableDef) image(fs []field) ([]any, error) {
 	return row, nil
 }
 
-// ReadBatches reads a file of JSON envelopes, as builtin:jsonl writes them
-// (with or without begin/commit markers), into batches: one per
-// transaction, or per batchRows changes of it when batchRows > 0. Table
-// schemas are inferred from the values (see kindOf), so the same
-// envelopes come out of a plugin that keeps every change.
+// ReadBatches is ReadFixture without the names of the guessed tables.
 func ReadBatches(r io.Reader, batchRows int) ([]*engine.Batch, error) {
+	bs, _, err := ReadFixture(r, batchRows)
+	return bs, err
+}
+
+// ReadFixture reads a file of JSON envelopes, as builtin:jsonl writes them
+// (with or without begin/commit markers), into batches: one per
+// transaction, or per batchRows changes of it when batchRows > 0.
+//
+// A table's columns get the kinds a schema line gives them (see
+// schemaLine), which applies to the lines after it: a DECIMAL then
+// arrives as a decimal, a TIMESTAMP as a timestamp and a BLOB as bytes,
+// as they do from the binary log. Without one the kinds are guessed from
+// the values (see kindOf), and guessed lists those tables: DECIMAL,
+// temporal and binary columns then arrive as strings. Either way the same
+// envelopes come out of a plugin that keeps every change.
+func ReadFixture(r io.Reader, batchRows int) (bs []*engine.Batch, guessed []string, err error) {
 	var envs []*envelope
 	defs := map[string]*tableDef{}
 	sc := bufio.NewScanner(r)
@@ -262,7 +312,20 @@ func ReadBatches(r io.Reader, batchRows int) ([]*engine.Batch, error) {
 		}
 		e := &envelope{line: line}
 		if err := json.Unmarshal(text, e); err != nil {
-			return nil, fmt.Errorf("line %d: %w", line, err)
+			return nil, nil, fmt.Errorf("line %d: %w", line, err)
+		}
+		if len(e.Schema) > 0 && string(e.Schema) != "null" {
+			var prev *tableDef
+			var probe struct{ DB, Table string }
+			if json.Unmarshal(e.Schema, &probe) == nil {
+				prev = defs[probe.DB+"."+probe.Table]
+			}
+			d, err := typedDef(e.Schema, prev)
+			if err != nil {
+				return nil, nil, fmt.Errorf("line %d: %w", line, err)
+			}
+			defs[d.db+"."+d.name] = d
+			continue
 		}
 		envs = append(envs, e)
 		if e.Begin != nil || e.Commit != nil || e.Table == nil {
@@ -273,21 +336,28 @@ func ReadBatches(r io.Reader, batchRows int) ([]*engine.Batch, error) {
 		if d == nil {
 			d = &tableDef{db: e.DB, name: *e.Table, index: map[string]int{}, keyKind: engine.KeyPrimary}
 			defs[name] = d
+			guessed = append(guessed, name)
 		}
+		e.def = d
 		for _, raw := range []json.RawMessage{e.Before, e.After} {
 			fs, err := fields(raw)
 			if err != nil {
-				return nil, fmt.Errorf("line %d: %w", line, err)
+				return nil, nil, fmt.Errorf("line %d: %w", line, err)
 			}
-			d.see(fs)
+			if err := d.see(fs); err != nil {
+				return nil, nil, fmt.Errorf("line %d: %w", line, err)
+			}
 		}
 		if d.key == nil && len(e.Key) > 0 && string(e.Key) != "null" {
 			fs, err := fields(e.Key)
 			if err != nil {
-				return nil, fmt.Errorf("line %d: key: %w", line, err)
+				return nil, nil, fmt.Errorf("line %d: key: %w", line, err)
 			}
 			for _, f := range fs {
 				d.key = append(d.key, f.name)
+				if i, ok := d.index[f.name]; ok && d.typed {
+					d.t.Key = append(d.t.Key, i)
+				}
 			}
 			switch e.KeyKind {
 			case "config":
@@ -298,9 +368,15 @@ func ReadBatches(r io.Reader, batchRows int) ([]*engine.Batch, error) {
 		}
 	}
 	if err := sc.Err(); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
+	slices.Sort(guessed)
+	bs, err = batches(envs, batchRows)
+	return bs, guessed, err
+}
 
+// batches groups the envelopes into batches.
+func batches(envs []*envelope, batchRows int) ([]*engine.Batch, error) {
 	var (
 		out       []*engine.Batch
 		seq       uint64
@@ -363,7 +439,7 @@ func ReadBatches(r io.Reader, batchRows int) ([]*engine.Batch, error) {
 		if cur == nil {
 			cur = &engine.Batch{Tx: tx}
 		}
-		c, err := change(e, tx, defs)
+		c, err := change(e, tx)
 		if err != nil {
 			return nil, fmt.Errorf("line %d: %w", e.line, err)
 		}
@@ -380,7 +456,7 @@ func ReadBatches(r io.Reader, batchRows int) ([]*engine.Batch, error) {
 	return out, nil
 }
 
-func change(e *envelope, tx *engine.Tx, defs map[string]*tableDef) (engine.Change, error) {
+func change(e *envelope, tx *engine.Tx) (engine.Change, error) {
 	c := engine.Change{Seq: e.Tx.Seq, Part: e.Tx.Part, Tx: tx, Timestamp: e.TsMS / 1000, File: e.Source.File, Pos: e.Source.Pos}
 	switch e.Op {
 	case "c", "u", "d", "t", "r":
@@ -395,7 +471,7 @@ func change(e *envelope, tx *engine.Tx, defs map[string]*tableDef) (engine.Chang
 	if e.Table == nil {
 		return c, errors.New("no table")
 	}
-	d := defs[e.DB+"."+*e.Table]
+	d := e.def
 	c.Table = d.table()
 	var err error
 	for _, im := range []struct {

@@ -84,6 +84,8 @@ func FuzzReadBatches(f *testing.F) {
 	f.Add(bytes.Join(lines[9:12], nil))
 	f.Add(lines[1][:len(lines[1])/2])
 	f.Add([]byte(`{"op":"u","db":"a","table":"b","before":{"x":1e400},"after":{"x":-1},"tx":{"id":"t","seq":1}}`))
+	f.Add([]byte(typedOrders))
+	f.Add([]byte(typedOrders[:len(typedOrders)/3]))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		bs, err := ReadBatches(bytes.NewReader(b), 2)
 		if err != nil {
