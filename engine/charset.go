@@ -7,12 +7,8 @@ import (
 	"unicode/utf16"
 	"unicode/utf8"
 
-	"golang.org/x/text/encoding"
+	"github.com/pumacdc/puma/engine/internal/cjk"
 	"golang.org/x/text/encoding/charmap"
-	"golang.org/x/text/encoding/japanese"
-	"golang.org/x/text/encoding/korean"
-	"golang.org/x/text/encoding/simplifiedchinese"
-	"golang.org/x/text/encoding/traditionalchinese"
 )
 
 // charsetName names the character set of a collation id: from collations
@@ -42,8 +38,7 @@ func supportedCharset(cs string) bool {
 		return true
 	}
 	_, single := singleByteCharsets[cs]
-	_, multi := multiByteCharsets[cs]
-	return single || multi
+	return single || cjk.Has(cs)
 }
 
 // latin1 is MySQL's latin1, which is Windows-1252 with the five undefined
@@ -77,19 +72,6 @@ var singleByteCharsets = map[string]*[256]rune{
 	"koi8r":    singleByte(charmap.KOI8R, false, nil),
 	"koi8u":    singleByte(charmap.KOI8U, false, map[byte]rune{0x95: 0x2022, 0xae: 0x255d, 0xbe: 0x256c}),
 	"macroman": singleByte(charmap.Macintosh, false, nil),
-}
-
-// multiByteCharsets are MariaDB's CJK charsets, decoded by golang.org/x/text
-// (invalid sequences become U+FFFD).
-var multiByteCharsets = map[string]encoding.Encoding{
-	"sjis":    japanese.ShiftJIS,
-	"cp932":   japanese.ShiftJIS,
-	"ujis":    japanese.EUCJP,
-	"eucjpms": japanese.EUCJP,
-	"euckr":   korean.EUCKR,
-	"gbk":     simplifiedchinese.GBK,
-	"gb2312":  simplifiedchinese.GBK,
-	"big5":    traditionalchinese.Big5,
 }
 
 func singleByte(cm *charmap.Charmap, c1 bool, patch map[byte]rune) *[256]rune {
@@ -222,12 +204,12 @@ func appendUTF8(dst []byte, charset string, b []byte) ([]byte, error) {
 		}
 		return dst, nil
 	}
-	if enc, ok := multiByteCharsets[charset]; ok {
-		out, err := enc.NewDecoder().Bytes(b)
+	if cjk.Has(charset) {
+		t, err := cjk.Lookup(charset)
 		if err != nil {
-			return dst, fmt.Errorf("decode %s: %w", charset, err)
+			return dst, err
 		}
-		return append(dst, out...), nil
+		return t.Append(dst, charset, b)
 	}
 	return dst, fmt.Errorf("%w: %q", ErrUnsupportedCharset, charset)
 }

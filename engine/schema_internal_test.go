@@ -1,10 +1,14 @@
 package engine
 
 import (
+	"bytes"
+	"errors"
 	"net/netip"
 	"slices"
 	"testing"
 	"unicode/utf8"
+
+	"github.com/pumacdc/puma/engine/internal/cjk"
 )
 
 func TestSchemaStateTouch(t *testing.T) {
@@ -104,11 +108,17 @@ func TestFormatInet(t *testing.T) {
 	}
 }
 
-// FuzzToUTF8 feeds every converted charset arbitrary bytes: no panic, and
-// the 8-bit and CJK charsets always give valid UTF-8.
+// FuzzToUTF8 feeds every converted charset arbitrary bytes: no panic, the
+// 8-bit charsets always give valid UTF-8, and the CJK charsets give valid
+// UTF-8 or an error naming the first bytes that are no character.
 func FuzzToUTF8(f *testing.F) {
 	f.Add([]byte("caf\xe9"))
-	f.Add([]byte("\x82\xa0\x93\xfa"))
+	f.Add([]byte("\x82\xa0\x93\xfa"))                 // sjis あ日
+	f.Add([]byte("\x81\x60\x87\x40\xb1abc"))          // sjis 〜, NEC ①, ｱ
+	f.Add([]byte("\xa4\xa2\x8f\xb0\xa1\x8e\xb1"))     // ujis あ, 丂 (3 bytes), ｱ
+	f.Add([]byte("\x8f\xb0"))                         // a 3-byte ujis character cut short
+	f.Add([]byte("\x82"))                             // a 2-byte character cut short
+	f.Add([]byte("\xc4\xe3\xba\xc3\xa4\x40\xb0\xa1")) // gbk 你好, big5 一, euckr 가
 	f.Add([]byte{0xff})
 	f.Fuzz(func(t *testing.T, b []byte) {
 		for cs := range singleByteCharsets {
@@ -116,9 +126,16 @@ func FuzzToUTF8(f *testing.F) {
 				t.Fatalf("%s: %q, %v", cs, s, err)
 			}
 		}
-		for cs := range multiByteCharsets {
-			if s, err := toUTF8(cs, b); err == nil && !utf8.ValidString(s) {
+		for _, cs := range cjk.Charsets {
+			s, err := toUTF8(cs, b)
+			var ill *cjk.IllFormedError
+			switch {
+			case err == nil && !utf8.ValidString(s):
 				t.Fatalf("%s: invalid UTF-8 %q", cs, s)
+			case err != nil && !errors.As(err, &ill):
+				t.Fatalf("%s: %v", cs, err)
+			case err != nil && (ill.Offset >= len(b) || !bytes.HasPrefix(b[ill.Offset:], ill.Bytes) || len(ill.Bytes) == 0):
+				t.Fatalf("%s: error names bytes % X at %d of % X", cs, ill.Bytes, ill.Offset, b)
 			}
 		}
 		for _, cs := range []string{"latin1", "ucs2", "utf16", "utf16le", "utf32"} {
