@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"github.com/go-mysql-org/go-mysql/mysql"
+	"github.com/google/uuid"
 	"github.com/shopspring/decimal"
 )
 
@@ -140,7 +141,9 @@ func convert(c *Column, v any) (any, error) {
 		if len(b) != 16 {
 			return nil, fmt.Errorf("uuid value of %d bytes", len(b))
 		}
-		return formatUUID(b), nil
+		// The binary log carries the bytes in text order (the storage
+		// engine's index-friendly swap is not logged).
+		return uuid.UUID(b).String(), nil
 	case KindInet:
 		b, err := binaryValue(c, v)
 		if err != nil {
@@ -247,23 +250,6 @@ func timestampRFC3339(s string) string {
 	return s[:10] + "T" + s[11:] + "Z"
 }
 
-// formatUUID writes MariaDB's text form of a UUID. The binary log carries
-// the bytes in text order (the storage engine's index-friendly swap is not
-// logged).
-func formatUUID(b []byte) string {
-	var out [36]byte
-	j := 0
-	for i, x := range b {
-		if i == 4 || i == 6 || i == 8 || i == 10 {
-			out[j] = '-'
-			j++
-		}
-		out[j], out[j+1] = uuidHex[x>>4], uuidHex[x&0xf]
-		j += 2
-	}
-	return string(out[:])
-}
-
 // formatInet writes MariaDB's text form of an INET4 (4 bytes) or INET6 (16
 // bytes) value: RFC 5952 (the first longest run of two or more zero groups
 // shortened to ::), except that, as inet_ntop and MariaDB do, an
@@ -319,5 +305,3 @@ func formatInet(b []byte) (string, error) {
 	}
 	return string(out), nil
 }
-
-const uuidHex = "0123456789abcdef"

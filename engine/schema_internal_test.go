@@ -2,12 +2,14 @@ package engine
 
 import (
 	"bytes"
+	"encoding/hex"
 	"errors"
 	"net/netip"
 	"slices"
 	"testing"
 	"unicode/utf8"
 
+	"github.com/go-mysql-org/go-mysql/mysql"
 	"github.com/pumacdc/puma/engine/internal/cjk"
 )
 
@@ -90,6 +92,31 @@ func TestParseMembers(t *testing.T) {
 	want := []string{`a\b`, "q'r", `x"y`, "p,q", ""}
 	if err != nil || !slices.Equal(got, want) {
 		t.Errorf("got %q, %v; want %q", got, err, want)
+	}
+}
+
+// TestUUIDText: a UUID column's 16 bytes come out in MariaDB's text form
+// (TestTypesValueByValue also compares with the server's own text).
+func TestUUIDText(t *testing.T) {
+	c := &Column{Kind: KindUUID, SQLType: mysql.MYSQL_TYPE_STRING, Meta: 0xfe10}
+	for in, want := range map[string]string{
+		"123e4567e89b12d3a456426614174000": "123e4567-e89b-12d3-a456-426614174000",
+		"00000000000000000000000000000000": "00000000-0000-0000-0000-000000000000",
+		"ffffffffffffffffffffffffffffffff": "ffffffff-ffff-ffff-ffff-ffffffffffff",
+		"01890a5dac96774bbccEb302099a8057": "01890a5d-ac96-774b-bcce-b302099a8057",
+		"123e4567e89b12d3a4564266141740":   "123e4567-e89b-12d3-a456-426614174000", // trailing zeros stripped by the binary log
+	} {
+		b, err := hex.DecodeString(in)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := convert(c, b)
+		if err != nil || got != want {
+			t.Errorf("uuid %s = %v, %v; want %s", in, got, err, want)
+		}
+	}
+	if _, err := convert(&Column{Kind: KindUUID}, []byte{1, 2, 3}); err == nil {
+		t.Error("a 3-byte uuid converted")
 	}
 }
 
