@@ -63,9 +63,12 @@ func (o Op) String() string {
 // "0000-00-00 00:00:00[.ffffff]", and the zero TIMESTAMP
 // "0000-00-00 00:00:00[.ffffff]" (the only TIMESTAMP not in RFC 3339).
 //
-// Text is converted to UTF-8 from the column's character set; a column in
-// a character set Puma cannot convert stops the task (ErrUnsupportedCharset)
-// rather than deliver wrong text. JSON is MySQL's JSON type, or MariaDB's
+// Text is converted to UTF-8 from the column's character set as the
+// server's CONVERT(... USING utf8mb4) converts it ('?' where the server has
+// no Unicode character); a column in a character set Puma cannot convert
+// stops the task (ErrUnsupportedCharset), and so do bytes that are no
+// character of the column's (IllFormedTextError), rather than deliver
+// wrong text. JSON is MySQL's JSON type, or MariaDB's
 // (a LONGTEXT whose CHECK is json_valid, which the binary log does not
 // show: it is recognised from information_schema, as are MariaDB's UUID,
 // INET6 and INET4, logged as BINARY(16) and BINARY(4)). A JSON value that

@@ -9,7 +9,7 @@ import (
 
 	"github.com/go-mysql-org/go-mysql/mysql"
 	"github.com/go-mysql-org/go-mysql/replication"
-	"golang.org/x/text/encoding"
+	"github.com/pumacdc/puma/engine/internal/cjk"
 )
 
 // rowDecoder decodes rows events straight into Change values. It is
@@ -47,7 +47,6 @@ type rowDecoder struct {
 	vals  valueBlock
 	text  textArena
 	box   boxes
-	mb    map[string]*encoding.Decoder // by CJK charset
 }
 
 type planEntry struct {
@@ -360,6 +359,7 @@ const (
 	textOther  textCharset = iota // appendUTF8
 	textUTF8                      // copied as is
 	textLatin1                    // appendLatin1
+	textCJK                       // colOp.mb's Append
 )
 
 // colOp decodes one column.
@@ -371,6 +371,7 @@ type colOp struct {
 	pad     int         // BINARY(n): bytes to pad to
 	charset textCharset // opText: how to convert
 	cs      string      // opText: the charset to convert from
+	mb      *cjk.Table  // textCJK: the charset's table
 	// values are the ENUM/SET members; boxed the ENUM members as any.
 	values []string
 	boxed  []any
@@ -565,6 +566,10 @@ func columnOp(c *Column, typ byte, length int, deferred bool) (op colOp, size in
 				cs = textUTF8
 			case "latin1":
 				cs = textLatin1
+			}
+			// A table that does not load leaves the error to appendUTF8.
+			if t, err := cjk.Lookup(c.Charset); t != nil && err == nil {
+				return colOp{code: opText, width: w, charset: textCJK, cs: c.Charset, mb: t}, w, true
 			}
 			return colOp{code: opText, width: w, charset: cs, cs: c.Charset}, w, true
 		case c.Kind == KindBytes || c.Kind == KindGeometry:

@@ -4,14 +4,10 @@ import (
 	"encoding/binary"
 	"fmt"
 	"math"
-	"slices"
 	"strconv"
-	"unicode/utf8"
 	"unsafe"
 
 	"github.com/shopspring/decimal"
-	"golang.org/x/text/encoding"
-	"golang.org/x/text/transform"
 )
 
 // value decodes one non-NULL value of op at the start of b, returning it
@@ -99,8 +95,8 @@ func (d *rowDecoder) value(op *colOp, b []byte) (any, int, error) {
 			}
 			var dst []byte
 			var err error
-			if enc, ok := multiByteCharsets[op.cs]; ok {
-				dst, err = d.appendMultiByte(d.text.begin(2*l), op.cs, enc, raw)
+			if op.charset == textCJK {
+				dst, err = op.mb.Append(d.text.begin(2*l), op.cs, raw)
 			} else {
 				dst, err = appendUTF8(d.text.begin(2*l), op.cs, raw)
 			}
@@ -119,33 +115,6 @@ func (d *rowDecoder) value(op *colOp, b []byte) (any, int, error) {
 		}
 	}
 	return nil, 0, fmt.Errorf("%w: op %d", errMalformed, op.code)
-}
-
-// appendMultiByte appends b, text in the CJK charset cs (encoding enc),
-// to dst as UTF-8, as appendUTF8 does, with one decoder per charset
-// reused.
-func (d *rowDecoder) appendMultiByte(dst []byte, cs string, enc encoding.Encoding, b []byte) ([]byte, error) {
-	dec := d.mb[cs]
-	if dec == nil {
-		if d.mb == nil {
-			d.mb = make(map[string]*encoding.Decoder)
-		}
-		dec = enc.NewDecoder()
-		d.mb[cs] = dec
-	}
-	dec.Reset()
-	for {
-		n, m, err := dec.Transform(dst[len(dst):cap(dst)], b, true)
-		dst, b = dst[:len(dst)+n], b[m:]
-		switch err {
-		case nil:
-			return dst, nil
-		case transform.ErrShortDst:
-			dst = slices.Grow(dst, 2*len(b)+utf8.UTFMax)
-		default:
-			return dst, fmt.Errorf("decode %s: %w", cs, err)
-		}
-	}
 }
 
 // str hands out dst, built in d.text, as a boxed string.

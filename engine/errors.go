@@ -3,6 +3,8 @@ package engine
 import (
 	"errors"
 	"fmt"
+
+	"github.com/pumacdc/puma/engine/internal/cjk"
 )
 
 // Sentinel errors, wrapped by the errors the engine returns.
@@ -28,6 +30,11 @@ type NoMetadataError struct {
 func (e *NoMetadataError) Error() string {
 	return fmt.Sprintf("table %s: the binary log carries no column names (binlog_row_metadata is not FULL when this row was written); run SET GLOBAL binlog_row_metadata=FULL on the source", e.Table)
 }
+
+// IllFormedTextError reports text holding bytes that are no character of
+// its column's multi-byte character set (sjis, cp932, ujis, eucjpms, gbk,
+// gb2312, big5, euckr): its Charset, the Offset and the Bytes.
+type IllFormedTextError = cjk.IllFormedError
 
 // PositionError locates an error in the binary log.
 type PositionError struct {

@@ -1,10 +1,16 @@
 package engine
 
 import (
+	"bytes"
+	"encoding/hex"
+	"errors"
 	"net/netip"
 	"slices"
 	"testing"
 	"unicode/utf8"
+
+	"github.com/go-mysql-org/go-mysql/mysql"
+	"github.com/pumacdc/puma/engine/internal/cjk"
 )
 
 func TestSchemaStateTouch(t *testing.T) {
@@ -89,6 +95,31 @@ func TestParseMembers(t *testing.T) {
 	}
 }
 
+// TestUUIDText: a UUID column's 16 bytes come out in MariaDB's text form
+// (TestTypesValueByValue also compares with the server's own text).
+func TestUUIDText(t *testing.T) {
+	c := &Column{Kind: KindUUID, SQLType: mysql.MYSQL_TYPE_STRING, Meta: 0xfe10}
+	for in, want := range map[string]string{
+		"123e4567e89b12d3a456426614174000": "123e4567-e89b-12d3-a456-426614174000",
+		"00000000000000000000000000000000": "00000000-0000-0000-0000-000000000000",
+		"ffffffffffffffffffffffffffffffff": "ffffffff-ffff-ffff-ffff-ffffffffffff",
+		"01890a5dac96774bbccEb302099a8057": "01890a5d-ac96-774b-bcce-b302099a8057",
+		"123e4567e89b12d3a4564266141740":   "123e4567-e89b-12d3-a456-426614174000", // trailing zeros stripped by the binary log
+	} {
+		b, err := hex.DecodeString(in)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := convert(c, b)
+		if err != nil || got != want {
+			t.Errorf("uuid %s = %v, %v; want %s", in, got, err, want)
+		}
+	}
+	if _, err := convert(&Column{Kind: KindUUID}, []byte{1, 2, 3}); err == nil {
+		t.Error("a 3-byte uuid converted")
+	}
+}
+
 func TestFormatInet(t *testing.T) {
 	for in, want := range map[string]string{
 		"::": "::", "::1": "::1", "::10.0.0.1": "::10.0.0.1", "::ffff:10.0.0.1": "::ffff:10.0.0.1",
@@ -104,11 +135,17 @@ func TestFormatInet(t *testing.T) {
 	}
 }
 
-// FuzzToUTF8 feeds every converted charset arbitrary bytes: no panic, and
-// the 8-bit and CJK charsets always give valid UTF-8.
+// FuzzToUTF8 feeds every converted charset arbitrary bytes: no panic, the
+// 8-bit charsets always give valid UTF-8, and the CJK charsets give valid
+// UTF-8 or an error naming the first bytes that are no character.
 func FuzzToUTF8(f *testing.F) {
 	f.Add([]byte("caf\xe9"))
-	f.Add([]byte("\x82\xa0\x93\xfa"))
+	f.Add([]byte("\x82\xa0\x93\xfa"))                 // sjis あ日
+	f.Add([]byte("\x81\x60\x87\x40\xb1abc"))          // sjis 〜, NEC ①, ｱ
+	f.Add([]byte("\xa4\xa2\x8f\xb0\xa1\x8e\xb1"))     // ujis あ, 丂 (3 bytes), ｱ
+	f.Add([]byte("\x8f\xb0"))                         // a 3-byte ujis character cut short
+	f.Add([]byte("\x82"))                             // a 2-byte character cut short
+	f.Add([]byte("\xc4\xe3\xba\xc3\xa4\x40\xb0\xa1")) // gbk 你好, big5 一, euckr 가
 	f.Add([]byte{0xff})
 	f.Fuzz(func(t *testing.T, b []byte) {
 		for cs := range singleByteCharsets {
@@ -116,9 +153,16 @@ func FuzzToUTF8(f *testing.F) {
 				t.Fatalf("%s: %q, %v", cs, s, err)
 			}
 		}
-		for cs := range multiByteCharsets {
-			if s, err := toUTF8(cs, b); err == nil && !utf8.ValidString(s) {
+		for _, cs := range cjk.Charsets {
+			s, err := toUTF8(cs, b)
+			var ill *cjk.IllFormedError
+			switch {
+			case err == nil && !utf8.ValidString(s):
 				t.Fatalf("%s: invalid UTF-8 %q", cs, s)
+			case err != nil && !errors.As(err, &ill):
+				t.Fatalf("%s: %v", cs, err)
+			case err != nil && (ill.Offset >= len(b) || !bytes.HasPrefix(b[ill.Offset:], ill.Bytes) || len(ill.Bytes) == 0):
+				t.Fatalf("%s: error names bytes % X at %d of % X", cs, ill.Bytes, ill.Offset, b)
 			}
 		}
 		for _, cs := range []string{"latin1", "ucs2", "utf16", "utf16le", "utf32"} {
