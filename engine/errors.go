@@ -64,3 +64,24 @@ type RowErrors struct {
 
 func (e *RowErrors) Error() string { return e.Err.Error() }
 func (e *RowErrors) Unwrap() error { return e.Err }
+
+// SourceRefusedError reports a source that refused the task in a way
+// reconnecting cannot cure by itself: wrong credentials, missing
+// privileges, a replica server id another replica holds. The task tries a
+// bounded number of times (an operator may be fixing it meanwhile), then
+// fails with it instead of retrying forever.
+type SourceRefusedError struct {
+	Source string
+	// Fix says what to change.
+	Fix string
+	Err error
+}
+
+func (e *SourceRefusedError) Error() string {
+	if e.Fix == "" {
+		return fmt.Sprintf("source %s refused the task: %v", e.Source, e.Err)
+	}
+	return fmt.Sprintf("source %s refused the task: %v (fix: %s)", e.Source, e.Err, e.Fix)
+}
+
+func (e *SourceRefusedError) Unwrap() error { return e.Err }

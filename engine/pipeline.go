@@ -92,8 +92,12 @@ type pipeline struct {
 
 	in     chan *Batch
 	failed chan struct{} // closed on the first fatal error
-	once   sync.Once
-	err    error
+	// stopping is closed when the task stops: a batch waiting to be
+	// retried is then given up (unacknowledged) instead of holding the
+	// stop for the whole drain timeout.
+	stopping chan struct{}
+	once     sync.Once
+	err      error
 
 	mu      sync.Mutex
 	commits []pendingCommit
@@ -115,13 +119,14 @@ type pipeline struct {
 func newPipeline(log *slog.Logger, cfg config.Task, store checkpoint.Store, base checkpoint.Checkpoint, handlers []namedHandler, senders []*senderStage, stats *Stats, m *taskMetrics) *pipeline {
 	p := &pipeline{
 		log: log, cfg: cfg, store: store, handlers: handlers, senders: senders,
-		in:      make(chan *Batch, cfg.QueueBatches),
-		failed:  make(chan struct{}),
-		notify:  make(chan struct{}, 1),
-		saved:   base.Position,
-		base:    base,
-		stats:   stats,
-		metrics: m,
+		in:       make(chan *Batch, cfg.QueueBatches),
+		failed:   make(chan struct{}),
+		stopping: make(chan struct{}),
+		notify:   make(chan struct{}, 1),
+		saved:    base.Position,
+		base:     base,
+		stats:    stats,
+		metrics:  m,
 	}
 	for _, s := range senders {
 		s.ch = make(chan *Batch, cfg.QueueBatches)
@@ -308,6 +313,8 @@ func (p *pipeline) retry(ctx context.Context, plugin string, b *Batch, f func(co
 		case <-time.After(backoff):
 		case <-ctx.Done():
 			return nil, ctx.Err()
+		case <-p.stopping:
+			return nil, fmt.Errorf("plugin %s: stopping before a retry: %w", plugin, context.Canceled)
 		}
 		backoff = min(2*backoff, p.cfg.BackoffMax)
 	}
@@ -401,6 +408,33 @@ func (p *pipeline) checkpoint(ctx context.Context, final bool) error {
 	} else if !final || (p.saved.IsZero() && !paused && stopAt == "") {
 		return nil
 	}
+	return p.save(ctx, paused, stopAt)
+}
+
+// start durably records pos, where a task without a checkpoint begins to
+// stream, before the first event is read: a restart before the first
+// commit is acknowledged (SIGTERM, kill -9, a plugin failing on the first
+// transaction) resumes at pos instead of resolving the configured start
+// ("latest", a time, a GTID set) anew and skipping what was committed in
+// between. It does nothing once a position was saved.
+func (p *pipeline) start(ctx context.Context, pos position.Position) error {
+	p.ckMu.Lock()
+	defer p.ckMu.Unlock()
+	if !p.saved.IsZero() {
+		return nil
+	}
+	paused, stopAt := p.ctl.checkpointState()
+	p.saved = pos
+	if err := p.save(ctx, paused, stopAt); err != nil {
+		p.saved = position.Position{}
+		return err
+	}
+	p.stats.setAcked(pos)
+	return nil
+}
+
+// save writes p.saved with the operator state; ckMu is held.
+func (p *pipeline) save(ctx context.Context, paused bool, stopAt string) error {
 	cp := p.base
 	cp.Task = p.cfg.Name
 	cp.Position = p.saved

@@ -89,8 +89,13 @@ func (r *reader) handle(ctx context.Context, ev *replication.BinlogEvent, emit f
 		r.file = string(e.NextLogName)
 		if !r.txOpen && h.Timestamp != 0 {
 			// A real rotate at the end of a file: the next file is where a
-			// resume would start.
+			// resume would start. It is handed on as progress, so that the
+			// checkpoint of a task whose tables are quiet follows the
+			// server's files and never points into one the server purged.
 			r.pos.File, r.pos.Pos = r.file, uint32(e.Position)
+			pos := r.pos
+			pos.ServerID = r.serverID
+			return emit(ctx, &Batch{Seq: r.nextSeq(), Commit: &pos, CommitTime: r.pos.Timestamp, schemas: r.schemaState.encoded()})
 		}
 	case *replication.PreviousGTIDsEvent:
 		if r.gset == nil && r.pos.Flavor == mysql.MySQLFlavor && r.pos.Pos <= 4 {

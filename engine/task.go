@@ -121,9 +121,13 @@ func (t *Task) Run(ctx context.Context) (err error) {
 		// Resume where the checkpoint says.
 	} else {
 		// The configured start changed since the checkpoint was written:
-		// honour it once; later checkpoints record it.
-		t.log.Warn("start changed: repositioning", "was", cp.Start, "now", t.cfg.Start.String(), "checkpoint", cp.Position.String())
-		cp.Position, cp.Schemas = position.Position{}, nil
+		// honour it once; later checkpoints record it. Plugin state (kv)
+		// belongs to the old position and is reset with it: a stateful
+		// plugin counting rows from the new start must not begin with
+		// counts from the old one.
+		t.log.Warn("start changed: repositioning; plugin state reset", "was", cp.Start, "now", t.cfg.Start.String(),
+			"checkpoint", cp.Position.String(), "plugins_with_state", len(cp.Plugins))
+		cp.Position, cp.Schemas, cp.Plugins = position.Position{}, nil, nil
 	}
 	if !cp.Position.IsZero() {
 		t.stats.setAcked(cp.Position)
@@ -163,6 +167,7 @@ func (t *Task) Run(ctx context.Context) (err error) {
 	readErr := t.read(readCtx, p, cp)
 	t.ctl.setSave(nil)
 	readCancel()
+	close(p.stopping)
 	close(p.in)
 	// Drain: let the stages finish what is queued, within DrainTimeout.
 	timer := time.AfterFunc(t.deps.DrainTimeout, pipeCancel)
@@ -236,7 +241,16 @@ func (t *Task) read(ctx context.Context, p *pipeline, cp *checkpoint.Checkpoint)
 		r.gset = set
 	}
 	started := !r.pos.IsZero()
-	src, failures := 0, 0
+	src, failures, refusals := 0, 0, 0
+	// Refusals (credentials, privileges, a replica id in use) are tried on
+	// every source as often as failing over would, and for a grace period,
+	// then the task fails: an outage must not hide behind endless
+	// reconnecting. The grace covers a restart after kill -9, when the
+	// server lists the killed process's dump under the same replica id
+	// until its next heartbeat write fails.
+	maxRefusals := max(1, t.cfg.FailoverAfter) * len(t.cfg.Sources)
+	refusalGrace := max(5*time.Second, 5*t.cfg.Heartbeat)
+	var refusedSince time.Time
 	backoff := t.cfg.BackoffMin
 	for {
 		if !t.waitWhilePaused(ctx) {
@@ -274,7 +288,19 @@ func (t *Task) read(ctx context.Context, p *pipeline, cp *checkpoint.Checkpoint)
 		default:
 		}
 		if progressed {
-			failures, backoff = 0, t.cfg.BackoffMin
+			failures, refusals, backoff = 0, 0, t.cfg.BackoffMin
+		}
+		if refused := refusalOf(err, t.cfg.Sources[src].Addr); refused != nil {
+			if refusals == 0 {
+				refusedSince = time.Now()
+			}
+			if refusals++; refusals >= maxRefusals && time.Since(refusedSince) >= refusalGrace {
+				return fmt.Errorf("task %s: gave up after %d refused connections in %s: %w",
+					t.cfg.Name, refusals, time.Since(refusedSince).Round(time.Second), refused)
+			}
+			err = refused
+		} else {
+			refusals = 0
 		}
 		failures++
 		t.stats.reconnects.Add(1)
@@ -338,7 +364,7 @@ func (t *Task) stream(ctx context.Context, p *pipeline, r *reader, src config.So
 	preflightPeers(peers, conn, t.cfg, info)
 	if err := peers.Err(); err != nil {
 		conn.Close()
-		return false, err
+		return false, &SourceRefusedError{Source: src.Addr, Err: err}
 	}
 	cfg, err := syncerConfig(t.cfg, src, info, t.cfg.ReplicaServerID, goMySQLLogger(t.log))
 	if err != nil {
@@ -369,6 +395,9 @@ func (t *Task) stream(ctx context.Context, p *pipeline, r *reader, src config.So
 				return false, fatal(err)
 			}
 		}
+		// The start is resolved once: a retry or a restart resumes here,
+		// never from a newer "latest".
+		*started = true
 		t.log.Info("starting", "source", src.Addr, "start", start.String(), "position", pos.String())
 	}
 	if r.pos.File != "" && r.pos.ServerID != 0 && r.pos.ServerID != info.ServerID &&
@@ -423,6 +452,11 @@ func (t *Task) stream(ctx context.Context, p *pipeline, r *reader, src config.So
 		Log:        t.log,
 	}, r.schemaState)
 	r.pos.Flavor, r.pos.ServerUUID = info.Flavor, info.ServerUUID
+	// Before the first event: a task that has no checkpoint yet saves where
+	// it starts.
+	if err := p.start(ctx, r.pos); err != nil {
+		return false, err
+	}
 	// Rows are decoded into Change values on go-mysql's goroutine (the
 	// locator above keeps go-mysql's own decoding).
 	cfg.RowsEventDecodeFunc = newRowDecoder(info.Flavor, info.Collations, t.decodes).decode
@@ -441,7 +475,6 @@ func (t *Task) stream(ctx context.Context, p *pipeline, r *reader, src config.So
 	if err != nil {
 		return false, t.dumpError(err, src, from)
 	}
-	*started = true
 	r.resetConnection(info.ServerID)
 	t.stats.setState("streaming", src.Addr, nil)
 	t.current.Store(&src)

@@ -474,3 +474,171 @@ heartbeat_interval = "50ms"`), store, sink)
 		return set != nil && at != nil && set.Contain(at) && !set.Equal(at)
 	})
 }
+
+// A task without a checkpoint saves the start it resolved before it
+// streams: stopped before its first transaction, or failed on it, it
+// resumes there on restart, and rows committed while it was down are
+// delivered rather than skipped by resolving "latest" anew.
+func TestFirstStartIsCheckpointed(t *testing.T) {
+	srv := testdb.Start(t, testdb.Options{})
+	srv.Exec(t, "CREATE DATABASE d", "CREATE TABLE d.t (id INT PRIMARY KEY)")
+
+	t.Run("stopped before any row", func(t *testing.T) {
+		store := checkpoint.NewMemStore()
+		cfg := taskConfig(t, srv, `tables = ["d.*"]`)
+		rt := startTask(t, cfg, store, &capture{})
+		waitStreaming(t, rt)
+		started := srv.GTIDBinlogPos(t)
+		cp, err := store.Load(context.Background(), "t")
+		if err != nil {
+			t.Fatalf("no checkpoint while streaming before the first row: %v", err)
+		}
+		if cp.Position.GTIDSet != started || cp.Start != "checkpoint" {
+			t.Fatalf("start checkpoint = %+v (start %q), want GTID set %q", cp.Position, cp.Start, started)
+		}
+		if err := rt.stop(t); err != nil {
+			t.Fatalf("stop: %v", err)
+		}
+		srv.Exec(t, "INSERT INTO d.t VALUES (1)", "INSERT INTO d.t VALUES (2)")
+		sink := &capture{}
+		startTask(t, cfg, store, sink)
+		waitFor(t, "the rows written while stopped", func() bool { return sink.count() == 2 })
+	})
+
+	t.Run("plugin fails on the first transaction", func(t *testing.T) {
+		srv.Exec(t, "DELETE FROM d.t")
+		store := checkpoint.NewMemStore()
+		cfg := taskConfig(t, srv, "tables = [\"d.*\"]\nmax_failures = 2")
+		bad := &capture{fail: 1000, err: errors.New("disk on fire")}
+		rt := startTask(t, cfg, store, bad)
+		waitStreaming(t, rt)
+		srv.Exec(t, "INSERT INTO d.t VALUES (10)")
+		select {
+		case err := <-rt.done:
+			close(rt.done)
+			if err == nil || !strings.Contains(err.Error(), "disk on fire") {
+				t.Fatalf("task ended with %v, want the sender's error", err)
+			}
+		case <-time.After(30 * time.Second):
+			t.Fatal("the failing sender did not stop the task")
+		}
+		srv.Exec(t, "INSERT INTO d.t VALUES (11)")
+		sink := &capture{}
+		startTask(t, cfg, store, sink)
+		waitFor(t, "both rows", func() bool { return sink.count() == 2 })
+		envs := sink.envelopes(t)
+		for i, want := range []float64{10, 11} {
+			if got := envs[i]["after"].(map[string]any)["id"]; got != want {
+				t.Fatalf("row %d after restart is %v, want id %v", i, got, want)
+			}
+		}
+	})
+}
+
+// On a server whose tables stay quiet, the checkpoint follows the binary
+// log to its newest file, so that purging old files never leaves it
+// pointing at a file the server no longer has.
+func TestCheckpointFollowsRotation(t *testing.T) {
+	srv := testdb.Start(t, testdb.Options{})
+	store := checkpoint.NewMemStore()
+	rt := startTask(t, taskConfig(t, srv, `tables = ["d.*"]`), store, &capture{})
+	waitStreaming(t, rt)
+	srv.Exec(t, "FLUSH BINARY LOGS", "FLUSH BINARY LOGS")
+	r := srv.Query(t, "SHOW MASTER STATUS")
+	file, _ := r.GetString(0, 0)
+	waitFor(t, "the checkpoint to reach "+file, func() bool {
+		cp, err := store.Load(context.Background(), "t")
+		return err == nil && cp.Position.File == file
+	})
+	srv.Exec(t, "PURGE BINARY LOGS TO '"+file+"'")
+	if err := rt.stop(t); err != nil {
+		t.Fatalf("stop: %v", err)
+	}
+}
+
+// statefulCapture is a capture sender with state: the number of changes
+// it accepted, restored from the checkpoint.
+type statefulCapture struct {
+	capture
+	restored []byte
+	total    atomic.Int64
+}
+
+func (s *statefulCapture) Send(ctx context.Context, b *engine.Batch) error {
+	if err := s.capture.Send(ctx, b); err != nil {
+		return err
+	}
+	s.total.Add(int64(len(b.Changes)))
+	return nil
+}
+
+func (s *statefulCapture) RestoreState(state []byte) error {
+	s.restored = state
+	return nil
+}
+
+func (s *statefulCapture) CheckpointState(uint64) []byte {
+	return []byte(fmt.Sprint(s.total.Load()))
+}
+
+// A changed start repositions the task and resets plugin state with the
+// position; an unchanged one restores it.
+func TestStartChangeResetsPluginState(t *testing.T) {
+	srv := testdb.Start(t, testdb.Options{})
+	srv.Exec(t, "CREATE DATABASE d", "CREATE TABLE d.t (id INT PRIMARY KEY)")
+	store := checkpoint.NewMemStore()
+	cfg := taskConfig(t, srv, `tables = ["d.*"]`)
+	first := &statefulCapture{}
+	rt := startTaskWith(t, cfg, store, first)
+	waitStreaming(t, rt)
+	srv.Exec(t, "INSERT INTO d.t VALUES (1)", "INSERT INTO d.t VALUES (2)")
+	waitFor(t, "2 rows", func() bool { return first.count() == 2 })
+	if err := rt.stop(t); err != nil {
+		t.Fatalf("stop: %v", err)
+	}
+
+	same := &statefulCapture{}
+	rt = startTaskWith(t, cfg, store, same)
+	waitStreaming(t, rt)
+	if string(same.restored) != "2" {
+		t.Fatalf("unchanged start restored state %q, want \"2\"", same.restored)
+	}
+	if err := rt.stop(t); err != nil {
+		t.Fatalf("stop: %v", err)
+	}
+
+	moved := cfg
+	moved.Start = position.Start{Mode: position.Earliest}
+	fresh := &statefulCapture{}
+	rt = startTaskWith(t, moved, store, fresh)
+	waitStreaming(t, rt)
+	if fresh.restored != nil {
+		t.Fatalf("a changed start restored the old position's state %q", fresh.restored)
+	}
+	waitFor(t, "the rows again from the earliest log", func() bool { return fresh.count() >= 2 })
+}
+
+// A source that refuses the task's credentials fails the task after a
+// bounded number of tries, with the server's message and the fix, instead
+// of reconnecting forever.
+func TestRefusedCredentialsFailTheTask(t *testing.T) {
+	srv := testdb.Start(t, testdb.Options{})
+	srv.Exec(t, "CREATE USER 'cdc'@'%' IDENTIFIED BY 'right'", "GRANT ALL ON *.* TO 'cdc'@'%'")
+	cfg := taskConfig(t, srv, "")
+	cfg.Sources[0].User = "cdc"
+	cfg.Sources[0].Password = config.Secret("wrong")
+	rt := startTask(t, cfg, checkpoint.NewMemStore(), &capture{})
+	select {
+	case err := <-rt.done:
+		close(rt.done)
+		var refused *engine.SourceRefusedError
+		if !errors.As(err, &refused) || !strings.Contains(err.Error(), "Access denied") || !strings.Contains(err.Error(), "password") {
+			t.Fatalf("task ended with %v, want the server's access denied and the fix", err)
+		}
+		if st := rt.task.Stats().Snapshot(); st.State != "failed" {
+			t.Fatalf("state = %q, want failed", st.State)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("a refused password was retried for 30 s")
+	}
+}
