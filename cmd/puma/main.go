@@ -93,11 +93,7 @@ func loadConfig(name string, args []string, stderr io.Writer) (*config.Config, i
 }
 
 func newLogger(cfg *config.Config, w io.Writer) *slog.Logger {
-	opts := &slog.HandlerOptions{Level: cfg.Server.LogLevel}
-	if cfg.Server.LogFormat == "json" {
-		return slog.New(slog.NewJSONHandler(w, opts))
-	}
-	return slog.New(slog.NewTextHandler(w, opts))
+	return slog.New(engine.NewLogHandler(w, cfg.Server.LogFormat, cfg.Server.LogLevel))
 }
 
 func cmdCheck(args []string, stdout, stderr io.Writer) int {
