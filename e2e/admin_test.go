@@ -15,6 +15,10 @@ import (
 	"testing"
 	"time"
 
+	dto "github.com/prometheus/client_model/go"
+	"github.com/prometheus/common/expfmt"
+	"github.com/prometheus/common/model"
+
 	"github.com/pumacdc/puma/internal/testdb"
 )
 
@@ -182,6 +186,24 @@ func TestPauseSurvivesRestartAndResumeLosesNothing(t *testing.T) {
 	}
 	if !strings.Contains(metrics, `puma_lag_seconds{task="shop"}`) {
 		t.Errorf("no lag gauge:\n%s", grepLines(metrics, "puma_"))
+	}
+	// Prometheus's own parser reads it, and the plugin-call histogram is
+	// one with le buckets that counted the sender's calls.
+	parser := expfmt.NewTextParser(model.LegacyValidation)
+	fams, err := parser.TextToMetricFamilies(strings.NewReader(metrics))
+	if err != nil {
+		t.Fatalf("Prometheus cannot parse /metrics: %v", err)
+	}
+	calls := fams["puma_plugin_call_duration_seconds"]
+	if calls.GetType() != dto.MetricType_HISTOGRAM || len(calls.GetMetric()) == 0 ||
+		calls.GetMetric()[0].GetHistogram().GetSampleCount() == 0 || len(calls.GetMetric()[0].GetHistogram().GetBucket()) == 0 {
+		t.Errorf("puma_plugin_call_duration_seconds is not a histogram of the sender's calls: %v", calls)
+	}
+	if v := metricValue(metrics, `puma_task_state{task="shop",state="streaming"}`); v != 1 {
+		t.Errorf("puma_task_state{state=streaming} = %v\n%s", v, grepLines(metrics, "puma_task_state"))
+	}
+	if v := metricValue(metrics, `puma_task_up{task="shop"}`); v != 1 {
+		t.Errorf("puma_task_up = %v", v)
 	}
 	if err := p.stop(t); err != nil {
 		t.Fatalf("stop: %v", err)

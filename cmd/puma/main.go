@@ -20,9 +20,6 @@ import (
 	"github.com/pumacdc/puma/internal/daemon"
 )
 
-// version is set at build time with -ldflags "-X main.version=…".
-var version = "dev"
-
 // Exit codes.
 const (
 	exitOK     = 0
@@ -45,7 +42,7 @@ commands:
   resume  -c puma.toml <task>
   stop-at -c puma.toml <task> <position> run to a time, gtid:<set> or file:<name>:<pos>, then stop
   reload  -c puma.toml                   re-read puma.toml (as SIGHUP does)
-  version                print the version
+  version                print the version, VCS revision and Go version
 `
 
 func run(args []string, stdout, stderr io.Writer) int {
@@ -63,7 +60,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 	case "status", "pause", "resume", "stop-at", "reload":
 		return adminCommand(args[0], args[1:], stdout, stderr)
 	case "version", "-version", "--version":
-		fmt.Fprintln(stdout, "puma", version)
+		b := engine.Build()
+		fmt.Fprintf(stdout, "puma %s\nrevision %s\n%s\n", b.Version, b.Revision, b.GoVersion)
 		return exitOK
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
@@ -190,7 +188,8 @@ func cmdRun(args []string, stderr io.Writer) int {
 			}
 		}
 	}()
-	log.Info("puma starting", "version", version, "tasks", len(cfg.Tasks))
+	b := engine.Build()
+	log.Info("puma starting", "version", b.Version, "revision", b.Revision, "tasks", len(cfg.Tasks))
 	if err := d.Run(ctx); err != nil {
 		return exitFailed
 	}

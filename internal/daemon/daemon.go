@@ -210,7 +210,7 @@ func (d *Daemon) Tasks() []admin.TaskStatus {
 	defer d.mu.Unlock()
 	out := make([]admin.TaskStatus, 0, len(d.tasks))
 	for name, r := range d.tasks {
-		out = append(out, admin.TaskStatus{Name: name, StatsSnapshot: r.task.Stats().Snapshot()})
+		out = append(out, admin.TaskStatus{Name: name, StatsSnapshot: r.task.Snapshot()})
 	}
 	slices.SortFunc(out, func(a, b admin.TaskStatus) int {
 		if a.Name < b.Name {
