@@ -332,3 +332,61 @@ func grepLines(text, prefix string) string {
 	}
 	return strings.Join(out, "\n")
 }
+
+// A task that cannot reach its source turns /healthz to 503 once it has
+// not streamed for unhealthy_after, naming the task, its state and error.
+func TestHealthzReportsATaskThatCannotConnect(t *testing.T) {
+	dir := t.TempDir()
+	cfg, logPath := filepath.Join(dir, "puma.toml"), filepath.Join(dir, "puma.log")
+	admin := fmt.Sprintf("127.0.0.1:%d", freePort(t))
+	writeFile(t, cfg, fmt.Sprintf(`
+[server]
+data_dir = "data"
+admin = %q
+unhealthy_after = "1s"
+[[task]]
+name = "shop"
+replica_server_id = 8999
+backoff_max = "200ms"
+  [[task.source]]
+  addr = "127.0.0.1:%d"
+  user = "root"
+  [[task.sender]]
+  plugin = "builtin:jsonl"
+  config = { path = "out.jsonl" }
+`, admin, freePort(t)))
+	defer dumpLog(t, logPath)
+	p := startPuma(t, cfg, logPath)
+	defer p.stop(t)
+	// Plugins are built first (the task is new), then the task retries
+	// its connection: the state moves on, the 503 stays.
+	var code int
+	var body string
+	ok := func() bool {
+		var h struct {
+			Status    string
+			Unhealthy []struct {
+				Task, State string
+				LastError   string `json:"last_error"`
+			}
+		}
+		if json.Unmarshal([]byte(body), &h) != nil || code != http.StatusServiceUnavailable {
+			return false
+		}
+		return h.Status == "unhealthy" && len(h.Unhealthy) == 1 && h.Unhealthy[0].Task == "shop" &&
+			(h.Unhealthy[0].State == "reconnecting" || h.Unhealthy[0].State == "connecting") &&
+			strings.Contains(h.Unhealthy[0].LastError, "connect")
+	}
+	for deadline := time.Now().Add(60 * time.Second); !ok(); time.Sleep(100 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("/healthz: %d %s, want 503 naming task shop, reconnecting, with its connection error", code, body)
+		}
+		resp, err := http.Get("http://" + admin + "/healthz")
+		if err != nil {
+			continue
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		code, body = resp.StatusCode, string(b)
+	}
+}

@@ -65,6 +65,9 @@ type Server struct {
 	LogFormat string
 	// LogLevel is the minimum level logged.
 	LogLevel slog.Level
+	// UnhealthyAfter is how long a task may go without streaming
+	// (connecting, locating, reconnecting) before /healthz reports it.
+	UnhealthyAfter time.Duration
 }
 
 // Values of Task.Position, Task.Schema, Task.OnError and Source.TLS.

@@ -74,11 +74,12 @@ func TestExample(t *testing.T) {
 	want := &Config{
 		Dir: dir,
 		Server: Server{
-			Admin:      "0.0.0.0:7878",
-			AdminToken: "tok",
-			DataDir:    filepath.Join(dir, "state"),
-			LogFormat:  "json",
-			LogLevel:   slog.LevelDebug,
+			Admin:          "0.0.0.0:7878",
+			AdminToken:     "tok",
+			DataDir:        filepath.Join(dir, "state"),
+			LogFormat:      "json",
+			LogLevel:       slog.LevelDebug,
+			UnhealthyAfter: 2 * time.Minute,
 		},
 		Secrets: map[string]Secret{"webhook_hmac": "hmac"},
 		Tasks: []Task{{
@@ -212,6 +213,7 @@ func TestDefaults(t *testing.T) {
 		{"server.data_dir", cfg.Server.DataDir, filepath.Join(dir, "var")},
 		{"server.log_format", cfg.Server.LogFormat, "text"},
 		{"server.log_level", cfg.Server.LogLevel, slog.LevelInfo},
+		{"server.unhealthy_after", cfg.Server.UnhealthyAfter, time.Minute},
 		{"secrets", len(cfg.Secrets), 0},
 		{"start", task.Start, position.Start{Mode: position.Checkpoint}},
 		{"start_if_none", task.StartIfNone, position.Start{Mode: position.Latest}},
@@ -383,6 +385,8 @@ func TestInvalid(t *testing.T) {
 		{name: "data_dir empty", d: doc{server: `data_dir = ""`}, path: "server.data_dir", contains: "empty"},
 		{name: "log_format", d: doc{server: `log_format = "xml"`}, path: "server.log_format", contains: `"xml": want one of "text", "json"`},
 		{name: "log_level", d: doc{server: `log_level = "trace"`}, path: "server.log_level", contains: `"trace"`},
+		{name: "unhealthy_after", d: doc{server: `unhealthy_after = "1 minute"`}, path: "server.unhealthy_after", contains: "not a duration"},
+		{name: "unhealthy_after zero", d: doc{server: `unhealthy_after = "0s"`}, path: "server.unhealthy_after", contains: "positive"},
 		// [secrets]
 		{name: "secret without suffix", d: doc{secrets: `hmac = "X"`}, path: "secrets.hmac", contains: "NAME_env"},
 		{name: "secret bad name", d: doc{secrets: `Bad_env = "X"`}, path: "secrets.Bad_env", contains: `bad secret name "Bad"`},

@@ -55,6 +55,7 @@ type (
 	rawServer struct {
 		admin, adminTokenEnv, adminTokenFile *string
 		dataDir, logFormat, logLevel         *string
+		unhealthyAfter                       *string
 	}
 	rawTask struct {
 		path                                       string // task[i] or task[i] (name)
@@ -263,6 +264,7 @@ func (p *parser) decode(tree map[string]any) *rawConfig {
 		field{"data_dir", &s.dataDir},
 		field{"log_format", &s.logFormat},
 		field{"log_level", &s.logLevel},
+		field{"unhealthy_after", &s.unhealthyAfter},
 	)
 	for i, m := range tasks {
 		rc.tasks = append(rc.tasks, p.decodeTask(i, m))

@@ -91,7 +91,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 
 	adminDone := make(chan error, 1)
 	if cfg.Server.Admin != "" {
-		h := admin.NewHandler(d, admin.Options{Token: cfg.Server.AdminToken.Reveal(), Log: d.log, Metrics: engine.WriteMetrics})
+		h := admin.NewHandler(d, admin.Options{Token: cfg.Server.AdminToken.Reveal(), Log: d.log, Metrics: engine.WriteMetrics, UnhealthyAfter: cfg.Server.UnhealthyAfter})
 		go func() { adminDone <- admin.Serve(ctx, cfg.Server.Admin, h, d.adminReady) }()
 	} else {
 		close(adminDone)
