@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"testing"
@@ -388,5 +389,57 @@ backoff_max = "200ms"
 		b, _ := io.ReadAll(resp.Body)
 		resp.Body.Close()
 		code, body = resp.StatusCode, string(b)
+	}
+}
+
+// The operator commands read only [server]: they work where a source's
+// password variable is not set, say what they did in a line, see the
+// pause at once, and say an error once.
+func TestOperatorCommands(t *testing.T) {
+	srv := testdb.Start(t, testdb.Options{})
+	srv.Exec(t, "CREATE DATABASE shop", "CREATE TABLE shop.t (id INT PRIMARY KEY)",
+		"CREATE USER cdc@'%' IDENTIFIED BY 'cdc-pw'", "GRANT ALL ON *.* TO cdc@'%'")
+	s := newAdminSetup(t, srv, "")
+	cfg, err := os.ReadFile(s.cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	writeFile(t, s.cfg, strings.Replace(string(cfg), `user = "root"`, "user = \"cdc\"\n  password_env = \"PUMA_E2E_CDC_PASSWORD\"", 1))
+	defer dumpLog(t, s.log)
+	t.Setenv("PUMA_E2E_CDC_PASSWORD", "cdc-pw")
+	p := startPuma(t, s.cfg, s.log)
+	defer p.stop(t)
+	os.Unsetenv("PUMA_E2E_CDC_PASSWORD") // for the commands below
+	waitState(t, s, "streaming")
+	srv.Exec(t, "INSERT INTO shop.t VALUES (1)")
+	waitLines(t, s, 1)
+
+	out, code := runPuma(t, "pause", "-c", s.cfg, "shop")
+	if code != 0 || !regexp.MustCompile(`^task shop paused at mysql-bin\.\d+:\d+( gtid:\S+)?\n$`).MatchString(out) {
+		t.Fatalf("puma pause: %d %q, want one line with the position", code, out)
+	}
+	out, code = runPuma(t, "status", "-c", s.cfg, "shop")
+	if code != 0 || !regexp.MustCompile(`\nshop +(paused|pausing) `).MatchString(out) {
+		t.Fatalf("puma status right after pause: %d\n%s", code, out)
+	}
+	out, code = runPuma(t, "pause", "-c", s.cfg, "shop")
+	if code == 0 || strings.Count(out, "not possible in the task's state") != 1 || !strings.Contains(out, "already paused") {
+		t.Fatalf("second pause: %d %q, want the error said once", code, out)
+	}
+	out, code = runPuma(t, "resume", "-c", s.cfg, "shop")
+	if code != 0 || !regexp.MustCompile(`^task shop resumed at mysql-bin\.\d+:\d+( gtid:\S+)?\n$`).MatchString(out) {
+		t.Fatalf("puma resume: %d %q", code, out)
+	}
+	out, code = runPuma(t, "stop-at", "-c", s.cfg, "shop", "file:mysql-bin.999999:4")
+	if code != 0 || !strings.HasPrefix(out, "task shop will stop at file:mysql-bin.999999:4; now at mysql-bin.") {
+		t.Fatalf("puma stop-at: %d %q", code, out)
+	}
+	if out, code = runPuma(t, "pause", "-c", s.cfg, "nope"); code == 0 || strings.Count(out, "no such task") != 1 {
+		t.Fatalf("pause of an unknown task: %d %q", code, out)
+	}
+	// The daemon itself still needs the password: a command that loads
+	// the whole file says so.
+	if out, code = runPuma(t, "check", "-c", s.cfg); code == 0 || !strings.Contains(out, "PUMA_E2E_CDC_PASSWORD") {
+		t.Fatalf("puma check without the password: %d %q", code, out)
 	}
 }

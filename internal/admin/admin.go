@@ -26,8 +26,9 @@ import (
 var (
 	// ErrNoTask: no task of that name (404).
 	ErrNoTask = errors.New("no such task")
-	// ErrState: the task cannot do that in its current state (409).
-	ErrState = errors.New("not possible in the task's state")
+	// ErrState: the task cannot do that in its current state (409). It is
+	// the engine's, so that the task's own error says it once.
+	ErrState = engine.ErrState
 )
 
 // TaskStatus is one task as /tasks shows it.
@@ -197,6 +198,15 @@ func (h *handler) task(w http.ResponseWriter, r *http.Request) {
 	writeError(w, http.StatusNotFound, fmt.Errorf("task %q: %w", name, ErrNoTask))
 }
 
+// Result is the body of a successful POST.
+type Result struct {
+	// Status is "ok".
+	Status string `json:"status"`
+	// Task is, for the /tasks/{name}/… routes, the task's status once the
+	// request was carried out.
+	Task *TaskStatus `json:"task,omitempty"`
+}
+
 func (h *handler) do(w http.ResponseWriter, r *http.Request, what string, f func(ctx context.Context) error) {
 	ctx, cancel := context.WithTimeout(r.Context(), 30*time.Second)
 	defer cancel()
@@ -204,8 +214,15 @@ func (h *handler) do(w http.ResponseWriter, r *http.Request, what string, f func
 		writeError(w, statusOf(err), err)
 		return
 	}
-	h.opts.Log.Info("admin: "+what, "task", r.PathValue("name"), "remote", r.RemoteAddr)
-	writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+	name := r.PathValue("name")
+	h.opts.Log.Info("admin: "+what, "task", name, "remote", r.RemoteAddr)
+	res := Result{Status: "ok"}
+	for _, t := range h.c.Tasks() {
+		if name != "" && t.Name == name {
+			res.Task = &t
+		}
+	}
+	writeJSON(w, http.StatusOK, res)
 }
 
 func (h *handler) pause(w http.ResponseWriter, r *http.Request) {

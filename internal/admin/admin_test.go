@@ -92,7 +92,7 @@ func TestAPI(t *testing.T) {
 		{"tasks", "GET", "/tasks", "", 200, `"rows": 7`},
 		{"task", "GET", "/tasks/shop", "", 200, `"name": "shop"`},
 		{"unknown task", "GET", "/tasks/nope", "", 404, "no such task"},
-		{"pause", "POST", "/tasks/shop/pause", "", 200, `"ok"`},
+		{"pause", "POST", "/tasks/shop/pause", "", 200, `"name": "shop"`},
 		{"pause twice", "POST", "/tasks/shop/pause", "", 409, "paused already"},
 		{"resume", "POST", "/tasks/shop/resume", "", 200, `"ok"`},
 		{"pause unknown", "POST", "/tasks/nope/pause", "", 404, "no such task"},

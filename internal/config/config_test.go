@@ -977,3 +977,50 @@ func FuzzParse(f *testing.F) {
 		}
 	})
 }
+
+// LoadServer reads [server] alone: a task's unset password variable, which
+// Load reports, does not stop it.
+func TestLoadServer(t *testing.T) {
+	dir := t.TempDir()
+	name := filepath.Join(dir, "puma.toml")
+	t.Setenv("PUMA_TEST_ADMIN_TOKEN", "tok")
+	const tasks = `
+[[task]]
+name = "shop"
+replica_server_id = 1
+  [[task.source]]
+  addr = "db:3306"
+  user = "cdc"
+  password_env = "PUMA_TEST_UNSET_PASSWORD"
+  [[task.sender]]
+  plugin = "builtin:stdout"
+`
+	writeFile(t, name, "[server]\nadmin = \"0.0.0.0:7000\"\nadmin_token_env = \"PUMA_TEST_ADMIN_TOKEN\"\n"+tasks, 0o644)
+	if _, err := Load(name); err == nil || !strings.Contains(err.Error(), "PUMA_TEST_UNSET_PASSWORD") {
+		t.Fatalf("Load: %v, want the unset password variable", err)
+	}
+	s, err := LoadServer(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.Admin != "0.0.0.0:7000" || s.AdminToken.Reveal() != "tok" || s.UnhealthyAfter != time.Minute {
+		t.Fatalf("LoadServer = %+v", s)
+	}
+
+	for _, c := range []struct{ server, path, contains string }{
+		{`admin_token_env = "PUMA_TEST_UNSET_TOKEN"`, "server.admin_token_env", "is not set"},
+		{`admn = "127.0.0.1:1"`, "server.admn", "unknown key"},
+		{`admin = "::1:80"`, "server.admin", "not host:port"},
+	} {
+		writeFile(t, name, "[server]\n"+c.server+"\n"+tasks, 0o644)
+		_, err := LoadServer(name)
+		ps := problems(t, err)
+		if len(ps) != 1 || ps[0].Path != c.path || !strings.Contains(ps[0].Msg, c.contains) {
+			t.Errorf("[server] %s: %v, want one problem at %s containing %q", c.server, ps, c.path, c.contains)
+		}
+	}
+	writeFile(t, name, "[server\n", 0o644)
+	if _, err := LoadServer(name); err == nil {
+		t.Error("LoadServer accepted a syntax error")
+	}
+}

@@ -256,7 +256,15 @@ func (p *parser) decode(tree map[string]any) *rawConfig {
 		field{"secrets", &rc.secrets},
 		field{"task", &tasks},
 	)
-	s := &rc.server
+	p.decodeServer(server, &rc.server)
+	for i, m := range tasks {
+		rc.tasks = append(rc.tasks, p.decodeTask(i, m))
+	}
+	return rc
+}
+
+// decodeServer decodes the [server] table (nil when left out).
+func (p *parser) decodeServer(server map[string]any, s *rawServer) {
 	p.table("server", server,
 		field{"admin", &s.admin},
 		field{"admin_token_env", &s.adminTokenEnv},
@@ -266,10 +274,6 @@ func (p *parser) decode(tree map[string]any) *rawConfig {
 		field{"log_level", &s.logLevel},
 		field{"unhealthy_after", &s.unhealthyAfter},
 	)
-	for i, m := range tasks {
-		rc.tasks = append(rc.tasks, p.decodeTask(i, m))
-	}
-	return rc
 }
 
 func (p *parser) decodeTask(i int, m map[string]any) rawTask {

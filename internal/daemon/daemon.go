@@ -234,20 +234,13 @@ func (d *Daemon) task(name string) (*engine.Task, error) {
 	return r.task, nil
 }
 
-func stateErr(err error) error {
-	if errors.Is(err, engine.ErrState) {
-		return fmt.Errorf("%w: %w", admin.ErrState, err)
-	}
-	return err
-}
-
 // Pause pauses a task.
 func (d *Daemon) Pause(ctx context.Context, name string) error {
 	t, err := d.task(name)
 	if err != nil {
 		return err
 	}
-	return stateErr(t.Pause(ctx))
+	return t.Pause(ctx)
 }
 
 // Resume resumes a paused task.
@@ -256,7 +249,7 @@ func (d *Daemon) Resume(ctx context.Context, name string) error {
 	if err != nil {
 		return err
 	}
-	return stateErr(t.Resume(ctx))
+	return t.Resume(ctx)
 }
 
 // StopAt makes a task run to at and stop.
@@ -265,7 +258,7 @@ func (d *Daemon) StopAt(ctx context.Context, name, at string) error {
 	if err != nil {
 		return err
 	}
-	return stateErr(t.StopAt(ctx, at))
+	return t.StopAt(ctx, at)
 }
 
 // Reload re-reads the configuration and applies it task by task: removed
