@@ -10,10 +10,15 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
+
+	dto "github.com/prometheus/client_model/go"
+	"github.com/prometheus/common/expfmt"
+	"github.com/prometheus/common/model"
 
 	"github.com/pumacdc/puma/internal/testdb"
 )
@@ -183,6 +188,24 @@ func TestPauseSurvivesRestartAndResumeLosesNothing(t *testing.T) {
 	if !strings.Contains(metrics, `puma_lag_seconds{task="shop"}`) {
 		t.Errorf("no lag gauge:\n%s", grepLines(metrics, "puma_"))
 	}
+	// Prometheus's own parser reads it, and the plugin-call histogram is
+	// one with le buckets that counted the sender's calls.
+	parser := expfmt.NewTextParser(model.LegacyValidation)
+	fams, err := parser.TextToMetricFamilies(strings.NewReader(metrics))
+	if err != nil {
+		t.Fatalf("Prometheus cannot parse /metrics: %v", err)
+	}
+	calls := fams["puma_plugin_call_duration_seconds"]
+	if calls.GetType() != dto.MetricType_HISTOGRAM || len(calls.GetMetric()) == 0 ||
+		calls.GetMetric()[0].GetHistogram().GetSampleCount() == 0 || len(calls.GetMetric()[0].GetHistogram().GetBucket()) == 0 {
+		t.Errorf("puma_plugin_call_duration_seconds is not a histogram of the sender's calls: %v", calls)
+	}
+	if v := metricValue(metrics, `puma_task_state{task="shop",state="streaming"}`); v != 1 {
+		t.Errorf("puma_task_state{state=streaming} = %v\n%s", v, grepLines(metrics, "puma_task_state"))
+	}
+	if v := metricValue(metrics, `puma_task_up{task="shop"}`); v != 1 {
+		t.Errorf("puma_task_up = %v", v)
+	}
 	if err := p.stop(t); err != nil {
 		t.Fatalf("stop: %v", err)
 	}
@@ -309,4 +332,114 @@ func grepLines(text, prefix string) string {
 		}
 	}
 	return strings.Join(out, "\n")
+}
+
+// A task that cannot reach its source turns /healthz to 503 once it has
+// not streamed for unhealthy_after, naming the task, its state and error.
+func TestHealthzReportsATaskThatCannotConnect(t *testing.T) {
+	dir := t.TempDir()
+	cfg, logPath := filepath.Join(dir, "puma.toml"), filepath.Join(dir, "puma.log")
+	admin := fmt.Sprintf("127.0.0.1:%d", freePort(t))
+	writeFile(t, cfg, fmt.Sprintf(`
+[server]
+data_dir = "data"
+admin = %q
+unhealthy_after = "1s"
+[[task]]
+name = "shop"
+replica_server_id = 8999
+backoff_max = "200ms"
+  [[task.source]]
+  addr = "127.0.0.1:%d"
+  user = "root"
+  [[task.sender]]
+  plugin = "builtin:jsonl"
+  config = { path = "out.jsonl" }
+`, admin, freePort(t)))
+	defer dumpLog(t, logPath)
+	p := startPuma(t, cfg, logPath)
+	defer p.stop(t)
+	// Plugins are built first (the task is new), then the task retries
+	// its connection: the state moves on, the 503 stays.
+	var code int
+	var body string
+	ok := func() bool {
+		var h struct {
+			Status    string
+			Unhealthy []struct {
+				Task, State string
+				LastError   string `json:"last_error"`
+			}
+		}
+		if json.Unmarshal([]byte(body), &h) != nil || code != http.StatusServiceUnavailable {
+			return false
+		}
+		return h.Status == "unhealthy" && len(h.Unhealthy) == 1 && h.Unhealthy[0].Task == "shop" &&
+			(h.Unhealthy[0].State == "reconnecting" || h.Unhealthy[0].State == "connecting") &&
+			strings.Contains(h.Unhealthy[0].LastError, "connect")
+	}
+	for deadline := time.Now().Add(60 * time.Second); !ok(); time.Sleep(100 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("/healthz: %d %s, want 503 naming task shop, reconnecting, with its connection error", code, body)
+		}
+		resp, err := http.Get("http://" + admin + "/healthz")
+		if err != nil {
+			continue
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		code, body = resp.StatusCode, string(b)
+	}
+}
+
+// The operator commands read only [server]: they work where a source's
+// password variable is not set, say what they did in a line, see the
+// pause at once, and say an error once.
+func TestOperatorCommands(t *testing.T) {
+	srv := testdb.Start(t, testdb.Options{})
+	srv.Exec(t, "CREATE DATABASE shop", "CREATE TABLE shop.t (id INT PRIMARY KEY)",
+		"CREATE USER cdc@'%' IDENTIFIED BY 'cdc-pw'", "GRANT ALL ON *.* TO cdc@'%'")
+	s := newAdminSetup(t, srv, "")
+	cfg, err := os.ReadFile(s.cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	writeFile(t, s.cfg, strings.Replace(string(cfg), `user = "root"`, "user = \"cdc\"\n  password_env = \"PUMA_E2E_CDC_PASSWORD\"", 1))
+	defer dumpLog(t, s.log)
+	t.Setenv("PUMA_E2E_CDC_PASSWORD", "cdc-pw")
+	p := startPuma(t, s.cfg, s.log)
+	defer p.stop(t)
+	os.Unsetenv("PUMA_E2E_CDC_PASSWORD") // for the commands below
+	waitState(t, s, "streaming")
+	srv.Exec(t, "INSERT INTO shop.t VALUES (1)")
+	waitLines(t, s, 1)
+
+	out, code := runPuma(t, "pause", "-c", s.cfg, "shop")
+	if code != 0 || !regexp.MustCompile(`^task shop paused at mysql-bin\.\d+:\d+( gtid:\S+)?\n$`).MatchString(out) {
+		t.Fatalf("puma pause: %d %q, want one line with the position", code, out)
+	}
+	out, code = runPuma(t, "status", "-c", s.cfg, "shop")
+	if code != 0 || !regexp.MustCompile(`\nshop +(paused|pausing) `).MatchString(out) {
+		t.Fatalf("puma status right after pause: %d\n%s", code, out)
+	}
+	out, code = runPuma(t, "pause", "-c", s.cfg, "shop")
+	if code == 0 || strings.Count(out, "not possible in the task's state") != 1 || !strings.Contains(out, "already paused") {
+		t.Fatalf("second pause: %d %q, want the error said once", code, out)
+	}
+	out, code = runPuma(t, "resume", "-c", s.cfg, "shop")
+	if code != 0 || !regexp.MustCompile(`^task shop resumed at mysql-bin\.\d+:\d+( gtid:\S+)?\n$`).MatchString(out) {
+		t.Fatalf("puma resume: %d %q", code, out)
+	}
+	out, code = runPuma(t, "stop-at", "-c", s.cfg, "shop", "file:mysql-bin.999999:4")
+	if code != 0 || !strings.HasPrefix(out, "task shop will stop at file:mysql-bin.999999:4; now at mysql-bin.") {
+		t.Fatalf("puma stop-at: %d %q", code, out)
+	}
+	if out, code = runPuma(t, "pause", "-c", s.cfg, "nope"); code == 0 || strings.Count(out, "no such task") != 1 {
+		t.Fatalf("pause of an unknown task: %d %q", code, out)
+	}
+	// The daemon itself still needs the password: a command that loads
+	// the whole file says so.
+	if out, code = runPuma(t, "check", "-c", s.cfg); code == 0 || !strings.Contains(out, "PUMA_E2E_CDC_PASSWORD") {
+		t.Fatalf("puma check without the password: %d %q", code, out)
+	}
 }

@@ -7,18 +7,47 @@ import (
 	"time"
 
 	"github.com/VictoriaMetrics/metrics"
+
+	"github.com/pumacdc/puma/internal/config"
 )
 
 // metricSet holds every puma_* metric of the process. Counters are keyed by
 // task name, so a task restarted by a reload continues its series.
 var metricSet = metrics.NewSet()
 
+func init() {
+	// # HELP and # TYPE lines: Prometheus needs the type to treat a
+	// histogram's _bucket series as one.
+	metrics.ExposeMetadata(true)
+	b := Build()
+	metricSet.NewGauge(`puma_build_info{version=`+strconv.Quote(b.Version)+`,revision=`+strconv.Quote(b.Revision)+
+		`,go_version=`+strconv.Quote(b.GoVersion)+`}`, func() float64 { return 1 })
+}
+
 // WriteMetrics writes Puma's metrics and the process's in the Prometheus
-// text format.
+// text format, with # TYPE lines.
 func WriteMetrics(w io.Writer) {
 	metricSet.WritePrometheus(w)
 	metrics.WriteProcessMetrics(w)
 }
+
+// States are the values of StatsSnapshot.State, in the order a task
+// usually passes through them; puma_task_state has a series for each.
+var States = []string{
+	"new", "connecting", "locating", "streaming", "reconnecting",
+	"pausing", "paused", "resuming", "failed", "stopped", "stopped-at",
+}
+
+// pluginCallBuckets are the upper bounds, in seconds, of
+// puma_plugin_call_duration_seconds: a call handles one batch, from tens
+// of microseconds for a filter to the default 5 s timeout of a sender.
+var pluginCallBuckets = []float64{
+	0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05,
+	0.1, 0.25, 0.5, 1, 2.5, 5, 10,
+}
+
+// failoverReasons are the reason labels of puma_failovers_total.
+var failoverReasons = []string{"errors", "relocate_by_time"}
 
 // liveTasks maps a task name to the Task whose gauges report under it.
 var liveTasks sync.Map // string -> *Task
@@ -43,49 +72,59 @@ type rowSeries struct {
 }
 
 type pluginMetrics struct {
-	calls  *metrics.Histogram
+	calls  *metrics.PrometheusHistogram
 	errors *metrics.Counter
 }
 
 func label(task string) string { return `task=` + strconv.Quote(task) }
 
+// newTaskMetrics registers t's series, every counter at 0 (those of its
+// configured plugins and of each failover reason included), so that a task
+// failing before it reads anything has its series.
 func newTaskMetrics(t *Task) *taskMetrics {
 	name := t.cfg.Name
 	l := label(name)
 	liveTasks.Store(name, t)
 	gauge := func(metric string, f func(s StatsSnapshot) float64) {
-		metricSet.GetOrCreateGauge(metric+"{"+l+"}", func() float64 {
+		metricSet.GetOrCreateGauge(metric, func() float64 {
 			v, ok := liveTasks.Load(name)
 			if !ok {
 				return 0
 			}
-			return f(v.(*Task).stats.Snapshot())
+			return f(v.(*Task).Snapshot())
 		})
 	}
-	gauge("puma_lag_seconds", func(s StatsSnapshot) float64 { return s.Lag })
-	gauge("puma_seconds_since_last_event", func(s StatsSnapshot) float64 {
+	gauge("puma_lag_seconds{"+l+"}", func(s StatsSnapshot) float64 { return s.Lag })
+	gauge("puma_seconds_since_last_event{"+l+"}", func(s StatsSnapshot) float64 {
 		if s.LastEvent.IsZero() {
 			return 0
 		}
 		return time.Since(s.LastEvent).Seconds()
 	})
-	gauge("puma_checkpoint_age_seconds", func(s StatsSnapshot) float64 {
+	gauge("puma_checkpoint_age_seconds{"+l+"}", func(s StatsSnapshot) float64 {
 		if s.LastCheckpoint.IsZero() {
 			return 0
 		}
 		return time.Since(s.LastCheckpoint).Seconds()
 	})
-	gauge("puma_queue_depth", func(s StatsSnapshot) float64 { return float64(s.QueueDepth) })
+	gauge("puma_queue_depth{"+l+"}", func(s StatsSnapshot) float64 { return float64(s.QueueDepth) })
 	if t.cfg.HeartbeatTable != "" {
-		gauge("puma_heartbeat_lag_seconds", func(s StatsSnapshot) float64 { return s.HeartbeatLag })
+		gauge("puma_heartbeat_lag_seconds{"+l+"}", func(s StatsSnapshot) float64 { return s.HeartbeatLag })
 	}
-	gauge("puma_paused", func(s StatsSnapshot) float64 {
-		if s.State == "paused" {
-			return 1
+	is := func(state string) func(s StatsSnapshot) float64 {
+		return func(s StatsSnapshot) float64 {
+			if s.State == state {
+				return 1
+			}
+			return 0
 		}
-		return 0
-	})
-	return &taskMetrics{
+	}
+	gauge("puma_paused{"+l+"}", is("paused"))
+	gauge("puma_task_up{"+l+"}", is("streaming"))
+	for _, st := range States {
+		gauge("puma_task_state{"+l+",state="+strconv.Quote(st)+"}", is(st))
+	}
+	m := &taskMetrics{
 		task:         name,
 		transactions: metricSet.GetOrCreateCounter("puma_transactions_total{" + l + "}"),
 		ddl:          metricSet.GetOrCreateCounter("puma_ddl_total{" + l + "}"),
@@ -95,6 +134,15 @@ func newTaskMetrics(t *Task) *taskMetrics {
 		rows:         map[rowSeries]*metrics.Counter{},
 		plug:         map[string]*pluginMetrics{},
 	}
+	for _, reason := range failoverReasons {
+		m.failoverCounter(reason)
+	}
+	for _, pls := range [][]config.Plugin{t.cfg.Handlers, t.cfg.Senders} {
+		for _, p := range pls {
+			m.plugin(p.Name)
+		}
+	}
+	return m
 }
 
 // delivered counts a batch every sender acknowledged.
@@ -138,7 +186,7 @@ func (m *taskMetrics) plugin(name string) *pluginMetrics {
 	if p == nil {
 		l := label(m.task) + `,plugin=` + strconv.Quote(name)
 		p = &pluginMetrics{
-			calls:  metricSet.GetOrCreateHistogram(`puma_plugin_call_duration_seconds{` + l + `}`),
+			calls:  metricSet.GetOrCreatePrometheusHistogramExt(`puma_plugin_call_duration_seconds{`+l+`}`, pluginCallBuckets),
 			errors: metricSet.GetOrCreateCounter(`puma_plugin_errors_total{` + l + `}`),
 		}
 		m.plug[name] = p
@@ -147,6 +195,8 @@ func (m *taskMetrics) plugin(name string) *pluginMetrics {
 }
 
 // failover counts a switch of source.
-func (m *taskMetrics) failover(reason string) {
-	metricSet.GetOrCreateCounter(`puma_failovers_total{` + label(m.task) + `,reason=` + strconv.Quote(reason) + `}`).Inc()
+func (m *taskMetrics) failover(reason string) { m.failoverCounter(reason).Inc() }
+
+func (m *taskMetrics) failoverCounter(reason string) *metrics.Counter {
+	return metricSet.GetOrCreateCounter(`puma_failovers_total{` + label(m.task) + `,reason=` + strconv.Quote(reason) + `}`)
 }

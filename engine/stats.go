@@ -25,6 +25,7 @@ type Stats struct {
 	caughtUp       atomic.Bool  // the last thing read was a heartbeat
 	mu             sync.Mutex
 	state          string
+	since          time.Time // see StatsSnapshot.Since
 	source         string
 	acked          position.Position
 	lastErr        string
@@ -34,7 +35,13 @@ type Stats struct {
 
 // StatsSnapshot is a point-in-time copy of Stats.
 type StatsSnapshot struct {
-	State          string            `json:"state"`
+	// State is one of States.
+	State string `json:"state"`
+	// Since is when the task entered State. The states a task passes
+	// through on its way to streaming (new, connecting, locating,
+	// reconnecting) count as one: for them Since is when the task last
+	// stopped streaming, or was created.
+	Since          time.Time         `json:"since"`
 	Source         string            `json:"source"`
 	Position       position.Position `json:"position"`
 	Rows           uint64            `json:"rows"`
@@ -72,7 +79,7 @@ func (s *Stats) setQueue(depth func() int) {
 // Snapshot copies the counters.
 func (s *Stats) Snapshot() StatsSnapshot {
 	s.mu.Lock()
-	snap := StatsSnapshot{State: s.state, Source: s.source, Position: s.acked, LastError: s.lastErr}
+	snap := StatsSnapshot{State: s.state, Since: s.since, Source: s.source, Position: s.acked, LastError: s.lastErr}
 	queue := s.queue
 	s.mu.Unlock()
 	if queue != nil {
@@ -144,6 +151,9 @@ func (s *Stats) lag(now time.Time, state string, lastRead time.Time) float64 {
 func (s *Stats) setState(state, source string, err error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if state != s.state && !(connecting(state) && connecting(s.state)) {
+		s.since = time.Now().UTC()
+	}
 	s.state = state
 	if source != "" {
 		s.source = source
@@ -151,6 +161,35 @@ func (s *Stats) setState(state, source string, err error) {
 	if err != nil {
 		s.lastErr = err.Error()
 	}
+}
+
+// connecting reports whether a task in state is on its way to streaming.
+func connecting(state string) bool {
+	switch state {
+	case "new", "connecting", "locating", "reconnecting":
+		return true
+	}
+	return false
+}
+
+// Snapshot returns the task's Stats.Snapshot, showing an operator's
+// request the task has not carried out yet: "pausing" from Pause until
+// the task is paused, "resuming" from Resume until it reads again.
+func (t *Task) Snapshot() StatsSnapshot {
+	snap := t.stats.Snapshot()
+	paused, _, _ := t.ctl.state()
+	switch {
+	case paused && snap.State != "paused" && !ended(snap.State):
+		snap.State = "pausing"
+	case !paused && snap.State == "paused":
+		snap.State = "resuming"
+	}
+	return snap
+}
+
+// ended reports whether a task in state has stopped running.
+func ended(state string) bool {
+	return state == "failed" || state == "stopped" || state == "stopped-at"
 }
 
 func (s *Stats) setAcked(p position.Position) {

@@ -63,6 +63,7 @@ func NewTask(cfg config.Task, deps Deps) (*Task, error) {
 		t.ctl.stopAt = &spec
 	}
 	t.stats.setState("new", "", nil)
+	t.metrics = newTaskMetrics(t)
 	return t, nil
 }
 
@@ -139,7 +140,6 @@ func (t *Task) Run(ctx context.Context) (err error) {
 		return fmt.Errorf("task %s: %w", t.cfg.Name, err)
 	}
 
-	t.metrics = newTaskMetrics(t)
 	p := newPipeline(t.log, t.cfg, t.deps.Store, *cp, handlers, senders, &t.stats, t.metrics)
 	p.ctl = t.ctl
 	t.stats.setQueue(func() int { return len(p.in) })

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/pumacdc/puma/internal/admin"
+	"github.com/pumacdc/puma/internal/config"
 )
 
 // adminCommand runs status, pause, resume, stop-at and reload against the
@@ -21,7 +22,7 @@ func adminCommand(name string, args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet(name, flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	path := fs.String("c", "puma.toml", "configuration file of the running daemon")
-	asJSON := fs.Bool("json", false, "print the API's JSON (status)")
+	asJSON := fs.Bool("json", false, "print the API's JSON")
 	if err := fs.Parse(args); err != nil {
 		return exitUsage
 	}
@@ -32,15 +33,18 @@ func adminCommand(name string, args []string, stdout, stderr io.Writer) int {
 		}[name])
 		return exitUsage
 	}
-	cfg, code := loadConfig(name, []string{"-c", *path}, stderr)
-	if cfg == nil {
-		return code
+	// Only [server] is read: the tasks' source secrets need not be set
+	// where an operator runs this.
+	srv, err := config.LoadServer(*path)
+	if err != nil {
+		fmt.Fprintln(stderr, err)
+		return exitUsage
 	}
-	if cfg.Server.Admin == "" {
+	if srv.Admin == "" {
 		fmt.Fprintf(stderr, "puma %s: %s has no [server] admin address\n", name, *path)
 		return exitUsage
 	}
-	base := "http://" + cfg.Server.Admin
+	base := "http://" + srv.Admin
 	var method, route string
 	var body []byte
 	switch name {
@@ -62,7 +66,7 @@ func adminCommand(name string, args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, err)
 		return exitFailed
 	}
-	if tok := cfg.Server.AdminToken.Reveal(); tok != "" {
+	if tok := srv.AdminToken.Reveal(); tok != "" {
 		req.Header.Set("Authorization", "Bearer "+tok)
 	}
 	if body != nil {
@@ -70,7 +74,7 @@ func adminCommand(name string, args []string, stdout, stderr io.Writer) int {
 	}
 	resp, err := (&http.Client{Timeout: 60 * time.Second}).Do(req)
 	if err != nil {
-		fmt.Fprintf(stderr, "puma %s: %v (is puma running with admin = %q?)\n", name, err, cfg.Server.Admin)
+		fmt.Fprintf(stderr, "puma %s: %v (is puma running with admin = %q?)\n", name, err, srv.Admin)
 		return exitFailed
 	}
 	defer resp.Body.Close()
@@ -84,8 +88,17 @@ func adminCommand(name string, args []string, stdout, stderr io.Writer) int {
 		}
 		return exitFailed
 	}
-	if name != "status" || *asJSON {
+	if *asJSON {
 		fmt.Fprintln(stdout, strings.TrimSpace(string(data)))
+		return exitOK
+	}
+	if name != "status" {
+		var res admin.Result
+		if err := json.Unmarshal(data, &res); err != nil {
+			fmt.Fprintf(stderr, "puma %s: %v\n", name, err)
+			return exitFailed
+		}
+		fmt.Fprintln(stdout, done(name, fs.Args(), res.Task))
 		return exitOK
 	}
 	var tasks []admin.TaskStatus
@@ -107,4 +120,22 @@ func adminCommand(name string, args []string, stdout, stderr io.Writer) int {
 	}
 	tw.Flush()
 	return exitOK
+}
+
+// done says what a successful command did, in a line.
+func done(name string, args []string, t *admin.TaskStatus) string {
+	if name == "reload" {
+		return "configuration reloaded"
+	}
+	at := "before reading anything"
+	if t != nil && !t.Position.IsZero() {
+		at = "at " + t.Position.String()
+	}
+	switch name {
+	case "pause":
+		return fmt.Sprintf("task %s paused %s", args[0], at)
+	case "resume":
+		return fmt.Sprintf("task %s resumed %s", args[0], at)
+	}
+	return fmt.Sprintf("task %s will stop at %s; now %s", args[0], args[1], at)
 }

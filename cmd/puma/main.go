@@ -24,9 +24,6 @@ import (
 	"github.com/pumacdc/puma/plugins/embedded"
 )
 
-// version is set at build time with -ldflags "-X main.version=…".
-var version = "dev"
-
 // Exit codes.
 const (
 	exitOK     = 0
@@ -49,7 +46,7 @@ commands:
   resume  -c puma.toml <task>
   stop-at -c puma.toml <task> <position> run to a time, gtid:<set> or file:<name>:<pos>, then stop
   reload  -c puma.toml                   re-read puma.toml (as SIGHUP does)
-  version                print the version
+  version                print the version, VCS revision and Go version
 `
 
 func run(args []string, stdout, stderr io.Writer) int {
@@ -67,7 +64,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 	case "status", "pause", "resume", "stop-at", "reload":
 		return adminCommand(args[0], args[1:], stdout, stderr)
 	case "version", "-version", "--version":
-		fmt.Fprintln(stdout, "puma", version)
+		b := engine.Build()
+		fmt.Fprintf(stdout, "puma %s\nrevision %s\n%s\n", b.Version, b.Revision, b.GoVersion)
 		return exitOK
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
@@ -97,11 +95,7 @@ func loadConfig(name string, args []string, stderr io.Writer) (*config.Config, i
 }
 
 func newLogger(cfg *config.Config, w io.Writer) *slog.Logger {
-	opts := &slog.HandlerOptions{Level: cfg.Server.LogLevel}
-	if cfg.Server.LogFormat == "json" {
-		return slog.New(slog.NewJSONHandler(w, opts))
-	}
-	return slog.New(slog.NewTextHandler(w, opts))
+	return slog.New(engine.NewLogHandler(w, cfg.Server.LogFormat, cfg.Server.LogLevel))
 }
 
 func cmdCheck(args []string, stdout, stderr io.Writer) int {
@@ -254,7 +248,8 @@ func cmdRun(args []string, stderr io.Writer) int {
 			}
 		}
 	}()
-	log.Info("puma starting", "version", version, "tasks", len(cfg.Tasks))
+	b := engine.Build()
+	log.Info("puma starting", "version", b.Version, "revision", b.Revision, "tasks", len(cfg.Tasks))
 	if err := d.Run(ctx); err != nil {
 		return exitFailed
 	}

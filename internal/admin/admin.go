@@ -26,8 +26,9 @@ import (
 var (
 	// ErrNoTask: no task of that name (404).
 	ErrNoTask = errors.New("no such task")
-	// ErrState: the task cannot do that in its current state (409).
-	ErrState = errors.New("not possible in the task's state")
+	// ErrState: the task cannot do that in its current state (409). It is
+	// the engine's, so that the task's own error says it once.
+	ErrState = engine.ErrState
 )
 
 // TaskStatus is one task as /tasks shows it.
@@ -55,12 +56,19 @@ type Options struct {
 	// Metrics writes the Prometheus exposition; nil serves no /metrics.
 	Metrics func(w io.Writer)
 	Log     *slog.Logger
+	// UnhealthyAfter is how long a task may be on its way to streaming
+	// (new, connecting, locating, reconnecting) before /healthz reports
+	// it; 0 means 60 s.
+	UnhealthyAfter time.Duration
 }
 
 // NewHandler returns the admin API over c.
 func NewHandler(c Controller, opts Options) http.Handler {
 	if opts.Log == nil {
 		opts.Log = slog.New(slog.DiscardHandler)
+	}
+	if opts.UnhealthyAfter == 0 {
+		opts.UnhealthyAfter = 60 * time.Second
 	}
 	h := &handler{c: c, opts: opts}
 	mux := http.NewServeMux()
@@ -125,20 +133,54 @@ func statusOf(err error) int {
 	return http.StatusInternalServerError
 }
 
-func (h *handler) health(w http.ResponseWriter, r *http.Request) {
-	states := map[string]string{}
-	ok := true
-	for _, t := range h.c.Tasks() {
-		states[t.Name] = t.State
-		if t.State == "failed" {
-			ok = false
+// Health is the body of /healthz.
+type Health struct {
+	// Status is "ok" (200) or "unhealthy" (503).
+	Status string `json:"status"`
+	// Tasks maps every task to its state.
+	Tasks map[string]string `json:"tasks"`
+	// Unhealthy are the tasks that make the status unhealthy, by name.
+	Unhealthy []Unhealthy `json:"unhealthy,omitempty"`
+}
+
+// Unhealthy is a task /healthz reports.
+type Unhealthy struct {
+	Task  string    `json:"task"`
+	State string    `json:"state"`
+	Since time.Time `json:"since"`
+	// Reason says why the task counts as unhealthy.
+	Reason    string `json:"reason"`
+	LastError string `json:"last_error,omitempty"`
+}
+
+// unhealthy reports why t is unhealthy at now, or "" when it is not: it
+// failed, or it has been on its way to streaming for longer than after.
+func unhealthy(t TaskStatus, now time.Time, after time.Duration) string {
+	switch t.State {
+	case "failed":
+		return "the task stopped on an error; fix it and reload or restart puma"
+	case "new", "connecting", "locating", "reconnecting":
+		if d := now.Sub(t.Since); !t.Since.IsZero() && d > after {
+			return fmt.Sprintf("not streaming for %s (unhealthy_after is %s)", d.Round(time.Second), after)
 		}
 	}
-	status, code := "ok", http.StatusOK
-	if !ok {
-		status, code = "failing", http.StatusServiceUnavailable
+	return ""
+}
+
+func (h *handler) health(w http.ResponseWriter, r *http.Request) {
+	now := time.Now()
+	body := Health{Status: "ok", Tasks: map[string]string{}}
+	for _, t := range h.c.Tasks() {
+		body.Tasks[t.Name] = t.State
+		if why := unhealthy(t, now, h.opts.UnhealthyAfter); why != "" {
+			body.Unhealthy = append(body.Unhealthy, Unhealthy{Task: t.Name, State: t.State, Since: t.Since, Reason: why, LastError: t.LastError})
+		}
 	}
-	writeJSON(w, code, map[string]any{"status": status, "tasks": states})
+	code := http.StatusOK
+	if len(body.Unhealthy) > 0 {
+		body.Status, code = "unhealthy", http.StatusServiceUnavailable
+	}
+	writeJSON(w, code, body)
 }
 
 func (h *handler) tasks(w http.ResponseWriter, r *http.Request) {
@@ -156,6 +198,15 @@ func (h *handler) task(w http.ResponseWriter, r *http.Request) {
 	writeError(w, http.StatusNotFound, fmt.Errorf("task %q: %w", name, ErrNoTask))
 }
 
+// Result is the body of a successful POST.
+type Result struct {
+	// Status is "ok".
+	Status string `json:"status"`
+	// Task is, for the /tasks/{name}/… routes, the task's status once the
+	// request was carried out.
+	Task *TaskStatus `json:"task,omitempty"`
+}
+
 func (h *handler) do(w http.ResponseWriter, r *http.Request, what string, f func(ctx context.Context) error) {
 	ctx, cancel := context.WithTimeout(r.Context(), 30*time.Second)
 	defer cancel()
@@ -163,8 +214,15 @@ func (h *handler) do(w http.ResponseWriter, r *http.Request, what string, f func
 		writeError(w, statusOf(err), err)
 		return
 	}
-	h.opts.Log.Info("admin: "+what, "task", r.PathValue("name"), "remote", r.RemoteAddr)
-	writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+	name := r.PathValue("name")
+	h.opts.Log.Info("admin: "+what, "task", name, "remote", r.RemoteAddr)
+	res := Result{Status: "ok"}
+	for _, t := range h.c.Tasks() {
+		if name != "" && t.Name == name {
+			res.Task = &t
+		}
+	}
+	writeJSON(w, http.StatusOK, res)
 }
 
 func (h *handler) pause(w http.ResponseWriter, r *http.Request) {

@@ -2,12 +2,15 @@ package admin
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/pumacdc/puma/engine"
 	"github.com/pumacdc/puma/engine/position"
@@ -89,7 +92,7 @@ func TestAPI(t *testing.T) {
 		{"tasks", "GET", "/tasks", "", 200, `"rows": 7`},
 		{"task", "GET", "/tasks/shop", "", 200, `"name": "shop"`},
 		{"unknown task", "GET", "/tasks/nope", "", 404, "no such task"},
-		{"pause", "POST", "/tasks/shop/pause", "", 200, `"ok"`},
+		{"pause", "POST", "/tasks/shop/pause", "", 200, `"name": "shop"`},
 		{"pause twice", "POST", "/tasks/shop/pause", "", 409, "paused already"},
 		{"resume", "POST", "/tasks/shop/resume", "", 200, `"ok"`},
 		{"pause unknown", "POST", "/tasks/nope/pause", "", 404, "no such task"},
@@ -138,6 +141,78 @@ func TestIsLoopback(t *testing.T) {
 	} {
 		if got := IsLoopback(addr); got != want {
 			t.Errorf("IsLoopback(%q) = %v", addr, got)
+		}
+	}
+}
+
+// states is a controller whose tasks are given.
+type states struct {
+	fakeDaemon
+	tasks []TaskStatus
+}
+
+func (s *states) Tasks() []TaskStatus { return s.tasks }
+
+func TestHealth(t *testing.T) {
+	now := time.Now()
+	task := func(name, state string, ago time.Duration, lastErr string) TaskStatus {
+		return TaskStatus{Name: name, StatsSnapshot: engine.StatsSnapshot{State: state, Since: now.Add(-ago), LastError: lastErr}}
+	}
+	cases := []struct {
+		name      string
+		tasks     []TaskStatus
+		code      int
+		unhealthy []string // "task state", in order
+	}{
+		{"streaming", []TaskStatus{task("shop", "streaming", time.Hour, "old error")}, 200, nil},
+		{"paused for long", []TaskStatus{task("shop", "paused", time.Hour, "")}, 200, nil},
+		{"stopped at its stop-at point", []TaskStatus{task("shop", "stopped-at", time.Hour, "")}, 200, nil},
+		{"reconnecting briefly", []TaskStatus{task("shop", "reconnecting", 20*time.Second, "connection refused")}, 200, nil},
+		{"connecting briefly", []TaskStatus{task("shop", "connecting", 5*time.Second, "")}, 200, nil},
+		{"failed", []TaskStatus{task("shop", "streaming", 0, ""), task("billing", "failed", time.Second, "sender[0] http: 401")}, 503, []string{"billing failed"}},
+		{"reconnecting too long", []TaskStatus{task("shop", "reconnecting", 2*time.Minute, "connection refused")}, 503, []string{"shop reconnecting"}},
+		{"connecting too long", []TaskStatus{task("shop", "connecting", 61*time.Second, "")}, 503, []string{"shop connecting"}},
+		{"locating too long", []TaskStatus{task("shop", "locating", 5*time.Minute, "")}, 503, []string{"shop locating"}},
+		{"never streamed", []TaskStatus{task("shop", "new", 5*time.Minute, "")}, 503, []string{"shop new"}},
+		{"two", []TaskStatus{task("a", "failed", 0, "boom"), task("b", "reconnecting", time.Hour, "refused")}, 503, []string{"a failed", "b reconnecting"}},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			h := NewHandler(&states{tasks: c.tasks}, Options{UnhealthyAfter: time.Minute})
+			code, body := request(t, h, "GET", "/healthz", "", "")
+			var got Health
+			if err := json.Unmarshal([]byte(body), &got); err != nil {
+				t.Fatalf("%d %s: %v", code, body, err)
+			}
+			var names []string
+			for _, u := range got.Unhealthy {
+				names = append(names, u.Task+" "+u.State)
+				var last string
+				for _, tk := range c.tasks {
+					if tk.Name == u.Task {
+						last = tk.LastError
+					}
+				}
+				if u.LastError != last || u.Reason == "" || u.Since.IsZero() {
+					t.Errorf("unhealthy %+v: want last error %q, a reason and since", u, last)
+				}
+			}
+			if code != c.code || !slices.Equal(names, c.unhealthy) || len(got.Tasks) != len(c.tasks) {
+				t.Fatalf("/healthz: %d %s, want %d naming %v", code, body, c.code, c.unhealthy)
+			}
+			if want := map[int]string{200: "ok", 503: "unhealthy"}[c.code]; got.Status != want {
+				t.Fatalf("status %q, want %q", got.Status, want)
+			}
+		})
+	}
+}
+
+// unhealthy_after defaults to 60 s.
+func TestHealthDefault(t *testing.T) {
+	for ago, want := range map[time.Duration]int{50 * time.Second: 200, 70 * time.Second: 503} {
+		c := &states{tasks: []TaskStatus{{Name: "shop", StatsSnapshot: engine.StatsSnapshot{State: "reconnecting", Since: time.Now().Add(-ago)}}}}
+		if code, body := request(t, NewHandler(c, Options{}), "GET", "/healthz", "", ""); code != want {
+			t.Errorf("reconnecting for %s: %d %s, want %d", ago, code, body, want)
 		}
 	}
 }

@@ -65,6 +65,9 @@ type Server struct {
 	LogFormat string
 	// LogLevel is the minimum level logged.
 	LogLevel slog.Level
+	// UnhealthyAfter is how long a task may go without streaming
+	// (connecting, locating, reconnecting) before /healthz reports it.
+	UnhealthyAfter time.Duration
 }
 
 // Values of Task.Position, Task.Schema, Task.OnError and Source.TLS.
@@ -284,6 +287,44 @@ func ParseWith(data []byte, filename string, env func(string) (string, bool)) (*
 		return nil, &Error{File: label, Problems: p.probs}
 	}
 	return cfg, nil
+}
+
+// LoadServer reads only the [server] table of the configuration file at
+// path, for commands that talk to a running daemon: they need its admin
+// address and token, not the tasks' sources, whose password variables
+// need not be set where they run. Problems in [server] are reported as
+// Load reports them; the rest of the file is checked for TOML syntax only.
+func LoadServer(path string) (*Server, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		var pe *fs.PathError
+		if errors.As(err, &pe) {
+			err = pe.Err
+		}
+		return nil, &Error{File: path, Problems: []Problem{{Msg: "read: " + err.Error()}}}
+	}
+	dir, err := filepath.Abs(filepath.Dir(path))
+	if err != nil {
+		return nil, &Error{File: path, Problems: []Problem{{Msg: "resolve directory: " + err.Error()}}}
+	}
+	var tree map[string]any
+	if _, err := toml.Decode(string(data), &tree); err != nil {
+		return nil, &Error{File: path, Problems: []Problem{syntaxProblem(err)}}
+	}
+	p := &parser{dir: dir, env: os.LookupEnv, bad: make(map[string]bool)}
+	rc := &rawConfig{}
+	var server map[string]any
+	if v, ok := tree["server"]; ok {
+		p.value("server", v, &server)
+	}
+	p.decodeServer(server, &rc.server)
+	applyDefaults(rc)
+	var s Server
+	p.buildServer(&s, &rc.server)
+	if len(p.probs) > 0 {
+		return nil, &Error{File: path, Problems: p.probs}
+	}
+	return &s, nil
 }
 
 // taskIndex returns i for a path in task[i], and -1 for any other path.

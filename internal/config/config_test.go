@@ -74,11 +74,12 @@ func TestExample(t *testing.T) {
 	want := &Config{
 		Dir: dir,
 		Server: Server{
-			Admin:      "0.0.0.0:7878",
-			AdminToken: "tok",
-			DataDir:    filepath.Join(dir, "state"),
-			LogFormat:  "json",
-			LogLevel:   slog.LevelDebug,
+			Admin:          "0.0.0.0:7878",
+			AdminToken:     "tok",
+			DataDir:        filepath.Join(dir, "state"),
+			LogFormat:      "json",
+			LogLevel:       slog.LevelDebug,
+			UnhealthyAfter: 2 * time.Minute,
 		},
 		Secrets: map[string]Secret{"webhook_hmac": "hmac"},
 		Tasks: []Task{{
@@ -212,6 +213,7 @@ func TestDefaults(t *testing.T) {
 		{"server.data_dir", cfg.Server.DataDir, filepath.Join(dir, "var")},
 		{"server.log_format", cfg.Server.LogFormat, "text"},
 		{"server.log_level", cfg.Server.LogLevel, slog.LevelInfo},
+		{"server.unhealthy_after", cfg.Server.UnhealthyAfter, time.Minute},
 		{"secrets", len(cfg.Secrets), 0},
 		{"start", task.Start, position.Start{Mode: position.Checkpoint}},
 		{"start_if_none", task.StartIfNone, position.Start{Mode: position.Latest}},
@@ -383,6 +385,8 @@ func TestInvalid(t *testing.T) {
 		{name: "data_dir empty", d: doc{server: `data_dir = ""`}, path: "server.data_dir", contains: "empty"},
 		{name: "log_format", d: doc{server: `log_format = "xml"`}, path: "server.log_format", contains: `"xml": want one of "text", "json"`},
 		{name: "log_level", d: doc{server: `log_level = "trace"`}, path: "server.log_level", contains: `"trace"`},
+		{name: "unhealthy_after", d: doc{server: `unhealthy_after = "1 minute"`}, path: "server.unhealthy_after", contains: "not a duration"},
+		{name: "unhealthy_after zero", d: doc{server: `unhealthy_after = "0s"`}, path: "server.unhealthy_after", contains: "positive"},
 		// [secrets]
 		{name: "secret without suffix", d: doc{secrets: `hmac = "X"`}, path: "secrets.hmac", contains: "NAME_env"},
 		{name: "secret bad name", d: doc{secrets: `Bad_env = "X"`}, path: "secrets.Bad_env", contains: `bad secret name "Bad"`},
@@ -1001,4 +1005,51 @@ func FuzzParse(f *testing.F) {
 			}
 		}
 	})
+}
+
+// LoadServer reads [server] alone: a task's unset password variable, which
+// Load reports, does not stop it.
+func TestLoadServer(t *testing.T) {
+	dir := t.TempDir()
+	name := filepath.Join(dir, "puma.toml")
+	t.Setenv("PUMA_TEST_ADMIN_TOKEN", "tok")
+	const tasks = `
+[[task]]
+name = "shop"
+replica_server_id = 1
+  [[task.source]]
+  addr = "db:3306"
+  user = "cdc"
+  password_env = "PUMA_TEST_UNSET_PASSWORD"
+  [[task.sender]]
+  plugin = "builtin:stdout"
+`
+	writeFile(t, name, "[server]\nadmin = \"0.0.0.0:7000\"\nadmin_token_env = \"PUMA_TEST_ADMIN_TOKEN\"\n"+tasks, 0o644)
+	if _, err := Load(name); err == nil || !strings.Contains(err.Error(), "PUMA_TEST_UNSET_PASSWORD") {
+		t.Fatalf("Load: %v, want the unset password variable", err)
+	}
+	s, err := LoadServer(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.Admin != "0.0.0.0:7000" || s.AdminToken.Reveal() != "tok" || s.UnhealthyAfter != time.Minute {
+		t.Fatalf("LoadServer = %+v", s)
+	}
+
+	for _, c := range []struct{ server, path, contains string }{
+		{`admin_token_env = "PUMA_TEST_UNSET_TOKEN"`, "server.admin_token_env", "is not set"},
+		{`admn = "127.0.0.1:1"`, "server.admn", "unknown key"},
+		{`admin = "::1:80"`, "server.admin", "not host:port"},
+	} {
+		writeFile(t, name, "[server]\n"+c.server+"\n"+tasks, 0o644)
+		_, err := LoadServer(name)
+		ps := problems(t, err)
+		if len(ps) != 1 || ps[0].Path != c.path || !strings.Contains(ps[0].Msg, c.contains) {
+			t.Errorf("[server] %s: %v, want one problem at %s containing %q", c.server, ps, c.path, c.contains)
+		}
+	}
+	writeFile(t, name, "[server\n", 0o644)
+	if _, err := LoadServer(name); err == nil {
+		t.Error("LoadServer accepted a syntax error")
+	}
 }

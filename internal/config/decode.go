@@ -55,6 +55,7 @@ type (
 	rawServer struct {
 		admin, adminTokenEnv, adminTokenFile *string
 		dataDir, logFormat, logLevel         *string
+		unhealthyAfter                       *string
 	}
 	rawTask struct {
 		path                                       string // task[i] or task[i] (name)
@@ -261,7 +262,15 @@ func (p *parser) decode(tree map[string]any) *rawConfig {
 		field{"secrets", &rc.secrets},
 		field{"task", &tasks},
 	)
-	s := &rc.server
+	p.decodeServer(server, &rc.server)
+	for i, m := range tasks {
+		rc.tasks = append(rc.tasks, p.decodeTask(i, m))
+	}
+	return rc
+}
+
+// decodeServer decodes the [server] table (nil when left out).
+func (p *parser) decodeServer(server map[string]any, s *rawServer) {
 	p.table("server", server,
 		field{"admin", &s.admin},
 		field{"admin_token_env", &s.adminTokenEnv},
@@ -269,11 +278,8 @@ func (p *parser) decode(tree map[string]any) *rawConfig {
 		field{"data_dir", &s.dataDir},
 		field{"log_format", &s.logFormat},
 		field{"log_level", &s.logLevel},
+		field{"unhealthy_after", &s.unhealthyAfter},
 	)
-	for i, m := range tasks {
-		rc.tasks = append(rc.tasks, p.decodeTask(i, m))
-	}
-	return rc
 }
 
 func (p *parser) decodeTask(i int, m map[string]any) rawTask {

@@ -31,6 +31,7 @@ func applyDefaults(rc *rawConfig) {
 	def(&s.dataDir, "var")
 	def(&s.logFormat, "text")
 	def(&s.logLevel, "info")
+	def(&s.unhealthyAfter, "60s")
 	for i := range rc.tasks {
 		t := &rc.tasks[i]
 		def(&t.start, "checkpoint")
@@ -129,6 +130,7 @@ func (p *parser) buildServer(s *Server, r *rawServer) {
 		}
 	}
 	s.DataDir = p.path("server.data_dir", r.dataDir)
+	s.UnhealthyAfter = p.duration("server.unhealthy_after", r.unhealthyAfter)
 	s.LogFormat = p.oneOf("server.log_format", *r.logFormat, "text", "json")
 	switch lvl := p.oneOf("server.log_level", *r.logLevel, "debug", "info", "warn", "error"); lvl {
 	case "debug":

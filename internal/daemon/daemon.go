@@ -91,7 +91,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 
 	adminDone := make(chan error, 1)
 	if cfg.Server.Admin != "" {
-		h := admin.NewHandler(d, admin.Options{Token: cfg.Server.AdminToken.Reveal(), Log: d.log, Metrics: engine.WriteMetrics})
+		h := admin.NewHandler(d, admin.Options{Token: cfg.Server.AdminToken.Reveal(), Log: d.log, Metrics: engine.WriteMetrics, UnhealthyAfter: cfg.Server.UnhealthyAfter})
 		go func() { adminDone <- admin.Serve(ctx, cfg.Server.Admin, h, d.adminReady) }()
 	} else {
 		close(adminDone)
@@ -210,7 +210,7 @@ func (d *Daemon) Tasks() []admin.TaskStatus {
 	defer d.mu.Unlock()
 	out := make([]admin.TaskStatus, 0, len(d.tasks))
 	for name, r := range d.tasks {
-		out = append(out, admin.TaskStatus{Name: name, StatsSnapshot: r.task.Stats().Snapshot()})
+		out = append(out, admin.TaskStatus{Name: name, StatsSnapshot: r.task.Snapshot()})
 	}
 	slices.SortFunc(out, func(a, b admin.TaskStatus) int {
 		if a.Name < b.Name {
@@ -234,20 +234,13 @@ func (d *Daemon) task(name string) (*engine.Task, error) {
 	return r.task, nil
 }
 
-func stateErr(err error) error {
-	if errors.Is(err, engine.ErrState) {
-		return fmt.Errorf("%w: %w", admin.ErrState, err)
-	}
-	return err
-}
-
 // Pause pauses a task.
 func (d *Daemon) Pause(ctx context.Context, name string) error {
 	t, err := d.task(name)
 	if err != nil {
 		return err
 	}
-	return stateErr(t.Pause(ctx))
+	return t.Pause(ctx)
 }
 
 // Resume resumes a paused task.
@@ -256,7 +249,7 @@ func (d *Daemon) Resume(ctx context.Context, name string) error {
 	if err != nil {
 		return err
 	}
-	return stateErr(t.Resume(ctx))
+	return t.Resume(ctx)
 }
 
 // StopAt makes a task run to at and stop.
@@ -265,7 +258,7 @@ func (d *Daemon) StopAt(ctx context.Context, name, at string) error {
 	if err != nil {
 		return err
 	}
-	return stateErr(t.StopAt(ctx, at))
+	return t.StopAt(ctx, at)
 }
 
 // Reload re-reads the configuration and applies it task by task: removed
