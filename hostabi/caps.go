@@ -258,13 +258,16 @@ func (c *caps) doFileOpen(m api.Module, ptr, n, flags uint32) int64 {
 	if flags&^wire.OpenTrimToNewline != 0 {
 		return c.fail(wire.ErrnoInvalid, "open %s: unknown flags %#x", name, flags)
 	}
-	if err := checkRelative(name); err != nil {
+	if err := checkPath(name); err != nil {
 		return c.fail(wire.ErrnoDenied, "open: %v", err)
 	}
-	full := filepath.Join(c.h.configDir, filepath.FromSlash(name))
+	full := filepath.Clean(filepath.FromSlash(name))
+	if !filepath.IsAbs(full) {
+		full = filepath.Join(c.h.configDir, full)
+	}
 	var dir, rel string
 	for _, g := range c.grants.Files {
-		if r, err := filepath.Rel(g, full); err == nil && r != "." && !strings.HasPrefix(r, "..") {
+		if r, err := filepath.Rel(g, full); err == nil && r != "." && r != ".." && !strings.HasPrefix(r, ".."+string(filepath.Separator)) {
 			dir, rel = g, filepath.ToSlash(r)
 			break
 		}
@@ -292,10 +295,12 @@ func (c *caps) doFileOpen(m api.Module, ptr, n, flags uint32) int64 {
 	return int64(c.nextFD)
 }
 
+// relGrants returns the granted directories as a configuration names
+// them: inside puma.toml's directory relative to it, elsewhere absolute.
 func (c *caps) relGrants() []string {
 	out := make([]string, len(c.grants.Files))
 	for i, g := range c.grants.Files {
-		if r, err := filepath.Rel(c.h.configDir, g); err == nil {
+		if r, err := filepath.Rel(c.h.configDir, g); err == nil && r != ".." && !strings.HasPrefix(r, ".."+string(filepath.Separator)) {
 			g = r
 		}
 		out[i] = g
