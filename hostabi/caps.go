@@ -35,6 +35,9 @@ type caps struct {
 	files   map[int32]*appendFile
 	nextFD  int32
 	syncs   int // file_sync calls that succeeded
+	// call counts the calls into the instance (instance.call), so that
+	// a file knows which call its truncation floor belongs to.
+	call uint64
 	// http, kv: the plugin's, shared by its instances; nil when not
 	// granted. httpResp is the last response, for http_response.
 	http     *httpClient
@@ -230,6 +233,25 @@ type appendFile struct {
 	rel  string // slash path inside root
 	show string // the path as the plugin named it, for messages
 	f    *os.File
+	// floor is the file's size before call floorCall first wrote to it
+	// (or opened or rotated it): file_truncate may cut back what that
+	// call appended, down to floor and no further, so a plugin can undo
+	// its partial write but never cut what the file held before.
+	floor     int64
+	floorCall uint64
+}
+
+// floorNow returns f's truncation floor for the current call, taking
+// the file's size as the floor if the call has not touched the file yet.
+func (c *caps) floorNow(f *appendFile) (int64, error) {
+	if f.floorCall != c.call {
+		st, err := f.f.Stat()
+		if err != nil {
+			return 0, err
+		}
+		f.floor, f.floorCall = st.Size(), c.call
+	}
+	return f.floor, nil
 }
 
 func (f *appendFile) close() error {
@@ -287,6 +309,7 @@ func (c *caps) doFileOpen(m api.Module, ptr, n, flags uint32) int64 {
 		root.Close()
 		return c.fail(errnoOf(err), "open %s: %v", name, err)
 	}
+	af.floorCall = c.call - 1 // taken at the first write or truncate
 	if c.files == nil {
 		c.files = make(map[int32]*appendFile)
 	}
@@ -394,6 +417,10 @@ func (c *caps) fileWrite(_ context.Context, m api.Module, stack []uint64) {
 		ret32(stack, c.fail(wire.ErrnoInvalid, "buffer out of bounds"))
 		return
 	}
+	if _, err := c.floorNow(f); err != nil {
+		ret32(stack, c.fail(wire.ErrnoIO, "write %s: %v", f.show, err))
+		return
+	}
 	if _, err := f.f.Write(b); err != nil {
 		ret32(stack, c.fail(wire.ErrnoIO, "write %s: %v", f.show, err))
 		return
@@ -440,6 +467,23 @@ func (c *caps) fileTruncate(_ context.Context, _ api.Module, stack []uint64) {
 		ret32(stack, c.fail(wire.ErrnoInvalid, "truncate %s: negative size", f.show))
 		return
 	}
+	floor, err := c.floorNow(f)
+	var st os.FileInfo
+	if err == nil {
+		st, err = f.f.Stat()
+	}
+	if err != nil {
+		ret32(stack, c.fail(wire.ErrnoIO, "truncate %s: %v", f.show, err))
+		return
+	}
+	switch {
+	case size > st.Size():
+		ret32(stack, c.fail(wire.ErrnoInvalid, "truncate %s to %d bytes: the file has %d; truncation only cuts", f.show, size, st.Size()))
+		return
+	case size < floor:
+		ret32(stack, c.fail(wire.ErrnoDenied, "truncate %s to %d bytes: it held %d before this call; files are append-only, and truncation may only undo what the same call appended", f.show, size, floor))
+		return
+	}
 	if err := f.f.Truncate(size); err != nil {
 		ret32(stack, c.fail(wire.ErrnoIO, "truncate %s: %v", f.show, err))
 		return
@@ -457,6 +501,7 @@ func (c *caps) fileRotate(_ context.Context, _ api.Module, stack []uint64) {
 		ret32(stack, c.fail(errnoOf(err), "rotate %s: %v", f.show, err))
 		return
 	}
+	f.floor, f.floorCall = 0, c.call // a new, empty file
 	ret32(stack, 0)
 }
 

@@ -3,12 +3,16 @@ package hostabi_test
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
+	"time"
 
+	"github.com/pumacdc/puma/engine"
 	"github.com/pumacdc/puma/hostabi"
 	"github.com/pumacdc/puma/hostabi/hostabitest"
 )
@@ -152,5 +156,111 @@ func TestJSONLAbsolutePath(t *testing.T) {
 	}
 	if want := envelopes(bs, false); !bytes.Equal(got, want) {
 		t.Errorf("%s holds %d bytes, want the %d of the batches' envelopes", abs, len(got), len(want))
+	}
+}
+
+var fileOpsTable = &engine.Table{
+	DB: "test", Name: "ops", KeyKind: engine.KeyRow, Version: 1,
+	Columns: []engine.Column{{Name: "op", Kind: engine.KindString}, {Name: "text", Kind: engine.KindString}, {Name: "n", Kind: engine.KindInt}},
+}
+
+// fileOps returns a batch of operations for the truncater plugin: "write
+// <text>" or "truncate <n>".
+func fileOps(seq uint64, ops ...string) *engine.Batch {
+	tx := &engine.Tx{ID: fmt.Sprintf("0-1-%d", seq), ServerID: 1, File: "bin.000001", Pos: uint32(seq * 1000)}
+	b := &engine.Batch{Seq: seq, Tx: tx, Begin: true}
+	for i, op := range ops {
+		name, arg, _ := strings.Cut(op, " ")
+		n, _ := strconv.ParseInt(arg, 10, 64)
+		b.Changes = append(b.Changes, engine.Change{Op: engine.OpInsert, Table: fileOpsTable, After: []any{name, arg, n}, Seq: uint32(i + 1), Tx: tx, File: tx.File, Pos: tx.Pos})
+	}
+	return b
+}
+
+// file_truncate cuts only what the same call appended: a plugin can undo
+// its partial write, never cut what the file held before the call.
+func TestFileTruncate(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "out", "t.log")
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(path, []byte("before\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	h := newHost(t, dir)
+	m, err := h.Load(context.Background(), "truncater.wasm", hostabitest.BuildGo(t, "./hostabi/testdata/truncater"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	g, err := hostabi.ParseGrants(map[string]any{"files": []any{"out"}}, dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	hd, err := h.StartHandler(context.Background(), hostabi.Spec{Task: "t", Name: "truncater", Module: m, Grants: g,
+		Timeout: 5 * time.Second, MaxMemory: 64 << 20, Config: []byte(`{"path":"out/t.log"}`)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer hd.Close()
+	// Each step is one call; the file holds want after it.
+	steps := []struct {
+		ops  []string
+		err  string
+		want string
+	}{
+		{[]string{"write abc", "truncate 7"}, "", "before\n"},
+		{[]string{"write abc", "truncate 8"}, "", "before\na"},
+		{[]string{"write bc", "write d", "truncate 9"}, "", "before\nab"},
+		// What earlier calls wrote, or the file held, is not this call's.
+		{[]string{"truncate 8"}, "truncate out/t.log to 8 bytes: it held 9 before this call; files are append-only", "before\nab"},
+		{[]string{"truncate 0"}, "truncate out/t.log to 0 bytes: it held 9 before this call", "before\nab"},
+		{[]string{"write xy", "truncate 6"}, "truncate out/t.log to 6 bytes: it held 9 before this call", "before\nabxy"},
+		{[]string{"truncate 11"}, "", "before\nabxy"},
+		{[]string{"truncate 12"}, "truncate out/t.log to 12 bytes: the file has 11; truncation only cuts", "before\nabxy"},
+	}
+	for i, s := range steps {
+		_, err := hd.Handle(context.Background(), fileOps(uint64(i+1), s.ops...))
+		switch {
+		case s.err == "" && err != nil:
+			t.Errorf("step %d %q: %v", i+1, s.ops, err)
+		case s.err != "" && (err == nil || !strings.Contains(err.Error(), s.err)):
+			t.Errorf("step %d %q: error %v, want one saying %q", i+1, s.ops, err, s.err)
+		}
+		if b, err := os.ReadFile(path); err != nil || string(b) != s.want {
+			t.Fatalf("step %d %q: the file holds %q (%v), want %q", i+1, s.ops, b, err, s.want)
+		}
+	}
+}
+
+// builtin:jsonl cuts a line torn by a crash when it opens its file (it was
+// never acknowledged: it is delivered again) and appends after it.
+func TestJSONLCutsTornLine(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "out", "x.jsonl")
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	const kept = `{"acknowledged":true}` + "\n"
+	if err := os.WriteFile(path, []byte(kept+`{"torn":`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	h := newHost(t, dir)
+	s, err := h.NewSender(context.Background(), "shop", plugin("jsonl", "builtin:jsonl",
+		map[string]any{"path": "out/x.jsonl"}, map[string]any{"files": []any{"out"}}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	bs := corpus()
+	sendAll(t, s, bs)
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	got, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := append([]byte(kept), envelopes(bs, false)...); !bytes.Equal(got, want) {
+		t.Errorf("the file holds\n%.300s…\nwant\n%.300s…", got, want)
 	}
 }

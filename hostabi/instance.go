@@ -147,6 +147,7 @@ func (in *instance) fnInit() api.Function { return in.mod.ExportedFunction(wire.
 // plugin's timeout and ctx. After an error the instance must be
 // discarded.
 func (in *instance) call(ctx context.Context, fn api.Function) error {
+	in.caps.call++
 	in.wd.arm(ctx, in.p.spec.Timeout)
 	if err := ctx.Err(); err != nil {
 		in.wd.disarm()
