@@ -11,6 +11,7 @@ import (
 	"os"
 	"path"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -549,9 +550,18 @@ type logWriter struct {
 	level slog.Level
 	buf   []byte
 	tail  []string
+	// crash is what a Go runtime printed on its way down since the tail
+	// was last taken: its first "panic: " or "fatal error: " line and the
+	// stack of the goroutine that failed, at most crashLines lines. The
+	// tail alone would keep only the outermost frames.
+	crash     []string
+	crashDone bool
 }
 
-const tailLines = 8
+const (
+	tailLines  = 8
+	crashLines = 64
+)
 
 func (w *logWriter) Write(p []byte) (int, error) {
 	w.mu.Lock()
@@ -577,6 +587,17 @@ func (w *logWriter) line(s string) {
 		return
 	}
 	w.log.Log(context.Background(), w.level, s)
+	switch {
+	case len(w.crash) == 0:
+		if strings.HasPrefix(s, "panic: ") || strings.HasPrefix(s, "fatal error: ") {
+			w.crash = append(w.crash, s)
+		}
+	case w.crashDone:
+	case len(w.crash) == crashLines || strings.HasPrefix(s, "goroutine ") && slices.ContainsFunc(w.crash, isGoroutine):
+		w.crashDone = true // the failing goroutine's stack ended
+	default:
+		w.crash = append(w.crash, s)
+	}
 	if len(w.tail) == tailLines {
 		copy(w.tail, w.tail[1:])
 		w.tail = w.tail[:tailLines-1]
@@ -595,4 +616,52 @@ func (w *logWriter) takeTail() []string {
 	t := w.tail
 	w.tail = nil
 	return t
+}
+
+// takeCrash returns and forgets what a Go runtime printed on its way
+// down (see crash), or nil.
+func (w *logWriter) takeCrash() []string {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	c := w.crash
+	w.crash, w.crashDone = nil, false
+	return c
+}
+
+func isGoroutine(s string) bool { return strings.HasPrefix(s, "goroutine ") }
+
+// goCrash summarises a Go runtime's report (logWriter.crash): what it
+// was ("panic", "fatal error"), its message, and the file:line where it
+// happened: the first frame after the last panic call that is not the
+// runtime's (a panic the SDK recovered and raised again shows the
+// SDK's frames first).
+func goCrash(lines []string) (what, msg, at string) {
+	if len(lines) == 0 {
+		return "", "", ""
+	}
+	what, msg, _ = strings.Cut(lines[0], ": ")
+	msg = strings.TrimSuffix(strings.TrimSuffix(msg, " [recovered, repanicked]"), " [recovered]")
+	// Frames follow the goroutine's header: a function line, then a
+	// tab-indented "file:line +0x…".
+	from := slices.IndexFunc(lines, isGoroutine)
+	if from < 0 {
+		return what, msg, ""
+	}
+	for i := from; i < len(lines); i++ {
+		if strings.HasPrefix(lines[i], "panic(") {
+			from = i
+		}
+	}
+	for i := from; i+1 < len(lines); i++ {
+		fn, file := lines[i], lines[i+1]
+		if !strings.HasPrefix(file, "\t") || strings.HasPrefix(fn, "\t") {
+			continue
+		}
+		if strings.HasPrefix(fn, "runtime.") || strings.HasPrefix(fn, "internal/") || strings.HasPrefix(fn, "panic(") {
+			continue
+		}
+		at, _, _ = strings.Cut(strings.TrimPrefix(file, "\t"), " ")
+		break
+	}
+	return what, msg, at
 }
