@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -31,6 +32,10 @@ type wasmTask struct {
 	done   chan error
 	task   *engine.Task
 }
+
+// wasmReplicas numbers the tasks startWasmTask runs, so that tasks
+// running side by side read as distinct replicas.
+var wasmReplicas atomic.Uint32
 
 func startWasmTask(t *testing.T, srv *testdb.Server, dir, mode, onError string, store checkpoint.Store) *wasmTask {
 	t.Helper()
@@ -62,7 +67,7 @@ checkpoint_interval = "50ms"
   plugin = "builtin:jsonl"
   config = { path = "out.jsonl" }
   grants = { files = ["."] }
-`, 61000+srv.ServerID(), onError, srv.Addr(), mode)
+`, 61000+srv.ServerID()+wasmReplicas.Add(1), onError, srv.Addr(), mode)
 	path := filepath.Join(dir, "puma.toml")
 	cfg, err := config.Parse([]byte(doc), path)
 	if err != nil {
@@ -145,10 +150,11 @@ func setupShop(t *testing.T) *testdb.Server {
 
 // TestWasmFaultDeadLetter: under on_error = "dead_letter" the changes of
 // the batch a plugin keeps failing on, and only those, land in the
-// dead-letter file; the others are delivered and the task goes on.
+// dead-letter file; the others are delivered and the task goes on. Every
+// fault, a Go panic included, is retried max_failures times first.
 func TestWasmFaultDeadLetter(t *testing.T) {
 	srv := setupShop(t)
-	for _, mode := range []string{"trap", "loop", "fail"} {
+	for _, mode := range []string{"trap", "loop", "fail", "panic", "nilmap"} {
 		t.Run(mode, func(t *testing.T) {
 			srv.Exec(t, "DELETE FROM shop.orders")
 			dir := t.TempDir()
@@ -181,6 +187,10 @@ func TestWasmFaultDeadLetter(t *testing.T) {
 			if !strings.Contains(string(data), `"plugin":"faulty"`) {
 				t.Errorf("dead letters do not name the plugin:\n%s", data)
 			}
+			// Three transactions fail, each on max_failures = 2 attempts.
+			if got := wt.task.Stats().Snapshot().PluginErrors; got != 3*2 {
+				t.Errorf("%d plugin errors, want 6: each failing batch tried twice", got)
+			}
 			if err := wt.stop(t); err != nil {
 				t.Errorf("task: %v", err)
 			}
@@ -190,36 +200,60 @@ func TestWasmFaultDeadLetter(t *testing.T) {
 
 // TestWasmFaultStop: under on_error = "stop" the task stops on the failing
 // change with an error naming the plugin and the fault, skips nothing, and
-// after the plugin is fixed delivers from that change on.
+// after the plugin is fixed delivers from that change on. A task beside it
+// goes on delivering.
 func TestWasmFaultStop(t *testing.T) {
 	srv := setupShop(t)
-	dir := t.TempDir()
-	store := checkpoint.NewMemStore()
-	wt := startWasmTask(t, srv, dir, "trap", "stop", store)
-	srv.Exec(t,
-		"INSERT INTO shop.orders VALUES (1, 0)",
-		"INSERT INTO shop.orders VALUES (2, 1)",
-		"INSERT INTO shop.orders VALUES (3, 0)",
-	)
-	var err error
-	select {
-	case err = <-wt.done:
-		close(wt.done)
-	case <-time.After(30 * time.Second):
-		t.Fatal("task did not stop")
+	tests := []struct{ mode, says string }{
+		{"trap", "out of bounds memory access"},
+		{"panic", "panic in puma_handle at github.com/pumacdc/puma/hostabi/testdata/faulty/main.go:36: poisoned row"},
 	}
-	var pe *engine.PluginError
-	if !errors.As(err, &pe) || pe.Plugin != "faulty" || !errors.Is(err, hostabi.ErrTrap) || !strings.Contains(err.Error(), "out of bounds memory access") {
-		t.Fatalf("task error = %v, want a trap of plugin faulty", err)
-	}
-	out := filepath.Join(dir, "out.jsonl")
-	if got := strings.Join(ids(t, out, self), ","); got != "1" {
-		t.Fatalf("delivered %s before stopping, want 1", got)
-	}
-	// Fixed (the plugin no longer faults): everything from row 2 arrives.
-	wt = startWasmTask(t, srv, dir, "", "stop", store)
-	waitFor(t, "rows 2 and 3", func() bool { return len(ids(t, out, self)) >= 3 })
-	if got := strings.Join(ids(t, out, self), ","); got != "1,2,3" {
-		t.Errorf("delivered %s, want 1,2,3", got)
+	for _, tc := range tests {
+		t.Run(tc.mode, func(t *testing.T) {
+			srv.Exec(t, "DELETE FROM shop.orders")
+			dir, otherDir := t.TempDir(), t.TempDir()
+			store := checkpoint.NewMemStore()
+			other := startWasmTask(t, srv, otherDir, "", "stop", checkpoint.NewMemStore())
+			wt := startWasmTask(t, srv, dir, tc.mode, "stop", store)
+			srv.Exec(t,
+				"INSERT INTO shop.orders VALUES (1, 0)",
+				"INSERT INTO shop.orders VALUES (2, 1)",
+				"INSERT INTO shop.orders VALUES (3, 0)",
+			)
+			var err error
+			select {
+			case err = <-wt.done:
+				close(wt.done)
+			case <-time.After(30 * time.Second):
+				t.Fatal("task did not stop")
+			}
+			var pe *engine.PluginError
+			if !errors.As(err, &pe) || pe.Plugin != "faulty" || !errors.Is(err, hostabi.ErrTrap) || !strings.Contains(err.Error(), tc.says) {
+				t.Fatalf("task error = %v, want a trap of plugin faulty saying %q", err, tc.says)
+			}
+			if got := wt.task.Stats().Snapshot().PluginErrors; got != 2 {
+				t.Errorf("%d plugin errors, want 2 (max_failures) before stopping", got)
+			}
+			out := filepath.Join(dir, "out.jsonl")
+			if got := strings.Join(ids(t, out, self), ","); got != "1" {
+				t.Fatalf("delivered %s before stopping, want 1", got)
+			}
+			// The other task delivered everything and goes on.
+			otherOut := filepath.Join(otherDir, "out.jsonl")
+			srv.Exec(t, "INSERT INTO shop.orders VALUES (4, 0)")
+			waitFor(t, "the other task's rows", func() bool { return len(ids(t, otherOut, self)) >= 4 })
+			if got := strings.Join(ids(t, otherOut, self), ","); got != "1,2,3,4" {
+				t.Errorf("the other task delivered %s, want 1,2,3,4", got)
+			}
+			if err := other.stop(t); err != nil {
+				t.Errorf("other task: %v", err)
+			}
+			// Fixed (the plugin no longer faults): everything from row 2 arrives.
+			wt = startWasmTask(t, srv, dir, "", "stop", store)
+			waitFor(t, "rows 2 to 4", func() bool { return len(ids(t, out, self)) >= 4 })
+			if got := strings.Join(ids(t, out, self), ","); got != "1,2,3,4" {
+				t.Errorf("delivered %s, want 1,2,3,4", got)
+			}
+		})
 	}
 }

@@ -11,6 +11,7 @@ import (
 	"os"
 	"path"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -35,6 +36,9 @@ type caps struct {
 	files   map[int32]*appendFile
 	nextFD  int32
 	syncs   int // file_sync calls that succeeded
+	// call counts the calls into the instance (instance.call), so that
+	// a file knows which call its truncation floor belongs to.
+	call uint64
 	// http, kv: the plugin's, shared by its instances; nil when not
 	// granted. httpResp is the last response, for http_response.
 	http     *httpClient
@@ -230,6 +234,25 @@ type appendFile struct {
 	rel  string // slash path inside root
 	show string // the path as the plugin named it, for messages
 	f    *os.File
+	// floor is the file's size before call floorCall first wrote to it
+	// (or opened or rotated it): file_truncate may cut back what that
+	// call appended, down to floor and no further, so a plugin can undo
+	// its partial write but never cut what the file held before.
+	floor     int64
+	floorCall uint64
+}
+
+// floorNow returns f's truncation floor for the current call, taking
+// the file's size as the floor if the call has not touched the file yet.
+func (c *caps) floorNow(f *appendFile) (int64, error) {
+	if f.floorCall != c.call {
+		st, err := f.f.Stat()
+		if err != nil {
+			return 0, err
+		}
+		f.floor, f.floorCall = st.Size(), c.call
+	}
+	return f.floor, nil
 }
 
 func (f *appendFile) close() error {
@@ -258,13 +281,16 @@ func (c *caps) doFileOpen(m api.Module, ptr, n, flags uint32) int64 {
 	if flags&^wire.OpenTrimToNewline != 0 {
 		return c.fail(wire.ErrnoInvalid, "open %s: unknown flags %#x", name, flags)
 	}
-	if err := checkRelative(name); err != nil {
+	if err := checkPath(name); err != nil {
 		return c.fail(wire.ErrnoDenied, "open: %v", err)
 	}
-	full := filepath.Join(c.h.configDir, filepath.FromSlash(name))
+	full := filepath.Clean(filepath.FromSlash(name))
+	if !filepath.IsAbs(full) {
+		full = filepath.Join(c.h.configDir, full)
+	}
 	var dir, rel string
 	for _, g := range c.grants.Files {
-		if r, err := filepath.Rel(g, full); err == nil && r != "." && !strings.HasPrefix(r, "..") {
+		if r, err := filepath.Rel(g, full); err == nil && r != "." && r != ".." && !strings.HasPrefix(r, ".."+string(filepath.Separator)) {
 			dir, rel = g, filepath.ToSlash(r)
 			break
 		}
@@ -284,6 +310,7 @@ func (c *caps) doFileOpen(m api.Module, ptr, n, flags uint32) int64 {
 		root.Close()
 		return c.fail(errnoOf(err), "open %s: %v", name, err)
 	}
+	af.floorCall = c.call - 1 // taken at the first write or truncate
 	if c.files == nil {
 		c.files = make(map[int32]*appendFile)
 	}
@@ -292,10 +319,12 @@ func (c *caps) doFileOpen(m api.Module, ptr, n, flags uint32) int64 {
 	return int64(c.nextFD)
 }
 
+// relGrants returns the granted directories as a configuration names
+// them: inside puma.toml's directory relative to it, elsewhere absolute.
 func (c *caps) relGrants() []string {
 	out := make([]string, len(c.grants.Files))
 	for i, g := range c.grants.Files {
-		if r, err := filepath.Rel(c.h.configDir, g); err == nil {
+		if r, err := filepath.Rel(c.h.configDir, g); err == nil && r != ".." && !strings.HasPrefix(r, ".."+string(filepath.Separator)) {
 			g = r
 		}
 		out[i] = g
@@ -389,6 +418,10 @@ func (c *caps) fileWrite(_ context.Context, m api.Module, stack []uint64) {
 		ret32(stack, c.fail(wire.ErrnoInvalid, "buffer out of bounds"))
 		return
 	}
+	if _, err := c.floorNow(f); err != nil {
+		ret32(stack, c.fail(wire.ErrnoIO, "write %s: %v", f.show, err))
+		return
+	}
 	if _, err := f.f.Write(b); err != nil {
 		ret32(stack, c.fail(wire.ErrnoIO, "write %s: %v", f.show, err))
 		return
@@ -435,6 +468,23 @@ func (c *caps) fileTruncate(_ context.Context, _ api.Module, stack []uint64) {
 		ret32(stack, c.fail(wire.ErrnoInvalid, "truncate %s: negative size", f.show))
 		return
 	}
+	floor, err := c.floorNow(f)
+	var st os.FileInfo
+	if err == nil {
+		st, err = f.f.Stat()
+	}
+	if err != nil {
+		ret32(stack, c.fail(wire.ErrnoIO, "truncate %s: %v", f.show, err))
+		return
+	}
+	switch {
+	case size > st.Size():
+		ret32(stack, c.fail(wire.ErrnoInvalid, "truncate %s to %d bytes: the file has %d; truncation only cuts", f.show, size, st.Size()))
+		return
+	case size < floor:
+		ret32(stack, c.fail(wire.ErrnoDenied, "truncate %s to %d bytes: it held %d before this call; files are append-only, and truncation may only undo what the same call appended", f.show, size, floor))
+		return
+	}
 	if err := f.f.Truncate(size); err != nil {
 		ret32(stack, c.fail(wire.ErrnoIO, "truncate %s: %v", f.show, err))
 		return
@@ -452,6 +502,7 @@ func (c *caps) fileRotate(_ context.Context, _ api.Module, stack []uint64) {
 		ret32(stack, c.fail(errnoOf(err), "rotate %s: %v", f.show, err))
 		return
 	}
+	f.floor, f.floorCall = 0, c.call // a new, empty file
 	ret32(stack, 0)
 }
 
@@ -499,9 +550,18 @@ type logWriter struct {
 	level slog.Level
 	buf   []byte
 	tail  []string
+	// crash is what a Go runtime printed on its way down since the tail
+	// was last taken: its first "panic: " or "fatal error: " line and the
+	// stack of the goroutine that failed, at most crashLines lines. The
+	// tail alone would keep only the outermost frames.
+	crash     []string
+	crashDone bool
 }
 
-const tailLines = 8
+const (
+	tailLines  = 8
+	crashLines = 64
+)
 
 func (w *logWriter) Write(p []byte) (int, error) {
 	w.mu.Lock()
@@ -527,6 +587,17 @@ func (w *logWriter) line(s string) {
 		return
 	}
 	w.log.Log(context.Background(), w.level, s)
+	switch {
+	case len(w.crash) == 0:
+		if strings.HasPrefix(s, "panic: ") || strings.HasPrefix(s, "fatal error: ") {
+			w.crash = append(w.crash, s)
+		}
+	case w.crashDone:
+	case len(w.crash) == crashLines || strings.HasPrefix(s, "goroutine ") && slices.ContainsFunc(w.crash, isGoroutine):
+		w.crashDone = true // the failing goroutine's stack ended
+	default:
+		w.crash = append(w.crash, s)
+	}
 	if len(w.tail) == tailLines {
 		copy(w.tail, w.tail[1:])
 		w.tail = w.tail[:tailLines-1]
@@ -545,4 +616,52 @@ func (w *logWriter) takeTail() []string {
 	t := w.tail
 	w.tail = nil
 	return t
+}
+
+// takeCrash returns and forgets what a Go runtime printed on its way
+// down (see crash), or nil.
+func (w *logWriter) takeCrash() []string {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	c := w.crash
+	w.crash, w.crashDone = nil, false
+	return c
+}
+
+func isGoroutine(s string) bool { return strings.HasPrefix(s, "goroutine ") }
+
+// goCrash summarises a Go runtime's report (logWriter.crash): what it
+// was ("panic", "fatal error"), its message, and the file:line where it
+// happened: the first frame after the last panic call that is not the
+// runtime's (a panic the SDK recovered and raised again shows the
+// SDK's frames first).
+func goCrash(lines []string) (what, msg, at string) {
+	if len(lines) == 0 {
+		return "", "", ""
+	}
+	what, msg, _ = strings.Cut(lines[0], ": ")
+	msg = strings.TrimSuffix(strings.TrimSuffix(msg, " [recovered, repanicked]"), " [recovered]")
+	// Frames follow the goroutine's header: a function line, then a
+	// tab-indented "file:line +0x…".
+	from := slices.IndexFunc(lines, isGoroutine)
+	if from < 0 {
+		return what, msg, ""
+	}
+	for i := from; i < len(lines); i++ {
+		if strings.HasPrefix(lines[i], "panic(") {
+			from = i
+		}
+	}
+	for i := from; i+1 < len(lines); i++ {
+		fn, file := lines[i], lines[i+1]
+		if !strings.HasPrefix(file, "\t") || strings.HasPrefix(fn, "\t") {
+			continue
+		}
+		if strings.HasPrefix(fn, "runtime.") || strings.HasPrefix(fn, "internal/") || strings.HasPrefix(fn, "panic(") {
+			continue
+		}
+		at, _, _ = strings.Cut(strings.TrimPrefix(file, "\t"), " ")
+		break
+	}
+	return what, msg, at
 }

@@ -10,7 +10,8 @@ import (
 // is an *Error wrapping one of them, so callers can test with errors.Is.
 var (
 	// ErrTrap: the module trapped (unreachable, out-of-bounds access,
-	// stack overflow, …) or exited. The instance is discarded.
+	// stack overflow, …), exited, or, for a Go guest, panicked. The
+	// instance is discarded.
 	ErrTrap = errors.New("trap")
 	// ErrTimeout: a call ran past the plugin's timeout. The instance is
 	// discarded.

@@ -138,7 +138,9 @@ func TestFaultsGo(t *testing.T) {
 		{mode: "exit", fault: hostabi.ErrTrap, msg: "exited with code 3 in puma_handle", discarded: true},
 		{mode: "loop", fault: hostabi.ErrTimeout, msg: "timeout after 500ms", discarded: true},
 		{mode: "alloc", fault: hostabi.ErrOutOfMemory, msg: "out of memory (max_memory 32MiB)", discarded: true},
-		{mode: "panic", fault: hostabi.ErrPlugin, msg: "fatal error: panic: poisoned row"},
+		{mode: "panic", fault: hostabi.ErrTrap, msg: "panic in puma_handle at github.com/pumacdc/puma/hostabi/testdata/faulty/main.go:36: poisoned row (instance discarded; the stack is in the log)", discarded: true},
+		{mode: "deadlock", fault: hostabi.ErrTrap, msg: "fatal error in puma_handle at github.com/pumacdc/puma/hostabi/testdata/faulty/main.go:40: all goroutines are asleep - deadlock! (instance discarded", discarded: true},
+		{mode: "nilmap", fault: hostabi.ErrTrap, msg: "panic in puma_handle at github.com/pumacdc/puma/hostabi/testdata/faulty/main.go:38: assignment to entry in nil map (instance discarded", discarded: true},
 		{mode: "fail", fault: hostabi.ErrPlugin, msg: "change 1 (shop.orders bin.000001:1001 tx 0-1-1 seq 2): error 42: poisoned row"},
 	}
 	h := newHost(t, t.TempDir())

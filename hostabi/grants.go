@@ -13,8 +13,8 @@ import (
 
 // Grants are the capabilities a plugin may use, from its `grants` table.
 type Grants struct {
-	// Files are the absolute directories the files capability may write
-	// in; nil denies it.
+	// Files are the directories the files capability may write in, as
+	// absolute paths; nil denies it.
 	Files []string
 	// Stdout allows writing the process's standard output.
 	Stdout bool
@@ -98,11 +98,12 @@ const MaxKVMaxBytes = 64 << 20
 var grantKeys = []string{wire.CapFiles, wire.CapStdout, wire.CapHTTP, "allow_private", wire.CapSecrets, wire.CapKV}
 
 // ParseGrants decodes a plugin's raw grants table strictly. Directories
-// are relative to dir (puma.toml's directory) and may contain neither ".."
-// nor an absolute path: a plugin can only be given parts of the tree the
-// configuration lives in.
+// are absolute, or relative to dir (puma.toml's directory), and may not
+// contain "..": a grant names the directory it grants, so that a reader
+// of the configuration sees what a plugin may write (the file system's
+// root is refused).
 //
-//	grants = { files = ["out", "archive/2026"], stdout = true }
+//	grants = { files = ["out", "archive/2026", "/var/lib/puma/out"], stdout = true }
 //	grants = { http = ["https://hooks.example.com/puma/", "https://*.example.org"],
 //	           secrets = ["webhook_hmac"] }
 //	grants = { http = ["http://127.0.0.1:8080"], allow_private = true }
@@ -265,22 +266,28 @@ func toInt(v any) (int64, bool) {
 	return 0, false
 }
 
-// grantDir resolves a granted directory against dir.
+// grantDir resolves a granted directory against dir: an absolute one
+// stays as it is, a relative one is taken from dir.
 func grantDir(s, dir string) (string, error) {
-	if err := checkRelative(s); err != nil {
+	if err := checkPath(s); err != nil {
 		return "", err
 	}
-	return filepath.Join(dir, filepath.FromSlash(s)), nil
+	d := filepath.Clean(filepath.FromSlash(s))
+	if !filepath.IsAbs(d) {
+		return filepath.Join(dir, d), nil
+	}
+	if d == filepath.VolumeName(d)+string(filepath.Separator) {
+		return "", fmt.Errorf("%q is the root of the file system: grant the directory the plugin writes in", s)
+	}
+	return d, nil
 }
 
-// checkRelative accepts a slash- or OS-separated relative path without
-// ".." elements.
-func checkRelative(s string) error {
+// checkPath accepts a slash- or OS-separated path, relative or absolute,
+// without ".." elements: a path names what it names, never a way around.
+func checkPath(s string) error {
 	switch {
 	case s == "":
 		return errors.New("empty path")
-	case filepath.IsAbs(s) || strings.HasPrefix(s, "/") || strings.HasPrefix(s, `\`):
-		return fmt.Errorf("%q is absolute: paths are relative to the directory of puma.toml", s)
 	case strings.ContainsRune(s, 0):
 		return fmt.Errorf("%q contains a NUL byte", s)
 	}

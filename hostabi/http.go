@@ -55,8 +55,9 @@ type HTTPAllow struct {
 	// domain), or an IP address.
 	Host string
 	Port string // explicit or the scheme's default
-	// Path is a prefix of the paths allowed ("" for any); without a
-	// trailing slash it matches the path itself and what lies below it.
+	// Path is a prefix of the paths allowed ("" for any), escaped as it
+	// is sent; without a trailing slash it matches the path itself and
+	// what lies below it.
 	Path string
 }
 
@@ -83,9 +84,9 @@ func ParseHTTPAllow(s string) (HTTPAllow, error) {
 	if strings.Contains(a.Host, "*") && (!strings.HasPrefix(a.Host, "*.") || strings.Count(a.Host, "*") > 1 || strings.Count(a.Host, ".") < 2) {
 		return a, fmt.Errorf("%q: a wildcard is \"*.\" and a domain of at least two labels (*.example.com)", s)
 	}
-	if p := u.Path; p != "" && p != "/" {
-		if hasDotSegment(p) {
-			return a, fmt.Errorf("%q: the path has \".\" or \"..\" segments", s)
+	if p := u.EscapedPath(); p != "" && p != "/" {
+		if why := ambiguousPath(p); why != "" {
+			return a, fmt.Errorf("%q: the path has %s", s, why)
 		}
 		a.Path = p
 	}
@@ -100,7 +101,10 @@ func (a HTTPAllow) String() string {
 	return s + a.Path
 }
 
-// Match reports whether u, a URL checked by checkURL, lies inside a.
+// Match reports whether u, a URL checked by checkURL, lies inside a. A
+// path prefix is compared with the path as it is sent (escaped), and
+// does not match a path a server may read as lying elsewhere
+// (ambiguousPath).
 func (a HTTPAllow) Match(u *url.URL) bool {
 	if u.Scheme != a.Scheme || portOf(u) != a.Port {
 		return false
@@ -116,9 +120,12 @@ func (a HTTPAllow) Match(u *url.URL) bool {
 	if a.Path == "" {
 		return true
 	}
-	p := u.Path
+	p := u.EscapedPath()
 	if p == "" {
 		p = "/"
+	}
+	if ambiguousPath(p) != "" {
+		return false
 	}
 	if strings.HasSuffix(a.Path, "/") {
 		return strings.HasPrefix(p, a.Path)
@@ -148,6 +155,39 @@ func portOf(u *url.URL) string {
 		return p
 	}
 	return defaultPort(u.Scheme)
+}
+
+// ambiguousPath says what in p, a path as it is sent (escaped), servers
+// read in different ways, so that a path the host sees under a granted
+// prefix may reach a resource outside it: an encoded slash, backslash
+// or dot (a server that decodes before it routes sees separators or
+// "..", one that does not sees one segment), a "." or ".." segment, or
+// a ";" (Tomcat and others drop path parameters: "/ok/..;/x" is
+// "/ok/../x" to them). It returns "" when there is none.
+func ambiguousPath(p string) string {
+	for i := 0; i < len(p); i++ {
+		switch p[i] {
+		case ';':
+			return `a ";" (path parameter)`
+		case '\\':
+			return "a backslash"
+		case '%':
+			if i+2 < len(p) {
+				switch strings.ToUpper(p[i+1 : i+3]) {
+				case "2F":
+					return "an encoded slash (" + p[i:i+3] + ")"
+				case "5C":
+					return "an encoded backslash (" + p[i:i+3] + ")"
+				case "2E":
+					return "an encoded dot (" + p[i:i+3] + ")"
+				}
+			}
+		}
+	}
+	if hasDotSegment(p) {
+		return `"." or ".." segments`
+	}
+	return ""
 }
 
 func hasDotSegment(p string) bool {
@@ -364,6 +404,9 @@ func (c *httpClient) checkURL(raw string) (*url.URL, error) {
 	show := make([]string, len(c.grants.HTTP))
 	for i, a := range c.grants.HTTP {
 		show[i] = a.String()
+	}
+	if why := ambiguousPath(u.EscapedPath()); why != "" {
+		return nil, fmt.Errorf("%s://%s%s is not granted: the path has %s, which servers read in different ways, so it matches no granted path prefix (grants.http: %s; grant the host without a path to send it)", u.Scheme, u.Host, u.EscapedPath(), why, strings.Join(show, ", "))
 	}
 	return nil, fmt.Errorf("%s://%s%s is not granted (grants.http: %s)", u.Scheme, u.Host, u.EscapedPath(), strings.Join(show, ", "))
 }

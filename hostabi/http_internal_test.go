@@ -40,8 +40,16 @@ func TestHTTPAllow(t *testing.T) {
 			[]string{"https://a.example.com/api", "https://a.b.example.com/api/v1"},
 			[]string{"https://example.com/api", "https://a.example.com/apiv2", "https://a.example.com/", "https://aexample.com/api"}},
 		{"http://127.0.0.1:8080/in/",
-			[]string{"http://127.0.0.1:8080/in/x", "http://[::ffff:127.0.0.1]:8080/in/"},
-			[]string{"http://127.0.0.1:8080/in", "http://127.0.0.1/in/x"}},
+			[]string{"http://127.0.0.1:8080/in/x", "http://[::ffff:127.0.0.1]:8080/in/", "http://127.0.0.1:8080/in/a%20b", "http://127.0.0.1:8080/in/a b"},
+			[]string{"http://127.0.0.1:8080/in", "http://127.0.0.1/in/x", "http://127.0.0.1:8080/in%2Fx", "http://127.0.0.1:8080/in/..;/x",
+				"http://127.0.0.1:8080/in/%2e%2e/x", "http://127.0.0.1:8080/in/a%5Cb", "http://127.0.0.1:8080/%69n/x"}},
+		// A grant's path is compared escaped, as requests are sent.
+		{"https://x.example/a b/",
+			[]string{"https://x.example/a%20b/c"},
+			[]string{"https://x.example/a%2520b/c"}},
+		{"https://x.example",
+			[]string{"https://x.example/a%2Fb", "https://x.example/a;b", "https://x.example/a%2e"},
+			nil},
 	} {
 		a, err := ParseHTTPAllow(tc.allow)
 		if err != nil {
@@ -65,6 +73,8 @@ func TestHTTPAllow(t *testing.T) {
 		"https://*.com":            "a wildcard",
 		"https://a.*.example.com":  "a wildcard",
 		"https://x.example/a/../b": `"." or ".."`,
+		"https://x.example/a;b/":   `a ";" (path parameter)`,
+		"https://x.example/a%2Fb/": "an encoded slash",
 	} {
 		if _, err := ParseHTTPAllow(s); err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("%s: %v, want %q", s, err, want)

@@ -54,6 +54,7 @@ type recorder struct {
 
 type recorded struct {
 	method, path, host string
+	uri                string // the request line's target, as sent
 	header             http.Header
 	body               string
 }
@@ -65,7 +66,7 @@ func newRecorder(t testing.TB, tlsServer bool, h func(w http.ResponseWriter, r *
 		rec.hits.Add(1)
 		rec.mu.Lock()
 		if !rec.discard {
-			rec.reqs = append(rec.reqs, recorded{r.Method, r.URL.Path, r.Host, r.Header.Clone(), string(body)})
+			rec.reqs = append(rec.reqs, recorded{r.Method, r.URL.Path, r.Host, r.RequestURI, r.Header.Clone(), string(body)})
 		}
 		rec.mu.Unlock()
 		if h != nil {
@@ -242,6 +243,62 @@ func TestHTTPRefused(t *testing.T) {
 	// The redirecting server itself was reached (the 302 came from it).
 	if redirector.hits.Load() == 0 {
 		t.Error("the redirecting server was never reached")
+	}
+}
+
+// Under a granted path prefix, the host matches the path as it is sent
+// and refuses what servers read in different ways, so no server sees a
+// resource outside the prefix; a host granted without a path may be sent
+// anything.
+func TestHTTPPathPrefix(t *testing.T) {
+	srv := newRecorder(t, false, nil)
+	p := srv.port()
+	env := newNetEnv(t, fakeDNS{"hooks.test": {"127.0.0.1"}}, nil)
+	prefix := map[string]any{"http": []any{"http://hooks.test:" + p + "/ok/"}, "allow_private": true, "secrets": []any{}}
+	anyPath := map[string]any{"http": []any{"http://hooks.test:" + p}, "allow_private": true, "secrets": []any{}}
+	for _, tc := range []struct {
+		path   string
+		grants map[string]any
+		want   string // the error, or "" for a request that is sent
+		uri    string // what the server was sent
+	}{
+		{"/ok%2Fx", prefix, "the path has an encoded slash (%2F)", ""},
+		{"/ok/a%2fb", prefix, "the path has an encoded slash (%2f)", ""},
+		{"/ok/..;/x", prefix, `the path has a ";" (path parameter)`, ""},
+		{"/ok/x;jsessionid=1", prefix, `the path has a ";" (path parameter)`, ""},
+		{"/ok/../x", prefix, `".." segments`, ""},
+		{"/ok/./x", prefix, `".." segments`, ""},
+		{"/ok/%2e%2e/x", prefix, `".." segments`, ""},
+		{"/ok/%2E%2E%2Fx", prefix, `".." segments`, ""},
+		{"/ok/a%5Cb", prefix, "the path has an encoded backslash (%5C)", ""},
+		{"/ok/a%2Eb", prefix, "the path has an encoded dot (%2E)", ""},
+		{"/other", prefix, "is not granted (grants.http: http://hooks.test:" + p + "/ok/)", ""},
+		{"/ok/a%20b", prefix, "", "/ok/a%20b"},
+		{"/ok/x", prefix, "", "/ok/x"},
+		{"/ok/?q=a;b/../c", prefix, "", "/ok/?q=a;b/../c"}, // the query is no path
+		{"/group%2Fproject/issues", anyPath, "", "/group%2Fproject/issues"},
+		{"/a;v=1/x", anyPath, "", "/a;v=1/x"},
+	} {
+		t.Run(tc.path, func(t *testing.T) {
+			before := srv.hits.Load()
+			err := env.fetch(map[string]any{"method": "GET", "url": "http://hooks.test:" + p + tc.path}, tc.grants)
+			sent := srv.hits.Load() - before
+			if tc.want != "" {
+				if err == nil || !strings.Contains(err.Error(), tc.want) {
+					t.Fatalf("error %v, want one saying %q", err, tc.want)
+				}
+				if sent != 0 {
+					t.Fatalf("the server was sent %d requests", sent)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if sent != 1 || srv.last().uri != tc.uri {
+				t.Fatalf("%d requests, the last for %q; want 1 for %q", sent, srv.last().uri, tc.uri)
+			}
+		})
 	}
 }
 

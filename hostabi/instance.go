@@ -147,6 +147,8 @@ func (in *instance) fnInit() api.Function { return in.mod.ExportedFunction(wire.
 // plugin's timeout and ctx. After an error the instance must be
 // discarded.
 func (in *instance) call(ctx context.Context, fn api.Function) error {
+	in.caps.call++
+	in.stderr.takeCrash() // a report printed before this call is not this call's
 	in.wd.arm(ctx, in.p.spec.Timeout)
 	if err := ctx.Err(); err != nil {
 		in.wd.disarm()
@@ -211,6 +213,7 @@ func (in *instance) close() {
 	in.caps.closeAll()
 	in.stdout.takeTail()
 	in.stderr.takeTail()
+	in.stderr.takeCrash()
 }
 
 // fault turns a failed call into an *Error, saying what happened.
@@ -219,14 +222,15 @@ func (p *plugin) fault(in *instance, what string, err error) error {
 	if errors.As(err, &we) {
 		return p.malformed("reply", err)
 	}
-	tail := in.stderr.takeTail()
+	tail, crash := in.stderr.takeTail(), in.stderr.takeCrash()
 	stderr := ""
 	if len(tail) > 0 {
 		stderr = " (stderr: " + strings.Join(tail, " | ") + ")"
 	}
 	e := &Error{Plugin: p.spec.Name, Module: p.moduleName(), Err: err}
 	var exit *sys.ExitError
-	oom := strings.Contains(stderr, "out of memory")
+	crashed, crashMsg, crashAt := goCrash(crash)
+	oom := strings.Contains(stderr, "out of memory") || crashed == "fatal error" && strings.HasPrefix(crashMsg, "out of memory")
 	why := in.wd.stopped()
 	switch {
 	case why == stopDeadline:
@@ -240,6 +244,14 @@ func (p *plugin) fault(in *instance, what string, err error) error {
 		return fmt.Errorf("plugin %s: %s interrupted: %w", p.spec.Name, what, err)
 	case oom || in.nearLimit():
 		e.Fault, e.Msg = ErrOutOfMemory, fmt.Sprintf("out of memory (max_memory %s) in %s (instance discarded)%s", formatSize(p.spec.MaxMemory), what, stderr)
+	case crashed != "":
+		// A Go guest's panic or runtime fatal error: the runtime printed
+		// it and its stack (logged) and aborted. Its state is gone.
+		where := ""
+		if crashAt != "" {
+			where = " at " + crashAt
+		}
+		e.Fault, e.Msg = ErrTrap, fmt.Sprintf("%s in %s%s: %s (instance discarded; the stack is in the log)", crashed, what, where, crashMsg)
 	case errors.As(err, &exit):
 		e.Fault, e.Msg = ErrTrap, fmt.Sprintf("exited with code %d in %s (instance discarded)%s", exit.ExitCode(), what, stderr)
 	default:

@@ -62,21 +62,16 @@ func (p *plugin) errorReply(err error) []byte {
 	return p.fail(status, err.Error())
 }
 
-// recovered turns a panic into a fatal reply.
+// recovered turns the panic of a change that cannot be decoded into a
+// fatal reply, and raises any other panic again: the Go runtime then
+// prints it with its stack on stderr and aborts, a fault like a trap, so
+// the host discards the instance (whose state the panic may have left
+// half-changed) and the engine retries the batch, then applies on_error.
 func (p *plugin) recovered(v any) []byte {
-	var msg string
-	switch v := v.(type) {
-	case error:
-		msg = v.Error()
-	case string:
-		msg = v
-	default:
-		msg = "non-error value"
-	}
 	if m, ok := v.(malformed); ok {
 		return p.fail(wire.StatusFatal, m.err.Error())
 	}
-	return p.fail(wire.StatusFatal, "panic: "+msg)
+	panic(v)
 }
 
 // malformed is the panic of a sender's Batch.Row on a change it cannot

@@ -50,8 +50,8 @@ var builtinsWasm = sync.OnceValues(func() ([]byte, error) { return modules.ReadF
 // Builtin serves the built-in plugins embedded in the binary, for
 // hostabi.Options.Builtin. Each is
 // granted what its config already names: builtin:stdout the standard
-// output, builtin:jsonl the directory of its path (when that is a
-// relative path without ".."), builtin:http its URL and the secrets its
+// output, builtin:jsonl the directory of its path (relative or absolute,
+// without ".."), builtin:http its URL and the secrets its
 // config names, builtin:mask its salt secret. Grants can add more (a
 // URL on a private network needs allow_private = true).
 func Builtin(name string, config map[string]any, dir string) (hostabi.Builtin, bool) {

@@ -8,7 +8,7 @@
 //	config = { path = "out/shop.jsonl", max_bytes = 104857600, markers = true }
 //	grants = { files = ["out"] }
 //
-// Config: path (required; relative to puma.toml's directory), max_bytes
+// Config: path (required; absolute or relative to puma.toml's directory), max_bytes
 // (rotate once the file reaches it, renaming it to path.<unix-nanos>; 0,
 // the default, never rotates), fsync (default true: the file is synced
 // before a transaction's commit is acknowledged, and before rotating),

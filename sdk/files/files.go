@@ -3,8 +3,8 @@
 // Importing it makes the module need the grant; a plugin without it is
 // refused at load.
 //
-// Paths are relative to the directory of puma.toml, must not be absolute
-// or contain "..", and must lie inside a granted directory; the host
+// Paths are absolute or relative to the directory of puma.toml, must not
+// contain "..", and must lie inside a granted directory; the host
 // refuses symlinks leading out of it. Outside Wasm (in unit tests) the
 // package uses the os package directly, relative to the working directory.
 package files

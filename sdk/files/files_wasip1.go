@@ -67,7 +67,9 @@ func (f *File) Sync() error {
 	return nil
 }
 
-// Truncate cuts the file to size, undoing a partial write.
+// Truncate cuts the file to size, undoing a partial write: the host
+// refuses to cut below the size the file had when the current call
+// first wrote to it.
 func (f *File) Truncate(size int64) error {
 	if rc := fileTruncate(f.h, size); rc < 0 {
 		return host.Fail("files: truncate", int64(rc))

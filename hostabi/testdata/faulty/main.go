@@ -16,6 +16,9 @@ var cfg struct {
 
 var hoard [][]byte
 
+// counts is never made: writing to it panics.
+var counts map[int64]int
+
 func init() {
 	sdk.Init(func(raw []byte) error { return sdk.DecodeConfig(raw, &cfg) })
 	sdk.Handler(func(r *sdk.Row) sdk.Verdict {
@@ -31,6 +34,10 @@ func init() {
 			os.Exit(3)
 		case "panic":
 			panic("poisoned row")
+		case "nilmap":
+			counts[r.After().Int("id")]++
+		case "deadlock":
+			select {}
 		case "loop":
 			for {
 			}
