@@ -78,7 +78,7 @@ func newTable(w *wire.Table) *Table {
 	t.Columns = make([]Column, len(w.Columns))
 	for i, c := range w.Columns {
 		t.Columns[i] = Column{
-			Name: c.Name, Kind: c.Kind, SQLType: c.SQLType, Meta: c.Meta,
+			Name: c.Name, Kind: Kind(c.Kind), SQLType: c.SQLType, Meta: c.Meta,
 			Unsigned: c.Flags&wire.ColUnsigned != 0, Nullable: c.Flags&wire.ColNullable != 0,
 			Charset: c.Charset, Values: c.Values,
 		}
@@ -112,7 +112,7 @@ func (t *Table) wire() *wire.Table {
 		if c.Nullable {
 			flags |= wire.ColNullable
 		}
-		w.Columns[i] = wire.Column{Name: c.Name, Kind: c.Kind, SQLType: c.SQLType, Meta: c.Meta, Flags: flags, Charset: c.Charset, Values: c.Values}
+		w.Columns[i] = wire.Column{Name: c.Name, Kind: wire.Kind(c.Kind), SQLType: c.SQLType, Meta: c.Meta, Flags: flags, Charset: c.Charset, Values: c.Values}
 	}
 	w.Key = make([]uint16, len(t.Key))
 	for i, k := range t.Key {
