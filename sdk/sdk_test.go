@@ -132,7 +132,7 @@ func TestStdlibOnly(t *testing.T) {
 	allowed := func(path string) bool {
 		return strings.HasPrefix(path, mod+"sdk") || path == mod+"hostabi/wire"
 	}
-	for _, dir := range []string{".", "../hostabi/wire", "files", "stdout", "http", "kv", "secrets", "envelope", "sdktest", "internal/host"} {
+	for _, dir := range []string{".", "../hostabi/wire", "files", "stdout", "http", "kv", "secrets", "envelope", "sdktest", "internal/host", "decimal"} {
 		for _, goos := range []string{"linux", "wasip1"} {
 			ctx := build.Default
 			ctx.GOOS = goos
