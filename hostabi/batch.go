@@ -2,6 +2,7 @@ package hostabi
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"math"
 	"strconv"
@@ -203,12 +204,25 @@ func (in *instance) applyReply(b *engine.Batch, rep []byte) (*engine.Batch, erro
 				}
 			case wire.VerdictReplace, wire.VerdictEmit:
 				emitted = emitted || v.Changes.Left() > 1
+				mark := len(out)
 				for {
 					wc, ok := v.Changes.Next()
 					if !ok {
 						break
 					}
 					c, err := in.decodeChange(&wc, src)
+					var ve *valueError
+					if errors.As(err, &ve) {
+						// A value its column cannot hold: the change
+						// fails as if the handler had said so.
+						out = out[:mark]
+						nerr++
+						failed = append(failed, *src)
+						if rowErr == nil {
+							rowErr = p.rowErr(src, int(v.Index), wire.CodeValue, ve.Error())
+						}
+						break
+					}
 					if err != nil {
 						return nil, p.malformed("verdict", err)
 					}
@@ -303,21 +317,42 @@ func (in *instance) decodeChange(wc *wire.Change, src *engine.Change) (engine.Ch
 	}
 	var err error
 	if wc.Flags&wire.ChangeBefore != 0 {
-		if c.Before, err = decodeImage(wc.Before, kinds, srcBefore); err != nil {
+		if c.Before, err = decodeImage(wc.Before, t, kinds, srcBefore, src); err != nil {
 			return c, err
 		}
 	}
 	if wc.Flags&wire.ChangeAfter != 0 {
-		if c.After, err = decodeImage(wc.After, kinds, srcAfter); err != nil {
+		if c.After, err = decodeImage(wc.After, t, kinds, srcAfter, src); err != nil {
 			return c, err
 		}
 	}
 	return c, nil
 }
 
-// decodeImage decodes a verdict's row image. src, when not nil, is a row
-// of the same table: values equal to its own are taken from it.
-func decodeImage(im wire.Image, kinds []wire.Kind, src []any) ([]any, error) {
+// valueError is a value a verdict sets that its column's kind cannot
+// hold (wire.CheckText): the change fails with wire.CodeValue.
+type valueError struct {
+	table, column string
+	kind          wire.Kind
+	value         []byte
+	reason        string
+}
+
+func (e *valueError) Error() string {
+	v := e.value
+	cut := ""
+	if len(v) > 40 {
+		v, cut = v[:40], "…"
+	}
+	return fmt.Sprintf("the handler set %s.%s (%s) to %q%s: %s", e.table, e.column, e.kind, v, cut, e.reason)
+}
+
+// decodeImage decodes a verdict's row image of table t. src, when not
+// nil, is a row of the same table: values equal to its own are taken from
+// it. A value neither taken from src nor passed through from the input
+// change in (a column of the same name and kind, as an output schema
+// keeps it) must be one of its kind (a *valueError if not).
+func decodeImage(im wire.Image, t *engine.Table, kinds []wire.Kind, src []any, in *engine.Change) ([]any, error) {
 	if err := im.Check(kinds); err != nil {
 		return nil, err
 	}
@@ -348,10 +383,16 @@ func decodeImage(im wire.Image, kinds []wire.Kind, src []any) ([]any, error) {
 				} else {
 					row[i] = n
 				}
-			case wire.KindFloat:
-				row[i] = float32(math.Float64frombits(n))
-			case wire.KindDouble:
-				row[i] = math.Float64frombits(n)
+			case wire.KindFloat, wire.KindDouble:
+				f := math.Float64frombits(n)
+				if math.IsNaN(f) || math.IsInf(f, 0) {
+					return nil, &valueError{table: t.FullName(), column: t.Columns[i].Name, kind: k, value: strconv.AppendFloat(nil, f, 'g', -1, 64), reason: "not a finite number"}
+				}
+				if k == wire.KindFloat {
+					row[i] = float32(f)
+				} else {
+					row[i] = f
+				}
 			}
 			continue
 		}
@@ -366,12 +407,41 @@ func decodeImage(im wire.Image, kinds []wire.Kind, src []any) ([]any, error) {
 		default:
 			if o, ok := srcValue(src, i).(string); ok && o == string(v) {
 				row[i] = src[i]
-			} else {
-				row[i] = string(v)
+				continue
 			}
+			c := &t.Columns[i]
+			var members []string
+			if len(c.Values) > 0 {
+				members = c.Values
+			}
+			if reason := wire.CheckText(k, members, v); reason != "" && !passedThrough(in, c, v) {
+				return nil, &valueError{table: t.FullName(), column: c.Name, kind: k, value: v, reason: reason}
+			}
+			row[i] = string(v)
 		}
 	}
 	return row, nil
+}
+
+// passedThrough reports whether v is the value the input change in
+// carries in a column named and kinded as c: the engine's, which a
+// handler passed on as it came (renamed table, added columns).
+func passedThrough(in *engine.Change, c *engine.Column, v []byte) bool {
+	if in == nil || in.Table == nil {
+		return false
+	}
+	for j := range in.Table.Columns {
+		if ic := &in.Table.Columns[j]; ic.Name == c.Name && ic.Kind == c.Kind {
+			for _, row := range [][]any{in.Before, in.After} {
+				if j < len(row) {
+					if s, ok := row[j].(string); ok && s == string(v) {
+						return true
+					}
+				}
+			}
+		}
+	}
+	return false
 }
 
 func srcValue(src []any, i int) any {

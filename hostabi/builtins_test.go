@@ -23,7 +23,7 @@ func TestBuiltinHandlers(t *testing.T) {
 	ctx := context.Background()
 	var chain []*hostabi.Handler
 	for _, p := range []config.Plugin{
-		plugin("mask", "builtin:mask", map[string]any{"salt_secret": "salt", "hash": []any{"shop.customers.email"}, "truncate": map[string]any{"shop.*.status": int64(2)}},
+		plugin("mask", "builtin:mask", map[string]any{"salt_secret": "salt", "hash": []any{"shop.customers.email"}, "redact": []any{"shop.*.status"}, "replacement": "test"},
 			map[string]any{"secrets": []any{"salt"}}),
 		plugin("rename", "builtin:rename", map[string]any{"tables": map[string]any{"shop.customers": "crm.clients"}, "columns": map[string]any{"shop.customers.amount": "total"}}, nil),
 		plugin("route", "builtin:route", map[string]any{"key": "{db}/{table}/{id}"}, nil),
@@ -50,7 +50,7 @@ func TestBuiltinHandlers(t *testing.T) {
 	c := b.Changes[0]
 	got := string(engine.AppendEnvelope(nil, &c))
 	want := `{"op":"c","db":"crm","table":"clients","before":null,"after":{"id":1,"email":"` + hex.EncodeToString(m.Sum(nil)) +
-		`","status":"li","total":"10.50"},"key":{"id":1},"ts_ms":0,"source":{"server_id":1,"file":"bin.000001","pos":100,"gtid":"0-1-1"},"tx":{"id":"0-1-1","seq":1}}`
+		`","status":"test","total":"10.50"},"key":{"id":1},"ts_ms":0,"source":{"server_id":1,"file":"bin.000001","pos":100,"gtid":"0-1-1"},"tx":{"id":"0-1-1","seq":1}}`
 	if got != want {
 		t.Errorf("envelope\n got %s\nwant %s", got, want)
 	}

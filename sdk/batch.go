@@ -97,6 +97,6 @@ func (r *Row) parse() {
 			panic(malformed{Fatal(errors.New("sdk: change at offset " + strconv.Itoa(r.at) + " names unannounced table id " + strconv.FormatUint(uint64(c.TableID), 10)))})
 		}
 	}
-	r.table, r.out, r.op = t, t, c.Op
+	r.table, r.out, r.op = t, t, Op(c.Op)
 	r.route, r.hasRoute, r.dirty, r.emitted, r.emitting = "", false, false, 0, false
 }

@@ -174,7 +174,7 @@ func (p *plugin) readBatch(msg []byte, handler bool) error {
 			}
 			lastID, last = c.TableID, t
 		}
-		r.index, r.table, r.out, r.op = n, t, t, c.Op
+		r.index, r.table, r.out, r.op = n, t, t, Op(c.Op)
 		p.handleRow(r, t)
 		n++
 	}
@@ -230,6 +230,7 @@ func (p *plugin) handle(msg []byte) (reply []byte) {
 // set.
 func (p *plugin) handleRow(r *Row, t *Table) {
 	r.route, r.hasRoute, r.dirty, r.emitted, r.emitting = "", false, false, 0, false
+	r.bad, r.failed = 0, ""
 	if t != nil {
 		out := t.out
 		if !t.resolved {

@@ -1,7 +1,6 @@
 package sdk
 
 import (
-	"math"
 	"strconv"
 
 	"github.com/pumacdc/puma/hostabi/wire"
@@ -23,7 +22,9 @@ func Drop() Verdict { return Verdict{v: wire.VerdictDrop} }
 
 // Fail reports that the change cannot be handled: the batch fails with the
 // code and message, and the task's on_error policy applies (retry, then
-// stop or dead-letter). msg is copied.
+// stop or dead-letter). code is one of CodeConfig, CodeHost, CodeValue,
+// CodeData, CodeUnspecified, or the plugin's own from 100 on; the host
+// reports it, and does not act on it. msg is copied.
 func Fail(code uint32, msg string) Verdict {
 	return Verdict{v: wire.VerdictError, code: code, msg: msg}
 }
@@ -57,6 +58,9 @@ type Row struct {
 	emitted  uint32
 	emitting bool
 	mark     wire.Mark
+	bad      int    // Sets that failed and were not set again (ErrKind)
+	failed   string // the error of a failed Set an Emit passed over
+	missing  string // the name a Set looked up in vain
 
 	// A sender's change, until Batch.Row decodes it.
 	body   []byte
@@ -65,7 +69,7 @@ type Row struct {
 }
 
 // Op returns what the change did.
-func (r *Row) Op() Op { return r.ch.Op }
+func (r *Row) Op() Op { return Op(r.ch.Op) }
 
 // Table returns the table's schema; nil for DDL.
 func (r *Row) Table() *Table { return r.table }
@@ -145,49 +149,131 @@ func (r *Row) Index() int { return r.index }
 func (r *Row) Out() *Table { return r.out }
 
 // Set sets a column of the row passed on (in the Out table's shape): in
-// the after image, or in the before image for a delete. It reports false
-// when Out has no such column or the row no such image. Values of another
-// kind are converted (numbers to text and back are not: a number set on a
-// text column is written as its decimal text).
-func (r *Row) Set(name string, v Value) bool { return r.SetAt(r.outIndex(name), v) }
+// the after image, or in the before image for a delete. It returns a
+// *SetError when Out has no such column (ErrNoColumn), the row no such
+// image (ErrNoImage), or v does not fit the column's kind (ErrKind); the
+// column then keeps what it had.
+//
+// A NULL fits every column. Otherwise a column takes values of its own
+// kind and these conversions, and nothing else:
+//
+//	column kind         takes
+//	int, year           int, year; uint, bit up to 2^63-1
+//	uint, bit           uint, bit; int, year from 0
+//	float, double       float, double (finite; a float column's rounded to
+//	                    float32, and within its range); any integer
+//	decimal             any integer (as its digits); decimal values and
+//	                    strings that are decimal text [-]digits[.digits]
+//	string              any text that is UTF-8 (bytes too); numbers, as
+//	                    their String text
+//	bytes               anything, as its bytes (numbers as their text)
+//	geometry            bytes
+//	date, time,         strings in the kind's format (see Kind): a date
+//	datetime,           YYYY-MM-DD, a time [-]HH:MM:SS[.ffffff], a datetime
+//	timestamp           YYYY-MM-DD HH:MM:SS[.ffffff], a timestamp
+//	                    YYYY-MM-DDTHH:MM:SS[.ffffff]Z or the zero
+//	                    0000-00-00 00:00:00
+//	enum, set           strings that are members (joined by ',' for a
+//	                    set), when the column lists its members
+//	json                strings that are JSON text
+//	uuid                strings 8-4-4-4-12 in lower-case hex
+//	inet                strings that are an IPv4 or IPv6 address
+//
+// The check is of the kind, not of the column's declared size: a DECIMAL's
+// precision and scale, a VARCHAR's length or a TINYINT's range are the
+// plugin's to respect (Column.Decimal, Column.MaxChars).
+//
+// A handler that ignores an ErrKind and passes the row on anyway (Keep or
+// Emit) has its change fail with CodeValue and the error's message,
+// rather than pass on a row it did not mean; a later Set of a value that
+// fits the same column clears it.
+func (r *Row) Set(name string, v Value) error {
+	return r.SetAt(r.outIndex(name), v)
+}
 
-// SetBefore sets a column of the before image of the row passed on.
-func (r *Row) SetBefore(name string, v Value) bool { return r.SetBeforeAt(r.outIndex(name), v) }
+// SetBefore sets a column of the before image of the row passed on, as
+// Set does.
+func (r *Row) SetBefore(name string, v Value) error {
+	return r.SetBeforeAt(r.outIndex(name), v)
+}
 
-// outIndex is the index of the Out table's column name, or -1.
+// outIndex is the index of the Out table's column name, or -1 after
+// remembering name for the error.
 func (r *Row) outIndex(name string) int {
-	if r.out == nil {
-		return -1
+	i := -1
+	if r.out != nil {
+		i = r.out.Index(name)
 	}
-	return r.out.Index(name)
+	if i < 0 {
+		r.missing = name
+	}
+	return i
 }
 
 // SetAt is Set by the column's index in the Out table, without looking
 // up a name.
-func (r *Row) SetAt(i int, v Value) bool {
+func (r *Row) SetAt(i int, v Value) error {
 	r.full()
-	if r.ch.Op == OpDelete {
+	if Op(r.ch.Op) == OpDelete {
 		return r.setAt(r.p.setBefore, r.ch.Before, i, v)
 	}
 	return r.setAt(r.p.setAfter, r.ch.After, i, v)
 }
 
 // SetBeforeAt is SetBefore by the column's index in the Out table.
-func (r *Row) SetBeforeAt(i int, v Value) bool {
+func (r *Row) SetBeforeAt(i int, v Value) error {
 	r.full()
 	return r.setAt(r.p.setBefore, r.ch.Before, i, v)
 }
 
-func (r *Row) setAt(vals []Value, img wire.Image, i int, v Value) bool {
-	if r.out == nil || !img.Present() || i < 0 || i >= len(r.out.Columns) {
-		return false
+func (r *Row) setAt(vals []Value, img wire.Image, i int, v Value) error {
+	if r.out == nil || i < 0 || i >= len(r.out.Columns) {
+		name := r.missing
+		if i >= 0 || name == "" {
+			name = "#" + strconv.Itoa(i)
+		}
+		r.missing = ""
+		table := ""
+		if r.out != nil {
+			table = r.out.fullName
+		}
+		return &SetError{Table: table, Column: name, Err: ErrNoColumn}
+	}
+	c := &r.out.Columns[i]
+	if !img.Present() {
+		return &SetError{Table: r.out.fullName, Column: c.Name, Kind: c.Kind, Value: v.kind, Reason: "a " + r.Op().String() + " change has no such image", Err: ErrNoImage}
 	}
 	if v.state == valueAbsent {
 		v.state = valueNull
 	}
+	if reason := c.fit(v); reason != "" {
+		err := c.kindError(r.out.fullName, v, reason)
+		if vals[i].state != valueBad {
+			r.bad++
+		}
+		vals[i] = Value{state: valueBad, text: err.Error()}
+		r.dirty = true
+		return err
+	}
+	if vals[i].state == valueBad {
+		r.bad--
+	}
 	vals[i] = v
 	r.dirty = true
-	return true
+	return nil
+}
+
+// badSet returns the message of the first Set that failed on the row and
+// was not set again since: the row's error.
+func (r *Row) badSet() string {
+	for _, vals := range [][]Value{r.p.setBefore, r.p.setAfter} {
+		for j := range vals {
+			if vals[j].state == valueBad {
+				return vals[j].text
+			}
+		}
+	}
+	return ""
 }
 
 // SetOp changes the op of the row passed on (a soft delete turns a delete
@@ -210,6 +296,9 @@ func (r *Row) Emit() {
 	if r.out == nil {
 		return
 	}
+	if r.bad > 0 && r.failed == "" {
+		r.failed = r.badSet()
+	}
 	e := &r.p.enc
 	if !r.emitting {
 		r.emitting, r.mark = true, e.Mark()
@@ -222,6 +311,13 @@ func (r *Row) Emit() {
 // finish writes the verdict for r's change.
 func (r *Row) finish(v Verdict) {
 	e := &r.p.enc
+	if v.v != wire.VerdictDrop && v.v != wire.VerdictError && (r.bad > 0 || r.failed != "") {
+		msg := r.failed
+		if msg == "" {
+			msg = r.badSet()
+		}
+		v = Fail(CodeValue, msg)
+	}
 	switch v.v {
 	case wire.VerdictDrop, wire.VerdictError:
 		if r.emitting {
@@ -253,7 +349,7 @@ func (r *Row) encode() {
 	r.full()
 	e := &r.p.enc
 	h := wire.ChangeHeader{
-		Op: r.op, Seq: r.ch.Seq, Part: r.ch.Part, Pos: r.ch.Pos, Timestamp: r.ch.Timestamp,
+		Op: wire.Op(r.op), Seq: r.ch.Seq, Part: r.ch.Part, Pos: r.ch.Pos, Timestamp: r.ch.Timestamp,
 		File: view(r.ch.File), DB: view(r.ch.DB), Statement: view(r.ch.Statement),
 	}
 	if r.out != nil {
@@ -284,7 +380,7 @@ func (r *Row) encodeImage(in wire.Image, set []Value) {
 		e.CopyImage(in)
 		if r.dirty {
 			for j := range out.Columns {
-				if set[j].state != valueAbsent {
+				if set[j].state == valueNull || set[j].state == valueSet {
 					r.p.encodeValue(j, out.Columns[j].Kind, set[j])
 				}
 			}
@@ -295,7 +391,7 @@ func (r *Row) encodeImage(in wire.Image, set []Value) {
 	e.StartImage(len(out.Columns))
 	for j := range out.Columns {
 		k := out.Columns[j].Kind
-		if r.dirty && set[j].state != valueAbsent {
+		if r.dirty && (set[j].state == valueNull || set[j].state == valueSet) {
 			r.p.encodeValue(j, k, set[j])
 			continue
 		}
@@ -311,7 +407,7 @@ func (r *Row) encodeImage(in wire.Image, set []Value) {
 		case wire.SlotNull:
 			e.Null(j)
 		default:
-			if raw, ok := in.Raw(i, k.Fixed()); ok {
+			if raw, ok := in.Raw(i, k.Numeric()); ok {
 				e.Raw(j, raw)
 			}
 		}
@@ -336,18 +432,12 @@ func (p *plugin) encodeValue(j int, k Kind, v Value) {
 	case KindDouble:
 		e.Float(j, v.Float())
 	default:
-		switch v.kind {
-		case KindInt, KindYear:
-			p.num = strconv.AppendInt(p.num[:0], int64(v.num), 10)
+		if v.kind.Numeric() {
+			// Set let a number into a text column (fit): its String text.
+			p.num = v.AppendText(p.num[:0])
 			e.Bytes(j, p.num)
-		case KindUint, KindBit:
-			p.num = strconv.AppendUint(p.num[:0], v.num, 10)
-			e.Bytes(j, p.num)
-		case KindFloat, KindDouble:
-			p.num = strconv.AppendFloat(p.num[:0], math.Float64frombits(v.num), 'g', -1, 64)
-			e.Bytes(j, p.num)
-		default:
-			e.String(j, v.text)
+			return
 		}
+		e.String(j, v.text)
 	}
 }

@@ -42,45 +42,64 @@ import (
 	"github.com/pumacdc/puma/hostabi/wire"
 )
 
-// Kind is a column's value type.
-type Kind = wire.Kind
+// Kind is a column's value type: how its values are carried and read
+// (see Value and hostabi/ABI.md, section 3.6). The numbers are the ABI's.
+type Kind uint8
 
-// Kinds, as the engine defines them. Int, Uint, Float, Double, Year and
-// Bit values are numbers; the others are text, except Bytes and Geometry.
+// Kinds. Int, Uint, Float, Double, Year and Bit values are numbers; the
+// others are text, except Bytes and Geometry.
 const (
-	KindInt       = wire.KindInt
-	KindUint      = wire.KindUint
-	KindFloat     = wire.KindFloat
-	KindDouble    = wire.KindDouble
-	KindDecimal   = wire.KindDecimal
-	KindString    = wire.KindString
-	KindBytes     = wire.KindBytes
-	KindDate      = wire.KindDate
-	KindTime      = wire.KindTime
-	KindDateTime  = wire.KindDateTime
-	KindTimestamp = wire.KindTimestamp
-	KindYear      = wire.KindYear
-	KindBit       = wire.KindBit
-	KindEnum      = wire.KindEnum
-	KindSet       = wire.KindSet
-	KindJSON      = wire.KindJSON
-	KindGeometry  = wire.KindGeometry
-	KindUUID      = wire.KindUUID
-	KindInet      = wire.KindInet
+	KindInt       Kind = Kind(wire.KindInt)       // signed integers; int64
+	KindUint      Kind = Kind(wire.KindUint)      // unsigned integers; uint64
+	KindFloat     Kind = Kind(wire.KindFloat)     // FLOAT; a float32, widened exactly
+	KindDouble    Kind = Kind(wire.KindDouble)    // DOUBLE; float64
+	KindDecimal   Kind = Kind(wire.KindDecimal)   // DECIMAL; exact text [-]digits[.digits]
+	KindString    Kind = Kind(wire.KindString)    // text columns, as UTF-8
+	KindBytes     Kind = Kind(wire.KindBytes)     // BINARY, VARBINARY, BLOB
+	KindDate      Kind = Kind(wire.KindDate)      // YYYY-MM-DD
+	KindTime      Kind = Kind(wire.KindTime)      // [-]HH:MM:SS[.ffffff]
+	KindDateTime  Kind = Kind(wire.KindDateTime)  // YYYY-MM-DD HH:MM:SS[.ffffff]
+	KindTimestamp Kind = Kind(wire.KindTimestamp) // YYYY-MM-DDTHH:MM:SS[.ffffff]Z, or 0000-00-00 00:00:00
+	KindYear      Kind = Kind(wire.KindYear)      // YEAR; int64
+	KindBit       Kind = Kind(wire.KindBit)       // BIT(n); uint64
+	KindEnum      Kind = Kind(wire.KindEnum)      // the member's text
+	KindSet       Kind = Kind(wire.KindSet)       // members joined by ','
+	KindJSON      Kind = Kind(wire.KindJSON)      // JSON text
+	KindGeometry  Kind = Kind(wire.KindGeometry)  // SRID (4 bytes, little-endian) + WKB
+	KindUUID      Kind = Kind(wire.KindUUID)      // MariaDB UUID, 8-4-4-4-12 lower-case hex
+	KindInet      Kind = Kind(wire.KindInet)      // MariaDB INET4 or INET6 text
 )
+
+// String names the kind as errors and logs do: "int", "decimal",
+// "timestamp", …; "kind(N)" for a number no kind has.
+func (k Kind) String() string { return wire.Kind(k).String() }
+
+// Valid reports whether k is a kind of the ABI the SDK speaks.
+func (k Kind) Valid() bool { return wire.Kind(k).Valid() }
+
+// Numeric reports whether values of k are numbers (Int, Uint, Float,
+// Double, Year, Bit), read with Value.Int, Uint or Float.
+func (k Kind) Numeric() bool { return wire.Kind(k).Fixed() }
 
 // Op is what a change did.
-type Op = wire.Op
+type Op byte
 
-// Ops.
+// Ops. The byte values are the envelope's op letters.
 const (
-	OpInsert   = wire.OpInsert
-	OpUpdate   = wire.OpUpdate
-	OpDelete   = wire.OpDelete
-	OpTruncate = wire.OpTruncate
-	OpRead     = wire.OpRead // snapshot read, reserved
-	OpDDL      = wire.OpDDL
+	OpInsert   Op = Op(wire.OpInsert)   // "c"
+	OpUpdate   Op = Op(wire.OpUpdate)   // "u"
+	OpDelete   Op = Op(wire.OpDelete)   // "d"
+	OpTruncate Op = Op(wire.OpTruncate) // "t": TRUNCATE TABLE; no images
+	OpRead     Op = Op(wire.OpRead)     // "r": snapshot read, reserved
+	OpDDL      Op = Op(wire.OpDDL)      // "ddl": a schema change; Row.Statement holds it
 )
+
+// String returns the op as the envelope writes it: "c", "u", "d", "t",
+// "r" or "ddl"; "op(N)" for a byte no op has.
+func (o Op) String() string { return wire.Op(o).String() }
+
+// Valid reports whether o is one of the ops.
+func (o Op) Valid() bool { return wire.Op(o).Valid() }
 
 // Registered functions. Each is set at most once, from init.
 var (

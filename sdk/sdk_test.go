@@ -2,6 +2,7 @@ package sdk
 
 import (
 	"bytes"
+	"errors"
 	"go/build"
 	"os"
 	"path/filepath"
@@ -131,7 +132,7 @@ func TestStdlibOnly(t *testing.T) {
 	allowed := func(path string) bool {
 		return strings.HasPrefix(path, mod+"sdk") || path == mod+"hostabi/wire"
 	}
-	for _, dir := range []string{".", "../hostabi/wire", "files", "stdout", "http", "kv", "secrets", "envelope", "sdktest", "internal/host"} {
+	for _, dir := range []string{".", "../hostabi/wire", "files", "stdout", "http", "kv", "secrets", "envelope", "sdktest", "internal/host", "decimal"} {
 		for _, goos := range []string{"linux", "wasip1"} {
 			ctx := build.Default
 			ctx.GOOS = goos
@@ -215,20 +216,23 @@ func TestSetAt(t *testing.T) {
 	replies := map[string][]byte{}
 	for _, by := range []string{"name", "index"} {
 		initHandler(t, func(r *Row) Verdict {
-			var ok bool
+			var err error
 			if by == "name" {
-				ok = r.Set("email", String("x@example.com"))
+				err = r.Set("email", String("x@example.com"))
+				if err := r.Set("nope", Null()); !errors.Is(err, ErrNoColumn) || err.Error() != "sdk: set shop.c.nope: no such column" {
+					t.Errorf("Set of a column the table lacks: %v", err)
+				}
 			} else {
-				ok = r.SetAt(1, String("x@example.com"))
-				if r.SetAt(3, String("no such column")) || r.SetAt(-1, Null()) {
+				err = r.SetAt(1, String("x@example.com"))
+				if !errors.Is(r.SetAt(3, String("no such column")), ErrNoColumn) || !errors.Is(r.SetAt(-1, Null()), ErrNoColumn) {
 					t.Error("SetAt accepted a column index out of range")
 				}
-				if r.SetBeforeAt(1, Null()) {
-					t.Error("SetBeforeAt set the before image of an insert")
+				if err := r.SetBeforeAt(1, Null()); !errors.Is(err, ErrNoImage) || err.Error() != "sdk: set shop.c.email: a c change has no such image" {
+					t.Errorf("SetBeforeAt of an insert: %v", err)
 				}
 			}
-			if !ok {
-				t.Errorf("set by %s refused", by)
+			if err != nil {
+				t.Errorf("set by %s: %v", by, err)
 			}
 			return Keep()
 		})

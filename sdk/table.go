@@ -38,6 +38,107 @@ type Column struct {
 	Values   []string // ENUM or SET members
 }
 
+// MySQL binary-log type codes (Column.SQLType) the column helpers read.
+const (
+	sqlTimestamp  = 7
+	sqlTime       = 11
+	sqlDateTime   = 12
+	sqlVarchar    = 15
+	sqlTimestamp2 = 17
+	sqlDateTime2  = 18
+	sqlTime2      = 19
+	sqlNewDecimal = 246
+	sqlBlob       = 252
+	sqlVarString  = 253
+	sqlString     = 254
+)
+
+// Decimal returns a DECIMAL column's declared precision (total digits,
+// 1–65) and scale (digits after the point, 0–30); ok is false for other
+// columns, and for columns whose type the binary log did not carry (those
+// an output schema added).
+func (c *Column) Decimal() (precision, scale int, ok bool) {
+	if c.Kind != KindDecimal || c.SQLType != sqlNewDecimal {
+		return 0, 0, false
+	}
+	precision, scale = int(c.Meta>>8), int(c.Meta&0xff)
+	return precision, scale, precision >= 1 && scale <= precision
+}
+
+// FracDigits returns a TIME, DATETIME or TIMESTAMP column's
+// fractional-seconds precision: how many digits follow the seconds'
+// point in its values, 0–6 (DATETIME(3) has 3). ok is false for other
+// columns and those an output schema added.
+func (c *Column) FracDigits() (n int, ok bool) {
+	switch {
+	case c.Kind != KindTime && c.Kind != KindDateTime && c.Kind != KindTimestamp:
+		return 0, false
+	case c.SQLType == sqlTime || c.SQLType == sqlDateTime || c.SQLType == sqlTimestamp:
+		return 0, true // the types of before MySQL 5.6 have no fraction
+	case c.SQLType == sqlTime2 || c.SQLType == sqlDateTime2 || c.SQLType == sqlTimestamp2:
+		return int(c.Meta), c.Meta <= 6
+	}
+	return 0, false
+}
+
+// MaxBytes returns the most bytes a value of a text or binary column
+// (String or Bytes kind) takes as stored: a CHAR or VARCHAR's declared
+// length times its charset's widest character, a BINARY or VARBINARY's
+// length, a BLOB or TEXT's limit (255, 65535, 16777215 or 4294967295).
+// Values delivered as UTF-8 from another charset may take more. ok is
+// false for other columns and those an output schema added.
+func (c *Column) MaxBytes() (n int64, ok bool) {
+	if c.Kind != KindString && c.Kind != KindBytes {
+		return 0, false
+	}
+	switch c.SQLType {
+	case sqlVarchar, sqlVarString:
+		return int64(c.Meta), true
+	case sqlString:
+		// The binary log packs CHAR's real type and a length up to
+		// 1023 into the metadata.
+		if c.Meta < 256 {
+			return int64(c.Meta), true
+		}
+		b0, b1 := c.Meta>>8, c.Meta&0xff
+		if b0&0x30 != 0x30 {
+			return int64(b1 | (b0&0x30^0x30)<<4), true
+		}
+		return int64(b1), true
+	case sqlBlob:
+		if c.Meta >= 1 && c.Meta <= 4 {
+			return 1<<(8*c.Meta) - 1, true
+		}
+	}
+	return 0, false
+}
+
+// MaxChars returns a CHAR or VARCHAR column's declared length in
+// characters (VARCHAR(20) has 20), from MaxBytes and the widest character
+// of its charset; ok is false for other columns (TEXT and BLOB declare no
+// length in characters), binary ones, and charsets the SDK does not know.
+func (c *Column) MaxChars() (n int, ok bool) {
+	if c.Kind != KindString || (c.SQLType != sqlVarchar && c.SQLType != sqlVarString && c.SQLType != sqlString) {
+		return 0, false
+	}
+	b, ok := c.MaxBytes()
+	w := charsetWidth[c.Charset]
+	if !ok || w == 0 {
+		return 0, false
+	}
+	return int(b) / w, true
+}
+
+// charsetWidth is the widest character, in bytes, of the charsets a
+// binary log commonly names.
+var charsetWidth = map[string]int{
+	"utf8mb4": 4, "utf8mb3": 3, "utf8": 3, "ascii": 1, "latin1": 1, "latin2": 1, "latin5": 1, "latin7": 1,
+	"cp1250": 1, "cp1251": 1, "cp1256": 1, "cp1257": 1, "cp850": 1, "cp852": 1, "cp866": 1, "koi8r": 1, "koi8u": 1,
+	"greek": 1, "hebrew": 1, "swe7": 1, "armscii8": 1, "geostd8": 1, "keybcs2": 1, "macce": 1, "macroman": 1,
+	"hp8": 1, "dec8": 1, "tis620": 1, "ucs2": 2, "utf16": 4, "utf16le": 4, "utf32": 4,
+	"big5": 2, "gbk": 2, "gb2312": 2, "sjis": 2, "cp932": 2, "euckr": 2, "ujis": 3, "eucjpms": 3, "gb18030": 4,
+}
+
 // Table is one version of a table's schema. It is immutable and lives as
 // long as the plugin instance; a plugin may keep pointers to it (to cache
 // per-table decisions, say).
@@ -78,7 +179,7 @@ func newTable(w *wire.Table) *Table {
 	t.Columns = make([]Column, len(w.Columns))
 	for i, c := range w.Columns {
 		t.Columns[i] = Column{
-			Name: c.Name, Kind: c.Kind, SQLType: c.SQLType, Meta: c.Meta,
+			Name: c.Name, Kind: Kind(c.Kind), SQLType: c.SQLType, Meta: c.Meta,
 			Unsigned: c.Flags&wire.ColUnsigned != 0, Nullable: c.Flags&wire.ColNullable != 0,
 			Charset: c.Charset, Values: c.Values,
 		}
@@ -112,7 +213,7 @@ func (t *Table) wire() *wire.Table {
 		if c.Nullable {
 			flags |= wire.ColNullable
 		}
-		w.Columns[i] = wire.Column{Name: c.Name, Kind: c.Kind, SQLType: c.SQLType, Meta: c.Meta, Flags: flags, Charset: c.Charset, Values: c.Values}
+		w.Columns[i] = wire.Column{Name: c.Name, Kind: wire.Kind(c.Kind), SQLType: c.SQLType, Meta: c.Meta, Flags: flags, Charset: c.Charset, Values: c.Values}
 	}
 	w.Key = make([]uint16, len(t.Key))
 	for i, k := range t.Key {

@@ -1,7 +1,9 @@
 package sdk
 
 import (
+	"encoding/base64"
 	"math"
+	"strconv"
 	"unsafe"
 
 	"github.com/pumacdc/puma/hostabi/wire"
@@ -21,6 +23,7 @@ const (
 	valueAbsent = iota
 	valueNull
 	valueSet
+	valueBad // a value Set refused (ErrKind); text holds the error
 )
 
 // Null returns the SQL NULL.
@@ -108,7 +111,8 @@ func (v Value) Float() float64 {
 }
 
 // Text returns the text of a non-numeric value (for Bytes and Geometry,
-// the bytes as a string); "" for numbers, NULL and absent values.
+// the bytes as a string); "" for numbers, NULL and absent values. String
+// gives every kind's text as the envelope writes it.
 func (v Value) Text() string {
 	if v.state != valueSet {
 		return ""
@@ -116,10 +120,48 @@ func (v Value) Text() string {
 	return v.text
 }
 
+// String returns the value's canonical text: what the JSON envelope
+// writes for it, unquoted, so that a sender writing another format (CSV,
+// say) renders values alike. Int, Uint, Year and Bit values are decimal
+// integers; Float and Double the shortest decimal that reads back to the
+// value at the column's precision ("1.5", "1e+21"); Bytes and Geometry
+// standard base64 with padding; every other kind its text as carried
+// (a DECIMAL's exact digits, a TIMESTAMP in RFC 3339 UTC, JSON as JSON
+// text). NULL and absent values are "" (tell them apart with IsNull and
+// IsAbsent), as is the empty JSON the envelope writes as null.
+//
+// String allocates for numbers and bytes; AppendText does not.
+func (v Value) String() string {
+	if v.state == valueSet && !v.kind.Numeric() && v.kind != KindBytes && v.kind != KindGeometry {
+		return v.text
+	}
+	return string(v.AppendText(nil))
+}
+
+// AppendText appends the value's String to dst.
+func (v Value) AppendText(dst []byte) []byte {
+	if v.state != valueSet {
+		return dst
+	}
+	switch v.kind {
+	case KindInt, KindYear:
+		return strconv.AppendInt(dst, int64(v.num), 10)
+	case KindUint, KindBit:
+		return strconv.AppendUint(dst, v.num, 10)
+	case KindFloat:
+		return wire.AppendJSONFloat(dst, math.Float64frombits(v.num), 32)
+	case KindDouble:
+		return wire.AppendJSONFloat(dst, math.Float64frombits(v.num), 64)
+	case KindBytes, KindGeometry:
+		return base64.StdEncoding.AppendEncode(dst, v.Bytes())
+	}
+	return append(dst, v.text...)
+}
+
 // Bytes returns the bytes of a non-numeric value; nil for numbers, NULL
 // and absent values. The slice views the batch: do not modify it.
 func (v Value) Bytes() []byte {
-	if v.state != valueSet || v.kind.Fixed() {
+	if v.state != valueSet || v.kind.Numeric() {
 		return nil
 	}
 	return unsafe.Slice(unsafe.StringData(v.text), len(v.text))
@@ -158,7 +200,7 @@ func (im Image) At(i int) Value {
 	if im.im == nil {
 		return Value{kind: k}
 	}
-	slot, num, b, ok := im.im.Value(i, k.Fixed())
+	slot, num, b, ok := im.im.Value(i, k.Numeric())
 	switch {
 	case slot == wire.SlotNull:
 		return Value{state: valueNull, kind: k}

@@ -37,11 +37,11 @@ func init() {
 		key := "rows/" + r.Table().FullName()
 		n, err := kv.GetUint64(key)
 		if err != nil {
-			return sdk.Fail(1, err.Error())
+			return sdk.Fail(sdk.CodeHost, err.Error())
 		}
 		n++
 		if err := kv.PutUint64(key, n); err != nil {
-			return sdk.Fail(1, err.Error())
+			return sdk.Fail(sdk.CodeHost, err.Error())
 		}
 		r.Set("row_count", sdk.Uint(n))
 		return sdk.Keep()

@@ -374,6 +374,18 @@ const (
 	VerdictRoute   Verdict = 5 // keep the change, setting its routing key
 )
 
+// Error codes of error verdicts (verdict 4) that Puma defines; a
+// plugin's own codes start at 100. The host does not act on a code: it is
+// part of the change's error, for people. sdk.CodeConfig and the others
+// document each.
+const (
+	CodeUnspecified uint32 = 0
+	CodeConfig      uint32 = 1 // the plugin's configuration cannot handle the change
+	CodeHost        uint32 = 2 // a capability the plugin called failed
+	CodeValue       uint32 = 3 // a value set does not fit its column's kind
+	CodeData        uint32 = 4 // the change's own data cannot be handled
+)
+
 func (v Verdict) String() string {
 	switch v {
 	case VerdictKeep:

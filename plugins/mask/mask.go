@@ -22,15 +22,17 @@
 // likely values cannot reverse it. The host computes it: the salt never
 // enters the plugin, and cmd/puma grants builtin:mask the secret named in
 // its config. redact replaces a value with NULL, or with replacement in
-// text, binary and JSON columns (numbers always become NULL). truncate
-// keeps the first N characters of a text column (bytes of a binary
-// column). NULL values stay NULL.
+// text, binary and JSON columns and in columns whose kind replacement
+// fits (a date column takes "0000-00-00", see sdk.Row.Set); numbers and
+// the other columns become NULL. truncate keeps the first N characters of
+// a text column (bytes of a binary column). NULL values stay NULL.
 //
 // Patterns are path.Match globs, one for each of the three dot-separated
 // parts. A column matching several rules gets the first of redact, hash,
-// truncate. Hashing or truncating a numeric column, or truncating a JSON
-// column, fails its changes with an error naming the column: redact
-// those. Key columns are masked like any other, so the envelope's key
+// truncate. Hashing or truncating a column whose kind cannot hold the
+// result (numbers, DECIMAL, temporal kinds, ENUM, SET, UUID, INET), or
+// truncating a JSON column, fails its changes with an error naming the
+// column: redact those. Key columns are masked like any other, so the envelope's key
 // shows masked values.
 package mask
 
@@ -72,6 +74,7 @@ type rule struct {
 	act  action
 	n    int    // truncate length
 	err  string // set when the rule cannot apply to the column's kind
+	null bool   // redact to NULL: no replacement, or one the column cannot hold
 }
 
 type pattern struct{ db, table, col string }
@@ -168,9 +171,12 @@ func find(ps []pattern, db, table, col string) int {
 	return -1
 }
 
-func numeric(k sdk.Kind) bool {
+// freeText reports whether a column of kind k holds any text (or bytes)
+// a hash or a truncation makes; the other kinds (numbers, DECIMAL,
+// temporal, ENUM, SET, UUID, INET) hold only values of their format.
+func freeText(k sdk.Kind) bool {
 	switch k {
-	case sdk.KindInt, sdk.KindUint, sdk.KindFloat, sdk.KindDouble, sdk.KindYear, sdk.KindBit:
+	case sdk.KindString, sdk.KindBytes, sdk.KindGeometry, sdk.KindJSON:
 		return true
 	}
 	return false
@@ -187,9 +193,10 @@ func (m *masker) rules(t *sdk.Table) []rule {
 		switch {
 		case find(m.redact, t.DB, t.Name, c.Name) >= 0:
 			r.act = actRedact
+			r.null = m.cfg.Replacement == nil || c.Kind.Numeric() || c.Check(sdk.String(*m.cfg.Replacement)) != nil && !freeText(c.Kind)
 		case find(m.hash, t.DB, t.Name, c.Name) >= 0:
 			r.act = actHash
-			if numeric(c.Kind) {
+			if !freeText(c.Kind) {
 				r.err = "cannot hash " + t.FullName() + "." + c.Name + " (kind " + c.Kind.String() + "): redact it instead"
 			}
 		default:
@@ -198,7 +205,7 @@ func (m *masker) rules(t *sdk.Table) []rule {
 				continue
 			}
 			r.act, r.n = actTruncate, m.lengths[j]
-			if numeric(c.Kind) || c.Kind == sdk.KindJSON {
+			if !freeText(c.Kind) || c.Kind == sdk.KindJSON {
 				r.err = "cannot truncate " + t.FullName() + "." + c.Name + " (kind " + c.Kind.String() + "): redact it instead"
 			}
 		}
@@ -220,12 +227,12 @@ func (m *masker) handle(r *sdk.Row) sdk.Verdict {
 	m.buf = m.buf[:0]
 	for _, rl := range rs {
 		if rl.err != "" {
-			return sdk.Fail(1, "mask: "+rl.err)
+			return sdk.Fail(sdk.CodeConfig, "mask: "+rl.err)
 		}
 		if before := r.Before(); before.Present() {
 			v, changed, err := m.mask(rl, t.Columns[rl.col].Kind, before.At(rl.col))
 			if err != nil {
-				return sdk.Fail(2, "mask: "+t.FullName()+"."+rl.name+": "+err.Error())
+				return sdk.Fail(sdk.CodeHost, "mask: "+t.FullName()+"."+rl.name+": "+err.Error())
 			}
 			if changed {
 				r.SetBeforeAt(rl.col, v)
@@ -234,7 +241,7 @@ func (m *masker) handle(r *sdk.Row) sdk.Verdict {
 		if after := r.After(); after.Present() {
 			v, changed, err := m.mask(rl, t.Columns[rl.col].Kind, after.At(rl.col))
 			if err != nil {
-				return sdk.Fail(2, "mask: "+t.FullName()+"."+rl.name+": "+err.Error())
+				return sdk.Fail(sdk.CodeHost, "mask: "+t.FullName()+"."+rl.name+": "+err.Error())
 			}
 			if changed {
 				r.SetAt(rl.col, v)
@@ -255,7 +262,7 @@ func (m *masker) mask(rl rule, k sdk.Kind, v sdk.Value) (sdk.Value, bool, error)
 	case actRedact:
 		rep := m.cfg.Replacement
 		switch {
-		case rep == nil || numeric(k):
+		case rl.null:
 			return sdk.Null(), true, nil
 		case k == sdk.KindJSON:
 			return sdk.String(strconv.Quote(*rep)), true, nil

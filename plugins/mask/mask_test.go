@@ -101,3 +101,51 @@ func TestMaskErrors(t *testing.T) {
 		t.Errorf("%+v", res[0])
 	}
 }
+
+// TestMaskFormattedKinds: columns that hold only values of their format
+// (a date, a UUID) are redacted to the replacement only when it fits
+// them, else to NULL; hashing or truncating them fails the change, naming
+// the column.
+func TestMaskFormattedKinds(t *testing.T) {
+	sdktest.Secret("salt", "pepper")
+	events := &sdktest.Table{DB: "shop", Name: "events", Columns: []sdk.Column{
+		{Name: "id", Kind: sdk.KindUUID},
+		{Name: "day", Kind: sdk.KindDate},
+		{Name: "status", Kind: sdk.KindEnum, Values: []string{"new", "0000-00-00"}},
+	}}
+	row := sdktest.Insert(events, "123e4567-e89b-12d3-a456-426614174000", "2024-02-29", "new")
+	tests := []struct {
+		cfg     string
+		verdict string
+		after   map[string]any // replace
+		msg     string         // error
+	}{
+		{cfg: `{"redact":["shop.events.*"],"replacement":"0000-00-00"}`, verdict: "replace",
+			after: map[string]any{"id": nil, "day": "0000-00-00", "status": "0000-00-00"}},
+		{cfg: `{"redact":["shop.events.*"],"replacement":"***"}`, verdict: "replace",
+			after: map[string]any{"id": nil, "day": nil, "status": nil}},
+		{cfg: `{"salt_secret":"salt","hash":["shop.events.id"]}`, verdict: "error",
+			msg: "mask: cannot hash shop.events.id (kind uuid): redact it instead"},
+		{cfg: `{"truncate":{"shop.events.day":4}}`, verdict: "error",
+			msg: "mask: cannot truncate shop.events.day (kind date): redact it instead"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.cfg, func(t *testing.T) {
+			if err := sdktest.Init(tc.cfg); err != nil {
+				t.Fatal(err)
+			}
+			res, err := sdktest.Handle(row)
+			if err != nil {
+				t.Fatal(err)
+			}
+			switch {
+			case res[0].Verdict != tc.verdict:
+				t.Fatalf("%+v, want %s", res[0], tc.verdict)
+			case tc.after != nil && !reflect.DeepEqual(res[0].Changes[0].After, tc.after):
+				t.Fatalf("after %v, want %v", res[0].Changes[0].After, tc.after)
+			case tc.msg != "" && res[0].Message != tc.msg:
+				t.Fatalf("message %q, want %q", res[0].Message, tc.msg)
+			}
+		})
+	}
+}

@@ -150,7 +150,7 @@ func (rn *renamer) schema(in *sdk.Table, out *sdk.Schema) {
 func (rn *renamer) handle(r *sdk.Row) sdk.Verdict {
 	if t := r.Table(); t != nil {
 		if msg, bad := rn.errs[t]; bad {
-			return sdk.Fail(1, msg)
+			return sdk.Fail(sdk.CodeConfig, msg)
 		}
 	}
 	return sdk.Keep()

@@ -219,7 +219,7 @@ func (rt *router) handle(r *sdk.Row) sdk.Verdict {
 	var c *compiled
 	if t != nil {
 		if c = rt.compile(t); c.err != "" {
-			return sdk.Fail(1, c.err)
+			return sdk.Fail(sdk.CodeConfig, c.err)
 		}
 		tmpl = c.t
 	} else {

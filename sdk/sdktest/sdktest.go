@@ -141,7 +141,7 @@ func encodeBatch(e *wire.Encoder, changes []Change) error {
 				e.Table(wireTable(c.Table, id))
 			}
 		}
-		e.StartChange(&wire.ChangeHeader{Op: c.Op, TableID: id, Seq: uint32(i + 1), File: "bin.000001", Pos: uint32(100 + i)}, c.Before != nil, c.After != nil)
+		e.StartChange(&wire.ChangeHeader{Op: wire.Op(c.Op), TableID: id, Seq: uint32(i + 1), File: "bin.000001", Pos: uint32(100 + i)}, c.Before != nil, c.After != nil)
 		for _, img := range [][]any{c.Before, c.After} {
 			if img != nil {
 				if err := encodeImage(e, c.Table, img); err != nil {
@@ -206,7 +206,7 @@ func Handle(changes ...Change) ([]Result, error) {
 					in := changes[v.Index].Table
 					t = wireTable(in, wc.TableID)
 				}
-				o := Out{Op: wc.Op, Route: string(wc.Route)}
+				o := Out{Op: sdk.Op(wc.Op), Route: string(wc.Route)}
 				if t != nil {
 					o.DB, o.Table = t.DB, t.Name
 					if wc.Flags&wire.ChangeBefore != 0 {
@@ -236,7 +236,7 @@ func wireTable(t *Table, id uint32) *wire.Table {
 		if c.Nullable {
 			flags |= wire.ColNullable
 		}
-		w.Columns = append(w.Columns, wire.Column{Name: c.Name, Kind: c.Kind, Flags: flags, Charset: c.Charset, Values: c.Values})
+		w.Columns = append(w.Columns, wire.Column{Name: c.Name, Kind: wire.Kind(c.Kind), SQLType: c.SQLType, Meta: c.Meta, Flags: flags, Charset: c.Charset, Values: c.Values})
 	}
 	key := t.Key
 	if key == nil && len(t.Columns) > 0 {
