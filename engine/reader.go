@@ -43,6 +43,8 @@ type reader struct {
 	// the time of its row in the open transaction.
 	heartbeat   *heartbeatTable
 	heartbeatAt time.Time
+	// ddl routes DDL statements by what they change.
+	ddl ddlRouter
 
 	// pos is the end of the last transaction handed on: a reconnect resumes
 	// there. gset is the GTID set executed at pos (nil when unknown).
@@ -197,6 +199,9 @@ func (r *reader) query(ctx context.Context, h *replication.EventHeader, e *repli
 	db := string(e.Schema)
 	if word == "TRUNCATE" {
 		tdb, table := truncateTarget(stmt, db)
+		if ts, ok, _ := r.ddl.targets(stmt, db); ok && ts[0].Table != "" {
+			tdb, table = ts[0].DB, ts[0].Table
+		}
 		if r.match(tdb, table) {
 			r.txTouched = true
 			r.add(Change{Op: OpTruncate, Table: r.schemas.truncateTable(tdb, table), Timestamp: int64(h.Timestamp), File: r.file, Pos: h.LogPos})
@@ -204,9 +209,10 @@ func (r *reader) query(ctx context.Context, h *replication.EventHeader, e *repli
 	} else {
 		// Whatever the filter, a DDL may change a table the task reads.
 		r.schemas.ddl(db, stmt)
-		if r.matchDB(db) || slices.ContainsFunc(qualifiers(stmt), r.matchDB) {
+		if c, ok := r.ddlRoute(db, stmt); ok {
+			c.Statement, c.Timestamp, c.File, c.Pos = stmt, int64(h.Timestamp), r.file, h.LogPos
 			r.txTouched = true
-			r.add(Change{Op: OpDDL, DB: db, Statement: stmt, Timestamp: int64(h.Timestamp), File: r.file, Pos: h.LogPos})
+			r.add(c)
 		}
 	}
 	return r.commit(ctx, h, emit, true)
