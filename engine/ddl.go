@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"fmt"
 	"path"
 	"slices"
 	"strings"
@@ -42,6 +43,14 @@ func (d *ddlRouter) targets(stmt, defaultDB string) (ts []ddlTarget, ok bool, er
 	if d.parser == nil {
 		d.parser = parser.New()
 	}
+	defer func() {
+		// A parser failure must not stop the stream: the statement is
+		// routed by its default database, as any it cannot read.
+		if p := recover(); p != nil {
+			d.parser = nil
+			ts, ok, err = nil, false, fmt.Errorf("parse %.80q: parser panicked: %v", stmt, p)
+		}
+	}()
 	nodes, _, err := d.parser.Parse(stmt, "", "")
 	if err != nil {
 		return nil, false, err
