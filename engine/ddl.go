@@ -157,10 +157,10 @@ func (d *ddlRouter) table(db, name string) *Table {
 //     exclude pattern leaves out all of its tables; the change names the
 //     database only;
 //   - a statement the parser cannot read, or that names no table or
-//     database, is read as before parsing: when db, or a database the
-//     statement qualifies a name with, matches some tables pattern's
-//     database part. DB is db, or when that does not match, the first
-//     qualifier that does.
+//     database, is read by database: when db, or a database the statement
+//     qualifies a name with, matches some tables pattern's database part
+//     (and is not excluded whole). DB is db, or when that does not match,
+//     the first qualifier that does.
 func (r *reader) ddlRoute(db, stmt string) (c Change, ok bool) {
 	ts, parsed, err := r.ddl.targets(stmt, db)
 	if parsed {
@@ -180,8 +180,9 @@ func (r *reader) ddlRoute(db, stmt string) (c Change, ok bool) {
 	if r.matchDB(db) {
 		return Change{Op: OpDDL, DB: db}, true
 	}
-	if i := slices.IndexFunc(qualifiers(stmt), r.matchDB); i >= 0 {
-		return Change{Op: OpDDL, DB: qualifiers(stmt)[i]}, true
+	qs := qualifiers(stmt)
+	if i := slices.IndexFunc(qs, r.matchDB); i >= 0 {
+		return Change{Op: OpDDL, DB: qs[i]}, true
 	}
 	return Change{}, false
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"log/slog"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/go-mysql-org/go-mysql/mysql"
@@ -188,6 +189,10 @@ func TestTxReaderAndLocatorAgree(t *testing.T) {
 			if (err == nil) != (tc.refused == nil) || (tc.refused != nil && !errors.Is(err, tc.refused)) {
 				t.Fatalf("reader: %v, want %v", err, tc.refused)
 			}
+			// Only DDL is parsed: a dump without any makes no parser.
+			if ddl := slices.ContainsFunc(tc.evs, isDDL); (r.ddl.parser != nil) != ddl {
+				t.Errorf("parser made = %v, dump has DDL = %v", r.ddl.parser != nil, ddl)
+			}
 
 			// The reader delivers what the locator finds, up to a refusal.
 			var want []txEnd
@@ -216,4 +221,16 @@ func TestTxReaderAndLocatorAgree(t *testing.T) {
 			t.Log(err)
 		})
 	}
+}
+
+func isDDL(e txEv) bool {
+	q, ok := e.ev.(*replication.QueryEvent)
+	if !ok {
+		return false
+	}
+	switch strings.ToUpper(firstWord(string(q.Query))) {
+	case "BEGIN", "COMMIT", "ROLLBACK", "SAVEPOINT", "XA", "INSERT":
+		return false
+	}
+	return true
 }
