@@ -192,10 +192,15 @@ type Tx struct {
 
 // Change is one row change, TRUNCATE or DDL statement.
 type Change struct {
-	Op    Op
-	Table *Table // nil for DDL
-	// DB and Statement are set for DDL; DB is the statement's default
-	// database.
+	Op Op
+	// Table is the changed table. A DDL change names the first table its
+	// statement changes that the task reads, with no columns (the next row
+	// of the table brings its new version), or none: a statement changing
+	// a database, or one Puma could not parse.
+	Table *Table
+	// DB and Statement are set for DDL: DB is Table's database, the
+	// database the statement changes, or for a statement Puma could not
+	// parse its default database (or a database it qualifies a name with).
 	DB        string
 	Statement string
 	// Before and After are row images, one value per Table.Columns entry;

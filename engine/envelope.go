@@ -13,9 +13,9 @@ import (
 // {server_id, file, pos, gtid}, tx {id, seq, part}. key holds the key columns of
 // the after image (the before image for a delete); key_kind is absent for
 // a primary key, "config" for the task's key_columns and "row" for a table
-// without either, whose key is the whole row. DDL carries "db" (the
-// statement's default database) and "statement" instead of row images; a
-// TRUNCATE ("t") carries db and table only.
+// without either, whose key is the whole row. DDL carries db, table (when
+// its change names one; see Change.Table) and "statement" instead of row
+// images; a TRUNCATE ("t") carries db and table only.
 func AppendEnvelope(dst []byte, c *Change) []byte {
 	dst = append(dst, `{"op":"`...)
 	dst = append(dst, c.Op.String()...)

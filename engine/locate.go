@@ -474,7 +474,7 @@ func commitsAtOrAfter(ts uint32, t time.Time) bool {
 //     commits at or after t is skipped.
 //   - When no transaction commits at or after t, the position is the end of
 //     the binary log when the search began, as with "latest".
-//   - Stop-at is to share the rule (commitsAtOrAfter, txTracker): stopping
+//   - Stop-at shares the rule (commitsAtOrAfter, txBounds): stopping
 //     at t stops right before the transaction a start at t begins with, so
 //     the two split the log without gap or overlap.
 //
@@ -659,51 +659,24 @@ func isHeartbeat(h *replication.EventHeader) bool {
 	return h.EventType == replication.HEARTBEAT_EVENT || h.EventType == replication.HEARTBEAT_LOG_EVENT_V2
 }
 
-// txCommit is a transaction txTracker saw commit.
-type txCommit struct {
-	// File and Start are where the transaction begins: the end of the one
-	// before it, or the start of the file. A dump started there delivers
-	// it first.
-	File  string
-	Start uint32
-	// End is the end of its last event.
-	End uint32
-	// TS is the timestamp of its commit event, PrevTS that of the
-	// transaction before it in the dump (0 when unknown).
-	TS, PrevTS uint32
-}
-
-// txTracker follows transaction boundaries through a binary-log dump the
-// way the reader assembles transactions: a transaction opens at a GTID
-// event, a BEGIN or a first rows or statement event, and commits at an XID
-// event, a COMMIT (or ROLLBACK) query, a statement logged on its own (DDL),
-// or, for a MariaDB group of non-transactional changes, the next GTID. It
-// needs no decoded rows. Stop-at uses it with commitsAtOrAfter.
+// txTracker follows transaction boundaries through one of the locator's
+// dumps by txBounds, the reader's rule, needing no decoded rows. Stop-at
+// uses the same rule with commitsAtOrAfter.
 //
 // For MySQL it also keeps the executed GTID set, from the file's
 // PREVIOUS_GTIDS event on: gtids is the set before the transaction step
 // last reported, valid until the next step. It is nil for MariaDB and
 // when the dump began mid-file.
 type txTracker struct {
-	flavor string
-	file   string
-	// end is where the last transaction ended (or the file's start), endTS
-	// its commit timestamp.
-	end   uint32
-	endTS uint32
-	// The open transaction: where it began, its latest timestamp and its
-	// MySQL GTID.
-	open    bool
-	start   uint32
-	lastTS  uint32
-	lastPos uint32 // end of the last event seen
+	txBounds
+	flavor  string
 	gtids   mysql.GTIDSet
 	txGTID  *mysqlGTID
 	applied *mysqlGTID // committed, not yet added to gtids
 }
 
-// step feeds the next event of the dump. It reports a transaction when ev
-// commits one.
+// step feeds the next event of the dump. It reports a transaction when one
+// ended with ev or right before it.
 func (t *txTracker) step(ev *replication.BinlogEvent) (txCommit, bool) {
 	if t.applied != nil {
 		if s, ok := t.gtids.(*mysql.MysqlGTIDSet); ok {
@@ -711,123 +684,32 @@ func (t *txTracker) step(ev *replication.BinlogEvent) (txCommit, bool) {
 		}
 		t.applied = nil
 	}
-	h := ev.Header
-	if h.LogPos != 0 {
-		t.lastPos = h.LogPos
+	s := t.txBounds.step(ev)
+	if s.Ended {
+		if t.txGTID != nil && t.gtids != nil {
+			t.applied = t.txGTID
+		}
+		t.txGTID = nil
 	}
 	switch e := ev.Event.(type) {
 	case *replication.RotateEvent:
-		// The dump's first, artificial rotate names the file and the
-		// requested offset; a real one ends a file and names the next.
-		t.file = string(e.NextLogName)
-		t.open, t.txGTID = false, nil
-		t.end, t.endTS = uint32(e.Position), 0
-		return txCommit{}, false
-	case *replication.FormatDescriptionEvent, *replication.MariadbGTIDListEvent,
-		*replication.MariadbBinlogCheckPointEvent, *replication.HeartbeatEvent:
-		return txCommit{}, false
+		t.txGTID = nil
 	case *replication.PreviousGTIDsEvent:
 		if t.flavor == mysql.MySQLFlavor && t.end <= 4 {
 			if set, err := mysql.ParseMysqlGTIDSet(e.GTIDSets); err == nil {
 				t.gtids = set
 			}
 		}
-		return txCommit{}, false
-	case *replication.MariadbGTIDEvent:
-		c, ok := t.closeGroup(h)
-		t.openAt(t.end, h)
-		return c, ok
 	case *replication.GTIDEvent:
-		return t.mysqlGTID(h, e)
+		t.mysqlGTID(e)
 	case *replication.GtidTaggedLogEvent:
-		return t.mysqlGTID(h, &e.GTIDEvent)
-	case *replication.XIDEvent:
-		return t.commit(h, h.Timestamp)
-	case *replication.QueryEvent:
-		stmt := strings.TrimSpace(string(e.Query))
-		switch word := strings.ToUpper(firstWord(stmt)); word {
-		case "BEGIN":
-			t.openAt(t.end, h)
-			return txCommit{}, false
-		case "COMMIT":
-			return t.commit(h, h.Timestamp)
-		case "ROLLBACK":
-			if strings.Contains(strings.ToUpper(stmt), " TO ") {
-				t.touch(h)
-				return txCommit{}, false
-			}
-			return t.commit(h, h.Timestamp)
-		case "SAVEPOINT", "XA", "INSERT", "UPDATE", "DELETE", "REPLACE", "LOAD", "CALL":
-			t.openAt(t.end, h)
-			return txCommit{}, false
-		}
-		t.openAt(t.end, h)
-		return t.commit(h, h.Timestamp)
-	case *replication.TransactionPayloadEvent:
-		// A compressed transaction (MySQL): its commit event is inside.
-		t.openAt(t.end, h)
-		ts := h.Timestamp
-		for _, in := range e.Events {
-			if _, ok := in.Event.(*replication.XIDEvent); ok {
-				ts = in.Header.Timestamp
-			}
-		}
-		return t.commit(h, ts)
-	default:
-		// Table maps, rows, annotations, user variables: part of the open
-		// transaction, or of one without GTIDs that begins here.
-		t.openAt(t.end, h)
-		return txCommit{}, false
+		t.mysqlGTID(&e.GTIDEvent)
 	}
+	return s.Commit, s.Ended
 }
 
-func (t *txTracker) mysqlGTID(h *replication.EventHeader, e *replication.GTIDEvent) (txCommit, bool) {
-	c, ok := t.closeGroup(h)
-	t.openAt(t.end, h)
+func (t *txTracker) mysqlGTID(e *replication.GTIDEvent) {
 	if sid, err := uuid.FromBytes(e.SID); err == nil && e.GNO > 0 {
 		t.txGTID = &mysqlGTID{sid: sid, tag: e.Tag, gno: e.GNO}
 	}
-	return c, ok
-}
-
-// openAt opens a transaction beginning at start, unless one is open.
-func (t *txTracker) openAt(start uint32, h *replication.EventHeader) {
-	if !t.open {
-		t.open, t.start, t.lastTS = true, start, 0
-	}
-	t.touch(h)
-}
-
-func (t *txTracker) touch(h *replication.EventHeader) {
-	if h.Timestamp != 0 {
-		t.lastTS = h.Timestamp
-	}
-}
-
-// commit closes the open transaction with h, its last event.
-func (t *txTracker) commit(h *replication.EventHeader, ts uint32) (txCommit, bool) {
-	if !t.open {
-		return txCommit{}, false
-	}
-	return t.finish(h.LogPos, ts), true
-}
-
-// closeGroup closes a transaction still open when the next one's GTID
-// event h arrives: a MariaDB group of non-transactional changes.
-func (t *txTracker) closeGroup(h *replication.EventHeader) (txCommit, bool) {
-	if !t.open {
-		return txCommit{}, false
-	}
-	return t.finish(h.LogPos-h.EventSize, t.lastTS), true
-}
-
-func (t *txTracker) finish(end, ts uint32) txCommit {
-	c := txCommit{File: t.file, Start: t.start, End: end, TS: ts, PrevTS: t.endTS}
-	t.open = false
-	t.end, t.endTS = end, ts
-	if t.txGTID != nil && t.gtids != nil {
-		t.applied = t.txGTID
-	}
-	t.txGTID = nil
-	return c
 }

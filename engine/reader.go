@@ -18,12 +18,6 @@ import (
 	"github.com/pumacdc/puma/engine/position"
 )
 
-// MariaDB GTID event flags go-mysql does not name.
-const (
-	mariadbFlagPreparedXA  = 64
-	mariadbFlagCompletedXA = 128
-)
-
 // reader assembles binary-log events into batches of whole, ordered
 // transactions. It is owned by the task goroutine and lives across
 // reconnects: pos is where the next connection resumes.
@@ -43,6 +37,10 @@ type reader struct {
 	// the time of its row in the open transaction.
 	heartbeat   *heartbeatTable
 	heartbeatAt time.Time
+	// ddl routes DDL statements by what they change.
+	ddl ddlRouter
+	// bounds says where transactions begin and end.
+	bounds txBounds
 
 	// pos is the end of the last transaction handed on: a reconnect resumes
 	// there. gset is the GTID set executed at pos (nil when unknown).
@@ -78,12 +76,27 @@ func (r *reader) resetConnection(serverID uint32) {
 	r.file = r.pos.File
 	r.tx, r.txGTID, r.txOpen, r.txBegun, r.txSeq, r.txTouched = nil, nil, false, false, 0, false
 	r.pending = nil
+	r.bounds = txBounds{}
 }
 
 // handle processes one event; it calls emit for each batch ready to go
-// down the pipeline.
+// down the pipeline. Transactions begin and end where txBounds says.
 func (r *reader) handle(ctx context.Context, ev *replication.BinlogEvent, emit func(context.Context, *Batch) error) error {
 	h := ev.Header
+	step := r.bounds.step(ev)
+	if step.Refused != nil {
+		return r.errorAt(h, step.Refused)
+	}
+	if step.Ended && step.Before {
+		if err := r.commit(ctx, h, step.Commit, emit); err != nil {
+			return err
+		}
+	}
+	if step.Began {
+		if err := r.begin(h, ev.Event); err != nil {
+			return err
+		}
+	}
 	switch e := ev.Event.(type) {
 	case *replication.RotateEvent:
 		r.file = string(e.NextLogName)
@@ -104,46 +117,56 @@ func (r *reader) handle(ctx context.Context, ev *replication.BinlogEvent, emit f
 				r.gset = set
 			}
 		}
-	case *replication.MariadbGTIDEvent:
-		if e.Flags&(mariadbFlagPreparedXA|mariadbFlagCompletedXA) != 0 {
-			return r.errorAt(h, fmt.Errorf("%w: GTID %s", ErrXA, e.GTID.String()))
-		}
-		if r.txOpen {
-			// A non-transactional event group ends at the next GTID.
-			if err := r.commit(ctx, h, emit, false); err != nil {
-				return err
-			}
-		}
-		g := e.GTID
-		r.open(h, g.String(), &g)
-	case *replication.GTIDEvent:
-		if r.txOpen {
-			if err := r.commit(ctx, h, emit, false); err != nil {
-				return err
-			}
-		}
-		sid, err := uuid.FromBytes(e.SID)
-		if err != nil {
-			return r.errorAt(h, fmt.Errorf("decode GTID event: %w", err))
-		}
-		id := sid.String() + ":" + strconv.FormatInt(e.GNO, 10)
-		if e.Tag.String() != "" {
-			id = sid.String() + ":" + e.Tag.String() + ":" + strconv.FormatInt(e.GNO, 10)
-		}
-		r.open(h, id, mysqlGTID{sid: sid, tag: e.Tag, gno: e.GNO})
 	case *replication.QueryEvent:
-		return r.query(ctx, h, e, emit)
-	case *replication.XIDEvent:
-		return r.commit(ctx, h, emit, true)
+		r.query(h, e)
 	case *replication.RowsEvent:
-		return r.rows(ctx, h, e, emit)
+		if err := r.rows(ctx, h, e, emit); err != nil {
+			return err
+		}
 	case *replication.TransactionPayloadEvent:
+		// A compressed transaction: its rows are inside; the payload
+		// event begins and ends it (txBounds).
 		for _, inner := range e.Events {
-			if err := r.handle(ctx, inner, emit); err != nil {
-				return err
+			if rows, ok := inner.Event.(*replication.RowsEvent); ok {
+				if err := r.rows(ctx, inner.Header, rows, emit); err != nil {
+					return err
+				}
 			}
 		}
 	}
+	if step.Ended && !step.Before {
+		return r.commit(ctx, h, step.Commit, emit)
+	}
+	return nil
+}
+
+// begin opens the transaction ev begins: with its GTID, or on a server
+// that logs none, anonymous.
+func (r *reader) begin(h *replication.EventHeader, ev replication.Event) error {
+	switch e := ev.(type) {
+	case *replication.MariadbGTIDEvent:
+		g := e.GTID
+		r.open(h, g.String(), &g)
+	case *replication.GtidTaggedLogEvent:
+		return r.beginMySQL(h, &e.GTIDEvent)
+	case *replication.GTIDEvent:
+		return r.beginMySQL(h, e)
+	default:
+		r.openAnonymous(h)
+	}
+	return nil
+}
+
+func (r *reader) beginMySQL(h *replication.EventHeader, e *replication.GTIDEvent) error {
+	sid, err := uuid.FromBytes(e.SID)
+	if err != nil {
+		return r.errorAt(h, fmt.Errorf("decode GTID event: %w", err))
+	}
+	id := sid.String() + ":" + strconv.FormatInt(e.GNO, 10)
+	if e.Tag.String() != "" {
+		id = sid.String() + ":" + e.Tag.String() + ":" + strconv.FormatInt(e.GNO, 10)
+	}
+	r.open(h, id, mysqlGTID{sid: sid, tag: e.Tag, gno: e.GNO})
 	return nil
 }
 
@@ -169,52 +192,42 @@ func (r *reader) errorAt(h *replication.EventHeader, err error) error {
 	return &PositionError{File: r.file, Pos: h.LogPos - h.EventSize, Err: err}
 }
 
-func (r *reader) query(ctx context.Context, h *replication.EventHeader, e *replication.QueryEvent, emit func(context.Context, *Batch) error) error {
+// query delivers what a query event carries: a DDL or TRUNCATE change.
+// Where it begins or ends a transaction is txBounds'.
+func (r *reader) query(h *replication.EventHeader, e *replication.QueryEvent) {
 	stmt := strings.TrimSpace(string(e.Query))
 	word := strings.ToUpper(firstWord(stmt))
 	switch word {
-	case "BEGIN":
-		if !r.txOpen {
-			r.openAnonymous(h)
-		}
-		return nil
-	case "COMMIT":
-		return r.commit(ctx, h, emit, true)
+	case "BEGIN", "COMMIT", "SAVEPOINT":
+		return
 	case "ROLLBACK":
-		if strings.Contains(strings.ToUpper(stmt), " TO ") {
-			return nil // ROLLBACK TO SAVEPOINT
+		if !strings.Contains(strings.ToUpper(stmt), " TO ") {
+			// Logged only when non-transactional changes, which stay
+			// applied, were part of the group.
+			r.log.Warn("transaction ended by ROLLBACK; its non-transactional changes are delivered", "file", r.file, "pos", h.LogPos)
 		}
-		// Logged only when non-transactional changes, which stay applied,
-		// were part of the group.
-		r.log.Warn("transaction ended by ROLLBACK; its non-transactional changes are delivered", "file", r.file, "pos", h.LogPos)
-		return r.commit(ctx, h, emit, true)
-	case "SAVEPOINT":
-		return nil
-	case "XA":
-		return r.errorAt(h, fmt.Errorf("%w: %s", ErrXA, truncate(stmt, 80)))
-	case "INSERT", "UPDATE", "DELETE", "REPLACE", "LOAD", "CALL":
-		return r.errorAt(h, fmt.Errorf("%w: %q: the source logs this change as SQL text (binlog_format STATEMENT or MIXED); run SET GLOBAL binlog_format=ROW on the source and restart its writers", ErrStatementFormat, truncate(stmt, 120)))
+		return
 	}
 	// DDL, TRUNCATE and other statements: one change, committed on its own.
-	if !r.txOpen {
-		r.openAnonymous(h)
-	}
 	db := string(e.Schema)
 	if word == "TRUNCATE" {
 		tdb, table := truncateTarget(stmt, db)
+		if ts, ok, _ := r.ddl.targets(stmt, db); ok && ts[0].Table != "" {
+			tdb, table = ts[0].DB, ts[0].Table
+		}
 		if r.match(tdb, table) {
 			r.txTouched = true
 			r.add(Change{Op: OpTruncate, Table: r.schemas.truncateTable(tdb, table), Timestamp: int64(h.Timestamp), File: r.file, Pos: h.LogPos})
 		}
-	} else {
-		// Whatever the filter, a DDL may change a table the task reads.
-		r.schemas.ddl(db, stmt)
-		if r.matchDB(db) || slices.ContainsFunc(qualifiers(stmt), r.matchDB) {
-			r.txTouched = true
-			r.add(Change{Op: OpDDL, DB: db, Statement: stmt, Timestamp: int64(h.Timestamp), File: r.file, Pos: h.LogPos})
-		}
+		return
 	}
-	return r.commit(ctx, h, emit, true)
+	// Whatever the filter, a DDL may change a table the task reads.
+	r.schemas.ddl(db, stmt)
+	if c, ok := r.ddlRoute(db, stmt); ok {
+		c.Statement, c.Timestamp, c.File, c.Pos = stmt, int64(h.Timestamp), r.file, h.LogPos
+		r.txTouched = true
+		r.add(c)
+	}
 }
 
 func (r *reader) add(c Change) {
@@ -225,9 +238,6 @@ func (r *reader) add(c Change) {
 }
 
 func (r *reader) rows(ctx context.Context, h *replication.EventHeader, e *replication.RowsEvent, emit func(context.Context, *Batch) error) error {
-	if !r.txOpen {
-		r.openAnonymous(h)
-	}
 	db, name := string(e.Table.Schema), string(e.Table.Table)
 	deliver, heartbeat := r.match(db, name), r.heartbeat.is(db, name)
 	if !deliver && !heartbeat {
@@ -371,15 +381,11 @@ func (r *reader) flush(ctx context.Context, emit func(context.Context, *Batch) e
 	return emit(ctx, b)
 }
 
-// commit closes the open transaction at h (the commit event itself when
-// inclusive, else the event that follows the transaction).
-func (r *reader) commit(ctx context.Context, h *replication.EventHeader, emit func(context.Context, *Batch) error, inclusive bool) error {
+// commit closes the open transaction as c, which ended with or right
+// before the event h.
+func (r *reader) commit(ctx context.Context, h *replication.EventHeader, c txCommit, emit func(context.Context, *Batch) error) error {
 	if !r.txOpen {
 		return nil
-	}
-	end := h.LogPos
-	if !inclusive {
-		end = h.LogPos - h.EventSize
 	}
 	var stop *position.Start
 	if r.stopAt != nil {
@@ -387,7 +393,7 @@ func (r *reader) commit(ctx context.Context, h *replication.EventHeader, emit fu
 	}
 	// A stop point is never inside a transaction: one already streaming is
 	// finished.
-	if stop != nil && !r.txBegun && stopBefore(stop, position.Position{File: r.file, Pos: end}, h.Timestamp) {
+	if stop != nil && !r.txBegun && stopBefore(stop, position.Position{File: r.file, Pos: c.End}, c.TS) {
 		r.txOpen, r.tx, r.txGTID, r.pending = false, nil, nil, nil
 		return errStopAt
 	}
@@ -399,13 +405,13 @@ func (r *reader) commit(ctx context.Context, h *replication.EventHeader, emit fu
 		ServerUUID: r.pos.ServerUUID,
 		Flavor:     r.pos.Flavor,
 		File:       r.file,
-		Pos:        end,
-		Timestamp:  int64(h.Timestamp),
+		Pos:        c.End,
+		Timestamp:  int64(c.TS),
 	}
 	if r.gset != nil {
 		p.GTIDSet = r.gset.String()
 	}
-	if err := r.flush(ctx, emit, &p, int64(h.Timestamp)); err != nil {
+	if err := r.flush(ctx, emit, &p, int64(c.TS)); err != nil {
 		return err
 	}
 	r.pos = p

@@ -71,9 +71,9 @@ func TestDDLWhileStoppedFullMetadata(t *testing.T) {
 	}
 	want := []struct{ op, contains string }{
 		{"c", `"after":{"id":2,"name":"b","price":"2.50","qty":2}`},
-		{"ddl", `"db":"shop","statement":"ALTER TABLE items ADD COLUMN note VARCHAR(30) AFTER name"`},
+		{"ddl", `"db":"shop","table":"items","statement":"ALTER TABLE items ADD COLUMN note VARCHAR(30) AFTER name"`},
 		{"c", `"after":{"id":3,"name":"c","note":"new","price":"3.50","qty":3}`},
-		{"ddl", `"db":"","statement":"ALTER TABLE shop.items DROP COLUMN price"`},
+		{"ddl", `"db":"shop","table":"items","statement":"ALTER TABLE shop.items DROP COLUMN price"`},
 		{"c", `"after":{"id":4,"name":"d","note":"later","qty":4}`},
 		{"t", `"op":"t","db":"shop","table":"items"`},
 		{"c", `"after":{"id":5,"name":"e","note":null,"qty":5}`},
@@ -81,6 +81,54 @@ func TestDDLWhileStoppedFullMetadata(t *testing.T) {
 	for i, w := range want {
 		if envs[i].Op != w.op || !strings.Contains(sink.lines[i], w.contains) {
 			t.Errorf("change %d: got %s\nwant op %q containing %s", i, sink.lines[i], w.op, w.contains)
+		}
+	}
+}
+
+// TestDDLRoutedByTable: DDL run without a default database reaches the task
+// reading its table and names it; DDL of other tables of the database does
+// not; a statement the parser cannot read is routed by the database it
+// names rather than dropped.
+func TestDDLRoutedByTable(t *testing.T) {
+	srv := testdb.Start(t, testdb.Options{})
+	srv.Exec(t, "CREATE DATABASE shop", "CREATE TABLE shop.orders (id INT PRIMARY KEY)")
+	sink := &capture{}
+	rt := startTask(t, taskConfig(t, srv, `tables = ["shop.orders"]`), checkpoint.NewMemStore(), sink)
+	waitStreaming(t, rt)
+	srv.Exec(t, // one session, no USE
+		"CREATE TABLE shop.unrelated (id INT)",
+		"ALTER TABLE shop.orders ADD COLUMN IF NOT EXISTS note VARCHAR(10)",
+		"CREATE OR REPLACE TABLE shop.unrelated (id INT)",
+		"RENAME TABLE shop.unrelated TO shop.unrelated2",
+		"CREATE DATABASE other",
+		"CREATE TABLE other.orders (id INT)",
+		"INSERT INTO shop.orders VALUES (1, 'a')",
+		"DROP TABLE shop.unrelated2, shop.orders",
+		"DROP DATABASE other",
+		"CREATE TABLE shop.orders (id INT PRIMARY KEY)",
+		"INSERT INTO shop.orders VALUES (2)",
+	)
+	waitFor(t, "row 2", func() bool {
+		sink.mu.Lock()
+		defer sink.mu.Unlock()
+		return len(sink.lines) > 0 && strings.Contains(sink.lines[len(sink.lines)-1], `"after":{"id":2}`)
+	})
+	want := []string{
+		`{"op":"ddl","db":"shop","table":"orders","statement":"ALTER TABLE shop.orders ADD COLUMN IF NOT EXISTS note VARCHAR(10)",`,
+		`{"op":"ddl","db":"shop","statement":"CREATE OR REPLACE TABLE shop.unrelated (id INT)",`,
+		`{"op":"c","db":"shop","table":"orders","before":null,"after":{"id":1,"note":"a"},`,
+		`{"op":"ddl","db":"shop","table":"orders","statement":"DROP TABLE `,
+		`{"op":"ddl","db":"shop","table":"orders","statement":"CREATE TABLE shop.orders (id INT PRIMARY KEY)",`,
+		`{"op":"c","db":"shop","table":"orders","before":null,"after":{"id":2},`,
+	}
+	sink.mu.Lock()
+	defer sink.mu.Unlock()
+	if len(sink.lines) != len(want) {
+		t.Fatalf("got %d changes, want %d:\n%s", len(sink.lines), len(want), strings.Join(sink.lines, "\n"))
+	}
+	for i, w := range want {
+		if !strings.HasPrefix(sink.lines[i], w) {
+			t.Errorf("change %d:\n got %s\nwant %s…", i+1, sink.lines[i], w)
 		}
 	}
 }

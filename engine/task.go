@@ -328,7 +328,15 @@ func (t *Task) decodes(db, table string) bool {
 	return t.cfg.Match(db, table) || (t.cfg.HeartbeatTable != "" && t.cfg.HeartbeatTable == db+"."+table)
 }
 
+// matchDB reports whether the task reads tables of database db, for DDL
+// that names no table of it: some tables pattern's database part matches
+// db, and no exclude pattern leaves out all of its tables ("db.*").
 func (t *Task) matchDB(db string) bool {
+	for _, pat := range t.cfg.Exclude {
+		if excludesDB(pat, db) {
+			return false
+		}
+	}
 	for _, pat := range t.cfg.Tables {
 		if matchDBPattern(pat, db) {
 			return true

@@ -284,11 +284,18 @@ func (in *instance) decodeChange(wc *wire.Change, src *engine.Change) (engine.Ch
 	} else {
 		c.Route = ""
 	}
+	var t *engine.Table
+	if wc.TableID&wire.OutputTable != 0 {
+		t = in.out[wc.TableID]
+	} else {
+		t = in.byID[wc.TableID]
+	}
 	if c.Op == engine.OpDDL {
-		if wc.TableID != 0 {
-			return c, &wire.Error{Msg: "a DDL change names table id " + strconv.FormatUint(uint64(wc.TableID), 10)}
+		// A DDL change names its table, or none (table id 0).
+		if t == nil && wc.TableID != 0 {
+			return c, &wire.Error{Msg: "a DDL change names unknown table id " + strconv.FormatUint(uint64(wc.TableID), 10)}
 		}
-		c.Table = nil
+		c.Table = t
 		if string(wc.DB) != src.DB {
 			c.DB = string(wc.DB)
 		}
@@ -296,12 +303,6 @@ func (in *instance) decodeChange(wc *wire.Change, src *engine.Change) (engine.Ch
 			c.Statement = string(wc.Statement)
 		}
 		return c, nil
-	}
-	var t *engine.Table
-	if wc.TableID&wire.OutputTable != 0 {
-		t = in.out[wc.TableID]
-	} else {
-		t = in.byID[wc.TableID]
 	}
 	if t == nil {
 		return c, &wire.Error{Offset: wc.Before.Offset(), Msg: "change names unknown table id " + strconv.FormatUint(uint64(wc.TableID), 10)}

@@ -90,7 +90,7 @@ func TestBuiltinHTTP(t *testing.T) {
 		}
 	}
 	srv.mu.Unlock()
-	if got := strings.Join(keys, " "); got != "0-1-100:1-3 0-1-100:4-9 bin.000001:900:1-1 0-1-101:1-3" {
+	if got := strings.Join(keys, " "); got != "0-1-100:1-3 0-1-100:4-9 bin.000001:900:1-2 0-1-101:1-3" {
 		t.Errorf("idempotency keys %s", got)
 	}
 	status = 503

@@ -73,7 +73,7 @@ func TestChain(t *testing.T) {
 	if !bytes.Equal(got, want) {
 		t.Fatalf("output differs:\n got:\n%s\nwant:\n%s", got, want)
 	}
-	if r := strings.Join(routes, ","); r != "example.com,," {
+	if r := strings.Join(routes, ","); r != "example.com,,," {
 		t.Errorf("routes = %q", r)
 	}
 }

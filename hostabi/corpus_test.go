@@ -95,6 +95,7 @@ func corpus() []*engine.Batch {
 		}, Commit: &position.Position{File: "bin.000001", Pos: 880, GTIDSet: "0-1-100"}, CommitTime: 1764064810},
 		{Seq: 3, Tx: tx2, Begin: true, Changes: []engine.Change{
 			{Op: engine.OpDDL, DB: "shop", Statement: "ALTER TABLE customers ADD COLUMN note TEXT /* 中文 */", Seq: 1, Tx: tx2, Timestamp: 1764064900, File: "bin.000001", Pos: 1000},
+			{Op: engine.OpDDL, DB: "shop", Table: &engine.Table{DB: "shop", Name: "customers"}, Statement: "ALTER TABLE shop.customers DROP COLUMN note", Seq: 2, Tx: tx2, Timestamp: 1764064900, File: "bin.000001", Pos: 1050},
 		}, Commit: &position.Position{File: "bin.000001", Pos: 1100}, CommitTime: 1764064900},
 		{Seq: 4, Tx: tx3, Begin: true, Changes: []engine.Change{
 			ch(tx3, 1, engine.OpTruncate, &engine.Table{DB: "logs", Name: "events"}, nil, nil),

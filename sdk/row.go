@@ -71,7 +71,8 @@ type Row struct {
 // Op returns what the change did.
 func (r *Row) Op() Op { return Op(r.ch.Op) }
 
-// Table returns the table's schema; nil for DDL.
+// Table returns the table's schema. A DDL change's table, when it names
+// one, has no columns; a DDL change that names none has nil.
 func (r *Row) Table() *Table { return r.table }
 
 // DB returns the table's database, or a DDL statement's default database.
@@ -83,7 +84,7 @@ func (r *Row) DB() string {
 	return view(r.ch.DB)
 }
 
-// TableName returns the table's name; "" for DDL.
+// TableName returns the table's name; "" for DDL that names no table.
 func (r *Row) TableName() string {
 	if r.table != nil {
 		return r.table.Name

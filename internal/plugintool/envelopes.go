@@ -464,6 +464,9 @@ func change(e *envelope, tx *engine.Tx) (engine.Change, error) {
 	case "ddl":
 		c.Op = engine.OpDDL
 		c.DB, c.Statement = e.DB, e.Statement
+		if e.Table != nil {
+			c.Table = &engine.Table{DB: e.DB, Name: *e.Table} // a DDL's table has no columns
+		}
 		return c, nil
 	default:
 		return c, fmt.Errorf("op %q: want c, u, d, t, r or ddl", e.Op)

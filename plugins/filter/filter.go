@@ -10,8 +10,10 @@
 // tables when include is empty) and no exclude pattern, its op is listed
 // in ops (all ops when empty: c, u, d, t, r, ddl), and the where
 // predicate holds for its row. Patterns are path.Match globs, one for each
-// side of the first dot, as the task's tables option; a DDL change's
-// table is "", so "shop.*" matches DDL run in database shop.
+// side of the first dot, as the task's tables option; a DDL change is
+// matched by the table it names, or when it names none (CREATE DATABASE, a
+// statement Puma could not parse) by its db and the table "", so "shop.*"
+// matches it.
 //
 // The where grammar (keywords in any case):
 //
@@ -58,7 +60,7 @@ type filter struct {
 	where            expr      // nil: none
 	// last is the state of the table of the last row, lastTable (never
 	// nil); tables holds the state of every table version seen. DDL
-	// changes, which have no table, use ddlKeep or ddlDrop.
+	// changes that name no table use ddlKeep or ddlDrop.
 	lastTable *sdk.Table
 	last      *tableState
 	tables    map[*sdk.Table]*tableState

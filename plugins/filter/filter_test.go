@@ -1,6 +1,7 @@
 package filter
 
 import (
+	"slices"
 	"testing"
 
 	"github.com/pumacdc/puma/sdk"
@@ -83,12 +84,19 @@ func TestTablesAndOps(t *testing.T) {
 		row(1, "live", "1", 1, 1, nil),
 		sdktest.Insert(other, int64(1)),
 		sdktest.Change{Op: sdk.OpDelete, Table: orders, Before: []any{int64(1), "live", "1", uint64(1), 1.0, nil}},
+		// DDL changes name their table, without columns.
+		sdktest.Change{Op: sdk.OpDDL, Table: &sdktest.Table{DB: "shop", Name: "orders"}},
+		sdktest.Change{Op: sdk.OpDDL, Table: &sdktest.Table{DB: "shop", Name: "audit_log"}},
 	)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if res[0].Verdict != "keep" || res[1].Verdict != "drop" || res[2].Verdict != "drop" {
-		t.Errorf("verdicts %s %s %s, want keep drop drop", res[0].Verdict, res[1].Verdict, res[2].Verdict)
+	var got []string
+	for _, r := range res {
+		got = append(got, r.Verdict)
+	}
+	if want := []string{"keep", "drop", "drop", "keep", "drop"}; !slices.Equal(got, want) {
+		t.Errorf("verdicts %v, want %v", got, want)
 	}
 }
 
