@@ -47,6 +47,8 @@ type Daemon struct {
 	ctx    context.Context // Run's, for tasks started by Reload
 	failed []error
 	wake   chan struct{}
+	// reported is set once the failure of every task was logged (Run only).
+	reported bool
 }
 
 type running struct {
@@ -113,6 +115,17 @@ func (d *Daemon) Run(ctx context.Context) error {
 			if d.anyRunning() {
 				continue
 			}
+			if failed := d.failedCount(); failed > 0 && adminDone != nil {
+				// Keep reporting the failure: /healthz answers 503 and
+				// /tasks says why until an operator fixes the cause and
+				// reloads or restarts. Exiting would leave a monitor
+				// with a refused connection and no reason.
+				if !d.reported {
+					d.reported = true
+					d.log.Error("no task is running; serving the admin API to report the failure", "failed", failed)
+				}
+				continue
+			}
 			d.log.Info("no task is running")
 			cancel()
 		}
@@ -132,6 +145,23 @@ func (d *Daemon) adminReady(a net.Addr) {
 	if d.opts.AdminReady != nil {
 		d.opts.AdminReady(a)
 	}
+}
+
+// failedCount returns how many tasks ended with an error.
+func (d *Daemon) failedCount() int {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	n := 0
+	for _, r := range d.tasks {
+		select {
+		case <-r.done:
+			if r.err != nil {
+				n++
+			}
+		default:
+		}
+	}
+	return n
 }
 
 func (d *Daemon) anyRunning() bool {
