@@ -117,20 +117,9 @@ func (r *reader) handle(ctx context.Context, ev *replication.BinlogEvent, emit f
 		g := e.GTID
 		r.open(h, g.String(), &g)
 	case *replication.GTIDEvent:
-		if r.txOpen {
-			if err := r.commit(ctx, h, emit, false); err != nil {
-				return err
-			}
-		}
-		sid, err := uuid.FromBytes(e.SID)
-		if err != nil {
-			return r.errorAt(h, fmt.Errorf("decode GTID event: %w", err))
-		}
-		id := sid.String() + ":" + strconv.FormatInt(e.GNO, 10)
-		if e.Tag.String() != "" {
-			id = sid.String() + ":" + e.Tag.String() + ":" + strconv.FormatInt(e.GNO, 10)
-		}
-		r.open(h, id, mysqlGTID{sid: sid, tag: e.Tag, gno: e.GNO})
+		return r.mysqlGTID(ctx, h, e, emit)
+	case *replication.GtidTaggedLogEvent:
+		return r.mysqlGTID(ctx, h, &e.GTIDEvent, emit)
 	case *replication.QueryEvent:
 		return r.query(ctx, h, e, emit)
 	case *replication.XIDEvent:
@@ -144,6 +133,33 @@ func (r *reader) handle(ctx context.Context, ev *replication.BinlogEvent, emit f
 			}
 		}
 	}
+	return nil
+}
+
+// mysqlGTID opens the transaction a MySQL GTID event announces, tagged
+// (uuid:tag:gno) or not. With gtid_mode=OFF the event is an
+// ANONYMOUS_GTID_LOG_EVENT, which names no transaction: the transaction is
+// then identified by where it starts, as on a server that logs no GTID
+// events at all.
+func (r *reader) mysqlGTID(ctx context.Context, h *replication.EventHeader, e *replication.GTIDEvent, emit func(context.Context, *Batch) error) error {
+	if r.txOpen {
+		if err := r.commit(ctx, h, emit, false); err != nil {
+			return err
+		}
+	}
+	if h.EventType == replication.ANONYMOUS_GTID_EVENT {
+		r.openAnonymous(h)
+		return nil
+	}
+	sid, err := uuid.FromBytes(e.SID)
+	if err != nil {
+		return r.errorAt(h, fmt.Errorf("decode GTID event: %w", err))
+	}
+	id := sid.String() + ":" + strconv.FormatInt(e.GNO, 10)
+	if e.Tag.String() != "" {
+		id = sid.String() + ":" + e.Tag.String() + ":" + strconv.FormatInt(e.GNO, 10)
+	}
+	r.open(h, id, mysqlGTID{sid: sid, tag: e.Tag, gno: e.GNO})
 	return nil
 }
 
