@@ -414,3 +414,65 @@ func TestMySQLReplayPartialJSONRefused(t *testing.T) {
 		}
 	}
 }
+
+// TestMySQLGTIDServable checks the GTID sets a replayed log's checkpoints
+// carry, tagged GTIDs included, against MySQL sources' @@gtid_executed
+// and @@gtid_purged (as the server returns them, broken into lines): a
+// resume is refused when the source lacks a transaction of the set or
+// purged one the set lacks.
+func TestMySQLGTIDServable(t *testing.T) {
+	batches, err := replayMySQL(t, gtidLog(t), newMySQLReader(t, "binlog.000007", 1, ""))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var checkpoint string // the last commit's set: A:1-13:batch:1, B:1-3
+	for _, b := range batches {
+		if b.Commit != nil {
+			checkpoint = b.Commit.GTIDSet
+		}
+	}
+	const a, b = "3e11fa47-71ca-11e1-9e33-c80aa9429562", "f00dcafe-0000-4000-8000-00000000000b"
+	if checkpoint != a+":1-13:batch:1,"+b+":1-3" {
+		t.Fatalf("checkpoint set %q", checkpoint)
+	}
+	for _, tc := range []struct {
+		name, executed, purged string
+		fix                    string // "" when servable
+	}{
+		{"same history", a + ":1-13:batch:1,\n" + b + ":1-3", "", ""},
+		{"source ahead", a + ":1-40:batch:1-9,\n" + b + ":1-3,\n" + "0d7c2cf2-0000-4000-8000-000000000001:1-5", a + ":1-10", ""},
+		{"lagging replica", a + ":1-12:batch:1,\n" + b + ":1-3", "", fixAhead},
+		{"tag not executed", a + ":1-13,\n" + b + ":1-3", "", fixAhead},
+		{"other uuid missing", a + ":1-13:batch:1", "", fixAhead},
+		{"purged past the set", a + ":1-20:batch:1,\n" + b + ":1-3", a + ":1-14", fixPurged},
+		{"tagged purged past the set", a + ":1-13:batch:1-2,\n" + b + ":1-3", a + ":batch:1-2", fixPurged},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			req, err := mysql.ParseMysqlGTIDSet(checkpoint)
+			if err != nil {
+				t.Fatal(err)
+			}
+			err = checkMySQLGTIDSets("db1:3306", req.(*mysql.MysqlGTIDSet), tc.executed, tc.purged)
+			if tc.fix == "" {
+				if err != nil {
+					t.Fatalf("refused: %v", err)
+				}
+				return
+			}
+			var ue *UnservableError
+			if !errors.As(err, &ue) {
+				t.Fatalf("err %v, want an UnservableError", err)
+			}
+			if ue.Fix != tc.fix || ue.Source != "db1:3306" || ue.Asked != "gtid:"+checkpoint || !strings.Contains(ue.Have, "gtid_executed") {
+				t.Errorf("UnservableError %+v", ue)
+			}
+		})
+	}
+	t.Run("unparsable gtid_executed", func(t *testing.T) {
+		req, _ := mysql.ParseMysqlGTIDSet(checkpoint)
+		err := checkMySQLGTIDSets("db1:3306", req.(*mysql.MysqlGTIDSet), "not-a-uuid:1-3", "")
+		if err == nil || !strings.Contains(err.Error(), "gtid_executed") {
+			t.Fatalf("err %v", err)
+		}
+	})
+}
