@@ -380,38 +380,52 @@ func TestMySQLReplayAnonymousGTIDs(t *testing.T) {
 // TestMySQLReplayPartialJSONRefused: an update logged with
 // binlog_row_value_options=PARTIAL_JSON carries a diff, not the new
 // document: the reader stops at it with the fix rather than deliver a
-// wrong after image.
+// wrong after image, at the rows event or, in a compressed transaction,
+// at the payload event that holds it.
 func TestMySQLReplayPartialJSONRefused(t *testing.T) {
-	l := newMySQLLog("binlog.000002", 1, 1_700_000_200, map[uuid.UUID][][2]uint64{sidA: {{1, 5}}})
-	l.gtid(sidA, 5, gtidInfo{immediate: 1_700_000_200_000_000, original: 1_700_000_200_000_000})
-	l.query("shop", "BEGIN")
-	l.tableMap(items)
-	before := itemRow(3, "shelf", []jsonKV{{"qty", 1}})
-	after := []any{longlong(3), varchar("shelf"), jsonDiff("$.qty", binJSON(2))}
-	l.rows(evPartialUpdate, items, [][]any{before, after}, []byte{1})
-	start := eventEnds(t, l)[4]
-	l.xid(300)
+	for _, compressed := range []bool{false, true} {
+		t.Run(fmt.Sprintf("compressed=%v", compressed), func(t *testing.T) {
+			l := newMySQLLog("binlog.000002", 1, 1_700_000_200, map[uuid.UUID][][2]uint64{sidA: {{1, 5}}})
+			l.gtid(sidA, 5, gtidInfo{immediate: 1_700_000_200_000_000, original: 1_700_000_200_000_000})
+			before := itemRow(3, "shelf", []jsonKV{{"qty", 1}})
+			after := []any{longlong(3), varchar("shelf"), jsonDiff("$.qty", binJSON(2))}
+			tx := func() {
+				l.query("shop", "BEGIN")
+				l.tableMap(items)
+				l.rows(evPartialUpdate, items, [][]any{before, after}, []byte{1})
+				l.xid(300)
+			}
+			var at string // where the error must point
+			if compressed {
+				at = eventEnds(t, l)[2]
+				l.compressed(t, tx)
+			} else {
+				tx()
+				at = eventEnds(t, l)[4]
+			}
 
-	batches, err := replayMySQL(t, l, newMySQLReader(t, "binlog.000002", 1, ""))
-	if err == nil {
-		t.Fatalf("partial JSON update delivered: %s", dumpSummaries(summarize(t, batches)))
-	}
-	var pe *PositionError
-	if !errors.As(err, &pe) || pe.File != "binlog.000002" || fmt.Sprint(pe.Pos) != start {
-		t.Errorf("error %v: want a PositionError at binlog.000002:%s", err, start)
-	}
-	if testing.Verbose() {
-		t.Log(err)
-	}
-	for _, want := range []string{"shop.items", "doc", "binlog_row_value_options"} {
-		if !strings.Contains(err.Error(), want) {
-			t.Errorf("error %q does not mention %q", err, want)
-		}
-	}
-	for _, b := range batches {
-		if b.Commit != nil && b.Tx != nil {
-			t.Errorf("transaction %s committed despite the refusal", b.Tx.ID)
-		}
+			batches, err := replayMySQL(t, l, newMySQLReader(t, "binlog.000002", 1, ""))
+			if err == nil {
+				t.Fatalf("partial JSON update delivered: %s", dumpSummaries(summarize(t, batches)))
+			}
+			var pe *PositionError
+			if !errors.As(err, &pe) || pe.File != "binlog.000002" || fmt.Sprint(pe.Pos) != at {
+				t.Errorf("error %v: want a PositionError at binlog.000002:%s", err, at)
+			}
+			if testing.Verbose() {
+				t.Log(err)
+			}
+			for _, want := range []string{"shop.items", "doc", "binlog_row_value_options"} {
+				if !strings.Contains(err.Error(), want) {
+					t.Errorf("error %q does not mention %q", err, want)
+				}
+			}
+			for _, b := range batches {
+				if b.Commit != nil && b.Tx != nil {
+					t.Errorf("transaction %s committed despite the refusal", b.Tx.ID)
+				}
+			}
+		})
 	}
 }
 

@@ -127,8 +127,13 @@ func (r *reader) handle(ctx context.Context, ev *replication.BinlogEvent, emit f
 	case *replication.RowsEvent:
 		return r.rows(ctx, h, e, emit)
 	case *replication.TransactionPayloadEvent:
+		// The compressed events carry no positions of their own: an error
+		// in one is reported at the payload event.
 		for _, inner := range e.Events {
 			if err := r.handle(ctx, inner, emit); err != nil {
+				if pe, ok := err.(*PositionError); ok {
+					pe.Pos = h.LogPos - h.EventSize
+				}
 				return err
 			}
 		}
