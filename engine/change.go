@@ -177,8 +177,9 @@ func (t *Table) FullName() string { return t.DB + "." + t.Name }
 // changes of the transaction and immutable once its first batch is emitted.
 type Tx struct {
 	// ID is the transaction's idempotency identity: its GTID, or when the
-	// server logs none, "file:pos" of its first event. It is the same
-	// however often and from whichever server the transaction is read.
+	// server logs none (MySQL with gtid_mode=OFF), "file:pos" of its first
+	// event. A GTID is the same however often and from whichever server
+	// the transaction is read; a file:pos only on the same server.
 	ID string
 	// GTID is the transaction's GTID, empty when it has none.
 	GTID string

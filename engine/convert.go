@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"github.com/go-mysql-org/go-mysql/mysql"
+	"github.com/go-mysql-org/go-mysql/replication"
 	"github.com/google/uuid"
 	"github.com/shopspring/decimal"
 )
@@ -129,6 +130,10 @@ func convert(c *Column, v any) (any, error) {
 			b = []byte(x)
 		case []byte:
 			b = x
+		case *replication.JsonDiff:
+			// binlog_row_value_options=PARTIAL_JSON logs what changed in
+			// the document, not the document: no after image to deliver.
+			return nil, fmt.Errorf("partial JSON update (%s at %s): the source logs JSON updates as diffs (binlog_row_value_options=PARTIAL_JSON); run SET GLOBAL binlog_row_value_options='' on the source", x.Op, x.Path)
 		default:
 			return nil, fmt.Errorf("json column: unexpected decoded value %T", v)
 		}

@@ -383,8 +383,15 @@ func (l *locator) checkMySQLGTID(req *mysql.MysqlGTIDSet) error {
 	}
 	executedText, _ := r.GetString(0, 0)
 	purgedText, _ := r.GetString(0, 1)
-	executedText = strings.ReplaceAll(strings.Clone(executedText), "\n", "")
-	purgedText = strings.ReplaceAll(strings.Clone(purgedText), "\n", "")
+	return checkMySQLGTIDSets(l.info.Addr, req, strings.Clone(executedText), strings.Clone(purgedText))
+}
+
+// checkMySQLGTIDSets is checkMySQLGTID on the values of @@gtid_executed
+// and @@gtid_purged as the source returned them (MySQL breaks long sets
+// into lines).
+func checkMySQLGTIDSets(source string, req *mysql.MysqlGTIDSet, executedText, purgedText string) error {
+	executedText = strings.ReplaceAll(executedText, "\n", "")
+	purgedText = strings.ReplaceAll(purgedText, "\n", "")
 	executed, err := mysql.ParseMysqlGTIDSet(executedText)
 	if err != nil {
 		return fmt.Errorf("gtid_executed %q: %w", executedText, err)
@@ -394,7 +401,7 @@ func (l *locator) checkMySQLGTID(req *mysql.MysqlGTIDSet) error {
 		return fmt.Errorf("gtid_purged %q: %w", purgedText, err)
 	}
 	e := &UnservableError{
-		Source: l.info.Addr,
+		Source: source,
 		Asked:  "gtid:" + req.String(),
 		Have:   fmt.Sprintf("gtid_executed %q and gtid_purged %q", executedText, purgedText),
 	}

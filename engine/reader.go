@@ -129,6 +129,11 @@ func (r *reader) handle(ctx context.Context, ev *replication.BinlogEvent, emit f
 		for _, inner := range e.Events {
 			if rows, ok := inner.Event.(*replication.RowsEvent); ok {
 				if err := r.rows(ctx, inner.Header, rows, emit); err != nil {
+					// The compressed events carry no positions of their
+					// own: an error in one is reported at the payload.
+					if pe, ok := err.(*PositionError); ok {
+						pe.Pos = h.LogPos - h.EventSize
+					}
 					return err
 				}
 			}
@@ -157,7 +162,16 @@ func (r *reader) begin(h *replication.EventHeader, ev replication.Event) error {
 	return nil
 }
 
+// beginMySQL opens the transaction a MySQL GTID event announces, tagged
+// (uuid:tag:gno) or not. With gtid_mode=OFF the event is an
+// ANONYMOUS_GTID_LOG_EVENT, which names no transaction: the transaction is
+// then identified by where it starts, as on a server that logs no GTID
+// events at all.
 func (r *reader) beginMySQL(h *replication.EventHeader, e *replication.GTIDEvent) error {
+	if h.EventType == replication.ANONYMOUS_GTID_EVENT {
+		r.openAnonymous(h)
+		return nil
+	}
 	sid, err := uuid.FromBytes(e.SID)
 	if err != nil {
 		return r.errorAt(h, fmt.Errorf("decode GTID event: %w", err))
