@@ -71,11 +71,11 @@ func TestDDLWhileStoppedFullMetadata(t *testing.T) {
 	}
 	want := []struct{ op, contains string }{
 		{"c", `"after":{"id":2,"name":"b","price":"2.50","qty":2}`},
-		{"ddl", `"db":"shop","statement":"ALTER TABLE items ADD COLUMN note VARCHAR(30) AFTER name"`},
+		{"ddl", `"databaseName":"shop","schemaName":null,"ddl":"ALTER TABLE items ADD COLUMN note VARCHAR(30) AFTER name"`},
 		{"c", `"after":{"id":3,"name":"c","note":"new","price":"3.50","qty":3}`},
-		{"ddl", `"db":"","statement":"ALTER TABLE shop.items DROP COLUMN price"`},
+		{"ddl", `"databaseName":"","schemaName":null,"ddl":"ALTER TABLE shop.items DROP COLUMN price"`},
 		{"c", `"after":{"id":4,"name":"d","note":"later","qty":4}`},
-		{"t", `"op":"t","db":"shop","table":"items"`},
+		{"t", `"before":null,"after":null,"source":{"version":"2.0","connector":"mariadb","name":"","ts_ms"`},
 		{"c", `"after":{"id":5,"name":"e","note":null,"qty":5}`},
 	}
 	for i, w := range want {
