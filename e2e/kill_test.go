@@ -295,21 +295,58 @@ func waitCheckpoint(t *testing.T, path, gtid string) {
 }
 
 type envelope struct {
-	Op     string                     `json:"op"`
-	DB     string                     `json:"db"`
-	Table  string                     `json:"table"`
-	Before map[string]json.RawMessage `json:"before"`
-	After  map[string]json.RawMessage `json:"after"`
-	Key    map[string]json.RawMessage `json:"key"`
+	Op     string
+	DB     string
+	Table  string
+	Before map[string]json.RawMessage
+	After  map[string]json.RawMessage
+	Key    map[string]json.RawMessage
 	Tx     struct {
-		ID  string `json:"id"`
-		Seq int    `json:"seq"`
-	} `json:"tx"`
-	Begin  *struct{ ID string } `json:"begin"`
+		ID  string
+		Seq int
+	}
+	// Begin and Commit are set on a BEGIN and an END transaction event.
+	Begin  *struct{ ID string }
 	Commit *struct {
-		ID      string `json:"id"`
-		Changes int    `json:"changes"`
-	} `json:"commit"`
+		ID      string
+		Changes int
+	}
+}
+
+// UnmarshalJSON reads an envelope line: a change (its table in source,
+// its idempotency key and key in puma) or a BEGIN/END event.
+func (e *envelope) UnmarshalJSON(b []byte) error {
+	var v struct {
+		Op     string                     `json:"op"`
+		Before map[string]json.RawMessage `json:"before"`
+		After  map[string]json.RawMessage `json:"after"`
+		Source struct{ DB, Table string } `json:"source"`
+		Puma   struct {
+			Tx struct {
+				ID  string `json:"id"`
+				Seq int    `json:"seq"`
+			} `json:"tx"`
+			Key map[string]json.RawMessage `json:"key"`
+		} `json:"puma"`
+		Status     string `json:"status"`
+		ID         string `json:"id"`
+		EventCount int    `json:"event_count"`
+	}
+	if err := json.Unmarshal(b, &v); err != nil {
+		return err
+	}
+	*e = envelope{Op: v.Op, DB: v.Source.DB, Table: v.Source.Table, Before: v.Before, After: v.After, Key: v.Puma.Key}
+	e.Tx.ID, e.Tx.Seq = v.Puma.Tx.ID, v.Puma.Tx.Seq
+	switch v.Status {
+	case "BEGIN":
+		e.Begin = &struct{ ID string }{v.ID}
+	case "END":
+		e.Commit = &struct {
+			ID      string
+			Changes int
+		}{v.ID, v.EventCount}
+	}
+	return nil
 }
 
 // applyStream replays the delivered stream, de-duplicated by idempotency key,

@@ -221,22 +221,26 @@ backoff_max = "500ms"
 	keys := map[string]string{} // batch → Idempotency-Key
 	for _, post := range sink.all() {
 		var envs []struct {
-			Op    string `json:"op"`
-			Table string `json:"table"`
+			Op     string `json:"op"`
+			Source struct {
+				Table string `json:"table"`
+			} `json:"source"`
 			After struct {
 				RowCount *uint64 `json:"row_count"`
 			} `json:"after"`
-			Tx struct {
-				ID  string `json:"id"`
-				Seq int    `json:"seq"`
-			} `json:"tx"`
+			Puma struct {
+				Tx struct {
+					ID  string `json:"id"`
+					Seq int    `json:"seq"`
+				} `json:"tx"`
+			} `json:"puma"`
 		}
 		if err := json.Unmarshal(post.body, &envs); err != nil {
 			t.Fatalf("%v: %s", err, post.body)
 		}
 		// A batch sent again keeps its idempotency key.
 		if len(envs) > 0 {
-			batch := envs[0].Tx.ID + "/" + strconv.Itoa(envs[0].Tx.Seq) + "-" + strconv.Itoa(envs[len(envs)-1].Tx.Seq)
+			batch := envs[0].Puma.Tx.ID + "/" + strconv.Itoa(envs[0].Puma.Tx.Seq) + "-" + strconv.Itoa(envs[len(envs)-1].Puma.Tx.Seq)
 			if k, seen := keys[batch]; seen && k != post.key {
 				t.Errorf("batch %s sent with Idempotency-Key %q, then %q", batch, k, post.key)
 			}
@@ -246,26 +250,26 @@ backoff_max = "500ms"
 			if e.Op != "c" {
 				continue // the DDL creating the tables
 			}
-			id := e.Tx.ID + "/" + strconv.Itoa(e.Tx.Seq)
+			id := e.Puma.Tx.ID + "/" + strconv.Itoa(e.Puma.Tx.Seq)
 			if e.After.RowCount == nil {
-				t.Fatalf("change %s of %s has no row_count: %s", id, e.Table, post.body)
+				t.Fatalf("change %s of %s has no row_count: %s", id, e.Source.Table, post.body)
 			}
 			n := *e.After.RowCount
 			if c, seen := first[id]; seen {
 				redelivered++
 				if c != n {
-					t.Fatalf("change %s of %s counted %d when first delivered and %d when delivered again: the state did not match the checkpoint", id, e.Table, c, n)
+					t.Fatalf("change %s of %s counted %d when first delivered and %d when delivered again: the state did not match the checkpoint", id, e.Source.Table, c, n)
 				}
 				continue
 			}
 			first[id] = n
-			if counts[e.Table] == nil {
-				counts[e.Table] = map[uint64]string{}
+			if counts[e.Source.Table] == nil {
+				counts[e.Source.Table] = map[uint64]string{}
 			}
-			if other, dup := counts[e.Table][n]; dup {
-				t.Fatalf("count %d of %s given to changes %s and %s: counted twice", n, e.Table, other, id)
+			if other, dup := counts[e.Source.Table][n]; dup {
+				t.Fatalf("count %d of %s given to changes %s and %s: counted twice", n, e.Source.Table, other, id)
 			}
-			counts[e.Table][n] = id
+			counts[e.Source.Table][n] = id
 		}
 	}
 	for table, n := range want {

@@ -142,28 +142,31 @@ checkpoint_interval = "100ms"
 	sc := bufio.NewScanner(f)
 	for sc.Scan() {
 		var e struct {
-			Op, DB, Table string
+			Op            string
+			Source        struct{ DB, Table string }
 			Before, After map[string]json.RawMessage
-			Tx            struct {
-				ID  string
-				Seq int
+			Puma          struct {
+				Tx struct {
+					ID  string
+					Seq int
+				}
 			}
 		}
 		if err := json.Unmarshal(sc.Bytes(), &e); err != nil {
 			t.Fatalf("%v: %s", err, sc.Bytes())
 		}
-		if e.Table != "users" {
-			t.Fatalf("filter let through %s.%s: %s", e.DB, e.Table, sc.Bytes())
+		if e.Source.Table != "users" {
+			t.Fatalf("filter let through %s.%s: %s", e.Source.DB, e.Source.Table, sc.Bytes())
 		}
-		key := e.Tx.ID + "/" + strconv.Itoa(e.Tx.Seq)
+		key := e.Puma.Tx.ID + "/" + strconv.Itoa(e.Puma.Tx.Seq)
 		if seen[key] {
 			continue
 		}
 		seen[key] = true
-		parts := strings.Split(e.Tx.ID, "-")
+		parts := strings.Split(e.Puma.Tx.ID, "-")
 		seq, _ := strconv.ParseInt(parts[len(parts)-1], 10, 64)
 		if seq < lastTx {
-			t.Fatalf("transaction %s delivered after a later one", e.Tx.ID)
+			t.Fatalf("transaction %s delivered after a later one", e.Puma.Tx.ID)
 		}
 		lastTx = seq
 		img := e.After

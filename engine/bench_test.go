@@ -23,6 +23,7 @@ import (
 	"github.com/go-mysql-org/go-mysql/replication"
 
 	"github.com/pumacdc/puma/engine/position"
+	"github.com/pumacdc/puma/hostabi/wire"
 	"github.com/pumacdc/puma/internal/testdb"
 )
 
@@ -310,16 +311,18 @@ func envelopeChange() *Change {
 // jsonl sender does.
 func BenchmarkAppendEnvelope(b *testing.B) {
 	c := envelopeChange()
-	buf := AppendEnvelope(nil, c)
+	e := Envelopes{Name: "bench"}
+	e.StartBatch(&Batch{Seq: 1, Tx: c.Tx, Begin: true}, time.Now())
+	buf := e.AppendChange(nil, c, '\n')
 	b.SetBytes(int64(len(buf)))
 	b.ReportAllocs()
 	for b.Loop() {
-		buf = AppendEnvelope(buf[:0], c)
+		buf = e.AppendChange(buf[:0], c, '\n')
 	}
 	reportRows(b, 1)
 }
 
-// envelopeAllocBudget is what AppendEnvelope allocates per call into a
+// envelopeAllocBudget is what Envelopes.AppendChange allocates per call into a
 // reused buffer: nothing, as its doc comment promises. The test below is a
 // ratchet: it fails above the budget and also below it.
 const envelopeAllocBudget = 0
@@ -330,17 +333,20 @@ func TestAppendEnvelopeZeroAllocs(t *testing.T) {
 	c := envelopeChange()
 	del := *c
 	del.Op, del.Before, del.After = OpDelete, c.After, nil
-	commit := &Batch{Tx: c.Tx, Commit: &position.Position{File: "mysql-bin.000001", Pos: 9999, GTIDSet: "0-1-12345"}, CommitTime: 1767225600}
+	commit := &Batch{Seq: 1, Tx: c.Tx, Begin: true, Changes: []Change{*c}, Commit: &position.Position{File: "mysql-bin.000001", Pos: 9999, GTIDSet: "0-1-12345"}, CommitTime: 1767225600}
+	e := Envelopes{Name: "bench", Flags: wire.EnvTombstones | wire.EnvTimeMicros}
+	e.StartBatch(commit, time.Now())
+	e.Count(c) // the transaction's table is counted once, before measuring
 	buf := make([]byte, 0, 4096)
 	for _, tc := range []struct {
 		name   string
 		budget float64
 		f      func()
 	}{
-		{"insert", envelopeAllocBudget, func() { buf = AppendEnvelope(buf[:0], c) }},
-		{"delete", envelopeAllocBudget, func() { buf = AppendEnvelope(buf[:0], &del) }},
-		{"begin", 0, func() { buf = AppendBeginMarker(buf[:0], c.Tx) }},
-		{"commit", 0, func() { buf = AppendCommitMarker(buf[:0], commit, 100) }},
+		{"insert", envelopeAllocBudget, func() { buf = e.AppendChange(buf[:0], c, '\n') }},
+		{"delete", envelopeAllocBudget, func() { buf = e.AppendChange(buf[:0], &del, '\n') }},
+		{"begin", 0, func() { buf = e.AppendBegin(buf[:0], commit) }},
+		{"end", 0, func() { buf = e.AppendEnd(buf[:0], commit) }},
 	} {
 		switch n := testing.AllocsPerRun(100, tc.f); {
 		case n > tc.budget:

@@ -14,6 +14,7 @@ type deadLetter struct {
 	path string
 	mu   sync.Mutex
 	buf  []byte
+	env  Envelopes
 }
 
 func (d *deadLetter) write(b *Batch, plugin string, cause error) error {
@@ -28,7 +29,9 @@ func (d *deadLetter) write(b *Batch, plugin string, cause error) error {
 	}
 	defer f.Close()
 	d.buf = d.buf[:0]
-	now := time.Now().UTC().Format(time.RFC3339Nano)
+	t := time.Now()
+	now := t.UTC().Format(time.RFC3339Nano)
+	d.env.StartBatch(b, t)
 	for i := range b.Changes {
 		d.buf = append(d.buf, `{"plugin":`...)
 		d.buf = appendString(d.buf, plugin)
@@ -37,7 +40,7 @@ func (d *deadLetter) write(b *Batch, plugin string, cause error) error {
 		d.buf = append(d.buf, `,"at":`...)
 		d.buf = appendString(d.buf, now)
 		d.buf = append(d.buf, `,"change":`...)
-		d.buf = AppendEnvelope(d.buf, &b.Changes[i])
+		d.buf = d.env.AppendOne(d.buf, &b.Changes[i])
 		d.buf = append(d.buf, "}\n"...)
 	}
 	if _, err := f.Write(d.buf); err != nil {

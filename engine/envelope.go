@@ -1,71 +1,329 @@
 package engine
 
 import (
-	"encoding/base64"
-	"github.com/pumacdc/puma/hostabi/wire"
+	"bytes"
 	"strconv"
+	"time"
+
+	"github.com/pumacdc/puma/hostabi/wire"
 )
 
-// AppendEnvelope appends c's JSON envelope (one object, no newline) to dst
-// and returns the extended buffer. It does not allocate beyond growing dst.
+// Envelopes renders changes as Puma's JSON envelope, which is Debezium's
+// (a consumer written for Debezium's MySQL connector reads it unchanged):
 //
-// The envelope: op, db, table, before, after, key, key_kind, ts_ms, source
-// {server_id, file, pos, gtid}, tx {id, seq, part}. key holds the key columns of
-// the after image (the before image for a delete); key_kind is absent for
-// a primary key, "config" for the task's key_columns and "row" for a table
-// without either, whose key is the whole row. DDL carries db, table (when
-// its change names one; see Change.Table) and "statement" instead of row
-// images; a TRUNCATE ("t") carries db and table only.
-func AppendEnvelope(dst []byte, c *Change) []byte {
-	dst = append(dst, `{"op":"`...)
-	dst = append(dst, c.Op.String()...)
-	dst = append(dst, `","db":`...)
-	if c.Table != nil {
-		dst = appendString(dst, c.Table.DB)
-		dst = append(dst, `,"table":`...)
-		dst = appendString(dst, c.Table.Name)
-	} else {
-		dst = appendString(dst, c.DB)
+//	{"before":{…}|null,"after":{…}|null,
+//	 "source":{"version","connector","name","ts_ms","snapshot","db","table",
+//	           "server_id","gtid","file","pos","row","thread","query"},
+//	 "transaction":{"id","total_order","data_collection_order"},
+//	 "op":"c"|"u"|"d"|"t"|"r","ts_ms","ts_us","ts_ns",
+//	 "puma":{"tx":{"id","seq","part"},"key":{…},"key_kind"}}
+//
+// ts_ms, ts_us and ts_ns are when the envelope was rendered (the batch's
+// processing time, as Debezium's); source.ts_ms is when the statement
+// started on the source. A DDL statement is Debezium's schema change
+// event: {"source","ts_ms","ts_us","ts_ns","databaseName","schemaName",
+// "ddl","puma":{"tx"}}. The transaction markers are Debezium's BEGIN and
+// END events (see AppendBegin, AppendEnd). README's "The JSON envelope"
+// documents every field.
+//
+// An Envelopes counts the events of the transaction it is rendering
+// (total_order, data_collection_order, END's counts), so it is owned by
+// one sender and fed that sender's batches in order: StartBatch, then
+// AppendChange for each change, AppendEnd at a commit. A batch started
+// again (a retry) counts as it did the first time.
+type Envelopes struct {
+	// Name is source.name: the task's name.
+	Name string
+	// Flags are the sender's envelope options.
+	Flags wire.EnvelopeFlags
+
+	now        int64 // ns since the epoch
+	seq        uint64
+	start, cur txOrder
+	// schemas caches the schema block of each table version.
+	schemas     map[*Table][]byte
+	schemaFlags wire.EnvelopeFlags
+}
+
+// txOrder counts what a transaction emitted so far.
+type txOrder struct {
+	total  uint32
+	tables []tableCount
+	// file, pos and row locate the last change's event and number the
+	// changes read from it (source.row).
+	file string
+	pos  uint32
+	row  uint32
+}
+
+type tableCount struct {
+	db, name string
+	n        uint32
+}
+
+func (o *txOrder) copyFrom(p *txOrder) {
+	tables := append(o.tables[:0], p.tables...)
+	*o = *p
+	o.tables = tables
+}
+
+// next counts an event of t and returns its total and per-table order.
+func (o *txOrder) next(t *Table) (total, table uint32) {
+	o.total++
+	for i := range o.tables {
+		if tc := &o.tables[i]; tc.db == t.DB && tc.name == t.Name {
+			tc.n++
+			return o.total, tc.n
+		}
 	}
-	if c.Op == OpDDL {
-		dst = append(dst, `,"statement":`...)
-		dst = appendString(dst, c.Statement)
-	} else if c.Table != nil && (c.Op == OpInsert || c.Op == OpUpdate || c.Op == OpDelete || c.Op == OpRead) {
-		dst = append(dst, `,"before":`...)
-		dst = appendRow(dst, c.Table, c.Before)
-		dst = append(dst, `,"after":`...)
-		dst = appendRow(dst, c.Table, c.After)
+	o.tables = append(o.tables, tableCount{db: t.DB, name: t.Name, n: 1})
+	return o.total, 1
+}
+
+// rowOf numbers c among the changes of its binary-log event.
+func (o *txOrder) rowOf(file string, pos uint32) uint32 {
+	if file == o.file && pos == o.pos {
+		o.row++
+	} else {
+		o.file, o.pos, o.row = file, pos, 0
+	}
+	return o.row
+}
+
+// StartBatch starts rendering b at processing time now. A batch opening
+// its transaction starts the counts from zero; b started again (same
+// Seq) counts from where it first started.
+func (e *Envelopes) StartBatch(b *Batch, now time.Time) {
+	e.now = now.UnixNano()
+	if e.Flags != e.schemaFlags {
+		e.schemas, e.schemaFlags = nil, e.Flags
+	}
+	if b.Seq != e.seq || e.seq == 0 {
+		e.seq = b.Seq
+		if b.Begin {
+			e.start = txOrder{tables: e.start.tables[:0]}
+		} else {
+			e.start.copyFrom(&e.cur)
+		}
+	}
+	e.cur.copyFrom(&e.start)
+}
+
+// AppendChange appends the envelopes of c, each followed by sep: one, or
+// with EnvDeleteCreate a delete and a create for an update of the key,
+// and with EnvTombstones a tombstone (null) after each delete.
+func (e *Envelopes) AppendChange(dst []byte, c *Change, sep byte) []byte {
+	if c.Op == OpDDL || c.Table == nil {
+		dst = e.appendDDL(dst, c)
+		return append(dst, sep)
+	}
+	row := e.cur.rowOf(c.File, c.Pos)
+	if c.Op == OpUpdate && e.Flags&wire.EnvDeleteCreate != 0 && keyChanged(c) {
+		del, cre := *c, *c
+		del.Op, del.After = OpDelete, nil
+		cre.Op, cre.Before = OpInsert, nil
+		dst = e.appendRowChange(dst, &del, row)
+		dst = append(dst, sep)
+		dst = e.appendTombstone(dst, sep)
+		dst = e.appendRowChange(dst, &cre, row)
+		return append(dst, sep)
+	}
+	dst = e.appendRowChange(dst, c, row)
+	dst = append(dst, sep)
+	if c.Op == OpDelete {
+		dst = e.appendTombstone(dst, sep)
+	}
+	return dst
+}
+
+// AppendOne appends c's envelope as it is, without the delete and create
+// of a key change or tombstones, and no separator.
+func (e *Envelopes) AppendOne(dst []byte, c *Change) []byte {
+	if c.Op == OpDDL || c.Table == nil {
+		return e.appendDDL(dst, c)
+	}
+	return e.appendRowChange(dst, c, e.cur.rowOf(c.File, c.Pos))
+}
+
+// Count advances the counts past c as AppendChange would, rendering
+// nothing.
+func (e *Envelopes) Count(c *Change) {
+	if c.Op == OpDDL || c.Table == nil {
+		return
+	}
+	e.cur.rowOf(c.File, c.Pos)
+	e.cur.next(c.Table)
+	if c.Op == OpUpdate && e.Flags&wire.EnvDeleteCreate != 0 && keyChanged(c) {
+		e.cur.next(c.Table)
+	}
+}
+
+func (e *Envelopes) appendTombstone(dst []byte, sep byte) []byte {
+	if e.Flags&wire.EnvTombstones == 0 {
+		return dst
+	}
+	if e.Flags&wire.EnvWithSchema != 0 {
+		dst = append(dst, `{"schema":null,"payload":null}`...)
+	} else {
+		dst = append(dst, "null"...)
+	}
+	return append(dst, sep)
+}
+
+// keyChanged reports whether an update changes a key column (a table
+// without a key has none to change).
+func keyChanged(c *Change) bool {
+	if c.Table.KeyKind == KeyRow || c.Before == nil || c.After == nil {
+		return false
+	}
+	for _, i := range c.Table.Key {
+		a, b := c.Before[i], c.After[i]
+		if a == Absent || b == Absent {
+			continue
+		}
+		if ab, ok := a.([]byte); ok {
+			if bb, ok := b.([]byte); !ok || !bytes.Equal(ab, bb) {
+				return true
+			}
+			continue
+		}
+		if a != b {
+			return true
+		}
+	}
+	return false
+}
+
+func (e *Envelopes) appendRowChange(dst []byte, c *Change, row uint32) []byte {
+	t := c.Table
+	total, order := e.cur.next(t)
+	if e.Flags&wire.EnvWithSchema != 0 {
+		dst = append(dst, `{"schema":`...)
+		dst = e.appendSchema(dst, t)
+		dst = append(dst, `,"payload":`...)
+	}
+	dst = append(dst, `{"before":`...)
+	dst = appendRow(dst, t, c.Before, e.Flags)
+	dst = append(dst, `,"after":`...)
+	dst = appendRow(dst, t, c.After, e.Flags)
+	dst = append(dst, ',')
+	dst = e.appendSource(dst, c, t.DB, t.Name, row)
+	dst = append(dst, `,"transaction":`...)
+	if c.Tx != nil {
+		dst = append(dst, `{"id":`...)
+		dst = appendString(dst, c.Tx.ID)
+		dst = append(dst, `,"total_order":`...)
+		dst = strconv.AppendUint(dst, uint64(total), 10)
+		dst = append(dst, `,"data_collection_order":`...)
+		dst = strconv.AppendUint(dst, uint64(order), 10)
+		dst = append(dst, '}')
+	} else {
+		dst = append(dst, "null"...)
+	}
+	dst = append(dst, `,"op":"`...)
+	dst = append(dst, c.Op.String()...)
+	dst = append(dst, '"')
+	dst = e.appendTimes(dst)
+	dst = appendPumaTx(dst, c)
+	if c.Op != OpTruncate {
 		dst = append(dst, `,"key":`...)
 		img := c.After
 		if img == nil {
 			img = c.Before
 		}
-		dst = appendKey(dst, c.Table, img)
-		if c.Table.KeyKind != KeyPrimary {
+		dst = appendKey(dst, t, img, e.Flags)
+		if t.KeyKind != KeyPrimary {
 			dst = append(dst, `,"key_kind":"`...)
-			dst = append(dst, c.Table.KeyKind.String()...)
+			dst = append(dst, t.KeyKind.String()...)
 			dst = append(dst, '"')
 		}
 	}
+	dst = append(dst, "}}"...)
+	if e.Flags&wire.EnvWithSchema != 0 {
+		dst = append(dst, '}')
+	}
+	return dst
+}
+
+func (e *Envelopes) appendDDL(dst []byte, c *Change) []byte {
+	if e.Flags&wire.EnvWithSchema != 0 {
+		dst = append(dst, `{"schema":null,"payload":`...)
+	}
+	dst = append(dst, '{')
+	// A DDL names its database, and its first table the task reads when
+	// it touches tables (Change.Table, a column-less stand-in).
+	db, table := c.DB, ""
+	if c.Table != nil {
+		db, table = c.Table.DB, c.Table.Name
+	}
+	dst = e.appendSource(dst, c, db, table, 0)
+	dst = e.appendTimes(dst)
+	dst = append(dst, `,"databaseName":`...)
+	dst = appendString(dst, db)
+	dst = append(dst, `,"schemaName":null,"ddl":`...)
+	dst = appendString(dst, c.Statement)
+	dst = appendPumaTx(dst, c)
+	dst = append(dst, "}}"...)
+	if e.Flags&wire.EnvWithSchema != 0 {
+		dst = append(dst, '}')
+	}
+	return dst
+}
+
+// appendSource appends `"source":{…}`; table "" writes null.
+func (e *Envelopes) appendSource(dst []byte, c *Change, db, table string, row uint32) []byte {
+	var gtid string
+	var serverID uint32
+	if c.Tx != nil {
+		gtid, serverID = c.Tx.GTID, c.Tx.ServerID
+	}
+	dst = append(dst, `"source":{"version":"`+wire.EnvelopeVersion+`","connector":"`...)
+	dst = append(dst, wire.Connector(gtid)...)
+	dst = append(dst, `","name":`...)
+	dst = appendString(dst, e.Name)
 	dst = append(dst, `,"ts_ms":`...)
 	dst = strconv.AppendInt(dst, c.Timestamp*1000, 10)
-	dst = append(dst, `,"source":{"server_id":`...)
-	var gtid string
-	if c.Tx != nil {
-		dst = strconv.AppendUint(dst, uint64(c.Tx.ServerID), 10)
-		gtid = c.Tx.GTID
+	if c.Op == OpRead {
+		dst = append(dst, `,"snapshot":"true","db":`...)
 	} else {
-		dst = append(dst, '0')
+		dst = append(dst, `,"snapshot":"false","db":`...)
+	}
+	dst = appendString(dst, db)
+	dst = append(dst, `,"table":`...)
+	if table == "" {
+		dst = append(dst, "null"...)
+	} else {
+		dst = appendString(dst, table)
+	}
+	dst = append(dst, `,"server_id":`...)
+	dst = strconv.AppendUint(dst, uint64(serverID), 10)
+	dst = append(dst, `,"gtid":`...)
+	if gtid == "" {
+		dst = append(dst, "null"...)
+	} else {
+		dst = appendString(dst, gtid)
 	}
 	dst = append(dst, `,"file":`...)
 	dst = appendString(dst, c.File)
 	dst = append(dst, `,"pos":`...)
 	dst = strconv.AppendUint(dst, uint64(c.Pos), 10)
-	if gtid != "" {
-		dst = append(dst, `,"gtid":`...)
-		dst = appendString(dst, gtid)
-	}
-	dst = append(dst, `},"tx":{"id":`...)
+	dst = append(dst, `,"row":`...)
+	dst = strconv.AppendUint(dst, uint64(row), 10)
+	return append(dst, `,"thread":null,"query":null}`...)
+}
+
+func (e *Envelopes) appendTimes(dst []byte) []byte {
+	dst = append(dst, `,"ts_ms":`...)
+	dst = strconv.AppendInt(dst, e.now/1e6, 10)
+	dst = append(dst, `,"ts_us":`...)
+	dst = strconv.AppendInt(dst, e.now/1e3, 10)
+	dst = append(dst, `,"ts_ns":`...)
+	return strconv.AppendInt(dst, e.now, 10)
+}
+
+// appendPumaTx appends `,"puma":{"tx":{…}` (the object left open).
+func appendPumaTx(dst []byte, c *Change) []byte {
+	dst = append(dst, `,"puma":{"tx":{"id":`...)
 	if c.Tx != nil {
 		dst = appendString(dst, c.Tx.ID)
 	} else {
@@ -77,32 +335,60 @@ func AppendEnvelope(dst []byte, c *Change) []byte {
 		dst = append(dst, `,"part":`...)
 		dst = strconv.AppendUint(dst, uint64(c.Part), 10)
 	}
-	return append(dst, "}}"...)
+	return append(dst, '}')
 }
 
-// AppendBeginMarker appends the object opening transaction tx.
-func AppendBeginMarker(dst []byte, tx *Tx) []byte {
-	dst = append(dst, `{"begin":{"id":`...)
-	dst = appendString(dst, tx.ID)
-	dst = append(dst, `,"server_id":`...)
-	dst = strconv.AppendUint(dst, uint64(tx.ServerID), 10)
-	dst = append(dst, `,"file":`...)
-	dst = appendString(dst, tx.File)
-	dst = append(dst, `,"pos":`...)
-	dst = strconv.AppendUint(dst, uint64(tx.Pos), 10)
-	return append(dst, "}}"...)
-}
-
-// AppendCommitMarker appends the object closing b's transaction; b.Commit
-// must be set.
-func AppendCommitMarker(dst []byte, b *Batch, changes uint32) []byte {
-	dst = append(dst, `{"commit":{"id":`...)
+// AppendBegin appends b's BEGIN event (b.Begin is set): Debezium's
+// {"status":"BEGIN","id","ts_ms","event_count":null,"data_collections":null},
+// with "puma":{"server_id","file","pos"} locating the transaction's first
+// event. ts_ms is the first change's event time (the commit's, when the
+// batch has no change; null when it has neither).
+func (e *Envelopes) AppendBegin(dst []byte, b *Batch) []byte {
+	dst = append(dst, `{"status":"BEGIN","id":`...)
 	dst = appendString(dst, b.Tx.ID)
-	dst = append(dst, `,"changes":`...)
-	dst = strconv.AppendUint(dst, uint64(changes), 10)
+	dst = append(dst, `,"ts_ms":`...)
+	switch {
+	case len(b.Changes) > 0:
+		dst = strconv.AppendInt(dst, b.Changes[0].Timestamp*1000, 10)
+	case b.Commit != nil:
+		dst = strconv.AppendInt(dst, b.CommitTime*1000, 10)
+	default:
+		dst = append(dst, "null"...)
+	}
+	dst = append(dst, `,"event_count":null,"data_collections":null,"puma":{"server_id":`...)
+	dst = strconv.AppendUint(dst, uint64(b.Tx.ServerID), 10)
+	dst = append(dst, `,"file":`...)
+	dst = appendString(dst, b.Tx.File)
+	dst = append(dst, `,"pos":`...)
+	dst = strconv.AppendUint(dst, uint64(b.Tx.Pos), 10)
+	return append(dst, "}}"...)
+}
+
+// AppendEnd appends the END event of b's transaction (b.Commit is set),
+// after b's changes went through AppendChange: Debezium's
+// {"status":"END","id","ts_ms","event_count","data_collections":[{"data_collection":"db.table","event_count"}]},
+// counting the events this Envelopes rendered (tombstones and DDL
+// excepted), with "puma":{"file","pos","gtid_set"}: where a resume after
+// this transaction starts. ts_ms is the commit's event time.
+func (e *Envelopes) AppendEnd(dst []byte, b *Batch) []byte {
+	dst = append(dst, `{"status":"END","id":`...)
+	dst = appendString(dst, b.Tx.ID)
 	dst = append(dst, `,"ts_ms":`...)
 	dst = strconv.AppendInt(dst, b.CommitTime*1000, 10)
-	dst = append(dst, `,"file":`...)
+	dst = append(dst, `,"event_count":`...)
+	dst = strconv.AppendUint(dst, uint64(e.cur.total), 10)
+	dst = append(dst, `,"data_collections":[`...)
+	for i, tc := range e.cur.tables {
+		if i > 0 {
+			dst = append(dst, ',')
+		}
+		dst = append(dst, `{"data_collection":`...)
+		dst = appendQualified(dst, tc.db, tc.name)
+		dst = append(dst, `,"event_count":`...)
+		dst = strconv.AppendUint(dst, uint64(tc.n), 10)
+		dst = append(dst, '}')
+	}
+	dst = append(dst, `],"puma":{"file":`...)
 	dst = appendString(dst, b.Commit.File)
 	dst = append(dst, `,"pos":`...)
 	dst = strconv.AppendUint(dst, uint64(b.Commit.Pos), 10)
@@ -113,7 +399,25 @@ func AppendCommitMarker(dst []byte, b *Batch, changes uint32) []byte {
 	return append(dst, "}}"...)
 }
 
-func appendRow(dst []byte, t *Table, row []any) []byte {
+// appendSchema appends the schema block of t's envelopes.
+func (e *Envelopes) appendSchema(dst []byte, t *Table) []byte {
+	if s, ok := e.schemas[t]; ok {
+		return append(dst, s...)
+	}
+	cols := make([]wire.SchemaColumn, len(t.Columns))
+	for i, c := range t.Columns {
+		cols[i] = wire.SchemaColumn{Name: c.Name, Kind: wire.Kind(c.Kind), SQLType: c.SQLType, Meta: c.Meta,
+			Unsigned: c.Unsigned, Nullable: c.Nullable, Values: c.Values}
+	}
+	s := wire.AppendEnvelopeSchema(nil, e.Name, t.DB, t.Name, cols, t.Key, e.Flags)
+	if e.schemas == nil {
+		e.schemas = make(map[*Table][]byte)
+	}
+	e.schemas[t] = s
+	return append(dst, s...)
+}
+
+func appendRow(dst []byte, t *Table, row []any, f wire.EnvelopeFlags) []byte {
 	if row == nil {
 		return append(dst, "null"...)
 	}
@@ -129,12 +433,12 @@ func appendRow(dst []byte, t *Table, row []any) []byte {
 		first = false
 		dst = appendString(dst, t.Columns[i].Name)
 		dst = append(dst, ':')
-		dst = AppendValue(dst, t.Columns[i].Kind, v)
+		dst = appendValue(dst, t.Columns[i].Kind, v, f)
 	}
 	return append(dst, '}')
 }
 
-func appendKey(dst []byte, t *Table, row []any) []byte {
+func appendKey(dst []byte, t *Table, row []any, f wire.EnvelopeFlags) []byte {
 	if row == nil {
 		return append(dst, "null"...)
 	}
@@ -150,16 +454,20 @@ func appendKey(dst []byte, t *Table, row []any) []byte {
 		first = false
 		dst = appendString(dst, t.Columns[i].Name)
 		dst = append(dst, ':')
-		dst = AppendValue(dst, t.Columns[i].Kind, row[i])
+		dst = appendValue(dst, t.Columns[i].Kind, row[i], f)
 	}
 	return append(dst, '}')
 }
 
-// AppendValue appends v, a value of a column of kind k, as JSON: numbers as
-// numbers (exact, unsigned 64-bit included), DECIMAL as a string, bytes
-// (BINARY, BLOB, GEOMETRY) as base64, JSON as JSON, time types, UUID and
-// INET as strings (see Kind for their forms), NULL as null.
-func AppendValue(dst []byte, k Kind, v any) []byte {
+// AppendValue appends v, a value of a column of kind k, as JSON in the
+// envelope's default representation: numbers as numbers (exact, unsigned
+// 64-bit included), DECIMAL as a string, bytes (BINARY, BLOB, GEOMETRY)
+// as base64, JSON as JSON, time types, UUID and INET as strings (see Kind
+// for their forms), NULL as null.
+func AppendValue(dst []byte, k Kind, v any) []byte { return appendValue(dst, k, v, 0) }
+
+// appendValue is AppendValue in the representation f chooses.
+func appendValue(dst []byte, k Kind, v any, f wire.EnvelopeFlags) []byte {
 	switch v := v.(type) {
 	case nil:
 		return append(dst, "null"...)
@@ -168,19 +476,26 @@ func AppendValue(dst []byte, k Kind, v any) []byte {
 	case uint64:
 		return strconv.AppendUint(dst, v, 10)
 	case float32:
-		return appendFloat(dst, float64(v), 32)
+		return wire.AppendJSONFloat(dst, float64(v), 32)
 	case float64:
-		return appendFloat(dst, v, 64)
+		return wire.AppendJSONFloat(dst, v, 64)
 	case []byte:
-		dst = append(dst, '"')
-		dst = base64.StdEncoding.AppendEncode(dst, v)
-		return append(dst, '"')
+		return wire.AppendJSONBytes(dst, v, f)
 	case string:
-		if k == KindJSON {
+		switch k {
+		case KindJSON:
 			if v == "" {
 				return append(dst, "null"...)
 			}
 			return append(dst, v...)
+		case KindDecimal:
+			return wire.AppendJSONDecimal(dst, v, f)
+		case KindDate:
+			return wire.AppendJSONDate(dst, v, f)
+		case KindTime:
+			return wire.AppendJSONTime(dst, v, f)
+		case KindDateTime, KindTimestamp:
+			return wire.AppendJSONDateTime(dst, v, f)
 		}
 		return appendString(dst, v)
 	}
@@ -188,8 +503,14 @@ func AppendValue(dst []byte, k Kind, v any) []byte {
 	return append(dst, "null"...)
 }
 
-func appendFloat(dst []byte, f float64, bits int) []byte {
-	return wire.AppendJSONFloat(dst, f, bits)
-}
-
 func appendString(dst []byte, s string) []byte { return wire.AppendJSONString(dst, s) }
+
+// appendQualified appends "db.name" as a JSON string without building it.
+func appendQualified(dst []byte, db, name string) []byte {
+	dst = appendString(dst, db)
+	dst = append(dst[:len(dst)-1], '.')
+	mark := len(dst)
+	dst = appendString(dst, name)
+	copy(dst[mark:], dst[mark+1:])
+	return dst[:len(dst)-1]
+}

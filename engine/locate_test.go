@@ -60,7 +60,7 @@ func locTableRows(t *testing.T, sink *capture, table string) []int {
 	t.Helper()
 	var out []int
 	for _, e := range sink.envelopes(t) {
-		if e["table"] != table {
+		if e["source"].(map[string]any)["table"] != table {
 			continue
 		}
 		img, _ := e["after"].(map[string]any)

@@ -132,7 +132,7 @@ func newPipeline(log *slog.Logger, cfg config.Task, store checkpoint.Store, base
 		s.ch = make(chan *Batch, cfg.QueueBatches)
 	}
 	if cfg.OnError == config.OnErrorDeadLetter {
-		p.dead = &deadLetter{path: cfg.DeadLetterPath}
+		p.dead = &deadLetter{path: cfg.DeadLetterPath, env: Envelopes{Name: cfg.Name}}
 	}
 	return p
 }

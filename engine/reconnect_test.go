@@ -97,7 +97,7 @@ func TestConnectionCutsLoseNothing(t *testing.T) {
 	envs := sink.envelopes(t)
 	seen := map[string]bool{}
 	for _, e := range envs {
-		tx := e["tx"].(map[string]any)
+		tx := e["puma"].(map[string]any)["tx"].(map[string]any)
 		seen[fmt.Sprintf("%v/%v", tx["id"], tx["seq"])] = true
 	}
 	if len(seen) != total {
@@ -147,7 +147,7 @@ func TestCutInsideTransactionRestartsIt(t *testing.T) {
 	}
 	seen := map[float64]bool{}
 	for _, e := range sink.envelopes(t) {
-		seen[e["tx"].(map[string]any)["seq"].(float64)] = true
+		seen[e["puma"].(map[string]any)["tx"].(map[string]any)["seq"].(float64)] = true
 	}
 	if len(seen) != rows {
 		t.Fatalf("%d distinct changes, want %d", len(seen), rows)

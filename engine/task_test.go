@@ -24,6 +24,7 @@ import (
 // and can be told to fail.
 type capture struct {
 	mu      sync.Mutex
+	env     engine.Envelopes
 	lines   []string
 	batches int
 	fail    int // fail this many Sends before accepting
@@ -38,8 +39,9 @@ func (c *capture) Send(ctx context.Context, b *engine.Batch) error {
 		return c.err
 	}
 	c.batches++
+	c.env.StartBatch(b, time.Now())
 	for i := range b.Changes {
-		c.lines = append(c.lines, string(engine.AppendEnvelope(nil, &b.Changes[i])))
+		c.lines = append(c.lines, string(c.env.AppendOne(nil, &b.Changes[i])))
 	}
 	return nil
 }
@@ -213,7 +215,7 @@ func TestStreamsRowChanges(t *testing.T) {
 	}
 
 	ins := envs[0]
-	if ins["op"] != "c" || ins["db"] != "shop" || ins["table"] != "items" || ins["before"] != nil {
+	if src := ins["source"].(map[string]any); ins["op"] != "c" || src["db"] != "shop" || src["table"] != "items" || ins["before"] != nil {
 		t.Errorf("insert envelope: %v", ins)
 	}
 	after := ins["after"].(map[string]any)
@@ -231,12 +233,12 @@ func TestStreamsRowChanges(t *testing.T) {
 	if !strings.Contains(sink.lines[0], `"big":18446744073709551615`) {
 		t.Errorf("BIGINT UNSIGNED max not exact: %s", sink.lines[0])
 	}
-	if k := ins["key"].(map[string]any); k["id"] != 1.0 || len(k) != 1 {
+	if k := ins["puma"].(map[string]any)["key"].(map[string]any); k["id"] != 1.0 || len(k) != 1 {
 		t.Errorf("key = %v", k)
 	}
 
 	// The two-statement transaction: same tx id, seq 1 and 2.
-	tx1, tx2 := envs[1]["tx"].(map[string]any), envs[2]["tx"].(map[string]any)
+	tx1, tx2 := envs[1]["puma"].(map[string]any)["tx"].(map[string]any), envs[2]["puma"].(map[string]any)["tx"].(map[string]any)
 	if tx1["id"] != tx2["id"] || tx1["seq"] != 1.0 || tx2["seq"] != 2.0 {
 		t.Errorf("tx markers: %v %v", tx1, tx2)
 	}
@@ -381,7 +383,7 @@ func TestLargeTransactionStreamsInBatches(t *testing.T) {
 	}
 	envs := sink.envelopes(t)
 	for i, e := range envs {
-		if seq := e["tx"].(map[string]any)["seq"].(float64); int(seq) != i+1 {
+		if seq := e["puma"].(map[string]any)["tx"].(map[string]any)["seq"].(float64); int(seq) != i+1 {
 			t.Fatalf("change %d has seq %v", i, seq)
 		}
 	}

@@ -333,14 +333,41 @@ func geomLine(srid uint32, pts [][2]float64) string {
 // envRow is an envelope with its images kept as raw JSON, so numbers stay
 // exact.
 type envRow struct {
-	Op      string                     `json:"op"`
-	DB      string                     `json:"db"`
-	Table   string                     `json:"table"`
-	Before  map[string]json.RawMessage `json:"before"`
-	After   map[string]json.RawMessage `json:"after"`
-	Key     map[string]json.RawMessage `json:"key"`
-	KeyKind string                     `json:"key_kind"`
-	Stmt    string                     `json:"statement"`
+	Op      string
+	DB      string
+	Table   string
+	Before  map[string]json.RawMessage
+	After   map[string]json.RawMessage
+	Key     map[string]json.RawMessage
+	KeyKind string
+	Stmt    string
+}
+
+// UnmarshalJSON reads the fields envRow holds from where the envelope
+// puts them.
+func (r *envRow) UnmarshalJSON(b []byte) error {
+	var e struct {
+		Op     string                     `json:"op"`
+		Before map[string]json.RawMessage `json:"before"`
+		After  map[string]json.RawMessage `json:"after"`
+		Source struct {
+			DB    string `json:"db"`
+			Table string `json:"table"`
+		} `json:"source"`
+		DDL  *string `json:"ddl"`
+		Puma struct {
+			Key     map[string]json.RawMessage `json:"key"`
+			KeyKind string                     `json:"key_kind"`
+		} `json:"puma"`
+	}
+	if err := json.Unmarshal(b, &e); err != nil {
+		return err
+	}
+	*r = envRow{Op: e.Op, DB: e.Source.DB, Table: e.Source.Table, Before: e.Before, After: e.After, Key: e.Puma.Key, KeyKind: e.Puma.KeyKind}
+	if e.DDL != nil {
+		r.Op, r.Stmt = "ddl", *e.DDL
+	}
+	return nil
 }
 
 func envelopeRows(t *testing.T, sink *capture) []envRow {

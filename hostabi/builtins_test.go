@@ -5,9 +5,11 @@ import (
 	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/json"
 	"net/http"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/pumacdc/puma/engine"
 	"github.com/pumacdc/puma/engine/position"
@@ -48,9 +50,14 @@ func TestBuiltinHandlers(t *testing.T) {
 	m := hmac.New(sha256.New, []byte("pepper"))
 	m.Write([]byte("ann@example.com"))
 	c := b.Changes[0]
-	got := string(engine.AppendEnvelope(nil, &c))
-	want := `{"op":"c","db":"crm","table":"clients","before":null,"after":{"id":1,"email":"` + hex.EncodeToString(m.Sum(nil)) +
-		`","status":"test","total":"10.50"},"key":{"id":1},"ts_ms":0,"source":{"server_id":1,"file":"bin.000001","pos":100,"gtid":"0-1-1"},"tx":{"id":"0-1-1","seq":1}}`
+	e := engine.Envelopes{Name: "shop"}
+	e.StartBatch(b, time.Unix(0, 0))
+	got := string(e.AppendOne(nil, &c))
+	want := `{"before":null,"after":{"id":1,"email":"` + hex.EncodeToString(m.Sum(nil)) + `","status":"test","total":"10.50"},` +
+		`"source":{"version":"2.0","connector":"mariadb","name":"shop","ts_ms":0,"snapshot":"false","db":"crm","table":"clients",` +
+		`"server_id":1,"gtid":"0-1-1","file":"bin.000001","pos":100,"row":0,"thread":null,"query":null},` +
+		`"transaction":{"id":"0-1-1","total_order":1,"data_collection_order":1},"op":"c","ts_ms":0,"ts_us":0,"ts_ns":0,` +
+		`"puma":{"tx":{"id":"0-1-1","seq":1},"key":{"id":1}}}`
 	if got != want {
 		t.Errorf("envelope\n got %s\nwant %s", got, want)
 	}
@@ -85,12 +92,12 @@ func TestBuiltinHTTP(t *testing.T) {
 		if sig := r.header.Get("X-Puma-Signature"); sig != "sha256="+hex.EncodeToString(m.Sum(nil)) {
 			t.Errorf("post %d: signature %q", i, sig)
 		}
-		if !strings.HasPrefix(r.body, `[{"op":`) || r.header.Get("Content-Type") != "application/json" {
+		if !strings.HasPrefix(r.body, `[{`) || !json.Valid([]byte(r.body)) || r.header.Get("Content-Type") != "application/json" {
 			t.Errorf("post %d: %s %s", i, r.header.Get("Content-Type"), r.body)
 		}
 	}
 	srv.mu.Unlock()
-	if got := strings.Join(keys, " "); got != "0-1-100:1-3 0-1-100:4-9 bin.000001:900:1-2 0-1-101:1-3" {
+	if got := strings.Join(keys, " "); got != "0-1-100:1-3 0-1-100:4-9 bin.000001:900:1-2 0-1-101:1-4" {
 		t.Errorf("idempotency keys %s", got)
 	}
 	status = 503

@@ -50,9 +50,13 @@ type caps struct {
 	macs [2]map[string]hash.Hash
 
 	// batch is the batch the instance is handling or sending, during
-	// the call; env is envelope's scratch buffer.
-	batch *engine.Batch
-	env   []byte
+	// the call; env is envelope's scratch buffer, enc its renderer and
+	// envNow the processing time of envBatch, the batch enc renders.
+	batch    *engine.Batch
+	env      []byte
+	enc      engine.Envelopes
+	envBatch *engine.Batch
+	envNow   time.Time
 }
 
 // fail records err for last_error and returns its errno.
@@ -169,12 +173,15 @@ func (c *caps) lastErrorFn(_ context.Context, m api.Module, stack []uint64) {
 }
 
 func (c *caps) envelope(_ context.Context, m api.Module, stack []uint64) {
-	stack[0] = uint64(c.doEnvelope(m, uint32(stack[0]), uint32(stack[1]), uint32(stack[2]), byte(stack[3])))
+	stack[0] = uint64(c.doEnvelope(m, uint32(stack[0]), uint32(stack[1]), uint32(stack[2]), uint32(stack[3])))
 }
 
 // doEnvelope renders changes from..end of the current batch into the
-// guest's buffer, whole envelopes only.
-func (c *caps) doEnvelope(m api.Module, ptr, capacity, from uint32, sep byte) int64 {
+// guest's buffer, whole envelopes only. opts is the separator byte and,
+// from bit 8 on, the sender's wire.EnvelopeFlags. The changes before from
+// are counted again each call (the transaction's event order depends on
+// them), so a call that did not fit leaves no trace.
+func (c *caps) doEnvelope(m api.Module, ptr, capacity, from, opts uint32) int64 {
 	b := c.batch
 	if b == nil {
 		return c.fail(wire.ErrnoInvalid, "envelope: no batch is being handled")
@@ -182,12 +189,23 @@ func (c *caps) doEnvelope(m api.Module, ptr, capacity, from uint32, sep byte) in
 	if int64(from) > int64(len(b.Changes)) {
 		return c.fail(wire.ErrnoInvalid, "envelope: change %d of a batch of %d", from, len(b.Changes))
 	}
+	sep, flags := byte(opts), wire.EnvelopeFlags(opts>>8)
+	if !flags.Valid() {
+		return c.fail(wire.ErrnoInvalid, "envelope: unknown options %#x", uint32(flags))
+	}
+	if b != c.envBatch {
+		c.envBatch, c.envNow = b, c.h.now()
+	}
+	c.enc.Flags = flags
+	c.enc.StartBatch(b, c.envNow)
+	for i := range from {
+		c.enc.Count(&b.Changes[i])
+	}
 	buf := c.env[:0]
 	n := uint32(0)
 	for i := int(from); i < len(b.Changes); i++ {
 		mark := len(buf)
-		buf = engine.AppendEnvelope(buf, &b.Changes[i])
-		buf = append(buf, sep)
+		buf = c.enc.AppendChange(buf, &b.Changes[i], sep)
 		if uint64(len(buf)) > uint64(capacity) {
 			if n == 0 {
 				c.env = buf

@@ -73,7 +73,7 @@ func TestChain(t *testing.T) {
 	if !bytes.Equal(got, want) {
 		t.Fatalf("output differs:\n got:\n%s\nwant:\n%s", got, want)
 	}
-	if r := strings.Join(routes, ","); r != "example.com,,," {
+	if r := strings.Join(routes, ","); r != "example.com,,,," {
 		t.Errorf("routes = %q", r)
 	}
 }
@@ -108,7 +108,7 @@ func expectedChain() []*engine.Batch {
 		with(in[0], nil),
 		with(in[1], []engine.Change{derive(in[1].Changes[2]), derive(in[1].Changes[4])}),
 		in[2],
-		with(in[3], nil),
+		with(in[3], []engine.Change{derive(in[3].Changes[3])}),
 		in[4],
 	}
 }

@@ -5,6 +5,8 @@ import (
 
 	"github.com/pumacdc/puma/engine"
 	"github.com/pumacdc/puma/engine/position"
+	"github.com/pumacdc/puma/hostabi/hostabitest"
+	"github.com/pumacdc/puma/hostabi/wire"
 )
 
 // allKinds has a column of every Kind.
@@ -70,7 +72,7 @@ func nullRow(id int64) []any {
 }
 
 // corpus returns batches covering every kind, NULLs, unicode, updates,
-// deletes, DDL, truncate, key kinds, and transactions spanning batches.
+// deletes, an update of the key, DDL, truncate, key kinds, and transactions spanning batches.
 func corpus() []*engine.Batch {
 	tx1 := &engine.Tx{ID: "0-1-100", GTID: "0-1-100", ServerID: 1, File: "bin.000001", Pos: 4}
 	tx2 := &engine.Tx{ID: "bin.000001:900", ServerID: 7, File: "bin.000001", Pos: 900}
@@ -101,6 +103,7 @@ func corpus() []*engine.Batch {
 			ch(tx3, 1, engine.OpTruncate, &engine.Table{DB: "logs", Name: "events"}, nil, nil),
 			ch(tx3, 2, engine.OpDelete, customers, []any{int64(2), "bob@test.example", "test", "3"}, nil),
 			ch(tx3, 3, engine.OpInsert, allKinds, nil, []any{int64(4), uint64(0), float32(math.Inf(1)), math.NaN(), "0", "", []byte{}, "0000-00-00", "00:00:00", "0000-00-00 00:00:00", "0000-00-00 00:00:00", int64(0), uint64(0), "", "", "", []byte{}, "00000000-0000-0000-0000-000000000000", "0.0.0.0"}),
+			ch(tx3, 4, engine.OpUpdate, customers, []any{int64(1), nil, "live", "99.99"}, []any{int64(5), nil, "live", "99.99"}),
 		}, Commit: &position.Position{File: "bin.000002", Pos: 400, GTIDSet: "0-1-100,1-2-3"}, CommitTime: 1764065000},
 		{Seq: 5}, // position only
 	}
@@ -108,26 +111,28 @@ func corpus() []*engine.Batch {
 
 // envelopes renders batches as the JSON lines the Go senders wrote.
 func envelopes(bs []*engine.Batch, markers bool) []byte {
+	return envelopesOf("shop", 0, bs, markers)
+}
+
+// envelopesOf is what a JSON sender of task with these options writes
+// for bs, rendered by the host's encoder at hostabitest.Now.
+func envelopesOf(task string, flags wire.EnvelopeFlags, bs []*engine.Batch, markers bool) []byte {
 	var out []byte
-	var total uint32
+	e := engine.Envelopes{Name: task, Flags: flags}
 	for _, b := range bs {
 		if b.Tx == nil {
 			continue
 		}
-		if b.Begin {
-			total = 0
-			if markers {
-				out = engine.AppendBeginMarker(out, b.Tx)
-				out = append(out, '\n')
-			}
-		}
-		total += uint32(len(b.Changes))
-		for i := range b.Changes {
-			out = engine.AppendEnvelope(out, &b.Changes[i])
+		e.StartBatch(b, hostabitest.Now())
+		if b.Begin && markers {
+			out = e.AppendBegin(out, b)
 			out = append(out, '\n')
 		}
+		for i := range b.Changes {
+			out = e.AppendChange(out, &b.Changes[i], '\n')
+		}
 		if b.Commit != nil && markers {
-			out = engine.AppendCommitMarker(out, b, total)
+			out = e.AppendEnd(out, b)
 			out = append(out, '\n')
 		}
 	}

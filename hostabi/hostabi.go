@@ -73,6 +73,9 @@ type Options struct {
 	// HTTPRootCAs verifies the servers plugins reach over https; nil is
 	// the system's pool.
 	HTTPRootCAs *x509.CertPool
+	// Now is the clock of the envelopes' processing time (ts_ms); nil is
+	// time.Now. Tests fix it to compare envelopes byte for byte.
+	Now func() time.Time
 }
 
 // Host loads and runs plugins. It is safe for concurrent use; Close it
@@ -108,6 +111,14 @@ func (h *Host) SetSecrets(secrets map[string]config.Secret) {
 	h.secretsMu.Lock()
 	h.secrets = secrets
 	h.secretsMu.Unlock()
+}
+
+// now is the time envelopes are rendered at.
+func (h *Host) now() time.Time {
+	if h.opts.Now != nil {
+		return h.opts.Now()
+	}
+	return time.Now()
 }
 
 func (h *Host) secretsNow() map[string]config.Secret {

@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+	"time"
 
 	"github.com/pumacdc/puma/engine"
 	"github.com/pumacdc/puma/engine/position"
@@ -63,10 +64,12 @@ func TestEmittedParts(t *testing.T) {
 	}
 	check("one split", once, 2)
 	check("two splits", twice, 4)
-	if env := engine.AppendEnvelope(nil, &twice.Changes[3]); !bytes.HasSuffix(env, []byte(`"tx":{"id":"0-1-9","seq":1,"part":4}}`)) {
+	var e engine.Envelopes
+	e.StartBatch(twice, time.Now())
+	if env := e.AppendOne(nil, &twice.Changes[3]); !bytes.Contains(env, []byte(`"puma":{"tx":{"id":"0-1-9","seq":1,"part":4}`)) {
 		t.Errorf("envelope %s", env)
 	}
-	if env := engine.AppendEnvelope(nil, &b.Changes[0]); !bytes.HasSuffix(env, []byte(`"tx":{"id":"0-1-9","seq":1}}`)) {
+	if env := e.AppendOne(nil, &b.Changes[0]); !bytes.Contains(env, []byte(`"puma":{"tx":{"id":"0-1-9","seq":1}`)) {
 		t.Errorf("a change of its own has no part: %s", env)
 	}
 }
@@ -83,25 +86,35 @@ func TestGoEnvelopeMatchesHost(t *testing.T) {
 		{Op: engine.OpInsert, Table: customers, Seq: 1, Part: 2, Tx: tx, File: tx.File, Pos: 90, After: []any{int64(1), "a@example.com", "b", "1"}},
 	}, Commit: &position.Position{File: "bin.000003", Pos: 200, GTIDSet: "0-1-200"}, CommitTime: 1764065100})
 	msgs := hostabi.EncodeBatches(bs)
-	for _, markers := range []bool{false, true} {
-		enc := envelope.Encoder{Markers: markers}
-		var got []byte
-		sdk.Register(sdk.Plugin{Sender: func(b *sdk.Batch) error {
-			got = append(got, enc.Encode(b)...)
-			return nil
-		}})
-		var e wire.Encoder
-		e.StartInit(wire.RoleSender, "t", "go", []byte("{}"))
-		if rep := sdk.NativeInit(e.Message()); len(rep) != 0 {
-			t.Fatalf("init: %q", rep)
-		}
-		for i, msg := range msgs {
-			if rep := sdk.NativeSend(msg); len(rep) != 0 {
-				t.Fatalf("batch %d: %q", i, rep)
+	options := []wire.EnvelopeFlags{0, wire.EnvDeleteCreate | wire.EnvTombstones,
+		wire.EnvDecimalDouble | wire.EnvTimeMicros | wire.EnvBinaryHex, wire.EnvWithSchema | wire.EnvDeleteCreate | wire.EnvTombstones}
+	for _, flags := range options {
+		for _, markers := range []bool{false, true} {
+			enc := envelope.Encoder{Markers: markers, Flags: flags, Now: hostabitest.Now}
+			var got []byte
+			sdk.Register(sdk.Plugin{Sender: func(b *sdk.Batch) error {
+				got = append(got, enc.Encode(b)...)
+				return nil
+			}})
+			var e wire.Encoder
+			e.StartInit(wire.RoleSender, "t", "go", []byte("{}"))
+			if rep := sdk.NativeInit(e.Message()); len(rep) != 0 {
+				t.Fatalf("init: %q", rep)
 			}
-		}
-		if want := envelopes(bs, markers); !bytes.Equal(got, want) {
-			t.Errorf("markers=%v: Go rendering differs from the host's\n got %s\nwant %s", markers, got, want)
+			for i, msg := range msgs {
+				if rep := sdk.NativeSend(msg); len(rep) != 0 {
+					t.Fatalf("batch %d: %q", i, rep)
+				}
+			}
+			if want := envelopesOf("t", flags, bs, markers); !bytes.Equal(got, want) {
+				gl, wl := bytes.Split(got, []byte("\n")), bytes.Split(want, []byte("\n"))
+				for i := range min(len(gl), len(wl)) {
+					if !bytes.Equal(gl[i], wl[i]) {
+						t.Fatalf("options %#x markers=%v: line %d: Go rendering differs from the host's\n got %s\nwant %s", flags, markers, i+1, gl[i], wl[i])
+					}
+				}
+				t.Fatalf("options %#x markers=%v: %d lines, want %d", flags, markers, len(gl), len(wl))
+			}
 		}
 	}
 }

@@ -96,7 +96,7 @@ func TestPluginTestRoundTrip(t *testing.T) {
 	}
 	var want []string
 	for _, l := range strings.Split(strings.TrimSpace(string(in)), "\n") {
-		if !strings.HasPrefix(l, `{"begin"`) && !strings.HasPrefix(l, `{"commit"`) {
+		if !strings.HasPrefix(l, `{"status"`) {
 			want = append(want, l)
 		}
 	}

@@ -13,6 +13,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/pumacdc/puma/hostabi"
 	"github.com/pumacdc/puma/plugins/catalog"
@@ -176,12 +177,20 @@ func CacheDir() string {
 	return filepath.Join(os.TempDir(), fmt.Sprintf("puma-test-wasm-cache-%d", os.Getuid()))
 }
 
+// Now is the fixed clock of NewHost's hosts: envelopes rendered in a
+// test carry this processing time (ts_ms), so tests can compare them.
+func Now() time.Time { return time.Unix(1764065100, 123456789) }
+
 // NewHost returns a Host on the shared cache whose config directory is
-// dir, closed when the test ends.
+// dir and whose clock is Now (unless opts sets one), closed when the test
+// ends.
 func NewHost(tb testing.TB, dir string, opts hostabi.Options) *hostabi.Host {
 	tb.Helper()
 	opts.CacheDir = CacheDir()
 	opts.ConfigDir = dir
+	if opts.Now == nil {
+		opts.Now = Now
+	}
 	h, err := hostabi.New(context.Background(), opts)
 	if err != nil {
 		tb.Fatal(err)

@@ -63,10 +63,14 @@ const (
 	// guest returns to Go where the garbage collector can stop it. Always
 	// allowed; a plugin has no reason to import it itself.
 	ImportSafepoint = "safepoint"
-	// ImportEnvelope is envelope(ptr, cap, from, sep u32) -> i64: writes the
-	// JSON envelopes (as the built-in senders write them) of the changes
-	// of the batch being handled, from index from on, each followed by the
-	// byte sep, into the cap bytes at ptr: as many whole ones as fit. It
+	// ImportEnvelope is envelope(ptr, cap, from, opts u32) -> i64: writes
+	// the JSON envelopes (as the built-in senders write them) of the
+	// changes of the batch being handled, from index from on, each
+	// followed by the byte in opts' low 8 bits, into the cap bytes at ptr:
+	// as many whole ones as fit. opts' higher bits are the sender's
+	// EnvelopeFlags (0: the defaults); the host counts the transaction's
+	// events (total_order, data_collection_order) from the batch opening
+	// it, as sdk/envelope does. It
 	// returns count<<32 | bytes written; when not even the first fits,
 	// count is 0 and bytes is the size that one needs. Or an Errno (no
 	// batch is being handled, from beyond its end). Always allowed: it

@@ -28,7 +28,7 @@ type Config struct {
 	MaxBytes int64 `json:"max_bytes"`
 	// Fsync syncs the file before a batch is acknowledged; default true.
 	Fsync *bool `json:"fsync"`
-	// Markers writes {"begin":…} and {"commit":…} lines around each
+	// Markers writes BEGIN and END transaction lines around each
 	// transaction; default false.
 	Markers bool `json:"markers"`
 }
@@ -58,12 +58,8 @@ func DecodeConfig(raw map[string]any) (Config, error) {
 // encoder renders batches; it is owned by one sender.
 type encoder struct {
 	markers bool
+	env     engine.Envelopes
 	buf     []byte
-	// seq is the batch last encoded; prior counts the changes of its
-	// transaction in the batches before it, so a retried batch counts once.
-	seq   uint64
-	prior uint32
-	total uint32
 }
 
 func (e *encoder) encode(b *engine.Batch) []byte {
@@ -71,25 +67,16 @@ func (e *encoder) encode(b *engine.Batch) []byte {
 	if b.Tx == nil {
 		return e.buf
 	}
-	if b.Seq != e.seq {
-		e.seq, e.prior = b.Seq, e.total
-		if b.Begin {
-			e.prior = 0
-		}
-	}
-	e.total = e.prior + uint32(len(b.Changes))
-	if b.Begin {
-		if e.markers {
-			e.buf = engine.AppendBeginMarker(e.buf, b.Tx)
-			e.buf = append(e.buf, '\n')
-		}
-	}
-	for i := range b.Changes {
-		e.buf = engine.AppendEnvelope(e.buf, &b.Changes[i])
+	e.env.StartBatch(b, time.Now())
+	if b.Begin && e.markers {
+		e.buf = e.env.AppendBegin(e.buf, b)
 		e.buf = append(e.buf, '\n')
 	}
+	for i := range b.Changes {
+		e.buf = e.env.AppendChange(e.buf, &b.Changes[i], '\n')
+	}
 	if b.Commit != nil && e.markers {
-		e.buf = engine.AppendCommitMarker(e.buf, b, e.total)
+		e.buf = e.env.AppendEnd(e.buf, b)
 		e.buf = append(e.buf, '\n')
 	}
 	return e.buf

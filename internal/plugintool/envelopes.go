@@ -19,48 +19,89 @@ import (
 	"github.com/pumacdc/puma/engine/position"
 )
 
-// envelope is one line of a JSONL file: a change, or a begin or commit
-// marker.
+// envelope is one line of a JSONL file: a change (Debezium's change
+// event, or its schema change event for DDL), a BEGIN or END transaction
+// event, or a fixture's schema line. read fills the fields after line
+// from the JSON ones.
 type envelope struct {
-	Op        string          `json:"op"`
-	DB        string          `json:"db"`
-	Table     *string         `json:"table"`
-	Statement string          `json:"statement"`
-	Before    json.RawMessage `json:"before"`
-	After     json.RawMessage `json:"after"`
-	Key       json.RawMessage `json:"key"`
-	KeyKind   string          `json:"key_kind"`
-	TsMS      int64           `json:"ts_ms"`
-	Source    struct {
-		ServerID uint32 `json:"server_id"`
-		File     string `json:"file"`
-		Pos      uint32 `json:"pos"`
-		GTID     string `json:"gtid"`
+	Op     string          `json:"op"`
+	Before json.RawMessage `json:"before"`
+	After  json.RawMessage `json:"after"`
+	Source struct {
+		TsMS     int64   `json:"ts_ms"`
+		DB       string  `json:"db"`
+		Table    *string `json:"table"`
+		ServerID uint32  `json:"server_id"`
+		File     string  `json:"file"`
+		Pos      uint32  `json:"pos"`
+		GTID     string  `json:"gtid"`
 	} `json:"source"`
-	Tx struct {
-		ID   string `json:"id"`
-		Seq  uint32 `json:"seq"`
-		Part uint16 `json:"part"`
-	} `json:"tx"`
-	Begin *struct {
-		ID       string `json:"id"`
+	DDL  *string `json:"ddl"`
+	Puma struct {
+		Tx struct {
+			ID   string `json:"id"`
+			Seq  uint32 `json:"seq"`
+			Part uint16 `json:"part"`
+		} `json:"tx"`
+		Key     json.RawMessage `json:"key"`
+		KeyKind string          `json:"key_kind"`
+		// A BEGIN's first event, an END's resume position.
 		ServerID uint32 `json:"server_id"`
 		File     string `json:"file"`
 		Pos      uint32 `json:"pos"`
-	} `json:"begin"`
-	Commit *struct {
-		ID      string `json:"id"`
-		TsMS    int64  `json:"ts_ms"`
-		File    string `json:"file"`
-		Pos     uint32 `json:"pos"`
-		GTIDSet string `json:"gtid_set"`
-	} `json:"commit"`
+		GTIDSet  string `json:"gtid_set"`
+	} `json:"puma"`
+	// Status is BEGIN or END on a transaction event, whose id is ID.
+	Status string `json:"status"`
+	ID     string `json:"id"`
+	TsMS   int64  `json:"ts_ms"`
 	// Schema, on a line of its own, types the table it names for the
-	// lines after it (see schemaLine).
-	Schema json.RawMessage `json:"schema"`
+	// lines after it (see schemaLine); with Payload it is the schema
+	// block of an envelope written with envelope = "with_schema".
+	Schema  json.RawMessage `json:"schema"`
+	Payload json.RawMessage `json:"payload"`
 
-	line int
-	def  *tableDef // the table of a row change
+	line   int
+	def    *tableDef // the table of a row change
+	table  *string
+	db     string
+	begin  bool
+	commit bool
+}
+
+// read decodes a line into e; tombstone reports a tombstone (null, or
+// an envelope with a null payload), which carries no change.
+func (e *envelope) read(text []byte) (tombstone bool, err error) {
+	if string(text) == "null" {
+		return true, nil
+	}
+	if err := json.Unmarshal(text, e); err != nil {
+		return false, err
+	}
+	if len(e.Payload) > 0 {
+		if string(e.Payload) == "null" {
+			return true, nil
+		}
+		payload := e.Payload
+		*e = envelope{line: e.line}
+		if err := json.Unmarshal(payload, e); err != nil {
+			return false, fmt.Errorf("payload: %w", err)
+		}
+	}
+	switch e.Status {
+	case "BEGIN":
+		e.begin = true
+	case "END":
+		e.commit = true
+	case "":
+	default:
+		return false, fmt.Errorf("status %q: want BEGIN or END", e.Status)
+	}
+	e.db, e.table = e.Source.DB, e.Source.Table
+	if e.DDL != nil {
+		e.Op = "ddl"
+	}
+	return false, nil
 }
 
 // field is one column of a row image, in the order the object lists it.
@@ -311,8 +352,12 @@ func ReadFixture(r io.Reader, batchRows int) (bs []*engine.Batch, guessed []stri
 			continue
 		}
 		e := &envelope{line: line}
-		if err := json.Unmarshal(text, e); err != nil {
+		tombstone, err := e.read(text)
+		if err != nil {
 			return nil, nil, fmt.Errorf("line %d: %w", line, err)
+		}
+		if tombstone {
+			continue
 		}
 		if len(e.Schema) > 0 && string(e.Schema) != "null" {
 			var prev *tableDef
@@ -328,13 +373,13 @@ func ReadFixture(r io.Reader, batchRows int) (bs []*engine.Batch, guessed []stri
 			continue
 		}
 		envs = append(envs, e)
-		if e.Begin != nil || e.Commit != nil || e.Table == nil {
+		if e.begin || e.commit || e.table == nil || e.Op == "ddl" {
 			continue
 		}
-		name := e.DB + "." + *e.Table
+		name := e.db + "." + *e.table
 		d := defs[name]
 		if d == nil {
-			d = &tableDef{db: e.DB, name: *e.Table, index: map[string]int{}, keyKind: engine.KeyPrimary}
+			d = &tableDef{db: e.db, name: *e.table, index: map[string]int{}, keyKind: engine.KeyPrimary}
 			defs[name] = d
 			guessed = append(guessed, name)
 		}
@@ -348,8 +393,8 @@ func ReadFixture(r io.Reader, batchRows int) (bs []*engine.Batch, guessed []stri
 				return nil, nil, fmt.Errorf("line %d: %w", line, err)
 			}
 		}
-		if d.key == nil && len(e.Key) > 0 && string(e.Key) != "null" {
-			fs, err := fields(e.Key)
+		if d.key == nil && len(e.Puma.Key) > 0 && string(e.Puma.Key) != "null" {
+			fs, err := fields(e.Puma.Key)
 			if err != nil {
 				return nil, nil, fmt.Errorf("line %d: key: %w", line, err)
 			}
@@ -359,7 +404,7 @@ func ReadFixture(r io.Reader, batchRows int) (bs []*engine.Batch, guessed []stri
 					d.t.Key = append(d.t.Key, i)
 				}
 			}
-			switch e.KeyKind {
+			switch e.Puma.KeyKind {
 			case "config":
 				d.keyKind = engine.KeyConfig
 			case "row":
@@ -391,8 +436,8 @@ func batches(envs []*envelope, batchRows int) ([]*engine.Batch, error) {
 		}
 		switch {
 		case commit != nil:
-			cur.Commit = &position.Position{File: commit.Commit.File, Pos: commit.Commit.Pos, GTIDSet: commit.Commit.GTIDSet}
-			cur.CommitTime = commit.Commit.TsMS / 1000
+			cur.Commit = &position.Position{File: commit.Puma.File, Pos: commit.Puma.Pos, GTIDSet: commit.Puma.GTIDSet}
+			cur.CommitTime = commit.TsMS / 1000
 		case hasChange && tx != nil:
 			// No marker: the transaction ends after its last change.
 			cur.Commit = &position.Position{File: last.File, Pos: last.Pos}
@@ -411,26 +456,26 @@ func batches(envs []*envelope, batchRows int) ([]*engine.Batch, error) {
 	}
 	for _, e := range envs {
 		switch {
-		case e.Begin != nil:
+		case e.begin:
 			closeTx(nil)
-			tx = &engine.Tx{ID: e.Begin.ID, ServerID: e.Begin.ServerID, File: e.Begin.File, Pos: e.Begin.Pos}
+			tx = &engine.Tx{ID: e.ID, ServerID: e.Puma.ServerID, File: e.Puma.File, Pos: e.Puma.Pos}
 			cur = &engine.Batch{Tx: tx, Begin: true}
 			continue
-		case e.Commit != nil:
-			if tx == nil || tx.ID != e.Commit.ID {
-				return nil, fmt.Errorf("line %d: commit of transaction %s, which did not begin", e.line, e.Commit.ID)
+		case e.commit:
+			if tx == nil || tx.ID != e.ID {
+				return nil, fmt.Errorf("line %d: END of transaction %s, which did not begin", e.line, e.ID)
 			}
 			closeTx(e)
 			continue
 		}
-		if e.Tx.ID == "" {
-			return nil, fmt.Errorf("line %d: no tx.id: not a Puma envelope", e.line)
+		if e.Puma.Tx.ID == "" {
+			return nil, fmt.Errorf("line %d: no puma.tx.id: not a Puma envelope", e.line)
 		}
-		if tx != nil && tx.ID != e.Tx.ID {
+		if tx != nil && tx.ID != e.Puma.Tx.ID {
 			closeTx(nil)
 		}
 		if tx == nil {
-			tx = &engine.Tx{ID: e.Tx.ID, ServerID: e.Source.ServerID, File: e.Source.File, Pos: e.Source.Pos}
+			tx = &engine.Tx{ID: e.Puma.Tx.ID, ServerID: e.Source.ServerID, File: e.Source.File, Pos: e.Source.Pos}
 			cur = &engine.Batch{Tx: tx, Begin: true}
 		}
 		if tx.GTID == "" {
@@ -457,22 +502,22 @@ func batches(envs []*envelope, batchRows int) ([]*engine.Batch, error) {
 }
 
 func change(e *envelope, tx *engine.Tx) (engine.Change, error) {
-	c := engine.Change{Seq: e.Tx.Seq, Part: e.Tx.Part, Tx: tx, Timestamp: e.TsMS / 1000, File: e.Source.File, Pos: e.Source.Pos}
+	c := engine.Change{Seq: e.Puma.Tx.Seq, Part: e.Puma.Tx.Part, Tx: tx, Timestamp: e.Source.TsMS / 1000, File: e.Source.File, Pos: e.Source.Pos}
 	switch e.Op {
 	case "c", "u", "d", "t", "r":
 		c.Op = engine.Op(e.Op[0])
 	case "ddl":
 		c.Op = engine.OpDDL
-		c.DB, c.Statement = e.DB, e.Statement
-		if e.Table != nil {
-			c.Table = &engine.Table{DB: e.DB, Name: *e.Table} // a DDL's table has no columns
+		c.DB, c.Statement = e.db, *e.DDL
+		if e.table != nil {
+			c.Table = &engine.Table{DB: e.db, Name: *e.table} // a DDL's table has no columns
 		}
 		return c, nil
 	default:
-		return c, fmt.Errorf("op %q: want c, u, d, t, r or ddl", e.Op)
+		return c, fmt.Errorf("op %q: want c, u, d, t or r", e.Op)
 	}
-	if e.Table == nil {
-		return c, errors.New("no table")
+	if e.table == nil {
+		return c, errors.New("no source.table")
 	}
 	d := e.def
 	c.Table = d.table()

@@ -35,13 +35,11 @@ func TestReadBatches(t *testing.T) {
 			if rows > 0 && len(b.Changes) > rows {
 				t.Errorf("batch of %d changes with batchRows %d", len(b.Changes), rows)
 			}
-			for i := range b.Changes {
-				out = append(out, string(engine.AppendEnvelope(nil, &b.Changes[i])))
-			}
 		}
+		out = render(bs, rows == 0)
 		var want []string
 		for _, l := range strings.Split(strings.TrimSpace(string(in)), "\n") {
-			if !strings.HasPrefix(l, `{"begin"`) && !strings.HasPrefix(l, `{"commit"`) {
+			if rows == 0 || !strings.HasPrefix(l, `{"status"`) {
 				want = append(want, l)
 			}
 		}
@@ -55,7 +53,7 @@ func TestReadBatches(t *testing.T) {
 	// Without markers, transactions end where the next begins.
 	var plain []string
 	for _, l := range strings.Split(string(in), "\n") {
-		if !strings.HasPrefix(l, `{"begin"`) && !strings.HasPrefix(l, `{"commit"`) {
+		if !strings.HasPrefix(l, `{"status"`) {
 			plain = append(plain, l)
 		}
 	}
@@ -65,9 +63,10 @@ func TestReadBatches(t *testing.T) {
 	}
 	for _, tc := range []struct{ in, err string }{
 		{"{", "line 1"},
-		{`{"op":"c","db":"a","table":"b","after":{"x":1}}`, "no tx.id"},
-		{`{"commit":{"id":"x"}}`, "did not begin"},
-		{`{"op":"z","db":"a","table":"b","tx":{"id":"t","seq":1}}`, `op "z"`},
+		{`{"op":"c","source":{"db":"a","table":"b"},"after":{"x":1}}`, "no puma.tx.id"},
+		{`{"status":"END","id":"x"}`, "did not begin"},
+		{`{"status":"COMMIT","id":"x"}`, `status "COMMIT"`},
+		{`{"op":"z","source":{"db":"a","table":"b"},"puma":{"tx":{"id":"t","seq":1}}}`, `op "z"`},
 	} {
 		if _, err := ReadBatches(strings.NewReader(tc.in), 0); err == nil || !strings.Contains(err.Error(), tc.err) {
 			t.Errorf("%s: %v, want %q", tc.in, err, tc.err)
@@ -83,7 +82,8 @@ func FuzzReadBatches(f *testing.F) {
 	f.Add(bytes.Join(lines[5:8], nil))
 	f.Add(bytes.Join(lines[9:12], nil))
 	f.Add(lines[1][:len(lines[1])/2])
-	f.Add([]byte(`{"op":"u","db":"a","table":"b","before":{"x":1e400},"after":{"x":-1},"tx":{"id":"t","seq":1}}`))
+	f.Add([]byte(`{"op":"u","source":{"db":"a","table":"b"},"before":{"x":1e400},"after":{"x":-1},"puma":{"tx":{"id":"t","seq":1}}}`))
+	f.Add([]byte(`{"schema":{"type":"struct"},"payload":{"op":"c","source":{"db":"a","table":"b"},"after":{"x":1},"puma":{"tx":{"id":"t","seq":1}}}}` + "\nnull\n"))
 	f.Add([]byte(typedOrders))
 	f.Add([]byte(typedOrders[:len(typedOrders)/3]))
 	f.Fuzz(func(t *testing.T, b []byte) {
@@ -91,30 +91,43 @@ func FuzzReadBatches(f *testing.F) {
 		if err != nil {
 			return
 		}
-		for _, b := range bs {
-			for i := range b.Changes {
-				engine.AppendEnvelope(nil, &b.Changes[i])
-			}
-		}
+		render(bs, true)
 	})
+}
+
+// render writes bs as a JSON sender of task "test" would at RenderTime,
+// with or without markers, a line per string.
+func render(bs []*engine.Batch, markers bool) []string {
+	e := engine.Envelopes{Name: "test"}
+	var out []byte
+	for _, b := range bs {
+		if b.Tx == nil {
+			continue
+		}
+		e.StartBatch(b, RenderTime)
+		if b.Begin && markers {
+			out = append(e.AppendBegin(out, b), '\n')
+		}
+		for i := range b.Changes {
+			out = e.AppendChange(out, &b.Changes[i], '\n')
+		}
+		if b.Commit != nil && markers {
+			out = append(e.AppendEnd(out, b), '\n')
+		}
+	}
+	return strings.Split(strings.TrimSuffix(string(out), "\n"), "\n")
 }
 
 // A change's part (rows a handler emitted from one change) survives the
 // round trip.
 func TestReadBatchesParts(t *testing.T) {
-	in := `{"op":"c","db":"shop","table":"t","before":null,"after":{"id":1,"s":"a"},"key":{"id":1},"ts_ms":1000,"source":{"server_id":1,"file":"b.1","pos":9},"tx":{"id":"x","seq":1,"part":1}}
-{"op":"c","db":"shop","table":"t","before":null,"after":{"id":1,"s":"b"},"key":{"id":1},"ts_ms":1000,"source":{"server_id":1,"file":"b.1","pos":9},"tx":{"id":"x","seq":1,"part":2}}`
+	in := `{"before":null,"after":{"id":1,"s":"a"},"source":{"version":"2.0","connector":"mysql","name":"test","ts_ms":1000,"snapshot":"false","db":"shop","table":"t","server_id":1,"gtid":null,"file":"b.1","pos":9,"row":0,"thread":null,"query":null},"transaction":{"id":"x","total_order":1,"data_collection_order":1},"op":"c","ts_ms":0,"ts_us":0,"ts_ns":0,"puma":{"tx":{"id":"x","seq":1,"part":1},"key":{"id":1}}}
+{"before":null,"after":{"id":1,"s":"b"},"source":{"version":"2.0","connector":"mysql","name":"test","ts_ms":1000,"snapshot":"false","db":"shop","table":"t","server_id":1,"gtid":null,"file":"b.1","pos":9,"row":1,"thread":null,"query":null},"transaction":{"id":"x","total_order":2,"data_collection_order":2},"op":"c","ts_ms":0,"ts_us":0,"ts_ns":0,"puma":{"tx":{"id":"x","seq":1,"part":2},"key":{"id":1}}}`
 	bs, err := ReadBatches(strings.NewReader(in), 0)
 	if err != nil {
 		t.Fatal(err)
 	}
-	var out []string
-	for _, b := range bs {
-		for i := range b.Changes {
-			out = append(out, string(engine.AppendEnvelope(nil, &b.Changes[i])))
-		}
-	}
-	if got := strings.Join(out, "\n"); got != in {
+	if got := strings.Join(render(bs, false), "\n"); got != in {
 		t.Errorf("round trip:\n got %s\nwant %s", got, in)
 	}
 }

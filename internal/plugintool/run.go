@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"time"
 	"unicode/utf8"
 
 	"github.com/pumacdc/puma/engine"
@@ -104,7 +105,14 @@ type Test struct {
 	// JSONL prints a handler's output envelopes only.
 	JSONL bool
 	Out   io.Writer
+
+	env engine.Envelopes
 }
+
+// RenderTime is the processing time (ts_ms) a handler's output is
+// rendered at: the epoch, so that a fixture always prints the same
+// envelopes.
+var RenderTime = time.Unix(0, 0)
 
 // Run passes bs through the plugin and prints what it did: for a
 // handler, each change's verdict and the envelopes it passes on; for a
@@ -245,6 +253,8 @@ func (t *Test) handle(ctx context.Context, hd *hostabi.Handler, b *engine.Batch)
 		return ErrFailed
 	}
 	next := 0
+	t.env.Name = t.Task
+	t.env.StartBatch(out, RenderTime)
 	for i := range b.Changes {
 		c := &b.Changes[i]
 		if !t.JSONL {
@@ -264,7 +274,7 @@ func (t *Test) handle(ctx context.Context, hd *hostabi.Handler, b *engine.Batch)
 			}
 			oc := &out.Changes[next]
 			next++
-			line := engine.AppendEnvelope(nil, oc)
+			line := t.env.AppendOne(nil, oc)
 			if t.JSONL {
 				fmt.Fprintf(t.Out, "%s\n", line)
 				continue

@@ -27,8 +27,11 @@
 //
 // The body is a JSON array of envelopes (format "array", Content-Type
 // application/json) or one envelope per line (format "ndjson",
-// application/x-ndjson); with markers, begin and commit objects frame
-// each transaction. Idempotency-Key is "<tx id>:<first seq>-<last seq>"
+// application/x-ndjson); with markers, BEGIN and END objects frame
+// each transaction. The envelope's options (key_change, tombstones,
+// decimal, time, binary, envelope; see README's "The JSON envelope")
+// apply; a tombstone is null, in the array or on its own line, right
+// after the delete whose puma.key it clears. Idempotency-Key is "<tx id>:<first seq>-<last seq>"
 // of the batch's changes ("<tx id>:begin", ":commit" or ":begin-commit"
 // for a batch of markers only); idempotency_header renames it, "" drops
 // it.
@@ -70,7 +73,6 @@ type config struct {
 	URL               string                  `json:"url"`
 	Method            string                  `json:"method"`
 	Format            string                  `json:"format"`
-	Markers           bool                    `json:"markers"`
 	Headers           map[string]string       `json:"headers"`
 	SecretHeaders     map[string]secretHeader `json:"secret_headers"`
 	HMAC              *hmacConfig             `json:"hmac"`
@@ -78,6 +80,7 @@ type config struct {
 	Retry             []int                   `json:"retry"`
 	Timeout           string                  `json:"timeout"`
 	IdempotencyHeader *string                 `json:"idempotency_header"`
+	envelope.Config
 }
 
 type sender struct {
@@ -122,7 +125,11 @@ func (s *sender) init(raw []byte) error {
 	default:
 		errs = append(errs, fmt.Errorf("config: format %q: want \"array\" or \"ndjson\"", c.Format))
 	}
-	s.enc.Markers = c.Markers
+	flags, err := c.Flags()
+	if err != nil {
+		errs = append(errs, err)
+	}
+	s.enc.Markers, s.enc.Flags = c.Markers, flags
 	s.header = append(s.header, http.Header{Name: "Content-Type", Value: contentType})
 	for _, name := range sortedKeys(c.Headers) {
 		if name == "Content-Type" {

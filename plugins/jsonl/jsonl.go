@@ -12,7 +12,10 @@
 // (rotate once the file reaches it, renaming it to path.<unix-nanos>; 0,
 // the default, never rotates), fsync (default true: the file is synced
 // before a transaction's commit is acknowledged, and before rotating),
-// markers (begin and commit lines, default false).
+// and the envelope's options: markers (BEGIN and END transaction lines,
+// default false), key_change, tombstones, decimal, time, binary and
+// envelope (see README's "The JSON envelope"). A tombstone is the line
+// null, right after the delete whose puma.key it clears.
 //
 // A line torn by a crash is cut off when the file is opened: it was never
 // acknowledged and will be delivered again.
@@ -30,7 +33,7 @@ type config struct {
 	Path     string `json:"path"`
 	MaxBytes int64  `json:"max_bytes"`
 	Fsync    *bool  `json:"fsync"`
-	Markers  bool   `json:"markers"`
+	envelope.Config
 }
 
 type sender struct {
@@ -61,7 +64,11 @@ func (s *sender) init(raw []byte) error {
 		return errors.New("config: max_bytes must not be negative")
 	}
 	s.sync = s.cfg.Fsync == nil || *s.cfg.Fsync
-	s.enc.Markers = s.cfg.Markers
+	flags, err := s.cfg.Flags()
+	if err != nil {
+		return err
+	}
+	s.enc.Markers, s.enc.Flags = s.cfg.Markers, flags
 	f, err := files.Open(s.cfg.Path, files.TrimToNewline)
 	if err != nil {
 		return err

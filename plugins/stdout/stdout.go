@@ -7,7 +7,10 @@
 //	plugin = "builtin:stdout"
 //	config = { markers = true }
 //
-// Config: markers (begin and commit lines, default false).
+// Config: the envelope's options: markers (BEGIN and END transaction
+// lines, default false), key_change, tombstones, decimal, time, binary and
+// envelope (see README's "The JSON envelope"). A tombstone is the line
+// null, right after the delete whose puma.key it clears.
 package stdout
 
 import (
@@ -26,7 +29,11 @@ func Plugin() sdk.Plugin {
 			if err := sdk.DecodeConfig(raw, &cfg); err != nil {
 				return err
 			}
-			enc.Markers = cfg.Markers
+			flags, err := cfg.Flags()
+			if err != nil {
+				return err
+			}
+			enc.Markers, enc.Flags = cfg.Markers, flags
 			return nil
 		},
 		Sender: func(b *sdk.Batch) error {

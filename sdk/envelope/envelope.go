@@ -1,56 +1,148 @@
-// Package envelope writes Puma's JSON envelope from inside a plugin,
-// byte for byte as the host's engine.AppendEnvelope does, without
-// reflection: one object per change, and optional begin/commit markers.
-// It is what builtin:jsonl, builtin:stdout and builtin:http send, and what
-// a custom sink can send too.
+// Package envelope writes Puma's JSON envelope from inside a plugin, byte
+// for byte as the host's engine.Envelopes does, without reflection: one
+// object per change (Debezium's change event), and optional BEGIN/END
+// transaction events. It is what builtin:jsonl, builtin:stdout and
+// builtin:http send, and what a custom sink can send too. README's "The
+// JSON envelope" documents every field.
 //
-// A test in hostabi holds it to engine.AppendEnvelope's output.
+// A test in hostabi holds it to engine.Envelopes' output.
 package envelope
 
 import (
-	"encoding/base64"
+	"bytes"
+	"fmt"
 	"strconv"
+	"time"
 
 	"github.com/pumacdc/puma/hostabi/wire"
 	"github.com/pumacdc/puma/sdk"
 )
 
-// Config is what both JSON senders accept.
+// Config is the envelope's part of a JSON sender's config.
 type Config struct {
-	// Markers writes {"begin":…} and {"commit":…} lines around each
-	// transaction.
+	// Markers writes Debezium's BEGIN and END transaction events around
+	// each transaction.
 	Markers bool `json:"markers"`
+	// KeyChange is "update" (the default: an update of the key is one
+	// "u") or "delete_create" (a delete of the old key, then a create of
+	// the new one, as Debezium emits it).
+	KeyChange string `json:"key_change"`
+	// Tombstones follows every delete with a tombstone, for Kafka
+	// compaction: the line null (see README).
+	Tombstones bool `json:"tombstones"`
+	// Decimal is "string" (exact, the default) or "double".
+	Decimal string `json:"decimal"`
+	// Time is "iso" (ISO 8601 strings, the default) or "micros" (DATE as
+	// days since the epoch, TIME as microseconds, DATETIME and TIMESTAMP
+	// as microseconds since the epoch).
+	Time string `json:"time"`
+	// Binary is "base64" (the default) or "hex".
+	Binary string `json:"binary"`
+	// Envelope is "plain" (the default) or "with_schema": each envelope
+	// becomes {"schema":…,"payload":…}, Kafka Connect's JSON form.
+	Envelope string `json:"envelope"`
 }
 
-// Encoder renders batches as JSON lines, or as JSON arrays. It is owned
-// by one sender.
+// Flags checks c's envelope options and returns them as flags.
+func (c *Config) Flags() (wire.EnvelopeFlags, error) {
+	var f wire.EnvelopeFlags
+	var errs []error
+	pick := func(key, v string, flag wire.EnvelopeFlags, def, other string) {
+		switch v {
+		case "", def:
+		case other:
+			f |= flag
+		default:
+			errs = append(errs, fmt.Errorf("config: %s %q: want %q or %q", key, v, def, other))
+		}
+	}
+	pick("key_change", c.KeyChange, wire.EnvDeleteCreate, "update", "delete_create")
+	pick("decimal", c.Decimal, wire.EnvDecimalDouble, "string", "double")
+	pick("time", c.Time, wire.EnvTimeMicros, "iso", "micros")
+	pick("binary", c.Binary, wire.EnvBinaryHex, "base64", "hex")
+	pick("envelope", c.Envelope, wire.EnvWithSchema, "plain", "with_schema")
+	if c.Tombstones {
+		f |= wire.EnvTombstones
+	}
+	if len(errs) > 0 {
+		return 0, errs[0]
+	}
+	return f, nil
+}
+
+// Encoder renders batches as JSON lines, or as JSON arrays. It counts the
+// events of the transaction it renders (total_order, END's counts), so it
+// is owned by one sender and fed its batches in order; a batch sent again
+// (a retry) counts as it did the first time.
 type Encoder struct {
 	Markers bool
 	// Array renders a batch as one JSON array of its objects instead of
 	// one line per object.
 	Array bool
-	buf   []byte
-	// seq is the batch last encoded; prior counts the changes of its
-	// transaction in the batches before it, so a retried batch counts once.
-	seq          uint64
-	prior, total uint32
+	// Flags are the envelope options (Config.Flags).
+	Flags wire.EnvelopeFlags
+	// Now is the clock of the processing time (ts_ms); nil is time.Now.
+	// Inside Wasm the host renders the changes with its own clock.
+	Now func() time.Time
+
+	buf        []byte
+	now        int64
+	seq        uint64
+	start, cur order
+	schemas    map[*sdk.Table][]byte
+	schemaOf   wire.EnvelopeFlags
+}
+
+// order counts what a transaction emitted so far (see engine.txOrder).
+type order struct {
+	total  uint32
+	tables []tableCount
+	file   string
+	pos    uint32
+	row    uint32
+}
+
+type tableCount struct {
+	db, name string
+	n        uint32
+}
+
+func (o *order) copyFrom(p *order) {
+	tables := append(o.tables[:0], p.tables...)
+	*o = *p
+	o.tables = tables
+}
+
+func (o *order) next(t *sdk.Table) (total, table uint32) {
+	o.total++
+	for i := range o.tables {
+		if tc := &o.tables[i]; tc.db == t.DB && tc.name == t.Name {
+			tc.n++
+			return o.total, tc.n
+		}
+	}
+	o.tables = append(o.tables, tableCount{db: t.DB, name: t.Name, n: 1})
+	return o.total, 1
+}
+
+func (o *order) rowOf(file string, pos uint32) uint32 {
+	if file == o.file && pos == o.pos {
+		o.row++
+	} else {
+		o.file, o.pos, o.row = file, pos, 0
+	}
+	return o.row
 }
 
 // Encode returns b's lines (or array), valid until the next call; empty
 // when b has nothing to write. Inside Wasm the changes are rendered by the
-// host (the envelope host function), byte for byte as AppendChange would.
+// host (the envelope host function), byte for byte as Go would.
 func (e *Encoder) Encode(b *sdk.Batch) []byte {
 	e.buf = e.buf[:0]
 	if !b.HasTx() {
 		return e.buf
 	}
-	if b.Seq() != e.seq {
-		e.seq, e.prior = b.Seq(), e.total
-		if b.Begin() {
-			e.prior = 0
-		}
-	}
-	e.total = e.prior + uint32(b.Len())
+	e.startBatch(b)
 	sep := byte('\n')
 	if e.Array {
 		sep = ','
@@ -58,12 +150,12 @@ func (e *Encoder) Encode(b *sdk.Batch) []byte {
 	}
 	tx := b.Tx()
 	if b.Begin() && e.Markers {
-		e.buf = appendBegin(e.buf, &tx)
+		e.buf = e.appendBegin(e.buf, b, &tx)
 		e.buf = append(e.buf, sep)
 	}
-	e.buf = appendChanges(e.buf, b, &tx, 0, sep)
+	e.buf = e.appendChanges(e.buf, b, &tx, sep)
 	if c, ok := b.Commit(); ok && e.Markers {
-		e.buf = appendCommit(e.buf, &tx, &c, e.total)
+		e.buf = e.appendEnd(e.buf, &tx, &c)
 		e.buf = append(e.buf, sep)
 	}
 	if e.Array {
@@ -75,64 +167,231 @@ func (e *Encoder) Encode(b *sdk.Batch) []byte {
 	return e.buf
 }
 
-// appendGo appends the envelopes of b's changes from index from on, each
-// followed by sep, rendered in Go.
-func appendGo(dst []byte, b *sdk.Batch, tx *sdk.Tx, from int, sep byte) []byte {
+func (e *Encoder) startBatch(b *sdk.Batch) {
+	now := time.Now
+	if e.Now != nil {
+		now = e.Now
+	}
+	e.now = now().UnixNano()
+	if e.Flags != e.schemaOf {
+		e.schemas, e.schemaOf = nil, e.Flags
+	}
+	if b.Seq() != e.seq || e.seq == 0 {
+		e.seq = b.Seq()
+		if b.Begin() {
+			e.start = order{tables: e.start.tables[:0]}
+		} else {
+			e.start.copyFrom(&e.cur)
+		}
+	}
+	e.cur.copyFrom(&e.start)
+}
+
+// appendGo appends the envelopes of b's changes from index from on,
+// rendered in Go.
+func (e *Encoder) appendGo(dst []byte, b *sdk.Batch, tx *sdk.Tx, from int, sep byte) []byte {
 	for i := from; i < b.Len(); i++ {
-		dst = AppendChange(dst, b.Row(i), tx)
-		dst = append(dst, sep)
+		dst = e.AppendChange(dst, b.Row(i), tx, sep)
 	}
 	return dst
 }
 
-// AppendChange appends r's envelope (no newline).
-func AppendChange(dst []byte, r *sdk.Row, tx *sdk.Tx) []byte {
-	op := r.Op()
+// count advances the counts past r as AppendChange would.
+func (e *Encoder) count(r *sdk.Row) {
 	t := r.Table()
-	dst = append(dst, `{"op":"`...)
-	dst = append(dst, op.String()...)
-	dst = append(dst, `","db":`...)
-	if t != nil {
-		dst = appendString(dst, t.DB)
-		dst = append(dst, `,"table":`...)
-		dst = appendString(dst, t.Name)
-	} else {
-		dst = appendString(dst, r.DB())
+	if r.Op() == sdk.OpDDL || t == nil {
+		return
 	}
-	if op == sdk.OpDDL {
-		dst = append(dst, `,"statement":`...)
-		dst = appendString(dst, r.Statement())
-	} else if t != nil && (op == sdk.OpInsert || op == sdk.OpUpdate || op == sdk.OpDelete || op == sdk.OpRead) {
-		before, after := r.Before(), r.After()
-		dst = append(dst, `,"before":`...)
-		dst = appendRow(dst, t, before)
-		dst = append(dst, `,"after":`...)
-		dst = appendRow(dst, t, after)
+	e.cur.rowOf(r.File(), r.Pos())
+	e.cur.next(t)
+	if r.Op() == sdk.OpUpdate && e.Flags&wire.EnvDeleteCreate != 0 && keyChanged(t, r.Before(), r.After()) {
+		e.cur.next(t)
+	}
+}
+
+// AppendChange appends r's envelopes, each followed by sep: one, or with
+// key_change = "delete_create" a delete and a create for an update of the
+// key, and with tombstones a tombstone after each delete.
+func (e *Encoder) AppendChange(dst []byte, r *sdk.Row, tx *sdk.Tx, sep byte) []byte {
+	op, t := r.Op(), r.Table()
+	if op == sdk.OpDDL || t == nil {
+		dst = e.appendDDL(dst, r, tx)
+		return append(dst, sep)
+	}
+	row := e.cur.rowOf(r.File(), r.Pos())
+	before, after := r.Before(), r.After()
+	if op == sdk.OpUpdate && e.Flags&wire.EnvDeleteCreate != 0 && keyChanged(t, before, after) {
+		dst = e.appendRowChange(dst, r, tx, sdk.OpDelete, before, sdk.Image{}, row)
+		dst = append(dst, sep)
+		dst = e.appendTombstone(dst, sep)
+		dst = e.appendRowChange(dst, r, tx, sdk.OpInsert, sdk.Image{}, after, row)
+		return append(dst, sep)
+	}
+	dst = e.appendRowChange(dst, r, tx, op, before, after, row)
+	dst = append(dst, sep)
+	if op == sdk.OpDelete {
+		dst = e.appendTombstone(dst, sep)
+	}
+	return dst
+}
+
+func (e *Encoder) appendTombstone(dst []byte, sep byte) []byte {
+	if e.Flags&wire.EnvTombstones == 0 {
+		return dst
+	}
+	if e.Flags&wire.EnvWithSchema != 0 {
+		dst = append(dst, `{"schema":null,"payload":null}`...)
+	} else {
+		dst = append(dst, "null"...)
+	}
+	return append(dst, sep)
+}
+
+// keyChanged reports whether an update changes a key column.
+func keyChanged(t *sdk.Table, before, after sdk.Image) bool {
+	if t.KeyKind == sdk.KeyRow || !before.Present() || !after.Present() {
+		return false
+	}
+	for _, i := range t.Key {
+		a, b := before.At(i), after.At(i)
+		if a.IsAbsent() || b.IsAbsent() {
+			continue
+		}
+		if !equal(a, b) {
+			return true
+		}
+	}
+	return false
+}
+
+func equal(a, b sdk.Value) bool {
+	if !a.Valid() || !b.Valid() {
+		return a.IsNull() == b.IsNull()
+	}
+	switch a.Kind() {
+	case sdk.KindInt, sdk.KindYear:
+		return a.Int() == b.Int()
+	case sdk.KindUint, sdk.KindBit:
+		return a.Uint() == b.Uint()
+	case sdk.KindFloat, sdk.KindDouble:
+		return a.Float() == b.Float()
+	case sdk.KindBytes, sdk.KindGeometry:
+		return bytes.Equal(a.Bytes(), b.Bytes())
+	}
+	return a.Text() == b.Text()
+}
+
+func (e *Encoder) appendRowChange(dst []byte, r *sdk.Row, tx *sdk.Tx, op sdk.Op, before, after sdk.Image, row uint32) []byte {
+	t := r.Table()
+	total, ord := e.cur.next(t)
+	if e.Flags&wire.EnvWithSchema != 0 {
+		dst = append(dst, `{"schema":`...)
+		dst = e.appendSchema(dst, t)
+		dst = append(dst, `,"payload":`...)
+	}
+	dst = append(dst, `{"before":`...)
+	dst = appendRow(dst, t, before, e.Flags)
+	dst = append(dst, `,"after":`...)
+	dst = appendRow(dst, t, after, e.Flags)
+	dst = append(dst, ',')
+	dst = e.appendSource(dst, r, tx, op, t.DB, t.Name, row)
+	dst = append(dst, `,"transaction":{"id":`...)
+	dst = appendString(dst, tx.ID)
+	dst = append(dst, `,"total_order":`...)
+	dst = strconv.AppendUint(dst, uint64(total), 10)
+	dst = append(dst, `,"data_collection_order":`...)
+	dst = strconv.AppendUint(dst, uint64(ord), 10)
+	dst = append(dst, `},"op":"`...)
+	dst = append(dst, op.String()...)
+	dst = append(dst, '"')
+	dst = e.appendTimes(dst)
+	dst = appendPumaTx(dst, r, tx)
+	if op != sdk.OpTruncate {
 		dst = append(dst, `,"key":`...)
 		img := after
 		if !img.Present() {
 			img = before
 		}
-		dst = appendKey(dst, t, img)
+		dst = appendKey(dst, t, img, e.Flags)
 		if t.KeyKind != sdk.KeyPrimary {
 			dst = append(dst, `,"key_kind":"`...)
 			dst = append(dst, t.KeyKind.String()...)
 			dst = append(dst, '"')
 		}
 	}
+	dst = append(dst, "}}"...)
+	if e.Flags&wire.EnvWithSchema != 0 {
+		dst = append(dst, '}')
+	}
+	return dst
+}
+
+func (e *Encoder) appendDDL(dst []byte, r *sdk.Row, tx *sdk.Tx) []byte {
+	if e.Flags&wire.EnvWithSchema != 0 {
+		dst = append(dst, `{"schema":null,"payload":`...)
+	}
+	dst = append(dst, '{')
+	dst = e.appendSource(dst, r, tx, sdk.OpDDL, r.DB(), r.TableName(), 0)
+	dst = e.appendTimes(dst)
+	dst = append(dst, `,"databaseName":`...)
+	dst = appendString(dst, r.DB())
+	dst = append(dst, `,"schemaName":null,"ddl":`...)
+	dst = appendString(dst, r.Statement())
+	dst = appendPumaTx(dst, r, tx)
+	dst = append(dst, "}}"...)
+	if e.Flags&wire.EnvWithSchema != 0 {
+		dst = append(dst, '}')
+	}
+	return dst
+}
+
+func (e *Encoder) appendSource(dst []byte, r *sdk.Row, tx *sdk.Tx, op sdk.Op, db, table string, row uint32) []byte {
+	dst = append(dst, `"source":{"version":"`+wire.EnvelopeVersion+`","connector":"`...)
+	dst = append(dst, wire.Connector(tx.GTID)...)
+	dst = append(dst, `","name":`...)
+	dst = appendString(dst, sdk.Task())
 	dst = append(dst, `,"ts_ms":`...)
 	dst = strconv.AppendInt(dst, r.Timestamp()*1000, 10)
-	dst = append(dst, `,"source":{"server_id":`...)
+	if op == sdk.OpRead {
+		dst = append(dst, `,"snapshot":"true","db":`...)
+	} else {
+		dst = append(dst, `,"snapshot":"false","db":`...)
+	}
+	dst = appendString(dst, db)
+	dst = append(dst, `,"table":`...)
+	if table == "" {
+		dst = append(dst, "null"...)
+	} else {
+		dst = appendString(dst, table)
+	}
+	dst = append(dst, `,"server_id":`...)
 	dst = strconv.AppendUint(dst, uint64(tx.ServerID), 10)
+	dst = append(dst, `,"gtid":`...)
+	if tx.GTID == "" {
+		dst = append(dst, "null"...)
+	} else {
+		dst = appendString(dst, tx.GTID)
+	}
 	dst = append(dst, `,"file":`...)
 	dst = appendString(dst, r.File())
 	dst = append(dst, `,"pos":`...)
 	dst = strconv.AppendUint(dst, uint64(r.Pos()), 10)
-	if tx.GTID != "" {
-		dst = append(dst, `,"gtid":`...)
-		dst = appendString(dst, tx.GTID)
-	}
-	dst = append(dst, `},"tx":{"id":`...)
+	dst = append(dst, `,"row":`...)
+	dst = strconv.AppendUint(dst, uint64(row), 10)
+	return append(dst, `,"thread":null,"query":null}`...)
+}
+
+func (e *Encoder) appendTimes(dst []byte) []byte {
+	dst = append(dst, `,"ts_ms":`...)
+	dst = strconv.AppendInt(dst, e.now/1e6, 10)
+	dst = append(dst, `,"ts_us":`...)
+	dst = strconv.AppendInt(dst, e.now/1e3, 10)
+	dst = append(dst, `,"ts_ns":`...)
+	return strconv.AppendInt(dst, e.now, 10)
+}
+
+func appendPumaTx(dst []byte, r *sdk.Row, tx *sdk.Tx) []byte {
+	dst = append(dst, `,"puma":{"tx":{"id":`...)
 	dst = appendString(dst, tx.ID)
 	dst = append(dst, `,"seq":`...)
 	dst = strconv.AppendUint(dst, uint64(r.Seq()), 10)
@@ -140,13 +399,21 @@ func AppendChange(dst []byte, r *sdk.Row, tx *sdk.Tx) []byte {
 		dst = append(dst, `,"part":`...)
 		dst = strconv.AppendUint(dst, uint64(p), 10)
 	}
-	return append(dst, "}}"...)
+	return append(dst, '}')
 }
 
-func appendBegin(dst []byte, tx *sdk.Tx) []byte {
-	dst = append(dst, `{"begin":{"id":`...)
+func (e *Encoder) appendBegin(dst []byte, b *sdk.Batch, tx *sdk.Tx) []byte {
+	dst = append(dst, `{"status":"BEGIN","id":`...)
 	dst = appendString(dst, tx.ID)
-	dst = append(dst, `,"server_id":`...)
+	dst = append(dst, `,"ts_ms":`...)
+	if b.Len() > 0 {
+		dst = strconv.AppendInt(dst, b.Row(0).Timestamp()*1000, 10)
+	} else if c, ok := b.Commit(); ok {
+		dst = strconv.AppendInt(dst, c.Time*1000, 10)
+	} else {
+		dst = append(dst, "null"...)
+	}
+	dst = append(dst, `,"event_count":null,"data_collections":null,"puma":{"server_id":`...)
 	dst = strconv.AppendUint(dst, uint64(tx.ServerID), 10)
 	dst = append(dst, `,"file":`...)
 	dst = appendString(dst, tx.File)
@@ -155,14 +422,25 @@ func appendBegin(dst []byte, tx *sdk.Tx) []byte {
 	return append(dst, "}}"...)
 }
 
-func appendCommit(dst []byte, tx *sdk.Tx, c *sdk.Commit, changes uint32) []byte {
-	dst = append(dst, `{"commit":{"id":`...)
+func (e *Encoder) appendEnd(dst []byte, tx *sdk.Tx, c *sdk.Commit) []byte {
+	dst = append(dst, `{"status":"END","id":`...)
 	dst = appendString(dst, tx.ID)
-	dst = append(dst, `,"changes":`...)
-	dst = strconv.AppendUint(dst, uint64(changes), 10)
 	dst = append(dst, `,"ts_ms":`...)
 	dst = strconv.AppendInt(dst, c.Time*1000, 10)
-	dst = append(dst, `,"file":`...)
+	dst = append(dst, `,"event_count":`...)
+	dst = strconv.AppendUint(dst, uint64(e.cur.total), 10)
+	dst = append(dst, `,"data_collections":[`...)
+	for i, tc := range e.cur.tables {
+		if i > 0 {
+			dst = append(dst, ',')
+		}
+		dst = append(dst, `{"data_collection":`...)
+		dst = appendQualified(dst, tc.db, tc.name)
+		dst = append(dst, `,"event_count":`...)
+		dst = strconv.AppendUint(dst, uint64(tc.n), 10)
+		dst = append(dst, '}')
+	}
+	dst = append(dst, `],"puma":{"file":`...)
 	dst = appendString(dst, c.File)
 	dst = append(dst, `,"pos":`...)
 	dst = strconv.AppendUint(dst, uint64(c.Pos), 10)
@@ -173,8 +451,25 @@ func appendCommit(dst []byte, tx *sdk.Tx, c *sdk.Commit, changes uint32) []byte 
 	return append(dst, "}}"...)
 }
 
+func (e *Encoder) appendSchema(dst []byte, t *sdk.Table) []byte {
+	if s, ok := e.schemas[t]; ok {
+		return append(dst, s...)
+	}
+	cols := make([]wire.SchemaColumn, len(t.Columns))
+	for i, c := range t.Columns {
+		cols[i] = wire.SchemaColumn{Name: c.Name, Kind: wire.Kind(c.Kind), SQLType: c.SQLType, Meta: c.Meta,
+			Unsigned: c.Unsigned, Nullable: c.Nullable, Values: c.Values}
+	}
+	s := wire.AppendEnvelopeSchema(nil, sdk.Task(), t.DB, t.Name, cols, t.Key, e.Flags)
+	if e.schemas == nil {
+		e.schemas = make(map[*sdk.Table][]byte)
+	}
+	e.schemas[t] = s
+	return append(dst, s...)
+}
+
 // appendRow writes an image as an object; absent columns are left out.
-func appendRow(dst []byte, t *sdk.Table, img sdk.Image) []byte {
+func appendRow(dst []byte, t *sdk.Table, img sdk.Image, f wire.EnvelopeFlags) []byte {
 	if !img.Present() {
 		return append(dst, "null"...)
 	}
@@ -191,12 +486,12 @@ func appendRow(dst []byte, t *sdk.Table, img sdk.Image) []byte {
 		first = false
 		dst = appendString(dst, t.Columns[i].Name)
 		dst = append(dst, ':')
-		dst = AppendValue(dst, v)
+		dst = appendValue(dst, v, f)
 	}
 	return append(dst, '}')
 }
 
-func appendKey(dst []byte, t *sdk.Table, img sdk.Image) []byte {
+func appendKey(dst []byte, t *sdk.Table, img sdk.Image, f wire.EnvelopeFlags) []byte {
 	if !img.Present() {
 		return append(dst, "null"...)
 	}
@@ -213,14 +508,17 @@ func appendKey(dst []byte, t *sdk.Table, img sdk.Image) []byte {
 		first = false
 		dst = appendString(dst, t.Columns[i].Name)
 		dst = append(dst, ':')
-		dst = AppendValue(dst, v)
+		dst = appendValue(dst, v, f)
 	}
 	return append(dst, '}')
 }
 
-// AppendValue appends v as JSON: numbers as numbers, DECIMAL as a string,
-// bytes as base64, JSON as JSON, time types as strings.
-func AppendValue(dst []byte, v sdk.Value) []byte {
+// AppendValue appends v as JSON in the envelope's default representation:
+// numbers as numbers, DECIMAL as a string, bytes as base64, JSON as JSON,
+// time types as strings.
+func AppendValue(dst []byte, v sdk.Value) []byte { return appendValue(dst, v, 0) }
+
+func appendValue(dst []byte, v sdk.Value, f wire.EnvelopeFlags) []byte {
 	if !v.Valid() {
 		return append(dst, "null"...)
 	}
@@ -230,24 +528,36 @@ func AppendValue(dst []byte, v sdk.Value) []byte {
 	case sdk.KindUint, sdk.KindBit:
 		return strconv.AppendUint(dst, v.Uint(), 10)
 	case sdk.KindFloat:
-		return appendFloat(dst, v.Float(), 32)
+		return wire.AppendJSONFloat(dst, v.Float(), 32)
 	case sdk.KindDouble:
-		return appendFloat(dst, v.Float(), 64)
+		return wire.AppendJSONFloat(dst, v.Float(), 64)
 	case sdk.KindBytes, sdk.KindGeometry:
-		dst = append(dst, '"')
-		dst = base64.StdEncoding.AppendEncode(dst, v.Bytes())
-		return append(dst, '"')
+		return wire.AppendJSONBytes(dst, v.Bytes(), f)
 	case sdk.KindJSON:
 		if v.Text() == "" {
 			return append(dst, "null"...)
 		}
 		return append(dst, v.Text()...)
+	case sdk.KindDecimal:
+		return wire.AppendJSONDecimal(dst, v.Text(), f)
+	case sdk.KindDate:
+		return wire.AppendJSONDate(dst, v.Text(), f)
+	case sdk.KindTime:
+		return wire.AppendJSONTime(dst, v.Text(), f)
+	case sdk.KindDateTime, sdk.KindTimestamp:
+		return wire.AppendJSONDateTime(dst, v.Text(), f)
 	}
 	return appendString(dst, v.Text())
 }
 
-func appendFloat(dst []byte, f float64, bits int) []byte {
-	return wire.AppendJSONFloat(dst, f, bits)
-}
-
 func appendString(dst []byte, s string) []byte { return wire.AppendJSONString(dst, s) }
+
+// appendQualified appends "db.name" as a JSON string without building it.
+func appendQualified(dst []byte, db, name string) []byte {
+	dst = appendString(dst, db)
+	dst = append(dst[:len(dst)-1], '.')
+	mark := len(dst)
+	dst = appendString(dst, name)
+	copy(dst[mark:], dst[mark+1:])
+	return dst[:len(dst)-1]
+}

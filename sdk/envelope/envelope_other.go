@@ -5,6 +5,6 @@ package envelope
 import "github.com/pumacdc/puma/sdk"
 
 // appendChanges renders in Go outside Wasm.
-func appendChanges(dst []byte, b *sdk.Batch, tx *sdk.Tx, from int, sep byte) []byte {
-	return appendGo(dst, b, tx, from, sep)
+func (e *Encoder) appendChanges(dst []byte, b *sdk.Batch, tx *sdk.Tx, sep byte) []byte {
+	return e.appendGo(dst, b, tx, 0, sep)
 }

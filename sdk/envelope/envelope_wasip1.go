@@ -11,20 +11,23 @@ import (
 
 //go:wasmimport puma envelope
 //go:noescape
-func hostEnvelope(ptr unsafe.Pointer, capacity, from, sep uint32) int64
+func hostEnvelope(ptr unsafe.Pointer, capacity, from, opts uint32) int64
 
 // appendChanges has the host render the envelopes into dst's spare
-// capacity, growing it as needed. Should the host refuse (it cannot, for
-// the batch being handled), the rest is rendered in Go.
-func appendChanges(dst []byte, b *sdk.Batch, tx *sdk.Tx, from int, sep byte) []byte {
+// capacity, growing it as needed, and counts them as the host did. Should
+// the host refuse (it cannot, for the batch being handled), the rest is
+// rendered in Go.
+func (e *Encoder) appendChanges(dst []byte, b *sdk.Batch, tx *sdk.Tx, sep byte) []byte {
+	opts := uint32(sep) | uint32(e.Flags)<<8
+	from := 0
 	for from < b.Len() {
 		if cap(dst)-len(dst) < 4096 {
 			dst = slices.Grow(dst, max(4096, cap(dst)))
 		}
 		free := dst[len(dst):cap(dst)]
-		rc := hostEnvelope(unsafe.Pointer(unsafe.SliceData(free)), uint32(len(free)), uint32(from), uint32(sep))
+		rc := hostEnvelope(unsafe.Pointer(unsafe.SliceData(free)), uint32(len(free)), uint32(from), opts)
 		if rc < 0 {
-			return appendGo(dst, b, tx, from, sep)
+			return e.appendGo(dst, b, tx, from, sep)
 		}
 		n, written := int(rc>>32), int(uint32(rc))
 		if n == 0 {
@@ -32,6 +35,9 @@ func appendChanges(dst []byte, b *sdk.Batch, tx *sdk.Tx, from int, sep byte) []b
 			continue
 		}
 		dst = dst[:len(dst)+written]
+		for i := from; i < from+n; i++ {
+			e.count(b.Row(i))
+		}
 		from += n
 	}
 	return dst

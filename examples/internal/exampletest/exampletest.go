@@ -82,7 +82,9 @@ func withCount(t *engine.Table) *engine.Table {
 // counts starting from counts (which it updates).
 func Expected(bs []*engine.Batch, counts map[string]uint64) [][]byte {
 	var lines [][]byte
+	var e engine.Envelopes
 	for _, b := range bs {
+		e.StartBatch(b, time.Unix(0, 0))
 		for _, c := range b.Changes {
 			if c.Table != nil {
 				c.Table = withCount(c.Table)
@@ -102,7 +104,7 @@ func Expected(bs []*engine.Batch, counts map[string]uint64) [][]byte {
 					c.Before = extend(c.Before, counts[c.Table.FullName()])
 				}
 			}
-			lines = append(lines, engine.AppendEnvelope(nil, &c))
+			lines = append(lines, e.AppendOne(nil, &c))
 		}
 	}
 	return lines
@@ -126,13 +128,15 @@ func Handler(t *testing.T, h *hostabi.Host, path string) *hostabi.Handler {
 func Run(t *testing.T, hd *hostabi.Handler, bs []*engine.Batch) [][]byte {
 	t.Helper()
 	var lines [][]byte
+	var e engine.Envelopes
 	for _, b := range bs {
 		out, err := hd.Handle(context.Background(), b)
 		if err != nil {
 			t.Fatalf("batch %d: %v", b.Seq, err)
 		}
+		e.StartBatch(out, time.Unix(0, 0))
 		for i := range out.Changes {
-			lines = append(lines, engine.AppendEnvelope(nil, &out.Changes[i]))
+			lines = append(lines, e.AppendOne(nil, &out.Changes[i]))
 		}
 	}
 	return lines

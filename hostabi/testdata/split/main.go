@@ -1,5 +1,5 @@
 // Command split is a test handler that emits every row twice, with the
-// status column set to "a" and then "b".
+// status column (an ENUM of live and test) set to "live" and then "test".
 package main
 
 import "github.com/pumacdc/puma/sdk"
@@ -9,7 +9,7 @@ func init() {
 		if r.Table() == nil {
 			return sdk.Keep()
 		}
-		for _, s := range []string{"a", "b"} {
+		for _, s := range []string{"live", "test"} {
 			r.Set("status", sdk.String(s))
 			r.Emit()
 		}
