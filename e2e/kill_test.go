@@ -17,6 +17,7 @@ import (
 
 	"github.com/go-mysql-org/go-mysql/client"
 
+	"github.com/pumacdc/puma/internal/envelopetest"
 	"github.com/pumacdc/puma/internal/testdb"
 )
 
@@ -380,6 +381,7 @@ func applyStream(t *testing.T, path string, committed []string) map[string]map[s
 		if err := json.Unmarshal(raw, &e); err != nil {
 			t.Fatalf("line %d: %v: %s", line, err, raw)
 		}
+		envelopetest.Check(t, fmt.Sprintf("%s line %d", path, line), raw)
 		if e.Begin != nil || e.Commit != nil {
 			continue
 		}

@@ -24,6 +24,7 @@ import (
 
 	"github.com/pumacdc/puma/hostabi/hostabitest"
 	"github.com/pumacdc/puma/hostabi/wire"
+	"github.com/pumacdc/puma/internal/envelopetest"
 	"github.com/pumacdc/puma/internal/testdb"
 )
 
@@ -237,6 +238,13 @@ backoff_max = "500ms"
 		}
 		if err := json.Unmarshal(post.body, &envs); err != nil {
 			t.Fatalf("%v: %s", err, post.body)
+		}
+		var raw []json.RawMessage
+		if err := json.Unmarshal(post.body, &raw); err != nil {
+			t.Fatalf("%v: %s", err, post.body)
+		}
+		for _, e := range raw {
+			envelopetest.Check(t, "posted", e)
 		}
 		// A batch sent again keeps its idempotency key.
 		if len(envs) > 0 {

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/pumacdc/puma/hostabi/hostabitest"
+	"github.com/pumacdc/puma/internal/envelopetest"
 	"github.com/pumacdc/puma/internal/testdb"
 )
 
@@ -155,6 +156,7 @@ checkpoint_interval = "100ms"
 		if err := json.Unmarshal(sc.Bytes(), &e); err != nil {
 			t.Fatalf("%v: %s", err, sc.Bytes())
 		}
+		envelopetest.Check(t, out, sc.Bytes())
 		if e.Source.Table != "users" {
 			t.Fatalf("filter let through %s.%s: %s", e.Source.DB, e.Source.Table, sc.Bytes())
 		}

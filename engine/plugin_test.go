@@ -19,6 +19,7 @@ import (
 	"github.com/pumacdc/puma/hostabi"
 	"github.com/pumacdc/puma/hostabi/hostabitest"
 	"github.com/pumacdc/puma/internal/config"
+	"github.com/pumacdc/puma/internal/envelopetest"
 	"github.com/pumacdc/puma/internal/testdb"
 )
 
@@ -112,7 +113,7 @@ func (wt *wasmTask) stop(t *testing.T) error {
 }
 
 // ids reads the "id" of each row in a JSON-lines file, with get picking
-// the envelope out of a line.
+// the envelope out of a line, and holds each envelope to the schema.
 func ids(t *testing.T, path string, get func(map[string]any) map[string]any) []string {
 	t.Helper()
 	data, err := os.ReadFile(path)
@@ -126,10 +127,17 @@ func ids(t *testing.T, path string, get func(map[string]any) map[string]any) []s
 	sc.Buffer(nil, 1<<20)
 	for sc.Scan() {
 		var m map[string]any
-		if err := json.Unmarshal(sc.Bytes(), &m); err != nil {
+		d := json.NewDecoder(bytes.NewReader(sc.Bytes()))
+		d.UseNumber()
+		if err := d.Decode(&m); err != nil {
 			t.Fatalf("%s: %v: %s", path, err, sc.Bytes())
 		}
 		env := get(m)
+		if b, err := json.Marshal(env); err != nil {
+			t.Fatal(err)
+		} else {
+			envelopetest.Check(t, path, b)
+		}
 		after, _ := env["after"].(map[string]any)
 		out = append(out, fmt.Sprint(after["id"]))
 	}

@@ -17,6 +17,7 @@ import (
 	"github.com/pumacdc/puma/engine/checkpoint"
 	"github.com/pumacdc/puma/engine/position"
 	"github.com/pumacdc/puma/internal/config"
+	"github.com/pumacdc/puma/internal/envelopetest"
 	"github.com/pumacdc/puma/internal/testdb"
 )
 
@@ -57,6 +58,7 @@ func (c *capture) envelopes(t *testing.T) []map[string]any {
 		if err := json.Unmarshal([]byte(l), &out[i]); err != nil {
 			t.Fatalf("envelope %d is not JSON: %v\n%s", i, err, l)
 		}
+		envelopetest.Check(t, "captured", []byte(l))
 	}
 	return out
 }

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/pumacdc/puma/engine/checkpoint"
+	"github.com/pumacdc/puma/internal/envelopetest"
 	"github.com/pumacdc/puma/internal/testdb"
 )
 
@@ -379,6 +380,7 @@ func envelopeRows(t *testing.T, sink *capture) []envRow {
 		if err := json.Unmarshal([]byte(l), &out[i]); err != nil {
 			t.Fatalf("envelope %d is not JSON: %v\n%s", i, err, l)
 		}
+		envelopetest.Check(t, "captured", []byte(l))
 	}
 	return out
 }

@@ -14,6 +14,7 @@ import (
 	"github.com/pumacdc/puma/hostabi"
 	"github.com/pumacdc/puma/hostabi/hostabitest"
 	"github.com/pumacdc/puma/hostabi/wire"
+	"github.com/pumacdc/puma/internal/envelopetest"
 	"github.com/pumacdc/puma/sdk"
 	"github.com/pumacdc/puma/sdk/envelope"
 )
@@ -115,6 +116,7 @@ func TestGoEnvelopeMatchesHost(t *testing.T) {
 				}
 				t.Fatalf("options %#x markers=%v: %d lines, want %d", flags, markers, len(gl), len(wl))
 			}
+			envelopetest.CheckLines(t, fmt.Sprintf("options %#x markers=%v", flags, markers), got)
 		}
 	}
 }
