@@ -315,7 +315,7 @@ type envelope struct {
 }
 
 // UnmarshalJSON reads an envelope line: a change (its table in source,
-// its idempotency key and key in puma) or a BEGIN/END event.
+// its idempotency key and key in puma), a DDL event or a BEGIN/END event.
 func (e *envelope) UnmarshalJSON(b []byte) error {
 	var v struct {
 		Op     string                     `json:"op"`
@@ -329,14 +329,18 @@ func (e *envelope) UnmarshalJSON(b []byte) error {
 			} `json:"tx"`
 			Key map[string]json.RawMessage `json:"key"`
 		} `json:"puma"`
-		Status     string `json:"status"`
-		ID         string `json:"id"`
-		EventCount int    `json:"event_count"`
+		Status     string  `json:"status"`
+		ID         string  `json:"id"`
+		EventCount int     `json:"event_count"`
+		DDL        *string `json:"ddl"`
 	}
 	if err := json.Unmarshal(b, &v); err != nil {
 		return err
 	}
 	*e = envelope{Op: v.Op, DB: v.Source.DB, Table: v.Source.Table, Before: v.Before, After: v.After, Key: v.Puma.Key}
+	if v.DDL != nil {
+		e.Op = "ddl" // a schema change event has no op
+	}
 	e.Tx.ID, e.Tx.Seq = v.Puma.Tx.ID, v.Puma.Tx.Seq
 	switch v.Status {
 	case "BEGIN":
