@@ -39,55 +39,10 @@ type Envelopes struct {
 
 	now        int64 // ns since the epoch
 	seq        uint64
-	start, cur txOrder
+	start, cur wire.TxOrder
 	// schemas caches the schema block of each table version.
 	schemas     map[*Table][]byte
 	schemaFlags wire.EnvelopeFlags
-}
-
-// txOrder counts what a transaction emitted so far.
-type txOrder struct {
-	total  uint32
-	tables []tableCount
-	// file, pos and row locate the last change's event and number the
-	// changes read from it (source.row).
-	file string
-	pos  uint32
-	row  uint32
-}
-
-type tableCount struct {
-	db, name string
-	n        uint32
-}
-
-func (o *txOrder) copyFrom(p *txOrder) {
-	tables := append(o.tables[:0], p.tables...)
-	*o = *p
-	o.tables = tables
-}
-
-// next counts an event of t and returns its total and per-table order.
-func (o *txOrder) next(t *Table) (total, table uint32) {
-	o.total++
-	for i := range o.tables {
-		if tc := &o.tables[i]; tc.db == t.DB && tc.name == t.Name {
-			tc.n++
-			return o.total, tc.n
-		}
-	}
-	o.tables = append(o.tables, tableCount{db: t.DB, name: t.Name, n: 1})
-	return o.total, 1
-}
-
-// rowOf numbers c among the changes of its binary-log event.
-func (o *txOrder) rowOf(file string, pos uint32) uint32 {
-	if file == o.file && pos == o.pos {
-		o.row++
-	} else {
-		o.file, o.pos, o.row = file, pos, 0
-	}
-	return o.row
 }
 
 // StartBatch starts rendering b at processing time now. A batch opening
@@ -101,12 +56,12 @@ func (e *Envelopes) StartBatch(b *Batch, now time.Time) {
 	if b.Seq != e.seq || e.seq == 0 {
 		e.seq = b.Seq
 		if b.Begin {
-			e.start = txOrder{tables: e.start.tables[:0]}
+			e.start.Reset()
 		} else {
-			e.start.copyFrom(&e.cur)
+			e.start.CopyFrom(&e.cur)
 		}
 	}
-	e.cur.copyFrom(&e.start)
+	e.cur.CopyFrom(&e.start)
 }
 
 // AppendChange appends the envelopes of c, each followed by sep: one, or
@@ -117,7 +72,7 @@ func (e *Envelopes) AppendChange(dst []byte, c *Change, sep byte) []byte {
 		dst = e.appendDDL(dst, c)
 		return append(dst, sep)
 	}
-	row := e.cur.rowOf(c.File, c.Pos)
+	row := e.cur.RowOf(c.File, c.Pos)
 	if c.Op == OpUpdate && e.Flags&wire.EnvDeleteCreate != 0 && keyChanged(c) {
 		del, cre := *c, *c
 		del.Op, del.After = OpDelete, nil
@@ -142,7 +97,7 @@ func (e *Envelopes) AppendOne(dst []byte, c *Change) []byte {
 	if c.Op == OpDDL || c.Table == nil {
 		return e.appendDDL(dst, c)
 	}
-	return e.appendRowChange(dst, c, e.cur.rowOf(c.File, c.Pos))
+	return e.appendRowChange(dst, c, e.cur.RowOf(c.File, c.Pos))
 }
 
 // Count advances the counts past c as AppendChange would, rendering
@@ -151,10 +106,10 @@ func (e *Envelopes) Count(c *Change) {
 	if c.Op == OpDDL || c.Table == nil {
 		return
 	}
-	e.cur.rowOf(c.File, c.Pos)
-	e.cur.next(c.Table)
+	e.cur.RowOf(c.File, c.Pos)
+	e.cur.Next(c.Table.DB, c.Table.Name)
 	if c.Op == OpUpdate && e.Flags&wire.EnvDeleteCreate != 0 && keyChanged(c) {
-		e.cur.next(c.Table)
+		e.cur.Next(c.Table.DB, c.Table.Name)
 	}
 }
 
@@ -196,7 +151,7 @@ func keyChanged(c *Change) bool {
 
 func (e *Envelopes) appendRowChange(dst []byte, c *Change, row uint32) []byte {
 	t := c.Table
-	total, order := e.cur.next(t)
+	total, order := e.cur.Next(t.DB, t.Name)
 	if e.Flags&wire.EnvWithSchema != 0 {
 		dst = append(dst, `{"schema":`...)
 		dst = e.appendSchema(dst, t)
@@ -375,20 +330,9 @@ func (e *Envelopes) AppendEnd(dst []byte, b *Batch) []byte {
 	dst = appendString(dst, b.Tx.ID)
 	dst = append(dst, `,"ts_ms":`...)
 	dst = strconv.AppendInt(dst, b.CommitTime*1000, 10)
-	dst = append(dst, `,"event_count":`...)
-	dst = strconv.AppendUint(dst, uint64(e.cur.total), 10)
-	dst = append(dst, `,"data_collections":[`...)
-	for i, tc := range e.cur.tables {
-		if i > 0 {
-			dst = append(dst, ',')
-		}
-		dst = append(dst, `{"data_collection":`...)
-		dst = appendQualified(dst, tc.db, tc.name)
-		dst = append(dst, `,"event_count":`...)
-		dst = strconv.AppendUint(dst, uint64(tc.n), 10)
-		dst = append(dst, '}')
-	}
-	dst = append(dst, `],"puma":{"file":`...)
+	dst = append(dst, ',')
+	dst = e.cur.AppendEndCounts(dst)
+	dst = append(dst, `,"puma":{"file":`...)
 	dst = appendString(dst, b.Commit.File)
 	dst = append(dst, `,"pos":`...)
 	dst = strconv.AppendUint(dst, uint64(b.Commit.Pos), 10)
@@ -504,13 +448,3 @@ func appendValue(dst []byte, k Kind, v any, f wire.EnvelopeFlags) []byte {
 }
 
 func appendString(dst []byte, s string) []byte { return wire.AppendJSONString(dst, s) }
-
-// appendQualified appends "db.name" as a JSON string without building it.
-func appendQualified(dst []byte, db, name string) []byte {
-	dst = appendString(dst, db)
-	dst = append(dst[:len(dst)-1], '.')
-	mark := len(dst)
-	dst = appendString(dst, name)
-	copy(dst[mark:], dst[mark+1:])
-	return dst[:len(dst)-1]
-}

@@ -88,50 +88,9 @@ type Encoder struct {
 	buf        []byte
 	now        int64
 	seq        uint64
-	start, cur order
+	start, cur wire.TxOrder
 	schemas    map[*sdk.Table][]byte
 	schemaOf   wire.EnvelopeFlags
-}
-
-// order counts what a transaction emitted so far (see engine.txOrder).
-type order struct {
-	total  uint32
-	tables []tableCount
-	file   string
-	pos    uint32
-	row    uint32
-}
-
-type tableCount struct {
-	db, name string
-	n        uint32
-}
-
-func (o *order) copyFrom(p *order) {
-	tables := append(o.tables[:0], p.tables...)
-	*o = *p
-	o.tables = tables
-}
-
-func (o *order) next(t *sdk.Table) (total, table uint32) {
-	o.total++
-	for i := range o.tables {
-		if tc := &o.tables[i]; tc.db == t.DB && tc.name == t.Name {
-			tc.n++
-			return o.total, tc.n
-		}
-	}
-	o.tables = append(o.tables, tableCount{db: t.DB, name: t.Name, n: 1})
-	return o.total, 1
-}
-
-func (o *order) rowOf(file string, pos uint32) uint32 {
-	if file == o.file && pos == o.pos {
-		o.row++
-	} else {
-		o.file, o.pos, o.row = file, pos, 0
-	}
-	return o.row
 }
 
 // Encode returns b's lines (or array), valid until the next call; empty
@@ -179,12 +138,12 @@ func (e *Encoder) startBatch(b *sdk.Batch) {
 	if b.Seq() != e.seq || e.seq == 0 {
 		e.seq = b.Seq()
 		if b.Begin() {
-			e.start = order{tables: e.start.tables[:0]}
+			e.start.Reset()
 		} else {
-			e.start.copyFrom(&e.cur)
+			e.start.CopyFrom(&e.cur)
 		}
 	}
-	e.cur.copyFrom(&e.start)
+	e.cur.CopyFrom(&e.start)
 }
 
 // appendGo appends the envelopes of b's changes from index from on,
@@ -202,10 +161,10 @@ func (e *Encoder) count(r *sdk.Row) {
 	if r.Op() == sdk.OpDDL || t == nil {
 		return
 	}
-	e.cur.rowOf(r.File(), r.Pos())
-	e.cur.next(t)
+	e.cur.RowOf(r.File(), r.Pos())
+	e.cur.Next(t.DB, t.Name)
 	if r.Op() == sdk.OpUpdate && e.Flags&wire.EnvDeleteCreate != 0 && keyChanged(t, r.Before(), r.After()) {
-		e.cur.next(t)
+		e.cur.Next(t.DB, t.Name)
 	}
 }
 
@@ -218,7 +177,7 @@ func (e *Encoder) AppendChange(dst []byte, r *sdk.Row, tx *sdk.Tx, sep byte) []b
 		dst = e.appendDDL(dst, r, tx)
 		return append(dst, sep)
 	}
-	row := e.cur.rowOf(r.File(), r.Pos())
+	row := e.cur.RowOf(r.File(), r.Pos())
 	before, after := r.Before(), r.After()
 	if op == sdk.OpUpdate && e.Flags&wire.EnvDeleteCreate != 0 && keyChanged(t, before, after) {
 		dst = e.appendRowChange(dst, r, tx, sdk.OpDelete, before, sdk.Image{}, row)
@@ -283,7 +242,7 @@ func equal(a, b sdk.Value) bool {
 
 func (e *Encoder) appendRowChange(dst []byte, r *sdk.Row, tx *sdk.Tx, op sdk.Op, before, after sdk.Image, row uint32) []byte {
 	t := r.Table()
-	total, ord := e.cur.next(t)
+	total, ord := e.cur.Next(t.DB, t.Name)
 	if e.Flags&wire.EnvWithSchema != 0 {
 		dst = append(dst, `{"schema":`...)
 		dst = e.appendSchema(dst, t)
@@ -427,20 +386,9 @@ func (e *Encoder) appendEnd(dst []byte, tx *sdk.Tx, c *sdk.Commit) []byte {
 	dst = appendString(dst, tx.ID)
 	dst = append(dst, `,"ts_ms":`...)
 	dst = strconv.AppendInt(dst, c.Time*1000, 10)
-	dst = append(dst, `,"event_count":`...)
-	dst = strconv.AppendUint(dst, uint64(e.cur.total), 10)
-	dst = append(dst, `,"data_collections":[`...)
-	for i, tc := range e.cur.tables {
-		if i > 0 {
-			dst = append(dst, ',')
-		}
-		dst = append(dst, `{"data_collection":`...)
-		dst = appendQualified(dst, tc.db, tc.name)
-		dst = append(dst, `,"event_count":`...)
-		dst = strconv.AppendUint(dst, uint64(tc.n), 10)
-		dst = append(dst, '}')
-	}
-	dst = append(dst, `],"puma":{"file":`...)
+	dst = append(dst, ',')
+	dst = e.cur.AppendEndCounts(dst)
+	dst = append(dst, `,"puma":{"file":`...)
 	dst = appendString(dst, c.File)
 	dst = append(dst, `,"pos":`...)
 	dst = strconv.AppendUint(dst, uint64(c.Pos), 10)
@@ -551,13 +499,3 @@ func appendValue(dst []byte, v sdk.Value, f wire.EnvelopeFlags) []byte {
 }
 
 func appendString(dst []byte, s string) []byte { return wire.AppendJSONString(dst, s) }
-
-// appendQualified appends "db.name" as a JSON string without building it.
-func appendQualified(dst []byte, db, name string) []byte {
-	dst = appendString(dst, db)
-	dst = append(dst[:len(dst)-1], '.')
-	mark := len(dst)
-	dst = appendString(dst, name)
-	copy(dst[mark:], dst[mark+1:])
-	return dst[:len(dst)-1]
-}
