@@ -1,7 +1,6 @@
 package engine
 
 import (
-	"encoding/binary"
 	"fmt"
 	"strconv"
 	"unicode/utf16"
@@ -126,18 +125,7 @@ func toUTF8(charset string, b []byte) (string, error) {
 func isASCII(b []byte) bool { return asciiPrefix(b) == len(b) }
 
 // asciiPrefix returns the length of b's leading run of ASCII bytes.
-func asciiPrefix(b []byte) int {
-	i := 0
-	for ; i+8 <= len(b); i += 8 {
-		if binary.LittleEndian.Uint64(b[i:])&0x8080808080808080 != 0 {
-			break
-		}
-	}
-	for i < len(b) && b[i] < 0x80 {
-		i++
-	}
-	return i
-}
+func asciiPrefix(b []byte) int { return cjk.ASCIIPrefix(b) }
 
 // appendLatin1 appends b, MySQL latin1 text, to dst as UTF-8.
 func appendLatin1(dst, b []byte) []byte {

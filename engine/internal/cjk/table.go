@@ -184,7 +184,7 @@ func (t *Table) Append(dst []byte, cs string, b []byte) ([]byte, error) {
 	for i < len(b) {
 		c := b[i]
 		if c < 0x80 && t.ascii {
-			j := i + asciiPrefix(b[i:])
+			j := i + ASCIIPrefix(b[i:])
 			dst = append(dst, b[i:j]...)
 			i = j
 			continue
@@ -226,9 +226,9 @@ func (t *Table) illFormed(cs string, b []byte, i int) error {
 	return &IllFormedError{Charset: cs, Offset: i, Bytes: slices.Clone(b[i:min(i+n, len(b))])}
 }
 
-// asciiPrefix returns the length of b's leading run of ASCII bytes,
+// ASCIIPrefix returns the length of b's leading run of ASCII bytes,
 // eight at a time.
-func asciiPrefix(b []byte) int {
+func ASCIIPrefix(b []byte) int {
 	i := 0
 	for ; i+8 <= len(b); i += 8 {
 		if binary.LittleEndian.Uint64(b[i:])&0x8080808080808080 != 0 {
