@@ -136,8 +136,10 @@ func OutputSchema(f func(in *Table, out *Schema)) { schemaFunc = f }
 // later. Wrap errors that retrying cannot cure with Fatal. A batch that does
 // not close its transaction (no Commit) may return before it is durable if
 // the batch closing the transaction returns only once all of it is: the
-// checkpoint moves only to commits (builtin:jsonl syncs once per
-// transaction so).
+// checkpoint moves only to commits. The host may hand the sender several
+// batches, of several transactions, in one call (a group); Sender is then
+// called for each in order, and Flush (if registered) once after them:
+// a sender syncing there (as builtin:jsonl does) syncs once per group.
 func Sender(f func(b *Batch) error) { senderFunc = f }
 
 // Flush registers f to run after the Sender accepted every batch of a
