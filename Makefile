@@ -33,6 +33,7 @@ wasm:
 FUZZTIME ?= 30s
 fuzz: fuzz-capabilities
 	go test ./sdk -run '^$$' -fuzz FuzzBatch -fuzztime $(FUZZTIME)
+	go test ./sdk -run '^$$' -fuzz FuzzGroup -fuzztime $(FUZZTIME)
 	go test ./hostabi -run '^$$' -fuzz FuzzReply -fuzztime $(FUZZTIME)
 	go test ./hostabi/wire -run '^$$' -fuzz FuzzChangeParse -fuzztime $(FUZZTIME)
 	go test ./hostabi/instrument -run '^$$' -fuzz FuzzInstrument -fuzztime $(FUZZTIME)

@@ -2,6 +2,7 @@ package bench
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strconv"
 	"strings"
@@ -162,6 +163,28 @@ func (s *probeSender) Send(ctx context.Context, b *engine.Batch) error {
 	if err := s.inner.Send(ctx, b); err != nil {
 		return err
 	}
+	s.delivered(b)
+	return nil
+}
+
+// SendGroup passes a group on when the inner sender takes groups, so that
+// the probe measures group commit as cmd/puma runs it.
+func (s *probeSender) SendGroup(ctx context.Context, g []*engine.Batch) error {
+	gs, ok := s.inner.(engine.GroupSender)
+	if !ok {
+		return fmt.Errorf("bench: %w", errors.ErrUnsupported)
+	}
+	if err := gs.SendGroup(ctx, g); err != nil {
+		return err
+	}
+	for _, b := range g {
+		s.delivered(b)
+	}
+	return nil
+}
+
+// delivered counts b, which the inner sender accepted.
+func (s *probeSender) delivered(b *engine.Batch) {
 	if s.i == 0 {
 		n := 0
 		for j := range b.Changes {
@@ -177,7 +200,6 @@ func (s *probeSender) Send(ctx context.Context, b *engine.Batch) error {
 	if b.Commit != nil {
 		s.p.reached(s.i, Pos{File: b.Commit.File, Pos: b.Commit.Pos})
 	}
-	return nil
 }
 
 func (s *probeSender) sampleLag(b *engine.Batch) {

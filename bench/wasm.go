@@ -191,3 +191,13 @@ func (t timedSender) Send(ctx context.Context, b *engine.Batch) error {
 	defer func() { t.busy.Add(int64(time.Since(start))) }()
 	return t.Sender.Send(ctx, b)
 }
+
+func (t timedSender) SendGroup(ctx context.Context, g []*engine.Batch) error {
+	gs, ok := t.Sender.(engine.GroupSender)
+	if !ok {
+		return fmt.Errorf("bench: %w", errors.ErrUnsupported)
+	}
+	start := time.Now()
+	defer func() { t.busy.Add(int64(time.Since(start))) }()
+	return gs.SendGroup(ctx, g)
+}

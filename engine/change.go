@@ -257,6 +257,9 @@ type Batch struct {
 	// schemas is the encoded schema state (see schemaState) in use at
 	// Commit, saved with the checkpoint; set only when Commit is.
 	schemas []byte
+	// read is when the pipeline took the batch from the reader; set only
+	// when Commit is, for the transaction latency metric.
+	read time.Time
 }
 
 // Empty reports whether b carries nothing a sender writes.

@@ -46,6 +46,10 @@ var pluginCallBuckets = []float64{
 	0.1, 0.25, 0.5, 1, 2.5, 5, 10,
 }
 
+// groupBuckets are the upper bounds of puma_sender_group_batches: the
+// batches a sender took in one call.
+var groupBuckets = []float64{1, 2, 4, 8, 16, 32, 64, 128, 256, 1024, 4096}
+
 // failoverReasons are the reason labels of puma_failovers_total.
 var failoverReasons = []string{"errors", "relocate_by_time"}
 
@@ -60,6 +64,9 @@ type taskMetrics struct {
 	bytesRead    *metrics.Counter
 	reconnects   *metrics.Counter
 	deadLettered *metrics.Counter
+	// txLatency is from reading a transaction's commit to every sender
+	// acknowledging it.
+	txLatency *metrics.PrometheusHistogram
 
 	mu   sync.Mutex
 	rows map[rowSeries]*metrics.Counter
@@ -74,6 +81,8 @@ type rowSeries struct {
 type pluginMetrics struct {
 	calls  *metrics.PrometheusHistogram
 	errors *metrics.Counter
+	// group counts the batches of each sender call (1 for a handler's).
+	group *metrics.PrometheusHistogram
 }
 
 func label(task string) string { return `task=` + strconv.Quote(task) }
@@ -131,11 +140,15 @@ func newTaskMetrics(t *Task) *taskMetrics {
 		bytesRead:    metricSet.GetOrCreateCounter("puma_bytes_read_total{" + l + "}"),
 		reconnects:   metricSet.GetOrCreateCounter("puma_reconnects_total{" + l + "}"),
 		deadLettered: metricSet.GetOrCreateCounter("puma_dead_lettered_total{" + l + "}"),
+		txLatency:    metricSet.GetOrCreatePrometheusHistogramExt(`puma_transaction_latency_seconds{`+l+`}`, pluginCallBuckets),
 		rows:         map[rowSeries]*metrics.Counter{},
 		plug:         map[string]*pluginMetrics{},
 	}
 	for _, reason := range failoverReasons {
 		m.failoverCounter(reason)
+	}
+	for _, p := range t.cfg.Senders {
+		m.sender(p.Name)
 	}
 	for _, pls := range [][]config.Plugin{t.cfg.Handlers, t.cfg.Senders} {
 		for _, p := range pls {
@@ -189,7 +202,19 @@ func (m *taskMetrics) plugin(name string) *pluginMetrics {
 			calls:  metricSet.GetOrCreatePrometheusHistogramExt(`puma_plugin_call_duration_seconds{`+l+`}`, pluginCallBuckets),
 			errors: metricSet.GetOrCreateCounter(`puma_plugin_errors_total{` + l + `}`),
 		}
+
 		m.plug[name] = p
+	}
+	return p
+}
+
+// sender is plugin with the series only senders have.
+func (m *taskMetrics) sender(name string) *pluginMetrics {
+	p := m.plugin(name)
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if p.group == nil {
+		p.group = metricSet.GetOrCreatePrometheusHistogramExt(`puma_sender_group_batches{`+label(m.task)+`,plugin=`+strconv.Quote(name)+`}`, groupBuckets)
 	}
 	return p
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -27,6 +28,32 @@ import (
 type Sender interface {
 	Send(ctx context.Context, b *Batch) error
 	Close() error
+}
+
+// GroupSender is an optional interface of a Sender that takes several
+// consecutive batches, of one or more transactions, in one call: a group.
+// A sender that syncs or flushes per call (a file, a broker producer, a
+// database transaction) then does so once per group rather than once per
+// transaction. The pipeline hands it whatever batches are queued for it,
+// within the task's group_rows and group_bytes, waiting up to
+// max_batch_delay for more.
+//
+// SendGroup is called from the sender's single goroutine, in batch order,
+// and must return nil only once every change of every batch of g is
+// durable at the destination: the pipeline then acknowledges all of them,
+// and the checkpoint may move to the last commit of g. An error means
+// nothing of g may be counted as delivered; the pipeline retries the whole
+// group as it would one batch (so a destination may see the batches before
+// a failing one twice; the changes' idempotency key tells them apart), and
+// on_error = "dead_letter" dead-letters each of its batches. The group
+// keeps its batches' Tx, Begin and Commit, so transaction boundaries stay
+// visible. g and its batches are valid until SendGroup returns.
+//
+// A SendGroup returning an error wrapping errors.ErrUnsupported (a plugin
+// module without group support) has done nothing: the pipeline sends g
+// and every later batch one by one with Send.
+type GroupSender interface {
+	SendGroup(ctx context.Context, g []*Batch) error
 }
 
 // Handler filters or reshapes batches before they reach the senders.
@@ -69,6 +96,10 @@ type senderStage struct {
 	s     Sender
 	ch    chan *Batch
 	acked atomic.Uint64 // Seq of the last batch Send accepted
+	// next is a batch taken from ch that did not fit the group before it.
+	next *Batch
+	// group holds the group being sent; reused.
+	group []*Batch
 }
 
 type pendingCommit struct {
@@ -155,6 +186,9 @@ func (p *pipeline) fail(err error) {
 
 // emit hands b to the pipeline, waiting while the queue is full.
 func (p *pipeline) emit(ctx context.Context, b *Batch) error {
+	if b.Commit != nil {
+		b.read = time.Now()
+	}
 	select {
 	case p.in <- b:
 		return nil
@@ -210,9 +244,10 @@ func (p *pipeline) handleStage(ctx context.Context) {
 		if ctx.Err() != nil {
 			continue // drain so the reader never blocks on a dead pipeline
 		}
-		schemas := b.schemas // handlers may return another batch
+		schemas, read := b.schemas, b.read // handlers may return another batch
 		for _, h := range p.handlers {
-			out, err := p.retry(ctx, h.name, b, func(ctx context.Context) (*Batch, error) { return h.h.Handle(ctx, b) })
+			one := [1]*Batch{b}
+			out, err := p.retry(ctx, h.name, one[:], func(ctx context.Context) (*Batch, error) { return h.h.Handle(ctx, b) })
 			if err != nil {
 				p.fail(err)
 				break
@@ -222,6 +257,7 @@ func (p *pipeline) handleStage(ctx context.Context) {
 		if p.isFailed() || ctx.Err() != nil {
 			continue
 		}
+		b.read = read
 		b.acks.Store(int32(len(p.senders)))
 		if b.Commit != nil {
 			p.mu.Lock()
@@ -238,33 +274,174 @@ func (p *pipeline) handleStage(ctx context.Context) {
 }
 
 func (p *pipeline) sendStage(ctx context.Context, s *senderStage) {
-	for b := range s.ch {
+	pm := p.metrics.sender(s.name)
+	gs, _ := s.s.(GroupSender)
+	if p.cfg.GroupRows == 0 {
+		gs = nil
+	}
+	for {
+		b := s.next
+		s.next = nil
+		if b == nil {
+			var ok bool
+			if b, ok = <-s.ch; !ok {
+				return
+			}
+		}
 		if ctx.Err() != nil {
 			continue
 		}
-		_, err := p.retry(ctx, s.name, b, func(ctx context.Context) (*Batch, error) { return b, s.s.Send(ctx, b) })
+		if gs == nil {
+			one := [1]*Batch{b}
+			if _, err := p.retry(ctx, s.name, one[:], func(ctx context.Context) (*Batch, error) { return b, s.s.Send(ctx, b) }); err != nil {
+				p.fail(err)
+				continue
+			}
+			p.acked(s, b)
+			pm.group.Update(1)
+			continue
+		}
+		g := p.collect(s, b)
+		_, err := p.retry(ctx, s.name, g, func(ctx context.Context) (*Batch, error) { return nil, gs.SendGroup(ctx, g) })
+		if errors.Is(err, errors.ErrUnsupported) {
+			// The sender cannot take groups after all: this group and
+			// everything after it go one batch at a time.
+			p.log.Debug("sender takes no groups; sending batch by batch", "plugin", s.name)
+			gs = nil
+			queued := slices.Clone(g[1:])
+			if s.next != nil {
+				queued = append(queued, s.next)
+			}
+			s.next = nil
+			p.sendEach(ctx, s, pm, g[0], queued)
+			continue
+		}
 		if err != nil {
 			p.fail(err)
 			continue
 		}
-		s.acked.Store(b.Seq)
-		if b.acks.Add(-1) == 0 {
-			p.stats.delivered(b)
-			p.metrics.delivered(b)
-			if !b.heartbeat.IsZero() {
-				p.stats.setHeartbeatLag(time.Since(b.heartbeat))
+		for _, b := range g {
+			p.acked(s, b)
+		}
+		pm.group.Update(float64(len(g)))
+		clear(g)
+	}
+}
+
+// sendEach sends first and then queued one by one, as sendStage does for
+// a sender that takes no groups.
+func (p *pipeline) sendEach(ctx context.Context, s *senderStage, pm *pluginMetrics, first *Batch, queued []*Batch) {
+	for _, b := range append([]*Batch{first}, queued...) {
+		if ctx.Err() != nil {
+			return
+		}
+		one := [1]*Batch{b}
+		if _, err := p.retry(ctx, s.name, one[:], func(ctx context.Context) (*Batch, error) { return b, s.s.Send(ctx, b) }); err != nil {
+			p.fail(err)
+			return
+		}
+		p.acked(s, b)
+		pm.group.Update(1)
+	}
+}
+
+// collect makes the group starting with first: the batches already queued
+// for s, and with max_batch_delay those arriving within it, while the
+// group stays within group_rows and group_bytes. A batch that does not fit
+// is kept in s.next for the next group. The group is valid until the next
+// call.
+func (p *pipeline) collect(s *senderStage, first *Batch) []*Batch {
+	g := append(s.group[:0], first)
+	rows, size := len(first.Changes), first.size()
+	var deadline <-chan time.Time
+	if p.cfg.MaxBatchDelay > 0 {
+		t := time.NewTimer(p.cfg.MaxBatchDelay)
+		defer t.Stop()
+		deadline = t.C
+	}
+	for {
+		var b *Batch
+		var ok bool
+		select {
+		case b, ok = <-s.ch:
+		default:
+			if deadline == nil {
+				s.group = g
+				return g
+			}
+			select {
+			case b, ok = <-s.ch:
+			case <-deadline:
+				s.group = g
+				return g
 			}
 		}
-		select {
-		case p.notify <- struct{}{}:
-		default:
+		if !ok {
+			// Closed: the stage's loop sees it again and ends.
+			s.group = g
+			return g
 		}
+		n, sz := len(b.Changes), b.size()
+		if rows+n > p.cfg.GroupRows || size+sz > p.cfg.GroupBytes {
+			s.next = b
+			s.group = g
+			return g
+		}
+		g = append(g, b)
+		rows += n
+		size += sz
+	}
+}
+
+// size estimates the bytes of b's row images, for group_bytes: a text
+// or bytes value counts its length, any other 8.
+func (b *Batch) size() int {
+	n := 0
+	for i := range b.Changes {
+		c := &b.Changes[i]
+		n += 32 + len(c.Statement)
+		for _, img := range [2][]any{c.Before, c.After} {
+			for _, v := range img {
+				switch v := v.(type) {
+				case string:
+					n += len(v)
+				case []byte:
+					n += len(v)
+				default:
+					n += 8
+				}
+			}
+		}
+	}
+	return n
+}
+
+// acked records that s accepted b; the last sender to do so counts it
+// delivered.
+func (p *pipeline) acked(s *senderStage, b *Batch) {
+	s.acked.Store(b.Seq)
+	if b.acks.Add(-1) == 0 {
+		p.stats.delivered(b)
+		p.metrics.delivered(b)
+		if !b.heartbeat.IsZero() {
+			p.stats.setHeartbeatLag(time.Since(b.heartbeat))
+		}
+		if !b.read.IsZero() {
+			p.metrics.txLatency.UpdateDuration(b.read)
+		}
+	}
+	select {
+	case p.notify <- struct{}{}:
+	default:
 	}
 }
 
 // retry calls f until it succeeds, ctx ends, or it failed MaxFailures
-// times in a row; then the task's on_error policy decides.
-func (p *pipeline) retry(ctx context.Context, plugin string, b *Batch, f func(context.Context) (*Batch, error)) (*Batch, error) {
+// times in a row; then the task's on_error policy decides. bs is what f
+// handles or sends: one batch, or a sender's group, dead-lettered batch by
+// batch. An error wrapping errors.ErrUnsupported is returned at once.
+func (p *pipeline) retry(ctx context.Context, plugin string, bs []*Batch, f func(context.Context) (*Batch, error)) (*Batch, error) {
+	b := bs[0]
 	backoff := p.cfg.BackoffMin
 	pm := p.metrics.plugin(plugin)
 	for attempt := 1; ; attempt++ {
@@ -274,13 +451,16 @@ func (p *pipeline) retry(ctx context.Context, plugin string, b *Batch, f func(co
 		if err == nil {
 			return out, nil
 		}
+		if errors.Is(err, errors.ErrUnsupported) {
+			return nil, err
+		}
 		if ctx.Err() != nil {
 			return nil, ctx.Err()
 		}
 		p.stats.pluginErrors.Add(1)
 		pm.errors.Inc()
 		if attempt >= p.cfg.MaxFailures || permanent(err) {
-			perr := p.pluginError(plugin, b, err)
+			perr := p.pluginError(plugin, bs, err)
 			if p.dead == nil {
 				return nil, perr
 			}
@@ -296,12 +476,16 @@ func (p *pipeline) retry(ctx context.Context, plugin string, b *Batch, f func(co
 				p.log.Warn("changes dead-lettered", "plugin", plugin, "changes", len(re.Failed), "path", p.dead.path, "err", err)
 				return re.Batch, nil
 			}
-			if derr := p.dead.write(b, plugin, err); derr != nil {
-				return nil, errors.Join(perr, derr)
+			changes := 0
+			for _, b := range bs {
+				if derr := p.dead.write(b, plugin, err); derr != nil {
+					return nil, errors.Join(perr, derr)
+				}
+				changes += len(b.Changes)
 			}
-			p.stats.deadLettered.Add(uint64(len(b.Changes)))
-			p.metrics.deadLettered.Add(len(b.Changes))
-			p.log.Warn("batch dead-lettered", "plugin", plugin, "changes", len(b.Changes), "path", p.dead.path, "err", err)
+			p.stats.deadLettered.Add(uint64(changes))
+			p.metrics.deadLettered.Add(changes)
+			p.log.Warn("batch dead-lettered", "plugin", plugin, "batches", len(bs), "changes", changes, "path", p.dead.path, "err", err)
 			// Pass on what keeps the transaction structure and position.
 			if p.isSender(plugin) {
 				return b, nil
@@ -336,8 +520,17 @@ func (p *pipeline) isSender(name string) bool {
 	return false
 }
 
-func (p *pipeline) pluginError(plugin string, b *Batch, err error) *PluginError {
+// pluginError locates err at the first change of bs, or at the first
+// commit when none has changes.
+func (p *pipeline) pluginError(plugin string, bs []*Batch, err error) *PluginError {
 	pe := &PluginError{Task: p.cfg.Name, Plugin: plugin, Err: err}
+	b := bs[0]
+	for _, x := range bs {
+		if len(x.Changes) > 0 {
+			b = x
+			break
+		}
+	}
 	if len(b.Changes) > 0 {
 		c := &b.Changes[0]
 		if c.Table != nil {

@@ -52,6 +52,17 @@ func (in *instance) encodeBatch(b *engine.Batch) []byte {
 	return e.Finish()
 }
 
+// encodeGroup writes g as a Group message, each batch announcing the
+// table versions the instance has not seen, in order. The message is
+// valid until the next call.
+func (in *instance) encodeGroup(g []*engine.Batch) []byte {
+	in.group = wire.AppendGroup(in.group[:0], uint32(len(g)))
+	for _, b := range g {
+		in.group = wire.AppendGroupBatch(in.group, in.encodeBatch(b))
+	}
+	return in.group
+}
+
 func encodeImage(e *wire.Encoder, row []any) {
 	e.StartImage(len(row))
 	for i, v := range row {

@@ -57,6 +57,9 @@ type caps struct {
 	enc      engine.Envelopes
 	envBatch *engine.Batch
 	envNow   time.Time
+	// group is the group being sent (puma_send_group), whose batches
+	// group_batch makes the current batch.
+	group []*engine.Batch
 }
 
 // fail records err for last_error and returns its errno.
@@ -93,6 +96,7 @@ func instantiateHostModule(ctx context.Context, r wazero.Runtime) error {
 	fn(wire.ImportLastError, (*caps).lastErrorFn, []api.ValueType{i32, i32}, []api.ValueType{i32})
 	b.NewFunctionBuilder().WithGoFunction(api.GoFunc(safepoint), nil, nil).Export(wire.ImportSafepoint)
 	fn(wire.ImportEnvelope, (*caps).envelope, []api.ValueType{i32, i32, i32, i32}, []api.ValueType{i64})
+	fn(wire.ImportGroupBatch, (*caps).groupBatch, []api.ValueType{i32}, []api.ValueType{i32})
 	fn(wire.ImportFileOpen, (*caps).fileOpen, []api.ValueType{i32, i32, i32}, []api.ValueType{i64})
 	fn(wire.ImportFileWrite, (*caps).fileWrite, []api.ValueType{i32, i32, i32}, []api.ValueType{i32})
 	fn(wire.ImportFileSync, (*caps).fileSync, []api.ValueType{i32}, []api.ValueType{i32})
@@ -130,6 +134,7 @@ var signatures = map[string][2][]api.ValueType{
 	wire.ImportLastError:    {{i32, i32}, {i32}},
 	wire.ImportSafepoint:    {nil, nil},
 	wire.ImportEnvelope:     {{i32, i32, i32, i32}, {i64}},
+	wire.ImportGroupBatch:   {{i32}, {i32}},
 	wire.ImportFileOpen:     {{i32, i32, i32}, {i64}},
 	wire.ImportFileWrite:    {{i32, i32, i32}, {i32}},
 	wire.ImportFileSync:     {{i32}, {i32}},
@@ -221,6 +226,23 @@ func (c *caps) doEnvelope(m api.Module, ptr, capacity, from, opts uint32) int64 
 		return c.fail(wire.ErrnoInvalid, "envelope: buffer out of bounds")
 	}
 	return int64(n)<<32 | int64(len(buf))
+}
+
+// groupBatch makes batch index of the group being sent the one envelope
+// renders.
+func (c *caps) groupBatch(_ context.Context, _ api.Module, stack []uint64) {
+	ret32(stack, c.doGroupBatch(uint32(stack[0])))
+}
+
+func (c *caps) doGroupBatch(index uint32) int64 {
+	if c.group == nil {
+		return c.fail(wire.ErrnoInvalid, "group_batch: no group is being sent")
+	}
+	if uint64(index) >= uint64(len(c.group)) {
+		return c.fail(wire.ErrnoInvalid, "group_batch: batch %d of a group of %d", index, len(c.group))
+	}
+	c.batch = c.group[index]
+	return 0
 }
 
 func (c *caps) stdoutWrite(_ context.Context, m api.Module, stack []uint64) {

@@ -240,6 +240,7 @@ var (
 		wire.ExportInit:       {{i32, i32}, {i64}},
 		wire.ExportHandle:     {{i32, i32}, {i64}},
 		wire.ExportSend:       {{i32, i32}, {i64}},
+		wire.ExportSendGroup:  {{i32, i32}, {i64}},
 		wire.ExportClose:      {nil, {i64}},
 	}
 	wasiModule = "wasi_snapshot_preview1"

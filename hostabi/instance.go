@@ -32,7 +32,11 @@ type instance struct {
 	mem api.Memory
 
 	fnAlloc, fnEntry, fnClose api.Function
-	stack                     [2]uint64
+	// fnGroup is a sender's puma_send_group, nil when the module has
+	// none; group is the Group message being built.
+	fnGroup api.Function
+	group   []byte
+	stack   [2]uint64
 
 	arenaPtr, arenaCap uint32
 
@@ -112,6 +116,9 @@ func (p *plugin) start(ctx context.Context) (*instance, error) {
 		entry = wire.ExportSend
 	}
 	in.fnEntry = mod.ExportedFunction(entry)
+	if s.Role == wire.RoleSender {
+		in.fnGroup = mod.ExportedFunction(wire.ExportSendGroup)
+	}
 	if init := mod.ExportedFunction(wire.ExportInitialize); init != nil {
 		if err := in.call(ctx, init); err != nil {
 			return fail(p.fault(in, "_initialize", err))

@@ -287,11 +287,54 @@ func (sd *Sender) Send(ctx context.Context, b *engine.Batch) (err error) {
 	if b.Tx == nil && len(b.Changes) == 0 {
 		return nil // a position-only batch: nothing to write
 	}
-	p := sd.p
-	_, rep, err := p.exchange(ctx, b)
+	_, rep, err := sd.p.exchange(ctx, b)
 	if err != nil {
 		return err
 	}
+	return sd.reply(rep)
+}
+
+var _ engine.GroupSender = (*Sender)(nil)
+
+// SendGroup delivers the batches of g in one puma_send_group call; nil
+// means the plugin reported every change of every batch durable. A module
+// without the export, and a plugin with the kv grant (whose state is kept
+// per batch), take no groups: the error then wraps errors.ErrUnsupported
+// and nothing was sent.
+func (sd *Sender) SendGroup(ctx context.Context, g []*engine.Batch) error {
+	p := sd.p
+	if p.kv != nil || !p.spec.Module.exports[wire.ExportSendGroup] {
+		return fmt.Errorf("plugin %s: a group: %w", p.spec.Name, errors.ErrUnsupported)
+	}
+	// Position-only batches have nothing to write.
+	send := g[:0:0]
+	for _, b := range g {
+		if b.Tx != nil || len(b.Changes) > 0 {
+			send = append(send, b)
+		}
+	}
+	if len(send) == 0 {
+		return nil
+	}
+	in, err := p.instance(ctx)
+	if err != nil {
+		return err
+	}
+	msg := in.encodeGroup(send)
+	in.caps.group, in.caps.batch = send, send[0]
+	rep, err := in.roundTrip(ctx, in.fnGroup, msg)
+	in.caps.group, in.caps.batch = nil, nil
+	if err != nil {
+		err = p.fault(in, wire.ExportSendGroup, err)
+		p.discard()
+		return err
+	}
+	return sd.reply(rep)
+}
+
+// reply checks a sender's reply.
+func (sd *Sender) reply(rep []byte) error {
+	p := sd.p
 	r, err := wire.ParseReply(rep)
 	if err != nil {
 		p.discard()

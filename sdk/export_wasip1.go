@@ -37,6 +37,18 @@ func pumaSend(ptr, n uint32) uint64 {
 	return reply(state.send(state.message(n)))
 }
 
+//go:wasmexport puma_send_group
+func pumaSendGroup(ptr, n uint32) uint64 {
+	return reply(state.sendGroup(state.message(n)))
+}
+
+//go:wasmimport puma group_batch
+func hostGroupBatch(index uint32) int32
+
+// groupBatch tells the host which batch of the group the sender is on,
+// for the envelope host function.
+func groupBatch(i int) { hostGroupBatch(uint32(i)) }
+
 //go:wasmexport puma_close
 func pumaClose() uint64 {
 	return reply(state.close())

@@ -20,3 +20,10 @@ func NativeHandle(msg []byte) []byte { return state.handle(msg) }
 // NativeSend passes a Batch message to the registered sender and returns
 // the reply, valid until the next call.
 func NativeSend(msg []byte) []byte { return state.send(msg) }
+
+// NativeSendGroup passes a Group message to the registered sender and
+// returns the reply, valid until the next call.
+func NativeSendGroup(msg []byte) []byte { return state.sendGroup(msg) }
+
+// groupBatch: outside Wasm nothing renders envelopes in a host.
+func groupBatch(int) {}

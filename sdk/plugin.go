@@ -268,8 +268,53 @@ func (p *plugin) send(msg []byte) (reply []byte) {
 	if err == nil {
 		err = senderFunc(&p.batch)
 	}
+	if err == nil && flushFunc != nil {
+		err = flushFunc()
+	}
 	if err != nil {
 		return p.errorReply(err)
+	}
+	return nil
+}
+
+// sendGroup passes each batch of a Group message to the sender in turn,
+// then flushes once. After a batch fails, the rest are still read (the
+// tables they announce must be remembered) but not sent.
+func (p *plugin) sendGroup(msg []byte) (reply []byte) {
+	defer func() {
+		if v := recover(); v != nil {
+			reply = p.recovered(v)
+		}
+	}()
+	if p.role != wire.RoleSender {
+		return p.fail(wire.StatusFatal, "sdk: send_group called on a "+p.role.String())
+	}
+	g, err := wire.ParseGroup(msg)
+	if err != nil {
+		return p.fail(wire.StatusFatal, "sdk: malformed group "+err.Error())
+	}
+	var failed error
+	for i := 0; ; i++ {
+		b, at, ok := g.Next()
+		if !ok {
+			break
+		}
+		if err := p.readBatch(b, false); err != nil {
+			return p.fail(wire.StatusFatal, "sdk: batch "+strconv.Itoa(i)+" at offset "+strconv.Itoa(at)+" of the group: "+err.Error())
+		}
+		if failed == nil {
+			groupBatch(i)
+			failed = senderFunc(&p.batch)
+		}
+	}
+	if err := g.Err(); err != nil {
+		return p.fail(wire.StatusFatal, "sdk: malformed group "+err.Error())
+	}
+	if failed == nil && flushFunc != nil {
+		failed = flushFunc()
+	}
+	if failed != nil {
+		return p.errorReply(failed)
 	}
 	return nil
 }

@@ -107,6 +107,7 @@ var (
 	handlerFunc func(r *Row) Verdict
 	schemaFunc  func(in *Table, out *Schema)
 	senderFunc  func(b *Batch) error
+	flushFunc   func() error
 	closeFunc   func() error
 )
 
@@ -135,9 +136,22 @@ func OutputSchema(f func(in *Table, out *Schema)) { schemaFunc = f }
 // later. Wrap errors that retrying cannot cure with Fatal. A batch that does
 // not close its transaction (no Commit) may return before it is durable if
 // the batch closing the transaction returns only once all of it is: the
-// checkpoint moves only to commits (builtin:jsonl syncs once per
-// transaction so).
+// checkpoint moves only to commits. The host may hand the sender several
+// batches, of several transactions, in one call (a group); Sender is then
+// called for each in order, and Flush (if registered) once after them:
+// a sender syncing there (as builtin:jsonl does) syncs once per group.
 func Sender(f func(b *Batch) error) { senderFunc = f }
+
+// Flush registers f to run after the Sender accepted every batch of a
+// call, before the call returns: once per batch sent alone, once per
+// group (group commit: the host hands a sender the batches of several
+// consecutive transactions in one call). A sender that makes its writes
+// durable in f (an fsync, a flush of a producer) rather than in Sender
+// does so once per group. Sender may then return before its batch is
+// durable, provided f returns nil only once every batch of the call is;
+// an error from f fails the whole call, and the host sends all of its
+// batches again.
+func Flush(f func() error) { flushFunc = f }
 
 // Close registers f to run when the instance is shut down gracefully.
 func Close(f func() error) { closeFunc = f }
@@ -148,6 +162,7 @@ type Plugin struct {
 	Handler      func(r *Row) Verdict
 	OutputSchema func(in *Table, out *Schema)
 	Sender       func(b *Batch) error
+	Flush        func() error
 	Close        func() error
 }
 
@@ -158,7 +173,7 @@ type Plugin struct {
 // calls that plugin's Init itself): from then on the instance is that
 // plugin.
 func Register(p Plugin) {
-	initFunc, handlerFunc, schemaFunc, senderFunc, closeFunc = p.Init, p.Handler, p.OutputSchema, p.Sender, p.Close
+	initFunc, handlerFunc, schemaFunc, senderFunc, flushFunc, closeFunc = p.Init, p.Handler, p.OutputSchema, p.Sender, p.Flush, p.Close
 }
 
 // Role returns how the task runs this instance, "handler" or "sender";

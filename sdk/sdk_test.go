@@ -242,3 +242,28 @@ func TestSetAt(t *testing.T) {
 		t.Fatalf("replies differ: by name %d bytes, by index %d bytes", len(replies["name"]), len(replies["index"]))
 	}
 }
+
+// FuzzGroup: a Group message, however malformed, gets a reply; nothing
+// panics.
+func FuzzGroup(f *testing.F) {
+	b := testBatch(f, true)
+	g := wire.AppendGroupBatch(wire.AppendGroup(nil, 2), b)
+	g = wire.AppendGroupBatch(g, testBatch(f, false))
+	f.Add(g)
+	f.Add(g[:len(g)/2])
+	f.Add(wire.AppendGroup(nil, 0))
+	f.Fuzz(func(t *testing.T, msg []byte) {
+		senderFunc, flushFunc = func(b *Batch) error {
+			for i := range b.Len() {
+				b.Row(i).After().At(0).Int()
+			}
+			return nil
+		}, nil
+		p := &plugin{tables: make(map[uint32]*Table), inited: true, role: wire.RoleSender}
+		if rep := p.sendGroup(msg); len(rep) > 0 {
+			if _, err := wire.ParseReply(rep); err != nil {
+				t.Fatalf("reply does not parse: %v", err)
+			}
+		}
+	})
+}

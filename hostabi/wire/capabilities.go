@@ -52,6 +52,7 @@ var capabilities = map[string]string{
 	ImportLastError:    "",
 	ImportSafepoint:    "",
 	ImportEnvelope:     "",
+	ImportGroupBatch:   "",
 	ImportFileOpen:     CapFiles,
 	ImportFileWrite:    CapFiles,
 	ImportFileSync:     CapFiles,

@@ -188,6 +188,64 @@ func ParseBatch(b []byte) (Batch, error) {
 	return m, r.error()
 }
 
+// Group is a decoded Group message header; Next iterates its batches.
+type Group struct {
+	b    []byte
+	off  int
+	left uint32
+	err  *Error
+}
+
+// ParseGroup decodes a Group message's header: at least one batch.
+func ParseGroup(b []byte) (Group, error) {
+	r := reader{b: b}
+	if t := r.u8("message type"); r.err == nil && t != MsgGroup {
+		r.off--
+		r.fail("message type " + strconv.Itoa(int(t)) + ", want group")
+	}
+	r.u8("reserved")
+	r.u16("reserved")
+	n := r.u32("batch count")
+	if r.err == nil && n == 0 {
+		r.off -= 4
+		r.fail("a group of no batches")
+	}
+	return Group{b: b, off: r.off, left: n}, r.error()
+}
+
+// Len returns the number of batches not yet read.
+func (g *Group) Len() int { return int(g.left) }
+
+// Next returns the next Batch message and its offset in the group
+// message; ok is false after the last one or on an error (see Err).
+func (g *Group) Next() (batch []byte, at int, ok bool) {
+	if g.left == 0 || g.err != nil {
+		return nil, 0, false
+	}
+	r := reader{b: g.b, off: g.off}
+	body := r.bytes("batch")
+	if r.err != nil {
+		g.err = r.err
+		return nil, 0, false
+	}
+	at = g.off + 4
+	g.off = r.off
+	g.left--
+	return body, at, true
+}
+
+// Err returns what stopped Next early, or nil; batches left unread after
+// the last one are an error too.
+func (g *Group) Err() error {
+	if g.err != nil {
+		return g.err
+	}
+	if g.left == 0 && g.off != len(g.b) {
+		return &Error{Offset: g.off, Msg: "bytes after the last batch"}
+	}
+	return nil
+}
+
 // Reply is a decoded Reply message header; Records iterates its records.
 type Reply struct {
 	Status  Status

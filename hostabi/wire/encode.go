@@ -378,3 +378,16 @@ func (e *Encoder) Rewind(m Mark) {
 	e.nrec, e.nchg = m.nrec, m.nchg
 	e.rec, e.img, e.verdict = -1, -1, -1
 }
+
+// AppendGroup appends the header of a Group message of n batches to dst;
+// AppendGroupBatch then appends each Batch message.
+func AppendGroup(dst []byte, n uint32) []byte {
+	dst = append(dst, MsgGroup, 0, 0, 0)
+	return binary.LittleEndian.AppendUint32(dst, n)
+}
+
+// AppendGroupBatch appends one Batch message of a Group message.
+func AppendGroupBatch(dst, batch []byte) []byte {
+	dst = binary.LittleEndian.AppendUint32(dst, uint32(len(batch)))
+	return append(dst, batch...)
+}

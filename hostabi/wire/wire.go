@@ -39,6 +39,11 @@ const (
 	// ExportSend is send(ptr, len u32) -> reply u64: a sender's entry point,
 	// given a Batch message.
 	ExportSend = "puma_send"
+	// ExportSendGroup is send_group(ptr, len u32) -> reply u64, optional:
+	// a sender's entry point for a Group message, several consecutive
+	// batches in one call (group commit). A sender without it gets one
+	// ExportSend call per batch.
+	ExportSendGroup = "puma_send_group"
 	// ExportClose is close() -> reply u64, optional, called before a
 	// graceful shutdown of the instance.
 	ExportClose = "puma_close"
@@ -77,6 +82,12 @@ const (
 	// renders what the plugin was given, in the host, which is several
 	// times faster than doing so inside Wasm.
 	ImportEnvelope = "envelope"
+	// ImportGroupBatch is group_batch(index u32) -> i32: during
+	// ExportSendGroup, makes batch index of the group (from 0) the batch
+	// ImportEnvelope renders; it is batch 0 when the call starts. Returns
+	// 0, or an Errno (no group is being sent, index beyond its end).
+	// Always allowed.
+	ImportGroupBatch = "group_batch"
 
 	// ImportFileOpen is file_open(path_ptr, path_len u32, flags u32) -> i64:
 	// opens a file for appending, returning a handle >= 0 or an Errno.
@@ -210,6 +221,7 @@ const (
 	MsgInit  = 1
 	MsgBatch = 2
 	MsgReply = 3
+	MsgGroup = 4
 )
 
 // Record tags: the first byte of each record in a Batch or Reply.

@@ -118,6 +118,17 @@ type Task struct {
 	BatchRows int
 	// QueueBatches is the depth of the bounded queue between stages.
 	QueueBatches int
+	// GroupRows and GroupBytes bound a group: the consecutive batches a
+	// sender that takes groups (engine.GroupSender) gets in one call. A
+	// batch joins the group while the group's changes stay within
+	// GroupRows and its row images' estimated size within GroupBytes; a
+	// lone batch above them still goes alone. GroupRows 0 sends every
+	// batch on its own.
+	GroupRows, GroupBytes int
+	// MaxBatchDelay is how long a sender stage waits for more batches to
+	// join a group once the queue is empty; 0 sends what is queued at
+	// once.
+	MaxBatchDelay time.Duration
 	// BackoffMin and BackoffMax bound the reconnect back-off.
 	BackoffMin, BackoffMax time.Duration
 	// FailoverAfter is how many failed connection attempts move the task

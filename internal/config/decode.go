@@ -68,6 +68,8 @@ type (
 		failoverLookback, heartbeat, readTimeout   *string
 		batchRows, queueBatches, failoverAfter     *int64
 		maxFailures                                *int64
+		groupRows, groupBytes                      *int64
+		maxBatchDelay                              *string
 		deadLetterPath                             *string
 		heartbeatTable, heartbeatInterval          *string
 		sources                                    []rawSource
@@ -304,6 +306,9 @@ func (p *parser) decodeTask(i int, m map[string]any) rawTask {
 		field{"checkpoint_interval", &t.checkpointInterval},
 		field{"batch_rows", &t.batchRows},
 		field{"queue_batches", &t.queueBatches},
+		field{"group_rows", &t.groupRows},
+		field{"group_bytes", &t.groupBytes},
+		field{"max_batch_delay", &t.maxBatchDelay},
 		field{"backoff_min", &t.backoffMin},
 		field{"backoff_max", &t.backoffMax},
 		field{"failover_after", &t.failoverAfter},

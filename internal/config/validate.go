@@ -45,6 +45,9 @@ func applyDefaults(rc *rawConfig) {
 		def(&t.checkpointInterval, "1s")
 		def(&t.batchRows, 256)
 		def(&t.queueBatches, 16)
+		def(&t.groupRows, 4096)
+		def(&t.groupBytes, 8<<20)
+		def(&t.maxBatchDelay, "0s")
 		def(&t.backoffMin, "100ms")
 		def(&t.backoffMax, "30s")
 		def(&t.failoverAfter, 3)
@@ -274,6 +277,9 @@ func (p *parser) buildTask(r *rawTask) Task {
 	t.CheckpointInterval = p.duration(at("checkpoint_interval"), r.checkpointInterval)
 	t.BatchRows = p.intIn(at("batch_rows"), *r.batchRows, 1, 65536)
 	t.QueueBatches = p.intIn(at("queue_batches"), *r.queueBatches, 1, 1024)
+	t.GroupRows = p.intIn(at("group_rows"), *r.groupRows, 0, 1<<20)
+	t.GroupBytes = p.intIn(at("group_bytes"), *r.groupBytes, 1, 1<<30)
+	t.MaxBatchDelay = p.delay(at("max_batch_delay"), *r.maxBatchDelay, time.Second)
 	t.BackoffMin = p.duration(at("backoff_min"), r.backoffMin)
 	t.BackoffMax = p.duration(at("backoff_max"), r.backoffMax)
 	if t.BackoffMin > 0 && t.BackoffMax > 0 && t.BackoffMax < t.BackoffMin {
@@ -445,6 +451,20 @@ func (p *parser) duration(path string, s *string) time.Duration {
 		p.addf(path, "%q is not a duration: want a number and a unit, such as \"500ms\", \"1s\" or \"2m\"", *s)
 	case d <= 0:
 		p.addf(path, "%q: want a positive duration", *s)
+	default:
+		return d
+	}
+	return 0
+}
+
+// delay parses a duration from 0 to hi.
+func (p *parser) delay(path, s string, hi time.Duration) time.Duration {
+	d, err := time.ParseDuration(s)
+	switch {
+	case err != nil:
+		p.addf(path, "%q is not a duration: want a number and a unit, such as \"0s\", \"2ms\" or \"50ms\"", s)
+	case d < 0 || d > hi:
+		p.addf(path, "%q is out of range 0s..%s", s, hi)
 	default:
 		return d
 	}

@@ -17,6 +17,9 @@
 // envelope (see README's "The JSON envelope"). A tombstone is the line
 // null, right after the delete whose puma.key it clears.
 //
+// It syncs once per call: a group of several transactions (group commit)
+// costs one fsync, made before any of their commits is acknowledged.
+//
 // A line torn by a crash is cut off when the file is opened: it was never
 // acknowledged and will be delivered again.
 package jsonl
@@ -44,13 +47,20 @@ type sender struct {
 	// unsynced is set while the file may hold lines not yet synced: from
 	// opening it (an earlier instance may have left some) to the next sync.
 	unsynced bool
+	// closes is set when a batch of the current call closed its
+	// transaction (or had none): the call must sync before it returns.
+	closes bool
+	// start is the file's size before the current call's first write, -1
+	// before that write: a failed call cuts the file back to it, so that
+	// its retry leaves neither a torn line nor a second copy.
+	start int64
 }
 
-var s sender
+var s = sender{start: -1}
 
 // Plugin returns the plugin's functions, for sdk.Register.
 func Plugin() sdk.Plugin {
-	return sdk.Plugin{Init: s.init, Sender: s.send, Close: s.close}
+	return sdk.Plugin{Init: s.init, Sender: s.send, Flush: s.flush, Close: s.close}
 }
 
 func (s *sender) init(raw []byte) error {
@@ -79,22 +89,21 @@ func (s *sender) init(raw []byte) error {
 
 func (s *sender) send(b *sdk.Batch) error {
 	data := s.enc.Encode(b)
-	size := s.f.Size()
+	if s.start < 0 {
+		s.start = s.f.Size()
+	}
 	if len(data) > 0 {
 		if err := s.f.Write(data); err != nil {
-			return s.undo(size, err)
+			return s.undo(err)
 		}
 		s.unsynced = true
 	}
 	// A batch inside a transaction is acknowledged before it is durable:
-	// the checkpoint only moves to a commit, and the sync of the batch
-	// closing the transaction covers the batches before it (one fsync per
-	// transaction, not per batch of a large one).
-	if _, closes := b.Commit(); s.sync && s.unsynced && (closes || !b.HasTx()) {
-		if err := s.f.Sync(); err != nil {
-			return s.undo(size, err)
-		}
-		s.unsynced = false
+	// the checkpoint only moves to a commit, and the sync (in flush) of
+	// the call holding the batch closing the transaction covers the
+	// batches before it.
+	if _, closes := b.Commit(); closes || !b.HasTx() {
+		s.closes = true
 	}
 	if s.cfg.MaxBytes > 0 && s.f.Size() >= s.cfg.MaxBytes {
 		// What the file holds is made durable before it is renamed; a
@@ -109,14 +118,35 @@ func (s *sender) send(b *sdk.Batch) error {
 		}
 		if err := s.f.Rotate(); err != nil {
 			sdk.Log(sdk.LevelWarn, "jsonl: rotate "+s.cfg.Path+": "+err.Error())
+		} else {
+			s.start = 0 // what the old file held is synced
 		}
 	}
 	return nil
 }
 
-// undo cuts a partly written batch so that its retry leaves no torn line.
-func (s *sender) undo(size int64, cause error) error {
-	if err := s.f.Truncate(size); err != nil {
+// flush ends a call whose batches were all written: it syncs once when
+// one of them closed a transaction.
+func (s *sender) flush() error {
+	if s.sync && s.unsynced && s.closes {
+		if err := s.f.Sync(); err != nil {
+			return s.undo(err)
+		}
+		s.unsynced = false
+	}
+	s.start, s.closes = -1, false
+	return nil
+}
+
+// undo cuts what the failed call wrote so that its retry leaves no torn
+// line and no second copy of its batches.
+func (s *sender) undo(cause error) error {
+	start := s.start
+	s.start, s.closes = -1, false
+	if start < 0 {
+		return cause
+	}
+	if err := s.f.Truncate(start); err != nil {
 		return errors.Join(cause, err)
 	}
 	return cause

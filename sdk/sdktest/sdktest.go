@@ -108,6 +108,21 @@ func Send(changes ...Change) error {
 	return replyErr(sdk.NativeSend(e.Finish()))
 }
 
+// SendGroup passes one group, a transaction per element of txs, to the
+// sender in one call (group commit) and returns its error: nil when it
+// reported every batch durable.
+func SendGroup(txs ...[]Change) error {
+	var e wire.Encoder
+	group := wire.AppendGroup(nil, uint32(len(txs)))
+	for _, changes := range txs {
+		if err := encodeBatch(&e, changes); err != nil {
+			return err
+		}
+		group = wire.AppendGroupBatch(group, e.Finish())
+	}
+	return replyErr(sdk.NativeSendGroup(group))
+}
+
 // Secret grants the plugin a secret called name, for the secrets and http
 // capabilities.
 func Secret(name, value string) { host.Secrets[name] = value }
