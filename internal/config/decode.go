@@ -69,6 +69,8 @@ type (
 		batchRows, queueBatches, failoverAfter     *int64
 		maxFailures                                *int64
 		deadLetterPath                             *string
+		snapshot                                   *string
+		snapshotChunkRows                          *int64
 		heartbeatTable, heartbeatInterval          *string
 		sources                                    []rawSource
 		handlers, senders                          []rawPlugin
@@ -301,6 +303,8 @@ func (p *parser) decodeTask(i int, m map[string]any) rawTask {
 		field{"tables", &t.tables},
 		field{"exclude", &t.exclude},
 		field{"key_columns", &t.keyColumns},
+		field{"snapshot", &t.snapshot},
+		field{"snapshot_chunk_rows", &t.snapshotChunkRows},
 		field{"checkpoint_interval", &t.checkpointInterval},
 		field{"batch_rows", &t.batchRows},
 		field{"queue_batches", &t.queueBatches},
