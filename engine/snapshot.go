@@ -71,10 +71,10 @@ func (t *Task) snapshot(ctx context.Context, p *pipeline, cp *checkpoint.Checkpo
 		}
 		err = s.run(ctx, cp)
 		s.conn.Close()
-		if err != nil {
-			return err
+		if ctx.Err() != nil {
+			return ctx.Err() // stopping: the checkpoint keeps the progress
 		}
-		return nil
+		return err
 	}
 	return fmt.Errorf("task %s: snapshot: no source could start it: %w", t.cfg.Name, errors.Join(errs...))
 }
@@ -301,7 +301,6 @@ func (s *snapshotReader) scan(ctx context.Context, start position.Position, prog
 	var changes []Change
 	var lastKey []any
 	rows := 0
-	var convErr error
 	tx := s.newTx()
 	flush := func() error {
 		if len(changes) == 0 {
@@ -321,15 +320,11 @@ func (s *snapshotReader) scan(ctx context.Context, start position.Position, prog
 	}
 	var result mysql.Result
 	err = stmt.ExecuteSelectStreaming(&result, func(row []mysql.FieldValue) error {
-		if convErr != nil {
-			return nil
-		}
 		vals := make([]any, len(t.Columns))
 		for i := range t.Columns {
 			v, err := snapValue(&t.Columns[i], &row[i])
 			if err != nil {
-				convErr = fmt.Errorf("column %s: %w", t.Columns[i].Name, err)
-				return nil
+				return fmt.Errorf("column %s: %w", t.Columns[i].Name, err)
 			}
 			vals[i] = v
 		}
@@ -343,17 +338,13 @@ func (s *snapshotReader) scan(ctx context.Context, start position.Position, prog
 			Timestamp: s.at.Timestamp, File: s.at.File, Pos: s.at.Pos})
 		rows++
 		if len(changes) >= chunk {
-			if err := flush(); err != nil {
-				convErr = err
-			}
+			// The statement stops with the callback's error.
+			return flush()
 		}
 		return nil
 	}, nil, args...)
 	if err != nil {
 		return nil, 0, fmt.Errorf("read rows: %w", err)
-	}
-	if convErr != nil {
-		return nil, 0, convErr
 	}
 	if err := flush(); err != nil {
 		return nil, 0, err
