@@ -34,7 +34,7 @@ func WriteMetrics(w io.Writer) {
 // States are the values of StatsSnapshot.State, in the order a task
 // usually passes through them; puma_task_state has a series for each.
 var States = []string{
-	"new", "connecting", "locating", "streaming", "reconnecting",
+	"new", "connecting", "snapshot", "locating", "streaming", "reconnecting",
 	"pausing", "paused", "resuming", "failed", "stopped", "stopped-at",
 }
 

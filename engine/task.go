@@ -164,7 +164,22 @@ func (t *Task) Run(ctx context.Context) (err error) {
 		go func() { defer close(hbDone); t.heartbeats(hbCtx) }()
 		defer func() { hbCancel(); <-hbDone }()
 	}
-	readErr := t.read(readCtx, p, cp)
+	var readErr error
+	snapshotted := false
+	if t.needsSnapshot(cp) {
+		readErr = t.snapshot(readCtx, p, cp)
+		snapshotted = readErr == nil && readCtx.Err() == nil
+	}
+	switch {
+	case readErr != nil || readCtx.Err() != nil:
+	case t.cfg.Snapshot == config.SnapshotInitialOnly:
+		// The snapshot was the task's whole work: it stops once that is
+		// delivered, and does nothing on later runs.
+		t.log.Info("snapshot only: not streaming", "snapshot_read_now", snapshotted)
+		t.stopped = true
+	default:
+		readErr = t.read(readCtx, p, cp)
+	}
 	t.ctl.setSave(nil)
 	readCancel()
 	close(p.stopping)

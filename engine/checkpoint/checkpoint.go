@@ -21,6 +21,9 @@ type Checkpoint struct {
 	// Task is the task's name, the store's key.
 	Task string `json:"task"`
 	// Position is the end of the last fully acknowledged transaction or DDL.
+	// During an initial snapshot it is the snapshot's first point, where
+	// streaming will begin, and its Snapshot field records the tables read
+	// and the key of the last acknowledged row (see position.Snapshot).
 	Position position.Position `json:"position"`
 	// Paused and StopAt are operator state that survives restarts.
 	Paused bool   `json:"paused,omitempty"`

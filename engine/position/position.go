@@ -36,6 +36,22 @@ type Position struct {
 	// Timestamp is the commit time of the transaction ending here, in whole
 	// seconds (binary log resolution).
 	Timestamp int64 `json:"ts"`
+	// Snapshot, when not nil, marks a position reached by an initial
+	// snapshot that has not finished: streaming may begin here only once
+	// the snapshot's remaining tables are read. It is immutable once set.
+	Snapshot *Snapshot `json:"snapshot,omitempty"`
+}
+
+// Snapshot is the progress of an initial snapshot: what was read and
+// acknowledged so far.
+type Snapshot struct {
+	// Done lists the tables ("db.table") read completely.
+	Done []string `json:"done,omitempty"`
+	// Table is the table being read, and Key the key of its last row
+	// delivered, in snapshot order ("" and nil: none yet). Each key value
+	// is typed: "i:-1", "u:1", "f:0.5", "s:text", "b:<base64>".
+	Table string   `json:"table,omitempty"`
+	Key   []string `json:"key,omitempty"`
 }
 
 // IsZero reports whether p names no place at all.
@@ -46,6 +62,12 @@ func (p Position) String() string {
 	s := fmt.Sprintf("%s:%d", p.File, p.Pos)
 	if p.GTIDSet != "" {
 		s += " gtid:" + p.GTIDSet
+	}
+	if p.Snapshot != nil {
+		s += fmt.Sprintf(" snapshot:%d tables done", len(p.Snapshot.Done))
+		if p.Snapshot.Table != "" {
+			s += ", in " + p.Snapshot.Table
+		}
 	}
 	return s
 }

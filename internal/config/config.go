@@ -70,7 +70,8 @@ type Server struct {
 	UnhealthyAfter time.Duration
 }
 
-// Values of Task.Position, Task.Schema, Task.OnError and Source.TLS.
+// Values of Task.Position, Task.Schema, Task.OnError, Task.Snapshot and
+// Source.TLS.
 const (
 	PositionGTID = "gtid" // resume and fail over by GTID set
 	PositionFile = "file" // resume by file:pos, fail over by time look-back
@@ -80,6 +81,10 @@ const (
 
 	OnErrorStop       = "stop"        // a failing plugin stops the task
 	OnErrorDeadLetter = "dead_letter" // a failing batch goes to DeadLetterPath
+
+	SnapshotNever       = "never"        // stream only, no snapshot
+	SnapshotInitial     = "initial"      // snapshot the tables once, then stream
+	SnapshotInitialOnly = "initial_only" // snapshot the tables once, then stop
 
 	TLSOff        = "off"
 	TLSOn         = "on"
@@ -109,6 +114,12 @@ type Task struct {
 	// Tables and Exclude are "db.table" patterns in path.Match syntax,
 	// one pattern for each side of the single dot; see Match.
 	Tables, Exclude []string
+	// Snapshot is SnapshotNever, SnapshotInitial or SnapshotInitialOnly:
+	// whether a task without a checkpoint first reads its tables' rows.
+	Snapshot string
+	// SnapshotChunkRows is how many rows a snapshot reads per query and
+	// delivers per transaction-like batch.
+	SnapshotChunkRows int
 	// KeyColumns gives the key of tables without a primary key, by exact
 	// "db.table".
 	KeyColumns map[string][]string

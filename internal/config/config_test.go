@@ -229,6 +229,8 @@ func TestDefaults(t *testing.T) {
 		{"tables", task.Tables, []string{"*.*"}},
 		{"exclude", task.Exclude, []string(nil)},
 		{"key_columns", task.KeyColumns, map[string][]string(nil)},
+		{"snapshot", task.Snapshot, SnapshotNever},
+		{"snapshot_chunk_rows", task.SnapshotChunkRows, 10000},
 		{"checkpoint_interval", task.CheckpointInterval, time.Second},
 		{"batch_rows", task.BatchRows, 256},
 		{"queue_batches", task.QueueBatches, 16},
@@ -433,6 +435,8 @@ func TestInvalid(t *testing.T) {
 		{name: "position", d: doc{task: `position = "both"`}, path: t0 + ".position", contains: `want one of "gtid", "file"`},
 		{name: "schema", d: doc{task: `schema = "guess"`}, path: t0 + ".schema", contains: `"metadata", "live"`},
 		{name: "on_error", d: doc{task: `on_error = "ignore"`}, path: t0 + ".on_error", contains: `"stop", "dead_letter"`},
+		{name: "snapshot", d: doc{task: `snapshot = "always"`}, path: t0 + ".snapshot", contains: `"never", "initial", "initial_only"`},
+		{name: "snapshot_chunk_rows zero", d: doc{task: `snapshot_chunk_rows = 0`}, path: t0 + ".snapshot_chunk_rows", contains: "out of range 1..1000000"},
 		{name: "tables empty", d: doc{task: `tables = []`}, path: t0 + ".tables", contains: "at least one"},
 		{name: "tables without dot", d: doc{task: `tables = ["shop.*", "shop"]`}, path: t0 + ".tables[1]", contains: "want db.table"},
 		{name: "tables two dots", d: doc{task: `tables = ["a.b.c"]`}, path: t0 + ".tables[0]", contains: "want db.table"},
@@ -1076,5 +1080,22 @@ replica_server_id = 1
 	writeFile(t, name, "[server\n", 0o644)
 	if _, err := LoadServer(name); err == nil {
 		t.Error("LoadServer accepted a syntax error")
+	}
+}
+
+// TestSnapshotModes checks that every snapshot mode and a chunk size are
+// accepted as written.
+func TestSnapshotModes(t *testing.T) {
+	for _, mode := range []string{SnapshotNever, SnapshotInitial, SnapshotInitialOnly} {
+		t.Run(mode, func(t *testing.T) {
+			src := strings.Replace(minimal, "replica_server_id = 1", "replica_server_id = 1\nsnapshot = \""+mode+"\"\nsnapshot_chunk_rows = 7", 1)
+			cfg, err := parseIn(t, t.TempDir(), src, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := cfg.Tasks[0]; got.Snapshot != mode || got.SnapshotChunkRows != 7 {
+				t.Errorf("snapshot = %q, snapshot_chunk_rows = %d; want %q, 7", got.Snapshot, got.SnapshotChunkRows, mode)
+			}
+		})
 	}
 }

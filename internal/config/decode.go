@@ -71,6 +71,8 @@ type (
 		groupRows, groupBytes                      *int64
 		maxBatchDelay                              *string
 		deadLetterPath                             *string
+		snapshot                                   *string
+		snapshotChunkRows                          *int64
 		heartbeatTable, heartbeatInterval          *string
 		sources                                    []rawSource
 		handlers, senders                          []rawPlugin
@@ -303,6 +305,8 @@ func (p *parser) decodeTask(i int, m map[string]any) rawTask {
 		field{"tables", &t.tables},
 		field{"exclude", &t.exclude},
 		field{"key_columns", &t.keyColumns},
+		field{"snapshot", &t.snapshot},
+		field{"snapshot_chunk_rows", &t.snapshotChunkRows},
 		field{"checkpoint_interval", &t.checkpointInterval},
 		field{"batch_rows", &t.batchRows},
 		field{"queue_batches", &t.queueBatches},

@@ -48,6 +48,8 @@ func TestREADMEDefaults(t *testing.T) {
 			"exclude":             func(doc string) bool { return doc == "[]" && len(task.Exclude) == 0 },
 			"key_columns":         nil,
 			"on_error":            is(task.OnError),
+			"snapshot":            is(task.Snapshot),
+			"snapshot_chunk_rows": is(itoa(task.SnapshotChunkRows)),
 			"dead_letter_path":    nil,
 			"max_failures":        is(itoa(task.MaxFailures)),
 			"checkpoint_interval": dur(task.CheckpointInterval),

@@ -39,6 +39,8 @@ func applyDefaults(rc *rawConfig) {
 		def(&t.position, PositionGTID)
 		def(&t.schema, SchemaMetadata)
 		def(&t.onError, OnErrorStop)
+		def(&t.snapshot, SnapshotNever)
+		def(&t.snapshotChunkRows, 10000)
 		if t.tables == nil {
 			t.tables = []string{"*.*"}
 		}
@@ -273,6 +275,8 @@ func (p *parser) buildTask(r *rawTask) Task {
 	}
 	t.Exclude = p.patterns(at("exclude"), r.exclude)
 	t.KeyColumns = p.keyColumns(at("key_columns"), r.keyColumns)
+	t.Snapshot = p.oneOf(at("snapshot"), *r.snapshot, SnapshotNever, SnapshotInitial, SnapshotInitialOnly)
+	t.SnapshotChunkRows = p.intIn(at("snapshot_chunk_rows"), *r.snapshotChunkRows, 1, 1000000)
 
 	t.CheckpointInterval = p.duration(at("checkpoint_interval"), r.checkpointInterval)
 	t.BatchRows = p.intIn(at("batch_rows"), *r.batchRows, 1, 65536)
