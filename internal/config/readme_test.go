@@ -55,6 +55,9 @@ func TestREADMEDefaults(t *testing.T) {
 			"checkpoint_interval": dur(task.CheckpointInterval),
 			"batch_rows":          is(itoa(task.BatchRows)),
 			"queue_batches":       is(itoa(task.QueueBatches)),
+			"group_rows":          is(itoa(task.GroupRows)),
+			"group_bytes":         is(itoa(task.GroupBytes)),
+			"max_batch_delay":     dur(task.MaxBatchDelay),
 			"backoff_min / backoff_max": func(doc string) bool {
 				a, b, ok := strings.Cut(doc, " / ")
 				return ok && dur(task.BackoffMin)(a) && dur(task.BackoffMax)(b)
