@@ -8,6 +8,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"testing"
 	"time"
@@ -143,6 +144,10 @@ backoff_max = "500ms"
 	}
 }
 
+// processingTime matches an envelope's processing-time fields, which
+// differ each time a change is delivered.
+var processingTime = regexp.MustCompile(`"ts_ms":\d+,"ts_us":\d+,"ts_ns":\d+`)
+
 // groupCount sums the sender calls and the batches they took over puma
 // runs.
 type groupCount struct{ calls, batches float64 }
@@ -178,7 +183,7 @@ func checkWholeTransactions(t *testing.T, data []byte, cuts []int, committed []s
 	lastWhole := -1 // index in committed of the newest transaction delivered whole
 	first := map[string][]byte{}
 	var open string // the transaction of the run being read
-	n, replays, cutRuns := 0, 0, 0
+	n, ddl, replays, cutRuns := 0, 0, 0, 0
 	for off, lineNo := 0, 1; off < len(data); lineNo++ {
 		end := bytes.IndexByte(data[off:], '\n')
 		if end < 0 {
@@ -188,41 +193,44 @@ func checkWholeTransactions(t *testing.T, data []byte, cuts []int, committed []s
 		at := off
 		off += end + 1
 		var e struct {
-			Begin  *struct{ ID string } `json:"begin"`
-			Commit *struct {
-				ID      string `json:"id"`
-				Changes int    `json:"changes"`
-			} `json:"commit"`
-			Tx struct {
-				ID   string `json:"id"`
-				Seq  int    `json:"seq"`
-				Part int    `json:"part"`
-			} `json:"tx"`
+			// A BEGIN or END transaction event.
+			Status     string `json:"status"`
+			ID         string `json:"id"`
+			EventCount int    `json:"event_count"`
+			// Set on a DDL (schema change) event, which END does not count.
+			DDL  *string `json:"ddl"`
+			Puma struct {
+				Tx struct {
+					ID   string `json:"id"`
+					Seq  int    `json:"seq"`
+					Part int    `json:"part"`
+				} `json:"tx"`
+			} `json:"puma"`
 		}
 		if err := json.Unmarshal(line, &e); err != nil {
 			t.Fatalf("line %d: %v: %s", lineNo, err, line)
 		}
 		if restarts[at] {
 			replays++
-			if e.Begin == nil {
+			if e.Status != "BEGIN" {
 				t.Fatalf("line %d: the output after a kill starts inside a transaction: %s", lineNo, line)
 			}
-			if i, ok := index[e.Begin.ID]; ok && i > lastWhole+1 {
-				t.Fatalf("line %d: after a kill delivery resumes at %s, skipping %s", lineNo, e.Begin.ID, committed[lastWhole+1])
+			if i, ok := index[e.ID]; ok && i > lastWhole+1 {
+				t.Fatalf("line %d: after a kill delivery resumes at %s, skipping %s", lineNo, e.ID, committed[lastWhole+1])
 			}
 		}
 		switch {
-		case e.Begin != nil:
+		case e.Status == "BEGIN":
 			if open != "" {
 				if !restarts[at] {
-					t.Fatalf("line %d at offset %d: transaction %s begins while %s is open, not after a kill (runs restarted at offsets %v)", lineNo, at, e.Begin.ID, open, cuts)
+					t.Fatalf("line %d at offset %d: transaction %s begins while %s is open, not after a kill (runs restarted at offsets %v)", lineNo, at, e.ID, open, cuts)
 				}
 				cutRuns++
 			}
-			open, n = e.Begin.ID, 0
-		case e.Commit != nil:
-			if e.Commit.ID != open || e.Commit.Changes != n {
-				t.Fatalf("line %d: commit of %s with %d changes closes %s after %d", lineNo, e.Commit.ID, e.Commit.Changes, open, n)
+			open, n, ddl = e.ID, 0, 0
+		case e.Status == "END":
+			if e.ID != open || e.EventCount != n-ddl {
+				t.Fatalf("line %d: END of %s with %d events closes %s after %d changes (%d DDL)", lineNo, e.ID, e.EventCount, open, n, ddl)
 			}
 			whole[open] = true
 			if i, ok := index[open]; ok && i > lastWhole {
@@ -230,11 +238,18 @@ func checkWholeTransactions(t *testing.T, data []byte, cuts []int, committed []s
 			}
 			open = ""
 		default:
-			if e.Tx.ID != open || e.Tx.Seq != n+1 {
-				t.Fatalf("line %d: change %s/%d in the run of %s after %d changes", lineNo, e.Tx.ID, e.Tx.Seq, open, n)
+			tx := e.Puma.Tx
+			if tx.ID != open || tx.Seq != n+1 {
+				t.Fatalf("line %d: change %s/%d in the run of %s after %d changes", lineNo, tx.ID, tx.Seq, open, n)
 			}
 			n++
-			key := fmt.Sprintf("%s/%d/%d", e.Tx.ID, e.Tx.Seq, e.Tx.Part)
+			if e.DDL != nil {
+				ddl++
+			}
+			key := fmt.Sprintf("%s/%d/%d", tx.ID, tx.Seq, tx.Part)
+			// Apart from the processing time, a change delivered again is
+			// the same line.
+			line := processingTime.ReplaceAll(line, nil)
 			if prev, ok := first[key]; !ok {
 				first[key] = bytes.Clone(line)
 			} else if !bytes.Equal(prev, line) {
