@@ -2,6 +2,7 @@ package engine
 
 import (
 	"context"
+	"crypto/sha256"
 	"encoding/base64"
 	"errors"
 	"fmt"
@@ -90,8 +91,6 @@ type snapshotReader struct {
 	// at is this read's consistent point; its commit time is when the
 	// snapshot started.
 	at position.Position
-	// chunks counts the batches of this read, for their Tx IDs.
-	chunks int
 }
 
 func openSnapshot(ctx context.Context, t *Task, p *pipeline, src config.Source) (*snapshotReader, error) {
@@ -301,7 +300,11 @@ func (s *snapshotReader) scan(ctx context.Context, start position.Position, prog
 	var changes []Change
 	var lastKey []any
 	rows := 0
-	tx := s.newTx()
+	// A batch is named by where it starts: the query's key (none for a
+	// full scan) and its rank among the query's batches.
+	from := strings.Join(encodeKey(args), ",")
+	batches := 1
+	tx := s.newTx(name, from, batches)
 	flush := func() error {
 		if len(changes) == 0 {
 			return nil
@@ -314,7 +317,8 @@ func (s *snapshotReader) scan(ctx context.Context, start position.Position, prog
 		pos.Snapshot = p
 		b := &Batch{Seq: s.t.seq.Add(1), Tx: tx, Begin: true, Changes: changes, Commit: &pos, CommitTime: s.at.Timestamp}
 		changes = nil
-		tx = s.newTx()
+		batches++
+		tx = s.newTx(name, from, batches)
 		*progress = *p
 		return s.p.emit(ctx, b)
 	}
@@ -362,9 +366,18 @@ func (s *snapshotReader) finish(ctx context.Context, start position.Position, pr
 	return s.p.emit(ctx, &Batch{Seq: s.t.seq.Add(1), Commit: &pos, CommitTime: s.at.Timestamp})
 }
 
-func (s *snapshotReader) newTx() *Tx {
-	s.chunks++
-	return &Tx{ID: fmt.Sprintf("snapshot:%s:%d:%d", s.at.File, s.at.Pos, s.chunks), GTID: s.at.GTIDSet,
+// newTx returns the transaction of the n-th batch of table's query
+// starting after the encoded key start. Its ID is the batch's idempotency
+// key, snapshot:<file>:<pos>:<table>:<digest of start and n>: the read's
+// consistent point and where the batch starts in the table. Two reads at
+// the same point see the same rows, so an ID and a change's seq name one
+// row image however often the batch is read; a resumed snapshot reading
+// at another point gives its batches other IDs. A chunk count per read
+// would not: a resumed read's first chunk would reuse the ID of the first
+// read's first chunk for other rows.
+func (s *snapshotReader) newTx(table, start string, n int) *Tx {
+	h := sha256.Sum256([]byte(table + "\x00" + start + "\x00" + strconv.Itoa(n)))
+	return &Tx{ID: fmt.Sprintf("snapshot:%s:%d:%s:%x", s.at.File, s.at.Pos, table, h[:8]), GTID: s.at.GTIDSet,
 		ServerID: s.info.ServerID, File: s.at.File, Pos: s.at.Pos}
 }
 
