@@ -51,7 +51,8 @@ var errSnapshotMySQL = errors.New("snapshot: the initial snapshot needs MariaDB 
 
 // needsSnapshot reports whether the task reads its tables before it
 // streams: a snapshot mode is set and the checkpoint is empty or names an
-// unfinished snapshot.
+// unfinished snapshot. (when_needed also snapshots a task whose checkpoint
+// the source no longer serves: see snapshotWhenNeeded.)
 func (t *Task) needsSnapshot(cp *checkpoint.Checkpoint) bool {
 	return t.cfg.Snapshot != config.SnapshotNever && t.cfg.Snapshot != "" &&
 		(cp.Position.IsZero() || cp.Position.Snapshot != nil)
@@ -78,6 +79,23 @@ func (t *Task) snapshot(ctx context.Context, p *pipeline, cp *checkpoint.Checkpo
 		return err
 	}
 	return fmt.Errorf("task %s: snapshot: no source could start it: %w", t.cfg.Name, errors.Join(errs...))
+}
+
+// snapshotWhenNeeded replaces a checkpoint the source no longer serves
+// (unservable, the stream's error) by a new snapshot, then streams from
+// its point. The old position, its schema history and any snapshot
+// progress are dropped: every row is read again. It happens at most once
+// per run: a stream that cannot start right after a snapshot stops the
+// task with the error.
+func (t *Task) snapshotWhenNeeded(ctx context.Context, p *pipeline, cp *checkpoint.Checkpoint, unservable error) error {
+	t.metrics.resnapshots.Inc()
+	t.log.Error("the source no longer serves the checkpoint's position: snapshotting the tables again (snapshot = \"when_needed\"); every row is delivered again as op r",
+		"checkpoint", cp.Position.String(), "err", unservable)
+	cp.Position, cp.Schemas = position.Position{}, nil
+	if err := t.snapshot(ctx, p, cp); err != nil || ctx.Err() != nil {
+		return err
+	}
+	return t.read(ctx, p, cp)
 }
 
 // snapshotReader reads one consistent snapshot over one connection. It
