@@ -79,6 +79,35 @@ func TestProbeEnd(t *testing.T) {
 	})
 }
 
+// A snapshot's batches commit at its point with progress attached: the
+// probe must not take the first of them for the end of the run.
+func TestProbeSnapshotEnd(t *testing.T) {
+	at := position.Position{File: "b.000001", Pos: 500}
+	p := NewProbe(1, &Pos{File: "b.000001", Pos: 500}, false, nil)
+	s := &probeSender{p: p, inner: nullSender{}, tsCol: map[*engine.Table]int{}}
+	chunk := at
+	chunk.Snapshot = &position.Snapshot{Table: "bench.narrow", Key: []string{"i:10"}}
+	if err := s.Send(context.Background(), &engine.Batch{Changes: make([]engine.Change, 10), Commit: &chunk}); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-p.Done():
+		t.Fatal("done after a snapshot chunk")
+	default:
+	}
+	if err := s.Send(context.Background(), &engine.Batch{Commit: &at}); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-p.Done():
+	default:
+		t.Fatal("not done after the batch that ends the snapshot")
+	}
+	if p.Rows() != 10 {
+		t.Fatalf("rows %d, want 10", p.Rows())
+	}
+}
+
 func TestProbeLag(t *testing.T) {
 	p := NewProbe(1, nil, true, nil)
 	now := time.Date(2026, 11, 25, 10, 0, 1, 500_000_000, time.UTC)
@@ -157,6 +186,9 @@ func TestWorkloadsAndVariants(t *testing.T) {
 		}
 		if len(s.Task.Senders) == 0 || s.Task.Start.String() != "file:mysql-bin.000001:4" {
 			t.Errorf("variant %s: task %+v", v.Name, s.Task)
+		}
+		if want := map[bool]string{true: "initial", false: "never"}[v.Snapshot]; s.Task.Snapshot != want {
+			t.Errorf("variant %s: snapshot %q, want %q", v.Name, s.Task.Snapshot, want)
 		}
 		if s.Close != nil {
 			if err := s.Close(); err != nil {

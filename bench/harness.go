@@ -174,7 +174,13 @@ func Run(ctx context.Context, opts Options) (*Report, error) {
 		var wr WorkloadResult
 		var err error
 		if w.Steady {
-			wr, err = h.steady(ctx, w, variants)
+			var streamed []Variant
+			for _, v := range variants {
+				if !v.Snapshot {
+					streamed = append(streamed, v)
+				}
+			}
+			wr, err = h.steady(ctx, w, streamed)
 		} else {
 			wr, err = h.batch(ctx, w, variants)
 		}

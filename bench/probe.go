@@ -197,7 +197,9 @@ func (s *probeSender) delivered(b *engine.Batch) {
 			s.sampleLag(b)
 		}
 	}
-	if b.Commit != nil {
+	// A snapshot's batches commit at its point with progress attached:
+	// only the batch that ends the snapshot counts as reaching it.
+	if b.Commit != nil && b.Commit.Snapshot == nil {
 		s.p.reached(s.i, Pos{File: b.Commit.File, Pos: b.Commit.Pos})
 	}
 }

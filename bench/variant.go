@@ -59,6 +59,10 @@ type Variant struct {
 	// rows the probe counted; Sink checks the first body that carried
 	// rows (that the handlers did their work).
 	Sink func(w Workload, first []byte) error
+	// Snapshot marks a variant that reads the workload's table with an
+	// initial snapshot instead of its binary-log range: it measures batch
+	// workloads only (a steady workload's rows arrive while it runs).
+	Snapshot bool
 	// Engine builds a Puma task. The harness wraps every sender it makes
 	// in a probe that counts rows, records lag and notices the end.
 	Engine func(env *Env) (*Setup, error)
@@ -88,6 +92,8 @@ func Variants() []Variant {
 		{Name: "jsonl-nofsync", Label: "puma → jsonl (Go, no fsync)", Engine: engineVariant(jsonlSenders(false))},
 		{Name: "filter-jsonl", Label: "puma → filter → jsonl (Wasm, no fsync)", Engine: wasmVariant(wasmFilterJSONL(false))},
 		{Name: "filter-jsonl-fsync", Label: "puma → filter → jsonl (Wasm, fsync per transaction)", Engine: wasmVariant(wasmFilterJSONL(true))},
+		{Name: "snapshot", Label: "puma snapshot → jsonl (Go, fsync per batch)", Snapshot: true,
+			Engine: engineVariantWith("snapshot = \"initial\"\n", jsonlSenders(true))},
 		{Name: "filter-mask-jsonl-http", Label: "puma → filter + mask → jsonl + http (Wasm, no fsync)", Filtered: true, Sink: checkMasked,
 			Engine: wasmVariant(wasmFilterMaskJSONLHTTP)},
 	}
@@ -114,8 +120,13 @@ type senderSpec struct {
 // task defaults, reading env.Table from env.Start, checkpointing to a file
 // store as cmd/puma does.
 func engineVariant(s senderSpec) func(env *Env) (*Setup, error) {
+	return engineVariantWith("", s)
+}
+
+// engineVariantWith is engineVariant with task the TOML of more task keys.
+func engineVariantWith(task string, s senderSpec) func(env *Env) (*Setup, error) {
 	return func(env *Env) (*Setup, error) {
-		cfg, err := parseConfig(env, s.toml(env))
+		cfg, err := parseTaskConfig(env, task, s.toml(env))
 		if err != nil {
 			return nil, err
 		}
@@ -127,6 +138,11 @@ func engineVariant(s senderSpec) func(env *Env) (*Setup, error) {
 // exist) of one task reading env.Table from env.Start, with plugins the
 // TOML tables plugins, through the real config parser.
 func parseConfig(env *Env, plugins string) (*config.Config, error) {
+	return parseTaskConfig(env, "", plugins)
+}
+
+// parseTaskConfig is parseConfig with task the TOML of more task keys.
+func parseTaskConfig(env *Env, task, plugins string) (*config.Config, error) {
 	doc := fmt.Sprintf(`
 [server]
 data_dir = %q
@@ -135,10 +151,10 @@ name = "bench"
 replica_server_id = %d
 start = "file:%s:%d"
 tables = [%q]
-  [[task.source]]
+%s  [[task.source]]
   addr = %q
   user = "root"
-%s`, filepath.Join(env.Dir, "var"), env.ServerID, env.Start.File, env.Start.Pos, env.Table, env.Addr, plugins)
+%s`, filepath.Join(env.Dir, "var"), env.ServerID, env.Start.File, env.Start.Pos, env.Table, task, env.Addr, plugins)
 	cfg, err := config.Parse([]byte(doc), filepath.Join(env.Dir, "puma.toml"))
 	if err != nil {
 		return nil, fmt.Errorf("bench config: %w", err)

@@ -63,6 +63,9 @@ type taskMetrics struct {
 	ddl          *metrics.Counter
 	bytesRead    *metrics.Counter
 	reconnects   *metrics.Counter
+	// resnapshots counts snapshots taken because the source no longer
+	// served the checkpoint's position (snapshot = "when_needed").
+	resnapshots  *metrics.Counter
 	deadLettered *metrics.Counter
 	// txLatency is from reading a transaction's commit to every sender
 	// acknowledging it.
@@ -139,6 +142,7 @@ func newTaskMetrics(t *Task) *taskMetrics {
 		ddl:          metricSet.GetOrCreateCounter("puma_ddl_total{" + l + "}"),
 		bytesRead:    metricSet.GetOrCreateCounter("puma_bytes_read_total{" + l + "}"),
 		reconnects:   metricSet.GetOrCreateCounter("puma_reconnects_total{" + l + "}"),
+		resnapshots:  metricSet.GetOrCreateCounter("puma_snapshots_when_needed_total{" + l + "}"),
 		deadLettered: metricSet.GetOrCreateCounter("puma_dead_lettered_total{" + l + "}"),
 		txLatency:    metricSet.GetOrCreatePrometheusHistogramExt(`puma_transaction_latency_seconds{`+l+`}`, pluginCallBuckets),
 		rows:         map[rowSeries]*metrics.Counter{},

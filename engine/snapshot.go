@@ -2,6 +2,7 @@ package engine
 
 import (
 	"context"
+	"crypto/sha256"
 	"encoding/base64"
 	"errors"
 	"fmt"
@@ -50,7 +51,8 @@ var errSnapshotMySQL = errors.New("snapshot: the initial snapshot needs MariaDB 
 
 // needsSnapshot reports whether the task reads its tables before it
 // streams: a snapshot mode is set and the checkpoint is empty or names an
-// unfinished snapshot.
+// unfinished snapshot. (when_needed also snapshots a task whose checkpoint
+// the source no longer serves: see snapshotWhenNeeded.)
 func (t *Task) needsSnapshot(cp *checkpoint.Checkpoint) bool {
 	return t.cfg.Snapshot != config.SnapshotNever && t.cfg.Snapshot != "" &&
 		(cp.Position.IsZero() || cp.Position.Snapshot != nil)
@@ -79,6 +81,23 @@ func (t *Task) snapshot(ctx context.Context, p *pipeline, cp *checkpoint.Checkpo
 	return fmt.Errorf("task %s: snapshot: no source could start it: %w", t.cfg.Name, errors.Join(errs...))
 }
 
+// snapshotWhenNeeded replaces a checkpoint the source no longer serves
+// (unservable, the stream's error) by a new snapshot, then streams from
+// its point. The old position, its schema history and any snapshot
+// progress are dropped: every row is read again. It happens at most once
+// per run: a stream that cannot start right after a snapshot stops the
+// task with the error.
+func (t *Task) snapshotWhenNeeded(ctx context.Context, p *pipeline, cp *checkpoint.Checkpoint, unservable error) error {
+	t.metrics.resnapshots.Inc()
+	t.log.Error("the source no longer serves the checkpoint's position: snapshotting the tables again (snapshot = \"when_needed\"); every row is delivered again as op r",
+		"checkpoint", cp.Position.String(), "err", unservable)
+	cp.Position, cp.Schemas = position.Position{}, nil
+	if err := t.snapshot(ctx, p, cp); err != nil || ctx.Err() != nil {
+		return err
+	}
+	return t.read(ctx, p, cp)
+}
+
 // snapshotReader reads one consistent snapshot over one connection. It
 // belongs to the task's reading goroutine.
 type snapshotReader struct {
@@ -90,8 +109,6 @@ type snapshotReader struct {
 	// at is this read's consistent point; its commit time is when the
 	// snapshot started.
 	at position.Position
-	// chunks counts the batches of this read, for their Tx IDs.
-	chunks int
 }
 
 func openSnapshot(ctx context.Context, t *Task, p *pipeline, src config.Source) (*snapshotReader, error) {
@@ -301,7 +318,11 @@ func (s *snapshotReader) scan(ctx context.Context, start position.Position, prog
 	var changes []Change
 	var lastKey []any
 	rows := 0
-	tx := s.newTx()
+	// A batch is named by where it starts: the query's key (none for a
+	// full scan) and its rank among the query's batches.
+	from := strings.Join(encodeKey(args), ",")
+	batches := 1
+	tx := s.newTx(name, from, batches)
 	flush := func() error {
 		if len(changes) == 0 {
 			return nil
@@ -314,7 +335,8 @@ func (s *snapshotReader) scan(ctx context.Context, start position.Position, prog
 		pos.Snapshot = p
 		b := &Batch{Seq: s.t.seq.Add(1), Tx: tx, Begin: true, Changes: changes, Commit: &pos, CommitTime: s.at.Timestamp}
 		changes = nil
-		tx = s.newTx()
+		batches++
+		tx = s.newTx(name, from, batches)
 		*progress = *p
 		return s.p.emit(ctx, b)
 	}
@@ -362,9 +384,18 @@ func (s *snapshotReader) finish(ctx context.Context, start position.Position, pr
 	return s.p.emit(ctx, &Batch{Seq: s.t.seq.Add(1), Commit: &pos, CommitTime: s.at.Timestamp})
 }
 
-func (s *snapshotReader) newTx() *Tx {
-	s.chunks++
-	return &Tx{ID: fmt.Sprintf("snapshot:%s:%d:%d", s.at.File, s.at.Pos, s.chunks), GTID: s.at.GTIDSet,
+// newTx returns the transaction of the n-th batch of table's query
+// starting after the encoded key start. Its ID is the batch's idempotency
+// key, snapshot:<file>:<pos>:<table>:<digest of start and n>: the read's
+// consistent point and where the batch starts in the table. Two reads at
+// the same point see the same rows, so an ID and a change's seq name one
+// row image however often the batch is read; a resumed snapshot reading
+// at another point gives its batches other IDs. A chunk count per read
+// would not: a resumed read's first chunk would reuse the ID of the first
+// read's first chunk for other rows.
+func (s *snapshotReader) newTx(table, start string, n int) *Tx {
+	h := sha256.Sum256([]byte(table + "\x00" + start + "\x00" + strconv.Itoa(n)))
+	return &Tx{ID: fmt.Sprintf("snapshot:%s:%d:%s:%x", s.at.File, s.at.Pos, table, h[:8]), GTID: s.at.GTIDSet,
 		ServerID: s.info.ServerID, File: s.at.File, Pos: s.at.Pos}
 }
 

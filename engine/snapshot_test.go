@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"slices"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -293,6 +294,178 @@ func TestSnapshotResumesAndConverges(t *testing.T) {
 	state := make(map[string]map[string]map[string]json.RawMessage)
 	replay(t, state, delivered)
 	replay(t, state, again)
+	want := sourceState(t, srv)
+	for table := range snapshotTables {
+		for k, w := range want[table] {
+			g, ok := state[table][k]
+			if !ok {
+				t.Errorf("%s row %s missing from the replay", table, k)
+				continue
+			}
+			compareImage(t, table+" row "+k, g, w)
+		}
+		for k := range state[table] {
+			if _, ok := want[table][k]; !ok {
+				t.Errorf("%s row %s replayed but not in the source", table, k)
+			}
+		}
+	}
+}
+
+// TestSnapshotIDsNameOneRow resumes a snapshot at the same consistent
+// point (the source is quiet between the runs) and checks the idempotency
+// key of r rows: a tx.id and seq seen in both runs names the same row
+// image, so a consumer de-duplicating by them still ends with every row.
+func TestSnapshotIDsNameOneRow(t *testing.T) {
+	srv := testdb.Start(t, testdb.Options{})
+	stmts := []string{"CREATE DATABASE s", "CREATE TABLE s.plain (id INT PRIMARY KEY, v INT)"}
+	for i := range 30 {
+		stmts = append(stmts, fmt.Sprintf("INSERT INTO s.plain VALUES (%d, %d)", i, i*7))
+	}
+	srv.Exec(t, stmts...)
+	store := checkpoint.NewMemStore()
+	extra := "tables = [\"s.*\"]\nsnapshot = \"initial_only\"\nsnapshot_chunk_rows = 4"
+	chunks := 0
+	first := &hookSender{before: func(b *engine.Batch) error {
+		if len(b.Changes) > 0 {
+			if chunks++; chunks == 3 {
+				return permanentErr{}
+			}
+		}
+		return nil
+	}}
+	if err := waitDone(t, startTaskWith(t, taskConfig(t, srv, extra), store, first)); err == nil {
+		t.Fatal("first run: no error, want the sender's")
+	}
+	second := &capture{}
+	if err := waitDone(t, startTaskWith(t, taskConfig(t, srv, extra), store, second)); err != nil {
+		t.Fatalf("second run: %v", err)
+	}
+	type idRow struct {
+		Op    string                     `json:"op"`
+		After map[string]json.RawMessage `json:"after"`
+		Puma  struct {
+			Tx struct {
+				ID  string `json:"id"`
+				Seq int    `json:"seq"`
+			} `json:"tx"`
+		} `json:"puma"`
+	}
+	images := map[string]string{} // tx.id/seq -> row
+	rows := map[string]string{}   // id -> v, de-duplicated by tx.id/seq
+	for _, l := range append(slices.Clone(first.lines), second.lines...) {
+		var r idRow
+		if err := json.Unmarshal([]byte(l), &r); err != nil {
+			t.Fatal(err)
+		}
+		if r.Op != "r" {
+			continue
+		}
+		if !strings.HasPrefix(r.Puma.Tx.ID, "snapshot:") {
+			t.Fatalf("r row tx.id %q, want snapshot:…", r.Puma.Tx.ID)
+		}
+		k := fmt.Sprintf("%s/%d", r.Puma.Tx.ID, r.Puma.Tx.Seq)
+		img := string(r.After["id"]) + "=" + string(r.After["v"])
+		if prev, ok := images[k]; ok {
+			if prev != img {
+				t.Fatalf("idempotency key %s names two rows: %s and %s", k, prev, img)
+			}
+			continue
+		}
+		images[k] = img
+		rows[string(r.After["id"])] = string(r.After["v"])
+	}
+	if len(first.lines) == 0 {
+		t.Fatal("the first run delivered nothing")
+	}
+	for i := range 30 {
+		if v := rows[strconv.Itoa(i)]; v != strconv.Itoa(i*7) {
+			t.Errorf("row %d: de-duplicated replay has v %q, want %d", i, v, i*7)
+		}
+	}
+}
+
+// TestSnapshotWhenNeeded: with snapshot = "when_needed" a task without a
+// checkpoint snapshots, and a task whose checkpoint the source no longer
+// serves (its binary logs purged while the task was stopped) snapshots
+// again instead of failing, counts it, and then streams: replaying what
+// the second run delivered reproduces the source tables.
+func TestSnapshotWhenNeeded(t *testing.T) {
+	srv := testdb.Start(t, testdb.Options{})
+	stmts := []string{"CREATE DATABASE s",
+		"CREATE TABLE s.comp (a INT, b VARCHAR(10), v INT, PRIMARY KEY (a, b))",
+		"CREATE TABLE s.nokey (x INT, v VARCHAR(10))",
+		"CREATE TABLE s.plain (id INT PRIMARY KEY, v INT)",
+	}
+	for i := range 20 {
+		stmts = append(stmts,
+			fmt.Sprintf("INSERT INTO s.comp VALUES (%d, 'k%d', %d)", i%4, i, i),
+			fmt.Sprintf("INSERT INTO s.plain VALUES (%d, %d)", i, i))
+	}
+	stmts = append(stmts, "INSERT INTO s.nokey VALUES (1, 'one'), (2, 'two')")
+	srv.Exec(t, stmts...)
+	store := checkpoint.NewMemStore()
+	cfg := taskConfig(t, srv, "tables = [\"s.*\"]\nsnapshot = \"when_needed\"\nsnapshot_chunk_rows = 7")
+	resnapshots := func() float64 {
+		return series(t, scrape(t), "puma_snapshots_when_needed_total", map[string]string{"task": cfg.Name}).GetCounter().GetValue()
+	}
+
+	first := &capture{}
+	rt := startTask(t, cfg, store, first)
+	waitStreaming(t, rt)
+	if n := len(envelopeRows(t, first)); n != 42 {
+		t.Fatalf("first run read %d rows, want the 42 in the tables", n)
+	}
+	before := resnapshots()
+	srv.Exec(t, "INSERT INTO s.plain VALUES (100, 100)")
+	waitFor(t, "the streamed insert", func() bool { return first.count() == 43 })
+	if err := rt.stop(t); err != nil {
+		t.Fatalf("stop: %v", err)
+	}
+
+	// While stopped: changes, then the binary logs holding them are purged.
+	srv.Exec(t,
+		"UPDATE s.plain SET v = -v WHERE id % 3 = 0",
+		"DELETE FROM s.plain WHERE id = 1",
+		"INSERT INTO s.plain VALUES (200, 200)",
+		"UPDATE s.comp SET v = v + 1000 WHERE a = 0",
+		"DELETE FROM s.nokey WHERE x = 1",
+		"FLUSH BINARY LOGS")
+	files := srv.BinlogFiles(t)
+	last := files[len(files)-1]
+	waitFor(t, "PURGE BINARY LOGS to leave only "+last, func() bool {
+		srv.Exec(t, "PURGE BINARY LOGS TO '"+last+"'")
+		return slices.Equal(srv.BinlogFiles(t), []string{last})
+	})
+
+	second := &capture{}
+	rt = startTask(t, cfg, store, second)
+	waitStreaming(t, rt)
+	srv.Exec(t,
+		"UPDATE s.plain SET v = 7 WHERE id = 19",
+		"DELETE FROM s.comp WHERE b = 'k19'",
+		"INSERT INTO s.nokey VALUES (9, 'late')",
+		"INSERT INTO s.plain VALUES (999, 999)")
+	waitFor(t, "the marker row", func() bool {
+		for _, r := range envelopeRows(t, second) {
+			if r.Table == "plain" && string(r.After["id"]) == "999" {
+				return true
+			}
+		}
+		return false
+	})
+	if err := rt.stop(t); err != nil {
+		t.Fatalf("second run: %v", err)
+	}
+	if got := resnapshots() - before; got != 1 {
+		t.Errorf("puma_snapshots_when_needed_total rose by %v, want 1", got)
+	}
+	rows := envelopeRows(t, second)
+	if len(rows) == 0 || rows[0].Op != "r" {
+		t.Fatalf("second run did not start with a snapshot: %+v", rows[:min(len(rows), 1)])
+	}
+	state := make(map[string]map[string]map[string]json.RawMessage)
+	replay(t, state, rows)
 	want := sourceState(t, srv)
 	for table := range snapshotTables {
 		for k, w := range want[table] {

@@ -179,6 +179,9 @@ func (t *Task) Run(ctx context.Context) (err error) {
 		t.stopped = true
 	default:
 		readErr = t.read(readCtx, p, cp)
+		if t.cfg.Snapshot == config.SnapshotWhenNeeded && errors.Is(readErr, ErrUnservable) && readCtx.Err() == nil {
+			readErr = t.snapshotWhenNeeded(readCtx, p, cp, readErr)
+		}
 	}
 	t.ctl.setSave(nil)
 	readCancel()

@@ -85,6 +85,7 @@ const (
 	SnapshotNever       = "never"        // stream only, no snapshot
 	SnapshotInitial     = "initial"      // snapshot the tables once, then stream
 	SnapshotInitialOnly = "initial_only" // snapshot the tables once, then stop
+	SnapshotWhenNeeded  = "when_needed"  // snapshot without a checkpoint, or when the source no longer has its position
 
 	TLSOff        = "off"
 	TLSOn         = "on"
@@ -114,8 +115,9 @@ type Task struct {
 	// Tables and Exclude are "db.table" patterns in path.Match syntax,
 	// one pattern for each side of the single dot; see Match.
 	Tables, Exclude []string
-	// Snapshot is SnapshotNever, SnapshotInitial or SnapshotInitialOnly:
-	// whether a task without a checkpoint first reads its tables' rows.
+	// Snapshot is SnapshotNever, SnapshotInitial, SnapshotInitialOnly or
+	// SnapshotWhenNeeded: whether a task without a checkpoint first reads
+	// its tables' rows.
 	Snapshot string
 	// SnapshotChunkRows is how many rows a snapshot reads per query and
 	// delivers per transaction-like batch.

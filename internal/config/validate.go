@@ -275,7 +275,7 @@ func (p *parser) buildTask(r *rawTask) Task {
 	}
 	t.Exclude = p.patterns(at("exclude"), r.exclude)
 	t.KeyColumns = p.keyColumns(at("key_columns"), r.keyColumns)
-	t.Snapshot = p.oneOf(at("snapshot"), *r.snapshot, SnapshotNever, SnapshotInitial, SnapshotInitialOnly)
+	t.Snapshot = p.oneOf(at("snapshot"), *r.snapshot, SnapshotNever, SnapshotInitial, SnapshotInitialOnly, SnapshotWhenNeeded)
 	t.SnapshotChunkRows = p.intIn(at("snapshot_chunk_rows"), *r.snapshotChunkRows, 1, 1000000)
 
 	t.CheckpointInterval = p.duration(at("checkpoint_interval"), r.checkpointInterval)
