@@ -19,7 +19,6 @@ import (
 
 	"github.com/pumacdc/puma/engine/checkpoint"
 	"github.com/pumacdc/puma/engine/position"
-	"github.com/pumacdc/puma/internal/config"
 )
 
 // Initial snapshot.
@@ -52,7 +51,7 @@ var errSnapshotMySQL = errors.New("snapshot: the initial snapshot needs MariaDB 
 // streams: a snapshot mode is set and the checkpoint is empty or names an
 // unfinished snapshot.
 func (t *Task) needsSnapshot(cp *checkpoint.Checkpoint) bool {
-	return t.cfg.Snapshot != config.SnapshotNever && t.cfg.Snapshot != "" &&
+	return t.cfg.Snapshot != SnapshotNever && t.cfg.Snapshot != "" &&
 		(cp.Position.IsZero() || cp.Position.Snapshot != nil)
 }
 
@@ -84,7 +83,7 @@ func (t *Task) snapshot(ctx context.Context, p *pipeline, cp *checkpoint.Checkpo
 type snapshotReader struct {
 	t    *Task
 	p    *pipeline
-	src  config.Source
+	src  Source
 	conn *client.Conn
 	info *serverInfo
 	// at is this read's consistent point; its commit time is when the
@@ -94,7 +93,7 @@ type snapshotReader struct {
 	chunks int
 }
 
-func openSnapshot(ctx context.Context, t *Task, p *pipeline, src config.Source) (*snapshotReader, error) {
+func openSnapshot(ctx context.Context, t *Task, p *pipeline, src Source) (*snapshotReader, error) {
 	conn, err := connect(ctx, src)
 	if err != nil {
 		return nil, err
