@@ -82,8 +82,7 @@ func Example() {
 	}
 	defer host.Close()
 
-	sender := &printSender{want: 2, done: make(chan struct{})}
-	task, err := engine.NewTask(engine.TaskConfig{
+	cfg := engine.TaskConfig{
 		Name:            "orders",
 		ReplicaServerID: 4242,
 		Start:           position.Start{Mode: position.Earliest},
@@ -94,7 +93,16 @@ func Example() {
 			Config: map[string]any{"where": "amount >= 10"},
 		}},
 		Senders: []engine.PluginConfig{{Plugin: "print"}},
-	}, engine.Deps{
+	}
+	// Preflight checks that the source can serve the task: binary log
+	// format, images, metadata, privileges.
+	if err := engine.Preflight(ctx, cfg, cfg.Sources[0]).Err(); err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println("preflight ok")
+
+	sender := &printSender{want: 2, done: make(chan struct{})}
+	task, err := engine.NewTask(cfg, engine.Deps{
 		Store: checkpoint.NewMemStore(),
 		NewHandler: func(ctx context.Context, task engine.TaskConfig, p engine.PluginConfig) (engine.Handler, error) {
 			return host.NewHandler(ctx, task.Name, p)
@@ -121,6 +129,7 @@ func Example() {
 	stop()
 	fmt.Println("stopped:", <-done)
 	// Output:
+	// preflight ok
 	// c shop.orders [2 50]
 	// c shop.orders [3 500]
 	// stopped: <nil>

@@ -85,8 +85,9 @@ func (r *Report) add(name, status, detail, fix string) {
 // serve task: binary logging in ROW format with full images and metadata,
 // replica settings, server ids and the privileges to dump. It returns the
 // report; the error is non-nil only when the report could not be made at
-// all.
+// all. Zero fields of task take their defaults (TaskConfig.WithDefaults).
 func Preflight(ctx context.Context, task TaskConfig, src Source) *Report {
+	task = task.WithDefaults()
 	rep := &Report{Task: task.Name, Source: src.Addr}
 	conn, err := connect(ctx, src)
 	if err != nil {
