@@ -15,7 +15,6 @@ import (
 	"time"
 
 	"github.com/pumacdc/puma/engine"
-	"github.com/pumacdc/puma/internal/config"
 )
 
 // Spec tells a child process which run to make. The parent passes it as
@@ -251,7 +250,7 @@ func runEngine(ctx context.Context, setup *Setup, probe *Probe, ready func()) er
 	inner := setup.Deps.NewSender
 	var mu sync.Mutex
 	next := 0
-	setup.Deps.NewSender = func(ctx context.Context, task config.Task, p config.Plugin) (engine.Sender, error) {
+	setup.Deps.NewSender = func(ctx context.Context, task engine.TaskConfig, p engine.PluginConfig) (engine.Sender, error) {
 		s, err := inner(ctx, task, p)
 		if err != nil {
 			return nil, err

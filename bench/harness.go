@@ -9,7 +9,7 @@
 // garbage does not tax the next. cmd/puma-bench is the command; `make
 // bench` runs it and rewrites BENCHMARKS.md.
 //
-// A variant is a name and a function building a Puma task (config.Task and
+// A variant is a name and a function building a Puma task (engine.TaskConfig and
 // engine.Deps); the harness wraps each sender the task makes in a probe
 // that counts rows, samples lag and notices when the end position was
 // acknowledged. New variants (Wasm handlers and senders) are added to

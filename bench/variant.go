@@ -73,7 +73,7 @@ type Variant struct {
 
 // Setup is a Puma task ready to run.
 type Setup struct {
-	Task config.Task
+	Task engine.TaskConfig
 	Deps engine.Deps
 	// WasmTime returns the time spent inside Wasm plugins so far; nil when
 	// the variant runs none.
@@ -113,7 +113,7 @@ func VariantByName(name string) (Variant, bool) {
 // variant and the factory building its senders.
 type senderSpec struct {
 	toml      func(env *Env) string
-	newSender func(cfg *config.Config) func(ctx context.Context, task config.Task, p config.Plugin) (engine.Sender, error)
+	newSender func(cfg *config.Config) func(ctx context.Context, task engine.TaskConfig, p engine.PluginConfig) (engine.Sender, error)
 }
 
 // engineVariant builds a task through the real config parser with the
@@ -164,7 +164,7 @@ tables = [%q]
 
 // newSetup is cfg's task with a file checkpoint store, as cmd/puma runs
 // it.
-func newSetup(cfg *config.Config, env *Env, newSender func(context.Context, config.Task, config.Plugin) (engine.Sender, error)) (*Setup, error) {
+func newSetup(cfg *config.Config, env *Env, newSender func(context.Context, engine.TaskConfig, engine.PluginConfig) (engine.Sender, error)) (*Setup, error) {
 	store, err := checkpoint.NewFileStore(filepath.Join(cfg.Server.DataDir, "checkpoints"))
 	if err != nil {
 		return nil, err
@@ -179,8 +179,10 @@ func newSetup(cfg *config.Config, env *Env, newSender func(context.Context, conf
 // measurement seam: what is left is the engine's own cost.
 var nullSenders = senderSpec{
 	toml: func(*Env) string { return "  [[task.sender]]\n  plugin = \"builtin:null\"\n" },
-	newSender: func(*config.Config) func(context.Context, config.Task, config.Plugin) (engine.Sender, error) {
-		return func(context.Context, config.Task, config.Plugin) (engine.Sender, error) { return nullSender{}, nil }
+	newSender: func(*config.Config) func(context.Context, engine.TaskConfig, engine.PluginConfig) (engine.Sender, error) {
+		return func(context.Context, engine.TaskConfig, engine.PluginConfig) (engine.Sender, error) {
+			return nullSender{}, nil
+		}
 	},
 }
 
@@ -196,8 +198,8 @@ func jsonlSenders(fsync bool) senderSpec {
 		toml: func(*Env) string {
 			return "  [[task.sender]]\n  plugin = \"builtin:jsonl\"\n  config = { path = \"out/bench.jsonl\", fsync = " + strconv.FormatBool(fsync) + " }\n"
 		},
-		newSender: func(cfg *config.Config) func(context.Context, config.Task, config.Plugin) (engine.Sender, error) {
-			return func(_ context.Context, _ config.Task, p config.Plugin) (engine.Sender, error) {
+		newSender: func(cfg *config.Config) func(context.Context, engine.TaskConfig, engine.PluginConfig) (engine.Sender, error) {
+			return func(_ context.Context, _ engine.TaskConfig, p engine.PluginConfig) (engine.Sender, error) {
 				sc, err := jsonsink.DecodeConfig(p.Config)
 				if err != nil {
 					return nil, err

@@ -15,7 +15,6 @@ import (
 
 	"github.com/pumacdc/puma/engine"
 	"github.com/pumacdc/puma/hostabi"
-	"github.com/pumacdc/puma/internal/config"
 	"github.com/pumacdc/puma/plugins/embedded"
 )
 
@@ -150,14 +149,14 @@ func wasmVariant(w wasmSpec) func(env *Env) (*Setup, error) {
 			}
 		}
 		var busy atomic.Int64
-		setup.Deps.NewHandler = func(ctx context.Context, task config.Task, p config.Plugin) (engine.Handler, error) {
+		setup.Deps.NewHandler = func(ctx context.Context, task engine.TaskConfig, p engine.PluginConfig) (engine.Handler, error) {
 			h, err := host.NewHandler(ctx, task.Name, p)
 			if err != nil {
 				return nil, err
 			}
 			return timedHandler{h, &busy}, nil
 		}
-		setup.Deps.NewSender = func(ctx context.Context, task config.Task, p config.Plugin) (engine.Sender, error) {
+		setup.Deps.NewSender = func(ctx context.Context, task engine.TaskConfig, p engine.PluginConfig) (engine.Sender, error) {
 			s, err := host.NewSender(ctx, task.Name, p)
 			if err != nil {
 				return nil, err

@@ -4,8 +4,6 @@ import (
 	"log/slog"
 	"slices"
 	"testing"
-
-	"github.com/pumacdc/puma/internal/config"
 )
 
 func TestDDLTargets(t *testing.T) {
@@ -86,7 +84,7 @@ func TestDDLRoute(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			task := &Task{cfg: config.Task{Tables: tc.tables, Exclude: tc.exclude}}
+			task := &Task{cfg: TaskConfig{Tables: tc.tables, Exclude: tc.exclude}}
 			r := &reader{log: slog.New(slog.DiscardHandler), match: task.cfg.Match, matchDB: task.matchDB}
 			c, ok := r.ddlRoute(tc.db, tc.stmt)
 			if ok != tc.deliver {

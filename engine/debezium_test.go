@@ -150,7 +150,7 @@ checkpoint_interval = "50ms"
 	task, err := engine.NewTask(cfg.Tasks[0], engine.Deps{
 		Store: checkpoint.NewMemStore(),
 		Log:   testLogger(t),
-		NewSender: func(ctx context.Context, task config.Task, p config.Plugin) (engine.Sender, error) {
+		NewSender: func(ctx context.Context, task engine.TaskConfig, p engine.PluginConfig) (engine.Sender, error) {
 			return h.NewSender(ctx, task.Name, p)
 		},
 	})

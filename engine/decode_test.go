@@ -21,7 +21,6 @@ import (
 	"github.com/go-mysql-org/go-mysql/mysql"
 	"github.com/go-mysql-org/go-mysql/replication"
 
-	"github.com/pumacdc/puma/internal/config"
 	"github.com/pumacdc/puma/internal/testdb"
 )
 
@@ -470,7 +469,7 @@ func TestDecodeDifferential(t *testing.T) {
 		srv := testdb.Start(t, testdb.Options{})
 		start, end := writeMatrix(t, srv, 1)
 		log := captureRaw(t, srv, start, end)
-		src := config.Source{Addr: "127.0.0.1:" + strconv.Itoa(srv.Port()), User: srv.User(), Password: config.Secret(srv.Password())}
+		src := Source{Addr: "127.0.0.1:" + strconv.Itoa(srv.Port()), User: srv.User(), Password: Secret(srv.Password())}
 		colls := collations(t, srv)
 		for _, tc := range []struct {
 			name string
@@ -519,7 +518,7 @@ func testLiveDifferential(t *testing.T, meta string) {
 	srv := testdb.Start(t, testdb.Options{RowMetadata: meta})
 	start, end := writeMatrix(t, srv, 2)
 	log := captureRaw(t, srv, start, end)
-	src := config.Source{Addr: "127.0.0.1:" + strconv.Itoa(srv.Port()), User: srv.User(), Password: config.Secret(srv.Password())}
+	src := Source{Addr: "127.0.0.1:" + strconv.Itoa(srv.Port()), User: srv.User(), Password: Secret(srv.Password())}
 	colls := collations(t, srv)
 	old, fast, st := readBoth(t, log, func() schemaConfig {
 		return schemaConfig{Flavor: mysql.MariaDBFlavor, Collations: colls, Live: true, Catalog: newSourceCatalog(src, mysql.MariaDBFlavor)}

@@ -16,7 +16,6 @@ import (
 
 	"github.com/pumacdc/puma/engine/checkpoint"
 	"github.com/pumacdc/puma/engine/position"
-	"github.com/pumacdc/puma/internal/config"
 )
 
 // groupSink is a GroupSender recording the Seqs of each call. Its first
@@ -77,31 +76,33 @@ func (s *unsupportedSink) SendGroup(context.Context, []*Batch) error {
 
 var groupTasks atomic.Int32
 
-// groupTask parses a task with extra TOML in its table.
-func groupTask(t *testing.T, extra string) config.Task {
+// groupTask returns a task with the daemon's defaults for a sink-only
+// task, changed by set when it is not nil.
+func groupTask(t *testing.T, set func(*TaskConfig)) TaskConfig {
 	t.Helper()
-	doc := fmt.Sprintf(`
-[server]
-data_dir = %q
-[[task]]
-name = "group-%d"
-replica_server_id = 1
-queue_batches = 64
-backoff_min = "1ms"
-backoff_max = "2ms"
-checkpoint_interval = "1h"
-%s
-  [[task.source]]
-  addr = "127.0.0.1:1"
-  user = "root"
-  [[task.sender]]
-  plugin = "builtin:sink"
-`, t.TempDir(), groupTasks.Add(1), extra)
-	cfg, err := config.Parse([]byte(doc), filepath.Join(t.TempDir(), "puma.toml"))
-	if err != nil {
+	dir := t.TempDir()
+	cfg := TaskConfig{
+		Name:               fmt.Sprintf("group-%d", groupTasks.Add(1)),
+		ReplicaServerID:    1,
+		QueueBatches:       64,
+		BackoffMin:         time.Millisecond,
+		BackoffMax:         2 * time.Millisecond,
+		CheckpointInterval: time.Hour,
+		GroupRows:          4096,
+		Sources:            []Source{{Addr: "127.0.0.1:1", User: "root"}},
+		Senders:            []PluginConfig{{Plugin: "builtin:sink"}},
+	}
+	if set != nil {
+		set(&cfg)
+	}
+	cfg = cfg.WithDefaults()
+	if cfg.DeadLetterPath == "" {
+		cfg.DeadLetterPath = filepath.Join(dir, "deadletter", cfg.Name+".jsonl")
+	}
+	if err := cfg.Validate(); err != nil {
 		t.Fatal(err)
 	}
-	return cfg.Tasks[0]
+	return cfg
 }
 
 // batchSpec is a test batch: rows changes of a transaction, opening and
@@ -123,10 +124,10 @@ func txs(n, rows int) []batchSpec {
 // runGroups sends one gate batch, which gate holds until every batch of
 // specs is queued for the sender, then specs; it returns the final
 // checkpoint.
-func runGroups(t *testing.T, cfg config.Task, sink Sender, gate *groupSink, specs []batchSpec) *checkpoint.Checkpoint {
+func runGroups(t *testing.T, cfg TaskConfig, sink Sender, gate *groupSink, specs []batchSpec) *checkpoint.Checkpoint {
 	t.Helper()
 	store := checkpoint.NewMemStore()
-	task, err := NewTask(cfg, Deps{Store: store, NewSender: func(context.Context, config.Task, config.Plugin) (Sender, error) { return sink, nil }})
+	task, err := NewTask(cfg, Deps{Store: store, NewSender: func(context.Context, TaskConfig, PluginConfig) (Sender, error) { return sink, nil }})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -181,7 +182,7 @@ func runGroups(t *testing.T, cfg config.Task, sink Sender, gate *groupSink, spec
 func TestGroupBounds(t *testing.T) {
 	for _, tt := range []struct {
 		name  string
-		extra string
+		extra func(*TaskConfig)
 		specs []batchSpec
 		want  [][]uint64 // after the gate's call [1]
 	}{
@@ -192,32 +193,32 @@ func TestGroupBounds(t *testing.T) {
 		},
 		{
 			name:  "group_rows",
-			extra: "group_rows = 5",
+			extra: func(c *TaskConfig) { c.GroupRows = 5 },
 			specs: txs(5, 2),
 			want:  [][]uint64{{2, 3}, {4, 5}, {6}},
 		},
 		{
 			name:  "a batch above group_rows goes alone",
-			extra: "group_rows = 5",
+			extra: func(c *TaskConfig) { c.GroupRows = 5 },
 			specs: []batchSpec{{rows: 1, begin: true, commit: true}, {rows: 9, begin: true, commit: true}, {rows: 1, begin: true, commit: true}},
 			want:  [][]uint64{{2}, {3}, {4}},
 		},
 		{
 			name: "group_bytes",
 			// A change of this test weighs 32 + 8 + 9 bytes.
-			extra: "group_bytes = 100",
+			extra: func(c *TaskConfig) { c.GroupBytes = 100 },
 			specs: txs(3, 1),
 			want:  [][]uint64{{2, 3}, {4}},
 		},
 		{
 			name:  "group_rows = 0 sends batch by batch",
-			extra: "group_rows = 0",
+			extra: func(c *TaskConfig) { c.GroupRows = 0 },
 			specs: txs(3, 1),
 			want:  [][]uint64{{2}, {3}, {4}},
 		},
 		{
 			name:  "a large transaction's batches join the group",
-			extra: "group_rows = 8",
+			extra: func(c *TaskConfig) { c.GroupRows = 8 },
 			specs: []batchSpec{{rows: 2, begin: true}, {rows: 2}, {rows: 2, commit: true}, {rows: 1, begin: true, commit: true}, {rows: 4, begin: true}, {rows: 4, commit: true}},
 			want:  [][]uint64{{2, 3, 4, 5}, {6, 7}},
 		},
@@ -239,7 +240,7 @@ func TestGroupBounds(t *testing.T) {
 // transaction.
 func TestGroupAckAndCheckpoint(t *testing.T) {
 	sink := newGroupSink()
-	cfg := groupTask(t, "")
+	cfg := groupTask(t, nil)
 	specs := []batchSpec{{rows: 1, begin: true, commit: true}, {rows: 2, begin: true, commit: true}, {rows: 2, begin: true}}
 	cp := runGroups(t, cfg, sink, sink, specs)
 	calls, _ := sink.got()
@@ -269,9 +270,9 @@ func TestGroupAckAndCheckpoint(t *testing.T) {
 // first joins its group.
 func TestGroupDelay(t *testing.T) {
 	sink := &groupSink{}
-	cfg := groupTask(t, `max_batch_delay = "1s"`)
+	cfg := groupTask(t, func(c *TaskConfig) { c.MaxBatchDelay = time.Second })
 	store := checkpoint.NewMemStore()
-	task, err := NewTask(cfg, Deps{Store: store, NewSender: func(context.Context, config.Task, config.Plugin) (Sender, error) { return sink, nil }})
+	task, err := NewTask(cfg, Deps{Store: store, NewSender: func(context.Context, TaskConfig, PluginConfig) (Sender, error) { return sink, nil }})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -300,7 +301,7 @@ func TestGroupDelay(t *testing.T) {
 // acknowledged whole.
 func TestGroupRetry(t *testing.T) {
 	sink := newGroupSink()
-	cfg := groupTask(t, "max_failures = 5")
+	cfg := groupTask(t, func(c *TaskConfig) { c.MaxFailures = 5 })
 	// The gate's call succeeds; the group's first two calls fail.
 	failing := &failAfter{groupSink: sink, after: 1, n: 2}
 	cp := runGroups(t, cfg, failing, sink, txs(3, 1))
@@ -334,7 +335,7 @@ func (f *failAfter) SendGroup(ctx context.Context, g []*Batch) error {
 // by batch, and the task goes on.
 func TestGroupDeadLetter(t *testing.T) {
 	sink := newGroupSink()
-	cfg := groupTask(t, "max_failures = 2\non_error = \"dead_letter\"")
+	cfg := groupTask(t, func(c *TaskConfig) { c.MaxFailures = 2; c.OnError = OnErrorDeadLetter })
 	failing := &failAfter{groupSink: sink, after: 1, n: 2}
 	cp := runGroups(t, cfg, failing, sink, txs(3, 2))
 	data, err := os.ReadFile(cfg.DeadLetterPath)
@@ -353,7 +354,7 @@ func TestGroupDeadLetter(t *testing.T) {
 // through Send, in order, none lost.
 func TestGroupUnsupported(t *testing.T) {
 	sink := &unsupportedSink{newGroupSink()}
-	cp := runGroups(t, groupTask(t, ""), sink, sink.groupSink, txs(4, 1))
+	cp := runGroups(t, groupTask(t, nil), sink, sink.groupSink, txs(4, 1))
 	calls, single := sink.got()
 	if want := [][]uint64{{1}, {2}, {3}, {4}, {5}}; !slices.EqualFunc(calls, want, slices.Equal) || single != 5 {
 		t.Errorf("calls %v (%d by Send), want %v all by Send", calls, single, want)

@@ -7,8 +7,6 @@ import (
 	"time"
 
 	"github.com/go-mysql-org/go-mysql/client"
-
-	"github.com/pumacdc/puma/internal/config"
 )
 
 // heartbeatTable is the table a task writes heartbeat rows to (its
@@ -19,7 +17,7 @@ type heartbeatTable struct {
 	db, table, task string
 }
 
-func newHeartbeatTable(cfg config.Task) *heartbeatTable {
+func newHeartbeatTable(cfg TaskConfig) *heartbeatTable {
 	db, table, ok := strings.Cut(cfg.HeartbeatTable, ".")
 	if !ok {
 		return nil
@@ -62,7 +60,7 @@ func (t *Task) heartbeats(ctx context.Context) {
 	tick := time.NewTicker(t.cfg.HeartbeatInterval)
 	defer tick.Stop()
 	var conn *client.Conn
-	var connSrc *config.Source
+	var connSrc *Source
 	var failing string
 	defer func() {
 		if conn != nil {

@@ -12,8 +12,6 @@ import (
 	"github.com/go-mysql-org/go-mysql/client"
 	"github.com/go-mysql-org/go-mysql/mysql"
 	"github.com/go-mysql-org/go-mysql/replication"
-
-	"github.com/pumacdc/puma/internal/config"
 )
 
 // Table definitions read from the source's information_schema.
@@ -481,14 +479,14 @@ const catalogTimeout = 30 * time.Second
 // task streams from, opened when first needed. It is owned by the reader
 // goroutine; close it when the stream ends.
 type sourceCatalog struct {
-	src    config.Source
+	src    Source
 	flavor string
 	conn   *client.Conn
 }
 
 var _ catalog = (*sourceCatalog)(nil)
 
-func newSourceCatalog(src config.Source, flavor string) *sourceCatalog {
+func newSourceCatalog(src Source, flavor string) *sourceCatalog {
 	return &sourceCatalog{src: src, flavor: flavor}
 }
 

@@ -22,7 +22,7 @@ import (
 
 // locConfig is taskConfig with the start specification given: start, and
 // start_if_none when start is "checkpoint".
-func locConfig(t *testing.T, srv *testdb.Server, start, startIfNone, extra string) config.Task {
+func locConfig(t *testing.T, srv *testdb.Server, start, startIfNone, extra string) engine.TaskConfig {
 	t.Helper()
 	doc := fmt.Sprintf(`
 [server]
@@ -105,7 +105,7 @@ func locExpect(t *testing.T, srv *testdb.Server, start string, want []int) {
 }
 
 // locFails runs a task that must stop with an error, and returns it.
-func locFails(t *testing.T, cfg config.Task, store checkpoint.Store) error {
+func locFails(t *testing.T, cfg engine.TaskConfig, store checkpoint.Store) error {
 	t.Helper()
 	sink := &capture{}
 	rt := startTask(t, cfg, store, sink)

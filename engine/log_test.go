@@ -10,7 +10,6 @@ import (
 
 	"github.com/pumacdc/puma/engine"
 	"github.com/pumacdc/puma/engine/checkpoint"
-	"github.com/pumacdc/puma/internal/config"
 	"github.com/pumacdc/puma/internal/testdb"
 )
 
@@ -70,7 +69,7 @@ func TestLoggedErrorsCarryNoStackTrace(t *testing.T) {
 			task, err := engine.NewTask(cfg, engine.Deps{
 				Store: checkpoint.NewMemStore(),
 				Log:   slog.New(engine.NewLogHandler(&buf, c.format, c.level)),
-				NewSender: func(context.Context, config.Task, config.Plugin) (engine.Sender, error) {
+				NewSender: func(context.Context, engine.TaskConfig, engine.PluginConfig) (engine.Sender, error) {
 					return &capture{}, nil
 				},
 			})

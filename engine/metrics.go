@@ -7,8 +7,6 @@ import (
 	"time"
 
 	"github.com/VictoriaMetrics/metrics"
-
-	"github.com/pumacdc/puma/internal/config"
 )
 
 // metricSet holds every puma_* metric of the process. Counters are keyed by
@@ -154,7 +152,7 @@ func newTaskMetrics(t *Task) *taskMetrics {
 	for _, p := range t.cfg.Senders {
 		m.sender(p.Name)
 	}
-	for _, pls := range [][]config.Plugin{t.cfg.Handlers, t.cfg.Senders} {
+	for _, pls := range [][]PluginConfig{t.cfg.Handlers, t.cfg.Senders} {
 		for _, p := range pls {
 			m.plugin(p.Name)
 		}

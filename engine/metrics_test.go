@@ -77,7 +77,7 @@ replica_server_id = 77
 	}
 	task, err := engine.NewTask(cfg.Tasks[0], engine.Deps{
 		Store: checkpoint.NewMemStore(),
-		NewSender: func(context.Context, config.Task, config.Plugin) (engine.Sender, error) {
+		NewSender: func(context.Context, engine.TaskConfig, engine.PluginConfig) (engine.Sender, error) {
 			return nil, errors.New("the destination is down")
 		},
 	})

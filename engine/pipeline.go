@@ -12,7 +12,6 @@ import (
 
 	"github.com/pumacdc/puma/engine/checkpoint"
 	"github.com/pumacdc/puma/engine/position"
-	"github.com/pumacdc/puma/internal/config"
 )
 
 // Sender delivers batches to a destination.
@@ -115,7 +114,7 @@ type pendingCommit struct {
 // them all and returns when they have stopped.
 type pipeline struct {
 	log      *slog.Logger
-	cfg      config.Task
+	cfg      TaskConfig
 	store    checkpoint.Store
 	handlers []namedHandler
 	senders  []*senderStage
@@ -147,7 +146,7 @@ type pipeline struct {
 	ckMu sync.Mutex
 }
 
-func newPipeline(log *slog.Logger, cfg config.Task, store checkpoint.Store, base checkpoint.Checkpoint, handlers []namedHandler, senders []*senderStage, stats *Stats, m *taskMetrics) *pipeline {
+func newPipeline(log *slog.Logger, cfg TaskConfig, store checkpoint.Store, base checkpoint.Checkpoint, handlers []namedHandler, senders []*senderStage, stats *Stats, m *taskMetrics) *pipeline {
 	p := &pipeline{
 		log: log, cfg: cfg, store: store, handlers: handlers, senders: senders,
 		in:       make(chan *Batch, cfg.QueueBatches),
@@ -162,7 +161,7 @@ func newPipeline(log *slog.Logger, cfg config.Task, store checkpoint.Store, base
 	for _, s := range senders {
 		s.ch = make(chan *Batch, cfg.QueueBatches)
 	}
-	if cfg.OnError == config.OnErrorDeadLetter {
+	if cfg.OnError == OnErrorDeadLetter {
 		p.dead = &deadLetter{path: cfg.DeadLetterPath, env: Envelopes{Name: cfg.Name}}
 	}
 	return p

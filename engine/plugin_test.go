@@ -28,7 +28,7 @@ import (
 // modules on a real host.
 type wasmTask struct {
 	dir    string
-	cfg    config.Task
+	cfg    engine.TaskConfig
 	cancel context.CancelFunc
 	done   chan error
 	task   *engine.Task
@@ -80,10 +80,10 @@ checkpoint_interval = "50ms"
 	task, err := engine.NewTask(cfg.Tasks[0], engine.Deps{
 		Store: store,
 		Log:   testLogger(t),
-		NewHandler: func(ctx context.Context, task config.Task, p config.Plugin) (engine.Handler, error) {
+		NewHandler: func(ctx context.Context, task engine.TaskConfig, p engine.PluginConfig) (engine.Handler, error) {
 			return h.NewHandler(ctx, task.Name, p)
 		},
-		NewSender: func(ctx context.Context, task config.Task, p config.Plugin) (engine.Sender, error) {
+		NewSender: func(ctx context.Context, task engine.TaskConfig, p engine.PluginConfig) (engine.Sender, error) {
 			return h.NewSender(ctx, task.Name, p)
 		},
 	})

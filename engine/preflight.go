@@ -15,8 +15,6 @@ import (
 	"github.com/go-mysql-org/go-mysql/client"
 	"github.com/go-mysql-org/go-mysql/mysql"
 	"github.com/go-mysql-org/go-mysql/replication"
-
-	"github.com/pumacdc/puma/internal/config"
 )
 
 // Check is one preflight finding.
@@ -87,8 +85,9 @@ func (r *Report) add(name, status, detail, fix string) {
 // serve task: binary logging in ROW format with full images and metadata,
 // replica settings, server ids and the privileges to dump. It returns the
 // report; the error is non-nil only when the report could not be made at
-// all.
-func Preflight(ctx context.Context, task config.Task, src config.Source) *Report {
+// all. Zero fields of task take their defaults (TaskConfig.WithDefaults).
+func Preflight(ctx context.Context, task TaskConfig, src Source) *Report {
+	task = task.WithDefaults()
 	rep := &Report{Task: task.Name, Source: src.Addr}
 	conn, err := connect(ctx, src)
 	if err != nil {
@@ -108,7 +107,7 @@ func Preflight(ctx context.Context, task config.Task, src config.Source) *Report
 	return rep
 }
 
-func preflightInfo(rep *Report, task config.Task, info *serverInfo) {
+func preflightInfo(rep *Report, task TaskConfig, info *serverInfo) {
 	rep.ServerID, rep.Flavor, rep.Version = info.ServerID, info.Flavor, info.Version
 	if info.LogBin {
 		rep.add("log_bin", CheckOK, "ON", "")
@@ -128,7 +127,7 @@ func preflightInfo(rep *Report, task config.Task, info *serverInfo) {
 	switch {
 	case info.RowMetadata == "FULL":
 		rep.add("binlog_row_metadata", CheckOK, "FULL", "")
-	case task.Schema == config.SchemaLive:
+	case task.Schema == SchemaLive:
 		rep.add("binlog_row_metadata", CheckWarn, orUnset(info.RowMetadata)+": schema = \"live\" reads table definitions from information_schema, which is wrong while Puma lags behind a DDL", "SET GLOBAL binlog_row_metadata=FULL")
 	default:
 		rep.add("binlog_row_metadata", CheckFail, orUnset(info.RowMetadata)+", want FULL: without it the binary log carries no column names", "SET GLOBAL binlog_row_metadata=FULL, and binlog_row_metadata=FULL in the server's config (MariaDB >= 10.5, MySQL >= 8.0.1); or set schema = \"live\" on the task")
@@ -170,7 +169,7 @@ func preflightReplica(rep *Report, conn *client.Conn, info *serverInfo) {
 	}
 }
 
-func preflightPeers(rep *Report, conn *client.Conn, task config.Task, info *serverInfo) {
+func preflightPeers(rep *Report, conn *client.Conn, task TaskConfig, info *serverInfo) {
 	r, err := conn.Execute("SHOW SLAVE HOSTS")
 	if err != nil {
 		rep.add("replica_server_id", CheckWarn, "cannot list connected replicas to check for a duplicate id: "+err.Error(), "GRANT REPLICATION MASTER ADMIN (MariaDB) or REPLICATION SLAVE (MySQL) to the user, or make sure no other replica uses "+strconv.FormatUint(uint64(task.ReplicaServerID), 10))
@@ -195,7 +194,7 @@ func preflightPeers(rep *Report, conn *client.Conn, task config.Task, info *serv
 	}
 }
 
-func preflightPrivileges(ctx context.Context, rep *Report, conn *client.Conn, task config.Task, src config.Source, info *serverInfo) {
+func preflightPrivileges(ctx context.Context, rep *Report, conn *client.Conn, task TaskConfig, src Source, info *serverInfo) {
 	monitor := "BINLOG MONITOR"
 	if info.Flavor == mysql.MySQLFlavor {
 		monitor = "REPLICATION CLIENT"
@@ -217,7 +216,7 @@ func preflightPrivileges(ctx context.Context, rep *Report, conn *client.Conn, ta
 
 // probeDump opens a binary log dump under a throw-away server id (so as not
 // to disturb a running task) and reads its first event.
-func probeDump(ctx context.Context, task config.Task, src config.Source, info *serverInfo) error {
+func probeDump(ctx context.Context, task TaskConfig, src Source, info *serverInfo) error {
 	var b [4]byte
 	_, _ = rand.Read(b[:])
 	id := binary.LittleEndian.Uint32(b[:]) | 1<<31
@@ -248,7 +247,7 @@ func probeDump(ctx context.Context, task config.Task, src config.Source, info *s
 }
 
 // syncerConfig is the go-mysql configuration every dump uses.
-func syncerConfig(task config.Task, src config.Source, info *serverInfo, serverID uint32, log *slog.Logger) (replication.BinlogSyncerConfig, error) {
+func syncerConfig(task TaskConfig, src Source, info *serverInfo, serverID uint32, log *slog.Logger) (replication.BinlogSyncerConfig, error) {
 	host, portStr, err := net.SplitHostPort(src.Addr)
 	if err != nil {
 		return replication.BinlogSyncerConfig{}, fmt.Errorf("source %s: %w", src.Addr, err)

@@ -20,7 +20,6 @@ import (
 
 	"github.com/pumacdc/puma/engine/checkpoint"
 	"github.com/pumacdc/puma/engine/position"
-	"github.com/pumacdc/puma/internal/config"
 )
 
 // Initial snapshot.
@@ -54,7 +53,7 @@ var errSnapshotMySQL = errors.New("snapshot: the initial snapshot needs MariaDB 
 // unfinished snapshot. (when_needed also snapshots a task whose checkpoint
 // the source no longer serves: see snapshotWhenNeeded.)
 func (t *Task) needsSnapshot(cp *checkpoint.Checkpoint) bool {
-	return t.cfg.Snapshot != config.SnapshotNever && t.cfg.Snapshot != "" &&
+	return t.cfg.Snapshot != SnapshotNever && t.cfg.Snapshot != "" &&
 		(cp.Position.IsZero() || cp.Position.Snapshot != nil)
 }
 
@@ -103,7 +102,7 @@ func (t *Task) snapshotWhenNeeded(ctx context.Context, p *pipeline, cp *checkpoi
 type snapshotReader struct {
 	t    *Task
 	p    *pipeline
-	src  config.Source
+	src  Source
 	conn *client.Conn
 	info *serverInfo
 	// at is this read's consistent point; its commit time is when the
@@ -111,7 +110,7 @@ type snapshotReader struct {
 	at position.Position
 }
 
-func openSnapshot(ctx context.Context, t *Task, p *pipeline, src config.Source) (*snapshotReader, error) {
+func openSnapshot(ctx context.Context, t *Task, p *pipeline, src Source) (*snapshotReader, error) {
 	conn, err := connect(ctx, src)
 	if err != nil {
 		return nil, err

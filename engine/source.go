@@ -11,15 +11,13 @@ import (
 
 	"github.com/go-mysql-org/go-mysql/client"
 	"github.com/go-mysql-org/go-mysql/mysql"
-
-	"github.com/pumacdc/puma/internal/config"
 )
 
 // dialTimeout bounds connecting and authenticating to a source.
 const dialTimeout = 10 * time.Second
 
 // connect opens a SQL connection to src.
-func connect(ctx context.Context, src config.Source) (*client.Conn, error) {
+func connect(ctx context.Context, src Source) (*client.Conn, error) {
 	tlsConf, err := src.TLSConfig()
 	if err != nil {
 		return nil, fmt.Errorf("source %s: %w", src.Addr, err)
@@ -68,7 +66,7 @@ func queryString(conn *client.Conn, q string) (string, error) {
 	return v, nil
 }
 
-func inspect(conn *client.Conn, src config.Source) (*serverInfo, error) {
+func inspect(conn *client.Conn, src Source) (*serverInfo, error) {
 	info := &serverInfo{Addr: src.Addr, Flavor: src.Flavor}
 	r, err := conn.Execute("SELECT @@version, @@version_comment, @@server_id, @@log_bin, @@binlog_format, @@binlog_row_image, @@log_slave_updates")
 	if err != nil {
@@ -157,4 +155,4 @@ func mariadbGTIDAt(conn *client.Conn, file string, pos uint32) (string, error) {
 
 // tlsConfigFor is used by the binlog syncer, which wants the config
 // directly.
-func tlsConfigFor(src config.Source) (*tls.Config, error) { return src.TLSConfig() }
+func tlsConfigFor(src Source) (*tls.Config, error) { return src.TLSConfig() }

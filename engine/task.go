@@ -13,7 +13,6 @@ import (
 
 	"github.com/pumacdc/puma/engine/checkpoint"
 	"github.com/pumacdc/puma/engine/position"
-	"github.com/pumacdc/puma/internal/config"
 )
 
 // Deps are what a Task needs from the daemon around it.
@@ -22,8 +21,8 @@ type Deps struct {
 	Log   *slog.Logger
 	// NewHandler and NewSender build the task's plugins. NewHandler may be
 	// nil when the task has no handlers.
-	NewHandler func(ctx context.Context, task config.Task, p config.Plugin) (Handler, error)
-	NewSender  func(ctx context.Context, task config.Task, p config.Plugin) (Sender, error)
+	NewHandler func(ctx context.Context, task TaskConfig, p PluginConfig) (Handler, error)
+	NewSender  func(ctx context.Context, task TaskConfig, p PluginConfig) (Sender, error)
 	// DrainTimeout bounds how long a stopping task waits for in-flight
 	// batches; 0 means 30 s.
 	DrainTimeout time.Duration
@@ -33,7 +32,7 @@ type Deps struct {
 // where to start, streams the binary log through the pipeline and keeps
 // the checkpoint, reconnecting (and failing over) on errors.
 type Task struct {
-	cfg     config.Task
+	cfg     TaskConfig
 	deps    Deps
 	log     *slog.Logger
 	stats   Stats
@@ -41,15 +40,21 @@ type Task struct {
 	ctl     *control
 	metrics *taskMetrics
 	// current is the source being read, for the heartbeat writer.
-	current atomic.Pointer[config.Source]
+	current atomic.Pointer[Source]
 	// stopped is set by the reader when the stop-at point was reached.
 	stopped bool
 }
 
-// NewTask returns a task for cfg; it does nothing until Run.
-func NewTask(cfg config.Task, deps Deps) (*Task, error) {
+// NewTask returns a task for cfg with its defaults applied (see
+// TaskConfig.WithDefaults), or cfg's problems as Validate reports them;
+// the task does nothing until Run.
+func NewTask(cfg TaskConfig, deps Deps) (*Task, error) {
 	if deps.Store == nil || deps.NewSender == nil {
 		return nil, errors.New("engine: NewTask needs a checkpoint store and a sender factory")
+	}
+	cfg = cfg.WithDefaults()
+	if err := cfg.Validate(); err != nil {
+		return nil, err
 	}
 	if deps.Log == nil {
 		deps.Log = slog.New(slog.DiscardHandler)
@@ -172,14 +177,14 @@ func (t *Task) Run(ctx context.Context) (err error) {
 	}
 	switch {
 	case readErr != nil || readCtx.Err() != nil:
-	case t.cfg.Snapshot == config.SnapshotInitialOnly:
+	case t.cfg.Snapshot == SnapshotInitialOnly:
 		// The snapshot was the task's whole work: it stops once that is
 		// delivered, and does nothing on later runs.
 		t.log.Info("snapshot only: not streaming", "snapshot_read_now", snapshotted)
 		t.stopped = true
 	default:
 		readErr = t.read(readCtx, p, cp)
-		if t.cfg.Snapshot == config.SnapshotWhenNeeded && errors.Is(readErr, ErrUnservable) && readCtx.Err() == nil {
+		if t.cfg.Snapshot == SnapshotWhenNeeded && errors.Is(readErr, ErrUnservable) && readCtx.Err() == nil {
 			readErr = t.snapshotWhenNeeded(readCtx, p, cp, readErr)
 		}
 	}
@@ -365,7 +370,7 @@ func (t *Task) matchDB(db string) bool {
 
 // stream runs one connection. progressed reports whether it delivered at
 // least one transaction, which resets the failure count.
-func (t *Task) stream(ctx context.Context, p *pipeline, r *reader, src config.Source, started *bool) (progressed bool, err error) {
+func (t *Task) stream(ctx context.Context, p *pipeline, r *reader, src Source, started *bool) (progressed bool, err error) {
 	t.stats.setState("connecting", src.Addr, nil)
 	conn, err := connect(ctx, src)
 	if err != nil {
@@ -427,7 +432,7 @@ func (t *Task) stream(ctx context.Context, p *pipeline, r *reader, src config.So
 		t.log.Info("starting", "source", src.Addr, "start", start.String(), "position", pos.String())
 	}
 	if r.pos.File != "" && r.pos.ServerID != 0 && r.pos.ServerID != info.ServerID &&
-		(t.cfg.Position == config.PositionFile || r.gset == nil) {
+		(t.cfg.Position == PositionFile || r.gset == nil) {
 		// Another server's file positions mean nothing here: re-locate by
 		// the last commit's time minus the look-back. This redelivers
 		// (at least once), never leaves a gap.
@@ -472,7 +477,7 @@ func (t *Task) stream(ctx context.Context, p *pipeline, r *reader, src config.So
 	r.schemas = newSchemas(schemaConfig{
 		Collations: info.Collations,
 		KeyColumns: t.cfg.KeyColumns,
-		Live:       t.cfg.Schema == config.SchemaLive,
+		Live:       t.cfg.Schema == SchemaLive,
 		Flavor:     info.Flavor,
 		Catalog:    cat,
 		Log:        t.log,
@@ -534,7 +539,7 @@ func (t *Task) stream(ctx context.Context, p *pipeline, r *reader, src config.So
 
 // dumpError makes the server's refusal to serve the position asked for
 // fatal.
-func (t *Task) dumpError(err error, src config.Source, from string) error {
+func (t *Task) dumpError(err error, src Source, from string) error {
 	if err = refusal(err, src.Addr, from); errors.Is(err, ErrUnservable) {
 		return fatal(fmt.Errorf("task %s: %w", t.cfg.Name, err))
 	}

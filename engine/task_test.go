@@ -78,7 +78,7 @@ func nextReplicaID() uint32 { return 1_000_000 + uint32(os.Getpid()%1000)*1000 +
 
 // taskConfig builds a task for srv through the real config loader; extra is
 // TOML inserted into the [[task]] table.
-func taskConfig(t *testing.T, srv *testdb.Server, extra string) config.Task {
+func taskConfig(t *testing.T, srv *testdb.Server, extra string) engine.TaskConfig {
 	t.Helper()
 	doc := fmt.Sprintf(`
 [server]
@@ -111,19 +111,19 @@ type runningTask struct {
 	task   *engine.Task
 }
 
-func startTask(t *testing.T, cfg config.Task, store checkpoint.Store, sink *capture) *runningTask {
+func startTask(t *testing.T, cfg engine.TaskConfig, store checkpoint.Store, sink *capture) *runningTask {
 	t.Helper()
 	return startTaskWith(t, cfg, store, sink)
 }
 
 type contextT = context.Context
 
-func startTaskWith(t *testing.T, cfg config.Task, store checkpoint.Store, sink engine.Sender) *runningTask {
+func startTaskWith(t *testing.T, cfg engine.TaskConfig, store checkpoint.Store, sink engine.Sender) *runningTask {
 	t.Helper()
 	task, err := engine.NewTask(cfg, engine.Deps{
 		Store: store,
 		Log:   testLogger(t),
-		NewSender: func(context.Context, config.Task, config.Plugin) (engine.Sender, error) {
+		NewSender: func(context.Context, engine.TaskConfig, engine.PluginConfig) (engine.Sender, error) {
 			return sink, nil
 		},
 	})
@@ -630,7 +630,7 @@ func TestRefusedCredentialsFailTheTask(t *testing.T) {
 	srv.Exec(t, "CREATE USER 'cdc'@'%' IDENTIFIED BY 'right'", "GRANT ALL ON *.* TO 'cdc'@'%'")
 	cfg := taskConfig(t, srv, "")
 	cfg.Sources[0].User = "cdc"
-	cfg.Sources[0].Password = config.Secret("wrong")
+	cfg.Sources[0].Password = engine.Secret("wrong")
 	rt := startTask(t, cfg, checkpoint.NewMemStore(), &capture{})
 	select {
 	case err := <-rt.done:

@@ -13,7 +13,6 @@ import (
 	"github.com/pumacdc/puma/engine/position"
 	"github.com/pumacdc/puma/hostabi"
 	"github.com/pumacdc/puma/hostabi/hostabitest"
-	"github.com/pumacdc/puma/internal/config"
 )
 
 // benchBatch is a whole transaction of n rows of customers (~60 bytes of
@@ -47,7 +46,7 @@ func BenchmarkPlugins(b *testing.B) {
 	if err := os.WriteFile(filepath.Join(dir, "keep.wasm"), hostabitest.BuildGo(b, "./hostabi/testdata/keep"), 0o644); err != nil {
 		b.Fatal(err)
 	}
-	h := hostabitest.NewHost(b, dir, hostabi.Options{Builtin: builtins(b), Secrets: map[string]config.Secret{"salt": "pepper"}})
+	h := hostabitest.NewHost(b, dir, hostabi.Options{Builtin: builtins(b), Secrets: map[string]engine.Secret{"salt": "pepper"}})
 	ctx := context.Background()
 	batch := benchBatch(rows)
 	handler := func(name, module string, cfg map[string]any, grants ...map[string]any) func(b *testing.B) {

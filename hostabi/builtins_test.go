@@ -15,16 +15,15 @@ import (
 	"github.com/pumacdc/puma/engine/position"
 	"github.com/pumacdc/puma/hostabi"
 	"github.com/pumacdc/puma/hostabi/hostabitest"
-	"github.com/pumacdc/puma/internal/config"
 )
 
 // The handler built-ins as Wasm modules, in a chain: mask (its salt a
 // secret only the host holds), rename, route.
 func TestBuiltinHandlers(t *testing.T) {
-	h := hostabitest.NewHost(t, t.TempDir(), hostabi.Options{Builtin: builtins(t), Secrets: map[string]config.Secret{"salt": "pepper"}})
+	h := hostabitest.NewHost(t, t.TempDir(), hostabi.Options{Builtin: builtins(t), Secrets: map[string]engine.Secret{"salt": "pepper"}})
 	ctx := context.Background()
 	var chain []*hostabi.Handler
-	for _, p := range []config.Plugin{
+	for _, p := range []engine.PluginConfig{
 		plugin("mask", "builtin:mask", map[string]any{"salt_secret": "salt", "hash": []any{"shop.customers.email"}, "redact": []any{"shop.*.status"}, "replacement": "test"},
 			map[string]any{"secrets": []any{"salt"}}),
 		plugin("rename", "builtin:rename", map[string]any{"tables": map[string]any{"shop.customers": "crm.clients"}, "columns": map[string]any{"shop.customers.amount": "total"}}, nil),

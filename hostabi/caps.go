@@ -22,7 +22,6 @@ import (
 
 	"github.com/pumacdc/puma/engine"
 	"github.com/pumacdc/puma/hostabi/wire"
-	"github.com/pumacdc/puma/internal/config"
 )
 
 // caps is the host side of one instance's imports: the log, the last
@@ -44,7 +43,7 @@ type caps struct {
 	http     *httpClient
 	httpResp []byte
 	kv       *kvStore
-	secrets  map[string]config.Secret
+	secrets  map[string]engine.Secret
 	// macs are the keyed MACs secret_hmac made, by algorithm (SHA-256,
 	// SHA-512) and secret name.
 	macs [2]map[string]hash.Hash

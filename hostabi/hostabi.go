@@ -4,6 +4,12 @@
 // gives it the host functions and capabilities its grants allow, and
 // adapts it to the engine's Handler and Sender interfaces.
 //
+// A Host needs no task: New, then Host.NewHandler or Host.NewSender with
+// an engine.PluginConfig (a built-in or a module file, its config and its
+// grants), or Host.Load and StartHandler/StartSender with a Spec for a
+// module held as bytes; the result is called on engine.Batches directly.
+// See the example.
+//
 // The ABI it speaks is described in ABI.md beside this file and encoded by
 // hostabi/wire. Design decisions are in RATIONALE.md at the repository
 // root.
@@ -27,8 +33,8 @@ import (
 	"github.com/tetratelabs/wazero"
 	"github.com/tetratelabs/wazero/api"
 
+	"github.com/pumacdc/puma/engine"
 	"github.com/pumacdc/puma/hostabi/wire"
-	"github.com/pumacdc/puma/internal/config"
 )
 
 // Builtin is a plugin shipped inside the binary.
@@ -66,7 +72,7 @@ type Options struct {
 	// Secrets are the [secrets] of the configuration: the host uses those
 	// a plugin was granted on its behalf (HTTP headers, HMAC keys). See
 	// Host.SetSecrets for a reloaded configuration.
-	Secrets map[string]config.Secret
+	Secrets map[string]engine.Secret
 	// Resolver looks up the names plugins send HTTP requests to; nil is
 	// net.DefaultResolver. Tests set it so no name reaches the real DNS.
 	Resolver Resolver
@@ -102,12 +108,12 @@ type Host struct {
 	runtimes map[runtimeKey]*sharedRuntime
 
 	secretsMu sync.RWMutex
-	secrets   map[string]config.Secret
+	secrets   map[string]engine.Secret
 }
 
 // SetSecrets replaces the secrets plugins started from now on may be
 // granted (after a configuration reload); running plugins keep theirs.
-func (h *Host) SetSecrets(secrets map[string]config.Secret) {
+func (h *Host) SetSecrets(secrets map[string]engine.Secret) {
 	h.secretsMu.Lock()
 	h.secrets = secrets
 	h.secretsMu.Unlock()
@@ -121,7 +127,7 @@ func (h *Host) now() time.Time {
 	return time.Now()
 }
 
-func (h *Host) secretsNow() map[string]config.Secret {
+func (h *Host) secretsNow() map[string]engine.Secret {
 	h.secretsMu.RLock()
 	defer h.secretsMu.RUnlock()
 	return h.secrets
@@ -345,8 +351,10 @@ type Spec struct {
 }
 
 // specFor resolves a configured plugin: its module (built-in or file),
-// config and grants.
-func (h *Host) specFor(ctx context.Context, task string, p config.Plugin, role wire.Role) (Spec, error) {
+// config and grants. Zero Timeout, MaxMemory and Name take their
+// defaults (see engine.PluginConfig).
+func (h *Host) specFor(ctx context.Context, task string, p engine.PluginConfig, role wire.Role) (Spec, error) {
+	p = p.WithDefaults()
 	s := Spec{Task: task, Name: p.Name, Role: role, Timeout: p.Timeout, MaxMemory: p.MaxMemory}
 	fail := func(fault error, format string, args ...any) (Spec, error) {
 		return s, &Error{Plugin: p.Name, Module: p.Plugin, Fault: fault, Msg: fmt.Sprintf(format, args...)}

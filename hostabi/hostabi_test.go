@@ -12,7 +12,6 @@ import (
 	"github.com/pumacdc/puma/engine"
 	"github.com/pumacdc/puma/hostabi"
 	"github.com/pumacdc/puma/hostabi/hostabitest"
-	"github.com/pumacdc/puma/internal/config"
 	"github.com/pumacdc/puma/plugins/catalog"
 )
 
@@ -41,8 +40,8 @@ func newHost(t testing.TB, dir string) *hostabi.Host {
 	return hostabitest.NewHost(t, dir, hostabi.Options{Builtin: builtins(t)})
 }
 
-func plugin(name, module string, cfg, grants map[string]any) config.Plugin {
-	return config.Plugin{Plugin: module, Name: name, Config: cfg, Grants: grants, Timeout: 5 * time.Second, MaxMemory: 64 << 20}
+func plugin(name, module string, cfg, grants map[string]any) engine.PluginConfig {
+	return engine.PluginConfig{Plugin: module, Name: name, Config: cfg, Grants: grants, Timeout: 5 * time.Second, MaxMemory: 64 << 20}
 }
 
 func sendAll(t *testing.T, s engine.Sender, bs []*engine.Batch) {

@@ -20,8 +20,8 @@ import (
 
 	"github.com/tetratelabs/wazero/api"
 
+	"github.com/pumacdc/puma/engine"
 	"github.com/pumacdc/puma/hostabi/wire"
-	"github.com/pumacdc/puma/internal/config"
 )
 
 // Limits of the http capability.
@@ -280,13 +280,13 @@ func allowedIP(ip netip.Addr, allowPrivate bool) (class string, ok bool) {
 // that dialled it.
 type httpClient struct {
 	grants   *Grants
-	secrets  map[string]config.Secret
+	secrets  map[string]engine.Secret
 	resolver Resolver
 	client   *http.Client
 	ua       string
 }
 
-func newHTTPClient(g *Grants, secrets map[string]config.Secret, resolver Resolver, roots *x509.CertPool, ua string) *httpClient {
+func newHTTPClient(g *Grants, secrets map[string]engine.Secret, resolver Resolver, roots *x509.CertPool, ua string) *httpClient {
 	c := &httpClient{grants: g, secrets: secrets, resolver: resolver, ua: ua}
 	if c.resolver == nil {
 		c.resolver = net.DefaultResolver

@@ -23,7 +23,6 @@ import (
 	"github.com/pumacdc/puma/engine"
 	"github.com/pumacdc/puma/hostabi"
 	"github.com/pumacdc/puma/hostabi/hostabitest"
-	"github.com/pumacdc/puma/internal/config"
 )
 
 // fakeDNS answers from a table and nothing else: no test name ever
@@ -108,7 +107,7 @@ func newNetEnv(t testing.TB, dns fakeDNS, roots *x509.CertPool) *netEnv {
 		Builtin:     builtins(t),
 		Resolver:    dns,
 		HTTPRootCAs: roots,
-		Secrets:     map[string]config.Secret{"token": "s3cr3t-token", "hmac_key": "k3y", "other": "x"},
+		Secrets:     map[string]engine.Secret{"token": "s3cr3t-token", "hmac_key": "k3y", "other": "x"},
 	})
 	return &netEnv{t: t, dir: dir, host: h}
 }

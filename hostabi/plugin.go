@@ -10,7 +10,6 @@ import (
 
 	"github.com/pumacdc/puma/engine"
 	"github.com/pumacdc/puma/hostabi/wire"
-	"github.com/pumacdc/puma/internal/config"
 )
 
 // plugin is what Handler and Sender share: the spec and the current
@@ -25,7 +24,7 @@ type plugin struct {
 	http *httpClient
 	kv   *kvStore
 	// secrets are the host's when the plugin started.
-	secrets map[string]config.Secret
+	secrets map[string]engine.Secret
 }
 
 func (h *Host) newPlugin(ctx context.Context, s Spec) (*plugin, error) {
@@ -185,7 +184,7 @@ var _ engine.Handler = (*Handler)(nil)
 
 // NewHandler loads the configured plugin as a handler of task and starts
 // its first instance (so a bad config fails the task at start).
-func (h *Host) NewHandler(ctx context.Context, task string, pc config.Plugin) (*Handler, error) {
+func (h *Host) NewHandler(ctx context.Context, task string, pc engine.PluginConfig) (*Handler, error) {
 	s, err := h.specFor(ctx, task, pc, wire.RoleHandler)
 	if err != nil {
 		return nil, err
@@ -262,7 +261,7 @@ var _ engine.Sender = (*Sender)(nil)
 
 // NewSender loads the configured plugin as a sender of task and starts its
 // first instance.
-func (h *Host) NewSender(ctx context.Context, task string, pc config.Plugin) (*Sender, error) {
+func (h *Host) NewSender(ctx context.Context, task string, pc engine.PluginConfig) (*Sender, error) {
 	s, err := h.specFor(ctx, task, pc, wire.RoleSender)
 	if err != nil {
 		return nil, err

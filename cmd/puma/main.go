@@ -215,11 +215,11 @@ func cmdRun(args []string, stderr io.Writer) int {
 		Plugins: daemon.Plugins{
 			// A reloaded config may carry new secrets: plugins started
 			// from it get them.
-			NewHandler: func(ctx context.Context, cfg *config.Config, task config.Task, p config.Plugin) (engine.Handler, error) {
+			NewHandler: func(ctx context.Context, cfg *config.Config, task engine.TaskConfig, p engine.PluginConfig) (engine.Handler, error) {
 				host.SetSecrets(cfg.Secrets)
 				return newHandler(ctx, task, p)
 			},
-			NewSender: func(ctx context.Context, cfg *config.Config, task config.Task, p config.Plugin) (engine.Sender, error) {
+			NewSender: func(ctx context.Context, cfg *config.Config, task engine.TaskConfig, p engine.PluginConfig) (engine.Sender, error) {
 				host.SetSecrets(cfg.Secrets)
 				return newSender(ctx, task, p)
 			},

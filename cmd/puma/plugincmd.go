@@ -15,6 +15,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/pumacdc/puma/engine"
 	"github.com/pumacdc/puma/hostabi"
 	"github.com/pumacdc/puma/internal/config"
 	"github.com/pumacdc/puma/internal/plugintool"
@@ -299,7 +300,7 @@ func pluginTest(ctx context.Context, args []string, stdout, stderr io.Writer) in
 		}
 		cfg, dir = c, c.Dir
 	}
-	p := config.Plugin{Name: "test", Timeout: *timeout, MaxMemory: 64 << 20}
+	p := engine.PluginConfig{Name: "test", Timeout: *timeout, MaxMemory: 64 << 20}
 	task := "test"
 	var input string
 	switch {
@@ -312,7 +313,7 @@ func pluginTest(ctx context.Context, args []string, stdout, stderr io.Writer) in
 			if *taskName != "" && tc.Name != *taskName {
 				continue
 			}
-			for i, pc := range append(append([]config.Plugin(nil), tc.Handlers...), tc.Senders...) {
+			for i, pc := range append(append([]engine.PluginConfig(nil), tc.Handlers...), tc.Senders...) {
 				if pc.Name == *pluginName {
 					p, task, found = pc, tc.Name, true
 					if *role == "" {

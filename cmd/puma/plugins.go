@@ -28,13 +28,13 @@ func newPluginHost(ctx context.Context, cfg *config.Config, log *slog.Logger) (*
 
 // pluginFactories adapts a host to the engine's plugin constructors.
 func pluginFactories(h *hostabi.Host) (
-	newHandler func(ctx context.Context, task config.Task, p config.Plugin) (engine.Handler, error),
-	newSender func(ctx context.Context, task config.Task, p config.Plugin) (engine.Sender, error),
+	newHandler func(ctx context.Context, task engine.TaskConfig, p engine.PluginConfig) (engine.Handler, error),
+	newSender func(ctx context.Context, task engine.TaskConfig, p engine.PluginConfig) (engine.Sender, error),
 ) {
-	newHandler = func(ctx context.Context, task config.Task, p config.Plugin) (engine.Handler, error) {
+	newHandler = func(ctx context.Context, task engine.TaskConfig, p engine.PluginConfig) (engine.Handler, error) {
 		return h.NewHandler(ctx, task.Name, p)
 	}
-	newSender = func(ctx context.Context, task config.Task, p config.Plugin) (engine.Sender, error) {
+	newSender = func(ctx context.Context, task engine.TaskConfig, p engine.PluginConfig) (engine.Sender, error) {
 		return h.NewSender(ctx, task.Name, p)
 	}
 	return newHandler, newSender

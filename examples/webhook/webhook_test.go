@@ -23,7 +23,6 @@ import (
 	"github.com/pumacdc/puma/examples/internal/exampletest"
 	"github.com/pumacdc/puma/hostabi"
 	"github.com/pumacdc/puma/hostabi/hostabitest"
-	"github.com/pumacdc/puma/internal/config"
 )
 
 func TestMain(m *testing.M) {
@@ -74,9 +73,9 @@ func TestWebhook(t *testing.T) {
 	}
 	h := hostabitest.NewHost(t, dir, hostabi.Options{
 		Resolver: localDNS{},
-		Secrets:  map[string]config.Secret{"webhook_hmac": key},
+		Secrets:  map[string]engine.Secret{"webhook_hmac": key},
 	})
-	s, err := h.NewSender(context.Background(), "shop", config.Plugin{
+	s, err := h.NewSender(context.Background(), "shop", engine.PluginConfig{
 		Plugin: path, Name: "webhook", Timeout: 5 * time.Second, MaxMemory: 64 << 20,
 		Config: map[string]any{"url": url, "secret": "webhook_hmac"},
 		// The test server is on loopback, which a grant reaches only with

@@ -1,4 +1,7 @@
-// Package config loads and validates puma.toml.
+// Package config loads and validates puma.toml: the daemon's front end
+// to the engine. A task decodes into an engine.TaskConfig, its sources
+// and plugins into engine.Source and engine.PluginConfig, with every
+// problem named by its TOML path.
 //
 // Load reads the file, Parse takes its bytes. Either returns a *Config with
 // every default applied, every relative path resolved against the file's
@@ -15,16 +18,12 @@ package config
 
 import (
 	"cmp"
-	"crypto/tls"
-	"crypto/x509"
 	"errors"
 	"fmt"
 	"io"
 	"io/fs"
 	"log/slog"
-	"net"
 	"os"
-	"path"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -33,7 +32,7 @@ import (
 
 	"github.com/BurntSushi/toml"
 
-	"github.com/pumacdc/puma/engine/position"
+	"github.com/pumacdc/puma/engine"
 )
 
 // Config is a loaded puma.toml. It is a plain value: nothing in it is
@@ -70,198 +69,39 @@ type Server struct {
 	UnhealthyAfter time.Duration
 }
 
-// Values of Task.Position, Task.Schema, Task.OnError, Task.Snapshot and
-// Source.TLS.
-const (
-	PositionGTID = "gtid" // resume and fail over by GTID set
-	PositionFile = "file" // resume by file:pos, fail over by time look-back
-
-	SchemaMetadata = "metadata" // table schemas from binlog_row_metadata=FULL
-	SchemaLive     = "live"     // table schemas queried from the source
-
-	OnErrorStop       = "stop"        // a failing plugin stops the task
-	OnErrorDeadLetter = "dead_letter" // a failing batch goes to DeadLetterPath
-
-	SnapshotNever       = "never"        // stream only, no snapshot
-	SnapshotInitial     = "initial"      // snapshot the tables once, then stream
-	SnapshotInitialOnly = "initial_only" // snapshot the tables once, then stop
-	SnapshotWhenNeeded  = "when_needed"  // snapshot without a checkpoint, or when the source no longer has its position
-
-	TLSOff        = "off"
-	TLSOn         = "on"
-	TLSSkipVerify = "skip-verify" // encrypt without checking the certificate
+// Task, Source, Plugin and Secret are the engine's own types: the file
+// decodes straight into what engine.NewTask runs, with every default the
+// file documents applied and every value checked against its TOML path.
+type (
+	Task   = engine.TaskConfig
+	Source = engine.Source
+	Plugin = engine.PluginConfig
+	Secret = engine.Secret
 )
 
-// Task is one [[task]]: a replication stream from one of its sources
-// through its handlers to its senders.
-type Task struct {
-	// Name is unique among tasks and matches ^[a-z0-9][a-z0-9_-]{0,62}$.
-	Name string
-	// ReplicaServerID is the server ID the task registers with; unique
-	// among tasks.
-	ReplicaServerID uint32
-	// Start is where to begin; StartIfNone is where to begin when Start
-	// is checkpoint and the task has none (never checkpoint itself).
-	Start, StartIfNone position.Start
-	// StopAt, when not nil, is where the task stops: a time, GTID set or
-	// file position.
-	StopAt *position.Start
-	// Position is PositionGTID or PositionFile.
-	Position string
-	// Schema is SchemaMetadata or SchemaLive.
-	Schema string
-	// OnError is OnErrorStop or OnErrorDeadLetter.
-	OnError string
-	// Tables and Exclude are "db.table" patterns in path.Match syntax,
-	// one pattern for each side of the single dot; see Match.
-	Tables, Exclude []string
-	// Snapshot is SnapshotNever, SnapshotInitial, SnapshotInitialOnly or
-	// SnapshotWhenNeeded: whether a task without a checkpoint first reads
-	// its tables' rows.
-	Snapshot string
-	// SnapshotChunkRows is how many rows a snapshot reads per query and
-	// delivers per transaction-like batch.
-	SnapshotChunkRows int
-	// KeyColumns gives the key of tables without a primary key, by exact
-	// "db.table".
-	KeyColumns map[string][]string
-	// CheckpointInterval is how often acknowledged positions are saved.
-	CheckpointInterval time.Duration
-	// BatchRows is the most changes in a batch handed down the pipeline.
-	BatchRows int
-	// QueueBatches is the depth of the bounded queue between stages.
-	QueueBatches int
-	// GroupRows and GroupBytes bound a group: the consecutive batches a
-	// sender that takes groups (engine.GroupSender) gets in one call. A
-	// batch joins the group while the group's changes stay within
-	// GroupRows and its row images' estimated size within GroupBytes; a
-	// lone batch above them still goes alone. GroupRows 0 sends every
-	// batch on its own.
-	GroupRows, GroupBytes int
-	// MaxBatchDelay is how long a sender stage waits for more batches to
-	// join a group once the queue is empty; 0 sends what is queued at
-	// once.
-	MaxBatchDelay time.Duration
-	// BackoffMin and BackoffMax bound the reconnect back-off.
-	BackoffMin, BackoffMax time.Duration
-	// FailoverAfter is how many failed connection attempts move the task
-	// to the next source.
-	FailoverAfter int
-	// FailoverLookback is how far before the checkpoint's commit time a
-	// file-position failover starts reading.
-	FailoverLookback time.Duration
-	// Heartbeat is the heartbeat period asked of the source.
-	Heartbeat time.Duration
-	// ReadTimeout is how long a silent connection is trusted; more than
-	// Heartbeat.
-	ReadTimeout time.Duration
-	// MaxFailures is how many consecutive plugin failures trigger OnError.
-	MaxFailures int
-	// DeadLetterPath is the absolute path of the dead-letter file.
-	DeadLetterPath string
-	// HeartbeatTable, when set ("db.table"), is a table Puma writes a row
-	// to every HeartbeatInterval on the source it reads (creating it if
-	// needed), to measure end-to-end lag from the row's microsecond
-	// timestamp to its acknowledgement by every sender.
-	HeartbeatTable    string
-	HeartbeatInterval time.Duration
-	// Sources are the servers to read from, in failover order; at least
-	// one.
-	Sources []Source
-	// Handlers run in order on each batch; Senders (at least one) receive
-	// what the handlers leave.
-	Handlers, Senders []Plugin
-}
+// Values of Task.Position, Task.Schema, Task.OnError, Task.Snapshot and
+// Source.TLS, as the engine defines them.
+const (
+	PositionGTID = engine.PositionGTID
+	PositionFile = engine.PositionFile
 
-// Source is one [[task.source]]: a server to replicate from.
-type Source struct {
-	// Addr is host:port.
-	Addr string
-	User string
-	// Password comes from password_env or password_file; empty when
-	// neither is set.
-	Password Secret
-	// Flavor is "mariadb", "mysql", or empty to detect on connect.
-	Flavor string
-	// TLS is TLSOff, TLSOn or TLSSkipVerify; TLSCAFile (absolute, only
-	// with TLSOn) and TLSServerName refine it. See TLSConfig.
-	TLS           string
-	TLSCAFile     string
-	TLSServerName string
-}
+	SchemaMetadata = engine.SchemaMetadata
+	SchemaLive     = engine.SchemaLive
 
-// Plugin is one [[task.handler]] or [[task.sender]].
-type Plugin struct {
-	// Plugin is "builtin:<name>" or the absolute path of a .wasm module.
-	Plugin string
-	// Name identifies the plugin within its task (in logs, metrics and
-	// the admin API); unique within the task.
-	Name string
-	// Config and Grants are the plugin's tables, raw, for its loader to
-	// decode strictly; nil when absent.
-	Config, Grants map[string]any
-	// Timeout bounds one call into the plugin.
-	Timeout time.Duration
-	// MaxMemory bounds a Wasm plugin's linear memory, in bytes.
-	MaxMemory uint64
-}
+	OnErrorStop       = engine.OnErrorStop
+	OnErrorDeadLetter = engine.OnErrorDeadLetter
 
-// Builtin returns the name of a built-in plugin, or false for a Wasm
-// module.
-func (p Plugin) Builtin() (name string, ok bool) {
-	return strings.CutPrefix(p.Plugin, builtinPrefix)
-}
+	SnapshotNever       = engine.SnapshotNever
+	SnapshotInitial     = engine.SnapshotInitial
+	SnapshotInitialOnly = engine.SnapshotInitialOnly
+	SnapshotWhenNeeded  = engine.SnapshotWhenNeeded
+
+	TLSOff        = engine.TLSOff
+	TLSOn         = engine.TLSOn
+	TLSSkipVerify = engine.TLSSkipVerify
+)
 
 const builtinPrefix = "builtin:"
-
-// Match reports whether t captures changes to db.table: some pattern in
-// Tables matches and none in Exclude does. A pattern's part before its dot
-// matches db and the part after it matches table, so "shop*.*" does not
-// match the table "shop.x" of database "other".
-func (t Task) Match(db, table string) bool {
-	return matchAny(t.Tables, db, table) && !matchAny(t.Exclude, db, table)
-}
-
-func matchAny(patterns []string, db, table string) bool {
-	for _, p := range patterns {
-		pdb, ptable, _ := strings.Cut(p, ".")
-		if ok, _ := path.Match(pdb, db); !ok {
-			continue
-		}
-		if ok, _ := path.Match(ptable, table); ok {
-			return true
-		}
-	}
-	return false
-}
-
-// TLSConfig returns the TLS configuration for connecting to s, or nil when
-// TLS is off. It reads TLSCAFile on each call, so a rotated CA is picked
-// up on the next connection. The server name defaults to Addr's host.
-func (s Source) TLSConfig() (*tls.Config, error) {
-	name := s.TLSServerName
-	if name == "" {
-		name, _, _ = net.SplitHostPort(s.Addr)
-	}
-	switch s.TLS {
-	case TLSOff, "":
-		return nil, nil
-	case TLSSkipVerify:
-		// The user asked for encryption without authentication.
-		return &tls.Config{ServerName: name, InsecureSkipVerify: true, MinVersion: tls.VersionTLS12}, nil //nolint:gosec
-	case TLSOn:
-		c := &tls.Config{ServerName: name, MinVersion: tls.VersionTLS12}
-		if s.TLSCAFile != "" {
-			pool, err := readCA(s.TLSCAFile)
-			if err != nil {
-				return nil, err
-			}
-			c.RootCAs = pool
-		}
-		return c, nil
-	}
-	return nil, fmt.Errorf("config: tls %q: want %s, %s or %s", s.TLS, TLSOff, TLSOn, TLSSkipVerify)
-}
 
 // Load reads and parses the configuration file at path, looking secrets up
 // in the process environment.
@@ -379,13 +219,10 @@ func syntaxProblem(err error) Problem {
 	return Problem{Msg: oneLine("syntax error: " + strings.TrimPrefix(err.Error(), "toml: "))}
 }
 
-// maxSecretFile and maxCAFile bound what is read from a file named in the
+// maxSecretFile bounds what is read from a file named in the
 // configuration, so a mistaken path such as a log file cannot exhaust
 // memory.
-const (
-	maxSecretFile = 64 << 10
-	maxCAFile     = 1 << 20
-)
+const maxSecretFile = 64 << 10
 
 // readSecretFile reads a secret: a regular file that neither group nor
 // others can write (a writable file lets anyone swap the secret; readable
@@ -406,18 +243,6 @@ func readSecretFile(name string) (Secret, error) {
 		return "", fmt.Errorf("%s is empty", name)
 	}
 	return Secret(s), nil
-}
-
-func readCA(name string) (*x509.CertPool, error) {
-	b, _, err := readRegular(name, maxCAFile)
-	if err != nil {
-		return nil, err
-	}
-	pool := x509.NewCertPool()
-	if !pool.AppendCertsFromPEM(b) {
-		return nil, fmt.Errorf("no PEM certificate in %s", name)
-	}
-	return pool, nil
 }
 
 // readRegular reads a regular file of at most limit bytes, refusing

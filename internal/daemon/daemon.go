@@ -21,8 +21,8 @@ import (
 
 // Plugins builds a task's plugins under the configuration in force.
 type Plugins struct {
-	NewHandler func(ctx context.Context, cfg *config.Config, task config.Task, p config.Plugin) (engine.Handler, error)
-	NewSender  func(ctx context.Context, cfg *config.Config, task config.Task, p config.Plugin) (engine.Sender, error)
+	NewHandler func(ctx context.Context, cfg *config.Config, task engine.TaskConfig, p engine.PluginConfig) (engine.Handler, error)
+	NewSender  func(ctx context.Context, cfg *config.Config, task engine.TaskConfig, p engine.PluginConfig) (engine.Sender, error)
 }
 
 // Options configure a Daemon.
@@ -52,7 +52,7 @@ type Daemon struct {
 }
 
 type running struct {
-	cfg    config.Task
+	cfg    engine.TaskConfig
 	task   *engine.Task
 	cancel context.CancelFunc
 	done   chan struct{}
@@ -178,17 +178,17 @@ func (d *Daemon) anyRunning() bool {
 }
 
 // startLocked starts one task; d.mu is held.
-func (d *Daemon) startLocked(tc config.Task) error {
+func (d *Daemon) startLocked(tc engine.TaskConfig) error {
 	cfg := d.cfg
 	deps := engine.Deps{
 		Store: d.store,
 		Log:   d.log,
-		NewSender: func(ctx context.Context, task config.Task, p config.Plugin) (engine.Sender, error) {
+		NewSender: func(ctx context.Context, task engine.TaskConfig, p engine.PluginConfig) (engine.Sender, error) {
 			return d.opts.Plugins.NewSender(ctx, cfg, task, p)
 		},
 	}
 	if d.opts.Plugins.NewHandler != nil {
-		deps.NewHandler = func(ctx context.Context, task config.Task, p config.Plugin) (engine.Handler, error) {
+		deps.NewHandler = func(ctx context.Context, task engine.TaskConfig, p engine.PluginConfig) (engine.Handler, error) {
 			return d.opts.Plugins.NewHandler(ctx, cfg, task, p)
 		}
 	}
@@ -311,7 +311,7 @@ func (d *Daemon) Reload(ctx context.Context) error {
 	if !reflect.DeepEqual(cfg.Server, d.cfg.Server) {
 		d.log.Warn("reload: [server] changed; restart puma to apply it")
 	}
-	want := map[string]config.Task{}
+	want := map[string]engine.TaskConfig{}
 	for _, tc := range cfg.Tasks {
 		want[tc.Name] = tc
 	}

@@ -10,6 +10,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/pumacdc/puma/engine"
 	"github.com/pumacdc/puma/hostabi"
 	"github.com/pumacdc/puma/internal/config"
 	"github.com/pumacdc/puma/plugins/catalog"
@@ -23,7 +24,7 @@ type Checked struct {
 	Role  string
 	Index int
 	// Plugin is the plugin as configured.
-	Plugin config.Plugin
+	Plugin engine.PluginConfig
 	// Problem is why `puma run` would refuse the plugin, with the TOML
 	// path of what to fix; nil when the plugin starts.
 	Problem *config.Problem
@@ -72,7 +73,7 @@ func (ck *Checker) Check(ctx context.Context, cfg *config.Config) []Checked {
 		prefix := fmt.Sprintf("task[%d] (%s)", i, t.Name)
 		for _, group := range []struct {
 			role    string
-			plugins []config.Plugin
+			plugins []engine.PluginConfig
 		}{{"handler", t.Handlers}, {"sender", t.Senders}} {
 			for j, p := range group.plugins {
 				c := Checked{Task: t.Name, Role: group.role, Index: j, Plugin: p}
@@ -85,7 +86,7 @@ func (ck *Checker) Check(ctx context.Context, cfg *config.Config) []Checked {
 	return out
 }
 
-func (ck *Checker) check(ctx context.Context, task, role, path string, p config.Plugin) *config.Problem {
+func (ck *Checker) check(ctx context.Context, task, role, path string, p engine.PluginConfig) *config.Problem {
 	at := func(key, format string, args ...any) *config.Problem {
 		return &config.Problem{Path: path + "." + key, Msg: fmt.Sprintf(format, args...)}
 	}
@@ -139,7 +140,7 @@ func (ck *Checker) probeHost(ctx context.Context) (*hostabi.Host, error) {
 }
 
 // start starts p in role on h and closes it.
-func start(ctx context.Context, h *hostabi.Host, task, role string, p config.Plugin) error {
+func start(ctx context.Context, h *hostabi.Host, task, role string, p engine.PluginConfig) error {
 	if role == "sender" {
 		s, err := h.NewSender(ctx, task, p)
 		if err != nil {
@@ -157,7 +158,7 @@ func start(ctx context.Context, h *hostabi.Host, task, role string, p config.Plu
 // probeGrants returns p granted every capability: files in the whole
 // (scratch) configuration directory, stdout, kv, http to a name that
 // does not resolve unless p grants some, and the secrets p names.
-func probeGrants(p config.Plugin) config.Plugin {
+func probeGrants(p engine.PluginConfig) engine.PluginConfig {
 	g := make(map[string]any, len(p.Grants)+4)
 	for k, v := range p.Grants {
 		g[k] = v
@@ -179,7 +180,7 @@ var unknownField = regexp.MustCompile(`unknown field "([^"]+)"`)
 
 // classify turns a plugin's start error into a problem at the TOML path
 // of what to fix: the module, its grants or its config.
-func classify(path string, p config.Plugin, err error) *config.Problem {
+func classify(path string, p engine.PluginConfig, err error) *config.Problem {
 	msg := err.Error()
 	var he *hostabi.Error
 	if errors.As(err, &he) {

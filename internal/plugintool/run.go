@@ -16,7 +16,6 @@ import (
 	"github.com/pumacdc/puma/engine"
 	"github.com/pumacdc/puma/hostabi"
 	"github.com/pumacdc/puma/hostabi/wire"
-	"github.com/pumacdc/puma/internal/config"
 	"github.com/pumacdc/puma/plugins/catalog"
 )
 
@@ -98,7 +97,7 @@ func PrintInfo(w io.Writer, name string, info *hostabi.ModuleInfo) {
 type Test struct {
 	Host   *hostabi.Host
 	Task   string
-	Plugin config.Plugin
+	Plugin engine.PluginConfig
 	// Role is "handler" or "sender"; "" picks the module's only one, or
 	// handler when it has both.
 	Role string
@@ -184,7 +183,7 @@ func (t *Test) Run(ctx context.Context, bs []*engine.Batch) error {
 	return nil
 }
 
-func moduleBytes(p config.Plugin) ([]byte, error) {
+func moduleBytes(p engine.PluginConfig) ([]byte, error) {
 	if _, ok := p.Builtin(); ok {
 		return nil, errors.New("built-in")
 	}

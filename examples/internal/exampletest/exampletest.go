@@ -18,7 +18,6 @@ import (
 	"github.com/pumacdc/puma/hostabi"
 	"github.com/pumacdc/puma/hostabi/hostabitest"
 	"github.com/pumacdc/puma/hostabi/wire"
-	"github.com/pumacdc/puma/internal/config"
 )
 
 var (
@@ -113,7 +112,7 @@ func Expected(bs []*engine.Batch, counts map[string]uint64) [][]byte {
 // Handler starts the module as a handler granted kv.
 func Handler(t *testing.T, h *hostabi.Host, path string) *hostabi.Handler {
 	t.Helper()
-	hd, err := h.NewHandler(context.Background(), "shop", config.Plugin{
+	hd, err := h.NewHandler(context.Background(), "shop", engine.PluginConfig{
 		Plugin: path, Name: "rowcount", Grants: map[string]any{"kv": true},
 		Timeout: 5 * time.Second, MaxMemory: 64 << 20,
 	})

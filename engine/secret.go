@@ -1,4 +1,4 @@
-package config
+package engine
 
 import (
 	"fmt"
@@ -7,7 +7,7 @@ import (
 	"strconv"
 )
 
-// Secret is a value puma uses but never shows: a password, a token, a key.
+// Secret is a value Puma uses but never shows: a password, a token, a key.
 // Every way of printing it (any fmt verb, JSON, text marshalling, slog)
 // yields [redacted], also inside structs, slices and maps; Reveal returns
 // the value itself. Keep Secrets in exported fields only: fmt cannot call
