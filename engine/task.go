@@ -100,6 +100,9 @@ func (t *Task) Run(ctx context.Context) (err error) {
 			t.stats.setState(state, "", nil)
 		}
 	}()
+	if t.cfg.Snapshot == SnapshotNever {
+		t.resolveStart(ctx)
+	}
 	handlers, senders, err := t.buildPlugins(ctx)
 	defer func() {
 		for _, h := range handlers {
@@ -206,6 +209,48 @@ func (t *Task) Run(ctx context.Context) (err error) {
 		return readErr
 	}
 	return nil
+}
+
+// resolveStart resolves the start of a task that has no checkpoint and
+// saves it, before the task builds its plugins (compiling them can take
+// seconds): the start is then where the source was when the task started,
+// and a task stopped while its plugins compile resumes there. Anything
+// that goes wrong here (no checkpoint store, an unreachable source, a start
+// the source cannot serve) is left to the first connection, which resolves
+// the start itself and reports what fails.
+func (t *Task) resolveStart(ctx context.Context) {
+	if _, err := t.deps.Store.Load(ctx, t.cfg.Name); !errors.Is(err, checkpoint.ErrNotFound) {
+		return
+	}
+	src := t.cfg.Sources[0]
+	conn, err := connect(ctx, src)
+	if err != nil {
+		return
+	}
+	defer conn.Close()
+	info, err := inspect(conn, src)
+	if err != nil {
+		return
+	}
+	dump, err := syncerConfig(t.cfg, src, info, t.cfg.ReplicaServerID, goMySQLLogger(t.log))
+	if err != nil {
+		return
+	}
+	start := t.cfg.Start
+	if start.Mode == position.Checkpoint {
+		start = t.cfg.StartIfNone
+	}
+	loc := &locator{conn: conn, info: info, dump: dump}
+	pos, err := loc.locate(ctx, start)
+	if err != nil {
+		return
+	}
+	pos.Flavor, pos.ServerUUID = info.Flavor, info.ServerUUID
+	cp := &checkpoint.Checkpoint{Task: t.cfg.Name, Position: pos, Start: t.cfg.Start.String(), Saved: time.Now().UTC()}
+	if err := t.deps.Store.Save(ctx, cp); err != nil {
+		return
+	}
+	t.log.Info("start resolved", "source", src.Addr, "start", start.String(), "position", pos.String())
 }
 
 func ignoreCanceled(err error) error {

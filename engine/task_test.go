@@ -646,3 +646,41 @@ func TestRefusedCredentialsFailTheTask(t *testing.T) {
 		t.Fatal("a refused password was retried for 30 s")
 	}
 }
+
+// The start is resolved and saved before the task builds its plugins,
+// which can take seconds: a task stopped while they load resumes where it
+// started, and rows written meanwhile are delivered.
+func TestStartResolvedBeforePlugins(t *testing.T) {
+	srv := testdb.Start(t, testdb.Options{})
+	srv.Exec(t, "CREATE DATABASE d", "CREATE TABLE d.t (id INT PRIMARY KEY)")
+	store := checkpoint.NewMemStore()
+	cfg := taskConfig(t, srv, `tables = ["d.*"]`)
+	loading := make(chan struct{})
+	task, err := engine.NewTask(cfg, engine.Deps{
+		Store: store,
+		Log:   testLogger(t),
+		NewSender: func(ctx context.Context, _ config.Task, _ config.Plugin) (engine.Sender, error) {
+			close(loading)
+			<-ctx.Done() // a plugin that takes long to compile
+			return nil, ctx.Err()
+		},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- task.Run(ctx) }()
+	<-loading
+	cp, err := store.Load(context.Background(), "t")
+	if err != nil || cp.Position.GTIDSet != srv.GTIDBinlogPos(t) {
+		t.Fatalf("while plugins load the checkpoint is %+v (%v), want the resolved start", cp, err)
+	}
+	srv.Exec(t, "INSERT INTO d.t VALUES (1)")
+	cancel()
+	<-done
+	srv.Exec(t, "INSERT INTO d.t VALUES (2)")
+	sink := &capture{}
+	startTask(t, cfg, store, sink)
+	waitFor(t, "both rows", func() bool { return sink.count() == 2 })
+}
