@@ -287,7 +287,10 @@ func (p *pipeline) sendStage(ctx context.Context, s *senderStage) {
 				return
 			}
 		}
-		if ctx.Err() != nil {
+		// After a failure nothing more is sent: a later batch reaching
+		// the sender would leave a gap before it (the failed batch is
+		// delivered again after a restart, and this one after it).
+		if ctx.Err() != nil || p.isFailed() {
 			continue
 		}
 		if gs == nil {
@@ -331,7 +334,7 @@ func (p *pipeline) sendStage(ctx context.Context, s *senderStage) {
 // a sender that takes no groups.
 func (p *pipeline) sendEach(ctx context.Context, s *senderStage, pm *pluginMetrics, first *Batch, queued []*Batch) {
 	for _, b := range append([]*Batch{first}, queued...) {
-		if ctx.Err() != nil {
+		if ctx.Err() != nil || p.isFailed() {
 			return
 		}
 		one := [1]*Batch{b}
