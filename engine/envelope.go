@@ -268,12 +268,7 @@ func (e *Envelopes) appendSource(dst []byte, c *Change, db, table string, row ui
 }
 
 func (e *Envelopes) appendTimes(dst []byte) []byte {
-	dst = append(dst, `,"ts_ms":`...)
-	dst = strconv.AppendInt(dst, e.now/1e6, 10)
-	dst = append(dst, `,"ts_us":`...)
-	dst = strconv.AppendInt(dst, e.now/1e3, 10)
-	dst = append(dst, `,"ts_ns":`...)
-	return strconv.AppendInt(dst, e.now, 10)
+	return wire.AppendProcessingTime(dst, e.now)
 }
 
 // appendPumaTx appends `,"puma":{"tx":{…}` (the object left open).

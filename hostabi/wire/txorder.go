@@ -88,3 +88,14 @@ func AppendQualified(dst []byte, db, name string) []byte {
 	copy(dst[mark:], dst[mark+1:])
 	return dst[:len(dst)-1]
 }
+
+// AppendProcessingTime appends an envelope's processing time, ns since the
+// epoch, as `,"ts_ms":…,"ts_us":…,"ts_ns":…`.
+func AppendProcessingTime(dst []byte, ns int64) []byte {
+	dst = append(dst, `,"ts_ms":`...)
+	dst = strconv.AppendInt(dst, ns/1e6, 10)
+	dst = append(dst, `,"ts_us":`...)
+	dst = strconv.AppendInt(dst, ns/1e3, 10)
+	dst = append(dst, `,"ts_ns":`...)
+	return strconv.AppendInt(dst, ns, 10)
+}

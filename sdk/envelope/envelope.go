@@ -341,12 +341,7 @@ func (e *Encoder) appendSource(dst []byte, r *sdk.Row, tx *sdk.Tx, op sdk.Op, db
 }
 
 func (e *Encoder) appendTimes(dst []byte) []byte {
-	dst = append(dst, `,"ts_ms":`...)
-	dst = strconv.AppendInt(dst, e.now/1e6, 10)
-	dst = append(dst, `,"ts_us":`...)
-	dst = strconv.AppendInt(dst, e.now/1e3, 10)
-	dst = append(dst, `,"ts_ns":`...)
-	return strconv.AppendInt(dst, e.now, 10)
+	return wire.AppendProcessingTime(dst, e.now)
 }
 
 func appendPumaTx(dst []byte, r *sdk.Row, tx *sdk.Tx) []byte {
