@@ -363,3 +363,58 @@ func TestGroupUnsupported(t *testing.T) {
 		t.Errorf("checkpoint at %v, want bin.000001:1005", cp.Position)
 	}
 }
+
+// positionedSink is a groupSink keeping its own position.
+type positionedSink struct{ *groupSink }
+
+func (positionedSink) Positioned() bool { return true }
+
+// TestPositionedSenderGetsWholeTransactions: a sender keeping its own
+// position is handed groups ending at commits only, past group_rows and
+// with group_rows = 0, and a transaction the reader restarts replaces its
+// partial batches.
+func TestPositionedSenderGetsWholeTransactions(t *testing.T) {
+	for _, tt := range []struct {
+		name  string
+		extra func(*TaskConfig)
+		specs []batchSpec
+		want  [][]uint64 // after the gate's call [1]
+	}{
+		{
+			name:  "a transaction larger than group_rows stays whole",
+			extra: func(c *TaskConfig) { c.GroupRows = 3 },
+			specs: []batchSpec{{rows: 2, begin: true}, {rows: 2}, {rows: 2, commit: true}, {rows: 1, begin: true, commit: true}, {rows: 1, begin: true, commit: true}},
+			want:  [][]uint64{{2, 3, 4}, {5, 6}},
+		},
+		{
+			name:  "group_rows = 0 still groups one transaction",
+			extra: func(c *TaskConfig) { c.GroupRows = 0 },
+			specs: []batchSpec{{rows: 2, begin: true}, {rows: 2, commit: true}, {rows: 1, begin: true, commit: true}},
+			want:  [][]uint64{{2, 3}, {4}},
+		},
+		{
+			name:  "a restarted transaction replaces its partial batches",
+			specs: []batchSpec{{rows: 1, begin: true, commit: true}, {rows: 2, begin: true}, {rows: 2}, {rows: 2, begin: true}, {rows: 2}, {rows: 2, commit: true}},
+			want:  [][]uint64{{2, 5, 6, 7}},
+		},
+		{
+			name:  "input ending inside a transaction sends what is whole",
+			specs: []batchSpec{{rows: 1, begin: true, commit: true}, {rows: 2, begin: true}},
+			want:  [][]uint64{{2}},
+		},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			sink := positionedSink{newGroupSink()}
+			cp := runGroups(t, groupTask(t, tt.extra), sink, sink.groupSink, tt.specs)
+			calls, single := sink.got()
+			want := append([][]uint64{{1}}, tt.want...)
+			if !slices.EqualFunc(calls, want, slices.Equal) || single != 0 {
+				t.Errorf("calls %v (%d single), want %v", calls, single, want)
+			}
+			last := want[len(want)-1]
+			if wantPos := uint32(1000 + last[len(last)-1]); cp.Position.Pos != wantPos {
+				t.Errorf("checkpoint at %v, want pos %d", cp.Position, wantPos)
+			}
+		})
+	}
+}

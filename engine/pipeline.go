@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -99,6 +100,12 @@ type senderStage struct {
 	next *Batch
 	// group holds the group being sent; reused.
 	group []*Batch
+	// whole is set for a PositionedSender, which is handed whole
+	// transactions only; superseded holds the batches of a transaction
+	// the reader restarted while the group was collected, acknowledged
+	// with the group.
+	whole      bool
+	superseded []*Batch
 }
 
 type pendingCommit struct {
@@ -275,7 +282,9 @@ func (p *pipeline) handleStage(ctx context.Context) {
 func (p *pipeline) sendStage(ctx context.Context, s *senderStage) {
 	pm := p.metrics.sender(s.name)
 	gs, _ := s.s.(GroupSender)
-	if p.cfg.GroupRows == 0 {
+	if ps, ok := s.s.(PositionedSender); ok && ps.Positioned() {
+		s.whole = true
+	} else if p.cfg.GroupRows == 0 {
 		gs = nil
 	}
 	for {
@@ -304,7 +313,13 @@ func (p *pipeline) sendStage(ctx context.Context, s *senderStage) {
 			continue
 		}
 		g := p.collect(s, b)
+		if len(g) == 0 {
+			continue // the input ended inside a transaction
+		}
 		_, err := p.retry(ctx, s.name, g, func(ctx context.Context) (*Batch, error) { return nil, gs.SendGroup(ctx, g) })
+		if errors.Is(err, errors.ErrUnsupported) && s.whole {
+			err = fmt.Errorf("plugin %s keeps its own position but takes no groups: %w", s.name, err)
+		}
 		if errors.Is(err, errors.ErrUnsupported) {
 			// The sender cannot take groups after all: this group and
 			// everything after it go one batch at a time.
@@ -321,6 +336,12 @@ func (p *pipeline) sendStage(ctx context.Context, s *senderStage) {
 		if err != nil {
 			p.fail(err)
 			continue
+		}
+		if len(s.superseded) > 0 {
+			g = append(g, s.superseded...)
+			slices.SortFunc(g, func(a, b *Batch) int { return cmp.Compare(a.Seq, b.Seq) })
+			clear(s.superseded)
+			s.superseded = s.superseded[:0]
 		}
 		for _, b := range g {
 			p.acked(s, b)
@@ -352,9 +373,20 @@ func (p *pipeline) sendEach(ctx context.Context, s *senderStage, pm *pluginMetri
 // group stays within group_rows and group_bytes. A batch that does not fit
 // is kept in s.next for the next group. The group is valid until the next
 // call.
+//
+// For a sender taking whole transactions (s.whole) the group ends only at
+// a commit: while a transaction is open, collect waits for its next batch
+// whatever the limits; a batch opening a transaction while one is open
+// means the reader restarted it, and the open one's batches move to
+// s.superseded. If the input ends inside a transaction, the group stops
+// before it (possibly empty): the rest never comes in this run.
 func (p *pipeline) collect(s *senderStage, first *Batch) []*Batch {
 	g := append(s.group[:0], first)
 	rows, size := len(first.Changes), first.size()
+	openFrom := -1 // index in g of the open transaction's first batch
+	if s.whole && first.Tx != nil && first.Commit == nil {
+		openFrom = 0
+	}
 	var deadline <-chan time.Time
 	if p.cfg.MaxBatchDelay > 0 {
 		t := time.NewTimer(p.cfg.MaxBatchDelay)
@@ -364,27 +396,46 @@ func (p *pipeline) collect(s *senderStage, first *Batch) []*Batch {
 	for {
 		var b *Batch
 		var ok bool
-		select {
-		case b, ok = <-s.ch:
-		default:
-			if deadline == nil {
-				s.group = g
-				return g
-			}
+		if openFrom >= 0 {
+			b, ok = <-s.ch
+		} else {
 			select {
 			case b, ok = <-s.ch:
-			case <-deadline:
-				s.group = g
-				return g
+			default:
+				if deadline == nil {
+					s.group = g
+					return g
+				}
+				select {
+				case b, ok = <-s.ch:
+				case <-deadline:
+					s.group = g
+					return g
+				}
 			}
 		}
 		if !ok {
 			// Closed: the stage's loop sees it again and ends.
+			if openFrom >= 0 {
+				clear(g[openFrom:])
+				g = g[:openFrom]
+			}
 			s.group = g
 			return g
 		}
+		if openFrom >= 0 && b.Begin {
+			s.superseded = append(s.superseded, g[openFrom:]...)
+			clear(g[openFrom:])
+			g = g[:openFrom]
+			openFrom = -1
+			rows, size = 0, 0
+			for _, b := range g {
+				rows += len(b.Changes)
+				size += b.size()
+			}
+		}
 		n, sz := len(b.Changes), b.size()
-		if rows+n > p.cfg.GroupRows || size+sz > p.cfg.GroupBytes {
+		if openFrom < 0 && len(g) > 0 && (rows+n > p.cfg.GroupRows || size+sz > p.cfg.GroupBytes) {
 			s.next = b
 			s.group = g
 			return g
@@ -392,6 +443,14 @@ func (p *pipeline) collect(s *senderStage, first *Batch) []*Batch {
 		g = append(g, b)
 		rows += n
 		size += sz
+		if s.whole && b.Tx != nil {
+			switch {
+			case b.Commit != nil:
+				openFrom = -1
+			case openFrom < 0:
+				openFrom = len(g) - 1
+			}
+		}
 	}
 }
 
