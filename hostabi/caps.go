@@ -59,6 +59,13 @@ type caps struct {
 	// group is the group being sent (puma_send_group), whose batches
 	// group_batch makes the current batch.
 	group []*engine.Batch
+	// initing is set during puma_init; applied is the plugin's applied
+	// position state (nil for a handler); posBatch and posToken cache
+	// commit_position's last token.
+	initing  bool
+	applied  *appliedState
+	posBatch *engine.Batch
+	posToken []byte
 }
 
 // fail records err for last_error and returns its errno.
@@ -79,6 +86,41 @@ var (
 	i64 = api.ValueTypeI64
 )
 
+// hostFunc is a function of the "puma" import module: its name, its Go
+// side and its wasm type.
+type hostFunc struct {
+	name            string
+	fn              func(c *caps, ctx context.Context, m api.Module, stack []uint64)
+	params, results []api.ValueType
+}
+
+// hostFuncs are the host functions but safepoint. A capability's file adds
+// its own from init (registerHostFuncs), so that each capability's
+// functions, types and code stay together.
+var hostFuncs = []hostFunc{
+	{wire.ImportLog, (*caps).logFn, []api.ValueType{i32, i32, i32}, nil},
+	{wire.ImportLastError, (*caps).lastErrorFn, []api.ValueType{i32, i32}, []api.ValueType{i32}},
+	{wire.ImportEnvelope, (*caps).envelope, []api.ValueType{i32, i32, i32, i32}, []api.ValueType{i64}},
+	{wire.ImportGroupBatch, (*caps).groupBatch, []api.ValueType{i32}, []api.ValueType{i32}},
+	{wire.ImportFileOpen, (*caps).fileOpen, []api.ValueType{i32, i32, i32}, []api.ValueType{i64}},
+	{wire.ImportFileWrite, (*caps).fileWrite, []api.ValueType{i32, i32, i32}, []api.ValueType{i32}},
+	{wire.ImportFileSync, (*caps).fileSync, []api.ValueType{i32}, []api.ValueType{i32}},
+	{wire.ImportFileSize, (*caps).fileSize, []api.ValueType{i32}, []api.ValueType{i64}},
+	{wire.ImportFileTruncate, (*caps).fileTruncate, []api.ValueType{i32, i64}, []api.ValueType{i32}},
+	{wire.ImportFileRotate, (*caps).fileRotate, []api.ValueType{i32}, []api.ValueType{i32}},
+	{wire.ImportFileClose, (*caps).fileClose, []api.ValueType{i32}, []api.ValueType{i32}},
+	{wire.ImportStdoutWrite, (*caps).stdoutWrite, []api.ValueType{i32, i32}, []api.ValueType{i32}},
+	{wire.ImportHTTPRequest, (*caps).httpRequest, []api.ValueType{i32, i32}, []api.ValueType{i64}},
+	{wire.ImportHTTPResponse, (*caps).httpResponse, []api.ValueType{i32, i32}, []api.ValueType{i32}},
+	{wire.ImportSecretHMAC, (*caps).secretHMAC, []api.ValueType{i32, i32, i32, i32, i32, i32, i32}, []api.ValueType{i32}},
+	{wire.ImportKVGet, (*caps).kvGet, []api.ValueType{i32, i32, i32, i32}, []api.ValueType{i64}},
+	{wire.ImportKVPut, (*caps).kvPut, []api.ValueType{i32, i32, i32, i32}, []api.ValueType{i32}},
+	{wire.ImportKVDelete, (*caps).kvDelete, []api.ValueType{i32, i32}, []api.ValueType{i32}},
+}
+
+// registerHostFuncs adds host functions; call it from init only.
+func registerHostFuncs(fs ...hostFunc) { hostFuncs = append(hostFuncs, fs...) }
+
 // instantiateHostModule builds the "puma" import module in r, shared by
 // every instance r runs: each function finds its instance's caps in the
 // context of the call (withCaps). Every function exists whatever the
@@ -86,30 +128,13 @@ var (
 // was not granted, and each function checks again.
 func instantiateHostModule(ctx context.Context, r wazero.Runtime) error {
 	b := r.NewHostModuleBuilder(wire.ImportModule)
-	fn := func(name string, f func(c *caps, ctx context.Context, m api.Module, stack []uint64), params, results []api.ValueType) {
+	for _, f := range hostFuncs {
+		fn := f.fn
 		b.NewFunctionBuilder().WithGoModuleFunction(api.GoModuleFunc(func(ctx context.Context, m api.Module, stack []uint64) {
-			f(capsOf(ctx), ctx, m, stack)
-		}), params, results).Export(name)
+			fn(capsOf(ctx), ctx, m, stack)
+		}), f.params, f.results).Export(f.name)
 	}
-	fn(wire.ImportLog, (*caps).logFn, []api.ValueType{i32, i32, i32}, nil)
-	fn(wire.ImportLastError, (*caps).lastErrorFn, []api.ValueType{i32, i32}, []api.ValueType{i32})
 	b.NewFunctionBuilder().WithGoFunction(api.GoFunc(safepoint), nil, nil).Export(wire.ImportSafepoint)
-	fn(wire.ImportEnvelope, (*caps).envelope, []api.ValueType{i32, i32, i32, i32}, []api.ValueType{i64})
-	fn(wire.ImportGroupBatch, (*caps).groupBatch, []api.ValueType{i32}, []api.ValueType{i32})
-	fn(wire.ImportFileOpen, (*caps).fileOpen, []api.ValueType{i32, i32, i32}, []api.ValueType{i64})
-	fn(wire.ImportFileWrite, (*caps).fileWrite, []api.ValueType{i32, i32, i32}, []api.ValueType{i32})
-	fn(wire.ImportFileSync, (*caps).fileSync, []api.ValueType{i32}, []api.ValueType{i32})
-	fn(wire.ImportFileSize, (*caps).fileSize, []api.ValueType{i32}, []api.ValueType{i64})
-	fn(wire.ImportFileTruncate, (*caps).fileTruncate, []api.ValueType{i32, i64}, []api.ValueType{i32})
-	fn(wire.ImportFileRotate, (*caps).fileRotate, []api.ValueType{i32}, []api.ValueType{i32})
-	fn(wire.ImportFileClose, (*caps).fileClose, []api.ValueType{i32}, []api.ValueType{i32})
-	fn(wire.ImportStdoutWrite, (*caps).stdoutWrite, []api.ValueType{i32, i32}, []api.ValueType{i32})
-	fn(wire.ImportHTTPRequest, (*caps).httpRequest, []api.ValueType{i32, i32}, []api.ValueType{i64})
-	fn(wire.ImportHTTPResponse, (*caps).httpResponse, []api.ValueType{i32, i32}, []api.ValueType{i32})
-	fn(wire.ImportSecretHMAC, (*caps).secretHMAC, []api.ValueType{i32, i32, i32, i32, i32, i32, i32}, []api.ValueType{i32})
-	fn(wire.ImportKVGet, (*caps).kvGet, []api.ValueType{i32, i32, i32, i32}, []api.ValueType{i64})
-	fn(wire.ImportKVPut, (*caps).kvPut, []api.ValueType{i32, i32, i32, i32}, []api.ValueType{i32})
-	fn(wire.ImportKVDelete, (*caps).kvDelete, []api.ValueType{i32, i32}, []api.ValueType{i32})
 	_, err := b.Instantiate(ctx)
 	return err
 }
@@ -126,28 +151,18 @@ func withCaps(ctx context.Context, c *caps) context.Context {
 // there always is one; a guest cannot reach a host function otherwise.
 func capsOf(ctx context.Context) *caps { return ctx.Value(capsKey{}).(*caps) }
 
-// signatures are the types of the host functions, for the load-time
-// check; each entry is params then results.
-var signatures = map[string][2][]api.ValueType{
-	wire.ImportLog:          {{i32, i32, i32}, nil},
-	wire.ImportLastError:    {{i32, i32}, {i32}},
-	wire.ImportSafepoint:    {nil, nil},
-	wire.ImportEnvelope:     {{i32, i32, i32, i32}, {i64}},
-	wire.ImportGroupBatch:   {{i32}, {i32}},
-	wire.ImportFileOpen:     {{i32, i32, i32}, {i64}},
-	wire.ImportFileWrite:    {{i32, i32, i32}, {i32}},
-	wire.ImportFileSync:     {{i32}, {i32}},
-	wire.ImportFileSize:     {{i32}, {i64}},
-	wire.ImportFileTruncate: {{i32, i64}, {i32}},
-	wire.ImportFileRotate:   {{i32}, {i32}},
-	wire.ImportFileClose:    {{i32}, {i32}},
-	wire.ImportStdoutWrite:  {{i32, i32}, {i32}},
-	wire.ImportHTTPRequest:  {{i32, i32}, {i64}},
-	wire.ImportHTTPResponse: {{i32, i32}, {i32}},
-	wire.ImportSecretHMAC:   {{i32, i32, i32, i32, i32, i32, i32}, {i32}},
-	wire.ImportKVGet:        {{i32, i32, i32, i32}, {i64}},
-	wire.ImportKVPut:        {{i32, i32, i32, i32}, {i32}},
-	wire.ImportKVDelete:     {{i32, i32}, {i32}},
+// signature returns the type of the host function name, params then
+// results, for the load-time check.
+func signature(name string) (sig [2][]api.ValueType, ok bool) {
+	if name == wire.ImportSafepoint {
+		return sig, true
+	}
+	for _, f := range hostFuncs {
+		if f.name == name {
+			return [2][]api.ValueType{f.params, f.results}, true
+		}
+	}
+	return sig, false
 }
 
 func (c *caps) logFn(ctx context.Context, m api.Module, stack []uint64) {

@@ -315,7 +315,10 @@ func (m *Module) check() error {
 			if !ok {
 				return fmt.Errorf("imports %s.%s, which plugin ABI v%d does not have", mod, name, wire.Version)
 			}
-			want := signatures[name]
+			want, ok := signature(name)
+			if !ok {
+				return fmt.Errorf("imports %s.%s, which this host does not have", mod, name)
+			}
 			if !sameTypes(d.ParamTypes(), want[0]) || !sameTypes(d.ResultTypes(), want[1]) {
 				return fmt.Errorf("imports %s.%s with type %s, ABI v%d has %s", mod, name, sig([2][]api.ValueType{d.ParamTypes(), d.ResultTypes()}), wire.Version, sig(want))
 			}

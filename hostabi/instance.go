@@ -133,7 +133,12 @@ func (p *plugin) start(ctx context.Context) (*instance, error) {
 		initCfg = slices.Concat([]byte(`{"builtin":`), sel, []byte(`,"config":`), s.Config, []byte(`}`))
 	}
 	in.enc.StartInit(s.Role, s.Task, s.Name, initCfg)
+	if s.Role == wire.RoleSender {
+		in.caps.applied = &p.applied
+	}
+	in.caps.initing = true
 	rep, err := in.roundTrip(ctx, in.fnInit(), in.enc.Message())
+	in.caps.initing = false
 	if err != nil {
 		return fail(p.fault(in, wire.ExportInit, err))
 	}

@@ -25,6 +25,9 @@ type plugin struct {
 	kv   *kvStore
 	// secrets are the host's when the plugin started.
 	secrets map[string]engine.Secret
+	// applied is what a sender's instances report of the position its
+	// destination applied.
+	applied appliedState
 }
 
 func (h *Host) newPlugin(ctx context.Context, s Spec) (*plugin, error) {
@@ -68,6 +71,17 @@ func (h *Host) newPlugin(ctx context.Context, s Spec) (*plugin, error) {
 		return nil, err
 	}
 	p.in = in
+	if p.applied.positioned {
+		// Each call must be applied atomically with its position.
+		switch {
+		case !m.exports[wire.ExportSendGroup]:
+			p.close()
+			return nil, p.loadErr("reports an applied position but does not export %s: a sender keeping its position takes whole transactions in groups", wire.ExportSendGroup)
+		case p.kv != nil:
+			p.close()
+			return nil, p.loadErr("reports an applied position and has the kv grant: its destination keeps its state, kv keeps it per batch; use one")
+		}
+	}
 	return p, nil
 }
 
@@ -286,6 +300,10 @@ func (sd *Sender) Send(ctx context.Context, b *engine.Batch) (err error) {
 	if b.Tx == nil && len(b.Changes) == 0 {
 		return nil // a position-only batch: nothing to write
 	}
+	if sd.p.applied.positioned {
+		// Never alone: see SendGroup.
+		return sd.SendGroup(ctx, []*engine.Batch{b})
+	}
 	_, rep, err := sd.p.exchange(ctx, b)
 	if err != nil {
 		return err
@@ -319,6 +337,12 @@ func (sd *Sender) SendGroup(ctx context.Context, g []*engine.Batch) error {
 	if err != nil {
 		return err
 	}
+	// The instance's init reported what its destination applied: after a
+	// call that failed once its data was durable (a lost reply, a fault
+	// after the commit), the retry skips it.
+	if send = p.unapplied(send); len(send) == 0 {
+		return nil
+	}
 	msg := in.encodeGroup(send)
 	in.caps.group, in.caps.batch = send, send[0]
 	rep, err := in.roundTrip(ctx, in.fnGroup, msg)
@@ -328,7 +352,16 @@ func (sd *Sender) SendGroup(ctx context.Context, g []*engine.Batch) error {
 		p.discard()
 		return err
 	}
-	return sd.reply(rep)
+	if err := sd.reply(rep); err != nil {
+		if p.applied.positioned {
+			// What a failed call left applied (a commit whose reply was
+			// lost) is known only to the destination: the next call starts
+			// a new instance, whose init reads the position again.
+			p.discard()
+		}
+		return err
+	}
+	return nil
 }
 
 // reply checks a sender's reply.

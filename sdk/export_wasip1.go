@@ -7,6 +7,7 @@ import (
 	"unsafe"
 
 	"github.com/pumacdc/puma/hostabi/wire"
+	"github.com/pumacdc/puma/sdk/internal/host"
 )
 
 // The exports of ABI v1. Each ends with runtime.Gosched: a Go guest whose
@@ -48,6 +49,36 @@ func hostGroupBatch(index uint32) int32
 // groupBatch tells the host which batch of the group the sender is on,
 // for the envelope host function.
 func groupBatch(i int) { hostGroupBatch(uint32(i)) }
+
+//go:wasmimport puma applied_position
+//go:noescape
+func hostAppliedPosition(ptr unsafe.Pointer, n uint32) int32
+
+func reportApplied(token string) error {
+	if rc := hostAppliedPosition(unsafe.Pointer(unsafe.StringData(token)), uint32(len(token))); rc < 0 {
+		return host.Fail("applied_position", int64(rc))
+	}
+	return nil
+}
+
+//go:wasmimport puma commit_position
+//go:noescape
+func hostCommitPosition(ptr unsafe.Pointer, n uint32) int32
+
+var posBuf = make([]byte, 512)
+
+func commitPosition(*Batch) (string, bool) {
+	for {
+		n := hostCommitPosition(unsafe.Pointer(unsafe.SliceData(posBuf)), uint32(len(posBuf)))
+		if n < 0 {
+			return "", false
+		}
+		if int(n) <= len(posBuf) {
+			return string(posBuf[:n]), true
+		}
+		posBuf = make([]byte, n)
+	}
+}
 
 //go:wasmexport puma_close
 func pumaClose() uint64 {

@@ -2,6 +2,13 @@
 
 package sdk
 
+import (
+	"encoding/json"
+
+	"github.com/pumacdc/puma/hostabi/wire"
+	"github.com/pumacdc/puma/sdk/internal/host"
+)
+
 // Outside Wasm, these run the plugin registered in this process as the
 // host would, one ABI message at a time: package sdktest drives them so a
 // plugin's logic can be tested with go test. A Wasm build has none of them.
@@ -27,3 +34,29 @@ func NativeSendGroup(msg []byte) []byte { return state.sendGroup(msg) }
 
 // groupBatch: outside Wasm nothing renders envelopes in a host.
 func groupBatch(int) {}
+
+// reportApplied records the token for sdktest.Applied.
+func reportApplied(token string) error {
+	if !state.initing {
+		return host.Err("applied_position", wire.ErrnoDenied, "only a sender's Init reports an applied position")
+	}
+	host.Applied, host.Positioned = token, true
+	return nil
+}
+
+// commitPosition makes a token of the batch's commit as a host would: the
+// position as JSON (without the server identity, which the message does
+// not carry).
+func commitPosition(b *Batch) (string, bool) {
+	m := &b.hdr.Commit
+	tok, err := json.Marshal(struct {
+		File    string `json:"file"`
+		Pos     uint32 `json:"pos"`
+		GTIDSet string `json:"gtid_set,omitempty"`
+		TS      int64  `json:"ts"`
+	}{string(m.File), m.Pos, string(m.GTIDSet), m.Time})
+	if err != nil {
+		return "", false
+	}
+	return string(tok), true
+}

@@ -16,6 +16,7 @@ type plugin struct {
 	task    string
 	name    string
 	inited  bool
+	initing bool // during init: ReportApplied is allowed
 	tables  map[uint32]*Table
 	nextOut uint32
 
@@ -101,7 +102,10 @@ func (p *plugin) init(msg []byte) (reply []byte) {
 		return p.fail(wire.StatusFatal, "sdk: unknown role "+p.role.String())
 	}
 	if initFunc != nil {
-		if err := initFunc(m.Config); err != nil {
+		p.initing = true
+		err := initFunc(m.Config)
+		p.initing = false
+		if err != nil {
 			return p.fail(wire.StatusFatal, err.Error())
 		}
 	}

@@ -88,6 +88,21 @@ const (
 	// 0, or an Errno (no group is being sent, index beyond its end).
 	// Always allowed.
 	ImportGroupBatch = "group_batch"
+	// ImportAppliedPosition is applied_position(ptr, len u32) -> i32:
+	// during a sender's ExportInit only, declares that the sender keeps,
+	// at its destination, the position it has durably applied, and reports
+	// it: the len bytes at ptr are a position token ImportCommitPosition
+	// gave an earlier instance, or empty for none yet. The host then hands
+	// the sender whole transactions only and never one the position
+	// includes. Returns 0, or an Errno (not in a sender's init, a token
+	// the host cannot read). Always allowed.
+	ImportAppliedPosition = "applied_position"
+	// ImportCommitPosition is commit_position(ptr, cap u32) -> i32: copies
+	// at most cap bytes of the position token of the current batch's
+	// commit (the batch ImportGroupBatch selected during ExportSendGroup)
+	// and returns its full length; ErrnoNotFound when the batch does not
+	// close its transaction. Always allowed.
+	ImportCommitPosition = "commit_position"
 
 	// ImportFileOpen is file_open(path_ptr, path_len u32, flags u32) -> i64:
 	// opens a file for appending, returning a handle >= 0 or an Errno.

@@ -93,6 +93,7 @@ func replyErr(rep []byte) error {
 // text).
 func InitSender(config string) error {
 	clear(tables)
+	host.Applied, host.Positioned = "", false
 	var e wire.Encoder
 	e.StartInit(wire.RoleSender, "test", "test", []byte(config))
 	return replyErr(sdk.NativeInit(e.Message()))
@@ -122,6 +123,10 @@ func SendGroup(txs ...[]Change) error {
 	}
 	return replyErr(sdk.NativeSendGroup(group))
 }
+
+// Applied returns the position token the sender reported from its last
+// Init (sdk.ReportApplied), and whether it reported one.
+func Applied() (token string, positioned bool) { return host.Applied, host.Positioned }
 
 // Secret grants the plugin a secret called name, for the secrets and http
 // capabilities.

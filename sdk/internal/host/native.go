@@ -14,6 +14,10 @@ var (
 	KV = map[string]string{}
 	// HTTP performs a request; nil sends it with net/http.
 	HTTP func(*wire.HTTPRequest) (*wire.HTTPResponse, error)
+	// Applied is the position token the sender reported from Init, and
+	// Positioned whether it reported one.
+	Applied    string
+	Positioned bool
 )
 
 // Err returns a host error with errno, as a failed host call would.
