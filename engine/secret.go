@@ -49,3 +49,14 @@ var (
 	_ fmt.GoStringer = Secret("")
 	_ slog.LogValuer = Secret("")
 )
+
+// Target is a [targets.NAME] table of puma.toml: a system plugins reach
+// through the capability of its kind ("kafka", "nats", "redis", "amqp",
+// "postgres", "mysql"), naming it in their grants. The host owns the
+// connection; a plugin never sees the settings, whose secrets come from
+// [secrets] by name. Settings are the table's other keys, raw, for the
+// capability to decode strictly.
+type Target struct {
+	Kind     string
+	Settings map[string]any
+}

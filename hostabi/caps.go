@@ -44,6 +44,9 @@ type caps struct {
 	httpResp []byte
 	kv       *kvStore
 	secrets  map[string]engine.Secret
+	// targets are the plugin's clients of its granted [targets]; nil
+	// when none is granted.
+	targets *targetConns
 	// macs are the keyed MACs secret_hmac made, by algorithm (SHA-256,
 	// SHA-512) and secret name.
 	macs [2]map[string]hash.Hash

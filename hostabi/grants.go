@@ -30,6 +30,9 @@ type Grants struct {
 	// values (0: DefaultKVMaxBytes).
 	KV         bool
 	KVMaxBytes int
+	// Targets lists, by kind (kafka, nats, redis, amqp, postgres, mysql),
+	// the [targets] the capability of that kind may reach.
+	Targets map[string][]string
 }
 
 // Has reports whether capability c is granted.
@@ -50,7 +53,7 @@ func (g *Grants) Has(c string) bool {
 	case wire.CapKV:
 		return g.KV
 	}
-	return false
+	return len(g.Targets[c]) > 0
 }
 
 // Add adds o's grants to g's (a built-in's own grants to its table's).
@@ -69,6 +72,16 @@ func (g *Grants) Add(o Grants) {
 	}
 	g.KV = g.KV || o.KV
 	g.KVMaxBytes = max(g.KVMaxBytes, o.KVMaxBytes)
+	for kind, names := range o.Targets {
+		if g.Targets == nil {
+			g.Targets = map[string][]string{}
+		}
+		for _, n := range names {
+			if !slices.Contains(g.Targets[kind], n) {
+				g.Targets[kind] = append(g.Targets[kind], n)
+			}
+		}
+	}
 }
 
 // hint is the grants table entry that grants capability c, for messages.
@@ -84,6 +97,9 @@ func grantHint(c string) string {
 		return `grants = { secrets = ["<name in [secrets]>"] }`
 	case wire.CapKV:
 		return "grants = { kv = true }"
+	}
+	if isTargetKind(c) {
+		return "grants = { " + c + ` = ["<name of a [targets] table of kind ` + c + `>"] }`
 	}
 	return "grants = { " + c + " = ... }"
 }
@@ -206,7 +222,26 @@ func ParseGrants(raw map[string]any, dir string) (Grants, error) {
 				errs = append(errs, fmt.Errorf("grants.kv: want true, false or { max_bytes = N }, got %T", v))
 			}
 		default:
-			errs = append(errs, fmt.Errorf("grants: unknown capability %q (have: %s)", k, strings.Join(grantKeys, ", ")))
+			if isTargetKind(k) {
+				list, err := stringList(k, v, "target names")
+				if err != nil {
+					errs = append(errs, err)
+				}
+				if g.Targets == nil {
+					g.Targets = map[string][]string{}
+				}
+				for i, name := range list {
+					if name == "" {
+						errs = append(errs, fmt.Errorf("grants.%s[%d]: empty target name", k, i))
+						continue
+					}
+					if !slices.Contains(g.Targets[k], name) {
+						g.Targets[k] = append(g.Targets[k], name)
+					}
+				}
+				continue
+			}
+			errs = append(errs, fmt.Errorf("grants: unknown capability %q (have: %s)", k, strings.Join(append(slices.Clone(grantKeys), TargetKinds()...), ", ")))
 		}
 	}
 	return g, errors.Join(errs...)

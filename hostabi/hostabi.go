@@ -73,6 +73,10 @@ type Options struct {
 	// a plugin was granted on its behalf (HTTP headers, HMAC keys). See
 	// Host.SetSecrets for a reloaded configuration.
 	Secrets map[string]engine.Secret
+	// Targets are the [targets] of the configuration: the brokers and
+	// databases plugins reach through the capabilities their grants name
+	// (see SetTargets for a reloaded configuration).
+	Targets map[string]engine.Target
 	// Resolver looks up the names plugins send HTTP requests to; nil is
 	// net.DefaultResolver. Tests set it so no name reaches the real DNS.
 	Resolver Resolver
@@ -109,6 +113,7 @@ type Host struct {
 
 	secretsMu sync.RWMutex
 	secrets   map[string]engine.Secret
+	targets   map[string]engine.Target
 }
 
 // SetSecrets replaces the secrets plugins started from now on may be
@@ -144,7 +149,7 @@ func (h *Host) runtimeConfig(closeOnDone bool) wazero.RuntimeConfig {
 
 // New returns a Host.
 func New(ctx context.Context, opts Options) (*Host, error) {
-	h := &Host{opts: opts, log: opts.Log, stdout: opts.Stdout, modules: make(map[[32]byte]*Module), secrets: opts.Secrets}
+	h := &Host{opts: opts, log: opts.Log, stdout: opts.Stdout, modules: make(map[[32]byte]*Module), secrets: opts.Secrets, targets: opts.Targets}
 	if h.log == nil {
 		h.log = slog.New(slog.DiscardHandler)
 	}
@@ -386,6 +391,9 @@ func (h *Host) specFor(ctx context.Context, task string, p engine.PluginConfig, 
 	}
 	g.Add(base)
 	if err := g.check(); err != nil {
+		return fail(ErrLoad, "%v", err)
+	}
+	if err := checkTargetGrants(&g, h.targetsNow()); err != nil {
 		return fail(ErrLoad, "%v", err)
 	}
 	for _, name := range g.Secrets {

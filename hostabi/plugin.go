@@ -21,8 +21,9 @@ type plugin struct {
 	in   *instance
 	// http and kv outlive instances: a fresh instance after a fault keeps
 	// the plugin's connections and state.
-	http *httpClient
-	kv   *kvStore
+	http    *httpClient
+	kv      *kvStore
+	targets *targetConns
 	// secrets are the host's when the plugin started.
 	secrets map[string]engine.Secret
 	// applied is what a sender's instances report of the position its
@@ -59,6 +60,9 @@ func (h *Host) newPlugin(ctx context.Context, s Spec) (*plugin, error) {
 	if s.Grants.KV {
 		p.kv = newKVStore(s.Grants.KVMaxBytes)
 	}
+	if len(s.Grants.Targets) > 0 {
+		p.targets = &targetConns{targets: h.targetsNow(), secrets: p.secrets, grants: s.Grants.Targets}
+	}
 	if s.Timeout <= 0 {
 		return nil, p.loadErr("timeout must be positive")
 	}
@@ -88,6 +92,9 @@ func (h *Host) newPlugin(ctx context.Context, s Spec) (*plugin, error) {
 func (p *plugin) closeConns() {
 	if p.http != nil {
 		p.http.close()
+	}
+	if p.targets != nil {
+		p.targets.close()
 	}
 }
 

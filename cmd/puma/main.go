@@ -154,6 +154,7 @@ func checkPlugins(ctx context.Context, cfg *config.Config, stdout, stderr io.Wri
 				Log:       slog.New(slog.DiscardHandler),
 				Stdout:    io.Discard,
 				Secrets:   cfg.Secrets,
+				Targets:   cfg.Targets,
 				Builtin: func(name string, c map[string]any) (hostabi.Builtin, bool) {
 					return embedded.Builtin(name, c, dir)
 				},
@@ -217,10 +218,12 @@ func cmdRun(args []string, stderr io.Writer) int {
 			// from it get them.
 			NewHandler: func(ctx context.Context, cfg *config.Config, task engine.TaskConfig, p engine.PluginConfig) (engine.Handler, error) {
 				host.SetSecrets(cfg.Secrets)
+				host.SetTargets(cfg.Targets)
 				return newHandler(ctx, task, p)
 			},
 			NewSender: func(ctx context.Context, cfg *config.Config, task engine.TaskConfig, p engine.PluginConfig) (engine.Sender, error) {
 				host.SetSecrets(cfg.Secrets)
+				host.SetTargets(cfg.Targets)
 				return newSender(ctx, task, p)
 			},
 		},

@@ -212,6 +212,7 @@ func authorHost(ctx context.Context, cfg *config.Config, dir string, stdout, std
 	}
 	if cfg != nil {
 		opts.Secrets = cfg.Secrets
+		opts.Targets = cfg.Targets
 	}
 	return hostabi.New(ctx, opts)
 }

@@ -20,6 +20,7 @@ func newPluginHost(ctx context.Context, cfg *config.Config, log *slog.Logger) (*
 		ConfigDir: cfg.Dir,
 		Log:       log,
 		Secrets:   cfg.Secrets,
+		Targets:   cfg.Targets,
 		Builtin: func(name string, config map[string]any) (hostabi.Builtin, bool) {
 			return embedded.Builtin(name, config, cfg.Dir)
 		},

@@ -42,6 +42,9 @@ type Config struct {
 	// Secrets are the [secrets] table resolved: NAME_env = "VAR" and
 	// NAME_file = "/path" both become Secrets["NAME"].
 	Secrets map[string]Secret
+	// Targets are the [targets] tables by name: the brokers and databases
+	// plugins reach through their grants.
+	Targets map[string]Target
 	Tasks   []Task
 	// Dir is the absolute directory of the configuration file, against
 	// which every relative path in it was resolved.
@@ -77,6 +80,7 @@ type (
 	Source = engine.Source
 	Plugin = engine.PluginConfig
 	Secret = engine.Secret
+	Target = engine.Target
 )
 
 // Values of Task.Position, Task.Schema, Task.OnError, Task.Snapshot and

@@ -1103,3 +1103,36 @@ func TestSnapshotModes(t *testing.T) {
 		})
 	}
 }
+
+// TestTargetsProblems: a [targets] table without a kind, of an unknown
+// kind, or not a table is named by its path.
+func TestTargetsProblems(t *testing.T) {
+	const tasks = `
+[[task]]
+name = "t"
+replica_server_id = 5
+[[task.source]]
+addr = "127.0.0.1:3306"
+user = "cdc"
+[[task.sender]]
+plugin = "builtin:stdout"
+`
+	_, err := parseIn(t, t.TempDir(), `
+targets = { flat = "x" }
+`+tasks, env{})
+	got := problems(t, err)
+	if len(got) != 1 || got[0].Path != "targets.flat" || !strings.Contains(got[0].Msg, "a table") {
+		t.Errorf("problems %+v", got)
+	}
+	_, err = parseIn(t, t.TempDir(), `
+[targets.nokind]
+url = "x"
+[targets.odd]
+kind = "carrier-pigeon"
+`+tasks, env{})
+	got = problems(t, err)
+	if len(got) != 2 || got[0].Path != "targets.nokind.kind" || got[1].Path != "targets.odd.kind" ||
+		!strings.Contains(got[1].Msg, `unknown kind "carrier-pigeon" (have: `) {
+		t.Errorf("problems %+v", got)
+	}
+}

@@ -50,6 +50,7 @@ type (
 	rawConfig struct {
 		server  rawServer
 		secrets map[string]any
+		targets map[string]any
 		tasks   []rawTask
 	}
 	rawServer struct {
@@ -264,6 +265,7 @@ func (p *parser) decode(tree map[string]any) *rawConfig {
 	p.table("", tree,
 		field{"server", &server},
 		field{"secrets", &rc.secrets},
+		field{"targets", &rc.targets},
 		field{"task", &tasks},
 	)
 	p.decodeServer(server, &rc.server)

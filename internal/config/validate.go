@@ -3,6 +3,7 @@ package config
 import (
 	"fmt"
 	"log/slog"
+	"maps"
 	"net"
 	"path"
 	"path/filepath"
@@ -13,6 +14,7 @@ import (
 	"time"
 
 	"github.com/pumacdc/puma/engine/position"
+	"github.com/pumacdc/puma/hostabi"
 )
 
 // nameRE is what task, plugin, secret and built-in names look like: they
@@ -97,6 +99,7 @@ func (p *parser) build(rc *rawConfig) *Config {
 	cfg := &Config{Dir: p.dir, Secrets: make(map[string]Secret)}
 	p.buildServer(&cfg.Server, &rc.server)
 	p.buildSecrets(cfg.Secrets, rc.secrets)
+	cfg.Targets = p.buildTargets(rc.targets, cfg.Secrets)
 	if len(rc.tasks) == 0 && !p.bad["task"] {
 		p.addf("task", "at least one [[task]] is required")
 	}
@@ -145,6 +148,44 @@ func (p *parser) buildServer(s *Server, r *rawServer) {
 	case "error":
 		s.LogLevel = slog.LevelError
 	}
+}
+
+// buildTargets checks the [targets] table: each entry a table with a kind
+// the host has a capability for, whose settings that capability decodes
+// (hostabi.CheckTarget).
+func (p *parser) buildTargets(m map[string]any, secrets map[string]Secret) map[string]Target {
+	if len(m) == 0 {
+		return nil
+	}
+	out := make(map[string]Target, len(m))
+	for _, name := range slices.Sorted(maps.Keys(m)) {
+		path := join("targets", name)
+		tbl, ok := m[name].(map[string]any)
+		if !ok {
+			p.typeProblem(path, "a table", m[name])
+			continue
+		}
+		if !nameRE.MatchString(name) {
+			p.addf(path, "bad target name %q: %s", name, nameRule)
+			continue
+		}
+		kind, ok := tbl["kind"].(string)
+		if !ok {
+			p.addf(join(path, "kind"), "want the target's kind: one of %s", strings.Join(hostabi.TargetKinds(), ", "))
+			continue
+		}
+		settings := maps.Clone(tbl)
+		delete(settings, "kind")
+		t := Target{Kind: kind, Settings: settings}
+		if err := hostabi.CheckTarget(t, secrets); err != nil {
+			for _, e := range hostabi.TargetProblems(err) {
+				p.addf(join(path, e.Key), "%s", e.Msg)
+			}
+			continue
+		}
+		out[name] = t
+	}
+	return out
 }
 
 // buildSecrets resolves the [secrets] table: NAME_env and NAME_file keys.

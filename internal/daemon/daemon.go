@@ -318,7 +318,7 @@ func (d *Daemon) Reload(ctx context.Context) error {
 	var stop []*running
 	for name, r := range d.tasks {
 		tc, keep := want[name]
-		if keep && reflect.DeepEqual(tc, r.cfg) && reflect.DeepEqual(cfg.Secrets, d.cfg.Secrets) {
+		if keep && reflect.DeepEqual(tc, r.cfg) && reflect.DeepEqual(cfg.Secrets, d.cfg.Secrets) && reflect.DeepEqual(cfg.Targets, d.cfg.Targets) {
 			select {
 			case <-r.done: // ended: start it again below
 			default:
