@@ -204,6 +204,9 @@ type Change struct {
 	// parse its default database (or a database it qualifies a name with).
 	DB        string
 	Statement string
+	// Query is the statement that made a row change, when the task
+	// includes queries (TaskConfig.IncludeQuery) and the server logged it.
+	Query string
 	// Before and After are row images, one value per Table.Columns entry;
 	// nil where the op has no such image.
 	Before, After []any

@@ -79,6 +79,13 @@ type TaskConfig struct {
 	// SnapshotChunkRows is how many rows a snapshot reads per query and
 	// delivers per transaction-like batch; default 10000.
 	SnapshotChunkRows int
+	// IncludeQuery fills each row change's Query with the SQL statement
+	// that made it, from the annotate (MariaDB) or rows-query (MySQL)
+	// events the server logs before a statement's rows: MariaDB with
+	// binlog_annotate_row_events on (its default), MySQL with
+	// binlog_rows_query_log_events on. The envelope then carries it as
+	// source.query.
+	IncludeQuery bool
 	// KeyColumns gives the key of tables without a primary key, by exact
 	// "db.table".
 	KeyColumns map[string][]string

@@ -264,7 +264,12 @@ func (e *Envelopes) appendSource(dst []byte, c *Change, db, table string, row ui
 	dst = strconv.AppendUint(dst, uint64(c.Pos), 10)
 	dst = append(dst, `,"row":`...)
 	dst = strconv.AppendUint(dst, uint64(row), 10)
-	return append(dst, `,"thread":null,"query":null}`...)
+	if c.Query == "" {
+		return append(dst, `,"thread":null,"query":null}`...)
+	}
+	dst = append(dst, `,"thread":null,"query":`...)
+	dst = appendString(dst, c.Query)
+	return append(dst, '}')
 }
 
 func (e *Envelopes) appendTimes(dst []byte) []byte {

@@ -39,6 +39,11 @@ type reader struct {
 	heartbeatAt time.Time
 	// ddl routes DDL statements by what they change.
 	ddl ddlRouter
+	// queries is set when row changes carry their statement (include_query);
+	// stmt is the statement of the rows events that follow, from the
+	// annotate or rows-query event before them.
+	queries bool
+	stmt    string
 	// bounds says where transactions begin and end.
 	bounds txBounds
 
@@ -119,6 +124,14 @@ func (r *reader) handle(ctx context.Context, ev *replication.BinlogEvent, emit f
 		}
 	case *replication.QueryEvent:
 		r.query(h, e)
+	case *replication.MariadbAnnotateRowsEvent:
+		if r.queries {
+			r.stmt = string(e.Query)
+		}
+	case *replication.RowsQueryEvent:
+		if r.queries {
+			r.stmt = string(e.Query)
+		}
 	case *replication.RowsEvent:
 		if err := r.rows(ctx, h, e, emit); err != nil {
 			return err
@@ -192,6 +205,7 @@ func (r *reader) open(h *replication.EventHeader, gtid string, g any) {
 	r.txSeq = 0
 	r.txTouched = false
 	r.pending = r.pending[:0]
+	r.stmt = ""
 }
 
 // openAnonymous opens a transaction on a server that logs no GTIDs: its
@@ -309,7 +323,7 @@ func (r *reader) rows(ctx context.Context, h *replication.EventHeader, e *replic
 	// for every batch.
 	r.pending = slices.Grow(r.pending, min(max(len(rows)/step, r.lastBatch-len(r.pending)), r.batchRows-len(r.pending)))
 	for i := 0; i < len(rows); i += step {
-		c := Change{Op: op, Table: t, Timestamp: int64(h.Timestamp), File: r.file, Pos: h.LogPos}
+		c := Change{Op: op, Table: t, Timestamp: int64(h.Timestamp), File: r.file, Pos: h.LogPos, Query: r.stmt}
 		img, err := r.image(t, rows[i], res != nil, fix)
 		if err != nil {
 			return r.errorAt(h, err)

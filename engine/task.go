@@ -296,6 +296,7 @@ func (t *Task) read(ctx context.Context, p *pipeline, cp *checkpoint.Checkpoint)
 		stopAt:    t.ctl.stopAtSpec,
 		heartbeat: newHeartbeatTable(t.cfg),
 		pos:       cp.Position,
+		queries:   t.cfg.IncludeQuery,
 	}
 	var err error
 	if r.schemaState, err = decodeSchemaState(cp.Schemas); err != nil {
@@ -536,6 +537,10 @@ func (t *Task) stream(ctx context.Context, p *pipeline, r *reader, src Source, s
 	// Rows are decoded into Change values on go-mysql's goroutine (the
 	// locator above keeps go-mysql's own decoding).
 	cfg.RowsEventDecodeFunc = newRowDecoder(info.Flavor, info.Collations, t.decodes).decode
+	if t.cfg.IncludeQuery && info.Flavor == mysql.MariaDBFlavor {
+		// MariaDB sends a replica its annotate events only when asked.
+		cfg.DumpCommandFlag |= replication.BINLOG_SEND_ANNOTATE_ROWS_EVENT
+	}
 	syncer := replication.NewBinlogSyncer(cfg)
 	defer syncer.Close()
 

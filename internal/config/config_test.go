@@ -99,6 +99,7 @@ func TestExample(t *testing.T) {
 			QueueBatches:       8,
 			Snapshot:           SnapshotNever,
 			SnapshotChunkRows:  10000,
+			IncludeQuery:       true,
 			GroupRows:          1000,
 			GroupBytes:         1 << 20,
 			MaxBatchDelay:      5 * time.Millisecond,

@@ -74,6 +74,7 @@ type (
 		deadLetterPath                             *string
 		snapshot                                   *string
 		snapshotChunkRows                          *int64
+		includeQuery                               *bool
 		heartbeatTable, heartbeatInterval          *string
 		sources                                    []rawSource
 		handlers, senders                          []rawPlugin
@@ -144,6 +145,12 @@ func (p *parser) value(path string, v any, dst any) {
 			return
 		}
 		p.typeProblem(path, "a string", v)
+	case **bool:
+		if b, ok := v.(bool); ok {
+			*dst = &b
+			return
+		}
+		p.typeProblem(path, "true or false", v)
 	case **int64:
 		if n, ok := v.(int64); ok {
 			*dst = &n
@@ -309,6 +316,7 @@ func (p *parser) decodeTask(i int, m map[string]any) rawTask {
 		field{"key_columns", &t.keyColumns},
 		field{"snapshot", &t.snapshot},
 		field{"snapshot_chunk_rows", &t.snapshotChunkRows},
+		field{"include_query", &t.includeQuery},
 		field{"checkpoint_interval", &t.checkpointInterval},
 		field{"batch_rows", &t.batchRows},
 		field{"queue_batches", &t.queueBatches},

@@ -43,6 +43,7 @@ func applyDefaults(rc *rawConfig) {
 		def(&t.onError, OnErrorStop)
 		def(&t.snapshot, SnapshotNever)
 		def(&t.snapshotChunkRows, 10000)
+		def(&t.includeQuery, false)
 		if t.tables == nil {
 			t.tables = []string{"*.*"}
 		}
@@ -318,6 +319,7 @@ func (p *parser) buildTask(r *rawTask) Task {
 	t.KeyColumns = p.keyColumns(at("key_columns"), r.keyColumns)
 	t.Snapshot = p.oneOf(at("snapshot"), *r.snapshot, SnapshotNever, SnapshotInitial, SnapshotInitialOnly, SnapshotWhenNeeded)
 	t.SnapshotChunkRows = p.intIn(at("snapshot_chunk_rows"), *r.snapshotChunkRows, 1, 1000000)
+	t.IncludeQuery = *r.includeQuery
 
 	t.CheckpointInterval = p.duration(at("checkpoint_interval"), r.checkpointInterval)
 	t.BatchRows = p.intIn(at("batch_rows"), *r.batchRows, 1, 65536)
