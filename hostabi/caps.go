@@ -42,8 +42,11 @@ type caps struct {
 	// granted. httpResp is the last response, for http_response.
 	http     *httpClient
 	httpResp []byte
-	kv       *kvStore
-	secrets  map[string]engine.Secret
+	// natsOut is the result of the last nats_publish or nats_last, for
+	// nats_result.
+	natsOut []byte
+	kv      *kvStore
+	secrets map[string]engine.Secret
 	// targets are the plugin's clients of its granted [targets]; nil
 	// when none is granted.
 	targets *targetConns

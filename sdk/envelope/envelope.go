@@ -494,3 +494,10 @@ func appendValue(dst []byte, v sdk.Value, f wire.EnvelopeFlags) []byte {
 }
 
 func appendString(dst []byte, s string) []byte { return wire.AppendJSONString(dst, s) }
+
+// AppendRow appends img as a JSON object of its present columns, as the
+// envelope's before and after render it with flags f; null when the image
+// is absent.
+func AppendRow(dst []byte, t *sdk.Table, img sdk.Image, f wire.EnvelopeFlags) []byte {
+	return appendRow(dst, t, img, f)
+}

@@ -1,0 +1,392 @@
+// Package nats is the builtin:nats sender: it publishes each change as a
+// message to NATS JetStream, on a subject made from its database and
+// table, and acknowledges a call's batches once the stream has
+// acknowledged every message.
+//
+//	[targets.events]
+//	kind = "nats"
+//	url = "nats://127.0.0.1:4222"
+//
+//	[[task.sender]]
+//	plugin = "builtin:nats"
+//	  [task.sender.config]
+//	  target = "events"
+//	  subject = "puma.{db}.{table}"       # {db}, {table}, {op}
+//	  stream = "PUMA"
+//	  create_stream = true                # subjects: the template's, and the position's
+//	  duplicate_window = "10m"            # of a stream it creates
+//	  exactly_once = true
+//	  format = "envelope"                 # or "row"
+//	  timeout = "10s"
+//
+// cmd/puma grants builtin:nats the target its config names.
+//
+// Each message's data is the change's JSON envelope (README's "The JSON
+// envelope"; its decimal, time, binary and envelope options apply), or
+// with format = "row" the row alone (the after image, the before image
+// for a delete). Headers: Puma-Op (c, u, d, t, ddl), Puma-DB, Puma-Table,
+// Puma-Position (the change's binlog file:pos), and Nats-Msg-Id, the
+// change's idempotency key "<tx id>:<seq>:<part>": JetStream stores a
+// message once per ID within the stream's duplicates window, so a batch
+// sent again after a failure is not stored twice.
+//
+// With exactly_once, each message also carries Puma-Commit, the position
+// token of its transaction's commit, and after every call's messages are
+// acknowledged the sender publishes the token of the call's last commit
+// on its position subject (position_subject, default
+// "<first token of subject>.position.<task>.<plugin>", which the stream
+// must store). Init reads that subject's last message back and reports
+// it (sdk.ReportApplied): after a crash Puma skips what the stream
+// already holds, however long ago it was published. RATIONALE.md
+// explains why the two together deliver each change exactly once.
+package nats
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/pumacdc/puma/hostabi/wire"
+	"github.com/pumacdc/puma/sdk"
+	"github.com/pumacdc/puma/sdk/envelope"
+	"github.com/pumacdc/puma/sdk/nats"
+)
+
+type config struct {
+	Target          string `json:"target"`
+	Subject         string `json:"subject"`
+	Stream          string `json:"stream"`
+	CreateStream    bool   `json:"create_stream"`
+	DuplicateWindow string `json:"duplicate_window"`
+	ExactlyOnce     bool   `json:"exactly_once"`
+	PositionSubject string `json:"position_subject"`
+	Format          string `json:"format"`
+	Timeout         string `json:"timeout"`
+	envelope.Config
+}
+
+// Header names.
+const (
+	HeaderOp       = "Puma-Op"
+	HeaderDB       = "Puma-DB"
+	HeaderTable    = "Puma-Table"
+	HeaderPosition = "Puma-Position"
+	HeaderCommit   = "Puma-Commit"
+)
+
+type sender struct {
+	cfg     config
+	subject []part // the subject template
+	row     bool   // format = "row"
+	opts    nats.Options
+	enc     envelope.Encoder
+	flags   wire.EnvelopeFlags
+	// pending are the call's messages; uncommitted counts those at its
+	// end whose transaction's commit has not been seen yet.
+	pending     []nats.Msg
+	uncommitted int
+	// position is the token of the call's last commit, "" when none.
+	position string
+	buf      []byte
+}
+
+// part is a literal piece of the subject template, or a placeholder.
+type part struct {
+	lit string
+	ph  byte // 0, 'd' db, 't' table, 'o' op
+}
+
+var s sender
+
+// Plugin returns the plugin's functions, for sdk.Register.
+func Plugin() sdk.Plugin {
+	return sdk.Plugin{Init: s.init, Sender: s.send, Flush: s.flush}
+}
+
+func (s *sender) init(raw []byte) error {
+	*s = sender{}
+	if err := sdk.DecodeConfig(raw, &s.cfg); err != nil {
+		return err
+	}
+	c := &s.cfg
+	var errs []error
+	if c.Target == "" {
+		errs = append(errs, errors.New("config: target is required: the name of a [targets] table of kind nats"))
+	}
+	if c.Subject == "" {
+		c.Subject = "puma.{db}.{table}"
+	}
+	var err error
+	if s.subject, err = parseSubject(c.Subject); err != nil {
+		errs = append(errs, err)
+	}
+	switch c.Format {
+	case "", "envelope":
+	case "row":
+		s.row = true
+	default:
+		errs = append(errs, fmt.Errorf("config: format %q: want \"envelope\" or \"row\"", c.Format))
+	}
+	if c.Markers || c.Tombstones || c.KeyChange == "delete_create" {
+		errs = append(errs, errors.New("config: markers, tombstones and key_change = \"delete_create\" are not supported: builtin:nats publishes one message per change"))
+	}
+	if s.flags, err = c.Flags(); err != nil {
+		errs = append(errs, err)
+	}
+	s.enc.Flags = s.flags
+	if c.Timeout != "" {
+		if s.opts.Timeout, err = time.ParseDuration(c.Timeout); err != nil || s.opts.Timeout <= 0 {
+			errs = append(errs, fmt.Errorf("config: timeout %q: want a duration such as \"10s\"", c.Timeout))
+		}
+	}
+	var window time.Duration
+	if c.DuplicateWindow != "" {
+		if !c.CreateStream {
+			errs = append(errs, errors.New("config: duplicate_window applies to a stream create_stream makes: set the window of an existing stream on the stream"))
+		}
+		if window, err = time.ParseDuration(c.DuplicateWindow); err != nil || window <= 0 {
+			errs = append(errs, fmt.Errorf("config: duplicate_window %q: want a duration such as \"10m\"", c.DuplicateWindow))
+		}
+	}
+	if (c.CreateStream || c.ExactlyOnce) && c.Stream == "" {
+		errs = append(errs, errors.New("config: stream is required with create_stream and exactly_once"))
+	}
+	if c.PositionSubject != "" && !c.ExactlyOnce {
+		errs = append(errs, errors.New("config: position_subject needs exactly_once = true"))
+	}
+	if c.ExactlyOnce && c.PositionSubject == "" {
+		c.PositionSubject = s.prefix() + ".position." + token(sdk.Task()) + "." + token(sdk.Name())
+	}
+	if c.PositionSubject != "" && (strings.ContainsAny(c.PositionSubject, "*> \t") || strings.Contains(c.PositionSubject, "..")) {
+		errs = append(errs, fmt.Errorf("config: position_subject %q: want a subject without wildcards or white space", c.PositionSubject))
+	}
+	if len(errs) > 0 {
+		return errors.Join(errs...)
+	}
+	s.opts.Stream = c.Stream
+	if c.CreateStream {
+		subjects := []string{s.wildcard()}
+		if c.PositionSubject != "" {
+			subjects = append(subjects, c.PositionSubject)
+		}
+		if err := nats.EnsureStream(c.Target, nats.Stream{Name: c.Stream, Subjects: subjects, Duplicates: window}); err != nil {
+			return fatalUnlessRemote(err)
+		}
+	}
+	if !c.ExactlyOnce {
+		return nil
+	}
+	tok := ""
+	m, err := nats.Last(c.Target, c.Stream, c.PositionSubject)
+	switch {
+	case errors.Is(err, nats.ErrNotFound):
+	case err != nil:
+		return fatalUnlessRemote(fmt.Errorf("read the applied position from %s: %w", c.PositionSubject, err))
+	default:
+		tok = string(m.Data)
+	}
+	return sdk.ReportApplied(tok)
+}
+
+// fatalUnlessRemote marks err fatal unless retrying may cure it.
+func fatalUnlessRemote(err error) error {
+	if errors.Is(err, nats.ErrRemote) {
+		return err
+	}
+	return sdk.Fatal(err)
+}
+
+// parseSubject splits a subject template into literals and placeholders.
+func parseSubject(t string) ([]part, error) {
+	var parts []part
+	rest := t
+	for rest != "" {
+		i := strings.IndexByte(rest, '{')
+		if i < 0 {
+			parts = append(parts, part{lit: rest})
+			break
+		}
+		if i > 0 {
+			parts = append(parts, part{lit: rest[:i]})
+		}
+		j := strings.IndexByte(rest[i:], '}')
+		if j < 0 {
+			return nil, fmt.Errorf("config: subject %q: an unclosed {", t)
+		}
+		switch name := rest[i+1 : i+j]; name {
+		case "db":
+			parts = append(parts, part{ph: 'd'})
+		case "table":
+			parts = append(parts, part{ph: 't'})
+		case "op":
+			parts = append(parts, part{ph: 'o'})
+		default:
+			return nil, fmt.Errorf("config: subject %q: unknown placeholder {%s} (have: {db}, {table}, {op})", t, name)
+		}
+		rest = rest[i+j+1:]
+	}
+	for _, tok := range strings.Split(t, ".") {
+		if tok == "" || strings.ContainsAny(tok, "*> \t") {
+			return nil, fmt.Errorf("config: subject %q: want dot-separated tokens, none empty, without wildcards or white space", t)
+		}
+	}
+	return parts, nil
+}
+
+// prefix is the subject template's first token when it is literal, else
+// "puma".
+func (s *sender) prefix() string {
+	first, _, _ := strings.Cut(s.cfg.Subject, ".")
+	if first == "" || strings.Contains(first, "{") {
+		return "puma"
+	}
+	return first
+}
+
+// wildcard is the subject template with each token holding a
+// placeholder made a "*": the subjects a stream must store.
+func (s *sender) wildcard() string {
+	toks := strings.Split(s.cfg.Subject, ".")
+	for i, t := range toks {
+		if strings.Contains(t, "{") {
+			toks[i] = "*"
+		}
+	}
+	return strings.Join(toks, ".")
+}
+
+// token makes v one subject token: dots, wildcards and white space
+// become "_", and an empty value is "_".
+func token(v string) string {
+	if v == "" {
+		return "_"
+	}
+	if !strings.ContainsAny(v, ".*> \t\r\n") {
+		return v
+	}
+	return strings.Map(func(r rune) rune {
+		switch r {
+		case '.', '*', '>', ' ', '\t', '\r', '\n':
+			return '_'
+		}
+		return r
+	}, v)
+}
+
+func (s *sender) subjectOf(r *sdk.Row) string {
+	var b strings.Builder
+	for _, p := range s.subject {
+		switch p.ph {
+		case 0:
+			b.WriteString(p.lit)
+		case 'd':
+			b.WriteString(token(r.DB()))
+		case 't':
+			b.WriteString(token(r.TableName()))
+		case 'o':
+			b.WriteString(token(r.Op().String()))
+		}
+	}
+	return b.String()
+}
+
+// msgID is the change's idempotency key: the same change read again gets
+// the same ID.
+func msgID(tx string, r *sdk.Row) string {
+	b := make([]byte, 0, len(tx)+16)
+	b = append(b, tx...)
+	b = append(b, ':')
+	b = strconv.AppendUint(b, uint64(r.Seq()), 10)
+	b = append(b, ':')
+	b = strconv.AppendUint(b, uint64(r.Part()), 10)
+	return string(b)
+}
+
+// send turns b's changes into messages; flush publishes them. The
+// batch's views are copied: they end with the batch.
+func (s *sender) send(b *sdk.Batch) error {
+	if b.HasTx() && b.Len() > 0 {
+		var lines [][]byte
+		if !s.row {
+			data := s.enc.Encode(b)
+			lines = bytes.SplitAfter(data, []byte{'\n'})
+			if n := len(lines); n > 0 && len(lines[n-1]) == 0 {
+				lines = lines[:n-1]
+			}
+			if len(lines) != b.Len() {
+				return sdk.Fatal(fmt.Errorf("nats: %d envelopes for %d changes", len(lines), b.Len()))
+			}
+		}
+		tx := b.Tx().ID
+		for i := range b.Len() {
+			r := b.Row(i)
+			m := nats.Msg{Subject: s.subjectOf(r), MsgID: msgID(tx, r)}
+			if s.row {
+				img := r.After()
+				if r.Op() == sdk.OpDelete {
+					img = r.Before()
+				}
+				if t := r.Table(); t != nil && img.Present() {
+					s.buf = envelope.AppendRow(s.buf[:0], t, img, s.flags)
+					m.Data = bytes.Clone(s.buf)
+				}
+			} else {
+				m.Data = bytes.Clone(bytes.TrimSuffix(lines[i], []byte{'\n'}))
+			}
+			m.Header = []nats.Header{
+				{Name: HeaderOp, Value: r.Op().String()},
+				{Name: HeaderDB, Value: r.DB()},
+				{Name: HeaderTable, Value: r.TableName()},
+				{Name: HeaderPosition, Value: r.File() + ":" + strconv.FormatUint(uint64(r.Pos()), 10)},
+			}
+			s.pending = append(s.pending, m)
+			s.uncommitted++
+		}
+	}
+	if !s.cfg.ExactlyOnce {
+		return nil
+	}
+	if tok, ok := b.Position(); ok {
+		// The token reaches every message of its transaction, which the
+		// host hands over whole within one call.
+		for i := len(s.pending) - s.uncommitted; i < len(s.pending); i++ {
+			s.pending[i].Header = append(s.pending[i].Header, nats.Header{Name: HeaderCommit, Value: tok})
+		}
+		s.position = tok
+	}
+	if _, ok := b.Commit(); ok {
+		s.uncommitted = 0
+	}
+	return nil
+}
+
+// flush publishes the call's messages and waits for every
+// acknowledgement; with exactly_once it then publishes the position of
+// the call's last commit, only once all the data is stored.
+func (s *sender) flush() error {
+	msgs, position := s.pending, s.position
+	s.pending, s.position, s.uncommitted = s.pending[:0], "", 0
+	if len(msgs) > 0 {
+		acks, err := nats.Publish(s.cfg.Target, msgs, s.opts)
+		if err != nil {
+			return fatalUnlessRemote(err)
+		}
+		if err := nats.FirstError(acks); err != nil {
+			return fatalUnlessRemote(err)
+		}
+	}
+	if position == "" {
+		return nil
+	}
+	acks, err := nats.Publish(s.cfg.Target, []nats.Msg{{Subject: s.cfg.PositionSubject, Data: []byte(position)}}, s.opts)
+	if err == nil {
+		err = nats.FirstError(acks)
+	}
+	if err != nil {
+		return fatalUnlessRemote(fmt.Errorf("store the position on %s: %w", s.cfg.PositionSubject, err))
+	}
+	return nil
+}
