@@ -13,6 +13,9 @@ import (
 	"github.com/pumacdc/puma/hostabi"
 	"github.com/pumacdc/puma/hostabi/hostabitest"
 	"github.com/pumacdc/puma/internal/testdb"
+	"github.com/pumacdc/puma/internal/testpg"
+
+	_ "github.com/jackc/pgx/v5/stdlib" // database/sql driver "pgx", to check what the targets hold
 )
 
 // sqlEnv runs the sqlrun test sender against database targets.
@@ -128,10 +131,10 @@ func testSQLCapability(t *testing.T, c sqlCase) {
 		withArgs(execStep("DELETE FROM t WHERE id = "+ph(c.kind, 1)), []any{a("int", "1")}),
 		op("rollback"),
 		op("begin"),
-		failing(withArgs(execStep("DELETE FROM t WHERE id = "+ph(c.kind, 1), "INSERT INTO nope VALUES (1)"), []any{a("int", "2")}), "statement 1", "invalid"),
+		failing(withArgs(execStep("DELETE FROM t WHERE id = "+ph(c.kind, 1), "INSERT INTO nope VALUES (1)"), []any{a("int", "2")}), "nope", "invalid"),
 		op("commit", "fail", "transaction has ended"),
 		// exec1: its own transaction, atomic too.
-		op("exec1", "sql", []any{"DELETE FROM t", "INSERT INTO nope VALUES (1)"}, "fail", "statement 1", "errno", "invalid"),
+		op("exec1", "sql", []any{"DELETE FROM t", "INSERT INTO nope VALUES (1)"}, "fail", "nope", "errno", "invalid"),
 		op("query1", "sql", []any{"SELECT count(*) AS n FROM t"}, "want", "n=2"),
 		op("query1", "sql", []any{"SELECT id FROM t WHERE id = 99"}, "want", "-"),
 	)
@@ -181,5 +184,27 @@ func TestSQLMySQL(t *testing.T) {
 		insert:  "INSERT INTO t VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
 		selects: "SELECT d, big, ts, dt, js, hex(bin) AS bin, txt, nul FROM t WHERE id = 1",
 		want:    `d=12345678901234567890.123456789;big=18446744073709551615;ts=2026-11-25 05:11:12.123456;dt=2026-11-25 05:11:12.500000;js={"a": [1, 2.5, "x"]};bin=0001FEFF27;txt=it's ☃;nul=NULL`,
+	})
+}
+
+func TestSQLPostgres(t *testing.T) {
+	srv := testpg.Start(t, testpg.Options{})
+	dsn := srv.CreateDB(t, "tgt")
+	db, err := sql.Open("pgx", dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	testSQLCapability(t, sqlCase{
+		kind: "postgres",
+		target: engine.Target{Kind: "postgres", Settings: map[string]any{
+			"port": int64(srv.Port()), "user": "postgres", "password_secret": "pw", "database": "tgt", "sslmode": "disable", "pool_size": int64(2),
+		}},
+		db: db,
+		create: "CREATE TABLE t (id int PRIMARY KEY, d numeric(30,9), big numeric(20), ts timestamptz, dt timestamp(6), " +
+			"js jsonb, bin bytea, txt text, nul int)",
+		insert:  "INSERT INTO t VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+		selects: "SELECT d, big, ts, dt, js, bin, txt, nul FROM t WHERE id = 1",
+		want:    `d=12345678901234567890.123456789;big=18446744073709551615;ts=2026-11-25 05:11:12.123456+00;dt=2026-11-25 05:11:12.5;js={"a": [1, 2.5, "x"]};bin=\x0001feff27;txt=it's ☃;nul=NULL`,
 	})
 }
