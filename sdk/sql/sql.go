@@ -21,6 +21,7 @@ package sql
 import (
 	"errors"
 	"math"
+	"strings"
 	"time"
 
 	"github.com/pumacdc/puma/hostabi/wire"
@@ -88,7 +89,7 @@ func Timestamp(t time.Time) Arg {
 // DATETIME), YYYY-MM-DD HH:MM:SS[.ffffff].
 func DateTime(s string) Arg { return Arg{wire.SQLArg{Kind: wire.KindDateTime, Text: s}} }
 
-// Value returns the argument of a change's value, of its column's kind:
+// Value returns a copy of the argument of a change's value, of its column's kind:
 // a DECIMAL's exact digits, a TIMESTAMP as a time, a DATETIME as a wall
 // clock, JSON as JSON, bytes as bytes. NULL and absent values are NULL.
 func Value(v sdk.Value) Arg {
@@ -104,7 +105,30 @@ func Value(v sdk.Value) Arg {
 	case k.Fixed():
 		return Arg{wire.SQLArg{Kind: k, Num: uint64(v.Int())}}
 	}
-	return Arg{wire.SQLArg{Kind: k, Text: v.Text()}}
+	// A copy: the value views the batch, and an argument may be kept
+	// for a request made after the sender returns (in Flush).
+	return Arg{wire.SQLArg{Kind: k, Text: strings.Clone(v.Text())}}
+}
+
+// Size returns the bytes the argument takes in a request message, to
+// keep requests below MaxRequestBytes.
+func (a Arg) Size() int {
+	if a.a.Kind == wire.SQLNull {
+		return 1
+	}
+	if a.a.Kind.Fixed() {
+		return 9
+	}
+	return 5 + len(a.a.Text)
+}
+
+// Size returns the bytes the statement takes in a request message.
+func (s *Statement) Size() int {
+	n := 6 + len(s.SQL)
+	for _, a := range s.Args {
+		n += a.Size()
+	}
+	return n
 }
 
 // Statement is a statement and its arguments.
