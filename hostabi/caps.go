@@ -50,6 +50,10 @@ type caps struct {
 	// targets are the plugin's clients of its granted [targets]; nil
 	// when none is granted.
 	targets *targetConns
+	// sqlTxs are the transactions the instance has open, by target;
+	// sqlRes is the last sql result message, for sql_result.
+	sqlTxs map[string]sqlTx
+	sqlRes []byte
 	// macs are the keyed MACs secret_hmac made, by algorithm (SHA-256,
 	// SHA-512) and secret name.
 	macs [2]map[string]hash.Hash
@@ -81,6 +85,7 @@ func (c *caps) fail(errno wire.Errno, format string, args ...any) int64 {
 }
 
 func (c *caps) closeAll() {
+	c.closeSQL()
 	for fd, f := range c.files {
 		f.close()
 		delete(c.files, fd)

@@ -52,6 +52,8 @@ func (g *Grants) Has(c string) bool {
 		return g.Secrets != nil
 	case wire.CapKV:
 		return g.KV
+	case wire.CapSQL:
+		return len(g.Targets[wire.CapPostgres]) > 0 || len(g.Targets[wire.CapMySQL]) > 0
 	}
 	return len(g.Targets[c]) > 0
 }
@@ -97,6 +99,8 @@ func grantHint(c string) string {
 		return `grants = { secrets = ["<name in [secrets]>"] }`
 	case wire.CapKV:
 		return "grants = { kv = true }"
+	case wire.CapSQL:
+		return `grants = { postgres = ["<name of a [targets] table of kind postgres>"] } (or mysql = [...])`
 	}
 	if isTargetKind(c) {
 		return "grants = { " + c + ` = ["<name of a [targets] table of kind ` + c + `>"] }`

@@ -69,6 +69,8 @@ var capabilities = map[string]string{
 	ImportKVGet:           CapKV,
 	ImportKVPut:           CapKV,
 	ImportKVDelete:        CapKV,
+	ImportSQLCall:         CapSQL,
+	ImportSQLResult:       CapSQL,
 }
 
 // More host function error codes.

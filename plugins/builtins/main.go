@@ -23,19 +23,21 @@ import (
 	"github.com/pumacdc/puma/plugins/nats"
 	"github.com/pumacdc/puma/plugins/rename"
 	"github.com/pumacdc/puma/plugins/route"
+	"github.com/pumacdc/puma/plugins/sqlapply"
 	"github.com/pumacdc/puma/plugins/stdout"
 	"github.com/pumacdc/puma/sdk"
 )
 
 var plugins = map[string]func() sdk.Plugin{
-	"filter": filter.Plugin,
-	"http":   http.Plugin,
-	"jsonl":  jsonl.Plugin,
-	"mask":   mask.Plugin,
-	"nats":   nats.Plugin,
-	"rename": rename.Plugin,
-	"route":  route.Plugin,
-	"stdout": stdout.Plugin,
+	"filter":   filter.Plugin,
+	"http":     http.Plugin,
+	"jsonl":    jsonl.Plugin,
+	"mask":     mask.Plugin,
+	"nats":     nats.Plugin,
+	"rename":   rename.Plugin,
+	"route":    route.Plugin,
+	"sqlapply": sqlapply.Plugin,
+	"stdout":   stdout.Plugin,
 }
 
 // unselected stands in until Init selects a plugin; the SDK calls nothing

@@ -1,6 +1,6 @@
 // Package embedded ships the built-in plugins inside the puma binary: one
 // Wasm module, plugins/builtins, holding every one of them (filter, http,
-// jsonl, mask, nats, rename, route, stdout), which `make wasm` (go generate
+// jsonl, mask, nats, rename, route, sqlapply, stdout), which `make wasm` (go generate
 // ./plugins/embedded) builds with the Go toolchain (GOOS=wasip1
 // GOARCH=wasm -buildmode=c-shared -trimpath) into wasm/. The module is
 // committed, with wasm/builtins.inputs recording what it was built from,
@@ -53,7 +53,8 @@ var builtinsWasm = sync.OnceValues(func() ([]byte, error) { return modules.ReadF
 // output, builtin:jsonl the directory of its path (relative or absolute,
 // without ".."), builtin:http its URL and the secrets its
 // config names, builtin:mask its salt secret, builtin:nats the [targets] table its
-// target names. Grants can add more (a
+// target names, builtin:sqlapply its target (of the kind its dialect
+// names). Grants can add more (a
 // URL on a private network needs allow_private = true).
 func Builtin(name string, config map[string]any, dir string) (hostabi.Builtin, bool) {
 	wasm, ok := Module(name)
@@ -95,6 +96,14 @@ func Builtin(name string, config map[string]any, dir string) (hostabi.Builtin, b
 	case "nats":
 		if t, ok := config["target"].(string); ok && t != "" {
 			b.Grants.Targets = map[string][]string{"nats": {t}}
+		}
+	case "sqlapply":
+		// The grant is of the kind the config says; the host checks the
+		// target is of that kind.
+		t, _ := config["target"].(string)
+		d, _ := config["dialect"].(string)
+		if t != "" && (d == "postgres" || d == "mysql") {
+			b.Grants.Targets = map[string][]string{d: {t}}
 		}
 	}
 	return b, true

@@ -136,6 +136,14 @@ func Secret(name, value string) { host.Secrets[name] = value }
 // net/http; nil restores net/http.
 func HTTP(f func(*wire.HTTPRequest) (*wire.HTTPResponse, error)) { host.HTTP = f }
 
+// SQL makes the sql capability call f for each request (begin, exec,
+// query, commit, rollback): f returns the result message, built with
+// wire.AppendSQLExecResult or wire.AppendSQLQueryResult (nothing for
+// begin, commit and rollback), or an error
+// (wrapping sql.ErrRemote for a failure retrying may cure). nil refuses
+// every request.
+func SQL(f func(*wire.SQLRequest) ([]byte, error)) { host.SQL = f }
+
 // KV returns the kv capability's state, live: tests may read and change
 // it. It lives across Init calls, as a plugin's state lives across its
 // instances; ResetKV empties it.

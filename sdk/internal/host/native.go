@@ -14,6 +14,10 @@ var (
 	KV = map[string]string{}
 	// HTTP performs a request; nil sends it with net/http.
 	HTTP func(*wire.HTTPRequest) (*wire.HTTPResponse, error)
+	// SQL performs an sql request (begin, exec, query, commit,
+	// rollback) and returns its result message; nil refuses every
+	// request.
+	SQL func(*wire.SQLRequest) ([]byte, error)
 	// Applied is the position token the sender reported from Init, and
 	// Positioned whether it reported one.
 	Applied    string

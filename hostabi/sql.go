@@ -1,0 +1,581 @@
+package hostabi
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"net"
+	"net/url"
+	"slices"
+	"strconv"
+	"time"
+
+	"github.com/go-sql-driver/mysql"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/tetratelabs/wazero/api"
+
+	"github.com/pumacdc/puma/engine"
+	"github.com/pumacdc/puma/hostabi/wire"
+)
+
+// The sql capability reaches the database targets of kind postgres (with
+// pgx) and mysql (MySQL and MariaDB, with go-sql-driver/mysql). The host
+// holds the connection pool and the password; the plugin names a granted
+// target and sends statements with typed arguments. A transaction the
+// plugin begins belongs to its instance: it is rolled back when the
+// instance ends without committing it (a crash, a timeout, a failed call).
+
+// Limits of the sql capability.
+const (
+	// DefaultSQLTimeout bounds a request whose message asks for none;
+	// MaxSQLTimeout bounds any. The plugin's own timeout bounds the call
+	// making the request, whichever ends first.
+	DefaultSQLTimeout = 30 * time.Second
+	MaxSQLTimeout     = 5 * time.Minute
+)
+
+// sqlTarget is a [targets.NAME] table of kind postgres or mysql.
+type sqlTarget struct {
+	kind           string
+	host           string
+	port           int64
+	user           string
+	password       engine.Secret
+	database       string
+	sslmode        string
+	poolSize       int64
+	connectTimeout time.Duration
+}
+
+// sslmodes are the sslmode settings, as PostgreSQL names them.
+var sslmodes = []string{"disable", "prefer", "require", "verify-full"}
+
+func parseSQLTarget(kind string, s *Settings) any {
+	t := sqlTarget{kind: kind}
+	t.host = s.String("host", "127.0.0.1")
+	def := int64(5432)
+	if kind == wire.CapMySQL {
+		def = 3306
+	}
+	t.port = s.Int("port", def, 1, 65535)
+	t.user = s.Required("user", "the user to connect as")
+	t.password = s.Secret("password_secret")
+	t.database = s.Required("database", "the database to write in")
+	t.sslmode = s.OneOf("sslmode", "prefer", sslmodes...)
+	t.poolSize = s.Int("pool_size", 4, 1, 100)
+	t.connectTimeout = s.Duration("connect_timeout", 10*time.Second)
+	return t
+}
+
+func init() {
+	registerTargetKind(wire.CapPostgres, func(s *Settings) any { return parseSQLTarget(wire.CapPostgres, s) })
+	registerTargetKind(wire.CapMySQL, func(s *Settings) any { return parseSQLTarget(wire.CapMySQL, s) })
+	registerHostFuncs(
+		hostFunc{wire.ImportSQLCall, (*caps).sqlCall, []api.ValueType{i32, i32}, []api.ValueType{i64}},
+		hostFunc{wire.ImportSQLResult, (*caps).sqlResult, []api.ValueType{i32, i32}, []api.ValueType{i32}},
+	)
+}
+
+// sqlDB is a plugin's pool of connections to one database target.
+type sqlDB interface {
+	io.Closer
+	begin(ctx context.Context) (sqlTx, error)
+	// query runs st outside any transaction and returns its first row.
+	query(ctx context.Context, st *wire.SQLStatement) (bool, []wire.SQLColumn, error)
+}
+
+// sqlTx is an open transaction, on one connection of its pool.
+type sqlTx interface {
+	// exec runs the statements in order and returns the rows each
+	// affected; it stops at the first that fails, naming it.
+	exec(ctx context.Context, stmts []wire.SQLStatement) ([]int64, error)
+	query(ctx context.Context, st *wire.SQLStatement) (bool, []wire.SQLColumn, error)
+	commit(ctx context.Context) error
+	rollback(ctx context.Context) error
+}
+
+func dialSQL(settings any) (io.Closer, error) {
+	t := settings.(sqlTarget)
+	if t.kind == wire.CapPostgres {
+		return dialPostgres(t)
+	}
+	return dialMySQL(t)
+}
+
+// sqlTargetKind returns the kind of the granted database target name.
+func (c *caps) sqlTargetKind(name string) (string, bool) {
+	for _, kind := range []string{wire.CapPostgres, wire.CapMySQL} {
+		if slices.Contains(c.grants.Targets[kind], name) {
+			return kind, true
+		}
+	}
+	return "", false
+}
+
+func (c *caps) sqlCall(ctx context.Context, m api.Module, stack []uint64) {
+	stack[0] = uint64(c.doSQLCall(ctx, m, uint32(stack[0]), uint32(stack[1])))
+}
+
+func (c *caps) doSQLCall(ctx context.Context, m api.Module, ptr, n uint32) int64 {
+	c.sqlRes = c.sqlRes[:0]
+	if n > wire.MaxSQLMessage {
+		return c.fail(wire.ErrnoLimit, "sql: request message of %d bytes exceeds %d", n, wire.MaxSQLMessage)
+	}
+	b, ok := m.Memory().Read(ptr, n)
+	if !ok {
+		return c.fail(wire.ErrnoInvalid, "sql: request out of bounds")
+	}
+	q, err := wire.ParseSQLRequest(b)
+	if err != nil {
+		return c.fail(wire.ErrnoInvalid, "sql: malformed request message %v", err)
+	}
+	kind, ok := c.sqlTargetKind(q.Target)
+	if !ok || c.targets == nil {
+		return c.fail(wire.ErrnoDenied, "sql: target %q is not granted: add %s", q.Target, grantHint(wire.CapSQL))
+	}
+	where := kind + " target " + strconv.Quote(q.Target)
+	want := map[wire.SQLOp]int{wire.SQLBegin: 0, wire.SQLQuery: 1, wire.SQLCommit: 0, wire.SQLRollback: 0}
+	if w, ok := want[q.Op]; ok && len(q.Statements) != w {
+		return c.fail(wire.ErrnoInvalid, "sql: %s: op %d takes %d statements, got %d", where, q.Op, w, len(q.Statements))
+	}
+	if q.Op == wire.SQLExec && len(q.Statements) == 0 {
+		return c.fail(wire.ErrnoInvalid, "sql: %s: exec with no statement", where)
+	}
+	timeout := DefaultSQLTimeout
+	if q.TimeoutMS > 0 {
+		timeout = min(time.Duration(q.TimeoutMS)*time.Millisecond, MaxSQLTimeout)
+	}
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	conn, err := c.targets.conn(kind, q.Target, dialSQL)
+	if err != nil {
+		return c.fail(wire.ErrnoInvalid, "sql: %v", err)
+	}
+	db := conn.(sqlDB)
+	tx := c.sqlTxs[q.Target]
+	// failed ends the open transaction after a failure inside it: the
+	// server has aborted it (PostgreSQL) or it is in an unknown state.
+	failed := func(op string, err error) int64 {
+		if tx != nil {
+			c.endSQLTx(q.Target)
+			op += " (the transaction was rolled back)"
+		}
+		errno, msg := sqlErrno(ctx, err, timeout)
+		return c.fail(errno, "sql: %s: %s: %s", where, op, msg)
+	}
+	switch q.Op {
+	case wire.SQLBegin:
+		if tx != nil {
+			return c.fail(wire.ErrnoInvalid, "sql: %s: begin: a transaction is already open", where)
+		}
+		t, err := db.begin(ctx)
+		if err != nil {
+			return failed("begin", err)
+		}
+		if c.sqlTxs == nil {
+			c.sqlTxs = map[string]sqlTx{}
+		}
+		c.sqlTxs[q.Target] = t
+		return 0
+	case wire.SQLCommit, wire.SQLRollback:
+		if tx == nil {
+			if q.Op == wire.SQLRollback {
+				return 0
+			}
+			return c.fail(wire.ErrnoInvalid, "sql: %s: commit: no transaction is open", where)
+		}
+		delete(c.sqlTxs, q.Target)
+		if q.Op == wire.SQLRollback {
+			err = tx.rollback(ctx)
+		} else {
+			err = tx.commit(ctx)
+		}
+		if err != nil {
+			tx = nil
+			if q.Op == wire.SQLCommit {
+				return failed("commit", err)
+			}
+			return failed("rollback", err)
+		}
+		return 0
+	case wire.SQLQuery:
+		var found bool
+		var cols []wire.SQLColumn
+		if tx != nil {
+			found, cols, err = tx.query(ctx, &q.Statements[0])
+		} else {
+			found, cols, err = db.query(ctx, &q.Statements[0])
+		}
+		if err != nil {
+			return failed("query", err)
+		}
+		c.sqlRes = wire.AppendSQLQueryResult(c.sqlRes, found, cols)
+		if n := len(c.sqlRes); n > wire.MaxSQLResult {
+			c.sqlRes = c.sqlRes[:0]
+			return c.fail(wire.ErrnoLimit, "sql: %s: query: the row's %d bytes exceed %d", where, n, wire.MaxSQLResult)
+		}
+		return int64(len(c.sqlRes))
+	}
+	// exec: inside the open transaction, or in one of its own.
+	own := tx == nil
+	if own {
+		if tx, err = db.begin(ctx); err != nil {
+			return failed("begin", err)
+		}
+	}
+	affected, err := tx.exec(ctx, q.Statements)
+	if err != nil {
+		if own {
+			tx.rollback(context.WithoutCancel(ctx))
+			tx = nil
+		}
+		return failed("exec", err)
+	}
+	if own {
+		if err := tx.commit(ctx); err != nil {
+			tx = nil
+			return failed("commit", err)
+		}
+	}
+	c.sqlRes = wire.AppendSQLExecResult(c.sqlRes, affected)
+	return int64(len(c.sqlRes))
+}
+
+// endSQLTx rolls back and forgets the instance's transaction on target.
+func (c *caps) endSQLTx(target string) {
+	tx := c.sqlTxs[target]
+	if tx == nil {
+		return
+	}
+	delete(c.sqlTxs, target)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	tx.rollback(ctx)
+}
+
+// closeSQL rolls back every transaction the instance left open.
+func (c *caps) closeSQL() {
+	for target := range c.sqlTxs {
+		c.endSQLTx(target)
+	}
+}
+
+func (c *caps) sqlResult(_ context.Context, m api.Module, stack []uint64) {
+	ptr, n := uint32(stack[0]), uint32(stack[1])
+	out := c.sqlRes
+	if len(out) > int(n) {
+		out = out[:n]
+	}
+	if !m.Memory().Write(ptr, out) {
+		ret32(stack, c.fail(wire.ErrnoInvalid, "sql: result buffer out of bounds"))
+		return
+	}
+	ret32(stack, int64(len(c.sqlRes)))
+}
+
+// sqlErrno says whether retrying err may help: connection failures,
+// timeouts, deadlocks and serialisation failures are ErrnoRemote; a
+// statement the server refused (syntax, a constraint, a type) is
+// ErrnoInvalid.
+func sqlErrno(ctx context.Context, err error, timeout time.Duration) (wire.Errno, string) {
+	if ctx.Err() == context.DeadlineExceeded || errors.Is(err, context.DeadlineExceeded) {
+		return wire.ErrnoRemote, fmt.Sprintf("timeout after %s: %v", timeout, err)
+	}
+	var pe *pgconn.PgError
+	if errors.As(err, &pe) {
+		switch pe.Code[:2] {
+		case "08", "40", "53", "57", "58": // connection, rollback, resources, operator, system
+			return wire.ErrnoRemote, err.Error()
+		}
+		return wire.ErrnoInvalid, err.Error()
+	}
+	var me *mysql.MySQLError
+	if errors.As(err, &me) {
+		switch me.Number {
+		case 1040, 1053, 1205, 1213, 1927, 2006, 2013: // too many connections, shutdown, lock wait, deadlock, killed, gone
+			return wire.ErrnoRemote, err.Error()
+		}
+		return wire.ErrnoInvalid, err.Error()
+	}
+	return wire.ErrnoRemote, err.Error()
+}
+
+// stmtError names the statement of a batch that failed.
+type stmtError struct {
+	i   int
+	err error
+}
+
+func (e *stmtError) Error() string { return fmt.Sprintf("statement %d: %v", e.i, e.err) }
+func (e *stmtError) Unwrap() error { return e.err }
+
+// parseDateTime reads a DATETIME's text as a wall-clock time in UTC;
+// ok is false for what time.Time cannot hold (zero dates), which then
+// goes as text.
+func parseDateTime(s string) (time.Time, bool) {
+	t, err := time.Parse("2006-01-02 15:04:05.999999", s)
+	return t, err == nil
+}
+
+// sqlArgs converts a statement's arguments for the driver of kind: each
+// goes as the type the target has for it, never through float or text
+// where there is a binary form (a DECIMAL is the exception: its exact
+// text is the form both servers take without rounding).
+func sqlArgs(kind string, args []wire.SQLArg) []any {
+	out := make([]any, len(args))
+	for i, a := range args {
+		switch a.Kind {
+		case wire.SQLNull:
+			out[i] = nil
+		case wire.KindInt, wire.KindYear:
+			out[i] = int64(a.Num)
+		case wire.KindUint, wire.KindBit:
+			if kind == wire.CapPostgres && a.Num > math.MaxInt64 {
+				// numeric(20) holds it; pgx has no unsigned type.
+				out[i] = strconv.FormatUint(a.Num, 10)
+			} else if kind == wire.CapPostgres {
+				out[i] = int64(a.Num)
+			} else {
+				out[i] = a.Num
+			}
+		case wire.KindFloat, wire.KindDouble:
+			out[i] = math.Float64frombits(a.Num)
+		case wire.KindBytes, wire.KindGeometry:
+			out[i] = []byte(a.Text)
+		case wire.KindDateTime:
+			if t, ok := parseDateTime(a.Text); ok {
+				out[i] = t
+			} else {
+				out[i] = a.Text
+			}
+		case wire.KindTimestamp:
+			if t, err := time.Parse(time.RFC3339Nano, a.Text); err == nil {
+				out[i] = t.UTC()
+			} else {
+				out[i] = a.Text
+			}
+		case wire.KindJSON:
+			if a.Text == "" {
+				out[i] = "null" // the binary log's empty JSON, which the envelope writes as null
+			} else {
+				out[i] = a.Text
+			}
+		default: // decimal, string, date, time, enum, set, uuid, inet: text the server parses exactly
+			out[i] = a.Text
+		}
+	}
+	return out
+}
+
+// pgDB is a pgx pool.
+type pgDB struct{ pool *pgxpool.Pool }
+
+func dialPostgres(t sqlTarget) (*pgDB, error) {
+	u := url.URL{Scheme: "postgres", Host: net.JoinHostPort(t.host, strconv.Itoa(int(t.port))), Path: "/" + t.database}
+	if p := t.password.Reveal(); p != "" {
+		u.User = url.UserPassword(t.user, p)
+	} else {
+		u.User = url.User(t.user)
+	}
+	q := url.Values{"sslmode": {t.sslmode}, "connect_timeout": {strconv.Itoa(max(1, int(t.connectTimeout/time.Second)))}}
+	u.RawQuery = q.Encode()
+	cfg, err := pgxpool.ParseConfig(u.String())
+	if err != nil {
+		// The error may quote the URL, and so the password.
+		return nil, fmt.Errorf("postgres target %s:%d: bad settings", t.host, t.port)
+	}
+	cfg.MaxConns = int32(t.poolSize)
+	// Text results (the applied position, timestamptz) read the same
+	// whatever the server's time zone.
+	cfg.ConnConfig.RuntimeParams["timezone"] = "UTC"
+	cfg.ConnConfig.RuntimeParams["application_name"] = "puma"
+	pool, err := pgxpool.NewWithConfig(context.Background(), cfg)
+	if err != nil {
+		return nil, fmt.Errorf("postgres target %s:%d: %v", t.host, t.port, err)
+	}
+	return &pgDB{pool: pool}, nil
+}
+
+func (d *pgDB) Close() error { d.pool.Close(); return nil }
+
+func (d *pgDB) begin(ctx context.Context) (sqlTx, error) {
+	tx, err := d.pool.Begin(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return pgTx{tx}, nil
+}
+
+func (d *pgDB) query(ctx context.Context, st *wire.SQLStatement) (bool, []wire.SQLColumn, error) {
+	rows, err := d.pool.Query(ctx, st.SQL, pgQueryArgs(st)...)
+	if err != nil {
+		return false, nil, err
+	}
+	return pgRow(rows)
+}
+
+// pgQueryArgs asks for the result in text format: a query's row is
+// returned as the server writes each value.
+func pgQueryArgs(st *wire.SQLStatement) []any {
+	return append([]any{pgx.QueryResultFormats{pgx.TextFormatCode}}, sqlArgs(wire.CapPostgres, st.Args)...)
+}
+
+func pgRow(rows pgx.Rows) (bool, []wire.SQLColumn, error) {
+	defer rows.Close()
+	var cols []wire.SQLColumn
+	found := rows.Next()
+	if found {
+		fields := rows.FieldDescriptions()
+		for i, v := range rows.RawValues() {
+			cols = append(cols, wire.SQLColumn{Name: fields[i].Name, Null: v == nil, Value: append([]byte(nil), v...)})
+		}
+	}
+	rows.Close()
+	return found, cols, rows.Err()
+}
+
+type pgTx struct{ tx pgx.Tx }
+
+// exec sends the statements in one batch: one round trip for all of
+// them.
+func (t pgTx) exec(ctx context.Context, stmts []wire.SQLStatement) ([]int64, error) {
+	b := &pgx.Batch{}
+	for i := range stmts {
+		b.Queue(stmts[i].SQL, sqlArgs(wire.CapPostgres, stmts[i].Args)...)
+	}
+	br := t.tx.SendBatch(ctx, b)
+	out := make([]int64, len(stmts))
+	for i := range stmts {
+		ct, err := br.Exec()
+		if err != nil {
+			br.Close()
+			return nil, &stmtError{i: i, err: err}
+		}
+		out[i] = ct.RowsAffected()
+	}
+	return out, br.Close()
+}
+
+func (t pgTx) query(ctx context.Context, st *wire.SQLStatement) (bool, []wire.SQLColumn, error) {
+	rows, err := t.tx.Query(ctx, st.SQL, pgQueryArgs(st)...)
+	if err != nil {
+		return false, nil, err
+	}
+	return pgRow(rows)
+}
+
+func (t pgTx) commit(ctx context.Context) error   { return t.tx.Commit(ctx) }
+func (t pgTx) rollback(ctx context.Context) error { return t.tx.Rollback(ctx) }
+
+// myDB is a database/sql pool of go-sql-driver/mysql connections.
+type myDB struct{ db *sql.DB }
+
+func dialMySQL(t sqlTarget) (*myDB, error) {
+	cfg := mysql.NewConfig()
+	cfg.User, cfg.Passwd = t.user, t.password.Reveal()
+	cfg.Net, cfg.Addr, cfg.DBName = "tcp", net.JoinHostPort(t.host, strconv.Itoa(int(t.port))), t.database
+	cfg.Timeout = t.connectTimeout
+	cfg.Loc = time.UTC
+	// Arguments are written into the statement by the driver, exactly
+	// (integers, shortest round-trip floats, _binary'…' bytes), saving
+	// the prepare round trip per statement.
+	cfg.InterpolateParams = true
+	// A TIMESTAMP argument is a UTC time: the session reads it so.
+	cfg.Params = map[string]string{"time_zone": "'+00:00'"}
+	switch t.sslmode {
+	case "disable":
+		cfg.TLSConfig = "false"
+	case "prefer":
+		cfg.TLSConfig = "preferred"
+	case "require":
+		cfg.TLSConfig = "skip-verify"
+	case "verify-full":
+		cfg.TLSConfig = "true"
+	}
+	conn, err := mysql.NewConnector(cfg)
+	if err != nil {
+		return nil, fmt.Errorf("mysql target %s: %v", cfg.Addr, err)
+	}
+	db := sql.OpenDB(conn)
+	db.SetMaxOpenConns(int(t.poolSize))
+	db.SetMaxIdleConns(int(t.poolSize))
+	return &myDB{db: db}, nil
+}
+
+func (d *myDB) Close() error { return d.db.Close() }
+
+func (d *myDB) begin(ctx context.Context) (sqlTx, error) {
+	// database/sql rolls a transaction back when the context it began
+	// with ends: that is the request's, and the transaction outlives it.
+	// The instance's end rolls it back instead; the dial is bounded by
+	// connect_timeout.
+	tx, err := d.db.BeginTx(context.WithoutCancel(ctx), nil)
+	if err != nil {
+		return nil, err
+	}
+	return myTx{tx}, nil
+}
+
+func (d *myDB) query(ctx context.Context, st *wire.SQLStatement) (bool, []wire.SQLColumn, error) {
+	rows, err := d.db.QueryContext(ctx, st.SQL, sqlArgs(wire.CapMySQL, st.Args)...)
+	if err != nil {
+		return false, nil, err
+	}
+	return myRow(rows)
+}
+
+func myRow(rows *sql.Rows) (bool, []wire.SQLColumn, error) {
+	defer rows.Close()
+	names, err := rows.Columns()
+	if err != nil {
+		return false, nil, err
+	}
+	if !rows.Next() {
+		return false, nil, rows.Err()
+	}
+	raw := make([]sql.RawBytes, len(names))
+	dst := make([]any, len(names))
+	for i := range raw {
+		dst[i] = &raw[i]
+	}
+	if err := rows.Scan(dst...); err != nil {
+		return false, nil, err
+	}
+	cols := make([]wire.SQLColumn, len(names))
+	for i, n := range names {
+		cols[i] = wire.SQLColumn{Name: n, Null: raw[i] == nil, Value: append([]byte(nil), raw[i]...)}
+	}
+	return true, cols, rows.Close()
+}
+
+type myTx struct{ tx *sql.Tx }
+
+func (t myTx) exec(ctx context.Context, stmts []wire.SQLStatement) ([]int64, error) {
+	out := make([]int64, len(stmts))
+	for i := range stmts {
+		r, err := t.tx.ExecContext(ctx, stmts[i].SQL, sqlArgs(wire.CapMySQL, stmts[i].Args)...)
+		if err != nil {
+			return nil, &stmtError{i: i, err: err}
+		}
+		if out[i], err = r.RowsAffected(); err != nil {
+			out[i] = -1
+		}
+	}
+	return out, nil
+}
+
+func (t myTx) query(ctx context.Context, st *wire.SQLStatement) (bool, []wire.SQLColumn, error) {
+	rows, err := t.tx.QueryContext(ctx, st.SQL, sqlArgs(wire.CapMySQL, st.Args)...)
+	if err != nil {
+		return false, nil, err
+	}
+	return myRow(rows)
+}
+
+func (t myTx) commit(context.Context) error   { return t.tx.Commit() }
+func (t myTx) rollback(context.Context) error { return t.tx.Rollback() }

@@ -1,0 +1,210 @@
+package hostabi_test
+
+import (
+	"context"
+	"database/sql"
+	"encoding/base64"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/pumacdc/puma/engine"
+	"github.com/pumacdc/puma/hostabi"
+	"github.com/pumacdc/puma/hostabi/hostabitest"
+	"github.com/pumacdc/puma/internal/testdb"
+	"github.com/pumacdc/puma/internal/testpg"
+
+	_ "github.com/jackc/pgx/v5/stdlib" // database/sql driver "pgx", to check what the targets hold
+)
+
+// sqlEnv runs the sqlrun test sender against database targets.
+type sqlEnv struct {
+	t    *testing.T
+	dir  string
+	host *hostabi.Host
+}
+
+func newSQLEnv(t *testing.T, targets map[string]engine.Target) *sqlEnv {
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "sqlrun.wasm"), hostabitest.BuildGo(t, "./hostabi/testdata/sqlrun"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	h := hostabitest.NewHost(t, dir, hostabi.Options{Builtin: builtins(t), Targets: targets, Secrets: map[string]engine.Secret{"pw": "p4ss"}})
+	return &sqlEnv{t: t, dir: dir, host: h}
+}
+
+type sqlStep = map[string]any
+
+// run runs steps on target with the grant grants and returns the error.
+func (e *sqlEnv) run(target string, grants map[string]any, steps ...sqlStep) error {
+	e.t.Helper()
+	var ss []any
+	for _, s := range steps {
+		ss = append(ss, s)
+	}
+	s, err := e.host.NewSender(context.Background(), "t", plugin("sqlrun", filepath.Join(e.dir, "sqlrun.wasm"), map[string]any{"target": target, "steps": ss}, grants))
+	if err != nil {
+		return err
+	}
+	defer s.Close()
+	b := &engine.Batch{Seq: 1, Tx: &engine.Tx{ID: "0-1-1"}, Begin: true}
+	return s.Send(context.Background(), b)
+}
+
+func execStep(sqls ...string) sqlStep {
+	var ss []any
+	for _, s := range sqls {
+		ss = append(ss, s)
+	}
+	return sqlStep{"op": "exec", "sql": ss}
+}
+
+func withArgs(s sqlStep, args ...[]any) sqlStep {
+	var as []any
+	for _, a := range args {
+		as = append(as, a)
+	}
+	s["args"] = as
+	return s
+}
+
+func failing(s sqlStep, fail, errno string) sqlStep {
+	s["fail"], s["errno"] = fail, errno
+	return s
+}
+
+func a(kind, value string) any { return map[string]any{"kind": kind, "value": value} }
+
+func op(name string, more ...any) sqlStep {
+	s := sqlStep{"op": name}
+	for i := 0; i+1 < len(more); i += 2 {
+		s[more[i].(string)] = more[i+1]
+	}
+	return s
+}
+
+// sqlCase is one dialect's statements for the shared capability test.
+type sqlCase struct {
+	kind    string
+	target  engine.Target
+	db      *sql.DB // the test's own connection to the target, to check
+	create  string
+	insert  string // 9 placeholders: id, dec, big, ts, dt, js, bin, txt, nul
+	selects string // the row back, as text
+	want    string
+}
+
+func testSQLCapability(t *testing.T, c sqlCase) {
+	env := newSQLEnv(t, map[string]engine.Target{"tgt": c.target})
+	grant := map[string]any{c.kind: []any{"tgt"}}
+	bin := base64.StdEncoding.EncodeToString([]byte{0, 1, 0xfe, 0xff, '\''})
+	ins := withArgs(execStep(c.insert, c.insert), []any{
+		a("int", "1"), a("decimal", "12345678901234567890.123456789"), a("uint", "18446744073709551615"),
+		a("timestamp", "2026-11-25T05:11:12.123456Z"), a("datetime", "2026-11-25 05:11:12.5"),
+		a("json", `{"a": [1, 2.5, "x"]}`), a("bytes", bin), a("text", "it's ☃"), a("null", ""),
+	}, []any{
+		a("int", "2"), a("decimal", "-0.000000001"), a("uint", "0"),
+		a("timestamp", "1970-01-01T00:00:01Z"), a("datetime", "1999-12-31 23:59:59"),
+		a("json", `null`), a("bytes", ""), a("text", ""), a("null", ""),
+	})
+	ins["want"] = "1,1"
+	// Everything in one transaction, the position read back inside it.
+	err := env.run("tgt", grant,
+		op("exec1", "sql", []any{c.create}),
+		op("begin"),
+		ins,
+		op("query", "sql", []any{c.selects}, "want", c.want),
+		op("commit"),
+	)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var n int
+	if err := c.db.QueryRow("SELECT count(*) FROM t").Scan(&n); err != nil || n != 2 {
+		t.Fatalf("rows after commit: %d, %v", n, err)
+	}
+	// A rollback leaves nothing; a failed statement names itself and
+	// rolls its transaction back; commit after it fails.
+	err = env.run("tgt", grant,
+		op("begin"),
+		withArgs(execStep("DELETE FROM t WHERE id = "+ph(c.kind, 1)), []any{a("int", "1")}),
+		op("rollback"),
+		op("begin"),
+		failing(withArgs(execStep("DELETE FROM t WHERE id = "+ph(c.kind, 1), "INSERT INTO nope VALUES (1)"), []any{a("int", "2")}), "nope", "invalid"),
+		op("commit", "fail", "transaction has ended"),
+		// exec1: its own transaction, atomic too.
+		op("exec1", "sql", []any{"DELETE FROM t", "INSERT INTO nope VALUES (1)"}, "fail", "nope", "errno", "invalid"),
+		op("query1", "sql", []any{"SELECT count(*) AS n FROM t"}, "want", "n=2"),
+		op("query1", "sql", []any{"SELECT id FROM t WHERE id = 99"}, "want", "-"),
+	)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A transaction the instance leaves open is rolled back when it ends.
+	if err := env.run("tgt", grant, op("begin"), execStep("DELETE FROM t")); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.db.QueryRow("SELECT count(*) FROM t").Scan(&n); err != nil || n != 2 {
+		t.Fatalf("rows after an abandoned transaction: %d, %v", n, err)
+	}
+	// Denied: a target not granted, and one of the other kind's name.
+	err = env.run("other", grant, op("query1", "sql", []any{"SELECT 1"}, "fail", `target "other" is not granted`, "errno", "denied"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := env.run("tgt", map[string]any{}, op("query1", "sql", []any{"SELECT 1"})); err == nil || !strings.Contains(err.Error(), "grants = { postgres") {
+		t.Fatalf("no grant: %v", err)
+	}
+}
+
+func ph(kind string, i int) string {
+	if kind == "postgres" {
+		return "$" + string(rune('0'+i))
+	}
+	return "?"
+}
+
+func TestSQLMySQL(t *testing.T) {
+	srv := testdb.Start(t, testdb.Options{})
+	srv.Exec(t, "CREATE DATABASE tgt", "CREATE USER 'puma'@'%' IDENTIFIED BY 'p4ss'", "GRANT ALL ON tgt.* TO 'puma'@'%'")
+	db, err := sql.Open("mysql", "puma:p4ss@tcp("+srv.Addr()+")/tgt")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	testSQLCapability(t, sqlCase{
+		kind: "mysql",
+		target: engine.Target{Kind: "mysql", Settings: map[string]any{
+			"host": "127.0.0.1", "port": int64(srv.Port()), "user": "puma", "password_secret": "pw", "database": "tgt", "sslmode": "disable",
+		}},
+		db: db,
+		create: "CREATE TABLE t (id INT PRIMARY KEY, d DECIMAL(30,9), big BIGINT UNSIGNED, ts TIMESTAMP(6) NULL, dt DATETIME(6), " +
+			"js JSON, bin VARBINARY(10), txt VARCHAR(20) CHARACTER SET utf8mb4, nul INT)",
+		insert:  "INSERT INTO t VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+		selects: "SELECT d, big, ts, dt, js, hex(bin) AS bin, txt, nul FROM t WHERE id = 1",
+		want:    `d=12345678901234567890.123456789;big=18446744073709551615;ts=2026-11-25 05:11:12.123456;dt=2026-11-25 05:11:12.500000;js={"a": [1, 2.5, "x"]};bin=0001FEFF27;txt=it's ☃;nul=NULL`,
+	})
+}
+
+func TestSQLPostgres(t *testing.T) {
+	srv := testpg.Start(t, testpg.Options{})
+	dsn := srv.CreateDB(t, "tgt")
+	db, err := sql.Open("pgx", dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	testSQLCapability(t, sqlCase{
+		kind: "postgres",
+		target: engine.Target{Kind: "postgres", Settings: map[string]any{
+			"port": int64(srv.Port()), "user": "postgres", "password_secret": "pw", "database": "tgt", "sslmode": "disable", "pool_size": int64(2),
+		}},
+		db: db,
+		create: "CREATE TABLE t (id int PRIMARY KEY, d numeric(30,9), big numeric(20), ts timestamptz, dt timestamp(6), " +
+			"js jsonb, bin bytea, txt text, nul int)",
+		insert:  "INSERT INTO t VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+		selects: "SELECT d, big, ts, dt, js, bin, txt, nul FROM t WHERE id = 1",
+		want:    `d=12345678901234567890.123456789;big=18446744073709551615;ts=2026-11-25 05:11:12.123456+00;dt=2026-11-25 05:11:12.5;js={"a": [1, 2.5, "x"]};bin=\x0001feff27;txt=it's ☃;nul=NULL`,
+	})
+}

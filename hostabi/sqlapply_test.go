@@ -1,0 +1,164 @@
+package hostabi_test
+
+import (
+	"context"
+	"database/sql"
+	"strings"
+	"testing"
+
+	"github.com/pumacdc/puma/engine"
+	"github.com/pumacdc/puma/engine/position"
+	"github.com/pumacdc/puma/hostabi"
+	"github.com/pumacdc/puma/hostabi/hostabitest"
+	"github.com/pumacdc/puma/internal/testdb"
+	"github.com/pumacdc/puma/internal/testpg"
+)
+
+var sqlItems = &engine.Table{
+	DB: "shop", Name: "items", KeyKind: engine.KeyPrimary, Key: []int{0}, Version: 1,
+	Columns: []engine.Column{
+		{Name: "id", Kind: engine.KindInt, SQLType: 3},
+		{Name: "price", Kind: engine.KindDecimal, SQLType: 246, Meta: 20<<8 | 4, Nullable: true},
+		{Name: "note", Kind: engine.KindString, SQLType: 252, Meta: 2, Charset: "utf8mb4", Nullable: true},
+	},
+}
+
+var sqlLog = &engine.Table{
+	DB: "shop", Name: "log", KeyKind: engine.KeyRow, Key: []int{0}, Version: 1,
+	Columns: []engine.Column{{Name: "msg", Kind: engine.KindString, SQLType: 252, Meta: 2, Charset: "utf8mb4", Nullable: true}},
+}
+
+// sqlapplyBatches are four source transactions: inserts, an update
+// changing a key, a delete, appends to a keyless table.
+func sqlapplyBatches() []*engine.Batch {
+	var bs []*engine.Batch
+	rows := [][]engine.Change{
+		{{Op: engine.OpInsert, Table: sqlItems, After: []any{int64(1), "10.5000", "a"}},
+			{Op: engine.OpInsert, Table: sqlItems, After: []any{int64(2), "-0.0001", nil}},
+			{Op: engine.OpInsert, Table: sqlLog, After: []any{"one"}}},
+		{{Op: engine.OpUpdate, Table: sqlItems, Before: []any{int64(1), "10.5000", "a"}, After: []any{int64(3), "10.5000", "moved"}},
+			{Op: engine.OpInsert, Table: sqlLog, After: []any{"two"}}},
+		{{Op: engine.OpDelete, Table: sqlItems, Before: []any{int64(2), "-0.0001", nil}},
+			{Op: engine.OpInsert, Table: sqlItems, After: []any{int64(2), "99999999999999.9999", "back"}},
+			{Op: engine.OpUpdate, Table: sqlItems, Before: []any{int64(2), "99999999999999.9999", "back"}, After: []any{int64(2), "1.0000", "again"}}},
+		{{Op: engine.OpInsert, Table: sqlLog, After: []any{"three"}}, {Op: engine.OpInsert, Table: sqlLog, After: []any{"one"}}},
+	}
+	for i, cs := range rows {
+		gtid := "0-1-" + string(rune('1'+i))
+		tx := &engine.Tx{ID: gtid, GTID: gtid, ServerID: 1, File: "bin.000001", Pos: uint32(100 * (i + 1))}
+		for j := range cs {
+			cs[j].Tx, cs[j].Seq = tx, uint32(j+1)
+		}
+		bs = append(bs, &engine.Batch{Seq: uint64(i + 1), Tx: tx, Begin: true, Changes: cs,
+			Commit: &position.Position{ServerID: 1, Flavor: "mariadb", File: "bin.000001", Pos: uint32(100*(i+1) + 50), GTIDSet: gtid}})
+	}
+	return bs
+}
+
+func dump(t *testing.T, db *sql.DB, q string) string {
+	t.Helper()
+	rows, err := db.Query(q)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	var out []string
+	cols, _ := rows.Columns()
+	for rows.Next() {
+		vals := make([]sql.NullString, len(cols))
+		ptrs := make([]any, len(cols))
+		for i := range vals {
+			ptrs[i] = &vals[i]
+		}
+		if err := rows.Scan(ptrs...); err != nil {
+			t.Fatal(err)
+		}
+		var f []string
+		for _, v := range vals {
+			if v.Valid {
+				f = append(f, v.String)
+			} else {
+				f = append(f, "NULL")
+			}
+		}
+		out = append(out, strings.Join(f, ","))
+	}
+	return strings.Join(out, ";")
+}
+
+func testSQLApply(t *testing.T, kind string, tgt engine.Target, db *sql.DB) {
+	h := hostabitest.NewHost(t, t.TempDir(), hostabi.Options{Builtin: builtins(t), Targets: map[string]engine.Target{"tgt": tgt}})
+	cfg := map[string]any{"target": "tgt", "dialect": kind, "table": "{db}_{table}", "create_tables": true, "keyless": "append"}
+	grants := map[string]any{kind: []any{"tgt"}}
+	ctx := context.Background()
+	start := func() *hostabi.Sender {
+		s, err := h.NewSender(ctx, "shop", plugin("apply", "builtin:sqlapply", cfg, grants))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !s.Positioned() {
+			t.Fatal("sqlapply did not report its applied position")
+		}
+		return s
+	}
+	bs := sqlapplyBatches()
+	s := start()
+	if err := s.SendGroup(ctx, bs[:2]); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.SendGroup(ctx, bs[2:3]); err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	// A new sender reads the position back: the batches the target holds
+	// are skipped when the host sends them again, so the keyless table
+	// gets no second copy.
+	s = start()
+	defer s.Close()
+	if err := s.SendGroup(ctx, bs[1:]); err != nil {
+		t.Fatal(err)
+	}
+	if got, want := dump(t, db, "SELECT id, price, note FROM shop_items ORDER BY id"), "2,1.0000,again;3,10.5000,moved"; got != want {
+		t.Errorf("items: %s, want %s", got, want)
+	}
+	if got, want := dump(t, db, "SELECT msg FROM shop_log ORDER BY msg"), "one;one;three;two"; got != want {
+		t.Errorf("keyless log: %s, want %s", got, want)
+	}
+	if got := dump(t, db, "SELECT task, sender, position FROM puma_positions"); !strings.Contains(got, "shop,apply,") || !strings.Contains(got, "0-1-4") {
+		t.Errorf("positions: %s, want the last transaction's", got)
+	}
+	// A keyless table is refused without keyless = "append".
+	delete(cfg, "keyless")
+	s2, err := h.NewSender(ctx, "shop", plugin("strict", "builtin:sqlapply", cfg, grants))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s2.Close()
+	if err := s2.SendGroup(ctx, bs[3:]); err == nil || !strings.Contains(err.Error(), "has no key") {
+		t.Errorf("keyless table without append: %v", err)
+	}
+}
+
+func TestSQLApplyPostgres(t *testing.T) {
+	srv := testpg.Start(t, testpg.Options{})
+	dsn := srv.CreateDB(t, "tgt")
+	db, err := sql.Open("pgx", dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	testSQLApply(t, "postgres", engine.Target{Kind: "postgres", Settings: map[string]any{
+		"port": int64(srv.Port()), "user": "postgres", "database": "tgt", "sslmode": "disable"}}, db)
+}
+
+func TestSQLApplyMySQL(t *testing.T) {
+	srv := testdb.Start(t, testdb.Options{})
+	srv.Exec(t, "CREATE DATABASE tgt")
+	db, err := sql.Open("mysql", "root@tcp("+srv.Addr()+")/tgt")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	testSQLApply(t, "mysql", engine.Target{Kind: "mysql", Settings: map[string]any{
+		"port": int64(srv.Port()), "user": "root", "database": "tgt", "sslmode": "disable"}}, db)
+}

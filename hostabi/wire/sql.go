@@ -1,0 +1,293 @@
+package wire
+
+import (
+	"encoding/binary"
+	"math"
+	"strconv"
+)
+
+// Host functions of the sql capability (in ImportModule), which reaches
+// the database targets of puma.toml's [targets] whose kind is postgres or
+// mysql. hostabi/ABI.md section 6.6 describes them.
+const (
+	// ImportSQLCall is sql_call(ptr, len u32) -> i64: performs the SQL
+	// request encoded at ptr (see SQLRequest: begin, exec, query, commit
+	// or rollback on a granted target) and returns the length of its
+	// result message, which ImportSQLResult then copies, or an Errno.
+	ImportSQLCall = "sql_call"
+	// ImportSQLResult is sql_result(ptr, cap u32) -> i32: copies at most
+	// cap bytes of the last result message (see SQLResult) and returns
+	// its full length.
+	ImportSQLResult = "sql_result"
+)
+
+// CapSQL is the capability of the sql host functions. It has no grant of
+// its own: it is granted with a database target, whose kind names the
+// grant (grants = { postgres = ["analytics"] } or { mysql = ["replica"] }).
+const CapSQL = "sql"
+
+// Kinds of database target, and the names of their grants.
+const (
+	CapPostgres = "postgres"
+	CapMySQL    = "mysql"
+)
+
+// SQLOp is what an SQL request does.
+type SQLOp uint8
+
+// SQL request operations.
+const (
+	// SQLBegin opens a transaction on the target; the instance holds it
+	// until SQLCommit or SQLRollback, or until the instance ends (then it
+	// is rolled back).
+	SQLBegin SQLOp = 1
+	// SQLExec runs the request's statements in order, inside the open
+	// transaction, or, when none is open, inside one of their own that
+	// commits when all succeed.
+	SQLExec SQLOp = 2
+	// SQLQuery runs the request's one statement and returns its first
+	// row.
+	SQLQuery SQLOp = 3
+	// SQLCommit commits the open transaction.
+	SQLCommit SQLOp = 4
+	// SQLRollback rolls the open transaction back (none open: no-op).
+	SQLRollback SQLOp = 5
+)
+
+// Limits of SQL requests.
+const (
+	// MaxSQLStatements bounds the statements of one request.
+	MaxSQLStatements = 10000
+	// MaxSQLArgs bounds the arguments of one statement (PostgreSQL's
+	// and MySQL's own limit of placeholders).
+	MaxSQLArgs = 65535
+	// MaxSQLMessage bounds a request message: statements and arguments.
+	MaxSQLMessage = 32 << 20
+	// MaxSQLResult bounds a query's result row.
+	MaxSQLResult = 1 << 20
+)
+
+// SQLArg is one statement argument, typed by Kind: 0 is NULL; the fixed
+// kinds (int, uint, float, double, year, bit) carry Num (int64, uint64 or
+// float64 bits); the others Text, in the form section 3.6 of ABI.md gives
+// each kind (a DECIMAL's exact digits, a TIMESTAMP in RFC 3339 UTC, JSON
+// text, raw bytes).
+type SQLArg struct {
+	Kind Kind
+	Num  uint64
+	Text string
+}
+
+// SQLNull is the NULL argument.
+const SQLNull Kind = 0
+
+// SQLStatement is a statement and its arguments ($1… for PostgreSQL, ?
+// for MySQL).
+type SQLStatement struct {
+	SQL  string
+	Args []SQLArg
+}
+
+// SQLRequest is the message a plugin passes to ImportSQLCall.
+//
+//	u8  version = 1
+//	u8  op (SQLOp)
+//	u16 reserved
+//	str target          a target named in the plugin's postgres or mysql grant
+//	u32 timeout in milliseconds (0: the host's default)
+//	u32 statement count (exec: 1 to MaxSQLStatements; query: 1; else 0)
+//	  str sql
+//	  u16 argument count
+//	    u8  kind (0: NULL)
+//	    u64 value           for the fixed kinds
+//	    str value           for the others
+type SQLRequest struct {
+	Op         SQLOp
+	Target     string
+	TimeoutMS  uint32
+	Statements []SQLStatement
+}
+
+// SQLMessageVersion is the version byte of SQL request messages.
+const SQLMessageVersion = 1
+
+// AppendSQLRequest appends the encoding of q to dst.
+func AppendSQLRequest(dst []byte, q *SQLRequest) []byte {
+	dst = append(dst, SQLMessageVersion, byte(q.Op), 0, 0)
+	dst = appendStr(dst, q.Target)
+	dst = binary.LittleEndian.AppendUint32(dst, q.TimeoutMS)
+	dst = binary.LittleEndian.AppendUint32(dst, uint32(len(q.Statements)))
+	for i := range q.Statements {
+		dst = AppendSQLStatement(dst, &q.Statements[i])
+	}
+	return dst
+}
+
+// AppendSQLStatement appends one statement of a request to dst.
+func AppendSQLStatement(dst []byte, s *SQLStatement) []byte {
+	dst = appendStr(dst, s.SQL)
+	dst = binary.LittleEndian.AppendUint16(dst, uint16(len(s.Args)))
+	for _, a := range s.Args {
+		dst = append(dst, byte(a.Kind))
+		switch {
+		case a.Kind == SQLNull:
+		case a.Kind.Fixed():
+			dst = binary.LittleEndian.AppendUint64(dst, a.Num)
+		default:
+			dst = appendStr(dst, a.Text)
+		}
+	}
+	return dst
+}
+
+// ParseSQLRequest decodes a request message; its strings are copies.
+func ParseSQLRequest(b []byte) (SQLRequest, error) {
+	r := reader{b: b}
+	var q SQLRequest
+	if v := r.u8("version"); r.err == nil && v != SQLMessageVersion {
+		r.off--
+		r.fail("unknown request version " + strconv.Itoa(int(v)))
+	}
+	q.Op = SQLOp(r.u8("op"))
+	if r.err == nil && (q.Op < SQLBegin || q.Op > SQLRollback) {
+		r.off--
+		r.fail("unknown op " + strconv.Itoa(int(q.Op)))
+	}
+	r.u16("reserved")
+	q.Target = string(r.bytes("target"))
+	q.TimeoutMS = r.u32("timeout")
+	n := r.u32("statement count")
+	if r.err == nil && n > MaxSQLStatements {
+		r.off -= 4
+		r.fail("statement count " + strconv.Itoa(int(n)) + " exceeds " + strconv.Itoa(MaxSQLStatements))
+	}
+	if r.err == nil && n > 0 {
+		q.Statements = make([]SQLStatement, 0, min(n, 1024))
+	}
+	for i := uint32(0); i < n && r.err == nil; i++ {
+		s := SQLStatement{SQL: string(r.bytes("sql"))}
+		na := r.u16("argument count")
+		if r.err == nil && na > 0 {
+			s.Args = make([]SQLArg, na)
+		}
+		for j := range s.Args {
+			if r.err != nil {
+				break
+			}
+			a := &s.Args[j]
+			a.Kind = Kind(r.u8("argument kind"))
+			switch {
+			case r.err != nil:
+			case a.Kind == SQLNull:
+			case a.Kind > MaxKind:
+				r.off--
+				r.fail("unknown argument kind " + strconv.Itoa(int(a.Kind)))
+			case a.Kind.Fixed():
+				a.Num = r.u64("argument value")
+			default:
+				a.Text = string(r.bytes("argument value"))
+			}
+		}
+		q.Statements = append(q.Statements, s)
+	}
+	if r.err == nil && r.off != len(b) {
+		r.fail("trailing bytes after the statements")
+	}
+	return q, r.error()
+}
+
+// SQLResult is the message ImportSQLResult copies out. For exec:
+//
+//	u32 statement count
+//	  i64 rows affected  (-1 when the server does not say)
+//
+// For query:
+//
+//	u8  found (0: the statement returned no row)
+//	u16 column count
+//	  str name
+//	  u8  null (1: NULL, and an empty value follows)
+//	  str value       the column's text as the server sends it (bytea and
+//	                  binary columns: the raw bytes)
+//
+// Begin, commit and rollback have no result message (sql_call returns 0).
+type SQLResult struct {
+	Affected []int64
+	Found    bool
+	Columns  []SQLColumn
+}
+
+// SQLColumn is one column of a query's row.
+type SQLColumn struct {
+	Name  string
+	Null  bool
+	Value []byte
+}
+
+// AppendSQLExecResult appends the result of an exec to dst.
+func AppendSQLExecResult(dst []byte, affected []int64) []byte {
+	dst = binary.LittleEndian.AppendUint32(dst, uint32(len(affected)))
+	for _, n := range affected {
+		dst = binary.LittleEndian.AppendUint64(dst, uint64(n))
+	}
+	return dst
+}
+
+// ParseSQLExecResult decodes an exec's result message.
+func ParseSQLExecResult(b []byte) ([]int64, error) {
+	r := reader{b: b}
+	n := r.u32("statement count")
+	if r.err == nil && int(n) > (len(b)-4)/8 {
+		r.fail("statement count " + strconv.Itoa(int(n)) + " exceeds the message")
+	}
+	var out []int64
+	for i := uint32(0); i < n && r.err == nil; i++ {
+		out = append(out, int64(r.u64("rows affected")))
+	}
+	if r.err == nil && r.off != len(b) {
+		r.fail("trailing bytes after the counts")
+	}
+	return out, r.error()
+}
+
+// AppendSQLQueryResult appends the result of a query to dst.
+func AppendSQLQueryResult(dst []byte, found bool, cols []SQLColumn) []byte {
+	var f byte
+	if found {
+		f = 1
+	}
+	dst = append(dst, f)
+	dst = binary.LittleEndian.AppendUint16(dst, uint16(len(cols)))
+	for _, c := range cols {
+		dst = appendStr(dst, c.Name)
+		var null byte
+		if c.Null {
+			null = 1
+		}
+		dst = append(dst, null)
+		dst = binary.LittleEndian.AppendUint32(dst, uint32(len(c.Value)))
+		dst = append(dst, c.Value...)
+	}
+	return dst
+}
+
+// ParseSQLQueryResult decodes a query's result message; the values view
+// b.
+func ParseSQLQueryResult(b []byte) (found bool, cols []SQLColumn, err error) {
+	r := reader{b: b}
+	found = r.u8("found") != 0
+	n := r.u16("column count")
+	for i := 0; i < int(n) && r.err == nil; i++ {
+		c := SQLColumn{Name: string(r.bytes("column name"))}
+		c.Null = r.u8("null") != 0
+		c.Value = r.bytes("column value")
+		cols = append(cols, c)
+	}
+	if r.err == nil && r.off != len(b) {
+		r.fail("trailing bytes after the columns")
+	}
+	return found, cols, r.error()
+}
+
+// SQLFloat returns the argument of a float64.
+func SQLFloat(v float64) SQLArg { return SQLArg{Kind: KindDouble, Num: math.Float64bits(v)} }

@@ -1,0 +1,576 @@
+// Package sqlapply is the builtin:sqlapply sender: it applies each change
+// to a table of a PostgreSQL or MySQL/MariaDB target, exactly once.
+//
+//	[targets.analytics]
+//	kind = "postgres"
+//	host = "10.0.0.5"
+//	user = "puma"
+//	password_secret = "pg_password"
+//	database = "analytics"
+//
+//	[[task.sender]]
+//	plugin = "builtin:sqlapply"
+//	config = { target = "analytics", dialect = "postgres", table = "{db}_{table}", create_tables = true }
+//
+// An insert is an upsert (ON CONFLICT (key) DO UPDATE, ON DUPLICATE KEY
+// UPDATE), an update replaces the row found by its old key (so a key
+// change moves it), a delete removes the row by key, a TRUNCATE empties
+// the table. A table without a key is refused unless keyless = "append":
+// its inserts and updates are then appended as new rows, and its deletes
+// not applied.
+//
+// Each call (a group of whole source transactions) is one target
+// transaction, which also stores the position of its last commit in
+// puma_positions(task, sender, position, updated_at); Init reads it back
+// and reports it, so after a crash the host skips what the target holds.
+// Consecutive rows of one table and operation go in one multi-row
+// statement, and every statement of a call to PostgreSQL in one round
+// trip.
+//
+// Config: target and dialect (required: the target's name and kind),
+// table (the target table's name, "{table}" by default; {db} and {table}
+// are the source's), keyless ("refuse" or "append"), create_tables
+// (create a missing table with the README's type mapping), ddl ("fail",
+// the default: a DDL statement stops the task, naming it; "ignore";
+// "apply_add_column": ALTER TABLE … ADD COLUMN adds the column, anything
+// else fails), positions_table (default puma_positions) and batch_rows
+// (rows per statement, default 500).
+package sqlapply
+
+import (
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+
+	"github.com/pumacdc/puma/sdk"
+	"github.com/pumacdc/puma/sdk/sql"
+)
+
+type config struct {
+	Target         string `json:"target"`
+	Dialect        string `json:"dialect"`
+	Table          string `json:"table"`
+	Keyless        string `json:"keyless"`
+	CreateTables   bool   `json:"create_tables"`
+	DDL            string `json:"ddl"`
+	PositionsTable string `json:"positions_table"`
+	BatchRows      int    `json:"batch_rows"`
+}
+
+// maxStatementBytes bounds the arguments buffered before they are sent
+// within the call's transaction, well below the host's request limit.
+const maxStatementBytes = 8 << 20
+
+type sender struct {
+	cfg config
+	d   dialect
+	pos string // quoted positions table
+
+	// The call's state: the open transaction (begun on first need),
+	// statements not yet sent, the group being built, and the last
+	// commit's position.
+	tx      *sql.Tx
+	stmts   []sql.Statement
+	bytes   int
+	g       group
+	token   string
+	hasTok  bool
+	tables  map[*sdk.Table]*target
+	byName  map[string]*target
+	applied int // rows applied by this instance, for its log
+}
+
+// target is what the sender knows of one target table.
+type target struct {
+	name    string // quoted
+	cols    []string
+	keys    []string
+	keyIdx  []int
+	keyless bool
+	// created: create_tables made sure it exists.
+	created bool
+}
+
+func (t *target) isCreated() bool { return t != nil && t.created }
+
+// group is a multi-row statement being built: rows of one table and
+// operation.
+type group struct {
+	t    *target
+	op   byte // 'u' upsert, 'a' append, 'd' delete
+	rows int
+	args []sql.Arg
+	keys map[string]bool
+}
+
+var s sender
+
+// Plugin returns the plugin's functions, for sdk.Register.
+func Plugin() sdk.Plugin {
+	return sdk.Plugin{Init: s.init, Sender: s.send, Flush: s.flush, Close: s.close}
+}
+
+func (s *sender) init(raw []byte) error {
+	*s = sender{}
+	c := &s.cfg
+	if err := sdk.DecodeConfig(raw, c); err != nil {
+		return err
+	}
+	var errs []error
+	if c.Target == "" {
+		errs = append(errs, errors.New("config: target is required: the name of a [targets] table of kind postgres or mysql"))
+	}
+	switch c.Dialect {
+	case "postgres":
+		s.d = postgres{}
+	case "mysql":
+		s.d = mysql{}
+	default:
+		errs = append(errs, fmt.Errorf("config: dialect %q: want postgres or mysql (the kind of target %q)", c.Dialect, c.Target))
+	}
+	if c.Table == "" {
+		c.Table = "{table}"
+	}
+	switch c.Keyless {
+	case "":
+		c.Keyless = "refuse"
+	case "refuse", "append":
+	default:
+		errs = append(errs, fmt.Errorf("config: keyless %q: want refuse or append", c.Keyless))
+	}
+	switch c.DDL {
+	case "":
+		c.DDL = "fail"
+	case "fail", "ignore", "apply_add_column":
+	default:
+		errs = append(errs, fmt.Errorf("config: ddl %q: want fail, ignore or apply_add_column", c.DDL))
+	}
+	if c.PositionsTable == "" {
+		c.PositionsTable = "puma_positions"
+	}
+	if c.BatchRows == 0 {
+		c.BatchRows = 500
+	}
+	if c.BatchRows < 1 || c.BatchRows > 10000 {
+		errs = append(errs, fmt.Errorf("config: batch_rows %d: want 1 to 10000", c.BatchRows))
+	}
+	if err := errors.Join(errs...); err != nil {
+		return err
+	}
+	s.pos = s.d.quote(c.PositionsTable)
+	s.tables, s.byName = map[*sdk.Table]*target{}, map[string]*target{}
+	if _, err := sql.Exec(c.Target, sql.Statement{SQL: s.d.positionsDDL(s.pos)}); err != nil {
+		return fmt.Errorf("sqlapply: create %s on %s: %w", c.PositionsTable, c.Target, err)
+	}
+	row, err := sql.Query(c.Target, s.d.positionQuery(s.pos), sql.Text(sdk.Task()), sql.Text(sdk.Name()))
+	if err != nil {
+		return fmt.Errorf("sqlapply: read the applied position from %s: %w", c.Target, err)
+	}
+	applied, _ := row.Get("position")
+	return sdk.ReportApplied(applied)
+}
+
+func (s *sender) send(b *sdk.Batch) error {
+	for i := 0; i < b.Len(); i++ {
+		if err := s.apply(b.Row(i)); err != nil {
+			s.abort()
+			return err
+		}
+	}
+	if tok, ok := b.Position(); ok {
+		s.token, s.hasTok = tok, true
+	}
+	if s.bytes > maxStatementBytes {
+		// Bounded memory in a large call: what is built goes to the
+		// target now, in the call's transaction still.
+		if err := s.sendPending(); err != nil {
+			s.abort()
+			return err
+		}
+	}
+	return nil
+}
+
+func (s *sender) apply(r *sdk.Row) error {
+	switch r.Op() {
+	case sdk.OpDDL:
+		return s.ddl(r)
+	case sdk.OpTruncate:
+		t, err := s.target(r.Table())
+		if err != nil {
+			return err
+		}
+		s.end()
+		// MySQL's TRUNCATE commits the transaction it runs in: DELETE
+		// keeps it inside the call's.
+		stmt := "TRUNCATE TABLE " + t.name
+		if s.cfg.Dialect == "mysql" {
+			stmt = "DELETE FROM " + t.name
+		}
+		s.add(sql.Statement{SQL: stmt}, 0)
+		return nil
+	case sdk.OpInsert, sdk.OpUpdate, sdk.OpDelete:
+	default:
+		return nil
+	}
+	t, err := s.target(r.Table())
+	if err != nil {
+		return err
+	}
+	before, after := r.Before(), r.After()
+	if t.keyless {
+		if r.Op() == sdk.OpDelete {
+			return nil
+		}
+		return s.row(t, 'a', after, "")
+	}
+	switch r.Op() {
+	case sdk.OpInsert:
+		return s.row(t, 'u', after, keyOf(t, after))
+	case sdk.OpDelete:
+		return s.row(t, 'd', before, keyOf(t, before))
+	}
+	oldKey, newKey := keyOf(t, before), keyOf(t, after)
+	if oldKey != newKey {
+		if err := s.row(t, 'd', before, oldKey); err != nil {
+			return err
+		}
+	}
+	return s.row(t, 'u', after, newKey)
+}
+
+// keyOf renders an image's key, to tell rows of one statement apart.
+func keyOf(t *target, im sdk.Image) string {
+	var b []byte
+	for _, i := range t.keyIdx {
+		v := im.At(i)
+		if v.IsNull() {
+			b = append(b, 0)
+		} else {
+			b = append(b, 1)
+			b = v.AppendText(b)
+		}
+		b = append(b, 0xff)
+	}
+	return string(b)
+}
+
+// row adds an image to the current group, starting a new one when the
+// table or operation changes, the group is full, or it holds the key
+// already (one statement may not touch a row twice).
+func (s *sender) row(t *target, op byte, im sdk.Image, key string) error {
+	if !im.Present() {
+		return fmt.Errorf("sqlapply: %s: a change without its row image", t.name)
+	}
+	g := &s.g
+	if g.t != t || g.op != op || g.rows >= s.cfg.BatchRows || (key != "" && g.keys[key]) {
+		s.end()
+		*g = group{t: t, op: op, keys: map[string]bool{}}
+	}
+	if key != "" {
+		g.keys[key] = true
+	}
+	if op == 'd' {
+		for _, i := range t.keyIdx {
+			g.args = append(g.args, sql.Value(im.At(i)))
+		}
+	} else {
+		for i := range t.cols {
+			v := im.At(i)
+			if v.IsAbsent() {
+				return fmt.Errorf("sqlapply: %s: column %s is absent from the row image: sqlapply needs full images (binlog_row_image = FULL)", t.name, t.cols[i])
+			}
+			g.args = append(g.args, sql.Value(v))
+		}
+	}
+	g.rows++
+	return nil
+}
+
+// end turns the current group into a statement.
+func (s *sender) end() {
+	g := &s.g
+	if g.rows == 0 {
+		*g = group{}
+		return
+	}
+	var b strings.Builder
+	n := 0
+	tuple := func(width int) {
+		b.WriteByte('(')
+		for j := 0; j < width; j++ {
+			if j > 0 {
+				b.WriteString(", ")
+			}
+			n++
+			b.WriteString(s.d.placeholder(n))
+		}
+		b.WriteByte(')')
+	}
+	t := g.t
+	switch g.op {
+	case 'd':
+		b.WriteString("DELETE FROM " + t.name + " WHERE ")
+		if len(t.keys) == 1 {
+			b.WriteString(t.keys[0] + " IN (")
+			for i := 0; i < g.rows; i++ {
+				if i > 0 {
+					b.WriteString(", ")
+				}
+				n++
+				b.WriteString(s.d.placeholder(n))
+			}
+			b.WriteByte(')')
+		} else {
+			b.WriteString("(" + strings.Join(t.keys, ", ") + ") IN (")
+			for i := 0; i < g.rows; i++ {
+				if i > 0 {
+					b.WriteString(", ")
+				}
+				tuple(len(t.keys))
+			}
+			b.WriteByte(')')
+		}
+	default:
+		b.WriteString("INSERT INTO " + t.name + " (" + strings.Join(t.cols, ", ") + ") VALUES ")
+		for i := 0; i < g.rows; i++ {
+			if i > 0 {
+				b.WriteString(", ")
+			}
+			tuple(len(t.cols))
+		}
+		if g.op == 'u' {
+			var others []string
+			for i, c := range t.cols {
+				if !contains(t.keyIdx, i) {
+					others = append(others, c)
+				}
+			}
+			b.WriteString(s.d.upsertTail(t.keys, others))
+		}
+	}
+	s.add(sql.Statement{SQL: b.String(), Args: g.args}, g.rows)
+	*g = group{}
+}
+
+func contains(xs []int, x int) bool {
+	for _, y := range xs {
+		if y == x {
+			return true
+		}
+	}
+	return false
+}
+
+func (s *sender) add(st sql.Statement, rows int) {
+	s.stmts = append(s.stmts, st)
+	s.bytes += st.Size()
+	s.applied += rows
+}
+
+// target returns what the sender knows of t's target table, creating
+// the table with create_tables.
+func (s *sender) target(t *sdk.Table) (*target, error) {
+	if tg, ok := s.tables[t]; ok {
+		return tg, nil
+	}
+	if t == nil {
+		return nil, errors.New("sqlapply: a change without a table")
+	}
+	name := strings.NewReplacer("{db}", t.DB, "{table}", t.Name).Replace(s.cfg.Table)
+	tg := &target{name: s.d.quote(name)}
+	for _, c := range t.Columns {
+		tg.cols = append(tg.cols, s.d.quote(c.Name))
+	}
+	switch {
+	case t.KeyKind == sdk.KeyPrimary || t.KeyKind == sdk.KeyConfig:
+		for _, k := range t.Key {
+			tg.keys = append(tg.keys, tg.cols[k])
+		}
+		tg.keyIdx = t.Key
+	case s.cfg.Keyless == "append":
+		tg.keyless = true
+	default:
+		return nil, sdk.Fatal(fmt.Errorf("sqlapply: table %s has no key: give it a primary key, name key_columns for it in the task, or set keyless = \"append\" to append its rows", t.FullName()))
+	}
+	if s.cfg.CreateTables && !s.byName[name].isCreated() {
+		if err := s.create(t, tg); err != nil {
+			return nil, err
+		}
+	}
+	if s.cfg.DDL == "apply_add_column" {
+		if err := s.addColumns(t, tg, name); err != nil {
+			return nil, err
+		}
+	}
+	s.tables[t], s.byName[name] = tg, tg
+	return tg, nil
+}
+
+func (s *sender) create(t *sdk.Table, tg *target) error {
+	var defs []string
+	for i := range t.Columns {
+		c := &t.Columns[i]
+		typ := s.d.columnType(c)
+		if typ == "" {
+			return sdk.Fatal(fmt.Errorf("sqlapply: %s.%s: no %s type for a column of kind %v", t.FullName(), c.Name, s.cfg.Dialect, c.Kind))
+		}
+		def := tg.cols[i] + " " + typ
+		if !c.Nullable && contains(tg.keyIdx, i) {
+			def += " NOT NULL"
+		}
+		defs = append(defs, def)
+	}
+	if !tg.keyless {
+		defs = append(defs, "PRIMARY KEY ("+strings.Join(tg.keys, ", ")+")")
+	}
+	// Schema changes run at once in a transaction of their own (MySQL
+	// would commit the call's transaction with them); they are
+	// idempotent, so a call replayed after a crash makes them again.
+	if _, err := sql.Exec(s.cfg.Target, sql.Statement{SQL: "CREATE TABLE IF NOT EXISTS " + tg.name + " (" + strings.Join(defs, ", ") + ")"}); err != nil {
+		return fmt.Errorf("sqlapply: create table %s: %w", tg.name, err)
+	}
+	tg.created = true
+	return nil
+}
+
+// addColumns adds to the target table the columns of t it lacks.
+func (s *sender) addColumns(t *sdk.Table, tg *target, name string) error {
+	row, err := sql.Query(s.cfg.Target, s.d.columnsQuery(), sql.Text(name))
+	if err != nil {
+		return fmt.Errorf("sqlapply: read the columns of %s: %w", tg.name, err)
+	}
+	list, _ := row.Get("cols")
+	if list == "" {
+		return nil // no such table: the first statement says so
+	}
+	have := map[string]bool{}
+	for _, c := range strings.Split(list, ",") {
+		have[strings.ToLower(c)] = true
+	}
+	for i := range t.Columns {
+		c := &t.Columns[i]
+		if have[strings.ToLower(c.Name)] {
+			continue
+		}
+		typ := s.d.columnType(c)
+		if typ == "" {
+			return sdk.Fatal(fmt.Errorf("sqlapply: %s.%s: no %s type for a column of kind %v", t.FullName(), c.Name, s.cfg.Dialect, c.Kind))
+		}
+		if _, err := sql.Exec(s.cfg.Target, sql.Statement{SQL: "ALTER TABLE " + tg.name + " ADD COLUMN " + tg.cols[i] + " " + typ}); err != nil {
+			return fmt.Errorf("sqlapply: add column %s to %s: %w", c.Name, tg.name, err)
+		}
+		sdk.Log(sdk.LevelInfo, "sqlapply: added column "+tg.cols[i]+" "+typ+" to "+tg.name)
+	}
+	return nil
+}
+
+// ddl applies the ddl policy to a schema change.
+func (s *sender) ddl(r *sdk.Row) error {
+	stmt := r.Statement()
+	switch s.cfg.DDL {
+	case "ignore":
+		return nil
+	case "apply_add_column":
+		if addsColumns(stmt) || isCreate(stmt) {
+			// The next change of the table carries its new shape:
+			// target() then adds what the target table lacks.
+			for t := range s.tables {
+				if t.DB == r.DB() && t.Name == r.TableName() {
+					delete(s.tables, t)
+				}
+			}
+			return nil
+		}
+	}
+	return sdk.Fatal(fmt.Errorf("sqlapply: ddl = %q stops at this schema change in %s, which the target does not follow: %s (apply it to the target by hand, then restart with ddl = \"ignore\" past it)", s.cfg.DDL, r.DB(), stmt))
+}
+
+// addsColumns reports whether stmt is ALTER TABLE … ADD [COLUMN] …, with
+// nothing but added columns.
+func addsColumns(stmt string) bool {
+	f := strings.Fields(strings.ToUpper(stmt))
+	if len(f) < 5 || f[0] != "ALTER" || f[1] != "TABLE" || f[3] != "ADD" {
+		return false
+	}
+	if f[4] == "INDEX" || f[4] == "KEY" || f[4] == "PRIMARY" || f[4] == "UNIQUE" || f[4] == "CONSTRAINT" || f[4] == "FOREIGN" || f[4] == "PARTITION" {
+		return false
+	}
+	for _, w := range f[4:] {
+		switch strings.TrimRight(w, ",;") {
+		case "DROP", "CHANGE", "MODIFY", "RENAME", "ALTER", "ENGINE", "CONVERT":
+			return false
+		}
+	}
+	return true
+}
+
+func isCreate(stmt string) bool {
+	f := strings.Fields(strings.ToUpper(stmt))
+	return len(f) >= 2 && f[0] == "CREATE" && (f[1] == "TABLE" || f[1] == "DATABASE" || f[1] == "INDEX" || f[1] == "UNIQUE")
+}
+
+// sendPending opens the call's transaction if needed and sends the
+// statements buffered so far.
+func (s *sender) sendPending() error {
+	s.end()
+	if s.tx == nil {
+		tx, err := sql.Begin(s.cfg.Target)
+		if err != nil {
+			return err
+		}
+		s.tx = tx
+	}
+	for len(s.stmts) > 0 {
+		n, size := 0, 0
+		for n < len(s.stmts) && n < 1000 && (n == 0 || size+s.stmts[n].Size() <= maxStatementBytes) {
+			size += s.stmts[n].Size()
+			n++
+		}
+		if _, err := s.tx.Exec(s.stmts[:n]...); err != nil {
+			return err
+		}
+		s.stmts = s.stmts[n:]
+	}
+	s.stmts, s.bytes = s.stmts[:0], 0
+	return nil
+}
+
+// flush commits the call: its rows and the position of its last commit,
+// in one target transaction.
+func (s *sender) flush() error {
+	s.end()
+	if len(s.stmts) == 0 && !s.hasTok && s.tx == nil {
+		return nil
+	}
+	if s.hasTok {
+		s.stmts = append(s.stmts, sql.Statement{SQL: s.d.positionUpsert(s.pos), Args: []sql.Arg{sql.Text(sdk.Task()), sql.Text(sdk.Name()), sql.Text(s.token)}})
+	}
+	if err := s.sendPending(); err != nil {
+		s.abort()
+		return err
+	}
+	err := s.tx.Commit()
+	s.tx, s.hasTok = nil, false
+	return err
+}
+
+// abort forgets the call: the host rolls back the open transaction with
+// the instance it restarts.
+func (s *sender) abort() {
+	if s.tx != nil {
+		s.tx.Rollback()
+	}
+	s.tx, s.stmts, s.bytes, s.g, s.hasTok = nil, s.stmts[:0], 0, group{}, false
+}
+
+func (s *sender) close() error {
+	if s.tx != nil {
+		s.tx.Rollback()
+	}
+	if s.applied > 0 {
+		sdk.Log(sdk.LevelDebug, "sqlapply: applied "+strconv.Itoa(s.applied)+" rows")
+	}
+	return nil
+}
