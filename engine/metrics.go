@@ -32,7 +32,7 @@ func WriteMetrics(w io.Writer) {
 // States are the values of StatsSnapshot.State, in the order a task
 // usually passes through them; puma_task_state has a series for each.
 var States = []string{
-	"new", "connecting", "snapshot", "locating", "streaming", "reconnecting",
+	"new", "connecting", "snapshot", "locating", "streaming", "reconnecting", "retrying",
 	"pausing", "paused", "resuming", "failed", "stopped", "stopped-at",
 }
 

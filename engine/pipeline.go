@@ -505,11 +505,13 @@ func (p *pipeline) retry(ctx context.Context, plugin string, bs []*Batch, f func
 	b := bs[0]
 	backoff := p.cfg.BackoffMin
 	pm := p.metrics.plugin(plugin)
+	failures := 0 // attempts that count towards max_failures
 	for attempt := 1; ; attempt++ {
 		start := time.Now()
 		out, err := f(ctx)
 		pm.calls.UpdateDuration(start)
 		if err == nil {
+			p.stats.setRetrying(plugin, nil)
 			return out, nil
 		}
 		if errors.Is(err, errors.ErrUnsupported) {
@@ -520,7 +522,14 @@ func (p *pipeline) retry(ctx context.Context, plugin string, bs []*Batch, f func
 		}
 		p.stats.pluginErrors.Add(1)
 		pm.errors.Inc()
-		if attempt >= p.cfg.MaxFailures || permanent(err) {
+		if Unavailable(err) && !permanent(err) {
+			// Not the plugin's failure nor the data's: wait for the
+			// destination as long as it takes.
+			p.stats.setRetrying(plugin, err)
+		} else {
+			failures++
+		}
+		if failures >= p.cfg.MaxFailures || permanent(err) {
 			perr := p.pluginError(plugin, bs, err)
 			if p.dead == nil {
 				return nil, perr
@@ -563,6 +572,19 @@ func (p *pipeline) retry(ctx context.Context, plugin string, bs []*Batch, f func
 		}
 		backoff = min(2*backoff, p.cfg.BackoffMax)
 	}
+}
+
+// Unavailable reports whether err says a plugin's destination could not
+// be reached (a broker or database down, a timeout): any error with an
+// Unavailable() bool method returning true, as hostabi's errors have when
+// a capability failed to reach its remote end. The pipeline retries such
+// a failure with backoff for as long as it lasts, without counting it
+// towards max_failures (the task shows as "retrying"), as a source's
+// network errors are retried; a task starting while a sender's
+// destination is down waits for it the same way.
+func Unavailable(err error) bool {
+	var u interface{ Unavailable() bool }
+	return errors.As(err, &u) && u.Unavailable()
 }
 
 // permanent reports whether err says retrying cannot help: a plugin's

@@ -31,6 +31,10 @@ type Stats struct {
 	lastErr        string
 	queue          func() int
 	heartbeatLag   atomic.Int64 // nanoseconds
+	// retrying names the plugin whose destination is unavailable, since
+	// when (see setRetrying).
+	retrying      string
+	retryingSince time.Time
 }
 
 // StatsSnapshot is a point-in-time copy of Stats.
@@ -65,6 +69,12 @@ type StatsSnapshot struct {
 	// senders.
 	QueueDepth int    `json:"queue_depth"`
 	LastError  string `json:"last_error,omitempty"`
+	// Retrying names the plugin whose destination could not be reached
+	// (engine.Unavailable) while the task otherwise streams: its batch is
+	// retried until the destination answers. The task's State is then
+	// "retrying", since RetryingSince.
+	Retrying      string    `json:"retrying,omitempty"`
+	RetryingSince time.Time `json:"-"`
 }
 
 func (s *Stats) setHeartbeatLag(d time.Duration) { s.heartbeatLag.Store(int64(d)) }
@@ -79,7 +89,8 @@ func (s *Stats) setQueue(depth func() int) {
 // Snapshot copies the counters.
 func (s *Stats) Snapshot() StatsSnapshot {
 	s.mu.Lock()
-	snap := StatsSnapshot{State: s.state, Since: s.since, Source: s.source, Position: s.acked, LastError: s.lastErr}
+	snap := StatsSnapshot{State: s.state, Since: s.since, Source: s.source, Position: s.acked, LastError: s.lastErr,
+		Retrying: s.retrying, RetryingSince: s.retryingSince}
 	queue := s.queue
 	s.mu.Unlock()
 	if queue != nil {
@@ -163,6 +174,22 @@ func (s *Stats) setState(state, source string, err error) {
 	}
 }
 
+// setRetrying records that plugin's destination is unavailable (err not
+// nil), or that plugin's call succeeded (err nil), which ends it.
+func (s *Stats) setRetrying(plugin string, err error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	switch {
+	case err != nil:
+		if s.retrying == "" {
+			s.retrying, s.retryingSince = plugin, time.Now().UTC()
+		}
+		s.lastErr = err.Error()
+	case s.retrying == plugin:
+		s.retrying, s.retryingSince = "", time.Time{}
+	}
+}
+
 // connecting reports whether a task in state is on its way to streaming.
 func connecting(state string) bool {
 	switch state {
@@ -183,6 +210,8 @@ func (t *Task) Snapshot() StatsSnapshot {
 		snap.State = "pausing"
 	case !paused && snap.State == "paused":
 		snap.State = "resuming"
+	case snap.Retrying != "" && (snap.State == "streaming" || snap.State == "snapshot" || snap.State == "new"):
+		snap.State, snap.Since = "retrying", snap.RetryingSince
 	}
 	return snap
 }

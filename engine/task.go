@@ -267,20 +267,54 @@ func (t *Task) buildPlugins(ctx context.Context) ([]namedHandler, []*senderStage
 		if t.deps.NewHandler == nil {
 			return handlers, senders, fmt.Errorf("task %s: handler[%d] %s: no handler plugins available", t.cfg.Name, i, pc.Name)
 		}
-		h, err := t.deps.NewHandler(ctx, t.cfg, pc)
+		var h Handler
+		err := t.untilAvailable(ctx, pc.Name, func() (err error) {
+			h, err = t.deps.NewHandler(ctx, t.cfg, pc)
+			return err
+		})
 		if err != nil {
 			return handlers, senders, fmt.Errorf("task %s: handler[%d] %s: %w", t.cfg.Name, i, pc.Name, err)
 		}
 		handlers = append(handlers, namedHandler{name: pc.Name, h: h})
 	}
 	for i, pc := range t.cfg.Senders {
-		s, err := t.deps.NewSender(ctx, t.cfg, pc)
+		var s Sender
+		err := t.untilAvailable(ctx, pc.Name, func() (err error) {
+			s, err = t.deps.NewSender(ctx, t.cfg, pc)
+			return err
+		})
 		if err != nil {
 			return handlers, senders, fmt.Errorf("task %s: sender[%d] %s: %w", t.cfg.Name, i, pc.Name, err)
 		}
 		senders = append(senders, &senderStage{name: pc.Name, s: s})
 	}
 	return handlers, senders, nil
+}
+
+// untilAvailable calls open, which starts plugin, again with backoff for
+// as long as it fails because the plugin's destination is unavailable
+// (Unavailable: a sender reading its applied position from a broker that
+// is down): a task starting during an outage waits for the destination,
+// as it would mid-stream, instead of failing.
+func (t *Task) untilAvailable(ctx context.Context, plugin string, open func() error) error {
+	backoff := t.cfg.BackoffMin
+	for {
+		err := open()
+		if err == nil || !Unavailable(err) || ctx.Err() != nil {
+			if err == nil {
+				t.stats.setRetrying(plugin, nil)
+			}
+			return err
+		}
+		t.stats.setRetrying(plugin, err)
+		t.log.Warn("plugin's destination unavailable at start, retrying", "plugin", plugin, "backoff", backoff, "err", err)
+		select {
+		case <-time.After(backoff):
+		case <-ctx.Done():
+			return err
+		}
+		backoff = min(2*backoff, t.cfg.BackoffMax)
+	}
 }
 
 // read is the reconnect loop: connect, locate, dump, decode; on failure back

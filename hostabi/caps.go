@@ -73,6 +73,7 @@ type caps struct {
 	// position state (nil for a handler); posBatch and posToken cache
 	// commit_position's last token.
 	initing  bool
+	remote   *bool // the plugin's remote flag (plugin.remote)
 	applied  *appliedState
 	posBatch *engine.Batch
 	posToken []byte
@@ -81,7 +82,20 @@ type caps struct {
 // fail records err for last_error and returns its errno.
 func (c *caps) fail(errno wire.Errno, format string, args ...any) int64 {
 	c.lastErr = fmt.Sprintf(format, args...)
+	if errno == wire.ErrnoRemote {
+		c.markRemote()
+	}
 	return int64(errno)
+}
+
+// markRemote records that a capability could not reach its remote end
+// during the current call (ErrnoRemote, for the whole call or for one
+// record of it): if the call then fails, the destination is unavailable
+// (Error.Unavailable).
+func (c *caps) markRemote() {
+	if c.remote != nil {
+		*c.remote = true
+	}
 }
 
 func (c *caps) closeAll() {

@@ -44,6 +44,10 @@ type Error struct {
 	Msg string
 	// Err is the underlying error, if any.
 	Err error
+	// Remote is set when a capability could not reach its remote end
+	// (a broker or database down, a timeout) during the failed
+	// operation: retrying later may succeed however often it failed.
+	Remote bool
 }
 
 func (e *Error) Error() string {
@@ -73,6 +77,11 @@ func oneLine(s string) string {
 	s = strings.ReplaceAll(s, "wasm stack trace: ← ", "at ")
 	return strings.ReplaceAll(s, "\n", "; ")
 }
+
+// Unavailable reports whether the plugin's destination could not be
+// reached (Remote; see engine.Unavailable): the engine retries such
+// failures without counting them towards max_failures.
+func (e *Error) Unavailable() bool { return e.Remote }
 
 // Permanent reports whether the plugin said retrying will not help; the
 // engine then applies on_error at once instead of retrying.

@@ -409,3 +409,24 @@ func TestUngrantedImportsRefused(t *testing.T) {
 		}
 	})
 }
+
+// TestHTTPUnreachableIsUnavailable: a call failing because the http
+// capability could not reach the server is marked unavailable (the engine
+// then waits for it without end); one the grant refused is not.
+func TestHTTPUnreachableIsUnavailable(t *testing.T) {
+	env := newNetEnv(t, fakeDNS{}, nil)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	closed := "http://" + ln.Addr().String()
+	ln.Close()
+	err = env.fetch(map[string]any{"method": "GET", "url": closed + "/x"}, map[string]any{"http": []any{closed}, "allow_private": true, "secrets": []any{}})
+	if err == nil || !engine.Unavailable(err) {
+		t.Fatalf("err = %v; want it unavailable", err)
+	}
+	err = env.fetch(map[string]any{"method": "GET", "url": "http://10.0.0.1/x"}, map[string]any{"http": []any{closed}, "allow_private": true, "secrets": []any{}})
+	if err == nil || engine.Unavailable(err) {
+		t.Fatalf("err = %v; want a refusal, not unavailable", err)
+	}
+}

@@ -286,6 +286,14 @@ func (c *caps) doNATSPublish(ctx context.Context, m api.Module, ptr, n uint32) i
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	acks := conn.publish(ctx, &q)
+	for _, a := range acks {
+		if a.Errno == wire.ErrnoRemote {
+			// A message the broker did not acknowledge: if the plugin
+			// fails the call for it, the destination is unavailable.
+			c.markRemote()
+			break
+		}
+	}
 	c.natsOut = wire.AppendNATSAcks(c.natsOut, acks)
 	return int64(len(c.natsOut))
 }

@@ -29,6 +29,24 @@ type plugin struct {
 	// applied is what a sender's instances report of the position its
 	// destination applied.
 	applied appliedState
+	// remote is set when a capability failed to reach its remote end
+	// during the current operation (see unavailable).
+	remote bool
+}
+
+// unavailable marks err, the failure of an operation of p, as the
+// destination being unavailable when a capability failed to reach its
+// remote end during it and the plugin did not call the failure fatal:
+// the engine then retries without end (engine.Unavailable). It resets the
+// flag for the next operation.
+func (p *plugin) unavailable(err error) error {
+	remote := p.remote
+	p.remote = false
+	var e *Error
+	if err != nil && remote && errors.As(err, &e) && !e.Fatal {
+		e.Remote = true
+	}
+	return err
 }
 
 func (h *Host) newPlugin(ctx context.Context, s Spec) (*plugin, error) {
@@ -72,8 +90,9 @@ func (h *Host) newPlugin(ctx context.Context, s Spec) (*plugin, error) {
 	in, err := p.start(ctx)
 	if err != nil {
 		p.closeConns()
-		return nil, err
+		return nil, p.unavailable(err)
 	}
+	p.remote = false
 	p.in = in
 	if p.applied.positioned {
 		// Each call must be applied atomically with its position.
@@ -227,7 +246,8 @@ func (h *Host) StartHandler(ctx context.Context, s Spec) (*Handler, error) {
 // itself when every change is kept, else a new batch with b's Seq, Tx,
 // Begin and Commit.
 func (hd *Handler) Handle(ctx context.Context, b *engine.Batch) (*engine.Batch, error) {
-	return hd.handle(ctx, b, nil)
+	out, err := hd.handle(ctx, b, nil)
+	return out, hd.p.unavailable(err)
 }
 
 func (hd *Handler) handle(ctx context.Context, b *engine.Batch, tr *Trace) (out *engine.Batch, err error) {
@@ -303,7 +323,10 @@ func (h *Host) StartSender(ctx context.Context, s Spec) (*Sender, error) {
 // Send delivers b; nil means the plugin reported every change durable.
 func (sd *Sender) Send(ctx context.Context, b *engine.Batch) (err error) {
 	end := sd.p.kvBegin(b)
-	defer func() { end(err == nil) }()
+	defer func() {
+		end(err == nil)
+		err = sd.p.unavailable(err)
+	}()
 	if b.Tx == nil && len(b.Changes) == 0 {
 		return nil // a position-only batch: nothing to write
 	}
@@ -325,8 +348,9 @@ var _ engine.GroupSender = (*Sender)(nil)
 // without the export, and a plugin with the kv grant (whose state is kept
 // per batch), take no groups: the error then wraps errors.ErrUnsupported
 // and nothing was sent.
-func (sd *Sender) SendGroup(ctx context.Context, g []*engine.Batch) error {
+func (sd *Sender) SendGroup(ctx context.Context, g []*engine.Batch) (err error) {
 	p := sd.p
+	defer func() { err = p.unavailable(err) }()
 	if p.kv != nil || !p.spec.Module.exports[wire.ExportSendGroup] {
 		return fmt.Errorf("plugin %s: a group: %w", p.spec.Name, errors.ErrUnsupported)
 	}

@@ -159,7 +159,7 @@ func unhealthy(t TaskStatus, now time.Time, after time.Duration) string {
 	switch t.State {
 	case "failed":
 		return "the task stopped on an error; fix it and reload or restart puma"
-	case "new", "connecting", "locating", "reconnecting":
+	case "new", "connecting", "locating", "reconnecting", "retrying":
 		if d := now.Sub(t.Since); !t.Since.IsZero() && d > after {
 			return fmt.Sprintf("not streaming for %s (unhealthy_after is %s)", d.Round(time.Second), after)
 		}
