@@ -47,6 +47,9 @@ type caps struct {
 	// targets are the plugin's clients of its granted [targets]; nil
 	// when none is granted.
 	targets *targetConns
+	// redisReply is the last reply message of redis_exec, for
+	// redis_reply.
+	redisReply []byte
 	// macs are the keyed MACs secret_hmac made, by algorithm (SHA-256,
 	// SHA-512) and secret name.
 	macs [2]map[string]hash.Hash

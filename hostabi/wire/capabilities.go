@@ -69,6 +69,8 @@ var capabilities = map[string]string{
 	ImportKVGet:           CapKV,
 	ImportKVPut:           CapKV,
 	ImportKVDelete:        CapKV,
+	ImportRedisExec:       CapRedis,
+	ImportRedisReply:      CapRedis,
 }
 
 // More host function error codes.

@@ -14,6 +14,8 @@ var (
 	KV = map[string]string{}
 	// HTTP performs a request; nil sends it with net/http.
 	HTTP func(*wire.HTTPRequest) (*wire.HTTPResponse, error)
+	// Redis runs a batch of the redis capability, by target name.
+	Redis = map[string]func(*wire.RedisBatch) (*wire.RedisReply, error){}
 	// Applied is the position token the sender reported from Init, and
 	// Positioned whether it reported one.
 	Applied    string
