@@ -20,6 +20,7 @@ import (
 	"github.com/pumacdc/puma/plugins/http"
 	"github.com/pumacdc/puma/plugins/jsonl"
 	"github.com/pumacdc/puma/plugins/mask"
+	"github.com/pumacdc/puma/plugins/redis"
 	"github.com/pumacdc/puma/plugins/rename"
 	"github.com/pumacdc/puma/plugins/route"
 	"github.com/pumacdc/puma/plugins/stdout"
@@ -31,6 +32,7 @@ var plugins = map[string]func() sdk.Plugin{
 	"http":   http.Plugin,
 	"jsonl":  jsonl.Plugin,
 	"mask":   mask.Plugin,
+	"redis":  redis.Plugin,
 	"rename": rename.Plugin,
 	"route":  route.Plugin,
 	"stdout": stdout.Plugin,

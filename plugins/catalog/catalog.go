@@ -6,21 +6,24 @@
 package catalog
 
 // Names lists the built-in plugins, sorted.
-var Names = []string{"filter", "http", "jsonl", "mask", "rename", "route", "stdout"}
+var Names = []string{"filter", "http", "jsonl", "mask", "redis", "rename", "route", "stdout"}
 
 // uses are the capabilities whose SDK packages (sdk/files, sdk/stdout,
-// sdk/http, sdk/secrets, sdk/kv) each built-in imports; TestUses holds
-// this table to the imports.
+// sdk/http, sdk/secrets, sdk/kv, sdk/redis) each built-in imports;
+// TestUses holds this table to the imports.
 var uses = map[string][]string{
 	"http":   {"http", "secrets"},
 	"jsonl":  {"files"},
 	"mask":   {"secrets"},
+	"redis":  {"redis"},
 	"stdout": {"stdout"},
 }
 
 // Sender reports whether the built-in plugin name is a sender (else a
 // handler).
-func Sender(name string) bool { return name == "http" || name == "jsonl" || name == "stdout" }
+func Sender(name string) bool {
+	return name == "http" || name == "jsonl" || name == "redis" || name == "stdout"
+}
 
 // Uses returns the capabilities the built-in plugin name uses.
 func Uses(name string) []string { return uses[name] }

@@ -52,7 +52,8 @@ var builtinsWasm = sync.OnceValues(func() ([]byte, error) { return modules.ReadF
 // granted what its config already names: builtin:stdout the standard
 // output, builtin:jsonl the directory of its path (relative or absolute,
 // without ".."), builtin:http its URL and the secrets its
-// config names, builtin:mask its salt secret. Grants can add more (a
+// config names, builtin:mask its salt secret, builtin:redis the
+// target its config names. Grants can add more (a
 // URL on a private network needs allow_private = true).
 func Builtin(name string, config map[string]any, dir string) (hostabi.Builtin, bool) {
 	wasm, ok := Module(name)
@@ -91,6 +92,10 @@ func Builtin(name string, config map[string]any, dir string) (hostabi.Builtin, b
 		}
 	case "mask":
 		b.Grants.Secrets = appendSecret([]string{}, config["salt_secret"])
+	case "redis":
+		if t, ok := config["target"].(string); ok && t != "" {
+			b.Grants.Targets = map[string][]string{"redis": {t}}
+		}
 	}
 	return b, true
 }
