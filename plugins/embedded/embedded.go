@@ -1,6 +1,6 @@
 // Package embedded ships the built-in plugins inside the puma binary: one
 // Wasm module, plugins/builtins, holding every one of them (filter, http,
-// jsonl, mask, rename, route, stdout), which `make wasm` (go generate
+// jsonl, mask, redis, rename, route, stdout), which `make wasm` (go generate
 // ./plugins/embedded) builds with the Go toolchain (GOOS=wasip1
 // GOARCH=wasm -buildmode=c-shared -trimpath) into wasm/. The module is
 // committed, with wasm/builtins.inputs recording what it was built from,
