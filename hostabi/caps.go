@@ -54,6 +54,9 @@ type caps struct {
 	// sqlRes is the last sql result message, for sql_result.
 	sqlTxs map[string]sqlTx
 	sqlRes []byte
+	// redisReply is the last reply message of redis_exec, for
+	// redis_reply.
+	redisReply []byte
 	// macs are the keyed MACs secret_hmac made, by algorithm (SHA-256,
 	// SHA-512) and secret name.
 	macs [2]map[string]hash.Hash

@@ -71,6 +71,8 @@ var capabilities = map[string]string{
 	ImportKVDelete:        CapKV,
 	ImportSQLCall:         CapSQL,
 	ImportSQLResult:       CapSQL,
+	ImportRedisExec:       CapRedis,
+	ImportRedisReply:      CapRedis,
 }
 
 // More host function error codes.

@@ -21,6 +21,7 @@ import (
 	"github.com/pumacdc/puma/plugins/jsonl"
 	"github.com/pumacdc/puma/plugins/mask"
 	"github.com/pumacdc/puma/plugins/nats"
+	"github.com/pumacdc/puma/plugins/redis"
 	"github.com/pumacdc/puma/plugins/rename"
 	"github.com/pumacdc/puma/plugins/route"
 	"github.com/pumacdc/puma/plugins/sqlapply"
@@ -34,6 +35,7 @@ var plugins = map[string]func() sdk.Plugin{
 	"jsonl":    jsonl.Plugin,
 	"mask":     mask.Plugin,
 	"nats":     nats.Plugin,
+	"redis":    redis.Plugin,
 	"rename":   rename.Plugin,
 	"route":    route.Plugin,
 	"sqlapply": sqlapply.Plugin,

@@ -18,6 +18,8 @@ var (
 	// rollback) and returns its result message; nil refuses every
 	// request.
 	SQL func(*wire.SQLRequest) ([]byte, error)
+	// Redis runs a batch of the redis capability, by target name.
+	Redis = map[string]func(*wire.RedisBatch) (*wire.RedisReply, error){}
 	// Applied is the position token the sender reported from Init, and
 	// Positioned whether it reported one.
 	Applied    string
