@@ -78,7 +78,7 @@ func TestConnectionCutsLoseNothing(t *testing.T) {
 	}
 	<-done
 	total := txs*rowsPerTx + bigTx
-	waitFor(t, "every row", func() bool {
+	rt.waitFor(t, "every row", func() bool {
 		sink.mu.Lock()
 		defer sink.mu.Unlock()
 		return len(sink.order) >= txs+1
@@ -131,7 +131,7 @@ func TestCutInsideTransactionRestartsIt(t *testing.T) {
 	// so the cut lands while the transaction is still being read.
 	const rows = 60000
 	srv.Exec(t, fmt.Sprintf("INSERT INTO d.t SELECT seq, REPEAT('x', 200) FROM d.seq_1_to_%d", rows))
-	waitFor(t, "the commit", func() bool {
+	rt.waitFor(t, "the commit", func() bool {
 		sink.mu.Lock()
 		defer sink.mu.Unlock()
 		return len(sink.order) == 1
