@@ -78,7 +78,7 @@ func TestConnectionCutsLoseNothing(t *testing.T) {
 	}
 	<-done
 	total := txs*rowsPerTx + bigTx
-	waitFor(t, "every row", func() bool {
+	rt.waitFor(t, "every row", func() bool {
 		sink.mu.Lock()
 		defer sink.mu.Unlock()
 		return len(sink.order) >= txs+1
@@ -131,7 +131,7 @@ func TestCutInsideTransactionRestartsIt(t *testing.T) {
 	// so the cut lands while the transaction is still being read.
 	const rows = 60000
 	srv.Exec(t, fmt.Sprintf("INSERT INTO d.t SELECT seq, REPEAT('x', 200) FROM d.seq_1_to_%d", rows))
-	waitFor(t, "the commit", func() bool {
+	rt.waitFor(t, "the commit", func() bool {
 		sink.mu.Lock()
 		defer sink.mu.Unlock()
 		return len(sink.order) == 1
@@ -151,5 +151,44 @@ func TestCutInsideTransactionRestartsIt(t *testing.T) {
 	}
 	if len(seen) != rows {
 		t.Fatalf("%d distinct changes, want %d", len(seen), rows)
+	}
+}
+
+// A connection cut at any step of connecting (inspecting the server,
+// preflight, checking the position, opening the dump) is retried like a
+// cut while streaming: it never passes for a finding about the server that
+// stops the task, such as a binlog_row_metadata the server did not report.
+func TestCutWhileConnectingReconnects(t *testing.T) {
+	srv := testdb.Start(t, testdb.Options{})
+	srv.Exec(t, "CREATE DATABASE d", "CREATE TABLE d.t (id INT PRIMARY KEY, v VARCHAR(20)) CHARACTER SET utf8mb4")
+	for i, stmt := range []string{
+		"SELECT @@version",
+		"SELECT @@binlog_row_metadata",
+		"information_schema.COLLATIONS",
+		"SHOW ALL SLAVES STATUS",
+		"SHOW SLAVE HOSTS",
+		"SHOW BINARY LOGS",
+		"@mariadb_slave_capability",
+	} {
+		t.Run(stmt, func(t *testing.T) {
+			proxy := testdb.NewProxy(t, srv.Addr())
+			cfg := taskConfig(t, srv, "")
+			cfg.Sources[0].Addr = proxy.Addr()
+			sink := &commitLog{commits: map[string]int{}, begins: map[string]int{}}
+			rt := startTaskWith(t, cfg, checkpoint.NewMemStore(), sink)
+			waitStreaming(t, rt)
+			// The reconnect after this cut meets the armed statement.
+			proxy.CutOn(stmt)
+			proxy.Cut()
+			srv.Exec(t, fmt.Sprintf("INSERT INTO d.t VALUES (%d, 'żółw ✓')", i))
+			rt.waitFor(t, "the row", func() bool { return sink.count() == 1 })
+			if n := proxy.Cuts(); n != 2 {
+				t.Fatalf("%d cuts, want 2: the task never sent %q", n, stmt)
+			}
+			after := sink.envelopes(t)[0]["after"].(map[string]any)
+			if after["v"] != "żółw ✓" {
+				t.Errorf("v = %q after reconnecting, want %q", after["v"], "żółw ✓")
+			}
+		})
 	}
 }

@@ -3,6 +3,7 @@ package engine
 import (
 	"context"
 	"crypto/tls"
+	"errors"
 	"fmt"
 	"net"
 	"strconv"
@@ -89,25 +90,48 @@ func inspect(conn *client.Conn, src Source) (*serverInfo, error) {
 	info.BinlogFormat = strings.ToUpper(row(4))
 	info.RowImage = strings.ToUpper(row(5))
 	info.LogSlaveUpdates = row(6) == "1" || strings.EqualFold(row(6), "ON")
-	if v, err := queryString(conn, "SELECT @@binlog_row_metadata"); err == nil {
-		info.RowMetadata = strings.ToUpper(v)
+	type serverVar struct {
+		name string
+		dst  *string
 	}
+	vars := []serverVar{{"binlog_row_metadata", &info.RowMetadata}}
 	if info.Flavor == mysql.MySQLFlavor {
-		info.ServerUUID, _ = queryString(conn, "SELECT @@server_uuid")
-		info.RowValueOptions, _ = queryString(conn, "SELECT @@binlog_row_value_options")
-		info.GTIDMode, _ = queryString(conn, "SELECT @@gtid_mode")
+		vars = append(vars, serverVar{"server_uuid", &info.ServerUUID},
+			serverVar{"binlog_row_value_options", &info.RowValueOptions}, serverVar{"gtid_mode", &info.GTIDMode})
 	}
-	info.Collations = make(map[uint64]string)
-	if cr, err := conn.Execute("SELECT ID, CHARACTER_SET_NAME FROM information_schema.COLLATIONS WHERE ID IS NOT NULL"); err == nil {
-		for i := range cr.RowNumber() {
-			id, err1 := cr.GetUint(i, 0)
-			cs, err2 := cr.GetString(i, 1)
-			if err1 == nil && err2 == nil {
-				info.Collations[id] = cs
-			}
+	for _, v := range vars {
+		if *v.dst, err = variable(conn, v.name); err != nil {
+			return nil, fmt.Errorf("inspect %s: @@%s: %w", src.Addr, v.name, err)
+		}
+	}
+	info.RowMetadata = strings.ToUpper(info.RowMetadata)
+	cr, err := conn.Execute("SELECT ID, CHARACTER_SET_NAME FROM information_schema.COLLATIONS WHERE ID IS NOT NULL")
+	if err != nil {
+		return nil, fmt.Errorf("inspect %s: collations: %w", src.Addr, err)
+	}
+	info.Collations = make(map[uint64]string, cr.RowNumber())
+	for i := range cr.RowNumber() {
+		id, err1 := cr.GetUint(i, 0)
+		cs, err2 := cr.GetString(i, 1)
+		if err1 == nil && err2 == nil {
+			info.Collations[id] = cs
 		}
 	}
 	return info, nil
+}
+
+// variable returns the server variable name, or "" when the server
+// predates it. Any other failure is an error: a connection lost in the
+// middle of inspect must not pass for a server lacking the variable, which
+// preflight would then refuse for good (binlog_row_metadata unset fails
+// the task) instead of reconnecting.
+func variable(conn *client.Conn, name string) (string, error) {
+	v, err := queryString(conn, "SELECT @@"+name)
+	var me *mysql.MyError
+	if errors.As(err, &me) && me.Code == mysql.ER_UNKNOWN_SYSTEM_VARIABLE {
+		return "", nil
+	}
+	return v, err
 }
 
 // masterStatus returns the server's current binary log file and position.

@@ -166,11 +166,32 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 	}
 }
 
+// waitFor is waitFor for what only the running task brings about: when
+// the task ends first, it fails at once with the task's error rather than
+// waiting out the deadline for something that can no longer happen.
+func (rt *runningTask) waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	waitFor(t, what, func() bool {
+		if cond() {
+			return true
+		}
+		select {
+		case err, ok := <-rt.done:
+			if ok {
+				close(rt.done) // for stop
+			}
+			t.Fatalf("task ended while waiting for %s: %v", what, err)
+		default:
+		}
+		return false
+	})
+}
+
 // waitStreaming waits until the task is connected and positioned, so that
 // writes made afterwards are after its start position.
 func waitStreaming(t *testing.T, rt *runningTask) {
 	t.Helper()
-	waitFor(t, "streaming", func() bool { return rt.task.Stats().Snapshot().State == "streaming" })
+	rt.waitFor(t, "streaming", func() bool { return rt.task.Stats().Snapshot().State == "streaming" })
 }
 
 func TestStreamsRowChanges(t *testing.T) {

@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/go-mysql-org/go-mysql/client"
 )
 
 func TestServerLifecycle(t *testing.T) {
@@ -126,6 +128,47 @@ func TestReplication(t *testing.T) {
 	replica.Exec(t, "INSERT INTO puma.t VALUES (3, 'three')")
 	wantRows(t, replica, "SELECT id, v FROM puma.t ORDER BY id", "1=one,2=two,3=three")
 	wantRows(t, replica, "SHOW SLAVE STATUS", "")
+}
+
+// A proxy armed with CutOn drops the statement and every connection, once.
+func TestProxyCutOn(t *testing.T) {
+	t.Parallel()
+	s := Start(t, Options{})
+	s.Exec(t, "CREATE DATABASE puma", "CREATE TABLE puma.t (id INT PRIMARY KEY)")
+	p := NewProxy(t, s.Addr())
+	dial := func() *client.Conn {
+		t.Helper()
+		c, err := connect(t.Context(), p.Addr(), 10*time.Second)
+		if err != nil {
+			t.Fatalf("connect through the proxy: %v", err)
+		}
+		if err := c.SetDeadline(time.Time{}); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { c.Close() })
+		return c
+	}
+	c, other := dial(), dial()
+	const stmt = "INSERT INTO puma.t VALUES (1)"
+	p.CutOn(stmt)
+	if _, err := c.Execute("INSERT INTO puma.t VALUES (2)"); err != nil {
+		t.Fatalf("a statement before the armed one: %v", err)
+	}
+	if _, err := c.Execute(stmt); err == nil {
+		t.Fatal("the armed statement went through")
+	}
+	if _, err := other.Execute("SELECT 1"); err == nil {
+		t.Error("the cut left another connection open")
+	}
+	if n := p.Cuts(); n != 1 {
+		t.Errorf("Cuts = %d after one armed cut, want 1", n)
+	}
+	wantRows(t, s, "SELECT id FROM puma.t", "2")
+	// Disarmed: the statement goes through on a new connection.
+	if _, err := dial().Execute(stmt); err != nil {
+		t.Fatalf("the statement after the cut: %v", err)
+	}
+	wantRows(t, s, "SELECT id FROM puma.t ORDER BY id", "1,2")
 }
 
 func TestDetachedDir(t *testing.T) {
