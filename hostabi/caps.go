@@ -45,8 +45,12 @@ type caps struct {
 	kv       *kvStore
 	secrets  map[string]engine.Secret
 	// targets are the plugin's clients of its granted [targets]; nil
-	// when none is granted.
-	targets *targetConns
+	// when none is granted. task and plugin name the plugin to them (a
+	// Kafka transactional.id); kafkaOut is the last kafka result, for
+	// kafka_result.
+	targets      *targetConns
+	task, plugin string
+	kafkaOut     []byte
 	// macs are the keyed MACs secret_hmac made, by algorithm (SHA-256,
 	// SHA-512) and secret name.
 	macs [2]map[string]hash.Hash

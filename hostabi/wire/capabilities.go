@@ -69,6 +69,10 @@ var capabilities = map[string]string{
 	ImportKVGet:           CapKV,
 	ImportKVPut:           CapKV,
 	ImportKVDelete:        CapKV,
+	ImportKafkaProduce:    CapKafka,
+	ImportKafkaTxn:        CapKafka,
+	ImportKafkaLast:       CapKafka,
+	ImportKafkaResult:     CapKafka,
 }
 
 // More host function error codes.
