@@ -19,6 +19,7 @@ import (
 	"github.com/pumacdc/puma/plugins/filter"
 	"github.com/pumacdc/puma/plugins/http"
 	"github.com/pumacdc/puma/plugins/jsonl"
+	"github.com/pumacdc/puma/plugins/kafka"
 	"github.com/pumacdc/puma/plugins/mask"
 	"github.com/pumacdc/puma/plugins/rename"
 	"github.com/pumacdc/puma/plugins/route"
@@ -30,6 +31,7 @@ var plugins = map[string]func() sdk.Plugin{
 	"filter": filter.Plugin,
 	"http":   http.Plugin,
 	"jsonl":  jsonl.Plugin,
+	"kafka":  kafka.Plugin,
 	"mask":   mask.Plugin,
 	"rename": rename.Plugin,
 	"route":  route.Plugin,
