@@ -299,7 +299,13 @@ func (c *caps) doKafkaProduce(ctx context.Context, m api.Module, ptr, n uint32) 
 	ctx, cancel := context.WithTimeout(ctx, kafkaTimeout(p.TimeoutMS, k))
 	defer cancel()
 	res, err := k.produce(ctx, c, p.Records)
-	if err != nil {
+	switch {
+	case errors.Is(err, errKafkaStuck):
+		// The results say which records failed; the client, holding
+		// records it could not deliver, is replaced (a transactional one
+		// is fenced by the next, which aborts what it left open).
+		c.targets.drop(wire.CapKafka, p.Target)
+	case err != nil:
 		c.targets.drop(wire.CapKafka, p.Target)
 		return c.fail(wire.ErrnoRemote, "kafka_produce: target %s: %v", p.Target, err)
 	}
@@ -332,19 +338,47 @@ func (k *kafkaConn) produce(ctx context.Context, c *caps, recs []wire.KafkaRecor
 		}
 		rs[i] = r
 	}
+	// Each record's promise reports on done; the call waits for all of
+	// them or for ctx. kgo fails a buffered record on its delivery timeout
+	// only once it has been written to a broker, so with every broker
+	// down the wait must end here: the records left are failed, and the
+	// caller drops the client, whose Close fails them in kgo too.
+	type promised struct {
+		i   int
+		r   *kgo.Record
+		err error
+	}
+	done := make(chan promised, len(rs))
+	for i, r := range rs {
+		cl.Produce(ctx, r, func(r *kgo.Record, err error) { done <- promised{i, r, err} })
+	}
 	out := make(wire.KafkaProduceResult, len(rs))
-	for i, pr := range cl.ProduceSync(ctx, rs...) {
-		if pr.Err != nil {
-			out[i] = wire.KafkaResult{Errno: kafkaErrno(pr.Err), Partition: -1, Offset: -1, Err: pr.Err.Error()}
-			if k.inTxn {
-				k.txnBad = true
+	got := make([]bool, len(rs))
+	for n := 0; n < len(rs); n++ {
+		select {
+		case p := <-done:
+			got[p.i] = true
+			if p.err != nil {
+				out[p.i] = wire.KafkaResult{Errno: kafkaErrno(p.err), Partition: -1, Offset: -1, Err: p.err.Error()}
+				k.txnBad = k.txnBad || k.inTxn
+				continue
 			}
-			continue
+			out[p.i] = wire.KafkaResult{Partition: p.r.Partition, Offset: p.r.Offset}
+		case <-ctx.Done():
+			for i := range out {
+				if !got[i] {
+					out[i] = wire.KafkaResult{Errno: wire.ErrnoRemote, Partition: -1, Offset: -1, Err: "not acknowledged in time (" + context.Cause(ctx).Error() + ")"}
+				}
+			}
+			return out, errKafkaStuck
 		}
-		out[i] = wire.KafkaResult{Partition: pr.Record.Partition, Offset: pr.Record.Offset}
 	}
 	return out, nil
 }
+
+// errKafkaStuck is a produce whose records were not all acknowledged
+// within the call's time: the client is dropped.
+var errKafkaStuck = errors.New("records not acknowledged in time")
 
 // kafkaErrno classes a record's failure: denied for what authorization
 // refuses, invalid for what no retry changes, remote for the rest.

@@ -315,3 +315,46 @@ func closedKafkaAddr(t *testing.T) string {
 	l.Close()
 	return addr
 }
+
+// With the cluster down, a transactional produce fails within the call's
+// time instead of hanging, and once the cluster is back the plugin's next
+// transaction commits.
+func TestKafkaClusterDown(t *testing.T) {
+	e := newKafkaEnv(t)
+	if e.cluster.External() {
+		t.Skip("stops the cluster: needs kfake, not PUMA_TEST_KAFKA")
+	}
+	h := e.host(map[string]any{"request_timeout": "2s"})
+	if err := e.run(h, "sink", kafkaGrant, map[string]any{"op": "begin"}, produce(e.topic, "k", "before"), map[string]any{"op": "commit"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.cluster.Stop(); err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	err := e.run(h, "sink", kafkaGrant, map[string]any{"op": "begin"},
+		map[string]any{"op": "produce", "topic": e.topic, "key": "k", "value": "lost", "fail": "remote"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d := time.Since(start); d > 10*time.Second {
+		t.Errorf("the failing call took %s with request_timeout 2s", d)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := e.cluster.Restart(ctx); err != nil {
+		t.Fatal(err)
+	}
+	err = e.run(h, "sink", kafkaGrant, map[string]any{"op": "begin"}, produce(e.topic, "k", "after"), map[string]any{"op": "commit"},
+		map[string]any{"op": "last", "topic": e.topic, "key": "k", "expect": "after"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var vals []string
+	for _, r := range e.read(e.topic) {
+		vals = append(vals, string(r.Value))
+	}
+	if strings.Join(vals, ",") != "before,after" {
+		t.Errorf("read_committed sees %v, want [before after]", vals)
+	}
+}
