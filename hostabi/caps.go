@@ -48,8 +48,10 @@ type caps struct {
 	kv      *kvStore
 	secrets map[string]engine.Secret
 	// targets are the plugin's clients of its granted [targets]; nil
-	// when none is granted.
-	targets *targetConns
+	// when none is granted. task and plugin name the plugin to them (a
+	// Kafka transactional.id).
+	targets      *targetConns
+	task, plugin string
 	// sqlTxs are the transactions the instance has open, by target;
 	// sqlRes is the last sql result message, for sql_result.
 	sqlTxs map[string]sqlTx
@@ -57,6 +59,8 @@ type caps struct {
 	// redisReply is the last reply message of redis_exec, for
 	// redis_reply.
 	redisReply []byte
+	// kafkaOut is the last kafka result, for kafka_result.
+	kafkaOut []byte
 	// macs are the keyed MACs secret_hmac made, by algorithm (SHA-256,
 	// SHA-512) and secret name.
 	macs [2]map[string]hash.Hash

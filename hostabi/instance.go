@@ -71,7 +71,7 @@ func (p *plugin) start(ctx context.Context) (*instance, error) {
 	pages := uint32(min(s.MaxMemory/pageSize, 65536))
 	in := &instance{
 		p:     p,
-		caps:  &caps{remote: &p.remote, h: h, log: p.log, grants: s.Grants, http: p.http, kv: p.kv, targets: p.targets, secrets: p.secrets, enc: engine.Envelopes{Name: s.Task}},
+		caps:  &caps{remote: &p.remote, h: h, log: p.log, grants: s.Grants, http: p.http, kv: p.kv, targets: p.targets, task: s.Task, plugin: s.Name, secrets: p.secrets, enc: engine.Envelopes{Name: s.Task}},
 		ids:   make(map[*engine.Table]uint32),
 		byID:  make(map[uint32]*engine.Table),
 		out:   make(map[uint32]*engine.Table),

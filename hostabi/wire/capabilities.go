@@ -73,6 +73,10 @@ var capabilities = map[string]string{
 	ImportSQLResult:       CapSQL,
 	ImportRedisExec:       CapRedis,
 	ImportRedisReply:      CapRedis,
+	ImportKafkaProduce:    CapKafka,
+	ImportKafkaTxn:        CapKafka,
+	ImportKafkaLast:       CapKafka,
+	ImportKafkaResult:     CapKafka,
 }
 
 // More host function error codes.

@@ -272,9 +272,11 @@ func (s *Server) start(ctx context.Context) error {
 			s.opts.Logger.Info("testpg server started", "addr", s.addr(), "dir", s.dir, "pid", p.PID())
 			return nil
 		}
+		// Only a server that gave up by itself may have lost its port.
+		exited := p.Exited()
 		p.Kill()
 		err = fmt.Errorf("postgres%s %w; %s:\n%s", s.asUser(), err, s.logPath, testproc.Tail(s.logPath, offset, 30))
-		if !pickPort || testproc.PortFree(s.port) {
+		if !pickPort || !exited || testproc.PortFree(s.port) {
 			break
 		}
 		s.opts.Logger.Info("testpg port taken, retrying", "port", s.port)

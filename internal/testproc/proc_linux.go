@@ -68,3 +68,23 @@ func parentsOf() map[int]int {
 	}
 	return parents
 }
+
+// running reports whether any thread of process pid has yet to exit. The
+// main thread of a killed multi-threaded process (beam.smp) can be a zombie
+// while others still exit and hold the process's files and ports.
+func running(pid int) bool {
+	tasks, err := os.ReadDir(filepath.Join("/proc", strconv.Itoa(pid), "task"))
+	if err != nil {
+		return false
+	}
+	for _, t := range tasks {
+		st, err := os.ReadFile(filepath.Join("/proc", strconv.Itoa(pid), "task", t.Name(), "stat"))
+		if err != nil {
+			continue
+		}
+		if i := bytes.LastIndexByte(st, ')'); i >= 0 && i+2 < len(st) && st[i+2] != 'Z' && st[i+2] != 'X' {
+			return true
+		}
+	}
+	return false
+}

@@ -12,3 +12,6 @@ func sysProcAttr(syscall.Signal) *syscall.SysProcAttr {
 
 // descendants finds nothing without /proc: Kill reaches the process group.
 func descendants(int) []int { return nil }
+
+// running cannot tell without /proc; Kill then waits for the child only.
+func running(int) bool { return false }

@@ -149,7 +149,18 @@ func (p *Process) Kill() {
 		_ = syscall.Kill(v, syscall.SIGKILL)
 	}
 	<-p.done
+	// A descendant may outlive the child by a moment, holding ports and
+	// files that a restart needs: wait until every one is gone.
+	deadline := time.Now().Add(killWait)
+	for _, v := range victims {
+		for running(v) && time.Now().Before(deadline) {
+			time.Sleep(5 * time.Millisecond)
+		}
+	}
 }
+
+// killWait bounds how long Kill waits for killed descendants to exit.
+const killWait = 10 * time.Second
 
 // WaitReady calls ready every 25 ms until it returns nil, the child exits,
 // or ctx ends. The error says which, with ready's last error.

@@ -19,6 +19,7 @@ import (
 	"github.com/pumacdc/puma/plugins/filter"
 	"github.com/pumacdc/puma/plugins/http"
 	"github.com/pumacdc/puma/plugins/jsonl"
+	"github.com/pumacdc/puma/plugins/kafka"
 	"github.com/pumacdc/puma/plugins/mask"
 	"github.com/pumacdc/puma/plugins/nats"
 	"github.com/pumacdc/puma/plugins/redis"
@@ -33,6 +34,7 @@ var plugins = map[string]func() sdk.Plugin{
 	"filter":   filter.Plugin,
 	"http":     http.Plugin,
 	"jsonl":    jsonl.Plugin,
+	"kafka":    kafka.Plugin,
 	"mask":     mask.Plugin,
 	"nats":     nats.Plugin,
 	"redis":    redis.Plugin,

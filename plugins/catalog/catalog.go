@@ -6,14 +6,15 @@
 package catalog
 
 // Names lists the built-in plugins, sorted.
-var Names = []string{"filter", "http", "jsonl", "mask", "nats", "redis", "rename", "route", "sqlapply", "stdout"}
+var Names = []string{"filter", "http", "jsonl", "kafka", "mask", "nats", "redis", "rename", "route", "sqlapply", "stdout"}
 
 // uses are the capabilities whose SDK packages (sdk/files, sdk/stdout,
-// sdk/http, sdk/secrets, sdk/kv, sdk/nats, sdk/redis, sdk/sql) each
+// sdk/http, sdk/secrets, sdk/kv, sdk/kafka, sdk/nats, sdk/redis, sdk/sql) each
 // built-in imports; TestUses holds this table to the imports.
 var uses = map[string][]string{
 	"http":     {"http", "secrets"},
 	"jsonl":    {"files"},
+	"kafka":    {"kafka"},
 	"mask":     {"secrets"},
 	"nats":     {"nats"},
 	"redis":    {"redis"},
@@ -24,7 +25,7 @@ var uses = map[string][]string{
 // Sender reports whether the built-in plugin name is a sender (else a
 // handler).
 func Sender(name string) bool {
-	return name == "http" || name == "jsonl" || name == "nats" || name == "redis" || name == "sqlapply" || name == "stdout"
+	return name == "http" || name == "jsonl" || name == "kafka" || name == "nats" || name == "redis" || name == "sqlapply" || name == "stdout"
 }
 
 // Uses returns the capabilities the built-in plugin name uses.

@@ -163,7 +163,7 @@ func (e *Encoder) count(r *sdk.Row) {
 	}
 	e.cur.RowOf(r.File(), r.Pos())
 	e.cur.Next(t.DB, t.Name)
-	if r.Op() == sdk.OpUpdate && e.Flags&wire.EnvDeleteCreate != 0 && keyChanged(t, r.Before(), r.After()) {
+	if r.Op() == sdk.OpUpdate && e.Flags&wire.EnvDeleteCreate != 0 && KeyChanged(t, r.Before(), r.After()) {
 		e.cur.Next(t.DB, t.Name)
 	}
 }
@@ -179,7 +179,7 @@ func (e *Encoder) AppendChange(dst []byte, r *sdk.Row, tx *sdk.Tx, sep byte) []b
 	}
 	row := e.cur.RowOf(r.File(), r.Pos())
 	before, after := r.Before(), r.After()
-	if op == sdk.OpUpdate && e.Flags&wire.EnvDeleteCreate != 0 && keyChanged(t, before, after) {
+	if op == sdk.OpUpdate && e.Flags&wire.EnvDeleteCreate != 0 && KeyChanged(t, before, after) {
 		dst = e.appendRowChange(dst, r, tx, sdk.OpDelete, before, sdk.Image{}, row)
 		dst = append(dst, sep)
 		dst = e.appendTombstone(dst, sep)
@@ -206,8 +206,10 @@ func (e *Encoder) appendTombstone(dst []byte, sep byte) []byte {
 	return append(dst, sep)
 }
 
-// keyChanged reports whether an update changes a key column.
-func keyChanged(t *sdk.Table, before, after sdk.Image) bool {
+// KeyChanged reports whether an update changes a key column of t, as the
+// envelope sees it: with key_change = "delete_create" such an update is
+// a delete and a create.
+func KeyChanged(t *sdk.Table, before, after sdk.Image) bool {
 	if t.KeyKind == sdk.KeyRow || !before.Present() || !after.Present() {
 		return false
 	}

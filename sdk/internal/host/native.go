@@ -30,3 +30,14 @@ var (
 func Err(op string, errno wire.Errno, msg string) error {
 	return &Error{Op: op, Errno: errno, Msg: msg}
 }
+
+// KafkaCluster is what the kafka capability reaches outside Wasm: the
+// in-memory cluster sdktest.Kafka makes.
+type KafkaCluster interface {
+	Produce(*wire.KafkaProduce) (wire.KafkaProduceResult, error)
+	Txn(target string, op uint32) error
+	Last(*wire.KafkaLast) (*wire.KafkaRecord, bool, error)
+}
+
+// Kafka is the kafka capability's cluster; nil when not granted.
+var Kafka KafkaCluster
