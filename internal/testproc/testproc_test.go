@@ -276,3 +276,36 @@ func alive(pid int) bool {
 	i := bytes.LastIndexByte(st, ')')
 	return i < 0 || i+2 >= len(st) || st[i+2] != 'Z'
 }
+
+func TestLockFile(t *testing.T) {
+	t.Parallel()
+	path := filepath.Join(t.TempDir(), "lock")
+	unlock, err := LockFile(t.Context(), path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A second taker waits for the first.
+	ctx, cancel := context.WithTimeout(t.Context(), 200*time.Millisecond)
+	defer cancel()
+	if _, err := LockFile(ctx, path); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("LockFile while held = %v, want the deadline", err)
+	}
+	got := make(chan error, 1)
+	go func() {
+		u, err := LockFile(t.Context(), path)
+		if err == nil {
+			u()
+		}
+		got <- err
+	}()
+	time.Sleep(100 * time.Millisecond)
+	unlock()
+	select {
+	case err := <-got:
+		if err != nil {
+			t.Fatalf("LockFile after unlock: %v", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("LockFile still waiting after unlock")
+	}
+}
