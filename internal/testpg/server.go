@@ -10,9 +10,9 @@
 // initdb and postgres run as the postgres user (which Debian's package
 // creates) and the directory is made its own. initdb runs once per machine
 // and PostgreSQL version, into a template under os.TempDir() that every
-// server copies: a server is then ready a few tenths of a second after New
-// is called. Copies share the template's system identifier, which only
-// replication would notice.
+// server copies, in a third to a half of initdb's time; postgres itself is
+// ready a few tenths of a second after it starts. Copies share the
+// template's system identifier, which only replication would notice.
 //
 // Tests call Start, which skips when PostgreSQL is unavailable, unless the
 // CI environment variable is set, in which case it fails. Other programs
