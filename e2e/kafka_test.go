@@ -390,7 +390,6 @@ tables = ["app.*"]
 checkpoint_interval = "100ms"
 backoff_min = "50ms"
 backoff_max = "1s"
-max_failures = 1000
   [[task.source]]
   addr = %q
   user = "root"
@@ -427,6 +426,7 @@ max_failures = 1000
 	t.Logf("cluster stopped after %d row changes", w.rows)
 	outage := time.Now()
 	var before, errs uint64
+	sawRetrying := false
 	if st, err := taskStats(admin, "app"); err == nil {
 		before = st.PluginErrors
 	}
@@ -438,10 +438,14 @@ max_failures = 1000
 			if st.State == "failed" {
 				t.Fatalf("the task failed during the outage: %s", st.LastError)
 			}
+			sawRetrying = sawRetrying || st.State == "retrying"
 		}
 	}
 	if errs == 0 {
 		t.Error("no plugin errors during the outage: /tasks does not show the sender retrying")
+	}
+	if !sawRetrying {
+		t.Error("/tasks never showed the task retrying during the outage")
 	}
 	t.Logf("during the outage: %d plugin errors (retries)", errs)
 	if countLog(t, logPath, "plugin failed, retrying") == 0 {

@@ -309,6 +309,14 @@ func (c *caps) doKafkaProduce(ctx context.Context, m api.Module, ptr, n uint32) 
 		c.targets.drop(wire.CapKafka, p.Target)
 		return c.fail(wire.ErrnoRemote, "kafka_produce: target %s: %v", p.Target, err)
 	}
+	for _, r := range res {
+		if r.Errno == wire.ErrnoRemote {
+			// A record the cluster did not take: if the plugin fails the
+			// call for it, the destination is unavailable.
+			c.markRemote()
+			break
+		}
+	}
 	c.kafkaOut = wire.AppendKafkaProduceResult(c.kafkaOut, res)
 	return int64(len(c.kafkaOut))
 }

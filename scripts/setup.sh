@@ -47,11 +47,14 @@ installed libstd-rust-dev-wasm32 || need libstd-rust-dev-wasm32
 # hostabi/instrument's AssemblyScript guest: asc comes from npm.
 asc=assemblyscript@0.28.20
 have asc || have npm || need npm
-# Servers the senders' tests run privately.
+# Servers the sinks' tests run privately (internal/testnats, testredis,
+# testrabbit, testpg); rabbitmq-server brings epmd (erlang-base), and
+# postgresql initdb, postgres and the postgres user they run as under root.
+# Kafka needs nothing: internal/testkafka runs kfake in the test process.
 have nats-server || need nats-server
 have redis-server || need redis-server
-have rabbitmq-server || need rabbitmq-server
-have postgres || compgen -G '/usr/lib/postgresql/*/bin/postgres' >/dev/null || need postgresql
+[ -x /usr/lib/rabbitmq/bin/rabbitmq-server ] || have rabbitmq-server || need rabbitmq-server
+compgen -G '/usr/lib/postgresql/*/bin/initdb' >/dev/null || { have initdb && have postgres; } || need postgresql
 
 missing_go=false
 have go || missing_go=true

@@ -1,7 +1,7 @@
 // Package testnats starts private NATS servers with JetStream for tests:
 // each in its own directory (the JetStream store and nats.log), on its own
 // port on 127.0.0.1. It never touches a system server. A server is ready
-// about 0.1 s after New is called.
+// within a tenth of a second after New is called.
 //
 // Tests call Start, which skips when nats-server is unavailable, unless the
 // CI environment variable is set, in which case it fails. Other programs call

@@ -97,6 +97,11 @@ func TestRestartPortTaken(t *testing.T) {
 	t.Parallel()
 	a := Start(t, Options{})
 	b := Start(t, Options{})
+	// Both are copies of the one cluster initdb made.
+	const sysID = "SELECT system_identifier::text FROM pg_control_system()"
+	if ida, idb := query(t, a.DSN(), sysID), query(t, b.DSN(), sysID); ida != idb {
+		t.Errorf("system identifiers %s and %s differ: clusters not copied from the template", ida, idb)
+	}
 	if err := a.Stop(); err != nil {
 		t.Fatalf("Stop: %v", err)
 	}

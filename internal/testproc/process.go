@@ -170,6 +170,9 @@ func (p *Process) WaitReady(ctx context.Context, ready func(context.Context) err
 	var last error
 	for {
 		if p.Exited() {
+			if last == nil { // exited before the first check
+				return fmt.Errorf("exited (%v) before it was ready", p.err)
+			}
 			return fmt.Errorf("exited (%v) before it was ready (last check: %v)", p.err, last)
 		}
 		if last = ready(ctx); last == nil {

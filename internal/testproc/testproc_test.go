@@ -174,13 +174,22 @@ func TestWaitReady(t *testing.T) {
 	})
 	t.Run("exited", func(t *testing.T) {
 		t.Parallel()
-		p, err := Spawn(Spec{Path: "sh", Args: []string{"-c", "exit 3"}})
+		p, err := Spawn(Spec{Path: "sh", Args: []string{"-c", "sleep 0.2; exit 3"}})
 		if err != nil {
 			t.Fatal(err)
 		}
-		err = p.WaitReady(t.Context(), func(context.Context) error { return errors.New("connection refused") })
-		if err == nil || !strings.Contains(err.Error(), "exit status 3") || !strings.Contains(err.Error(), "connection refused") {
-			t.Errorf("WaitReady = %v, want the exit status and the last check's error", err)
+		checked := false
+		err = p.WaitReady(t.Context(), func(context.Context) error {
+			checked = true
+			return errors.New("connection refused")
+		})
+		if err == nil || !strings.Contains(err.Error(), "exit status 3") {
+			t.Fatalf("WaitReady = %v, want the exit status", err)
+		}
+		// The last check's error, if there was a check (a loaded machine
+		// may run none before the child exits).
+		if checked != strings.Contains(err.Error(), "last check: connection refused") || strings.Contains(err.Error(), "<nil>") {
+			t.Errorf("WaitReady = %v after checks: %v", err, checked)
 		}
 	})
 	t.Run("timeout", func(t *testing.T) {
@@ -275,4 +284,37 @@ func alive(pid int) bool {
 	}
 	i := bytes.LastIndexByte(st, ')')
 	return i < 0 || i+2 >= len(st) || st[i+2] != 'Z'
+}
+
+func TestLockFile(t *testing.T) {
+	t.Parallel()
+	path := filepath.Join(t.TempDir(), "lock")
+	unlock, err := LockFile(t.Context(), path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A second taker waits for the first.
+	ctx, cancel := context.WithTimeout(t.Context(), 200*time.Millisecond)
+	defer cancel()
+	if _, err := LockFile(ctx, path); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("LockFile while held = %v, want the deadline", err)
+	}
+	got := make(chan error, 1)
+	go func() {
+		u, err := LockFile(t.Context(), path)
+		if err == nil {
+			u()
+		}
+		got <- err
+	}()
+	time.Sleep(100 * time.Millisecond)
+	unlock()
+	select {
+	case err := <-got:
+		if err != nil {
+			t.Fatalf("LockFile after unlock: %v", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("LockFile still waiting after unlock")
+	}
 }

@@ -5,9 +5,9 @@
 // reaches nor can be reached by a system node, and leaves no epmd daemon
 // behind. guest/guest may log in, over loopback only.
 //
-// RabbitMQ is slow to boot: a node is ready 5 to 15 seconds after New is
-// called, depending on the machine's load. Tests that need one should share
-// it where they can.
+// RabbitMQ is slow to boot: a node is ready 10 to 25 seconds after New is
+// called on a busy two-core machine, and a clean stop takes seconds too.
+// Tests that need one should share it where they can.
 //
 // Tests call Start, which skips when RabbitMQ is unavailable, unless the CI
 // environment variable is set, in which case it fails. Other programs call

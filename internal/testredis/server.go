@@ -2,7 +2,8 @@
 // directory (the append-only file and redis.log), on its own port on
 // 127.0.0.1, with every write fsynced to the append-only file before it is
 // acknowledged, so data survives Stop, Kill and Restart. It never touches a
-// system server. A server is ready about 0.1 s after New is called.
+// system server. A server is ready within a tenth of a second after New is
+// called.
 //
 // Tests call Start, which skips when redis-server is unavailable, unless the
 // CI environment variable is set, in which case it fails. Other programs call
