@@ -7,6 +7,7 @@ import (
 
 	"github.com/go-mysql-org/go-mysql/replication"
 
+	"github.com/pumacdc/puma/engine/checkpoint"
 	"github.com/pumacdc/puma/engine/position"
 )
 
@@ -31,6 +32,7 @@ type Stats struct {
 	lastErr        string
 	queue          func() int
 	heartbeatLag   atomic.Int64 // nanoseconds
+	incremental    atomic.Pointer[checkpoint.Incremental]
 }
 
 // StatsSnapshot is a point-in-time copy of Stats.
@@ -65,7 +67,14 @@ type StatsSnapshot struct {
 	// senders.
 	QueueDepth int    `json:"queue_depth"`
 	LastError  string `json:"last_error,omitempty"`
+	// IncrementalSnapshot is the incremental snapshot in progress, as the
+	// stream has reached it: the tables left (the first being read), the
+	// key of the last row read, and the chunks and rows read so far.
+	IncrementalSnapshot *checkpoint.Incremental `json:"incremental_snapshot,omitempty"`
 }
+
+// setIncremental records the incremental snapshot's progress (nil: none).
+func (s *Stats) setIncremental(p *checkpoint.Incremental) { s.incremental.Store(p) }
 
 func (s *Stats) setHeartbeatLag(d time.Duration) { s.heartbeatLag.Store(int64(d)) }
 
@@ -92,6 +101,7 @@ func (s *Stats) Snapshot() StatsSnapshot {
 	snap.PluginErrors = s.pluginErrors.Load()
 	snap.DeadLettered = s.deadLettered.Load()
 	snap.Reconnects = s.reconnects.Load()
+	snap.IncrementalSnapshot = s.incremental.Load()
 	if ns := s.lastCheckpoint.Load(); ns != 0 {
 		snap.LastCheckpoint = time.Unix(0, ns).UTC()
 	}
