@@ -5,6 +5,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/pumacdc/puma/engine/checkpoint"
 	"github.com/pumacdc/puma/engine/position"
 )
 
@@ -263,6 +264,10 @@ type Batch struct {
 	// read is when the pipeline took the batch from the reader; set only
 	// when Commit is, for the transaction latency metric.
 	read time.Time
+	// incremental is the incremental snapshot's progress at Commit (nil:
+	// none in progress), saved with the checkpoint; set only when Commit
+	// is.
+	incremental *checkpoint.Incremental
 }
 
 // Empty reports whether b carries nothing a sender writes.

@@ -137,6 +137,12 @@ type TaskConfig struct {
 	// microsecond timestamp to its acknowledgement by every sender.
 	HeartbeatTable    string
 	HeartbeatInterval time.Duration
+	// SignalTable, when set ("db.table"), is a table of the source the
+	// user creates and lets Puma write to, with the columns id, type and
+	// data (see the README): incremental snapshots are requested through
+	// it and mark each chunk's read with a low and a high watermark row
+	// there. Its rows are never delivered.
+	SignalTable string
 	// Sources are the servers to read from, in failover order; at least
 	// one.
 	Sources []Source
@@ -288,6 +294,14 @@ func (c TaskConfig) Validate() error {
 	oneOf("Schema", c.Schema, SchemaMetadata, SchemaLive)
 	oneOf("OnError", c.OnError, OnErrorStop, OnErrorDeadLetter)
 	oneOf("Snapshot", c.Snapshot, SnapshotNever, SnapshotInitial, SnapshotInitialOnly, SnapshotWhenNeeded)
+	for field, v := range map[string]string{"HeartbeatTable": c.HeartbeatTable, "SignalTable": c.SignalTable} {
+		if db, table, ok := strings.Cut(v, "."); v != "" && (!ok || db == "" || table == "" || strings.Contains(table, ".")) {
+			bad("%s %q: want db.table", field, v)
+		}
+	}
+	if c.SignalTable != "" && c.SignalTable == c.HeartbeatTable {
+		bad("SignalTable %q is also the HeartbeatTable: give each its own table", c.SignalTable)
+	}
 	if c.OnError == OnErrorDeadLetter && c.DeadLetterPath == "" {
 		bad("OnError %q needs a DeadLetterPath", c.OnError)
 	}

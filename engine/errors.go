@@ -19,6 +19,10 @@ var (
 	ErrXA = errors.New("XA transactions are not supported")
 	// ErrPreflight: the source is not fit for change data capture.
 	ErrPreflight = errors.New("preflight failed")
+	// ErrSnapshotRefused: an incremental snapshot request names a table
+	// the task cannot snapshot (not one it reads, missing, or without a
+	// key to read it in chunks by).
+	ErrSnapshotRefused = errors.New("snapshot refused")
 )
 
 // NoMetadataError reports a TABLE_MAP event without column names, logged

@@ -3,6 +3,7 @@ package engine
 import (
 	"io"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -219,6 +220,15 @@ func (m *taskMetrics) sender(name string) *pluginMetrics {
 		p.group = metricSet.GetOrCreatePrometheusHistogramExt(`puma_sender_group_batches{`+label(m.task)+`,plugin=`+strconv.Quote(name)+`}`, groupBuckets)
 	}
 	return p
+}
+
+// snapshotChunk counts a snapshot chunk of table ("db.table") delivered
+// with rows rows; kind is "initial" or "incremental".
+func (m *taskMetrics) snapshotChunk(kind, table string, rows int) {
+	db, name, _ := strings.Cut(table, ".")
+	l := label(m.task) + `,db=` + strconv.Quote(db) + `,table=` + strconv.Quote(name) + `,snapshot=` + strconv.Quote(kind)
+	metricSet.GetOrCreateCounter(`puma_snapshot_chunks_total{` + l + `}`).Inc()
+	metricSet.GetOrCreateCounter(`puma_snapshot_rows_total{` + l + `}`).Add(rows)
 }
 
 // failover counts a switch of source.

@@ -112,6 +112,8 @@ type pendingCommit struct {
 	seq     uint64
 	pos     position.Position
 	schemas []byte // Batch.schemas
+	// incremental is Batch.incremental.
+	incremental *checkpoint.Incremental
 }
 
 // pipeline carries batches from the reader through the handlers to every
@@ -250,7 +252,7 @@ func (p *pipeline) handleStage(ctx context.Context) {
 		if ctx.Err() != nil {
 			continue // drain so the reader never blocks on a dead pipeline
 		}
-		schemas, read := b.schemas, b.read // handlers may return another batch
+		schemas, read, incr := b.schemas, b.read, b.incremental // handlers may return another batch
 		for _, h := range p.handlers {
 			one := [1]*Batch{b}
 			out, err := p.retry(ctx, h.name, one[:], func(ctx context.Context) (*Batch, error) { return h.h.Handle(ctx, b) })
@@ -267,7 +269,7 @@ func (p *pipeline) handleStage(ctx context.Context) {
 		b.acks.Store(int32(len(p.senders)))
 		if b.Commit != nil {
 			p.mu.Lock()
-			p.commits = append(p.commits, pendingCommit{seq: b.Seq, pos: *b.Commit, schemas: schemas})
+			p.commits = append(p.commits, pendingCommit{seq: b.Seq, pos: *b.Commit, schemas: schemas, incremental: incr})
 			p.mu.Unlock()
 		}
 		for _, s := range p.senders {
@@ -663,6 +665,7 @@ func (p *pipeline) ackedCommit() (position.Position, uint64, bool) {
 		// The schema state goes with the position it was in use at;
 		// p.base is only touched by checkpoint, on one goroutine at a time.
 		p.base.Schemas = p.commits[n].schemas
+		p.base.Incremental = p.commits[n].incremental
 		n++
 	}
 	if n == 0 {

@@ -15,6 +15,7 @@ import (
 	"github.com/go-mysql-org/go-mysql/replication"
 	"github.com/google/uuid"
 
+	"github.com/pumacdc/puma/engine/checkpoint"
 	"github.com/pumacdc/puma/engine/position"
 )
 
@@ -46,6 +47,22 @@ type reader struct {
 	stmt    string
 	// bounds says where transactions begin and end.
 	bounds txBounds
+
+	// Incremental snapshot (see incremental.go). task is the task's
+	// name, which signal rows address; signalTable is its signal table
+	// (nil: none) and signals the signal rows of the open transaction.
+	// progress is the snapshot's progress in stream order, attached to
+	// every commit handed on; incr shares it with the chunk reader;
+	// window is the chunk between its watermarks. onProgress and counted
+	// report progress and delivered chunks (both may be nil).
+	task        string
+	signalTable *signalTable
+	signals     []signalRow
+	incr        *incremental
+	progress    *checkpoint.Incremental
+	window      *window
+	onProgress  func(*checkpoint.Incremental)
+	counted     func(table string, rows int)
 
 	// pos is the end of the last transaction handed on: a reconnect resumes
 	// there. gset is the GTID set executed at pos (nil when unknown).
@@ -82,6 +99,7 @@ func (r *reader) resetConnection(serverID uint32) {
 	r.tx, r.txGTID, r.txOpen, r.txBegun, r.txSeq, r.txTouched = nil, nil, false, false, 0, false
 	r.pending = nil
 	r.bounds = txBounds{}
+	r.signals = r.signals[:0]
 }
 
 // handle processes one event; it calls emit for each batch ready to go
@@ -113,7 +131,7 @@ func (r *reader) handle(ctx context.Context, ev *replication.BinlogEvent, emit f
 			r.pos.File, r.pos.Pos = r.file, uint32(e.Position)
 			pos := r.pos
 			pos.ServerID = r.serverID
-			return emit(ctx, &Batch{Seq: r.nextSeq(), Commit: &pos, CommitTime: r.pos.Timestamp, schemas: r.schemaState.encoded()})
+			return emit(ctx, &Batch{Seq: r.nextSeq(), Commit: &pos, CommitTime: r.pos.Timestamp, schemas: r.schemaState.encoded(), incremental: r.progress})
 		}
 	case *replication.PreviousGTIDsEvent:
 		if r.gset == nil && r.pos.Flavor == mysql.MySQLFlavor && r.pos.Pos <= 4 {
@@ -206,6 +224,7 @@ func (r *reader) open(h *replication.EventHeader, gtid string, g any) {
 	r.txTouched = false
 	r.pending = r.pending[:0]
 	r.stmt = ""
+	r.signals = r.signals[:0]
 }
 
 // openAnonymous opens a transaction on a server that logs no GTIDs: its
@@ -259,6 +278,9 @@ func (r *reader) query(h *replication.EventHeader, e *replication.QueryEvent) {
 }
 
 func (r *reader) add(c Change) {
+	if r.window != nil {
+		r.window.observe(&c)
+	}
 	r.txSeq++
 	c.Seq = r.txSeq
 	c.Tx = r.tx
@@ -267,8 +289,11 @@ func (r *reader) add(c Change) {
 
 func (r *reader) rows(ctx context.Context, h *replication.EventHeader, e *replication.RowsEvent, emit func(context.Context, *Batch) error) error {
 	db, name := string(e.Table.Schema), string(e.Table.Table)
-	deliver, heartbeat := r.match(db, name), r.heartbeat.is(db, name)
-	if !deliver && !heartbeat {
+	deliver, heartbeat, signal := r.match(db, name), r.heartbeat.is(db, name), r.signalTable.is(db, name)
+	if signal {
+		deliver = false // the task's own bookkeeping
+	}
+	if !deliver && !heartbeat && !signal {
 		return nil
 	}
 	m, err := r.schemas.mapping(ctx, e.Table)
@@ -344,6 +369,9 @@ func (r *reader) rows(ctx context.Context, h *replication.EventHeader, e *replic
 				r.heartbeatAt = at
 			}
 		}
+		if signal && c.After != nil {
+			r.signal(t, c.After)
+		}
 		if !deliver {
 			continue
 		}
@@ -394,6 +422,7 @@ func (r *reader) flush(ctx context.Context, emit func(context.Context, *Batch) e
 	b := &Batch{Seq: r.nextSeq(), Commit: commit, CommitTime: commitTime}
 	if commit != nil {
 		b.schemas = r.schemaState.encoded()
+		b.incremental = r.progress
 		b.heartbeat, r.heartbeatAt = r.heartbeatAt, time.Time{}
 	}
 	if r.txTouched {
@@ -428,6 +457,10 @@ func (r *reader) commit(ctx context.Context, h *replication.EventHeader, c txCom
 	if err := r.addGTID(); err != nil {
 		return r.errorAt(h, err)
 	}
+	var closing *incrChunk
+	if len(r.signals) > 0 {
+		closing = r.applySignals()
+	}
 	p := position.Position{
 		ServerID:   r.serverID,
 		ServerUUID: r.pos.ServerUUID,
@@ -444,6 +477,11 @@ func (r *reader) commit(ctx context.Context, h *replication.EventHeader, c txCom
 	}
 	r.pos = p
 	r.txOpen, r.tx, r.txGTID = false, nil, nil
+	if closing != nil {
+		if err := r.deliverChunk(ctx, closing, c, emit); err != nil {
+			return err
+		}
+	}
 	if stop != nil && stopAfter(stop, r.gset) {
 		return errStopAt
 	}

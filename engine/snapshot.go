@@ -90,7 +90,7 @@ func (t *Task) snapshotWhenNeeded(ctx context.Context, p *pipeline, cp *checkpoi
 	t.metrics.resnapshots.Inc()
 	t.log.Error("the source no longer serves the checkpoint's position: snapshotting the tables again (snapshot = \"when_needed\"); every row is delivered again as op r",
 		"checkpoint", cp.Position.String(), "err", unservable)
-	cp.Position, cp.Schemas = position.Position{}, nil
+	cp.Position, cp.Schemas, cp.Incremental = position.Position{}, nil, nil
 	if err := t.snapshot(ctx, p, cp); err != nil || ctx.Err() != nil {
 		return err
 	}
@@ -233,7 +233,7 @@ func (s *snapshotReader) tables() ([]string, error) {
 	var out []string
 	for i := range r.RowNumber() {
 		db, table := cellString(r, i, 0), cellString(r, i, 1)
-		if s.t.cfg.Match(db, table) && db+"."+table != s.t.cfg.HeartbeatTable {
+		if s.t.cfg.Match(db, table) && db+"."+table != s.t.cfg.HeartbeatTable && db+"."+table != s.t.cfg.SignalTable {
 			out = append(out, db+"."+table)
 		}
 	}
@@ -337,6 +337,7 @@ func (s *snapshotReader) scan(ctx context.Context, start position.Position, prog
 		batches++
 		tx = s.newTx(name, from, batches)
 		*progress = *p
+		s.t.metrics.snapshotChunk("initial", name, len(b.Changes))
 		return s.p.emit(ctx, b)
 	}
 	var result mysql.Result

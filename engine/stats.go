@@ -7,6 +7,7 @@ import (
 
 	"github.com/go-mysql-org/go-mysql/replication"
 
+	"github.com/pumacdc/puma/engine/checkpoint"
 	"github.com/pumacdc/puma/engine/position"
 )
 
@@ -35,6 +36,7 @@ type Stats struct {
 	// when (see setRetrying).
 	retrying      string
 	retryingSince time.Time
+	incremental   atomic.Pointer[checkpoint.Incremental]
 }
 
 // StatsSnapshot is a point-in-time copy of Stats.
@@ -75,7 +77,14 @@ type StatsSnapshot struct {
 	// "retrying", since RetryingSince.
 	Retrying      string    `json:"retrying,omitempty"`
 	RetryingSince time.Time `json:"-"`
+	// IncrementalSnapshot is the incremental snapshot in progress, as the
+	// stream has reached it: the tables left (the first being read), the
+	// key of the last row read, and the chunks and rows read so far.
+	IncrementalSnapshot *checkpoint.Incremental `json:"incremental_snapshot,omitempty"`
 }
+
+// setIncremental records the incremental snapshot's progress (nil: none).
+func (s *Stats) setIncremental(p *checkpoint.Incremental) { s.incremental.Store(p) }
 
 func (s *Stats) setHeartbeatLag(d time.Duration) { s.heartbeatLag.Store(int64(d)) }
 
@@ -103,6 +112,7 @@ func (s *Stats) Snapshot() StatsSnapshot {
 	snap.PluginErrors = s.pluginErrors.Load()
 	snap.DeadLettered = s.deadLettered.Load()
 	snap.Reconnects = s.reconnects.Load()
+	snap.IncrementalSnapshot = s.incremental.Load()
 	if ns := s.lastCheckpoint.Load(); ns != 0 {
 		snap.LastCheckpoint = time.Unix(0, ns).UTC()
 	}

@@ -136,7 +136,7 @@ func (t *Task) Run(ctx context.Context) (err error) {
 		// counts from the old one.
 		t.log.Warn("start changed: repositioning; plugin state reset", "was", cp.Start, "now", t.cfg.Start.String(),
 			"checkpoint", cp.Position.String(), "plugins_with_state", len(cp.Plugins))
-		cp.Position, cp.Schemas, cp.Plugins = position.Position{}, nil, nil
+		cp.Position, cp.Schemas, cp.Plugins, cp.Incremental = position.Position{}, nil, nil, nil
 	}
 	if !cp.Position.IsZero() {
 		t.stats.setAcked(cp.Position)
@@ -331,6 +331,27 @@ func (t *Task) read(ctx context.Context, p *pipeline, cp *checkpoint.Checkpoint)
 		heartbeat: newHeartbeatTable(t.cfg),
 		pos:       cp.Position,
 		queries:   t.cfg.IncludeQuery,
+
+		task:        t.cfg.Name,
+		signalTable: newSignalTable(t.cfg),
+		progress:    cp.Incremental,
+		onProgress:  t.stats.setIncremental,
+		counted: func(table string, rows int) {
+			t.metrics.snapshotChunk("incremental", table, rows)
+		},
+	}
+	t.stats.setIncremental(cp.Incremental)
+	if r.signalTable != nil {
+		// The chunk reader lives as long as the reconnect loop: a chunk
+		// waits for the stream to reach its watermarks across reconnects.
+		r.incr = newIncremental(cp.Incremental)
+		chunkCtx, stopChunks := context.WithCancel(ctx)
+		chunksDone := make(chan struct{})
+		go func() { defer close(chunksDone); t.chunkReader(chunkCtx, r.incr) }()
+		defer func() { stopChunks(); <-chunksDone }()
+	} else if cp.Incremental != nil {
+		t.log.Warn("the checkpoint holds an incremental snapshot in progress, but the task has no signal_table: it waits until signal_table is set again",
+			"id", cp.Incremental.ID, "tables_left", cp.Incremental.Tables)
 	}
 	var err error
 	if r.schemaState, err = decodeSchemaState(cp.Schemas); err != nil {
@@ -425,10 +446,11 @@ func (t *Task) read(ctx context.Context, p *pipeline, cp *checkpoint.Checkpoint)
 	}
 }
 
-// decodes reports whether rows of db.table are decoded: the task's tables
-// and its heartbeat table.
+// decodes reports whether rows of db.table are decoded: the task's tables,
+// its heartbeat table and its signal table.
 func (t *Task) decodes(db, table string) bool {
-	return t.cfg.Match(db, table) || (t.cfg.HeartbeatTable != "" && t.cfg.HeartbeatTable == db+"."+table)
+	return t.cfg.Match(db, table) || (t.cfg.HeartbeatTable != "" && t.cfg.HeartbeatTable == db+"."+table) ||
+		(t.cfg.SignalTable != "" && t.cfg.SignalTable == db+"."+table)
 }
 
 // matchDB reports whether the task reads tables of database db, for DDL

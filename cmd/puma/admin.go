@@ -16,20 +16,35 @@ import (
 	"github.com/pumacdc/puma/internal/config"
 )
 
-// adminCommand runs status, pause, resume, stop-at and reload against the
-// admin API of a running daemon, found through the config file.
+// adminCommand runs status, pause, resume, stop-at, snapshot and reload
+// against the admin API of a running daemon, found through the config
+// file.
 func adminCommand(name string, args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet(name, flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	path := fs.String("c", "puma.toml", "configuration file of the running daemon")
 	asJSON := fs.Bool("json", false, "print the API's JSON")
+	var cancel *bool
+	if name == "snapshot" {
+		cancel = fs.Bool("cancel", false, "stop the task's incremental snapshot")
+	}
 	if err := fs.Parse(args); err != nil {
 		return exitUsage
 	}
-	want := map[string]int{"status": -1, "pause": 1, "resume": 1, "stop-at": 2, "reload": 0}[name]
-	if (want >= 0 && fs.NArg() != want) || (want < 0 && fs.NArg() > 1) {
+	n := fs.NArg()
+	var ok bool
+	switch name {
+	case "status":
+		ok = n <= 1
+	case "snapshot":
+		ok = *cancel && n == 1 || !*cancel && n >= 2
+	default:
+		ok = n == map[string]int{"pause": 1, "resume": 1, "stop-at": 2, "reload": 0}[name]
+	}
+	if !ok {
 		fmt.Fprintf(stderr, "usage: puma %s -c puma.toml %s\n", name, map[string]string{
 			"status": "[task]", "pause": "<task>", "resume": "<task>", "stop-at": "<task> <time|gtid:set|file:name:pos>", "reload": "",
+			"snapshot": "<task> <db.table> [db.table ...]\n       puma snapshot -c puma.toml -cancel <task>",
 		}[name])
 		return exitUsage
 	}
@@ -58,6 +73,13 @@ func adminCommand(name string, args []string, stdout, stderr io.Writer) int {
 	case "stop-at":
 		method, route = http.MethodPost, "/tasks/"+url.PathEscape(fs.Arg(0))+"/stop-at"
 		body, _ = json.Marshal(map[string]string{"at": fs.Arg(1)})
+	case "snapshot":
+		method, route = http.MethodPost, "/tasks/"+url.PathEscape(fs.Arg(0))+"/snapshot"
+		if *cancel {
+			route += "/cancel"
+		} else {
+			body, _ = json.Marshal(map[string][]string{"tables": fs.Args()[1:]})
+		}
 	default:
 		method, route = http.MethodPost, "/tasks/"+url.PathEscape(fs.Arg(0))+"/"+name
 	}
@@ -98,7 +120,11 @@ func adminCommand(name string, args []string, stdout, stderr io.Writer) int {
 			fmt.Fprintf(stderr, "puma %s: %v\n", name, err)
 			return exitFailed
 		}
-		fmt.Fprintln(stdout, done(name, fs.Args(), res.Task))
+		what := name
+		if cancel != nil && *cancel {
+			what = "snapshot-cancel"
+		}
+		fmt.Fprintln(stdout, done(what, fs.Args(), res.Task))
 		return exitOK
 	}
 	var tasks []admin.TaskStatus
@@ -119,6 +145,15 @@ func adminCommand(name string, args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%.0fs\t%d\t%d\t%s\n", t.Name, t.State, t.Source, t.Position.String(), t.Lag, t.Rows, t.Transactions, t.LastError)
 	}
 	tw.Flush()
+	for _, t := range tasks {
+		if p := t.IncrementalSnapshot; p != nil && len(p.Tables) > 0 {
+			fmt.Fprintf(stdout, "%s: incremental snapshot of %s: %d chunks, %d rows read", t.Name, p.Tables[0], p.Chunks, p.Rows)
+			if len(p.Tables) > 1 {
+				fmt.Fprintf(stdout, ", then %s", strings.Join(p.Tables[1:], ", "))
+			}
+			fmt.Fprintln(stdout)
+		}
+	}
 	return exitOK
 }
 
@@ -136,6 +171,10 @@ func done(name string, args []string, t *admin.TaskStatus) string {
 		return fmt.Sprintf("task %s paused %s", args[0], at)
 	case "resume":
 		return fmt.Sprintf("task %s resumed %s", args[0], at)
+	case "snapshot":
+		return fmt.Sprintf("task %s: incremental snapshot of %s requested; it starts when the task streams past the request (puma status shows its progress)", args[0], strings.Join(args[1:], ", "))
+	case "snapshot-cancel":
+		return fmt.Sprintf("task %s: incremental snapshot cancel requested", args[0])
 	}
 	return fmt.Sprintf("task %s will stop at %s; now %s", args[0], args[1], at)
 }

@@ -45,6 +45,8 @@ commands:
   pause   -c puma.toml <task>            stop reading; resume continues
   resume  -c puma.toml <task>
   stop-at -c puma.toml <task> <position> run to a time, gtid:<set> or file:<name>:<pos>, then stop
+  snapshot -c puma.toml <task> <db.table>...  read tables again while streaming (incremental snapshot)
+  snapshot -c puma.toml -cancel <task>        stop the incremental snapshot
   reload  -c puma.toml                   re-read puma.toml (as SIGHUP does)
   version                print the version, VCS revision and Go version
 `
@@ -61,7 +63,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return cmdCheck(args[1:], stdout, stderr)
 	case "plugin":
 		return cmdPlugin(args[1:], stdout, stderr)
-	case "status", "pause", "resume", "stop-at", "reload":
+	case "status", "pause", "resume", "stop-at", "snapshot", "reload":
 		return adminCommand(args[0], args[1:], stdout, stderr)
 	case "version", "-version", "--version":
 		b := engine.Build()

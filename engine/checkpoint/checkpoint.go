@@ -37,8 +37,29 @@ type Checkpoint struct {
 	// Plugins is the state of the task's stateful plugins (the kv
 	// capability) at Position, by plugin name, opaque to the store.
 	Plugins map[string][]byte `json:"plugins,omitempty"`
+	// Incremental is the incremental snapshot in progress at Position,
+	// nil when none is: a restart continues it at its next chunk.
+	Incremental *Incremental `json:"incremental,omitempty"`
 	// Saved is when the checkpoint was written.
 	Saved time.Time `json:"saved"`
+}
+
+// Incremental is the progress of an incremental snapshot (tables read
+// again while the task streams), as of the checkpoint's position. It is
+// immutable once written: progress is a new value.
+type Incremental struct {
+	// ID names the request: the id of the signal row that started it.
+	ID string `json:"id"`
+	// Tables are the tables still to read ("db.table"), the first one
+	// being read.
+	Tables []string `json:"tables"`
+	// Key is the key of the last row of Tables[0] read (nil: none yet), in
+	// the typed form of position.Snapshot's Key.
+	Key []string `json:"key,omitempty"`
+	// Chunks and Rows count the chunks read and the rows delivered since
+	// the request started.
+	Chunks int   `json:"chunks"`
+	Rows   int64 `json:"rows"`
 }
 
 // Store persists checkpoints.

@@ -1,5 +1,5 @@
 // Package admin is Puma's HTTP admin API: health, task status, pause,
-// resume, stop-at, reload and Prometheus metrics.
+// resume, stop-at, incremental snapshots, reload and Prometheus metrics.
 //
 // The handler is safe for concurrent use; it holds no state of its own
 // beyond its Controller.
@@ -45,6 +45,10 @@ type Controller interface {
 	// StopAt makes the task run to the position or time at (the syntax of
 	// a start specification), checkpoint and stop.
 	StopAt(ctx context.Context, task, at string) error
+	// Snapshot starts an incremental snapshot of tables ("db.table") in
+	// the task, or adds them to the one running; CancelSnapshot stops it.
+	Snapshot(ctx context.Context, task string, tables []string) error
+	CancelSnapshot(ctx context.Context, task string) error
 	Reload(ctx context.Context) error
 }
 
@@ -78,6 +82,9 @@ func NewHandler(c Controller, opts Options) http.Handler {
 	mux.HandleFunc("POST /tasks/{name}/pause", h.pause)
 	mux.HandleFunc("POST /tasks/{name}/resume", h.resume)
 	mux.HandleFunc("POST /tasks/{name}/stop-at", h.stopAt)
+	mux.HandleFunc("POST /tasks/{name}/snapshot", h.snapshot)
+	mux.HandleFunc("DELETE /tasks/{name}/snapshot", h.cancelSnapshot)
+	mux.HandleFunc("POST /tasks/{name}/snapshot/cancel", h.cancelSnapshot)
 	mux.HandleFunc("POST /reload", h.reload)
 	if opts.Metrics != nil {
 		mux.HandleFunc("GET /metrics", func(w http.ResponseWriter, r *http.Request) {
@@ -127,7 +134,7 @@ func statusOf(err error) int {
 		return http.StatusNotFound
 	case errors.Is(err, ErrState):
 		return http.StatusConflict
-	case errors.Is(err, position.ErrBadSpec):
+	case errors.Is(err, position.ErrBadSpec), errors.Is(err, engine.ErrSnapshotRefused):
 		return http.StatusBadRequest
 	}
 	return http.StatusInternalServerError
@@ -253,6 +260,30 @@ func (h *handler) stopAt(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	h.do(w, r, "stop-at "+at, func(ctx context.Context) error { return h.c.StopAt(ctx, r.PathValue("name"), at) })
+}
+
+// snapshot takes the tables as a JSON body {"tables": ["db.table", …]}.
+func (h *handler) snapshot(w http.ResponseWriter, r *http.Request) {
+	var body struct {
+		Tables []string `json:"tables"`
+	}
+	dec := json.NewDecoder(io.LimitReader(r.Body, 1<<20))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&body); err != nil && !errors.Is(err, io.EOF) {
+		writeError(w, http.StatusBadRequest, fmt.Errorf("snapshot body: %w", err))
+		return
+	}
+	if len(body.Tables) == 0 {
+		writeError(w, http.StatusBadRequest, errors.New(`snapshot needs tables: {"tables": ["db.table", …]}`))
+		return
+	}
+	h.do(w, r, "snapshot "+strings.Join(body.Tables, " "), func(ctx context.Context) error {
+		return h.c.Snapshot(ctx, r.PathValue("name"), body.Tables)
+	})
+}
+
+func (h *handler) cancelSnapshot(w http.ResponseWriter, r *http.Request) {
+	h.do(w, r, "cancel snapshot", func(ctx context.Context) error { return h.c.CancelSnapshot(ctx, r.PathValue("name")) })
 }
 
 func (h *handler) reload(w http.ResponseWriter, r *http.Request) {

@@ -17,9 +17,11 @@ import (
 )
 
 type fakeDaemon struct {
-	paused  map[string]bool
-	stopAt  map[string]string
-	reloads int
+	paused    map[string]bool
+	stopAt    map[string]string
+	snapshots map[string][]string
+	cancels   int
+	reloads   int
 }
 
 func (f *fakeDaemon) Tasks() []TaskStatus {
@@ -66,6 +68,30 @@ func (f *fakeDaemon) StopAt(_ context.Context, name, at string) error {
 	return nil
 }
 
+func (f *fakeDaemon) Snapshot(_ context.Context, name string, tables []string) error {
+	if err := f.check(name); err != nil {
+		return err
+	}
+	for _, tb := range tables {
+		if !strings.Contains(tb, ".") {
+			return fmt.Errorf("snapshot %q: want db.table: %w", tb, engine.ErrSnapshotRefused)
+		}
+	}
+	if f.snapshots == nil {
+		f.snapshots = map[string][]string{}
+	}
+	f.snapshots[name] = append(f.snapshots[name], tables...)
+	return nil
+}
+
+func (f *fakeDaemon) CancelSnapshot(_ context.Context, name string) error {
+	if err := f.check(name); err != nil {
+		return err
+	}
+	f.cancels++
+	return nil
+}
+
 func (f *fakeDaemon) Reload(context.Context) error { f.reloads++; return nil }
 
 func request(t *testing.T, h http.Handler, method, target, body, token string) (int, string) {
@@ -102,6 +128,13 @@ func TestAPI(t *testing.T) {
 		{"stop-at missing", "POST", "/tasks/shop/stop-at", "", 400, "needs a position"},
 		{"stop-at unknown field", "POST", "/tasks/shop/stop-at", `{"when":"x"}`, 400, "unknown field"},
 		{"wrong method", "GET", "/tasks/shop/pause", "", 405, ""},
+		{"snapshot", "POST", "/tasks/shop/snapshot", `{"tables":["shop.orders","shop.items"]}`, 200, `"ok"`},
+		{"snapshot refused", "POST", "/tasks/shop/snapshot", `{"tables":["orders"]}`, 400, "want db.table"},
+		{"snapshot no tables", "POST", "/tasks/shop/snapshot", `{}`, 400, "needs tables"},
+		{"snapshot unknown field", "POST", "/tasks/shop/snapshot", `{"table":"shop.orders"}`, 400, "unknown field"},
+		{"snapshot unknown task", "POST", "/tasks/nope/snapshot", `{"tables":["a.b"]}`, 404, "no such task"},
+		{"snapshot cancel", "POST", "/tasks/shop/snapshot/cancel", "", 200, `"ok"`},
+		{"snapshot delete", "DELETE", "/tasks/shop/snapshot", "", 200, `"ok"`},
 		{"reload", "POST", "/reload", "", 200, `"ok"`},
 		{"metrics", "GET", "/metrics", "", 200, "puma_up 1"},
 	}
@@ -113,7 +146,8 @@ func TestAPI(t *testing.T) {
 			}
 		})
 	}
-	if f.stopAt["shop"] != "2026-11-25T10:00:00Z" || f.reloads != 1 {
+	if f.stopAt["shop"] != "2026-11-25T10:00:00Z" || f.reloads != 1 ||
+		!slices.Equal(f.snapshots["shop"], []string{"shop.orders", "shop.items"}) || f.cancels != 2 {
 		t.Fatalf("controller not called: %+v", f)
 	}
 }

@@ -113,6 +113,7 @@ func TestExample(t *testing.T) {
 			DeadLetterPath:     filepath.Join(dir, "dl/shop.jsonl"),
 			HeartbeatTable:     "puma.heartbeat",
 			HeartbeatInterval:  500 * time.Millisecond,
+			SignalTable:        "puma.signal",
 			Sources: []Source{{
 				Addr:          "db1.example.com:3306",
 				User:          "puma",
@@ -472,6 +473,8 @@ func TestInvalid(t *testing.T) {
 		{name: "dead_letter_path empty", d: doc{task: `dead_letter_path = ""`}, path: t0 + ".dead_letter_path", contains: "empty"},
 		{name: "heartbeat_table not db.table", d: doc{task: `heartbeat_table = "beats"`}, path: t0 + ".heartbeat_table", contains: "want db.table"},
 		{name: "heartbeat_table glob", d: doc{task: `heartbeat_table = "p.*"`}, path: t0 + ".heartbeat_table", contains: "want db.table"},
+		{name: "signal_table not db.table", d: doc{task: `signal_table = "signals"`}, path: t0 + ".signal_table", contains: "want db.table"},
+		{name: "signal_table is the heartbeat_table", d: doc{task: "signal_table = \"p.t\"\nheartbeat_table = \"p.t\""}, path: t0 + ".signal_table", contains: "also the heartbeat_table"},
 		{name: "no source", src: "[[task]]\nname = \"shop\"\nreplica_server_id = 1\n[[task.sender]]\nplugin = \"builtin:x\"", path: t0 + ".source", contains: "at least one [[task.source]]"},
 		{name: "no sender", src: "[[task]]\nname = \"shop\"\nreplica_server_id = 1\n[[task.source]]\naddr = \"h:1\"\nuser = \"u\"", path: t0 + ".sender", contains: "at least one [[task.sender]]"},
 		// [[task.source]]

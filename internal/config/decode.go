@@ -76,6 +76,7 @@ type (
 		snapshotChunkRows                          *int64
 		includeQuery                               *bool
 		heartbeatTable, heartbeatInterval          *string
+		signalTable                                *string
 		sources                                    []rawSource
 		handlers, senders                          []rawPlugin
 	}
@@ -333,6 +334,7 @@ func (p *parser) decodeTask(i int, m map[string]any) rawTask {
 		field{"dead_letter_path", &t.deadLetterPath},
 		field{"heartbeat_table", &t.heartbeatTable},
 		field{"heartbeat_interval", &t.heartbeatInterval},
+		field{"signal_table", &t.signalTable},
 		field{"source", &sources},
 		field{"handler", &handlers},
 		field{"sender", &senders},

@@ -69,6 +69,7 @@ func TestREADMEDefaults(t *testing.T) {
 			"failover_lookback":  dur(task.FailoverLookback),
 			"position":           is(task.Position),
 			"heartbeat_table":    nil,
+			"signal_table":       nil,
 			"heartbeat_interval": dur(task.HeartbeatInterval),
 			"schema":             is(task.Schema),
 		},

@@ -342,13 +342,10 @@ func (p *parser) buildTask(r *rawTask) Task {
 	t.MaxFailures = p.intIn(at("max_failures"), *r.maxFailures, 1, 1<<31-1)
 	t.DeadLetterPath = p.path(at("dead_letter_path"), r.deadLetterPath)
 	t.HeartbeatInterval = p.duration(at("heartbeat_interval"), r.heartbeatInterval)
-	if r.heartbeatTable != nil {
-		db, table, ok := strings.Cut(*r.heartbeatTable, ".")
-		if !ok || db == "" || table == "" || strings.ContainsAny(*r.heartbeatTable, "*?[]`") || strings.Contains(table, ".") {
-			p.addf(at("heartbeat_table"), "%q: want db.table, plain names", *r.heartbeatTable)
-		} else {
-			t.HeartbeatTable = *r.heartbeatTable
-		}
+	t.HeartbeatTable = p.plainTable(at("heartbeat_table"), r.heartbeatTable)
+	t.SignalTable = p.plainTable(at("signal_table"), r.signalTable)
+	if t.SignalTable != "" && t.SignalTable == t.HeartbeatTable {
+		p.addf(at("signal_table"), "%q is also the heartbeat_table: give each its own table", t.SignalTable)
 	}
 
 	for i := range r.sources {
@@ -516,6 +513,20 @@ func (p *parser) delay(path, s string, hi time.Duration) time.Duration {
 		return d
 	}
 	return 0
+}
+
+// plainTable checks a table a task writes to (heartbeat_table,
+// signal_table): db.table, plain names, no patterns.
+func (p *parser) plainTable(at string, s *string) string {
+	if s == nil {
+		return ""
+	}
+	db, table, ok := strings.Cut(*s, ".")
+	if !ok || db == "" || table == "" || strings.ContainsAny(*s, "*?[]`") || strings.Contains(table, ".") {
+		p.addf(at, "%q: want db.table, plain names", *s)
+		return ""
+	}
+	return *s
 }
 
 // path resolves a non-empty path against the configuration's directory.

@@ -291,6 +291,24 @@ func (d *Daemon) StopAt(ctx context.Context, name, at string) error {
 	return t.StopAt(ctx, at)
 }
 
+// Snapshot starts an incremental snapshot of tables in a task.
+func (d *Daemon) Snapshot(ctx context.Context, name string, tables []string) error {
+	t, err := d.task(name)
+	if err != nil {
+		return err
+	}
+	return t.SnapshotTables(ctx, tables)
+}
+
+// CancelSnapshot stops a task's incremental snapshot.
+func (d *Daemon) CancelSnapshot(ctx context.Context, name string) error {
+	t, err := d.task(name)
+	if err != nil {
+		return err
+	}
+	return t.CancelSnapshot(ctx)
+}
+
 // Reload re-reads the configuration and applies it task by task: removed
 // tasks stop, changed tasks restart from their checkpoint, new tasks start,
 // unchanged tasks keep running. An invalid configuration changes nothing.
