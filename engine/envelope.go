@@ -238,11 +238,13 @@ func (e *Envelopes) appendSource(dst []byte, c *Change, db, table string, row ui
 	dst = appendString(dst, e.Name)
 	dst = append(dst, `,"ts_ms":`...)
 	dst = strconv.AppendInt(dst, c.Timestamp*1000, 10)
-	if c.Op == OpRead {
-		dst = append(dst, `,"snapshot":"true","db":`...)
-	} else {
-		dst = append(dst, `,"snapshot":"false","db":`...)
+	txID := ""
+	if c.Tx != nil {
+		txID = c.Tx.ID
 	}
+	dst = append(dst, `,"snapshot":"`...)
+	dst = append(dst, wire.Snapshot(wire.Op(c.Op), txID)...)
+	dst = append(dst, `","db":`...)
 	dst = appendString(dst, db)
 	dst = append(dst, `,"table":`...)
 	if table == "" {

@@ -237,8 +237,8 @@ func TestIncrementalSnapshotUnderWrites(t *testing.T) {
 	replayItems(t, got, delivered)
 	compareItems(t, got, sourceItems(t, srv))
 	for _, l := range sink.lines {
-		if strings.Contains(l, `"op":"r"`) && !strings.Contains(l, `"id":"incremental:`) {
-			t.Fatalf("a snapshot row without an incremental: transaction id: %s", l)
+		if strings.Contains(l, `"op":"r"`) && (!strings.Contains(l, `"id":"incremental:`) || !strings.Contains(l, `"snapshot":"incremental"`)) {
+			t.Fatalf("a snapshot row without an incremental: transaction id and source.snapshot incremental: %s", l)
 		}
 	}
 	t.Logf("%d rows read, %d changes written during the snapshot", reads, writes.Load())

@@ -55,6 +55,20 @@ func Connector(gtid string) string {
 	return "mariadb"
 }
 
+// Snapshot is the envelope's source.snapshot for a change of op in the
+// transaction txID: "incremental" for a row an incremental snapshot read
+// (its transaction is "incremental:<chunk>"), "true" for one an initial
+// snapshot read, "false" for a streamed change.
+func Snapshot(op Op, txID string) string {
+	switch {
+	case op != OpRead:
+		return "false"
+	case strings.HasPrefix(txID, "incremental:"):
+		return "incremental"
+	}
+	return "true"
+}
+
 // AppendJSONBytes appends b as a JSON string, base64 or, with
 // EnvBinaryHex, hex.
 func AppendJSONBytes(dst, b []byte, f EnvelopeFlags) []byte {

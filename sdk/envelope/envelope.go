@@ -313,11 +313,9 @@ func (e *Encoder) appendSource(dst []byte, r *sdk.Row, tx *sdk.Tx, op sdk.Op, db
 	dst = appendString(dst, sdk.Task())
 	dst = append(dst, `,"ts_ms":`...)
 	dst = strconv.AppendInt(dst, r.Timestamp()*1000, 10)
-	if op == sdk.OpRead {
-		dst = append(dst, `,"snapshot":"true","db":`...)
-	} else {
-		dst = append(dst, `,"snapshot":"false","db":`...)
-	}
+	dst = append(dst, `,"snapshot":"`...)
+	dst = append(dst, wire.Snapshot(wire.Op(op), tx.ID)...)
+	dst = append(dst, `","db":`...)
 	dst = appendString(dst, db)
 	dst = append(dst, `,"table":`...)
 	if table == "" {
