@@ -699,3 +699,45 @@ func TestSQLKillNineExactlyOnce(t *testing.T) {
 	}
 	r.finish(p)
 }
+
+// TestSQLOutageCatchesUp stops PostgreSQL for 20 s while the source
+// keeps writing: the task retries (its sender's errors count up, it does
+// not fail), and once the server is back it catches up, every table
+// equal to its source and the keyless one holding each row once.
+func TestSQLOutageCatchesUp(t *testing.T) {
+	r := newSQLRun(t, 0xa54ff53a5f1d36f1, 7502, false)
+	defer dumpLog(t, r.log)
+	target := 1500
+	p := startPuma(t, r.cfg, r.log)
+	for r.rows() < target {
+		r.step(target)
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for r.pgPosition() == "" && time.Now().Before(deadline) {
+		time.Sleep(50 * time.Millisecond)
+	}
+	before := pluginErrors(r.admin, "pg")
+	if err := r.pg.Stop(); err != nil {
+		t.Fatal(err)
+	}
+	down := time.Now()
+	for time.Since(down) < 20*time.Second {
+		r.step(target)
+		time.Sleep(100 * time.Millisecond)
+	}
+	errs, st := pluginErrors(r.admin, "pg"), taskStatusOf(r.admin)
+	t.Logf("during the outage: %d sender errors (from %d); /tasks: %+v", errs, before, st)
+	if errs <= before || st.PluginErrors == 0 {
+		t.Errorf("sender errors %d (was %d), /tasks plugin_errors %d: the task did not retry during the outage", errs, before, st.PluginErrors)
+	}
+	if st.State != "streaming" {
+		t.Errorf("task state %q during the outage, want it streaming while its sender retries", st.State)
+	}
+	if err := r.pg.Restart(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	for range 100 {
+		r.step(target)
+	}
+	r.finish(p)
+}
