@@ -11,8 +11,9 @@ import (
 // placeholders, the upsert and the column types of created tables.
 type dialect interface {
 	quote(name string) string
-	// placeholder returns the n-th (from 1) argument's placeholder.
-	placeholder(n int) string
+	// appendPlaceholder appends the n-th (from 1) argument's
+	// placeholder.
+	appendPlaceholder(b []byte, n int) []byte
 	// upsertTail ends a multi-row INSERT so that a row whose key exists
 	// replaces it: keys and others are quoted column names.
 	upsertTail(keys, others []string) string
@@ -27,8 +28,10 @@ type dialect interface {
 
 type postgres struct{}
 
-func (postgres) quote(n string) string    { return `"` + strings.ReplaceAll(n, `"`, `""`) + `"` }
-func (postgres) placeholder(n int) string { return "$" + strconv.Itoa(n) }
+func (postgres) quote(n string) string { return `"` + strings.ReplaceAll(n, `"`, `""`) + `"` }
+func (postgres) appendPlaceholder(b []byte, n int) []byte {
+	return strconv.AppendInt(append(b, '$'), int64(n), 10)
+}
 
 func (d postgres) upsertTail(keys, others []string) string {
 	if len(others) == 0 {
@@ -142,8 +145,8 @@ func frac(c *sdk.Column) string {
 
 type mysql struct{}
 
-func (mysql) quote(n string) string  { return "`" + strings.ReplaceAll(n, "`", "``") + "`" }
-func (mysql) placeholder(int) string { return "?" }
+func (mysql) quote(n string) string                    { return "`" + strings.ReplaceAll(n, "`", "``") + "`" }
+func (mysql) appendPlaceholder(b []byte, _ int) []byte { return append(b, '?') }
 
 func (mysql) upsertTail(keys, others []string) string {
 	if len(others) == 0 {

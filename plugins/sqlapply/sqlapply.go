@@ -90,6 +90,8 @@ type target struct {
 	keyless bool
 	// created: create_tables made sure it exists.
 	created bool
+	// sql holds statement texts by operation and row count.
+	sql map[int]string
 }
 
 func (t *target) isCreated() bool { return t != nil && t.created }
@@ -266,7 +268,11 @@ func (s *sender) row(t *target, op byte, im sdk.Image, key string) error {
 	g := &s.g
 	if g.t != t || g.op != op || g.rows >= s.cfg.BatchRows || (key != "" && g.keys[key]) {
 		s.end()
-		*g = group{t: t, op: op, keys: map[string]bool{}}
+		width := len(t.cols)
+		if op == 'd' {
+			width = len(t.keyIdx)
+		}
+		*g = group{t: t, op: op, keys: map[string]bool{}, args: make([]sql.Arg, 0, s.cfg.BatchRows*width)}
 	}
 	if key != "" {
 		g.keys[key] = true
@@ -295,63 +301,81 @@ func (s *sender) end() {
 		*g = group{}
 		return
 	}
-	var b strings.Builder
+	s.add(sql.Statement{SQL: s.statementSQL(g.t, g.op, g.rows), Args: g.args}, g.rows)
+	*g = group{}
+}
+
+// statementSQL returns the text of a statement applying rows rows of
+// operation op to t. Most groups are full, so the text of each size is
+// kept per table: building a statement of thousands of placeholders for
+// every group would cost more than the rows it carries, and PostgreSQL
+// then finds the statement prepared.
+func (s *sender) statementSQL(t *target, op byte, rows int) string {
+	key := int(op)<<32 | rows
+	if q, ok := t.sql[key]; ok {
+		return q
+	}
+	b := make([]byte, 0, 256)
 	n := 0
 	tuple := func(width int) {
-		b.WriteByte('(')
+		b = append(b, '(')
 		for j := 0; j < width; j++ {
 			if j > 0 {
-				b.WriteString(", ")
+				b = append(b, ", "...)
 			}
 			n++
-			b.WriteString(s.d.placeholder(n))
+			b = s.d.appendPlaceholder(b, n)
 		}
-		b.WriteByte(')')
+		b = append(b, ')')
 	}
-	t := g.t
-	switch g.op {
+	switch op {
 	case 'd':
-		b.WriteString("DELETE FROM " + t.name + " WHERE ")
+		b = append(b, "DELETE FROM "+t.name+" WHERE "...)
 		if len(t.keys) == 1 {
-			b.WriteString(t.keys[0] + " IN (")
-			for i := 0; i < g.rows; i++ {
+			b = append(b, t.keys[0]+" IN ("...)
+			for i := 0; i < rows; i++ {
 				if i > 0 {
-					b.WriteString(", ")
+					b = append(b, ", "...)
 				}
 				n++
-				b.WriteString(s.d.placeholder(n))
+				b = s.d.appendPlaceholder(b, n)
 			}
-			b.WriteByte(')')
+			b = append(b, ')')
 		} else {
-			b.WriteString("(" + strings.Join(t.keys, ", ") + ") IN (")
-			for i := 0; i < g.rows; i++ {
+			b = append(b, "("+strings.Join(t.keys, ", ")+") IN ("...)
+			for i := 0; i < rows; i++ {
 				if i > 0 {
-					b.WriteString(", ")
+					b = append(b, ", "...)
 				}
 				tuple(len(t.keys))
 			}
-			b.WriteByte(')')
+			b = append(b, ')')
 		}
 	default:
-		b.WriteString("INSERT INTO " + t.name + " (" + strings.Join(t.cols, ", ") + ") VALUES ")
-		for i := 0; i < g.rows; i++ {
+		b = append(b, "INSERT INTO "+t.name+" ("+strings.Join(t.cols, ", ")+") VALUES "...)
+		for i := 0; i < rows; i++ {
 			if i > 0 {
-				b.WriteString(", ")
+				b = append(b, ", "...)
 			}
 			tuple(len(t.cols))
 		}
-		if g.op == 'u' {
+		if op == 'u' {
 			var others []string
 			for i, c := range t.cols {
 				if !contains(t.keyIdx, i) {
 					others = append(others, c)
 				}
 			}
-			b.WriteString(s.d.upsertTail(t.keys, others))
+			b = append(b, s.d.upsertTail(t.keys, others)...)
 		}
 	}
-	s.add(sql.Statement{SQL: b.String(), Args: g.args}, g.rows)
-	*g = group{}
+	q := string(b)
+	if t.sql == nil || len(t.sql) >= 8 {
+		// Few sizes recur: full groups, and the last of a call.
+		t.sql = map[int]string{}
+	}
+	t.sql[key] = q
+	return q
 }
 
 func contains(xs []int, x int) bool {
