@@ -19,6 +19,10 @@ type dialect interface {
 	upsertTail(keys, others []string) string
 	// columnType returns the target type of c, or "" when it has none.
 	columnType(c *sdk.Column) string
+	// keyTypes returns the target types of a created table's key
+	// columns, keys (indexes into t.Columns), or "" for one that has
+	// none.
+	keyTypes(t *sdk.Table, keys []int) []string
 	positionsDDL(table string) string
 	positionUpsert(table string) string
 	positionQuery(table string) string
@@ -134,6 +138,14 @@ func (postgres) columnType(c *sdk.Column) string {
 		return "inet"
 	}
 	return ""
+}
+
+func (d postgres) keyTypes(t *sdk.Table, keys []int) []string {
+	out := make([]string, len(keys))
+	for i, k := range keys {
+		out[i] = d.columnType(&t.Columns[k])
+	}
+	return out
 }
 
 func frac(c *sdk.Column) string {
@@ -260,6 +272,35 @@ func (d mysql) columnType(c *sdk.Column) string {
 		return "VARCHAR(45)"
 	}
 	return ""
+}
+
+// innodbKeyBytes is the longest key InnoDB indexes (DYNAMIC rows).
+const innodbKeyBytes = 3072
+
+// keyTypes keeps each key column's type but TEXT and BLOB: MySQL indexes
+// none whole, and a key on a prefix of one would make rows sharing the
+// prefix one row, so such a column becomes a VARCHAR (utf8mb4: 4 bytes a
+// character) or VARBINARY of its share of InnoDB's 3072-byte key. A
+// longer value then fails its statement instead of overwriting another
+// row.
+func (d mysql) keyTypes(t *sdk.Table, keys []int) []string {
+	out := make([]string, len(keys))
+	var lobs []int
+	for i, k := range keys {
+		out[i] = d.columnType(&t.Columns[k])
+		if strings.Contains(out[i], "TEXT") || strings.HasSuffix(out[i], "BLOB") {
+			lobs = append(lobs, i)
+		}
+	}
+	for _, i := range lobs {
+		share := innodbKeyBytes / len(lobs)
+		if t.Columns[keys[i]].Kind == sdk.KindString {
+			out[i] = "VARCHAR(" + strconv.Itoa(share/4) + ") CHARACTER SET utf8mb4"
+		} else {
+			out[i] = "VARBINARY(" + strconv.Itoa(share) + ")"
+		}
+	}
+	return out
 }
 
 func blobType(c *sdk.Column, base string) string {

@@ -40,6 +40,7 @@ package sqlapply
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -434,9 +435,16 @@ func (s *sender) target(t *sdk.Table) (*target, error) {
 
 func (s *sender) create(t *sdk.Table, tg *target) error {
 	var defs []string
+	var keyTypes []string
+	if !tg.keyless {
+		keyTypes = s.d.keyTypes(t, tg.keyIdx)
+	}
 	for i := range t.Columns {
 		c := &t.Columns[i]
 		typ := s.d.columnType(c)
+		if k := slices.Index(tg.keyIdx, i); k >= 0 && !tg.keyless {
+			typ = keyTypes[k]
+		}
 		if typ == "" {
 			return sdk.Fatal(fmt.Errorf("sqlapply: %s.%s: no %s type for a column of kind %v", t.FullName(), c.Name, s.cfg.Dialect, c.Kind))
 		}
