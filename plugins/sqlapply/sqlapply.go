@@ -520,7 +520,10 @@ func (s *sender) ddl(r *sdk.Row) error {
 }
 
 // addsColumns reports whether stmt is ALTER TABLE … ADD [COLUMN] …, with
-// nothing but added columns.
+// nothing but added columns that existing rows hold NULL in. A column
+// with a DEFAULT, NOT NULL (an implicit default), AUTO_INCREMENT or
+// generated values fills the rows already there, and the binary log
+// carries none of it: the target's copies of those rows would hold NULL.
 func addsColumns(stmt string) bool {
 	f := strings.Fields(strings.ToUpper(stmt))
 	if len(f) < 5 || f[0] != "ALTER" || f[1] != "TABLE" || f[3] != "ADD" {
@@ -529,10 +532,23 @@ func addsColumns(stmt string) bool {
 	if f[4] == "INDEX" || f[4] == "KEY" || f[4] == "PRIMARY" || f[4] == "UNIQUE" || f[4] == "CONSTRAINT" || f[4] == "FOREIGN" || f[4] == "PARTITION" {
 		return false
 	}
-	for _, w := range f[4:] {
+	for i, w := range f[4:] {
+		next := ""
+		if i+5 < len(f) {
+			next = strings.TrimRight(f[i+5], ",;")
+		}
 		switch strings.TrimRight(w, ",;") {
-		case "DROP", "CHANGE", "MODIFY", "RENAME", "ALTER", "ENGINE", "CONVERT":
+		case "DROP", "CHANGE", "MODIFY", "RENAME", "ALTER", "ENGINE", "CONVERT",
+			"AUTO_INCREMENT", "GENERATED", "AS":
 			return false
+		case "DEFAULT":
+			if next != "NULL" {
+				return false
+			}
+		case "NOT":
+			if next == "NULL" {
+				return false
+			}
 		}
 	}
 	return true

@@ -68,3 +68,26 @@ func BenchmarkSendGroup(b *testing.B) {
 	}
 	b.ReportMetric(float64(b.N*1600)/b.Elapsed().Seconds(), "rows/s")
 }
+
+func TestAddsColumns(t *testing.T) {
+	for _, tc := range []struct {
+		stmt string
+		want bool
+	}{
+		{"ALTER TABLE app.t ADD COLUMN late DECIMAL(12,3) NULL", true},
+		{"alter table t add c int", true},
+		{"ALTER TABLE t ADD COLUMN IF NOT EXISTS c INT DEFAULT NULL, ADD COLUMN d TEXT", true},
+		{"ALTER TABLE t ADD COLUMN c INT NOT NULL", false},
+		{"ALTER TABLE t ADD COLUMN c INT DEFAULT 5", false},
+		{"ALTER TABLE t ADD COLUMN c VARCHAR(9) NULL DEFAULT 'x'", false},
+		{"ALTER TABLE t ADD COLUMN c INT AS (a + 1) VIRTUAL", false},
+		{"ALTER TABLE t ADD COLUMN c BIGINT AUTO_INCREMENT UNIQUE", false},
+		{"ALTER TABLE t ADD INDEX (c)", false},
+		{"ALTER TABLE t ADD COLUMN c INT, DROP COLUMN d", false},
+		{"ALTER TABLE t MODIFY c BIGINT", false},
+	} {
+		if got := addsColumns(tc.stmt); got != tc.want {
+			t.Errorf("addsColumns(%q) = %v, want %v", tc.stmt, got, tc.want)
+		}
+	}
+}
