@@ -1,9 +1,11 @@
 package bench
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"fmt"
+	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -174,7 +176,7 @@ func TestWorkloadsAndVariants(t *testing.T) {
 		names[v.Name] = true
 	}
 	env := &Env{Addr: "127.0.0.1:3307", Start: Pos{"mysql-bin.000001", 4}, Table: "bench.narrow", Dir: t.TempDir(), ServerID: 50001,
-		Workload: "narrow", SinkURL: "http://127.0.0.1:1/puma"}
+		Workload: "narrow", SinkURL: "http://127.0.0.1:1/puma", TargetPort: 1, TargetDB: "bench_1"}
 	for _, v := range Variants() {
 		if v.Engine == nil {
 			continue
@@ -223,6 +225,7 @@ func TestWorkloadPredicates(t *testing.T) {
 func TestCheckRows(t *testing.T) {
 	plain := Variant{Name: "plain"}
 	filtered := Variant{Name: "filtered", Filtered: true, Sink: func(Workload, []byte) error { return nil }}
+	target := Variant{Name: "target", Target: "postgres"}
 	n := func(x uint64) *uint64 { return &x }
 	for _, tc := range []struct {
 		v          Variant
@@ -236,6 +239,9 @@ func TestCheckRows(t *testing.T) {
 		{filtered, Result{Rows: 100, SinkRows: n(100)}, 90, 100, false},
 		{filtered, Result{Rows: 90, SinkRows: n(89)}, 90, 100, false},
 		{filtered, Result{Rows: 90}, 90, 100, false},
+		{target, Result{Rows: 100, TargetRows: n(100)}, 100, 100, true},
+		{target, Result{Rows: 100, TargetRows: n(99)}, 100, 100, false},
+		{target, Result{Rows: 100}, 100, 100, false},
 	} {
 		if err := checkRows(tc.v, tc.res, tc.want, tc.rows); (err == nil) != tc.ok {
 			t.Errorf("checkRows(%s, %+v, %d, %d) = %v", tc.v.Name, tc.res, tc.want, tc.rows, err)
@@ -415,5 +421,68 @@ func TestFilterMaskChain(t *testing.T) {
 				t.Error("no time inside the plugins")
 			}
 		})
+	}
+}
+
+// TestRoundTripProxy counts the turns of a request-response exchange:
+// a request sent in several writes is one round trip, and so is a
+// pipelined batch of requests answered together.
+func TestRoundTripProxy(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	go func() {
+		c, err := ln.Accept()
+		if err != nil {
+			return
+		}
+		defer c.Close()
+		// Answer each line with "ok\n", after reading all that came.
+		r := bufio.NewReader(c)
+		for {
+			line, err := r.ReadString('\n')
+			if err != nil {
+				return
+			}
+			n := 1 + strings.Count(line, ";")
+			for r.Buffered() > 0 {
+				more, _ := r.ReadString('\n')
+				n += 1 + strings.Count(more, ";")
+			}
+			c.Write([]byte(strings.Repeat("ok\n", n)))
+		}
+	}()
+	p, err := newRoundTripProxy(ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	c, err := net.Dial("tcp", p.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	r := bufio.NewReader(c)
+	turn := func(writes []string, answers int) {
+		t.Helper()
+		for _, w := range writes {
+			if _, err := c.Write([]byte(w)); err != nil {
+				t.Fatal(err)
+			}
+			time.Sleep(5 * time.Millisecond) // separate reads at the proxy
+		}
+		for range answers {
+			if _, err := r.ReadString('\n'); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	turn([]string{"a\n"}, 1)
+	turn([]string{"b", "c", "d\n"}, 1)
+	turn([]string{"e;f;g\n"}, 3)
+	if got := p.RoundTrips(); got != 3 {
+		t.Errorf("round trips %d, want 3", got)
 	}
 }

@@ -35,6 +35,10 @@ type Spec struct {
 	// SinkURL is where the variant posts (Variant.Sink); set by the
 	// parent.
 	SinkURL string `json:"sink_url,omitempty"`
+	// TargetPort and TargetDB are the database target of a variant with
+	// Target set; set by the parent.
+	TargetPort int    `json:"target_port,omitempty"`
+	TargetDB   string `json:"target_db,omitempty"`
 	// CPUProfile, when set, is written over the measured window.
 	CPUProfile string        `json:"cpu_profile,omitempty"`
 	Timeout    time.Duration `json:"timeout"`
@@ -83,6 +87,13 @@ type Result struct {
 	// the parent.
 	SinkRows     *uint64 `json:"sink_rows,omitempty"`
 	SinkRequests uint64  `json:"sink_requests,omitempty"`
+	// TargetRows and TargetRoundTrips are what the database target's
+	// table held after the run and the round trips the run made to it
+	// (counted by the harness's proxy, connecting and reading the
+	// applied position included), for a variant with a Target; set by
+	// the parent.
+	TargetRows       *uint64 `json:"target_rows,omitempty"`
+	TargetRoundTrips uint64  `json:"target_round_trips,omitempty"`
 }
 
 // sourceRows is the rows the run read: SourceRows, or Rows in results
@@ -116,7 +127,7 @@ func RunChild(ctx context.Context, spec Spec, stdin io.Reader, out io.Writer) (R
 	env := &Env{
 		Addr: spec.Addr, Start: spec.Start, Table: spec.Table, Dir: spec.Dir, ServerID: spec.ServerID,
 		Log:      slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})),
-		Workload: spec.Workload, SinkURL: spec.SinkURL,
+		Workload: spec.Workload, SinkURL: spec.SinkURL, TargetPort: spec.TargetPort, TargetDB: spec.TargetDB,
 	}
 	var (
 		profile *os.File

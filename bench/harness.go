@@ -161,8 +161,13 @@ func Run(ctx context.Context, opts Options) (*Report, error) {
 		return nil, err
 	}
 	defer srv.Close()
-	h := &harness{opts: opts, addr: srv.Addr(), scratch: scratch, progress: progress,
+	h := &harness{opts: opts, targets: map[string]*dbTarget{}, addr: srv.Addr(), scratch: scratch, progress: progress,
 		serverPID: pidFromFile(filepath.Join(filepath.Dir(srv.DataDir()), "mariadbd.pid"))}
+	defer func() {
+		for _, t := range h.targets {
+			t.close()
+		}
+	}()
 	rep := &Report{Machine: ThisMachine(), Command: opts.Command, Date: started.UTC(), Repeat: opts.Repeat, GoMySQL: goMySQLVersion(), Revision: revision()}
 	if rep.MariaDB, err = h.queryString(ctx, "SELECT VERSION()"); err != nil {
 		return nil, err
@@ -173,16 +178,16 @@ func Run(ctx context.Context, opts Options) (*Report, error) {
 	for _, w := range workloads {
 		var wr WorkloadResult
 		var err error
-		if w.Steady {
-			var streamed []Variant
-			for _, v := range variants {
-				if !v.Snapshot {
-					streamed = append(streamed, v)
-				}
+		var vs []Variant
+		for _, v := range variants {
+			if v.runsOn(w) && !(w.Steady && v.Snapshot) {
+				vs = append(vs, v)
 			}
-			wr, err = h.steady(ctx, w, streamed)
+		}
+		if w.Steady {
+			wr, err = h.steady(ctx, w, vs)
 		} else {
-			wr, err = h.batch(ctx, w, variants)
+			wr, err = h.batch(ctx, w, vs)
 		}
 		if err != nil {
 			return nil, fmt.Errorf("workload %s: %w", w.Name, err)
@@ -203,7 +208,11 @@ func Run(ctx context.Context, opts Options) (*Report, error) {
 }
 
 type harness struct {
-	opts     Options
+	opts Options
+	// targets are the database targets started so far, by kind; runs
+	// counts the databases made on them.
+	targets  map[string]*dbTarget
+	runs     int
 	addr     string
 	scratch  string
 	progress func(string, ...any)
@@ -450,6 +459,13 @@ func checkRows(v Variant, res Result, want, rows int) error {
 	if res.Rows != uint64(want) {
 		return fmt.Errorf("variant %s: senders acknowledged %d rows, want %d%s", v.Name, res.Rows, want, of)
 	}
+	if v.Target != "" && (res.TargetRows == nil || *res.TargetRows != uint64(want)) {
+		got := "none"
+		if res.TargetRows != nil {
+			got = fmt.Sprint(*res.TargetRows)
+		}
+		return fmt.Errorf("variant %s: the target table holds %s rows, want %d%s", v.Name, got, want, of)
+	}
 	if v.Sink != nil && (res.SinkRows == nil || *res.SinkRows != uint64(want)) {
 		got := "none"
 		if res.SinkRows != nil {
@@ -461,10 +477,35 @@ func checkRows(v Variant, res Result, want, rows int) error {
 }
 
 func sinkNote(res Result) string {
+	if res.TargetRows != nil {
+		return fmt.Sprintf(", target %d rows in %d round trips (%.0f rows per round trip)", *res.TargetRows, res.TargetRoundTrips, rowsPerTrip(res))
+	}
 	if res.SinkRows == nil {
 		return ""
 	}
 	return fmt.Sprintf(", sink %d rows in %d requests", *res.SinkRows, res.SinkRequests)
+}
+
+// rowsPerTrip is the rows a run applied per round trip to its target.
+func rowsPerTrip(res Result) float64 {
+	if res.TargetRows == nil || res.TargetRoundTrips == 0 {
+		return 0
+	}
+	return float64(*res.TargetRows) / float64(res.TargetRoundTrips)
+}
+
+// target returns the database target of kind, starting it on first use.
+func (h *harness) target(ctx context.Context, kind string) (*dbTarget, error) {
+	if t, ok := h.targets[kind]; ok {
+		return t, nil
+	}
+	h.progress("starting the %s target", kind)
+	t, err := startTarget(ctx, kind)
+	if err != nil {
+		return nil, fmt.Errorf("%s target: %w", kind, err)
+	}
+	h.targets[kind] = t
+	return t, nil
 }
 
 func (h *harness) spec(w Workload, v Variant, start Pos) Spec {
@@ -496,6 +537,26 @@ func (h *harness) child(ctx context.Context, spec Spec, write func(context.Conte
 		}
 		defer sink.Close()
 		spec.SinkURL = sink.URL()
+	}
+	var (
+		target *dbTarget
+		proxy  *roundTripProxy
+	)
+	if v.Target != "" {
+		if target, err = h.target(ctx, v.Target); err != nil {
+			return Result{}, err
+		}
+		h.runs++
+		spec.TargetDB = fmt.Sprintf("bench_%d", h.runs)
+		if err := target.exec(ctx, "CREATE DATABASE "+spec.TargetDB); err != nil {
+			return Result{}, fmt.Errorf("%s target: %w", v.Target, err)
+		}
+		defer target.exec(context.WithoutCancel(ctx), "DROP DATABASE "+spec.TargetDB)
+		if proxy, err = newRoundTripProxy(target.addr); err != nil {
+			return Result{}, err
+		}
+		defer proxy.Close()
+		spec.TargetPort = proxy.Addr().Port
 	}
 	js, err := json.Marshal(spec)
 	if err != nil {
@@ -580,6 +641,15 @@ func (h *harness) child(ctx context.Context, spec Spec, write func(context.Conte
 			}
 		}
 		res.SinkRows, res.SinkRequests = &sc.Rows, sc.Requests
+	}
+	if target != nil {
+		// The sender acknowledged each group after its commit: the table
+		// holds every row the probe counted.
+		n, err := target.count(ctx, spec.TargetDB, spec.Table[strings.IndexByte(spec.Table, '.')+1:])
+		if err != nil {
+			return Result{}, fmt.Errorf("variant %s: count the target's rows: %w", v.Name, err)
+		}
+		res.TargetRows, res.TargetRoundTrips = &n, proxy.RoundTrips()
 	}
 	return res, nil
 }

@@ -74,6 +74,12 @@ func (r *Report) batchTable(w io.Writer, wr WorkloadResult) {
 			median(mapRuns(v.Runs, func(x Result) float64 { return x.OtherCores })), wasmShare(v.Runs))
 	}
 	fmt.Fprintln(w)
+	for _, v := range wr.Variants {
+		if len(v.Runs) > 0 && v.Runs[0].TargetRows != nil {
+			fmt.Fprintf(w, "%s: %.0f rows per round trip to the target (median; round trips counted by a proxy, connecting and reading the applied position included).\n\n",
+				v.Label, median(mapRuns(v.Runs, rowsPerTrip)))
+		}
+	}
 }
 
 func (r *Report) steadyTable(w io.Writer, wr WorkloadResult) {

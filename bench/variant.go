@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"net"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"time"
 
@@ -40,6 +41,11 @@ type Env struct {
 	// SinkURL is where a variant with Sink set posts (the harness's
 	// httpSink); empty otherwise.
 	SinkURL string
+	// TargetPort and TargetDB are, for a variant with Target set, the
+	// loopback port of the database target (the harness's round-trip
+	// counting proxy in front of it) and the run's database there.
+	TargetPort int
+	TargetDB   string
 }
 
 // Variant is one consumer of the binary-log range: a name and either a
@@ -59,6 +65,14 @@ type Variant struct {
 	// rows the probe counted; Sink checks the first body that carried
 	// rows (that the handlers did their work).
 	Sink func(w Workload, first []byte) error
+	// Target, when set ("postgres" or "mysql"), makes the harness start a
+	// private server of that kind once, outside the measured process,
+	// and give each run a fresh database on it (Env.TargetPort,
+	// Env.TargetDB). The target table must then hold the rows the probe
+	// counted, and the run reports its round trips to the target.
+	Target string
+	// Workloads, when set, are the only workloads the variant runs on.
+	Workloads []string
 	// Snapshot marks a variant that reads the workload's table with an
 	// initial snapshot instead of its binary-log range: it measures batch
 	// workloads only (a steady workload's rows arrive while it runs).
@@ -94,9 +108,18 @@ func Variants() []Variant {
 		{Name: "filter-jsonl-fsync", Label: "puma → filter → jsonl (Wasm, fsync per transaction)", Engine: wasmVariant(wasmFilterJSONL(true))},
 		{Name: "snapshot", Label: "puma snapshot → jsonl (Go, fsync per batch)", Snapshot: true,
 			Engine: engineVariantWith("snapshot = \"initial\"\n", jsonlSenders(true))},
+		{Name: "filter-postgres", Label: "puma → filter → sqlapply into PostgreSQL (Wasm, exactly once)", Target: "postgres",
+			Workloads: []string{"narrow"}, Engine: wasmVariant(wasmFilterSQLApply("postgres"))},
+		{Name: "filter-mariadb", Label: "puma → filter → sqlapply into MariaDB (Wasm, exactly once)", Target: "mysql",
+			Workloads: []string{"narrow"}, Engine: wasmVariant(wasmFilterSQLApply("mysql"))},
 		{Name: "filter-mask-jsonl-http", Label: "puma → filter + mask → jsonl + http (Wasm, no fsync)", Filtered: true, Sink: checkMasked,
 			Engine: wasmVariant(wasmFilterMaskJSONLHTTP)},
 	}
+}
+
+// runsOn reports whether v measures workload w.
+func (v Variant) runsOn(w Workload) bool {
+	return len(v.Workloads) == 0 || slices.Contains(v.Workloads, w.Name)
 }
 
 // VariantByName finds a variant.

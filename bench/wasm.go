@@ -33,6 +33,40 @@ func wasmFilterJSONL(fsync bool) wasmSpec {
 	}
 }
 
+// wasmFilterSQLApply is builtin:filter (as in wasmFilterJSONL) in front
+// of builtin:sqlapply into the harness's database target of kind
+// (postgres or mysql), creating the table: each group of source
+// transactions becomes one target transaction with the applied position,
+// as in production.
+func wasmFilterSQLApply(kind string) wasmSpec {
+	return wasmSpec{
+		toml: func(env *Env) (string, error) {
+			if env.TargetPort == 0 {
+				return "", errors.New("no database target to write to")
+			}
+			user := "root"
+			if kind == "postgres" {
+				user = "postgres"
+			}
+			return fmt.Sprintf(`  [[task.handler]]
+  plugin = "builtin:filter"
+  config = { where = "id >= 0" }
+  [[task.sender]]
+  plugin = "builtin:sqlapply"
+  config = { target = "bench", dialect = %q, create_tables = true }
+[targets.bench]
+kind = %q
+host = "127.0.0.1"
+port = %d
+user = %q
+database = %q
+sslmode = "disable"
+`, kind, kind, env.TargetPort, user, env.TargetDB), nil
+		},
+		modules: []string{"filter", "sqlapply"},
+	}
+}
+
 // wasmFilterMaskJSONLHTTP is two handlers and two senders: builtin:filter
 // keeping the rows the workload's Keep predicate holds for (nine in ten),
 // builtin:mask hashing its MaskColumn with a salt from [secrets] (the HMAC
@@ -130,6 +164,7 @@ func wasmVariant(w wasmSpec) func(env *Env) (*Setup, error) {
 			ConfigDir: cfg.Dir,
 			Log:       env.Log,
 			Secrets:   cfg.Secrets,
+			Targets:   cfg.Targets,
 			Builtin: func(name string, config map[string]any) (hostabi.Builtin, bool) {
 				return embedded.Builtin(name, config, cfg.Dir)
 			},

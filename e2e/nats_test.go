@@ -241,15 +241,22 @@ func TestNATSKillNineExactlyOnce(t *testing.T) {
 }
 
 // pluginErrors returns puma_plugin_errors_total of the nats sender.
-func (r *natsRun) pluginErrors() int {
-	resp, err := http.Get("http://" + r.admin + "/metrics")
+func (r *natsRun) pluginErrors() int { return pluginErrors(r.admin, "nats") }
+
+func (r *natsRun) taskStatus() taskStatus { return taskStatusOf(r.admin) }
+
+// pluginErrors returns puma_plugin_errors_total of the plugin of task app
+// named plugin, from the admin listener at admin (-1 when it cannot be
+// read).
+func pluginErrors(admin, plugin string) int {
+	resp, err := http.Get("http://" + admin + "/metrics")
 	if err != nil {
 		return -1
 	}
 	defer resp.Body.Close()
 	body, _ := io.ReadAll(resp.Body)
 	for _, line := range strings.Split(string(body), "\n") {
-		if strings.HasPrefix(line, "puma_plugin_errors_total{") && strings.Contains(line, `plugin="nats"`) {
+		if strings.HasPrefix(line, "puma_plugin_errors_total{") && strings.Contains(line, `plugin="`+plugin+`"`) {
 			n, _ := strconv.Atoi(line[strings.LastIndexByte(line, ' ')+1:])
 			return n
 		}
@@ -264,9 +271,9 @@ type taskStatus struct {
 	LastError    string `json:"last_error"`
 }
 
-func (r *natsRun) taskStatus() taskStatus {
+func taskStatusOf(admin string) taskStatus {
 	var st taskStatus
-	resp, err := http.Get("http://" + r.admin + "/tasks/app")
+	resp, err := http.Get("http://" + admin + "/tasks/app")
 	if err != nil {
 		return st
 	}

@@ -162,3 +162,50 @@ func TestSQLApplyMySQL(t *testing.T) {
 	testSQLApply(t, "mysql", engine.Target{Kind: "mysql", Settings: map[string]any{
 		"port": int64(srv.Port()), "user": "root", "database": "tgt", "sslmode": "disable"}}, db)
 }
+
+// TestSQLApplyMySQLTextKey creates a MariaDB table keyed by TEXT and BLOB
+// columns (key_columns of a table without a primary key): MySQL indexes
+// neither whole, so they become VARCHAR and VARBINARY of their share of
+// the key, and two keys alike but for their last characters stay two
+// rows.
+func TestSQLApplyMySQLTextKey(t *testing.T) {
+	srv := testdb.Start(t, testdb.Options{})
+	srv.Exec(t, "CREATE DATABASE tgt")
+	db, err := sql.Open("mysql", "root@tcp("+srv.Addr()+")/tgt")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	notes := &engine.Table{
+		DB: "shop", Name: "notes", KeyKind: engine.KeyConfig, Key: []int{0, 1}, Version: 1,
+		Columns: []engine.Column{
+			{Name: "title", Kind: engine.KindString, SQLType: 252, Meta: 2, Charset: "utf8mb4"},
+			{Name: "tag", Kind: engine.KindBytes, SQLType: 252, Meta: 2, Charset: "binary"},
+			{Name: "n", Kind: engine.KindInt, SQLType: 3},
+		},
+	}
+	long := strings.Repeat("é", 300)
+	tx := &engine.Tx{ID: "0-1-1", GTID: "0-1-1", ServerID: 1, File: "bin.000001", Pos: 4}
+	b := &engine.Batch{Seq: 1, Tx: tx, Begin: true, Changes: []engine.Change{
+		{Op: engine.OpInsert, Table: notes, After: []any{long + "a", []byte{0, 1}, int64(1)}, Tx: tx, Seq: 1},
+		{Op: engine.OpInsert, Table: notes, After: []any{long + "b", []byte{0, 1}, int64(2)}, Tx: tx, Seq: 2},
+		{Op: engine.OpUpdate, Table: notes, Before: []any{long + "a", []byte{0, 1}, int64(1)}, After: []any{long + "a", []byte{0, 1}, int64(3)}, Tx: tx, Seq: 3},
+	}, Commit: &position.Position{ServerID: 1, Flavor: "mariadb", File: "bin.000001", Pos: 150, GTIDSet: "0-1-1"}}
+	h := hostabitest.NewHost(t, t.TempDir(), hostabi.Options{Builtin: builtins(t), Targets: map[string]engine.Target{"tgt": {Kind: "mysql", Settings: map[string]any{
+		"port": int64(srv.Port()), "user": "root", "database": "tgt", "sslmode": "disable"}}}})
+	ctx := context.Background()
+	s, err := h.NewSender(ctx, "shop", plugin("apply", "builtin:sqlapply", map[string]any{"target": "tgt", "dialect": "mysql", "create_tables": true}, map[string]any{"mysql": []any{"tgt"}}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if err := s.SendGroup(ctx, []*engine.Batch{b}); err != nil {
+		t.Fatal(err)
+	}
+	if got, want := dump(t, db, "SELECT RIGHT(title, 1), HEX(tag), n FROM notes ORDER BY title"), "a,0001,3;b,0001,2"; got != want {
+		t.Errorf("notes: %s, want %s", got, want)
+	}
+	if got := dump(t, db, "SELECT GROUP_CONCAT(column_type ORDER BY ordinal_position) FROM information_schema.columns WHERE table_schema = 'tgt' AND table_name = 'notes'"); got != "varchar(384),varbinary(1536),int(11)" {
+		t.Errorf("column types %s", got)
+	}
+}

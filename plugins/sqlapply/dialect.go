@@ -11,13 +11,18 @@ import (
 // placeholders, the upsert and the column types of created tables.
 type dialect interface {
 	quote(name string) string
-	// placeholder returns the n-th (from 1) argument's placeholder.
-	placeholder(n int) string
+	// appendPlaceholder appends the n-th (from 1) argument's
+	// placeholder.
+	appendPlaceholder(b []byte, n int) []byte
 	// upsertTail ends a multi-row INSERT so that a row whose key exists
 	// replaces it: keys and others are quoted column names.
 	upsertTail(keys, others []string) string
 	// columnType returns the target type of c, or "" when it has none.
 	columnType(c *sdk.Column) string
+	// keyTypes returns the target types of a created table's key
+	// columns, keys (indexes into t.Columns), or "" for one that has
+	// none.
+	keyTypes(t *sdk.Table, keys []int) []string
 	positionsDDL(table string) string
 	positionUpsert(table string) string
 	positionQuery(table string) string
@@ -27,8 +32,10 @@ type dialect interface {
 
 type postgres struct{}
 
-func (postgres) quote(n string) string    { return `"` + strings.ReplaceAll(n, `"`, `""`) + `"` }
-func (postgres) placeholder(n int) string { return "$" + strconv.Itoa(n) }
+func (postgres) quote(n string) string { return `"` + strings.ReplaceAll(n, `"`, `""`) + `"` }
+func (postgres) appendPlaceholder(b []byte, n int) []byte {
+	return strconv.AppendInt(append(b, '$'), int64(n), 10)
+}
 
 func (d postgres) upsertTail(keys, others []string) string {
 	if len(others) == 0 {
@@ -133,6 +140,14 @@ func (postgres) columnType(c *sdk.Column) string {
 	return ""
 }
 
+func (d postgres) keyTypes(t *sdk.Table, keys []int) []string {
+	out := make([]string, len(keys))
+	for i, k := range keys {
+		out[i] = d.columnType(&t.Columns[k])
+	}
+	return out
+}
+
 func frac(c *sdk.Column) string {
 	if n, ok := c.FracDigits(); ok {
 		return "(" + strconv.Itoa(n) + ")"
@@ -142,8 +157,8 @@ func frac(c *sdk.Column) string {
 
 type mysql struct{}
 
-func (mysql) quote(n string) string  { return "`" + strings.ReplaceAll(n, "`", "``") + "`" }
-func (mysql) placeholder(int) string { return "?" }
+func (mysql) quote(n string) string                    { return "`" + strings.ReplaceAll(n, "`", "``") + "`" }
+func (mysql) appendPlaceholder(b []byte, _ int) []byte { return append(b, '?') }
 
 func (mysql) upsertTail(keys, others []string) string {
 	if len(others) == 0 {
@@ -257,6 +272,35 @@ func (d mysql) columnType(c *sdk.Column) string {
 		return "VARCHAR(45)"
 	}
 	return ""
+}
+
+// innodbKeyBytes is the longest key InnoDB indexes (DYNAMIC rows).
+const innodbKeyBytes = 3072
+
+// keyTypes keeps each key column's type but TEXT and BLOB: MySQL indexes
+// none whole, and a key on a prefix of one would make rows sharing the
+// prefix one row, so such a column becomes a VARCHAR (utf8mb4: 4 bytes a
+// character) or VARBINARY of its share of InnoDB's 3072-byte key. A
+// longer value then fails its statement instead of overwriting another
+// row.
+func (d mysql) keyTypes(t *sdk.Table, keys []int) []string {
+	out := make([]string, len(keys))
+	var lobs []int
+	for i, k := range keys {
+		out[i] = d.columnType(&t.Columns[k])
+		if strings.Contains(out[i], "TEXT") || strings.HasSuffix(out[i], "BLOB") {
+			lobs = append(lobs, i)
+		}
+	}
+	for _, i := range lobs {
+		share := innodbKeyBytes / len(lobs)
+		if t.Columns[keys[i]].Kind == sdk.KindString {
+			out[i] = "VARCHAR(" + strconv.Itoa(share/4) + ") CHARACTER SET utf8mb4"
+		} else {
+			out[i] = "VARBINARY(" + strconv.Itoa(share) + ")"
+		}
+	}
+	return out
 }
 
 func blobType(c *sdk.Column, base string) string {

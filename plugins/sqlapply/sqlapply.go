@@ -40,6 +40,7 @@ package sqlapply
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -90,6 +91,8 @@ type target struct {
 	keyless bool
 	// created: create_tables made sure it exists.
 	created bool
+	// sql holds statement texts by operation and row count.
+	sql map[int]string
 }
 
 func (t *target) isCreated() bool { return t != nil && t.created }
@@ -266,7 +269,11 @@ func (s *sender) row(t *target, op byte, im sdk.Image, key string) error {
 	g := &s.g
 	if g.t != t || g.op != op || g.rows >= s.cfg.BatchRows || (key != "" && g.keys[key]) {
 		s.end()
-		*g = group{t: t, op: op, keys: map[string]bool{}}
+		width := len(t.cols)
+		if op == 'd' {
+			width = len(t.keyIdx)
+		}
+		*g = group{t: t, op: op, keys: map[string]bool{}, args: make([]sql.Arg, 0, s.cfg.BatchRows*width)}
 	}
 	if key != "" {
 		g.keys[key] = true
@@ -295,63 +302,81 @@ func (s *sender) end() {
 		*g = group{}
 		return
 	}
-	var b strings.Builder
+	s.add(sql.Statement{SQL: s.statementSQL(g.t, g.op, g.rows), Args: g.args}, g.rows)
+	*g = group{}
+}
+
+// statementSQL returns the text of a statement applying rows rows of
+// operation op to t. Most groups are full, so the text of each size is
+// kept per table: building a statement of thousands of placeholders for
+// every group would cost more than the rows it carries, and PostgreSQL
+// then finds the statement prepared.
+func (s *sender) statementSQL(t *target, op byte, rows int) string {
+	key := int(op)<<32 | rows
+	if q, ok := t.sql[key]; ok {
+		return q
+	}
+	b := make([]byte, 0, 256)
 	n := 0
 	tuple := func(width int) {
-		b.WriteByte('(')
+		b = append(b, '(')
 		for j := 0; j < width; j++ {
 			if j > 0 {
-				b.WriteString(", ")
+				b = append(b, ", "...)
 			}
 			n++
-			b.WriteString(s.d.placeholder(n))
+			b = s.d.appendPlaceholder(b, n)
 		}
-		b.WriteByte(')')
+		b = append(b, ')')
 	}
-	t := g.t
-	switch g.op {
+	switch op {
 	case 'd':
-		b.WriteString("DELETE FROM " + t.name + " WHERE ")
+		b = append(b, "DELETE FROM "+t.name+" WHERE "...)
 		if len(t.keys) == 1 {
-			b.WriteString(t.keys[0] + " IN (")
-			for i := 0; i < g.rows; i++ {
+			b = append(b, t.keys[0]+" IN ("...)
+			for i := 0; i < rows; i++ {
 				if i > 0 {
-					b.WriteString(", ")
+					b = append(b, ", "...)
 				}
 				n++
-				b.WriteString(s.d.placeholder(n))
+				b = s.d.appendPlaceholder(b, n)
 			}
-			b.WriteByte(')')
+			b = append(b, ')')
 		} else {
-			b.WriteString("(" + strings.Join(t.keys, ", ") + ") IN (")
-			for i := 0; i < g.rows; i++ {
+			b = append(b, "("+strings.Join(t.keys, ", ")+") IN ("...)
+			for i := 0; i < rows; i++ {
 				if i > 0 {
-					b.WriteString(", ")
+					b = append(b, ", "...)
 				}
 				tuple(len(t.keys))
 			}
-			b.WriteByte(')')
+			b = append(b, ')')
 		}
 	default:
-		b.WriteString("INSERT INTO " + t.name + " (" + strings.Join(t.cols, ", ") + ") VALUES ")
-		for i := 0; i < g.rows; i++ {
+		b = append(b, "INSERT INTO "+t.name+" ("+strings.Join(t.cols, ", ")+") VALUES "...)
+		for i := 0; i < rows; i++ {
 			if i > 0 {
-				b.WriteString(", ")
+				b = append(b, ", "...)
 			}
 			tuple(len(t.cols))
 		}
-		if g.op == 'u' {
+		if op == 'u' {
 			var others []string
 			for i, c := range t.cols {
 				if !contains(t.keyIdx, i) {
 					others = append(others, c)
 				}
 			}
-			b.WriteString(s.d.upsertTail(t.keys, others))
+			b = append(b, s.d.upsertTail(t.keys, others)...)
 		}
 	}
-	s.add(sql.Statement{SQL: b.String(), Args: g.args}, g.rows)
-	*g = group{}
+	q := string(b)
+	if t.sql == nil || len(t.sql) >= 8 {
+		// Few sizes recur: full groups, and the last of a call.
+		t.sql = map[int]string{}
+	}
+	t.sql[key] = q
+	return q
 }
 
 func contains(xs []int, x int) bool {
@@ -410,9 +435,16 @@ func (s *sender) target(t *sdk.Table) (*target, error) {
 
 func (s *sender) create(t *sdk.Table, tg *target) error {
 	var defs []string
+	var keyTypes []string
+	if !tg.keyless {
+		keyTypes = s.d.keyTypes(t, tg.keyIdx)
+	}
 	for i := range t.Columns {
 		c := &t.Columns[i]
 		typ := s.d.columnType(c)
+		if k := slices.Index(tg.keyIdx, i); k >= 0 && !tg.keyless {
+			typ = keyTypes[k]
+		}
 		if typ == "" {
 			return sdk.Fatal(fmt.Errorf("sqlapply: %s.%s: no %s type for a column of kind %v", t.FullName(), c.Name, s.cfg.Dialect, c.Kind))
 		}
@@ -488,7 +520,10 @@ func (s *sender) ddl(r *sdk.Row) error {
 }
 
 // addsColumns reports whether stmt is ALTER TABLE … ADD [COLUMN] …, with
-// nothing but added columns.
+// nothing but added columns that existing rows hold NULL in. A column
+// with a DEFAULT, NOT NULL (an implicit default), AUTO_INCREMENT or
+// generated values fills the rows already there, and the binary log
+// carries none of it: the target's copies of those rows would hold NULL.
 func addsColumns(stmt string) bool {
 	f := strings.Fields(strings.ToUpper(stmt))
 	if len(f) < 5 || f[0] != "ALTER" || f[1] != "TABLE" || f[3] != "ADD" {
@@ -497,10 +532,23 @@ func addsColumns(stmt string) bool {
 	if f[4] == "INDEX" || f[4] == "KEY" || f[4] == "PRIMARY" || f[4] == "UNIQUE" || f[4] == "CONSTRAINT" || f[4] == "FOREIGN" || f[4] == "PARTITION" {
 		return false
 	}
-	for _, w := range f[4:] {
+	for i, w := range f[4:] {
+		next := ""
+		if i+5 < len(f) {
+			next = strings.TrimRight(f[i+5], ",;")
+		}
 		switch strings.TrimRight(w, ",;") {
-		case "DROP", "CHANGE", "MODIFY", "RENAME", "ALTER", "ENGINE", "CONVERT":
+		case "DROP", "CHANGE", "MODIFY", "RENAME", "ALTER", "ENGINE", "CONVERT",
+			"AUTO_INCREMENT", "GENERATED", "AS":
 			return false
+		case "DEFAULT":
+			if next != "NULL" {
+				return false
+			}
+		case "NOT":
+			if next == "NULL" {
+				return false
+			}
 		}
 	}
 	return true
