@@ -132,6 +132,38 @@ func (d *tableDef) agrees(tm *replication.TableMapEvent, t *Table) bool {
 	return true
 }
 
+// byName aligns d, a table's definition now, to t, the table as the
+// binary log describes rows written before the table changed: each of t's
+// columns takes the definition of d's column of the same name, which must
+// agree with it as agrees requires. A table that gained, lost or
+// reordered columns since still tells, by name, which of the older rows'
+// BINARY(16) columns are UUIDs and which LONGTEXT ones JSON. ok is false
+// when a column of t is not in d or no longer agrees (it was retyped). The
+// key is kept when all its columns are in t.
+func (d *tableDef) byName(tm *replication.TableMapEvent, t *Table) (*tableDef, bool) {
+	out := &tableDef{Columns: make([]colDef, len(t.Columns))}
+	for i := range t.Columns {
+		c := &t.Columns[i]
+		j := slices.IndexFunc(d.Columns, func(dc colDef) bool { return strings.EqualFold(dc.Name, c.Name) })
+		if j < 0 {
+			return nil, false
+		}
+		dc := &d.Columns[j]
+		if !typeAccepts(dc.Type, tm, i) || (hasSignedness(tm, i) && c.Unsigned != dc.Unsigned) ||
+			(c.Kind == KindString || c.Kind == KindBytes) && c.Charset != dc.Charset {
+			return nil, false
+		}
+		out.Columns[i] = *dc
+	}
+	for _, k := range d.Key {
+		if !slices.ContainsFunc(t.Columns, func(c Column) bool { return strings.EqualFold(c.Name, k) }) {
+			return out, true
+		}
+	}
+	out.Key = d.Key
+	return out, true
+}
+
 // checkShape checks a TABLE_MAP against the definition in use under
 // schema = "live": column count, binary-log types, and signedness when the
 // TABLE_MAP carries it (MINIMAL metadata).

@@ -367,6 +367,9 @@ func (s *schemas) fullDefinition(ctx context.Context, tm *replication.TableMapEv
 		s.warnOnce(t.FullName()+"/none", "table definition not visible in information_schema: LONGTEXT and BINARY(16)/BINARY(4) columns are delivered as text and bytes, even if they are JSON, UUID, INET6 or INET4; grant the task's user SELECT on the table", "table", t.FullName())
 		return nil, nil
 	case !def.agrees(tm, t):
+		if al, ok := def.byName(tm, t); ok {
+			return al, nil
+		}
 		s.warnOnce(t.FullName()+"/"+strconv.FormatUint(tm.TableID, 10), "table definition in information_schema differs from the binary log's (the table changed since these rows were written): its LONGTEXT and BINARY(16)/BINARY(4) columns are delivered as text and bytes for these rows", "table", t.FullName())
 		return nil, nil
 	}
