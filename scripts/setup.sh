@@ -9,7 +9,7 @@
 # another user it prints what is missing and the commands that install it,
 # and fails.
 #
-# Go (>= 1.25, the go line of go.mod) is not installed here: Debian 12's
+# Go (>= 1.26, the go line of go.mod) is not installed here: Debian 12's
 # is too old. Get it from https://go.dev/dl and put it on PATH.
 set -euo pipefail
 
@@ -64,7 +64,7 @@ if [ "$(id -u)" -ne 0 ]; then
 	echo "setup: missing, and not root to install it:" >&2
 	[ "${#pkgs[@]}" -eq 0 ] || echo "  Debian packages: ${pkgs[*]}" >&2
 	have asc || echo "  asc (AssemblyScript, from npm)" >&2
-	[ "$missing_go" = false ] || echo "  go (>= 1.25) on PATH" >&2
+	[ "$missing_go" = false ] || echo "  go (>= 1.26) on PATH" >&2
 	echo "install with:" >&2
 	if [ "${#pkgs[@]}" -gt 0 ] || ! have asc; then
 		echo "  sudo $0" >&2
@@ -101,6 +101,6 @@ if ! have asc; then
 fi
 
 if [ "$missing_go" = true ]; then
-	echo "setup: go (>= 1.25) is not on PATH: get it from https://go.dev/dl, then: export PATH=\$PATH:/usr/local/go/bin" >&2
+	echo "setup: go (>= 1.26) is not on PATH: get it from https://go.dev/dl, then: export PATH=\$PATH:/usr/local/go/bin" >&2
 	exit 1
 fi

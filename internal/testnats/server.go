@@ -1,0 +1,268 @@
+// Package testnats starts private NATS servers with JetStream for tests:
+// each in its own directory (the JetStream store and nats.log), on its own
+// port on 127.0.0.1. It never touches a system server. A server is ready
+// about 0.1 s after New is called.
+//
+// Tests call Start, which skips when nats-server is unavailable, unless the
+// CI environment variable is set, in which case it fails. Other programs call
+// New.
+package testnats
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"path/filepath"
+	"strconv"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/pumacdc/puma/internal/testproc"
+)
+
+// startTimeout bounds how long one nats-server start may take to be ready.
+const startTimeout = 60 * time.Second
+
+// stopGrace is how long Stop waits after SIGTERM before it sends SIGKILL.
+const stopGrace = 30 * time.Second
+
+// Options configure a server. The zero value is a JetStream server in a
+// fresh temporary directory on a free port.
+type Options struct {
+	// Dir is the server directory (jetstream/, nats.log). Empty means a new
+	// temporary directory that Close (or Start's cleanup) removes. A given
+	// Dir is never removed; a store already in it is reused.
+	Dir string
+	// Port is the client port; 0 picks a free one. 4222 is refused.
+	Port int
+	// ExtraArgs are appended to the nats-server command line.
+	ExtraArgs []string
+	// Logger receives start/stop events; nil discards them.
+	Logger *slog.Logger
+}
+
+// Validate reports every invalid field.
+func (o Options) Validate() error {
+	var errs []error
+	if o.Port < 0 || o.Port > 65535 {
+		errs = append(errs, fmt.Errorf("testnats: options: Port %d: out of range", o.Port))
+	}
+	if o.Port == 4222 {
+		errs = append(errs, errors.New("testnats: options: Port 4222: reserved for the system server, pick another"))
+	}
+	return errors.Join(errs...)
+}
+
+// Server is one private nats-server. URL, Port, Dir and LogPath are safe for
+// concurrent use; Stop, Kill, Restart and Close serialise with each other.
+type Server struct {
+	opts    Options
+	bin     string
+	dir     string
+	logPath string
+	port    int
+	ownsDir bool // dir was created by New and is removed by Close
+	mu      sync.Mutex
+	proc    *testproc.Process // nil while stopped
+}
+
+// New starts a server and returns once it serves JetStream. The caller owns
+// the server and must Close it. ctx bounds the start only.
+func New(ctx context.Context, opts Options) (*Server, error) {
+	if err := opts.Validate(); err != nil {
+		return nil, err
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	opts.ExtraArgs = append([]string(nil), opts.ExtraArgs...)
+	bin, err := testproc.Find("nats-server", "nats-server", "/usr/sbin", "/usr/local/sbin")
+	if err != nil {
+		return nil, fmt.Errorf("testnats: %w", err)
+	}
+	s := &Server{opts: opts, bin: bin, port: opts.Port}
+	if opts.Dir == "" {
+		if s.dir, err = os.MkdirTemp("", "puma-testnats-"); err != nil {
+			return nil, fmt.Errorf("testnats: new: %w", err)
+		}
+		s.ownsDir = true
+	} else {
+		if s.dir, err = filepath.Abs(opts.Dir); err != nil {
+			return nil, fmt.Errorf("testnats: new: dir %s: %w", opts.Dir, err)
+		}
+		if err := os.MkdirAll(s.dir, 0o755); err != nil {
+			return nil, fmt.Errorf("testnats: new: %w", err)
+		}
+	}
+	s.logPath = filepath.Join(s.dir, "nats.log")
+	if err := s.start(ctx); err != nil {
+		if s.ownsDir {
+			os.RemoveAll(s.dir)
+		}
+		return nil, err
+	}
+	return s, nil
+}
+
+// start launches nats-server and waits until it is ready. With Options.Port
+// 0 on the first start it retries on a fresh port when the chosen one was
+// taken in the meantime; later starts (Restart) keep the port, since clients
+// know it. Callers hold s.mu or own s exclusively.
+func (s *Server) start(ctx context.Context) error {
+	pickPort := s.port == 0
+	var err error
+	for range 5 {
+		if pickPort {
+			if s.port, err = testproc.FreePort(); err != nil {
+				return fmt.Errorf("testnats: %w", err)
+			}
+		} else if !testproc.PortFree(s.port) {
+			return fmt.Errorf("testnats: start server in %s: port %d is in use by another program; pick another port", s.dir, s.port)
+		}
+		offset := testproc.Size(s.logPath)
+		var p *testproc.Process
+		p, err = testproc.Spawn(testproc.Spec{Path: s.bin, Args: s.args(), Dir: s.dir, Output: s.logPath})
+		if err != nil {
+			return fmt.Errorf("testnats: %w", err)
+		}
+		wctx, cancel := context.WithTimeout(ctx, startTimeout)
+		err = p.WaitReady(wctx, s.ready)
+		cancel()
+		if err == nil {
+			s.proc = p
+			s.opts.Logger.Info("testnats server started", "url", s.URL(), "dir", s.dir, "pid", p.PID())
+			return nil
+		}
+		p.Kill()
+		err = fmt.Errorf("nats-server %w; %s:\n%s", err, s.logPath, testproc.Tail(s.logPath, offset, 30))
+		if !pickPort || testproc.PortFree(s.port) {
+			break
+		}
+		s.opts.Logger.Info("testnats port taken, retrying", "port", s.port)
+	}
+	return fmt.Errorf("testnats: start server in %s on port %d: %w", s.dir, s.port, err)
+}
+
+// args is the nats-server command line for s. The server's name carries its
+// port, so ready can tell it from another program on the port.
+func (s *Server) args() []string {
+	a := []string{
+		"-js",
+		"-sd", s.dir,
+		"-p", strconv.Itoa(s.port),
+		"-a", "127.0.0.1",
+		"-n", s.name(),
+	}
+	return append(a, s.opts.ExtraArgs...)
+}
+
+// name is the server's name.
+func (s *Server) name() string { return "puma-test-" + strconv.Itoa(s.port) }
+
+// ready connects, checks that the server is this one, and asks JetStream
+// for the account's limits, all within two seconds.
+func (s *Server) ready(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	nc, err := nats.Connect(s.URL(), nats.Timeout(2*time.Second), nats.NoReconnect())
+	if err != nil {
+		return err
+	}
+	defer nc.Close()
+	if got := nc.ConnectedServerName(); got != s.name() {
+		return fmt.Errorf("server on port %d is %q, not %q", s.port, got, s.name())
+	}
+	js, err := jetstream.New(nc)
+	if err != nil {
+		return err
+	}
+	_, err = js.AccountInfo(ctx)
+	return err
+}
+
+// URL returns "nats://127.0.0.1:PORT".
+func (s *Server) URL() string {
+	return "nats://" + net.JoinHostPort("127.0.0.1", strconv.Itoa(s.port))
+}
+
+// Port returns the client port; it stays the same across Restart.
+func (s *Server) Port() int { return s.port }
+
+// Dir returns the server directory; the JetStream store is Dir/jetstream.
+func (s *Server) Dir() string { return s.dir }
+
+// LogPath returns nats.log; it is appended to across restarts.
+func (s *Server) LogPath() string { return s.logPath }
+
+// Stop shuts the server down cleanly: SIGTERM, then SIGKILL if it has not
+// exited after 30 seconds (reported as an error, as is a server that had
+// crashed on its own). Stopping a stopped server is a no-op. The store is
+// kept for Restart.
+func (s *Server) Stop() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.stopLocked()
+}
+
+func (s *Server) stopLocked() error {
+	p := s.proc
+	if p == nil {
+		return nil
+	}
+	s.proc = nil
+	if p.Exited() {
+		if p.Err() != nil {
+			return fmt.Errorf("testnats: stop %s: nats-server had already exited: %w; see %s", s.URL(), p.Err(), s.logPath)
+		}
+		return nil
+	}
+	if !p.Stop(syscall.SIGTERM, stopGrace) {
+		return fmt.Errorf("testnats: stop %s: no clean shutdown within %v, killed; see %s", s.URL(), stopGrace, s.logPath)
+	}
+	s.opts.Logger.Info("testnats server stopped", "url", s.URL(), "dir", s.dir)
+	return nil
+}
+
+// Kill sends SIGKILL and waits for the process to exit, simulating a crash.
+// The store is kept for Restart, which recovers it.
+func (s *Server) Kill() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.proc != nil {
+		s.proc.Kill()
+		s.proc = nil
+	}
+	return nil
+}
+
+// Restart stops the server if it is running and starts it again on the same
+// directory, port and options. ctx bounds the start.
+func (s *Server) Restart(ctx context.Context) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if err := s.stopLocked(); err != nil {
+		return err
+	}
+	return s.start(ctx)
+}
+
+// Close stops the server and, if New created its directory, removes it.
+func (s *Server) Close() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	err := s.stopLocked()
+	if s.ownsDir {
+		if rerr := os.RemoveAll(s.dir); rerr != nil {
+			err = errors.Join(err, fmt.Errorf("testnats: close: %w", rerr))
+		}
+	}
+	return err
+}

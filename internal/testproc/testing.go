@@ -1,0 +1,63 @@
+package testproc
+
+import (
+	"context"
+	"os"
+	"testing"
+	"time"
+)
+
+// startTimeout bounds how long Start waits for a server.
+const startTimeout = 3 * time.Minute
+
+// Server is what Start needs of a harness's server.
+type Server interface {
+	// Stop stops the server and keeps its directory.
+	Stop() error
+	// Close stops the server and removes the directory its New created.
+	Close() error
+	// Dir is the server's directory, kept when the test fails; "" if the
+	// server has none.
+	Dir() string
+	// LogPath is the server's log, whose tail a failed test shows.
+	LogPath() string
+}
+
+// Start calls start for the test t and registers a cleanup that closes the
+// server. If the test failed, the cleanup stops the server instead, keeps its
+// directory and logs the directory and the last 50 lines of its log.
+//
+// When start fails (the server is not installed, or does not come up), Start
+// skips the test, or fails it if the CI environment variable is non-empty,
+// so a CI run can never pass by skipping. harness and what name the caller
+// and its server in messages: "testnats", "nats-server".
+func Start[S Server](t testing.TB, harness, what string, start func(context.Context) (S, error)) S {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(t.Context(), startTimeout)
+	defer cancel()
+	s, err := start(ctx)
+	if err != nil {
+		if CI() {
+			t.Fatalf("%s: cannot start %s (failing, not skipping, because CI is set): %v", harness, what, err)
+		}
+		t.Skipf("%s: cannot start %s (set CI=1 to fail instead of skip): %v", harness, what, err)
+	}
+	t.Cleanup(func() {
+		if !t.Failed() || s.Dir() == "" {
+			if err := s.Close(); err != nil {
+				t.Errorf("%s: %v", harness, err)
+			}
+			return
+		}
+		if err := s.Stop(); err != nil {
+			t.Logf("%s: %v", harness, err)
+		}
+		t.Logf("%s: test failed; kept %s dir %s; last 50 lines of %s:\n%s",
+			harness, what, s.Dir(), s.LogPath(), Tail(s.LogPath(), 0, 50))
+	})
+	return s
+}
+
+// CI reports whether the CI environment variable is non-empty: harnesses
+// then fail where they would skip.
+func CI() bool { return os.Getenv("CI") != "" }

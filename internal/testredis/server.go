@@ -1,0 +1,278 @@
+// Package testredis starts private Redis servers for tests: each in its own
+// directory (the append-only file and redis.log), on its own port on
+// 127.0.0.1, with every write fsynced to the append-only file before it is
+// acknowledged, so data survives Stop, Kill and Restart. It never touches a
+// system server. A server is ready about 0.1 s after New is called.
+//
+// Tests call Start, which skips when redis-server is unavailable, unless the
+// CI environment variable is set, in which case it fails. Other programs call
+// New.
+package testredis
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"path/filepath"
+	"strconv"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/pumacdc/puma/internal/testproc"
+)
+
+// startTimeout bounds how long one redis-server start may take to be ready.
+const startTimeout = 60 * time.Second
+
+// stopGrace is how long Stop waits after SIGTERM before it sends SIGKILL.
+const stopGrace = 30 * time.Second
+
+// Options configure a server. The zero value is a server with append-only
+// persistence (appendfsync always) and no snapshots, in a fresh temporary
+// directory on a free port.
+type Options struct {
+	// Dir is the server directory (appendonlydir/, redis.log). Empty means
+	// a new temporary directory that Close (or Start's cleanup) removes. A
+	// given Dir is never removed; data already in it is loaded.
+	Dir string
+	// Port is the TCP port; 0 picks a free one. 6379 is refused.
+	Port int
+	// ExtraArgs are appended to the redis-server command line
+	// ("--maxmemory", "10mb").
+	ExtraArgs []string
+	// Logger receives start/stop events; nil discards them.
+	Logger *slog.Logger
+}
+
+// Validate reports every invalid field.
+func (o Options) Validate() error {
+	var errs []error
+	if o.Port < 0 || o.Port > 65535 {
+		errs = append(errs, fmt.Errorf("testredis: options: Port %d: out of range", o.Port))
+	}
+	if o.Port == 6379 {
+		errs = append(errs, errors.New("testredis: options: Port 6379: reserved for the system server, pick another"))
+	}
+	return errors.Join(errs...)
+}
+
+// Server is one private redis-server. Addr, Port, Dir and LogPath are safe
+// for concurrent use; Stop, Kill, Restart and Close serialise with each
+// other.
+type Server struct {
+	opts    Options
+	bin     string
+	dir     string // absolute, symbolic links resolved, as Redis reports it
+	logPath string
+	port    int
+	ownsDir bool // dir was created by New and is removed by Close
+	mu      sync.Mutex
+	proc    *testproc.Process // nil while stopped
+}
+
+// New starts a server and returns once it answers commands. The caller owns
+// the server and must Close it. ctx bounds the start only.
+func New(ctx context.Context, opts Options) (*Server, error) {
+	if err := opts.Validate(); err != nil {
+		return nil, err
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	opts.ExtraArgs = append([]string(nil), opts.ExtraArgs...)
+	bin, err := testproc.Find("redis-server", "redis-server", "/usr/bin", "/usr/sbin", "/usr/local/bin")
+	if err != nil {
+		return nil, fmt.Errorf("testredis: %w", err)
+	}
+	s := &Server{opts: opts, bin: bin, port: opts.Port}
+	dir := opts.Dir
+	if dir == "" {
+		if dir, err = os.MkdirTemp("", "puma-testredis-"); err != nil {
+			return nil, fmt.Errorf("testredis: new: %w", err)
+		}
+		s.ownsDir = true
+	} else if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, fmt.Errorf("testredis: new: %w", err)
+	}
+	if s.dir, err = filepath.Abs(dir); err == nil {
+		s.dir, err = filepath.EvalSymlinks(s.dir)
+	}
+	if err != nil {
+		if s.ownsDir {
+			os.RemoveAll(dir)
+		}
+		return nil, fmt.Errorf("testredis: new: dir %s: %w", dir, err)
+	}
+	s.logPath = filepath.Join(s.dir, "redis.log")
+	if err := s.start(ctx); err != nil {
+		if s.ownsDir {
+			os.RemoveAll(s.dir)
+		}
+		return nil, err
+	}
+	return s, nil
+}
+
+// start launches redis-server and waits until it is ready. With Options.Port
+// 0 on the first start it retries on a fresh port when the chosen one was
+// taken in the meantime; later starts (Restart) keep the port, since clients
+// know it. Callers hold s.mu or own s exclusively.
+func (s *Server) start(ctx context.Context) error {
+	pickPort := s.port == 0
+	var err error
+	for range 5 {
+		if pickPort {
+			if s.port, err = testproc.FreePort(); err != nil {
+				return fmt.Errorf("testredis: %w", err)
+			}
+		} else if !testproc.PortFree(s.port) {
+			return fmt.Errorf("testredis: start server in %s: port %d is in use by another program; pick another port", s.dir, s.port)
+		}
+		offset := testproc.Size(s.logPath)
+		var p *testproc.Process
+		p, err = testproc.Spawn(testproc.Spec{Path: s.bin, Args: s.args(), Dir: s.dir, Output: s.logPath})
+		if err != nil {
+			return fmt.Errorf("testredis: %w", err)
+		}
+		wctx, cancel := context.WithTimeout(ctx, startTimeout)
+		err = p.WaitReady(wctx, s.ready)
+		cancel()
+		if err == nil {
+			s.proc = p
+			s.opts.Logger.Info("testredis server started", "addr", s.Addr(), "dir", s.dir, "pid", p.PID())
+			return nil
+		}
+		p.Kill()
+		err = fmt.Errorf("redis-server %w; %s:\n%s", err, s.logPath, testproc.Tail(s.logPath, offset, 30))
+		if !pickPort || testproc.PortFree(s.port) {
+			break
+		}
+		s.opts.Logger.Info("testredis port taken, retrying", "port", s.port)
+	}
+	return fmt.Errorf("testredis: start server in %s on port %d: %w", s.dir, s.port, err)
+}
+
+// args is the redis-server command line for s. It logs to stdout, which
+// start sends to redis.log.
+func (s *Server) args() []string {
+	a := []string{
+		"--port", strconv.Itoa(s.port),
+		"--bind", "127.0.0.1",
+		"--dir", s.dir,
+		"--save", "",
+		"--appendonly", "yes",
+		"--appendfsync", "always",
+		"--daemonize", "no",
+	}
+	return append(a, s.opts.ExtraArgs...)
+}
+
+// ready checks, within two seconds, that the server answers (not while it
+// loads its append-only file: Redis answers LOADING then) and that it is
+// this one, by its directory.
+func (s *Server) ready(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	// Dial first: go-redis logs every failed dial, and a starting server
+	// refuses a few.
+	conn, err := (&net.Dialer{}).DialContext(ctx, "tcp", s.Addr())
+	if err != nil {
+		return err
+	}
+	conn.Close()
+	c := redis.NewClient(&redis.Options{Addr: s.Addr(), MaxRetries: -1, DialerRetries: 1, DialTimeout: 2 * time.Second})
+	defer c.Close()
+	got, err := c.ConfigGet(ctx, "dir").Result()
+	if err != nil {
+		return err
+	}
+	if got["dir"] != s.dir {
+		return fmt.Errorf("server on port %d has dir %q, not %q", s.port, got["dir"], s.dir)
+	}
+	return nil
+}
+
+// Addr returns "127.0.0.1:PORT", for redis.Options.Addr.
+func (s *Server) Addr() string { return net.JoinHostPort("127.0.0.1", strconv.Itoa(s.port)) }
+
+// Port returns the TCP port; it stays the same across Restart.
+func (s *Server) Port() int { return s.port }
+
+// Dir returns the server directory; the append-only file is in
+// Dir/appendonlydir.
+func (s *Server) Dir() string { return s.dir }
+
+// LogPath returns redis.log; it is appended to across restarts.
+func (s *Server) LogPath() string { return s.logPath }
+
+// Stop shuts the server down cleanly: SIGTERM, then SIGKILL if it has not
+// exited after 30 seconds (reported as an error, as is a server that had
+// crashed on its own). Stopping a stopped server is a no-op. The data is
+// kept for Restart.
+func (s *Server) Stop() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.stopLocked()
+}
+
+func (s *Server) stopLocked() error {
+	p := s.proc
+	if p == nil {
+		return nil
+	}
+	s.proc = nil
+	if p.Exited() {
+		if p.Err() != nil {
+			return fmt.Errorf("testredis: stop %s: redis-server had already exited: %w; see %s", s.Addr(), p.Err(), s.logPath)
+		}
+		return nil
+	}
+	if !p.Stop(syscall.SIGTERM, stopGrace) {
+		return fmt.Errorf("testredis: stop %s: no clean shutdown within %v, killed; see %s", s.Addr(), stopGrace, s.logPath)
+	}
+	s.opts.Logger.Info("testredis server stopped", "addr", s.Addr(), "dir", s.dir)
+	return nil
+}
+
+// Kill sends SIGKILL and waits for the process to exit, simulating a crash.
+// Every acknowledged write is in the append-only file, which Restart loads.
+func (s *Server) Kill() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.proc != nil {
+		s.proc.Kill()
+		s.proc = nil
+	}
+	return nil
+}
+
+// Restart stops the server if it is running and starts it again on the same
+// directory, port and options. ctx bounds the start.
+func (s *Server) Restart(ctx context.Context) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if err := s.stopLocked(); err != nil {
+		return err
+	}
+	return s.start(ctx)
+}
+
+// Close stops the server and, if New created its directory, removes it.
+func (s *Server) Close() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	err := s.stopLocked()
+	if s.ownsDir {
+		if rerr := os.RemoveAll(s.dir); rerr != nil {
+			err = errors.Join(err, fmt.Errorf("testredis: close: %w", rerr))
+		}
+	}
+	return err
+}
