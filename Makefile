@@ -77,4 +77,6 @@ fuzz-capabilities:
 	go test ./hostabi/wire -run '^$$' -fuzz FuzzHTTPRequest -fuzztime $(FUZZTIME)
 	go test ./hostabi/wire -run '^$$' -fuzz FuzzHTTPResponse -fuzztime $(FUZZTIME)
 	go test ./hostabi/wire -run '^$$' -fuzz FuzzKV -fuzztime $(FUZZTIME)
+	go test ./hostabi/wire -run '^$$' -fuzz FuzzAMQPPublish -fuzztime $(FUZZTIME)
+	go test ./hostabi/wire -run '^$$' -fuzz FuzzAMQPDeclare -fuzztime $(FUZZTIME)
 	go test ./internal/plugintool -run '^$$' -fuzz FuzzReadBatches -fuzztime $(FUZZTIME)

@@ -43,6 +43,8 @@ const (
 	CapHTTP    = "http"
 	CapSecrets = "secrets"
 	CapKV      = "kv"
+	// CapAMQP is the amqp capability, and the kind of its [targets].
+	CapAMQP = "amqp"
 )
 
 // capabilities maps every host function to its capability ("" for the
@@ -69,6 +71,8 @@ var capabilities = map[string]string{
 	ImportKVGet:           CapKV,
 	ImportKVPut:           CapKV,
 	ImportKVDelete:        CapKV,
+	ImportAMQPPublish:     CapAMQP,
+	ImportAMQPDeclare:     CapAMQP,
 }
 
 // More host function error codes.
