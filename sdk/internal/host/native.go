@@ -14,6 +14,11 @@ var (
 	KV = map[string]string{}
 	// HTTP performs a request; nil sends it with net/http.
 	HTTP func(*wire.HTTPRequest) (*wire.HTTPResponse, error)
+	// AMQPPublish and AMQPDeclare stand in for the amqp capability's
+	// broker; nil refuses it. A publish's bodies are valid during the
+	// call only.
+	AMQPPublish func(*wire.AMQPPublish) error
+	AMQPDeclare func(*wire.AMQPDeclare) error
 	// Applied is the position token the sender reported from Init, and
 	// Positioned whether it reported one.
 	Applied    string
