@@ -6,12 +6,13 @@
 package catalog
 
 // Names lists the built-in plugins, sorted.
-var Names = []string{"filter", "http", "jsonl", "mask", "rename", "route", "stdout"}
+var Names = []string{"amqp", "filter", "http", "jsonl", "mask", "rename", "route", "stdout"}
 
 // uses are the capabilities whose SDK packages (sdk/files, sdk/stdout,
-// sdk/http, sdk/secrets, sdk/kv) each built-in imports; TestUses holds
+// sdk/http, sdk/secrets, sdk/kv, sdk/amqp) each built-in imports; TestUses holds
 // this table to the imports.
 var uses = map[string][]string{
+	"amqp":   {"amqp"},
 	"http":   {"http", "secrets"},
 	"jsonl":  {"files"},
 	"mask":   {"secrets"},
@@ -20,7 +21,9 @@ var uses = map[string][]string{
 
 // Sender reports whether the built-in plugin name is a sender (else a
 // handler).
-func Sender(name string) bool { return name == "http" || name == "jsonl" || name == "stdout" }
+func Sender(name string) bool {
+	return name == "amqp" || name == "http" || name == "jsonl" || name == "stdout"
+}
 
 // Uses returns the capabilities the built-in plugin name uses.
 func Uses(name string) []string { return uses[name] }

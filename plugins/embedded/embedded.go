@@ -1,5 +1,5 @@
 // Package embedded ships the built-in plugins inside the puma binary: one
-// Wasm module, plugins/builtins, holding every one of them (filter, http,
+// Wasm module, plugins/builtins, holding every one of them (amqp, filter, http,
 // jsonl, mask, rename, route, stdout), which `make wasm` (go generate
 // ./plugins/embedded) builds with the Go toolchain (GOOS=wasip1
 // GOARCH=wasm -buildmode=c-shared -trimpath) into wasm/. The module is
@@ -52,7 +52,8 @@ var builtinsWasm = sync.OnceValues(func() ([]byte, error) { return modules.ReadF
 // granted what its config already names: builtin:stdout the standard
 // output, builtin:jsonl the directory of its path (relative or absolute,
 // without ".."), builtin:http its URL and the secrets its
-// config names, builtin:mask its salt secret. Grants can add more (a
+// config names, builtin:mask its salt secret, builtin:amqp the amqp
+// target its config names. Grants can add more (a
 // URL on a private network needs allow_private = true).
 func Builtin(name string, config map[string]any, dir string) (hostabi.Builtin, bool) {
 	wasm, ok := Module(name)
@@ -91,6 +92,10 @@ func Builtin(name string, config map[string]any, dir string) (hostabi.Builtin, b
 		}
 	case "mask":
 		b.Grants.Secrets = appendSecret([]string{}, config["salt_secret"])
+	case "amqp":
+		if t, ok := config["target"].(string); ok && t != "" {
+			b.Grants.Targets = map[string][]string{"amqp": {t}}
+		}
 	}
 	return b, true
 }

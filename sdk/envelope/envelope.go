@@ -494,3 +494,31 @@ func appendValue(dst []byte, v sdk.Value, f wire.EnvelopeFlags) []byte {
 }
 
 func appendString(dst []byte, s string) []byte { return wire.AppendJSONString(dst, s) }
+
+// AppendImage appends img, an image of a row of t, as the JSON object an
+// envelope's before and after carry (with e's Flags): a sender that
+// publishes rows rather than envelopes writes them as the envelope would.
+func (e *Encoder) AppendImage(dst []byte, t *sdk.Table, img sdk.Image) []byte {
+	return appendRow(dst, t, img, e.Flags)
+}
+
+// Envelopes returns how many envelopes AppendChange (and Encode) write
+// for r: two for an update of the key under key_change "delete_create",
+// one more after a delete with tombstones (counting the tombstone),
+// else one. A sender that sends each envelope on its own uses it to tell
+// which change each came from.
+func (e *Encoder) Envelopes(r *sdk.Row) int {
+	t := r.Table()
+	switch {
+	case r.Op() == sdk.OpDDL || t == nil:
+		return 1
+	case r.Op() == sdk.OpUpdate && e.Flags&wire.EnvDeleteCreate != 0 && keyChanged(t, r.Before(), r.After()):
+		if e.Flags&wire.EnvTombstones != 0 {
+			return 3
+		}
+		return 2
+	case r.Op() == sdk.OpDelete && e.Flags&wire.EnvTombstones != 0:
+		return 2
+	}
+	return 1
+}
