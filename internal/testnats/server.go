@@ -141,9 +141,11 @@ func (s *Server) start(ctx context.Context) error {
 			s.opts.Logger.Info("testnats server started", "url", s.URL(), "dir", s.dir, "pid", p.PID())
 			return nil
 		}
+		// Only a server that gave up by itself may have lost its port.
+		exited := p.Exited()
 		p.Kill()
 		err = fmt.Errorf("nats-server %w; %s:\n%s", err, s.logPath, testproc.Tail(s.logPath, offset, 30))
-		if !pickPort || testproc.PortFree(s.port) {
+		if !pickPort || !exited || testproc.PortFree(s.port) {
 			break
 		}
 		s.opts.Logger.Info("testnats port taken, retrying", "port", s.port)

@@ -9,3 +9,9 @@ import "syscall"
 func sysProcAttr(syscall.Signal) *syscall.SysProcAttr {
 	return &syscall.SysProcAttr{Setpgid: true}
 }
+
+// descendants finds nothing without /proc: Kill reaches the process group.
+func descendants(int) []int { return nil }
+
+// running cannot tell without /proc; Kill then waits for the child only.
+func running(int) bool { return false }

@@ -13,7 +13,6 @@ package testproc
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -128,22 +127,40 @@ func (p *Process) Stop(sig syscall.Signal, grace time.Duration) (clean bool) {
 	}
 }
 
-// Kill sends SIGKILL to the child's whole process group, as a power cut
-// would, and waits for the child to be reaped. Killing an exited child is a
-// no-op.
+// Kill sends SIGKILL to the child and to every process it started, as a
+// power cut would, and waits for the child to be reaped. It finds the
+// child's descendants while the child is stopped (SIGSTOP), so none is
+// forked behind its back: PostgreSQL's backends, for one, each lead a
+// session of their own and would escape a process-group kill. Killing an
+// exited child is a no-op.
 func (p *Process) Kill() {
 	if p.Exited() {
-		// Once reaped, its pid and group ID may belong to someone else.
+		// Once reaped, its pid may belong to someone else.
 		return
 	}
-	// Until it is reaped the child holds its group's ID, and Linux hands
-	// out pids in sequence, so no other program is in that group.
-	if err := syscall.Kill(-p.PID(), syscall.SIGKILL); err != nil && !errors.Is(err, syscall.ESRCH) {
-		_ = p.cmd.Process.Kill()
+	// Until it is reaped the child holds its pid and its group's ID, and
+	// Linux hands out pids in sequence, so these reach no other program.
+	pid := p.PID()
+	_ = syscall.Kill(pid, syscall.SIGSTOP)
+	victims := descendants(pid)
+	_ = syscall.Kill(-pid, syscall.SIGKILL)
+	_ = p.cmd.Process.Kill()
+	for _, v := range victims {
+		_ = syscall.Kill(v, syscall.SIGKILL)
 	}
-	_ = p.cmd.Process.Kill() // in case it left its group
 	<-p.done
+	// A descendant may outlive the child by a moment, holding ports and
+	// files that a restart needs: wait until every one is gone.
+	deadline := time.Now().Add(killWait)
+	for _, v := range victims {
+		for running(v) && time.Now().Before(deadline) {
+			time.Sleep(5 * time.Millisecond)
+		}
+	}
 }
+
+// killWait bounds how long Kill waits for killed descendants to exit.
+const killWait = 10 * time.Second
 
 // WaitReady calls ready every 25 ms until it returns nil, the child exits,
 // or ctx ends. The error says which, with ready's last error.

@@ -37,19 +37,28 @@ func TestMain(m *testing.M) {
 	os.Exit(m.Run())
 }
 
-func TestKillKillsTheGroup(t *testing.T) {
+// Kill reaches every process the child started, even one that left the
+// child's process group and session (as PostgreSQL's backends do).
+func TestKillKillsDescendants(t *testing.T) {
 	t.Parallel()
-	pidFile := filepath.Join(t.TempDir(), "grandchild")
-	p, err := Spawn(Spec{Path: "sh", Args: []string{"-c", `sleep 60 & echo $! > "$0"; wait`, pidFile}})
+	if _, err := exec.LookPath("setsid"); err != nil {
+		t.Fatalf("setsid (util-linux): %v", err)
+	}
+	dir := t.TempDir()
+	member, leader := filepath.Join(dir, "member"), filepath.Join(dir, "leader")
+	p, err := Spawn(Spec{Path: "sh", Args: []string{"-c",
+		`sleep 60 & echo $! > "$0"; setsid sleep 60 & echo $! > "$1"; wait`, member, leader}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	grandchild := waitPIDFile(t, pidFile)
+	pids := []int{waitPIDFile(t, member), waitPIDFile(t, leader)}
 	p.Kill()
 	if !p.Exited() {
 		t.Fatal("child still running after Kill")
 	}
-	waitGone(t, grandchild)
+	for _, pid := range pids {
+		waitGone(t, pid)
+	}
 	p.Kill() // a no-op once exited
 }
 

@@ -149,9 +149,11 @@ func (s *Server) start(ctx context.Context) error {
 			s.opts.Logger.Info("testredis server started", "addr", s.Addr(), "dir", s.dir, "pid", p.PID())
 			return nil
 		}
+		// Only a server that gave up by itself may have lost its port.
+		exited := p.Exited()
 		p.Kill()
 		err = fmt.Errorf("redis-server %w; %s:\n%s", err, s.logPath, testproc.Tail(s.logPath, offset, 30))
-		if !pickPort || testproc.PortFree(s.port) {
+		if !pickPort || !exited || testproc.PortFree(s.port) {
 			break
 		}
 		s.opts.Logger.Info("testredis port taken, retrying", "port", s.port)
