@@ -166,6 +166,16 @@ func dialAMQP(ctx context.Context, settings any) (io.Closer, error) {
 		scheme = "amqps"
 		cfg.TLSClientConfig = &tls.Config{ServerName: s.Host, MinVersion: tls.VersionTLS12}
 	}
+	// The handshake's deadline ends with it, and opening the channel has
+	// none: connect_timeout bounds the whole by closing the socket.
+	dctx, cancel := context.WithTimeout(ctx, s.ConnectTimeout)
+	defer cancel()
+	stop := context.AfterFunc(dctx, func() {
+		if c.netConn != nil {
+			c.netConn.Close()
+		}
+	})
+	defer stop()
 	// The URL carries the address only: credentials and vhost are in cfg.
 	conn, err := amqp.DialConfig(scheme+"://"+s.Addr+"/", cfg)
 	if err != nil {
@@ -209,15 +219,23 @@ func (c *amqpClient) broken() (string, bool) {
 }
 
 // guard bounds a call by timeout and ctx: when either ends first, the
-// socket is closed, which ends whatever the call waits on. It returns
-// the call's context and a stop function telling whether time ran out.
+// socket is closed, which ends whatever the call waits on. It returns the
+// call's context and a function to call when the call returned, which
+// reports whether time ran out (the client is then closed).
 func (c *amqpClient) guard(ctx context.Context, timeout time.Duration) (context.Context, func() bool) {
 	ctx, cancel := context.WithTimeout(ctx, timeout)
-	stop := context.AfterFunc(ctx, func() { c.netConn.Close() })
+	closeSocket := func() { c.netConn.Close() }
+	stop := context.AfterFunc(ctx, closeSocket)
 	return ctx, func() bool {
-		fired := !stop()
+		// A context's Done closes before its AfterFunc starts: a call
+		// that saw the deadline may return before the socket is closed,
+		// and stop then keeps it open; close it here.
+		if stop() && ctx.Err() != nil {
+			closeSocket()
+		}
+		expired := ctx.Err() != nil
 		cancel()
-		return fired
+		return expired
 	}
 }
 
