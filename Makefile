@@ -20,7 +20,7 @@ vet:
 .PHONY: wasm fuzz
 
 # wasm rebuilds the built-in plugins (plugins/builtins, one module holding
-# plugins/filter, http, jsonl, mask, rename, route and stdout) to Wasm into
+# plugins/amqp, filter, http, jsonl, mask, rename, route and stdout) to Wasm into
 # plugins/embedded/wasm, which the puma binary embeds. The module is
 # committed; run this and commit plugins/embedded/wasm after changing what
 # it is built from (plugins/, sdk/, hostabi/wire): TestModuleCurrent fails
@@ -79,4 +79,6 @@ fuzz-capabilities:
 	go test ./hostabi/wire -run '^$$' -fuzz FuzzKV -fuzztime $(FUZZTIME)
 	go test ./hostabi/wire -run '^$$' -fuzz FuzzRedisBatch -fuzztime $(FUZZTIME)
 	go test ./hostabi/wire -run '^$$' -fuzz FuzzRedisReply -fuzztime $(FUZZTIME)
+	go test ./hostabi/wire -run '^$$' -fuzz FuzzAMQPPublish -fuzztime $(FUZZTIME)
+	go test ./hostabi/wire -run '^$$' -fuzz FuzzAMQPDeclare -fuzztime $(FUZZTIME)
 	go test ./internal/plugintool -run '^$$' -fuzz FuzzReadBatches -fuzztime $(FUZZTIME)

@@ -206,7 +206,7 @@ replica_server_id = 9001
 	}
 	for _, want := range []string{
 		`FAIL  handler[0] (filtr)`,
-		`task[0] (shop).handler[0].plugin: no built-in plugin "filtr": did you mean builtin:filter? (the built-ins are filter, http, jsonl, kafka, mask, nats, redis, rename, route, sqlapply, stdout)`,
+		`task[0] (shop).handler[0].plugin: no built-in plugin "filtr": did you mean builtin:filter? (the built-ins are amqp, filter, http, jsonl, kafka, mask, nats, redis, rename, route, sqlapply, stdout)`,
 		`task[0] (shop).handler[1].plugin: ` + filepath.Join(dir, "plugins", "missing.wasm") + ` does not exist`,
 		`ok    handler[2] (filter)`,
 		`task[0] (shop).handler[3].plugin: builtin:stdout is a sender: move it to a [[task.sender]] table`,

@@ -32,7 +32,7 @@
 // the module need the grant): sdk/files (append-only files), sdk/stdout,
 // sdk/http (requests the host makes for it), sdk/secrets (HMAC with a
 // secret it never sees), sdk/kv (state kept consistent with the
-// checkpoint). sdk/envelope writes the JSON envelope the built-in senders
+// checkpoint), sdk/amqp (publishing to RabbitMQ with confirms). sdk/envelope writes the JSON envelope the built-in senders
 // write.
 package sdk
 

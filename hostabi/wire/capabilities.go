@@ -43,6 +43,8 @@ const (
 	CapHTTP    = "http"
 	CapSecrets = "secrets"
 	CapKV      = "kv"
+	// CapAMQP is the amqp capability, and the kind of its [targets].
+	CapAMQP = "amqp"
 )
 
 // capabilities maps every host function to its capability ("" for the
@@ -77,6 +79,8 @@ var capabilities = map[string]string{
 	ImportKafkaTxn:        CapKafka,
 	ImportKafkaLast:       CapKafka,
 	ImportKafkaResult:     CapKafka,
+	ImportAMQPPublish:     CapAMQP,
+	ImportAMQPDeclare:     CapAMQP,
 }
 
 // More host function error codes.

@@ -16,6 +16,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/pumacdc/puma/plugins/amqp"
 	"github.com/pumacdc/puma/plugins/filter"
 	"github.com/pumacdc/puma/plugins/http"
 	"github.com/pumacdc/puma/plugins/jsonl"
@@ -31,6 +32,7 @@ import (
 )
 
 var plugins = map[string]func() sdk.Plugin{
+	"amqp":     amqp.Plugin,
 	"filter":   filter.Plugin,
 	"http":     http.Plugin,
 	"jsonl":    jsonl.Plugin,

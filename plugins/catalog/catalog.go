@@ -6,12 +6,13 @@
 package catalog
 
 // Names lists the built-in plugins, sorted.
-var Names = []string{"filter", "http", "jsonl", "kafka", "mask", "nats", "redis", "rename", "route", "sqlapply", "stdout"}
+var Names = []string{"amqp", "filter", "http", "jsonl", "kafka", "mask", "nats", "redis", "rename", "route", "sqlapply", "stdout"}
 
 // uses are the capabilities whose SDK packages (sdk/files, sdk/stdout,
-// sdk/http, sdk/secrets, sdk/kv, sdk/kafka, sdk/nats, sdk/redis, sdk/sql) each
+// sdk/http, sdk/secrets, sdk/kv, sdk/amqp, sdk/kafka, sdk/nats, sdk/redis, sdk/sql) each
 // built-in imports; TestUses holds this table to the imports.
 var uses = map[string][]string{
+	"amqp":     {"amqp"},
 	"http":     {"http", "secrets"},
 	"jsonl":    {"files"},
 	"kafka":    {"kafka"},
@@ -25,7 +26,7 @@ var uses = map[string][]string{
 // Sender reports whether the built-in plugin name is a sender (else a
 // handler).
 func Sender(name string) bool {
-	return name == "http" || name == "jsonl" || name == "kafka" || name == "nats" || name == "redis" || name == "sqlapply" || name == "stdout"
+	return name == "amqp" || name == "http" || name == "jsonl" || name == "kafka" || name == "nats" || name == "redis" || name == "sqlapply" || name == "stdout"
 }
 
 // Uses returns the capabilities the built-in plugin name uses.

@@ -12,7 +12,7 @@ import (
 // TestUses derives each built-in's capabilities from the SDK packages it
 // imports, as a module of its own would import the host functions.
 func TestUses(t *testing.T) {
-	caps := map[string]string{"files": "files", "stdout": "stdout", "http": "http", "secrets": "secrets", "kv": "kv", "kafka": "kafka", "nats": "nats", "redis": "redis", "sql": "sql"}
+	caps := map[string]string{"files": "files", "stdout": "stdout", "http": "http", "secrets": "secrets", "kv": "kv", "amqp": "amqp", "kafka": "kafka", "nats": "nats", "redis": "redis", "sql": "sql"}
 	for _, name := range Names {
 		cmd := exec.Command("go", "list", "-deps", "github.com/pumacdc/puma/plugins/"+name)
 		cmd.Env = append(cmd.Environ(), "GOOS=wasip1", "GOARCH=wasm")

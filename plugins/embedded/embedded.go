@@ -1,6 +1,6 @@
 // Package embedded ships the built-in plugins inside the puma binary: one
-// Wasm module, plugins/builtins, holding every one of them (filter, http,
-// jsonl, kafka, mask, nats, redis, rename, route, sqlapply, stdout), which `make wasm` (go generate
+// Wasm module, plugins/builtins, holding every one of them (amqp, filter,
+// http, jsonl, kafka, mask, nats, redis, rename, route, sqlapply, stdout), which `make wasm` (go generate
 // ./plugins/embedded) builds with the Go toolchain (GOOS=wasip1
 // GOARCH=wasm -buildmode=c-shared -trimpath) into wasm/. The module is
 // committed, with wasm/builtins.inputs recording what it was built from,
@@ -52,8 +52,8 @@ var builtinsWasm = sync.OnceValues(func() ([]byte, error) { return modules.ReadF
 // granted what its config already names: builtin:stdout the standard
 // output, builtin:jsonl the directory of its path (relative or absolute,
 // without ".."), builtin:http its URL and the secrets its
-// config names, builtin:mask its salt secret, builtin:kafka,
-// builtin:nats and builtin:redis the [targets] table their target names,
+// config names, builtin:mask its salt secret, builtin:amqp,
+// builtin:kafka, builtin:nats and builtin:redis the [targets] table their target names,
 // builtin:sqlapply its target (of the kind its dialect names). Grants can
 // add more (a
 // URL on a private network needs allow_private = true).
@@ -94,7 +94,7 @@ func Builtin(name string, config map[string]any, dir string) (hostabi.Builtin, b
 		}
 	case "mask":
 		b.Grants.Secrets = appendSecret([]string{}, config["salt_secret"])
-	case "kafka", "nats", "redis":
+	case "amqp", "kafka", "nats", "redis":
 		// A broker sender's target is of its own kind.
 		if t, ok := config["target"].(string); ok && t != "" {
 			b.Grants.Targets = map[string][]string{name: {t}}

@@ -167,3 +167,14 @@ source sdk/b.go 2222
 		})
 	}
 }
+
+// builtin:amqp is granted the target its config names, and only that.
+func TestAMQPGrant(t *testing.T) {
+	b, ok := Builtin("amqp", map[string]any{"target": "rabbit"}, "/")
+	if !ok || !slices.Equal(b.Grants.Targets["amqp"], []string{"rabbit"}) || len(b.Grants.Targets) != 1 || !slices.Contains(b.Uses, "amqp") {
+		t.Errorf("builtin:amqp: ok %v, grants %+v, uses %v", ok, b.Grants.Targets, b.Uses)
+	}
+	if b, _ := Builtin("amqp", map[string]any{}, "/"); b.Grants.Targets != nil {
+		t.Errorf("without a target: grants %+v", b.Grants.Targets)
+	}
+}

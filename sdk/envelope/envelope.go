@@ -501,3 +501,24 @@ func appendString(dst []byte, s string) []byte { return wire.AppendJSONString(ds
 func AppendRow(dst []byte, t *sdk.Table, img sdk.Image, f wire.EnvelopeFlags) []byte {
 	return appendRow(dst, t, img, f)
 }
+
+// Envelopes returns how many envelopes AppendChange (and Encode) write
+// for r: two for an update of the key under key_change "delete_create",
+// one more after a delete with tombstones (counting the tombstone),
+// else one. A sender that sends each envelope on its own uses it to tell
+// which change each came from.
+func (e *Encoder) Envelopes(r *sdk.Row) int {
+	t := r.Table()
+	switch {
+	case r.Op() == sdk.OpDDL || t == nil:
+		return 1
+	case r.Op() == sdk.OpUpdate && e.Flags&wire.EnvDeleteCreate != 0 && keyChanged(t, r.Before(), r.After()):
+		if e.Flags&wire.EnvTombstones != 0 {
+			return 3
+		}
+		return 2
+	case r.Op() == sdk.OpDelete && e.Flags&wire.EnvTombstones != 0:
+		return 2
+	}
+	return 1
+}

@@ -144,6 +144,14 @@ func HTTP(f func(*wire.HTTPRequest) (*wire.HTTPResponse, error)) { host.HTTP = f
 // every request.
 func SQL(f func(*wire.SQLRequest) ([]byte, error)) { host.SQL = f }
 
+// AMQP makes the amqp capability call publish for each Publish (the
+// message's bodies are valid during the call only: copy what you keep)
+// and declare for each Declare; an error they return is the capability's
+// ErrRemote. nil refuses the capability, as when it is not granted.
+func AMQP(publish func(*wire.AMQPPublish) error, declare func(*wire.AMQPDeclare) error) {
+	host.AMQPPublish, host.AMQPDeclare = publish, declare
+}
+
 // KV returns the kv capability's state, live: tests may read and change
 // it. It lives across Init calls, as a plugin's state lives across its
 // instances; ResetKV empties it.

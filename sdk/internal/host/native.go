@@ -20,6 +20,11 @@ var (
 	SQL func(*wire.SQLRequest) ([]byte, error)
 	// Redis runs a batch of the redis capability, by target name.
 	Redis = map[string]func(*wire.RedisBatch) (*wire.RedisReply, error){}
+	// AMQPPublish and AMQPDeclare stand in for the amqp capability's
+	// broker; nil refuses it. A publish's bodies are valid during the
+	// call only.
+	AMQPPublish func(*wire.AMQPPublish) error
+	AMQPDeclare func(*wire.AMQPDeclare) error
 	// Applied is the position token the sender reported from Init, and
 	// Positioned whether it reported one.
 	Applied    string
