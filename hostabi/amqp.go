@@ -389,6 +389,13 @@ func (c *caps) doAMQPPublish(ctx context.Context, m api.Module, ptr, n uint32) i
 	if drop {
 		c.targets.drop(wire.CapAMQP, p.Target)
 	}
+	if err != nil && !drop {
+		// The broker answered, refusing messages (a nack, an unroutable
+		// message): worth retrying, but the broker is not unavailable,
+		// so max_failures applies.
+		c.lastErr = fmt.Sprintf("amqp_publish: target %q: %v", p.Target, err)
+		return int64(errno)
+	}
 	if err != nil {
 		return c.fail(errno, "amqp_publish: target %q: %v", p.Target, err)
 	}

@@ -6,7 +6,7 @@ import (
 	"testing"
 )
 
-func samplePublish() *AMQPPublish {
+func sampleAMQPPublish() *AMQPPublish {
 	return &AMQPPublish{Target: "rabbit", TimeoutMS: 1500, Messages: []AMQPMessage{
 		{Exchange: "cdc", RoutingKey: "shop.orders", MessageID: "0-1-7:1", ContentType: "application/json",
 			Header: []AMQPHeader{{Name: "op", Value: "c"}, {Name: "db", Value: "shop"}}, Body: []byte(`{"op":"c"}`)},
@@ -17,7 +17,7 @@ func samplePublish() *AMQPPublish {
 // A message built one message at a time is the message AppendAMQPPublish
 // writes, and both decode to what was encoded.
 func TestAMQPMessagesRoundTrip(t *testing.T) {
-	p := samplePublish()
+	p := sampleAMQPPublish()
 	whole := AppendAMQPPublish(nil, p)
 	msg := StartAMQPPublish(nil, p.Target, p.TimeoutMS)
 	for i := range p.Messages {
@@ -38,7 +38,7 @@ func TestAMQPMessagesRoundTrip(t *testing.T) {
 }
 
 func TestAMQPPublishRefuses(t *testing.T) {
-	good := AppendAMQPPublish(nil, samplePublish())
+	good := AppendAMQPPublish(nil, sampleAMQPPublish())
 	for _, tt := range []struct {
 		name string
 		b    []byte
@@ -58,7 +58,7 @@ func TestAMQPPublishRefuses(t *testing.T) {
 			t.Errorf("%s: %v, want %q", tt.name, err, tt.want)
 		}
 	}
-	bad := samplePublish()
+	bad := sampleAMQPPublish()
 	bad.Messages[0].Flags = 4
 	if _, err := ParseAMQPPublish(AppendAMQPPublish(nil, bad)); err == nil || !strings.Contains(err.Error(), "unknown message flags 4") {
 		t.Errorf("flags: %v", err)
@@ -68,7 +68,7 @@ func TestAMQPPublishRefuses(t *testing.T) {
 // The host decodes amqp messages a guest wrote: they must never panic,
 // and what decodes encodes back to the same bytes.
 func FuzzAMQPPublish(f *testing.F) {
-	seeds(f, AppendAMQPPublish(nil, samplePublish()), StartAMQPPublish(nil, "", 0))
+	seeds(f, AppendAMQPPublish(nil, sampleAMQPPublish()), StartAMQPPublish(nil, "", 0))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		p, err := ParseAMQPPublish(b)
 		if err != nil {

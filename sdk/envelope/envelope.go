@@ -512,7 +512,7 @@ func (e *Encoder) Envelopes(r *sdk.Row) int {
 	switch {
 	case r.Op() == sdk.OpDDL || t == nil:
 		return 1
-	case r.Op() == sdk.OpUpdate && e.Flags&wire.EnvDeleteCreate != 0 && keyChanged(t, r.Before(), r.After()):
+	case r.Op() == sdk.OpUpdate && e.Flags&wire.EnvDeleteCreate != 0 && KeyChanged(t, r.Before(), r.After()):
 		if e.Flags&wire.EnvTombstones != 0 {
 			return 3
 		}
