@@ -56,9 +56,9 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
-	"strings"
 	"time"
 
+	"github.com/pumacdc/puma/plugins/internal/tmpl"
 	"github.com/pumacdc/puma/sdk"
 	"github.com/pumacdc/puma/sdk/amqp"
 	"github.com/pumacdc/puma/sdk/envelope"
@@ -81,15 +81,9 @@ type config struct {
 	envelope.Config
 }
 
-// part is a piece of the routing key template: literal text, or a field.
-type part struct {
-	lit   string
-	field string // "db", "table" or "op"
-}
-
 type sender struct {
 	cfg      config
-	key      []part
+	key      tmpl.Template // the routing key: {db}, {table}, {op}
 	rows     bool
 	enc      envelope.Encoder
 	pub      amqp.Publisher
@@ -120,12 +114,12 @@ func (s *sender) init(raw []byte) error {
 	if c.Target == "" {
 		errs = append(errs, errors.New(`config: target is required: the name of a [targets] table of kind "amqp"`))
 	}
-	tmpl := "{db}.{table}"
+	key := "{db}.{table}"
 	if c.RoutingKey != nil {
-		tmpl = *c.RoutingKey
+		key = *c.RoutingKey
 	}
 	var err error
-	if s.key, err = parseTemplate(tmpl); err != nil {
+	if s.key, err = tmpl.Parse("routing_key", key, "db", "table", "op"); err != nil {
 		errs = append(errs, err)
 	}
 	switch c.Format {
@@ -174,49 +168,16 @@ func (s *sender) init(raw []byte) error {
 	return errors.Join(errs...)
 }
 
-// parseTemplate splits a routing key template into literals and the
-// fields {db}, {table} and {op}.
-func parseTemplate(t string) ([]part, error) {
-	var parts []part
-	for t != "" {
-		i := strings.IndexByte(t, '{')
-		if i < 0 {
-			parts = append(parts, part{lit: t})
-			break
-		}
-		if i > 0 {
-			parts = append(parts, part{lit: t[:i]})
-		}
-		j := strings.IndexByte(t[i:], '}')
-		if j < 0 {
-			return nil, fmt.Errorf("config: routing_key: %q has an unclosed {", t)
-		}
-		f := t[i+1 : i+j]
-		switch f {
-		case "db", "table", "op":
-		default:
-			return nil, fmt.Errorf("config: routing_key: unknown field {%s} (have: {db}, {table}, {op})", f)
-		}
-		parts = append(parts, part{field: f})
-		t = t[i+j+1:]
-	}
-	return parts, nil
-}
-
 func (s *sender) routingKey(dst []byte, r *sdk.Row, op string) []byte {
-	for _, p := range s.key {
-		switch p.field {
-		case "":
-			dst = append(dst, p.lit...)
-		case "db":
-			dst = append(dst, r.DB()...)
-		case "table":
-			dst = append(dst, r.TableName()...)
-		case "op":
-			dst = append(dst, op...)
+	return s.key.Append(dst, func(dst []byte, f int) []byte {
+		switch f {
+		case 0:
+			return append(dst, r.DB()...)
+		case 1:
+			return append(dst, r.TableName()...)
 		}
-	}
-	return dst
+		return append(dst, op...)
+	})
 }
 
 func (s *sender) send(b *sdk.Batch) error {

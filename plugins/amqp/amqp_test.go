@@ -173,7 +173,7 @@ func TestConfig(t *testing.T) {
 		{`{"target":"rabbit","exactly_once":true}`, "exactly_once: builtin:amqp delivers at least once"},
 		{`{}`, "target is required"},
 		{`{"target":"rabbit","format":"avro"}`, `format "avro"`},
-		{`{"target":"rabbit","routing_key":"{schema}.x"}`, "unknown field {schema} (have: {db}, {table}, {op})"},
+		{`{"target":"rabbit","routing_key":"{schema}.x"}`, "unknown placeholder {schema} (have: {db}, {table}, {op})"},
 		{`{"target":"rabbit","routing_key":"{db"}`, "unclosed {"},
 		{`{"target":"rabbit","markers":true}`, "markers:"},
 		{`{"target":"rabbit","tombstones":true}`, "tombstones:"},

@@ -50,6 +50,7 @@ import (
 	"time"
 
 	"github.com/pumacdc/puma/hostabi/wire"
+	"github.com/pumacdc/puma/plugins/internal/tmpl"
 	"github.com/pumacdc/puma/sdk"
 	"github.com/pumacdc/puma/sdk/envelope"
 	"github.com/pumacdc/puma/sdk/nats"
@@ -79,8 +80,8 @@ const (
 
 type sender struct {
 	cfg     config
-	subject []part // the subject template
-	row     bool   // format = "row"
+	subject tmpl.Template // the subject template: {db}, {table}, {op}
+	row     bool          // format = "row"
 	opts    nats.Options
 	enc     envelope.Encoder
 	flags   wire.EnvelopeFlags
@@ -91,12 +92,6 @@ type sender struct {
 	// position is the token of the call's last commit, "" when none.
 	position string
 	buf      []byte
-}
-
-// part is a literal piece of the subject template, or a placeholder.
-type part struct {
-	lit string
-	ph  byte // 0, 'd' db, 't' table, 'o' op
 }
 
 var s sender
@@ -199,41 +194,20 @@ func fatalUnlessRemote(err error) error {
 	return sdk.Fatal(err)
 }
 
-// parseSubject splits a subject template into literals and placeholders.
-func parseSubject(t string) ([]part, error) {
-	var parts []part
-	rest := t
-	for rest != "" {
-		i := strings.IndexByte(rest, '{')
-		if i < 0 {
-			parts = append(parts, part{lit: rest})
-			break
-		}
-		if i > 0 {
-			parts = append(parts, part{lit: rest[:i]})
-		}
-		j := strings.IndexByte(rest[i:], '}')
-		if j < 0 {
-			return nil, fmt.Errorf("config: subject %q: an unclosed {", t)
-		}
-		switch name := rest[i+1 : i+j]; name {
-		case "db":
-			parts = append(parts, part{ph: 'd'})
-		case "table":
-			parts = append(parts, part{ph: 't'})
-		case "op":
-			parts = append(parts, part{ph: 'o'})
-		default:
-			return nil, fmt.Errorf("config: subject %q: unknown placeholder {%s} (have: {db}, {table}, {op})", t, name)
-		}
-		rest = rest[i+j+1:]
+// parseSubject parses a subject template: dot-separated tokens, none
+// empty, without wildcards or white space, with the fields {db}, {table}
+// and {op}.
+func parseSubject(t string) (tmpl.Template, error) {
+	parsed, err := tmpl.Parse("subject", t, "db", "table", "op")
+	if err != nil {
+		return parsed, err
 	}
 	for _, tok := range strings.Split(t, ".") {
 		if tok == "" || strings.ContainsAny(tok, "*> \t") {
-			return nil, fmt.Errorf("config: subject %q: want dot-separated tokens, none empty, without wildcards or white space", t)
+			return parsed, fmt.Errorf("config: subject %q: want dot-separated tokens, none empty, without wildcards or white space", t)
 		}
 	}
-	return parts, nil
+	return parsed, nil
 }
 
 // prefix is the subject template's first token when it is literal, else
@@ -277,20 +251,15 @@ func token(v string) string {
 }
 
 func (s *sender) subjectOf(r *sdk.Row) string {
-	var b strings.Builder
-	for _, p := range s.subject {
-		switch p.ph {
+	return string(s.subject.Append(nil, func(dst []byte, f int) []byte {
+		switch f {
 		case 0:
-			b.WriteString(p.lit)
-		case 'd':
-			b.WriteString(token(r.DB()))
-		case 't':
-			b.WriteString(token(r.TableName()))
-		case 'o':
-			b.WriteString(token(r.Op().String()))
+			return append(dst, token(r.DB())...)
+		case 1:
+			return append(dst, token(r.TableName())...)
 		}
-	}
-	return b.String()
+		return append(dst, token(r.Op().String())...)
+	}))
 }
 
 // msgID is the change's idempotency key: the same change read again gets

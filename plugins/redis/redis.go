@@ -43,10 +43,10 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/pumacdc/puma/hostabi/wire"
+	"github.com/pumacdc/puma/plugins/internal/tmpl"
 	"github.com/pumacdc/puma/sdk"
 	"github.com/pumacdc/puma/sdk/envelope"
 	"github.com/pumacdc/puma/sdk/redis"
@@ -66,7 +66,7 @@ type config struct {
 type sender struct {
 	cfg    config
 	enc    envelope.Encoder
-	stream []segment
+	stream tmpl.Template // {db}, {table}, {task}, {plugin}
 	// streams caches the stream name of each table, names of DDL rows
 	// (which have no table) by "db\x00table".
 	streams map[*sdk.Table]string
@@ -89,12 +89,6 @@ type entry struct {
 
 var fieldNames = [7]string{"op", "db", "table", "key", "value", "position", "id"}
 
-// segment is a literal or a placeholder of the stream template.
-type segment struct {
-	lit string
-	ph  string // "db", "table", "task", "plugin", or "" for a literal
-}
-
 var s sender
 
 // Plugin returns the plugin's functions, for sdk.Register.
@@ -116,7 +110,7 @@ func (s *sender) init(raw []byte) error {
 		c.Stream = "puma:{db}:{table}"
 	}
 	var err error
-	if s.stream, err = parseTemplate(c.Stream); err != nil {
+	if s.stream, err = tmpl.Parse("stream", c.Stream, "db", "table", "task", "plugin"); err != nil {
 		errs = append(errs, err)
 	}
 	switch c.Format {
@@ -173,33 +167,6 @@ func (s *sender) init(raw []byte) error {
 	return sdk.ReportApplied(string(tok))
 }
 
-func parseTemplate(t string) ([]segment, error) {
-	var segs []segment
-	for t != "" {
-		i := strings.IndexByte(t, '{')
-		if i < 0 {
-			segs = append(segs, segment{lit: t})
-			break
-		}
-		if i > 0 {
-			segs = append(segs, segment{lit: t[:i]})
-		}
-		j := strings.IndexByte(t[i:], '}')
-		if j < 0 {
-			return nil, fmt.Errorf("config: stream %q: unclosed {", t)
-		}
-		ph := t[i+1 : i+j]
-		switch ph {
-		case "db", "table", "task", "plugin":
-		default:
-			return nil, fmt.Errorf("config: stream: unknown placeholder {%s} (have: {db}, {table}, {task}, {plugin})", ph)
-		}
-		segs = append(segs, segment{ph: ph})
-		t = t[i+j+1:]
-	}
-	return segs, nil
-}
-
 func (s *sender) streamOf(r *sdk.Row) string {
 	t := r.Table()
 	if t != nil {
@@ -209,22 +176,17 @@ func (s *sender) streamOf(r *sdk.Row) string {
 	} else if name, ok := s.byName[r.DB()+"\x00"+r.TableName()]; ok {
 		return name
 	}
-	var b strings.Builder
-	for _, seg := range s.stream {
-		switch seg.ph {
-		case "":
-			b.WriteString(seg.lit)
-		case "db":
-			b.WriteString(r.DB())
-		case "table":
-			b.WriteString(r.TableName())
-		case "task":
-			b.WriteString(sdk.Task())
-		case "plugin":
-			b.WriteString(sdk.Name())
+	name := string(s.stream.Append(nil, func(dst []byte, f int) []byte {
+		switch f {
+		case 0:
+			return append(dst, r.DB()...)
+		case 1:
+			return append(dst, r.TableName()...)
+		case 2:
+			return append(dst, sdk.Task()...)
 		}
-	}
-	name := b.String()
+		return append(dst, sdk.Name()...)
+	}))
 	if t != nil {
 		s.streams[t] = name
 	} else {

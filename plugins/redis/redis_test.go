@@ -119,7 +119,7 @@ func TestRedisSenderConfig(t *testing.T) {
 	defer sdktest.ResetRedis()
 	for cfg, want := range map[string]string{
 		`{}`:                                          `config: target is required`,
-		`{"target":"c","stream":"x:{schema}"}`:        `config: stream: unknown placeholder {schema} (have: {db}, {table}, {task}, {plugin})`,
+		`{"target":"c","stream":"x:{schema}"}`:        `config: stream "x:{schema}": unknown placeholder {schema} (have: {db}, {table}, {task}, {plugin})`,
 		`{"target":"c","stream":"x:{db"}`:             `unclosed {`,
 		`{"target":"c","format":"avro"}`:              `config: format "avro": want "envelope" or "row"`,
 		`{"target":"c","tombstones":true}`:            `config: tombstones: not for Redis streams`,
