@@ -417,3 +417,31 @@ func TestFilterMaskChain(t *testing.T) {
 		})
 	}
 }
+
+// positioned is a sender that keeps its own position, or says it does
+// not.
+type positioned struct {
+	nullSender
+	keeps bool
+}
+
+func (positioned) SendGroup(context.Context, []*engine.Batch) error { return nil }
+func (p positioned) Positioned() bool                               { return p.keeps }
+
+// TestWrappersPassPositioned: the probe and the Wasm timer wrap every
+// sender; an exactly-once sender must still look like one to the
+// pipeline, or it would get transactions split across calls.
+func TestWrappersPassPositioned(t *testing.T) {
+	for _, inner := range []engine.Sender{positioned{keeps: true}, positioned{}, nullSender{}} {
+		want := false
+		if p, ok := inner.(positioned); ok {
+			want = p.keeps
+		}
+		for _, s := range []engine.Sender{&probeSender{inner: inner}, timedSender{Sender: inner}} {
+			ps, ok := s.(engine.PositionedSender)
+			if !ok || ps.Positioned() != want {
+				t.Errorf("%T around %T: PositionedSender %v, Positioned() = %v, want %v", s, inner, ok, ok && ps.Positioned(), want)
+			}
+		}
+	}
+}
