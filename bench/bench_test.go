@@ -174,7 +174,8 @@ func TestWorkloadsAndVariants(t *testing.T) {
 		names[v.Name] = true
 	}
 	env := &Env{Addr: "127.0.0.1:3307", Start: Pos{"mysql-bin.000001", 4}, Table: "bench.narrow", Dir: t.TempDir(), ServerID: 50001,
-		Workload: "narrow", SinkURL: "http://127.0.0.1:1/puma"}
+		Workload: "narrow", SinkURL: "http://127.0.0.1:1/puma",
+		Broker: &BrokerEnv{Target: "kind = \"nats\"\nurl = \"nats://127.0.0.1:1\"\n", Config: `stream = "PUMA"`}}
 	for _, v := range Variants() {
 		if v.Engine == nil {
 			continue
@@ -223,6 +224,7 @@ func TestWorkloadPredicates(t *testing.T) {
 func TestCheckRows(t *testing.T) {
 	plain := Variant{Name: "plain"}
 	filtered := Variant{Name: "filtered", Filtered: true, Sink: func(Workload, []byte) error { return nil }}
+	brokered := Variant{Name: "brokered", Broker: "nats"}
 	n := func(x uint64) *uint64 { return &x }
 	for _, tc := range []struct {
 		v          Variant
@@ -236,6 +238,10 @@ func TestCheckRows(t *testing.T) {
 		{filtered, Result{Rows: 100, SinkRows: n(100)}, 90, 100, false},
 		{filtered, Result{Rows: 90, SinkRows: n(89)}, 90, 100, false},
 		{filtered, Result{Rows: 90}, 90, 100, false},
+		{brokered, Result{Rows: 100, BrokerRows: n(100)}, 100, 100, true},
+		{brokered, Result{Rows: 100, BrokerRows: n(101)}, 100, 100, false},
+		{brokered, Result{Rows: 100, BrokerRows: n(99)}, 100, 100, false},
+		{brokered, Result{Rows: 100}, 100, 100, false},
 	} {
 		if err := checkRows(tc.v, tc.res, tc.want, tc.rows); (err == nil) != tc.ok {
 			t.Errorf("checkRows(%s, %+v, %d, %d) = %v", tc.v.Name, tc.res, tc.want, tc.rows, err)

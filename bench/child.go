@@ -35,6 +35,9 @@ type Spec struct {
 	// SinkURL is where the variant posts (Variant.Sink); set by the
 	// parent.
 	SinkURL string `json:"sink_url,omitempty"`
+	// Broker is where the variant publishes (Variant.Broker); set by the
+	// parent.
+	Broker *BrokerEnv `json:"broker,omitempty"`
 	// CPUProfile, when set, is written over the measured window.
 	CPUProfile string        `json:"cpu_profile,omitempty"`
 	Timeout    time.Duration `json:"timeout"`
@@ -83,6 +86,9 @@ type Result struct {
 	// the parent.
 	SinkRows     *uint64 `json:"sink_rows,omitempty"`
 	SinkRequests uint64  `json:"sink_requests,omitempty"`
+	// BrokerRows is the changes the broker stored (committed, for
+	// Kafka), for a variant that publishes to one; set by the parent.
+	BrokerRows *uint64 `json:"broker_rows,omitempty"`
 }
 
 // sourceRows is the rows the run read: SourceRows, or Rows in results
@@ -116,7 +122,7 @@ func RunChild(ctx context.Context, spec Spec, stdin io.Reader, out io.Writer) (R
 	env := &Env{
 		Addr: spec.Addr, Start: spec.Start, Table: spec.Table, Dir: spec.Dir, ServerID: spec.ServerID,
 		Log:      slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})),
-		Workload: spec.Workload, SinkURL: spec.SinkURL,
+		Workload: spec.Workload, SinkURL: spec.SinkURL, Broker: spec.Broker,
 	}
 	var (
 		profile *os.File

@@ -450,6 +450,13 @@ func checkRows(v Variant, res Result, want, rows int) error {
 	if res.Rows != uint64(want) {
 		return fmt.Errorf("variant %s: senders acknowledged %d rows, want %d%s", v.Name, res.Rows, want, of)
 	}
+	if v.Broker != "" && (res.BrokerRows == nil || *res.BrokerRows != uint64(want)) {
+		got := "none"
+		if res.BrokerRows != nil {
+			got = fmt.Sprint(*res.BrokerRows)
+		}
+		return fmt.Errorf("variant %s: the %s broker stored %s changes, want %d%s", v.Name, v.Broker, got, want, of)
+	}
 	if v.Sink != nil && (res.SinkRows == nil || *res.SinkRows != uint64(want)) {
 		got := "none"
 		if res.SinkRows != nil {
@@ -461,6 +468,9 @@ func checkRows(v Variant, res Result, want, rows int) error {
 }
 
 func sinkNote(res Result) string {
+	if res.BrokerRows != nil {
+		return fmt.Sprintf(", broker %d changes", *res.BrokerRows)
+	}
 	if res.SinkRows == nil {
 		return ""
 	}
@@ -496,6 +506,14 @@ func (h *harness) child(ctx context.Context, spec Spec, write func(context.Conte
 		}
 		defer sink.Close()
 		spec.SinkURL = sink.URL()
+	}
+	var brk *broker
+	if v.Broker != "" {
+		if brk, err = startBroker(ctx, v.Broker); err != nil {
+			return Result{}, fmt.Errorf("%s broker: %w", v.Broker, err)
+		}
+		defer brk.close()
+		spec.Broker = &brk.env
 	}
 	js, err := json.Marshal(spec)
 	if err != nil {
@@ -580,6 +598,15 @@ func (h *harness) child(ctx context.Context, spec Spec, write func(context.Conte
 			}
 		}
 		res.SinkRows, res.SinkRequests = &sc.Rows, sc.Requests
+	}
+	if brk != nil {
+		// The sender acknowledged each call once the broker stored it:
+		// the broker holds every row the probe counted.
+		n, err := brk.count(ctx, spec.Table)
+		if err != nil {
+			return Result{}, fmt.Errorf("variant %s: count what the broker stored: %w", v.Name, err)
+		}
+		res.BrokerRows = &n
 	}
 	return res, nil
 }

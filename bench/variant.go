@@ -40,6 +40,9 @@ type Env struct {
 	// SinkURL is where a variant with Sink set posts (the harness's
 	// httpSink); empty otherwise.
 	SinkURL string
+	// Broker is where a variant with Broker set publishes; nil
+	// otherwise.
+	Broker *BrokerEnv
 }
 
 // Variant is one consumer of the binary-log range: a name and either a
@@ -59,6 +62,11 @@ type Variant struct {
 	// rows the probe counted; Sink checks the first body that carried
 	// rows (that the handlers did their work).
 	Sink func(w Workload, first []byte) error
+	// Broker, when set ("nats", "redis" or "kafka"), makes the harness
+	// start a private broker of that kind for each run of the variant,
+	// outside the measured process, and pass where it is in Env.Broker.
+	// The broker must then hold the rows the probe counted, each once.
+	Broker string
 	// Snapshot marks a variant that reads the workload's table with an
 	// initial snapshot instead of its binary-log range: it measures batch
 	// workloads only (a steady workload's rows arrive while it runs).
@@ -94,6 +102,9 @@ func Variants() []Variant {
 		{Name: "filter-jsonl-fsync", Label: "puma → filter → jsonl (Wasm, fsync per transaction)", Engine: wasmVariant(wasmFilterJSONL(true))},
 		{Name: "snapshot", Label: "puma snapshot → jsonl (Go, fsync per batch)", Snapshot: true,
 			Engine: engineVariantWith("snapshot = \"initial\"\n", jsonlSenders(true))},
+		{Name: "filter-nats", Label: "puma → filter → nats (Wasm, exactly once)", Broker: "nats", Engine: wasmVariant(wasmFilterBroker("nats"))},
+		{Name: "filter-redis", Label: "puma → filter → redis (Wasm, exactly once)", Broker: "redis", Engine: wasmVariant(wasmFilterBroker("redis"))},
+		{Name: "filter-kafka", Label: "puma → filter → kafka (Wasm, exactly once)", Broker: "kafka", Engine: wasmVariant(wasmFilterBroker("kafka"))},
 		{Name: "filter-mask-jsonl-http", Label: "puma → filter + mask → jsonl + http (Wasm, no fsync)", Filtered: true, Sink: checkMasked,
 			Engine: wasmVariant(wasmFilterMaskJSONLHTTP)},
 	}

@@ -130,6 +130,7 @@ func wasmVariant(w wasmSpec) func(env *Env) (*Setup, error) {
 			ConfigDir: cfg.Dir,
 			Log:       env.Log,
 			Secrets:   cfg.Secrets,
+			Targets:   cfg.Targets,
 			Builtin: func(name string, config map[string]any) (hostabi.Builtin, bool) {
 				return embedded.Builtin(name, config, cfg.Dir)
 			},
