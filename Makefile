@@ -61,7 +61,7 @@ bench:
 .PHONY: plugins
 plugins:
 	mkdir -p var/plugins
-	for p in dropvalue emaildomain pgdaily rowcount webhook; do GOOS=wasip1 GOARCH=wasm go build -buildmode=c-shared -trimpath -o var/plugins/$$p.wasm ./examples/$$p || exit 1; done
+	for p in dropvalue emaildomain natstenant pgdaily rowcount webhook; do GOOS=wasip1 GOARCH=wasm go build -buildmode=c-shared -trimpath -o var/plugins/$$p.wasm ./examples/$$p || exit 1; done
 	clang --target=wasm32-wasi -mexec-model=reactor -O2 -o var/plugins/rowcount-c.wasm examples/rowcount/c/rowcount.c
 
 # golden rewrites the `puma plugin test` golden files from the examples'

@@ -176,7 +176,8 @@ func TestWorkloadsAndVariants(t *testing.T) {
 		names[v.Name] = true
 	}
 	env := &Env{Addr: "127.0.0.1:3307", Start: Pos{"mysql-bin.000001", 4}, Table: "bench.narrow", Dir: t.TempDir(), ServerID: 50001,
-		Workload: "narrow", SinkURL: "http://127.0.0.1:1/puma", TargetPort: 1, TargetDB: "bench_1"}
+		Workload: "narrow", SinkURL: "http://127.0.0.1:1/puma", TargetPort: 1, TargetDB: "bench_1",
+		Broker: &BrokerEnv{Target: "kind = \"nats\"\nurl = \"nats://127.0.0.1:1\"\n", Config: `stream = "PUMA"`}}
 	for _, v := range Variants() {
 		if v.Engine == nil {
 			continue
@@ -226,6 +227,7 @@ func TestCheckRows(t *testing.T) {
 	plain := Variant{Name: "plain"}
 	filtered := Variant{Name: "filtered", Filtered: true, Sink: func(Workload, []byte) error { return nil }}
 	target := Variant{Name: "target", Target: "postgres"}
+	brokered := Variant{Name: "brokered", Broker: "nats"}
 	n := func(x uint64) *uint64 { return &x }
 	for _, tc := range []struct {
 		v          Variant
@@ -242,6 +244,10 @@ func TestCheckRows(t *testing.T) {
 		{target, Result{Rows: 100, TargetRows: n(100)}, 100, 100, true},
 		{target, Result{Rows: 100, TargetRows: n(99)}, 100, 100, false},
 		{target, Result{Rows: 100}, 100, 100, false},
+		{brokered, Result{Rows: 100, BrokerRows: n(100)}, 100, 100, true},
+		{brokered, Result{Rows: 100, BrokerRows: n(101)}, 100, 100, false},
+		{brokered, Result{Rows: 100, BrokerRows: n(99)}, 100, 100, false},
+		{brokered, Result{Rows: 100}, 100, 100, false},
 	} {
 		if err := checkRows(tc.v, tc.res, tc.want, tc.rows); (err == nil) != tc.ok {
 			t.Errorf("checkRows(%s, %+v, %d, %d) = %v", tc.v.Name, tc.res, tc.want, tc.rows, err)
@@ -484,5 +490,33 @@ func TestRoundTripProxy(t *testing.T) {
 	turn([]string{"e;f;g\n"}, 3)
 	if got := p.RoundTrips(); got != 3 {
 		t.Errorf("round trips %d, want 3", got)
+	}
+}
+
+// positioned is a sender that keeps its own position, or says it does
+// not.
+type positioned struct {
+	nullSender
+	keeps bool
+}
+
+func (positioned) SendGroup(context.Context, []*engine.Batch) error { return nil }
+func (p positioned) Positioned() bool                               { return p.keeps }
+
+// TestWrappersPassPositioned: the probe and the Wasm timer wrap every
+// sender; an exactly-once sender must still look like one to the
+// pipeline, or it would get transactions split across calls.
+func TestWrappersPassPositioned(t *testing.T) {
+	for _, inner := range []engine.Sender{positioned{keeps: true}, positioned{}, nullSender{}} {
+		want := false
+		if p, ok := inner.(positioned); ok {
+			want = p.keeps
+		}
+		for _, s := range []engine.Sender{&probeSender{inner: inner}, timedSender{Sender: inner}} {
+			ps, ok := s.(engine.PositionedSender)
+			if !ok || ps.Positioned() != want {
+				t.Errorf("%T around %T: PositionedSender %v, Positioned() = %v, want %v", s, inner, ok, ok && ps.Positioned(), want)
+			}
+		}
 	}
 }

@@ -39,6 +39,9 @@ type Spec struct {
 	// Target set; set by the parent.
 	TargetPort int    `json:"target_port,omitempty"`
 	TargetDB   string `json:"target_db,omitempty"`
+	// Broker is where the variant publishes (Variant.Broker); set by the
+	// parent.
+	Broker *BrokerEnv `json:"broker,omitempty"`
 	// CPUProfile, when set, is written over the measured window.
 	CPUProfile string        `json:"cpu_profile,omitempty"`
 	Timeout    time.Duration `json:"timeout"`
@@ -94,6 +97,9 @@ type Result struct {
 	// the parent.
 	TargetRows       *uint64 `json:"target_rows,omitempty"`
 	TargetRoundTrips uint64  `json:"target_round_trips,omitempty"`
+	// BrokerRows is the changes the broker stored (committed, for
+	// Kafka), for a variant that publishes to one; set by the parent.
+	BrokerRows *uint64 `json:"broker_rows,omitempty"`
 }
 
 // sourceRows is the rows the run read: SourceRows, or Rows in results
@@ -127,7 +133,7 @@ func RunChild(ctx context.Context, spec Spec, stdin io.Reader, out io.Writer) (R
 	env := &Env{
 		Addr: spec.Addr, Start: spec.Start, Table: spec.Table, Dir: spec.Dir, ServerID: spec.ServerID,
 		Log:      slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})),
-		Workload: spec.Workload, SinkURL: spec.SinkURL, TargetPort: spec.TargetPort, TargetDB: spec.TargetDB,
+		Workload: spec.Workload, SinkURL: spec.SinkURL, TargetPort: spec.TargetPort, TargetDB: spec.TargetDB, Broker: spec.Broker,
 	}
 	var (
 		profile *os.File

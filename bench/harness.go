@@ -466,6 +466,13 @@ func checkRows(v Variant, res Result, want, rows int) error {
 		}
 		return fmt.Errorf("variant %s: the target table holds %s rows, want %d%s", v.Name, got, want, of)
 	}
+	if v.Broker != "" && (res.BrokerRows == nil || *res.BrokerRows != uint64(want)) {
+		got := "none"
+		if res.BrokerRows != nil {
+			got = fmt.Sprint(*res.BrokerRows)
+		}
+		return fmt.Errorf("variant %s: the %s broker stored %s changes, want %d%s", v.Name, v.Broker, got, want, of)
+	}
 	if v.Sink != nil && (res.SinkRows == nil || *res.SinkRows != uint64(want)) {
 		got := "none"
 		if res.SinkRows != nil {
@@ -479,6 +486,9 @@ func checkRows(v Variant, res Result, want, rows int) error {
 func sinkNote(res Result) string {
 	if res.TargetRows != nil {
 		return fmt.Sprintf(", target %d rows in %d round trips (%.0f rows per round trip)", *res.TargetRows, res.TargetRoundTrips, rowsPerTrip(res))
+	}
+	if res.BrokerRows != nil {
+		return fmt.Sprintf(", broker %d changes", *res.BrokerRows)
 	}
 	if res.SinkRows == nil {
 		return ""
@@ -557,6 +567,14 @@ func (h *harness) child(ctx context.Context, spec Spec, write func(context.Conte
 		}
 		defer proxy.Close()
 		spec.TargetPort = proxy.Addr().Port
+	}
+	var brk *broker
+	if v.Broker != "" {
+		if brk, err = startBroker(ctx, v.Broker); err != nil {
+			return Result{}, fmt.Errorf("%s broker: %w", v.Broker, err)
+		}
+		defer brk.close()
+		spec.Broker = &brk.env
 	}
 	js, err := json.Marshal(spec)
 	if err != nil {
@@ -650,6 +668,15 @@ func (h *harness) child(ctx context.Context, spec Spec, write func(context.Conte
 			return Result{}, fmt.Errorf("variant %s: count the target's rows: %w", v.Name, err)
 		}
 		res.TargetRows, res.TargetRoundTrips = &n, proxy.RoundTrips()
+	}
+	if brk != nil {
+		// The sender acknowledged each call once the broker stored it:
+		// the broker holds every row the probe counted.
+		n, err := brk.count(ctx, spec.Table)
+		if err != nil {
+			return Result{}, fmt.Errorf("variant %s: count what the broker stored: %w", v.Name, err)
+		}
+		res.BrokerRows = &n
 	}
 	return res, nil
 }

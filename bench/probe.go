@@ -183,6 +183,14 @@ func (s *probeSender) SendGroup(ctx context.Context, g []*engine.Batch) error {
 	return nil
 }
 
+// Positioned passes on whether the inner sender keeps its own position
+// (engine.PositionedSender), so that the pipeline treats it as cmd/puma's
+// does: whole transactions, skipping what its destination holds.
+func (s *probeSender) Positioned() bool {
+	ps, ok := s.inner.(engine.PositionedSender)
+	return ok && ps.Positioned()
+}
+
 // delivered counts b, which the inner sender accepted.
 func (s *probeSender) delivered(b *engine.Batch) {
 	if s.i == 0 {

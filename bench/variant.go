@@ -46,6 +46,9 @@ type Env struct {
 	// counting proxy in front of it) and the run's database there.
 	TargetPort int
 	TargetDB   string
+	// Broker is where a variant with Broker set publishes; nil
+	// otherwise.
+	Broker *BrokerEnv
 }
 
 // Variant is one consumer of the binary-log range: a name and either a
@@ -73,6 +76,11 @@ type Variant struct {
 	Target string
 	// Workloads, when set, are the only workloads the variant runs on.
 	Workloads []string
+	// Broker, when set ("nats", "redis" or "kafka"), makes the harness
+	// start a private broker of that kind for each run of the variant,
+	// outside the measured process, and pass where it is in Env.Broker.
+	// The broker must then hold the rows the probe counted, each once.
+	Broker string
 	// Snapshot marks a variant that reads the workload's table with an
 	// initial snapshot instead of its binary-log range: it measures batch
 	// workloads only (a steady workload's rows arrive while it runs).
@@ -112,6 +120,9 @@ func Variants() []Variant {
 			Workloads: []string{"narrow"}, Engine: wasmVariant(wasmFilterSQLApply("postgres"))},
 		{Name: "filter-mariadb", Label: "puma → filter → sqlapply into MariaDB (Wasm, exactly once)", Target: "mysql",
 			Workloads: []string{"narrow"}, Engine: wasmVariant(wasmFilterSQLApply("mysql"))},
+		{Name: "filter-nats", Label: "puma → filter → nats (Wasm, exactly once)", Broker: "nats", Engine: wasmVariant(wasmFilterBroker("nats"))},
+		{Name: "filter-redis", Label: "puma → filter → redis (Wasm, exactly once)", Broker: "redis", Engine: wasmVariant(wasmFilterBroker("redis"))},
+		{Name: "filter-kafka", Label: "puma → filter → kafka (Wasm, exactly once)", Broker: "kafka", Engine: wasmVariant(wasmFilterBroker("kafka"))},
 		{Name: "filter-mask-jsonl-http", Label: "puma → filter + mask → jsonl + http (Wasm, no fsync)", Filtered: true, Sink: checkMasked,
 			Engine: wasmVariant(wasmFilterMaskJSONLHTTP)},
 	}

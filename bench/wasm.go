@@ -226,6 +226,13 @@ func (t timedSender) Send(ctx context.Context, b *engine.Batch) error {
 	return t.Sender.Send(ctx, b)
 }
 
+// Positioned passes on whether the plugin keeps its own position, so
+// that the pipeline hands it whole transactions as it does in cmd/puma.
+func (t timedSender) Positioned() bool {
+	ps, ok := t.Sender.(engine.PositionedSender)
+	return ok && ps.Positioned()
+}
+
 func (t timedSender) SendGroup(ctx context.Context, g []*engine.Batch) error {
 	gs, ok := t.Sender.(engine.GroupSender)
 	if !ok {
