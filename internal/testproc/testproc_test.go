@@ -34,6 +34,9 @@ func TestMain(m *testing.M) {
 		}
 		os.Exit(0) // no cleanup: as if the test binary crashed
 	}
+	if addr := os.Getenv(serverEnv); addr != "" {
+		os.Exit(serve(addr, os.Getenv(tokenEnv)))
+	}
 	os.Exit(m.Run())
 }
 
