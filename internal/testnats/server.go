@@ -10,7 +10,6 @@ package testnats
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"net"
@@ -47,14 +46,7 @@ type Options struct {
 
 // Validate reports every invalid field.
 func (o Options) Validate() error {
-	var errs []error
-	if o.Port < 0 || o.Port > 65535 {
-		errs = append(errs, fmt.Errorf("testnats: options: Port %d: out of range", o.Port))
-	}
-	if o.Port == 4222 {
-		errs = append(errs, errors.New("testnats: options: Port 4222: reserved for the system server, pick another"))
-	}
-	return errors.Join(errs...)
+	return testproc.CheckPort("testnats", o.Port, 4222)
 }
 
 // Server is one private nats-server. URL, Port, Dir and LogPath are safe for

@@ -69,13 +69,7 @@ type Options struct {
 
 // Validate reports every invalid field.
 func (o Options) Validate() error {
-	var errs []error
-	if o.Port < 0 || o.Port > 65535 {
-		errs = append(errs, fmt.Errorf("testpg: options: Port %d: out of range", o.Port))
-	}
-	if o.Port == 5432 {
-		errs = append(errs, errors.New("testpg: options: Port 5432: reserved for the system server, pick another"))
-	}
+	errs := []error{testproc.CheckPort("testpg", o.Port, 5432)}
 	for i, s := range o.Settings {
 		if name, _, ok := strings.Cut(s, "="); !ok || name == "" {
 			errs = append(errs, fmt.Errorf("testpg: options: Settings[%d] %q: want NAME=VALUE", i, s))

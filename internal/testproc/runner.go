@@ -130,6 +130,12 @@ func NewRunner(c Config) *Runner {
 // Dir returns the server directory.
 func (r *Runner) Dir() string { return r.cfg.Dir }
 
+// LogPath returns the server's log (Config.LogPath).
+func (r *Runner) LogPath() string { return r.cfg.LogPath() }
+
+// A Runner is a Server to Start, which helps test it.
+var _ Server = (*Runner)(nil)
+
 // Start starts the server and waits until it is ready. The first start
 // picks its ports (if Config.PickPorts is set) and retries on fresh ones
 // when a server gave up because a port was taken; later starts keep them,

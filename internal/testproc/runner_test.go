@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"runtime"
 	"strconv"
 	"strings"
 	"syscall"
@@ -256,4 +257,131 @@ func TestMakeDir(t *testing.T) {
 		t.Errorf("MakeDir(\"\") = %q, %v, %v; want an owned puma-testx-* dir", tmp, owned, err)
 	}
 	os.RemoveAll(tmp)
+}
+
+// recorder is a testing.TB that records what Start does to a test: its
+// Fatalf and Skipf end the goroutine as the real ones do.
+type recorder struct {
+	testing.TB
+	failed   bool
+	msgs     []string
+	cleanups []func()
+}
+
+func (r *recorder) Helper()                 {}
+func (r *recorder) Failed() bool            { return r.failed }
+func (r *recorder) Cleanup(f func())        { r.cleanups = append(r.cleanups, f) }
+func (r *recorder) Logf(f string, a ...any) { r.msgs = append(r.msgs, "log: "+fmt.Sprintf(f, a...)) }
+func (r *recorder) Errorf(f string, a ...any) {
+	r.failed = true
+	r.msgs = append(r.msgs, "error: "+fmt.Sprintf(f, a...))
+}
+func (r *recorder) Fatalf(f string, a ...any) {
+	r.failed = true
+	r.msgs = append(r.msgs, "fatal: "+fmt.Sprintf(f, a...))
+	runtime.Goexit()
+}
+func (r *recorder) Skipf(f string, a ...any) {
+	r.msgs = append(r.msgs, "skip: "+fmt.Sprintf(f, a...))
+	runtime.Goexit()
+}
+
+// startRecorded calls Start on a new recorder in a goroutine of its own, as Fatalf
+// and Skipf end it, and returns the recorder and whether Start returned.
+func startRecorded(t *testing.T, opts runnerOptions) (*recorder, *Runner, bool) {
+	r := &recorder{TB: t}
+	var got *Runner
+	done := make(chan bool)
+	go func() {
+		returned := false
+		defer func() { done <- returned }()
+		got = Start(r, "testx", "helper", opts, newHelper)
+		returned = true
+	}()
+	return r, got, <-done
+}
+
+// runnerOptions are the helper server's options for Start.
+type runnerOptions struct {
+	t     *testing.T
+	token string // "" is invalid
+	fail  bool   // the server exits at start
+}
+
+func (o runnerOptions) Validate() error {
+	if o.token == "" {
+		return errors.New("testx: options: no token")
+	}
+	return nil
+}
+
+// newHelper starts the helper server on a Runner, which Start then owns.
+func newHelper(ctx context.Context, o runnerOptions) (*Runner, error) {
+	var port int
+	c := helperServer(o.t, &port, o.token)
+	if o.fail {
+		spec := c.Spec
+		c.Spec = func() Spec {
+			s := spec()
+			s.Env = append(s.Env, serverEnv+"=fail")
+			return s
+		}
+	}
+	r := NewRunner(c)
+	if err := r.Start(ctx); err != nil {
+		r.Close()
+		return nil, err
+	}
+	return r, nil
+}
+
+func TestStart(t *testing.T) {
+	t.Setenv("CI", "")
+	t.Run("invalid options fail", func(t *testing.T) {
+		r, _, returned := startRecorded(t, runnerOptions{t: t})
+		if returned || !r.failed || len(r.msgs) != 1 || r.msgs[0] != "fatal: testx: options: no token" {
+			t.Errorf("Start returned %v, failed %v, %q", returned, r.failed, r.msgs)
+		}
+	})
+	t.Run("no server skips", func(t *testing.T) {
+		r, _, returned := startRecorded(t, runnerOptions{t: t, token: "f", fail: true})
+		if returned || r.failed || len(r.msgs) != 1 || !strings.HasPrefix(r.msgs[0], "skip: testx: cannot start helper (set CI=1") {
+			t.Errorf("Start returned %v, failed %v, %q", returned, r.failed, r.msgs)
+		}
+	})
+	t.Run("no server fails under CI", func(t *testing.T) {
+		t.Setenv("CI", "1")
+		r, _, returned := startRecorded(t, runnerOptions{t: t, token: "f", fail: true})
+		if returned || !r.failed || len(r.msgs) != 1 || !strings.Contains(r.msgs[0], "failing, not skipping, because CI is set") {
+			t.Errorf("Start returned %v, failed %v, %q", returned, r.failed, r.msgs)
+		}
+	})
+	t.Run("passed test removes the directory", func(t *testing.T) {
+		r, s, returned := startRecorded(t, runnerOptions{t: t, token: "g"})
+		if !returned || len(r.cleanups) != 1 {
+			t.Fatalf("Start returned %v with %d cleanups: %q", returned, len(r.cleanups), r.msgs)
+		}
+		r.cleanups[0]()
+		if _, err := os.Stat(s.Dir()); !errors.Is(err, os.ErrNotExist) || len(r.msgs) != 0 {
+			t.Errorf("after the cleanup: dir %v, messages %q; want it removed, no messages", err, r.msgs)
+		}
+	})
+	t.Run("failed test keeps the directory", func(t *testing.T) {
+		r, s, returned := startRecorded(t, runnerOptions{t: t, token: "h"})
+		if !returned || len(r.cleanups) != 1 {
+			t.Fatalf("Start returned %v with %d cleanups: %q", returned, len(r.cleanups), r.msgs)
+		}
+		defer s.Close()
+		r.failed = true
+		r.cleanups[0]()
+		if _, err := os.Stat(s.Dir()); err != nil {
+			t.Errorf("dir after a failed test's cleanup: %v", err)
+		}
+		if greets(t.Context(), s.cfg.Name(), "h") == nil {
+			t.Error("server still answers after a failed test's cleanup")
+		}
+		if len(r.msgs) != 1 || !strings.Contains(r.msgs[0], "kept helper dir "+s.Dir()) || !strings.Contains(r.msgs[0], "stopped on SIGTERM") {
+			t.Errorf("messages %q, want the kept dir and the log's tail", r.msgs)
+		}
+	})
 }

@@ -23,19 +23,30 @@ type Server interface {
 	LogPath() string
 }
 
-// Start calls start for the test t and registers a cleanup that closes the
-// server. If the test failed, the cleanup stops the server instead, keeps its
-// directory and logs the directory and the last 50 lines of its log.
+// Options are a harness's options, which Start checks first.
+type Options interface {
+	// Validate reports every invalid field.
+	Validate() error
+}
+
+// Start calls newServer(ctx, opts) for the test t and registers a cleanup
+// that closes the server. If the test failed, the cleanup stops the server
+// instead, keeps its directory and logs the directory and the last 50
+// lines of its log.
 //
-// When start fails (the server is not installed, or does not come up), Start
-// skips the test, or fails it if the CI environment variable is non-empty,
-// so a CI run can never pass by skipping. harness and what name the caller
-// and its server in messages: "testnats", "nats-server".
-func Start[S Server](t testing.TB, harness, what string, start func(context.Context) (S, error)) S {
+// Invalid options fail the test. When newServer fails (the server is not
+// installed, or does not come up), Start skips the test, or fails it if the
+// CI environment variable is non-empty, so a CI run can never pass by
+// skipping. harness and what name the caller and its server in messages:
+// "testnats", "nats-server".
+func Start[S Server, O Options](t testing.TB, harness, what string, opts O, newServer func(context.Context, O) (S, error)) S {
 	t.Helper()
+	if err := opts.Validate(); err != nil {
+		t.Fatalf("%v", err)
+	}
 	ctx, cancel := context.WithTimeout(t.Context(), startTimeout)
 	defer cancel()
-	s, err := start(ctx)
+	s, err := newServer(ctx, opts)
 	if err != nil {
 		if CI() {
 			t.Fatalf("%s: cannot start %s (failing, not skipping, because CI is set): %v", harness, what, err)

@@ -249,6 +249,26 @@ func TestPorts(t *testing.T) {
 	}
 }
 
+func TestCheckPort(t *testing.T) {
+	t.Parallel()
+	for _, tt := range []struct {
+		port int
+		want string
+	}{
+		{0, ""},
+		{14222, ""},
+		{65535, ""},
+		{4222, "testx: options: Port 4222: reserved for the system server"},
+		{-1, "testx: options: Port -1: out of range"},
+		{65536, "testx: options: Port 65536: out of range"},
+	} {
+		err := CheckPort("testx", tt.port, 4222)
+		if got := fmt.Sprint(err); tt.want == "" && err != nil || tt.want != "" && !strings.Contains(got, tt.want) {
+			t.Errorf("CheckPort(%d) = %v, want %q", tt.port, err, tt.want)
+		}
+	}
+}
+
 // waitPIDFile waits for path to hold a pid and returns it.
 func waitPIDFile(t *testing.T, path string) int {
 	t.Helper()

@@ -66,13 +66,7 @@ type Options struct {
 
 // Validate reports every invalid field.
 func (o Options) Validate() error {
-	var errs []error
-	if o.Port < 0 || o.Port > 65535 {
-		errs = append(errs, fmt.Errorf("testrabbit: options: Port %d: out of range", o.Port))
-	}
-	if o.Port == 5672 {
-		errs = append(errs, errors.New("testrabbit: options: Port 5672: reserved for the system node, pick another"))
-	}
+	errs := []error{testproc.CheckPort("testrabbit", o.Port, 5672)}
 	for i, line := range o.Config {
 		if k, _, ok := strings.Cut(line, "="); !ok || strings.TrimSpace(k) == "" || strings.Contains(line, "\n") {
 			errs = append(errs, fmt.Errorf("testrabbit: options: Config[%d] %q: want one KEY = VALUE line", i, line))

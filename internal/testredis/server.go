@@ -12,7 +12,6 @@ package testredis
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"net"
@@ -50,14 +49,7 @@ type Options struct {
 
 // Validate reports every invalid field.
 func (o Options) Validate() error {
-	var errs []error
-	if o.Port < 0 || o.Port > 65535 {
-		errs = append(errs, fmt.Errorf("testredis: options: Port %d: out of range", o.Port))
-	}
-	if o.Port == 6379 {
-		errs = append(errs, errors.New("testredis: options: Port 6379: reserved for the system server, pick another"))
-	}
-	return errors.Join(errs...)
+	return testproc.CheckPort("testredis", o.Port, 6379)
 }
 
 // Server is one private redis-server. Addr, Port, Dir and LogPath are safe
