@@ -2,7 +2,11 @@ package testproc
 
 import (
 	"context"
+	"fmt"
+	"net"
 	"os"
+	"strconv"
+	"strings"
 	"testing"
 	"time"
 )
@@ -72,3 +76,30 @@ func Start[S Server, O Options](t testing.TB, harness, what string, opts O, newS
 // CI reports whether the CI environment variable is non-empty: harnesses
 // then fail where they would skip.
 func CI() bool { return os.Getenv("CI") != "" }
+
+// Restarter is a harness's server as CheckPortTaken drives it.
+type Restarter interface {
+	Port() int
+	Stop() error
+	Restart(context.Context) error
+}
+
+// CheckPortTaken stops s, has another program take its port, and checks
+// that Restart refuses to start there, rather than take that program for
+// the server. It leaves s stopped. Each harness's tests call it, since
+// each wires its own ports.
+func CheckPortTaken(t testing.TB, s Restarter) {
+	t.Helper()
+	if err := s.Stop(); err != nil {
+		t.Fatalf("Stop: %v", err)
+	}
+	l, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(s.Port())))
+	if err != nil {
+		t.Fatalf("take port %d: %v", s.Port(), err)
+	}
+	defer l.Close()
+	err = s.Restart(t.Context())
+	if err == nil || !strings.Contains(err.Error(), fmt.Sprintf("port %d is in use by another program", s.Port())) {
+		t.Fatalf("Restart on a taken port: err = %v, want one saying the port is in use", err)
+	}
+}
