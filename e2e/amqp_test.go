@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"math/rand/v2"
-	"os"
 	"path/filepath"
 	"strconv"
 	"sync"
@@ -166,11 +165,7 @@ func newAppDB(t *testing.T) (*testdb.Server, *writer) {
 	t.Helper()
 	srv := testdb.Start(t, testdb.Options{})
 	createWorkload(t, srv)
-	seed := uint64(time.Now().UnixNano())
-	if s := os.Getenv("PUMA_SEED"); s != "" {
-		seed, _ = strconv.ParseUint(s, 10, 64)
-	}
-	t.Logf("seed %d (set PUMA_SEED to replay)", seed)
+	seed := workloadSeed(t)
 	w := newWriter(t, srv, rand.New(rand.NewPCG(seed, seed^0x5851f42d4c957f2d)))
 	return srv, w
 }

@@ -8,9 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
-	"strconv"
 	"testing"
-	"time"
 
 	"github.com/pumacdc/puma/internal/testdb"
 )
@@ -24,11 +22,7 @@ import (
 // skip nothing, and repeat changes only as identical lines under the same
 // (tx.id, tx.seq, tx.part).
 func TestKillNineGroupCommit(t *testing.T) {
-	seed := uint64(time.Now().UnixNano())
-	if s := os.Getenv("PUMA_SEED"); s != "" {
-		seed, _ = strconv.ParseUint(s, 10, 64)
-	}
-	t.Logf("seed %d (set PUMA_SEED to replay)", seed)
+	seed := workloadSeed(t)
 	rng := rand.New(rand.NewPCG(seed, seed^0x2545f4914f6cdd1d))
 	target := 30_000
 	if testing.Short() {

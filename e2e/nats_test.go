@@ -35,11 +35,7 @@ type natsRun struct {
 }
 
 func newNATSRun(t *testing.T, seedMix uint64, serverID int) *natsRun {
-	seed := uint64(time.Now().UnixNano())
-	if s := os.Getenv("PUMA_SEED"); s != "" {
-		seed, _ = strconv.ParseUint(s, 10, 64)
-	}
-	t.Logf("seed %d (set PUMA_SEED to replay)", seed)
+	seed := workloadSeed(t)
 	r := &natsRun{t: t, stream: "PUMA", positionSubject: "puma.position.app.nats"}
 	r.db = testdb.Start(t, testdb.Options{})
 	createWorkload(t, r.db)

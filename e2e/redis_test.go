@@ -202,21 +202,12 @@ func (s *redisSetup) finish(t *testing.T, p *puma) int {
 	return dups
 }
 
-func redisSeed(t *testing.T) uint64 {
-	seed := uint64(time.Now().UnixNano())
-	if s := os.Getenv("PUMA_SEED"); s != "" {
-		seed, _ = strconv.ParseUint(s, 10, 64)
-	}
-	t.Logf("seed %d (set PUMA_SEED to replay)", seed)
-	return seed
-}
-
 // TestRedisKillNineExactlyOnce kills puma -9 three times mid-stream while
 // builtin:redis (exactly_once) appends a workload's changes: the streams
 // must hold every committed change exactly once, in commit order per
 // stream, with the source's values.
 func TestRedisKillNineExactlyOnce(t *testing.T) {
-	seed := redisSeed(t)
+	seed := workloadSeed(t)
 	s := newRedisSetup(t, seed, true)
 	defer dumpLog(t, s.log)
 	rc := redis.NewClient(&redis.Options{Addr: s.redis.Addr()})
@@ -257,7 +248,7 @@ func TestRedisKillNineExactlyOnce(t *testing.T) {
 // running, its plugin errors count), and once Redis is back every
 // change arrives.
 func TestRedisOutageLosesNothing(t *testing.T) {
-	seed := redisSeed(t)
+	seed := workloadSeed(t)
 	s := newRedisSetup(t, seed, false)
 	defer dumpLog(t, s.log)
 	rc := redis.NewClient(&redis.Options{Addr: s.redis.Addr()})

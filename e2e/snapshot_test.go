@@ -72,11 +72,7 @@ func snapshotProgress(path string) (string, bool) {
 // as upserts, u and d by their before image's key — reproduces every
 // source row value by value.
 func TestSnapshotKillNineConverges(t *testing.T) {
-	seed := uint64(time.Now().UnixNano())
-	if s := os.Getenv("PUMA_SEED"); s != "" {
-		seed, _ = strconv.ParseUint(s, 10, 64)
-	}
-	t.Logf("seed %d (set PUMA_SEED to replay)", seed)
+	seed := workloadSeed(t)
 	rng := rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15))
 
 	srv := testdb.Start(t, testdb.Options{})

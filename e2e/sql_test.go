@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
-	"os"
 	"path/filepath"
 	"slices"
 	"sort"
@@ -343,11 +342,7 @@ func openDB(t *testing.T, driver, dsn string) *sql.DB {
 }
 
 func newSQLRun(t *testing.T, seedMix uint64, serverID int, mirror bool) *sqlRun {
-	seed := uint64(time.Now().UnixNano())
-	if s := os.Getenv("PUMA_SEED"); s != "" {
-		seed, _ = strconv.ParseUint(s, 10, 64)
-	}
-	t.Logf("seed %d (set PUMA_SEED to replay)", seed)
+	seed := workloadSeed(t)
 	r := &sqlRun{t: t}
 	r.src = testdb.Start(t, testdb.Options{})
 	createWorkload(t, r.src)

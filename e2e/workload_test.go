@@ -3,7 +3,10 @@ package e2e
 import (
 	"context"
 	"math/rand/v2"
+	"os"
+	"strconv"
 	"testing"
+	"time"
 
 	"github.com/pumacdc/puma/internal/testdb"
 )
@@ -11,6 +14,18 @@ import (
 // The e2e tests of the senders share one workload (workloadTables, writer)
 // and check a delivery the same way: rebuild the tables from what a
 // consumer received and compare them with the source's.
+
+// workloadSeed returns the seed of a test's workload: PUMA_SEED, to replay
+// a run, or else a new one, which it logs.
+func workloadSeed(t *testing.T) uint64 {
+	t.Helper()
+	seed := uint64(time.Now().UnixNano())
+	if s := os.Getenv("PUMA_SEED"); s != "" {
+		seed, _ = strconv.ParseUint(s, 10, 64)
+	}
+	t.Logf("seed %d (set PUMA_SEED to replay)", seed)
+	return seed
+}
 
 // createWorkload creates database app and the workload's tables on srv.
 func createWorkload(t *testing.T, srv *testdb.Server) {
