@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"math/rand/v2"
-	"os"
 	"path/filepath"
 	"strconv"
 	"sync"
@@ -165,24 +164,9 @@ backoff_max = "1s"
 func newAppDB(t *testing.T) (*testdb.Server, *writer) {
 	t.Helper()
 	srv := testdb.Start(t, testdb.Options{})
-	srv.Exec(t, "CREATE DATABASE app")
-	for _, tb := range workloadTables {
-		srv.Exec(t, tb.ddl)
-	}
-	conn, err := srv.Conn(context.Background())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { conn.Close() })
-	seed := uint64(time.Now().UnixNano())
-	if s := os.Getenv("PUMA_SEED"); s != "" {
-		seed, _ = strconv.ParseUint(s, 10, 64)
-	}
-	t.Logf("seed %d (set PUMA_SEED to replay)", seed)
-	w := &writer{rng: rand.New(rand.NewPCG(seed, seed^0x5851f42d4c957f2d)), conn: conn}
-	for i := range w.dropped {
-		w.dropped[i] = make(map[string]bool)
-	}
+	createWorkload(t, srv)
+	seed := workloadSeed(t)
+	w := newWriter(t, srv, rand.New(rand.NewPCG(seed, seed^0x5851f42d4c957f2d)))
 	return srv, w
 }
 
@@ -193,18 +177,7 @@ func checkDelivered(t *testing.T, srv *testdb.Server, w *writer, msgs []amqp.Del
 	out := filepath.Join(dir, "messages.jsonl")
 	checkMessages(t, msgs, out)
 	model := applyStream(t, out, w.gtids)
-	for _, tb := range workloadTables {
-		got, want := model[tb.name], tableRows(t, srv, "app."+tb.name, tb.key)
-		if len(got) != len(want) {
-			t.Errorf("table %s: the consumer has %d rows, the source %d", tb.name, len(got), len(want))
-		}
-		for k, row := range want {
-			if got[k] != row {
-				t.Errorf("table %s key %s: delivered %q, source %q", tb.name, k, got[k], row)
-				break
-			}
-		}
-	}
+	checkModel(t, srv, model, "the consumer")
 }
 
 // Killed three times mid-stream, Puma publishes every committed change to

@@ -2,16 +2,13 @@ package e2e
 
 import (
 	"bytes"
-	"context"
 	"encoding/json"
 	"fmt"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"regexp"
-	"strconv"
 	"testing"
-	"time"
 
 	"github.com/pumacdc/puma/internal/testdb"
 )
@@ -25,11 +22,7 @@ import (
 // skip nothing, and repeat changes only as identical lines under the same
 // (tx.id, tx.seq, tx.part).
 func TestKillNineGroupCommit(t *testing.T) {
-	seed := uint64(time.Now().UnixNano())
-	if s := os.Getenv("PUMA_SEED"); s != "" {
-		seed, _ = strconv.ParseUint(s, 10, 64)
-	}
-	t.Logf("seed %d (set PUMA_SEED to replay)", seed)
+	seed := workloadSeed(t)
 	rng := rand.New(rand.NewPCG(seed, seed^0x2545f4914f6cdd1d))
 	target := 30_000
 	if testing.Short() {
@@ -37,10 +30,7 @@ func TestKillNineGroupCommit(t *testing.T) {
 	}
 
 	srv := testdb.Start(t, testdb.Options{})
-	srv.Exec(t, "CREATE DATABASE app")
-	for _, tb := range workloadTables {
-		srv.Exec(t, tb.ddl)
-	}
+	createWorkload(t, srv)
 	dir := t.TempDir()
 	out := filepath.Join(dir, "out.jsonl")
 	logPath := filepath.Join(dir, "puma.log")
@@ -68,15 +58,7 @@ backoff_max = "500ms"
   config = { path = "out.jsonl", markers = true }
 `, admin, srv.Addr()))
 
-	conn, err := srv.Conn(context.Background())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
-	w := &writer{rng: rng, conn: conn}
-	for i := range w.dropped {
-		w.dropped[i] = make(map[string]bool)
-	}
+	w := newWriter(t, srv, rng)
 
 	p := startPuma(t, cfgPath, logPath)
 	var cuts []int // where each restarted run's output starts
@@ -130,18 +112,7 @@ backoff_max = "500ms"
 	}
 	checkWholeTransactions(t, data, cuts, w.gtids)
 	model := applyStream(t, out, w.gtids)
-	for _, tb := range workloadTables {
-		got, want := model[tb.name], tableRows(t, srv, "app."+tb.name, tb.key)
-		if len(got) != len(want) {
-			t.Errorf("table %s: model has %d rows, source %d", tb.name, len(got), len(want))
-		}
-		for k, row := range want {
-			if got[k] != row {
-				t.Errorf("table %s key %s: delivered %q, source %q", tb.name, k, got[k], row)
-				break
-			}
-		}
-	}
+	checkModel(t, srv, model, "model")
 }
 
 // processingTime matches an envelope's processing-time fields, which

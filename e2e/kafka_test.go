@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"net/http"
-	"os"
 	"path/filepath"
 	"slices"
 	"sort"
@@ -123,11 +122,7 @@ func committedCount(adm *kadm.Client, topics ...string) int64 {
 // consumer then finds every committed change exactly once, each row's
 // changes in order in one partition, and the rows equal to the source's.
 func TestKafkaKillNineExactlyOnce(t *testing.T) {
-	seed := uint64(time.Now().UnixNano())
-	if s := os.Getenv("PUMA_SEED"); s != "" {
-		seed, _ = strconv.ParseUint(s, 10, 64)
-	}
-	t.Logf("seed %d (set PUMA_SEED to replay)", seed)
+	seed := workloadSeed(t)
 	rng := rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15))
 	target := 3000
 
@@ -140,12 +135,8 @@ func TestKafkaKillNineExactlyOnce(t *testing.T) {
 	}
 	defer admCl.Close()
 	adm := kadm.NewClient(admCl)
-	ctx := context.Background()
 
-	srv.Exec(t, "CREATE DATABASE app")
-	for _, tb := range workloadTables {
-		srv.Exec(t, tb.ddl)
-	}
+	createWorkload(t, srv)
 	dir := t.TempDir()
 	logPath := filepath.Join(dir, "puma.log")
 	defer dumpLog(t, logPath)
@@ -178,15 +169,7 @@ backoff_max = "500ms"
   config = { target = "events", exactly_once = true, topic = "%spuma.{db}.{table}", positions_topic = "%spuma.positions" }
 `, brokers, srv.Addr(), prefix, prefix))
 
-	conn, err := srv.Conn(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
-	w := &writer{rng: rng, conn: conn}
-	for i := range w.dropped {
-		w.dropped[i] = make(map[string]bool)
-	}
+	w := newWriter(t, srv, rng)
 
 	p := startPuma(t, cfgPath, logPath)
 	var kills []int
@@ -226,18 +209,7 @@ backoff_max = "500ms"
 	recs := readKafka(t, seeds, topics[:3]...)
 	checkKafkaStream(t, recs, w.gtids)
 	model := applyKafka(t, recs)
-	for _, tb := range workloadTables {
-		got, want := model[tb.name], tableRows(t, srv, "app."+tb.name, tb.key)
-		if len(got) != len(want) {
-			t.Errorf("table %s: model has %d rows, source %d", tb.name, len(got), len(want))
-		}
-		for k, row := range want {
-			if got[k] != row {
-				t.Errorf("table %s key %s: delivered %q, source %q", tb.name, k, got[k], row)
-				break
-			}
-		}
-	}
+	checkModel(t, srv, model, "model")
 }
 
 // checkKafkaStream checks that no change arrived twice, none was rolled
@@ -364,10 +336,7 @@ func TestKafkaBrokerOutage(t *testing.T) {
 	defer admCl.Close()
 	adm := kadm.NewClient(admCl)
 
-	srv.Exec(t, "CREATE DATABASE app")
-	for _, tb := range workloadTables {
-		srv.Exec(t, tb.ddl)
-	}
+	createWorkload(t, srv)
 	dir := t.TempDir()
 	logPath := filepath.Join(dir, "puma.log")
 	defer dumpLog(t, logPath)
@@ -398,17 +367,9 @@ backoff_max = "1s"
   config = { target = "events", exactly_once = true, topic = "%spuma.{db}.{table}", positions_topic = "%spuma.positions" }
 `, admin, brokers, srv.Addr(), prefix, prefix))
 
-	conn, err := srv.Conn(context.Background())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
 	seed := uint64(time.Now().UnixNano())
 	t.Logf("seed %d", seed)
-	w := &writer{rng: rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15)), conn: conn}
-	for i := range w.dropped {
-		w.dropped[i] = make(map[string]bool)
-	}
+	w := newWriter(t, srv, rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15)))
 	p := startPuma(t, cfgPath, logPath)
 
 	// Streaming: wait for a first delivery.
@@ -469,16 +430,5 @@ backoff_max = "1s"
 	recs := readKafka(t, seeds, topics[:3]...)
 	checkKafkaStream(t, recs, w.gtids)
 	model := applyKafka(t, recs)
-	for _, tb := range workloadTables {
-		got, want := model[tb.name], tableRows(t, srv, "app."+tb.name, tb.key)
-		if len(got) != len(want) {
-			t.Errorf("table %s: model has %d rows, source %d", tb.name, len(got), len(want))
-		}
-		for k, row := range want {
-			if got[k] != row {
-				t.Errorf("table %s key %s: delivered %q, source %q", tb.name, k, got[k], row)
-				break
-			}
-		}
-	}
+	checkModel(t, srv, model, "model")
 }

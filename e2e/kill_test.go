@@ -3,7 +3,6 @@ package e2e
 import (
 	"bufio"
 	"bytes"
-	"context"
 	"encoding/json"
 	"fmt"
 	"math/rand/v2"
@@ -159,11 +158,7 @@ func (w *writer) transaction(t *testing.T) {
 }
 
 func TestKillNineLosesNothing(t *testing.T) {
-	seed := uint64(time.Now().UnixNano())
-	if s := os.Getenv("PUMA_SEED"); s != "" {
-		seed, _ = strconv.ParseUint(s, 10, 64)
-	}
-	t.Logf("seed %d (set PUMA_SEED to replay)", seed)
+	seed := workloadSeed(t)
 	rng := rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15))
 	target := 100_000
 	if testing.Short() {
@@ -171,10 +166,7 @@ func TestKillNineLosesNothing(t *testing.T) {
 	}
 
 	srv := testdb.Start(t, testdb.Options{})
-	srv.Exec(t, "CREATE DATABASE app")
-	for _, tb := range workloadTables {
-		srv.Exec(t, tb.ddl)
-	}
+	createWorkload(t, srv)
 	dir := t.TempDir()
 	out := filepath.Join(dir, "out.jsonl")
 	logPath := filepath.Join(dir, "puma.log")
@@ -200,15 +192,7 @@ backoff_max = "500ms"
   config = { path = "out.jsonl", markers = true }
 `, srv.Addr()))
 
-	conn, err := srv.Conn(context.Background())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
-	w := &writer{rng: rng, conn: conn}
-	for i := range w.dropped {
-		w.dropped[i] = make(map[string]bool)
-	}
+	w := newWriter(t, srv, rng)
 
 	p := startPuma(t, cfgPath, logPath)
 	lastSize := int64(0)
@@ -240,20 +224,7 @@ backoff_max = "500ms"
 	}
 
 	model := applyStream(t, out, w.gtids)
-	for i, tb := range workloadTables {
-		got := model[tb.name]
-		want := tableRows(t, srv, "app."+tb.name, tb.key)
-		if len(got) != len(want) {
-			t.Errorf("table %s: model has %d rows, source %d", tb.name, len(got), len(want))
-		}
-		for k, row := range want {
-			if got[k] != row {
-				t.Errorf("table %s key %s: delivered %q, source %q", tb.name, k, got[k], row)
-				break
-			}
-		}
-		_ = i
-	}
+	checkModel(t, srv, model, "model")
 }
 
 func fileSize(path string) int64 {

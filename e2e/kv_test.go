@@ -53,11 +53,7 @@ func TestKVSurvivesKillNine(t *testing.T) {
 const kvTables = 3
 
 func testKVKill(t *testing.T, wasm []byte) {
-	seed := uint64(time.Now().UnixNano())
-	if s := os.Getenv("PUMA_SEED"); s != "" {
-		seed, _ = strconv.ParseUint(s, 10, 64)
-	}
-	t.Logf("seed %d (set PUMA_SEED to replay)", seed)
+	seed := workloadSeed(t)
 	rng := rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15))
 	target, kills := 4000, 6
 	if testing.Short() {

@@ -35,17 +35,10 @@ type natsRun struct {
 }
 
 func newNATSRun(t *testing.T, seedMix uint64, serverID int) *natsRun {
-	seed := uint64(time.Now().UnixNano())
-	if s := os.Getenv("PUMA_SEED"); s != "" {
-		seed, _ = strconv.ParseUint(s, 10, 64)
-	}
-	t.Logf("seed %d (set PUMA_SEED to replay)", seed)
+	seed := workloadSeed(t)
 	r := &natsRun{t: t, stream: "PUMA", positionSubject: "puma.position.app.nats"}
 	r.db = testdb.Start(t, testdb.Options{})
-	r.db.Exec(t, "CREATE DATABASE app")
-	for _, tb := range workloadTables {
-		r.db.Exec(t, tb.ddl)
-	}
+	createWorkload(t, r.db)
 	r.nats = testnats.Start(t, testnats.Options{})
 	nc, err := nats.Connect(r.nats.URL(), nats.MaxReconnects(-1), nats.ReconnectWait(100*time.Millisecond))
 	if err != nil {
@@ -89,15 +82,7 @@ backoff_max = "1s"
   plugin = "builtin:nats"
   config = { target = "events", stream = "PUMA", create_stream = true, exactly_once = true }
 `, r.admin, r.nats.URL(), serverID, r.db.Addr()))
-	conn, err := r.db.Conn(context.Background())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { conn.Close() })
-	r.w = &writer{rng: rand.New(rand.NewPCG(seed, seed^seedMix)), conn: conn}
-	for i := range r.w.dropped {
-		r.w.dropped[i] = make(map[string]bool)
-	}
+	r.w = newWriter(t, r.db, rand.New(rand.NewPCG(seed, seed^seedMix)))
 	return r
 }
 
@@ -184,18 +169,7 @@ func (r *natsRun) check() {
 		t.Error("no position was stored")
 	}
 	model := applyStream(t, out, r.w.gtids)
-	for _, tb := range workloadTables {
-		got, want := model[tb.name], tableRows(t, r.db, "app."+tb.name, tb.key)
-		if len(got) != len(want) {
-			t.Errorf("table %s: model has %d rows, source %d", tb.name, len(got), len(want))
-		}
-		for k, row := range want {
-			if got[k] != row {
-				t.Errorf("table %s key %s: delivered %q, source %q", tb.name, k, got[k], row)
-				break
-			}
-		}
-	}
+	checkModel(t, r.db, model, "model")
 }
 
 func (r *natsRun) finish(p *puma) {

@@ -34,10 +34,7 @@ type redisSetup struct {
 func newRedisSetup(t *testing.T, seed uint64, exactlyOnce bool) *redisSetup {
 	t.Helper()
 	s := &redisSetup{db: testdb.Start(t, testdb.Options{}), redis: testredis.Start(t, testredis.Options{}), dir: t.TempDir()}
-	s.db.Exec(t, "CREATE DATABASE app")
-	for _, tb := range workloadTables {
-		s.db.Exec(t, tb.ddl)
-	}
+	createWorkload(t, s.db)
 	s.cfg = filepath.Join(s.dir, "puma.toml")
 	s.log = filepath.Join(s.dir, "puma.log")
 	s.admin = fmt.Sprintf("127.0.0.1:%d", freePort(t))
@@ -73,15 +70,7 @@ backoff_max = "500ms"
   plugin = "builtin:redis"
   config = { target = "cache", stream = "cdc:{db}:{table}", exactly_once = %v }
 `, s.admin, s.redis.Addr(), s.db.Addr(), exactlyOnce))
-	conn, err := s.db.Conn(context.Background())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { conn.Close() })
-	s.writer = &writer{rng: rand.New(rand.NewPCG(seed, seed^0x51afd7ed558ccd)), conn: conn}
-	for i := range s.writer.dropped {
-		s.writer.dropped[i] = make(map[string]bool)
-	}
+	s.writer = newWriter(t, s.db, rand.New(rand.NewPCG(seed, seed^0x51afd7ed558ccd)))
 	return s
 }
 
@@ -208,29 +197,9 @@ func (s *redisSetup) finish(t *testing.T, p *puma) int {
 	out := filepath.Join(s.dir, "consumed.jsonl")
 	writeFile(t, out, lines.String())
 	model := applyStream(t, out, s.writer.gtids)
-	for _, tb := range workloadTables {
-		got, want := model[tb.name], tableRows(t, s.db, "app."+tb.name, tb.key)
-		if len(got) != len(want) {
-			t.Errorf("table %s: consumer has %d rows, source %d", tb.name, len(got), len(want))
-		}
-		for k, row := range want {
-			if got[k] != row {
-				t.Errorf("table %s key %s: delivered %q, source %q", tb.name, k, got[k], row)
-				break
-			}
-		}
-	}
+	checkModel(t, s.db, model, "consumer")
 	t.Logf("%d changes in %d streams, %d delivered more than once", len(all), len(streams), dups)
 	return dups
-}
-
-func redisSeed(t *testing.T) uint64 {
-	seed := uint64(time.Now().UnixNano())
-	if s := os.Getenv("PUMA_SEED"); s != "" {
-		seed, _ = strconv.ParseUint(s, 10, 64)
-	}
-	t.Logf("seed %d (set PUMA_SEED to replay)", seed)
-	return seed
 }
 
 // TestRedisKillNineExactlyOnce kills puma -9 three times mid-stream while
@@ -238,7 +207,7 @@ func redisSeed(t *testing.T) uint64 {
 // must hold every committed change exactly once, in commit order per
 // stream, with the source's values.
 func TestRedisKillNineExactlyOnce(t *testing.T) {
-	seed := redisSeed(t)
+	seed := workloadSeed(t)
 	s := newRedisSetup(t, seed, true)
 	defer dumpLog(t, s.log)
 	rc := redis.NewClient(&redis.Options{Addr: s.redis.Addr()})
@@ -279,7 +248,7 @@ func TestRedisKillNineExactlyOnce(t *testing.T) {
 // running, its plugin errors count), and once Redis is back every
 // change arrives.
 func TestRedisOutageLosesNothing(t *testing.T) {
-	seed := redisSeed(t)
+	seed := workloadSeed(t)
 	s := newRedisSetup(t, seed, false)
 	defer dumpLog(t, s.log)
 	rc := redis.NewClient(&redis.Options{Addr: s.redis.Addr()})

@@ -2,7 +2,6 @@ package e2e
 
 import (
 	"bufio"
-	"context"
 	"encoding/json"
 	"fmt"
 	"math/rand/v2"
@@ -73,27 +72,12 @@ func snapshotProgress(path string) (string, bool) {
 // as upserts, u and d by their before image's key — reproduces every
 // source row value by value.
 func TestSnapshotKillNineConverges(t *testing.T) {
-	seed := uint64(time.Now().UnixNano())
-	if s := os.Getenv("PUMA_SEED"); s != "" {
-		seed, _ = strconv.ParseUint(s, 10, 64)
-	}
-	t.Logf("seed %d (set PUMA_SEED to replay)", seed)
+	seed := workloadSeed(t)
 	rng := rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15))
 
 	srv := testdb.Start(t, testdb.Options{})
-	srv.Exec(t, "CREATE DATABASE app")
-	for _, tb := range workloadTables {
-		srv.Exec(t, tb.ddl)
-	}
-	conn, err := srv.Conn(context.Background())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
-	w := &writer{rng: rng, conn: conn}
-	for i := range w.dropped {
-		w.dropped[i] = make(map[string]bool)
-	}
+	createWorkload(t, srv)
+	w := newWriter(t, srv, rng)
 	preload(t, srv, w)
 
 	dir := t.TempDir()
@@ -166,21 +150,7 @@ backoff_max = "500ms"
 	if preloaded := snapshotPreload[0] + snapshotPreload[1] + snapshotPreload[2]; reads < preloaded/2 {
 		t.Fatalf("only %d distinct r rows delivered for %d preloaded rows", reads, preloaded)
 	}
-	for _, tb := range workloadTables {
-		got := model[tb.name]
-		want := tableRows(t, srv, "app."+tb.name, tb.key)
-		if len(got) != len(want) {
-			t.Errorf("table %s: replay has %d rows, source %d", tb.name, len(got), len(want))
-		}
-		bad := 0
-		for k, row := range want {
-			if got[k] != row {
-				if bad++; bad <= 5 {
-					t.Errorf("table %s key %s: replayed %q, source %q", tb.name, k, got[k], row)
-				}
-			}
-		}
-	}
+	checkModel(t, srv, model, "replay")
 }
 
 func readText(t *testing.T, path string) string {

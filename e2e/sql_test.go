@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
-	"os"
 	"path/filepath"
 	"slices"
 	"sort"
@@ -343,17 +342,10 @@ func openDB(t *testing.T, driver, dsn string) *sql.DB {
 }
 
 func newSQLRun(t *testing.T, seedMix uint64, serverID int, mirror bool) *sqlRun {
-	seed := uint64(time.Now().UnixNano())
-	if s := os.Getenv("PUMA_SEED"); s != "" {
-		seed, _ = strconv.ParseUint(s, 10, 64)
-	}
-	t.Logf("seed %d (set PUMA_SEED to replay)", seed)
+	seed := workloadSeed(t)
 	r := &sqlRun{t: t}
 	r.src = testdb.Start(t, testdb.Options{})
-	r.src.Exec(t, "CREATE DATABASE app")
-	for _, tb := range workloadTables {
-		r.src.Exec(t, tb.ddl)
-	}
+	createWorkload(t, r.src)
 	for _, tb := range sqlTables(false)[len(workloadTables):] {
 		r.src.Exec(t, tb.ddl)
 	}
@@ -420,15 +412,7 @@ backoff_max = "1s"
   plugin = "builtin:filter"
   config = { include = ["app.*"] }
 %s`, r.admin, targets, serverID, r.src.Addr(), senders))
-	conn, err := r.src.Conn(context.Background())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { conn.Close() })
-	r.w = &writer{rng: rand.New(rand.NewPCG(seed, seed^seedMix)), conn: conn}
-	for i := range r.w.dropped {
-		r.w.dropped[i] = make(map[string]bool)
-	}
+	r.w = newWriter(t, r.src, rand.New(rand.NewPCG(seed, seed^seedMix)))
 	r.tw = &typesWriter{rng: rand.New(rand.NewPCG(seed^seedMix, seed))}
 	return r
 }

@@ -34,6 +34,8 @@ import (
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/pumacdc/puma/internal/testproc"
 )
 
 // EnvExternal names the environment variable that selects a real cluster:
@@ -102,18 +104,8 @@ func New(ctx context.Context, opts Options) (*Cluster, error) {
 		return c, c.useExternal(ctx, env)
 	}
 	var err error
-	if opts.Dir == "" {
-		if c.dir, err = os.MkdirTemp("", "puma-testkafka-"); err != nil {
-			return nil, fmt.Errorf("testkafka: new: %w", err)
-		}
-		c.ownsDir = true
-	} else {
-		if c.dir, err = filepath.Abs(opts.Dir); err != nil {
-			return nil, fmt.Errorf("testkafka: new: dir %s: %w", opts.Dir, err)
-		}
-		if err := os.MkdirAll(c.dir, 0o755); err != nil {
-			return nil, fmt.Errorf("testkafka: new: %w", err)
-		}
+	if c.dir, c.ownsDir, err = testproc.MakeDir("testkafka", opts.Dir, 0o755); err != nil {
+		return nil, err
 	}
 	c.logPath = filepath.Join(c.dir, "kfake.log")
 	if err := c.start(ctx); err != nil {

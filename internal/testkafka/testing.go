@@ -18,12 +18,7 @@ import (
 // so a CI run can never pass by skipping.
 func Start(t testing.TB, opts Options) *Cluster {
 	t.Helper()
-	if err := opts.Validate(); err != nil {
-		t.Fatalf("%v", err)
-	}
-	return testproc.Start(t, "testkafka", "a Kafka cluster", func(ctx context.Context) (*Cluster, error) {
-		return New(ctx, opts)
-	})
+	return testproc.Start(t, "testkafka", "a Kafka cluster", opts, New)
 }
 
 // Topic creates the topic prefix+name (see CreateTopic) for the test t and

@@ -10,16 +10,11 @@ package testnats
 
 import (
 	"context"
-	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"net"
-	"os"
 	"path/filepath"
 	"strconv"
-	"sync"
-	"syscall"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -51,14 +46,7 @@ type Options struct {
 
 // Validate reports every invalid field.
 func (o Options) Validate() error {
-	var errs []error
-	if o.Port < 0 || o.Port > 65535 {
-		errs = append(errs, fmt.Errorf("testnats: options: Port %d: out of range", o.Port))
-	}
-	if o.Port == 4222 {
-		errs = append(errs, errors.New("testnats: options: Port 4222: reserved for the system server, pick another"))
-	}
-	return errors.Join(errs...)
+	return testproc.CheckPort("testnats", o.Port, 4222)
 }
 
 // Server is one private nats-server. URL, Port, Dir and LogPath are safe for
@@ -69,9 +57,7 @@ type Server struct {
 	dir     string
 	logPath string
 	port    int
-	ownsDir bool // dir was created by New and is removed by Close
-	mu      sync.Mutex
-	proc    *testproc.Process // nil while stopped
+	run     *testproc.Runner
 }
 
 // New starts a server and returns once it serves JetStream. The caller owns
@@ -80,77 +66,37 @@ func New(ctx context.Context, opts Options) (*Server, error) {
 	if err := opts.Validate(); err != nil {
 		return nil, err
 	}
-	if opts.Logger == nil {
-		opts.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
-	}
 	opts.ExtraArgs = append([]string(nil), opts.ExtraArgs...)
 	bin, err := testproc.Find("nats-server", "nats-server", "/usr/sbin", "/usr/local/sbin")
 	if err != nil {
 		return nil, fmt.Errorf("testnats: %w", err)
 	}
 	s := &Server{opts: opts, bin: bin, port: opts.Port}
-	if opts.Dir == "" {
-		if s.dir, err = os.MkdirTemp("", "puma-testnats-"); err != nil {
-			return nil, fmt.Errorf("testnats: new: %w", err)
-		}
-		s.ownsDir = true
-	} else {
-		if s.dir, err = filepath.Abs(opts.Dir); err != nil {
-			return nil, fmt.Errorf("testnats: new: dir %s: %w", opts.Dir, err)
-		}
-		if err := os.MkdirAll(s.dir, 0o755); err != nil {
-			return nil, fmt.Errorf("testnats: new: %w", err)
-		}
+	dir, owned, err := testproc.MakeDir("testnats", opts.Dir, 0o755)
+	if err != nil {
+		return nil, err
 	}
-	s.logPath = filepath.Join(s.dir, "nats.log")
-	if err := s.start(ctx); err != nil {
-		if s.ownsDir {
-			os.RemoveAll(s.dir)
-		}
+	s.dir, s.logPath = dir, filepath.Join(dir, "nats.log")
+	s.run = testproc.NewRunner(testproc.Config{
+		Harness:      "testnats",
+		Program:      "nats-server",
+		Dir:          dir,
+		OwnsDir:      owned,
+		Logger:       opts.Logger,
+		StartTimeout: startTimeout,
+		StopGrace:    stopGrace,
+		Port:         &s.port,
+		Spec: func() testproc.Spec {
+			return testproc.Spec{Path: s.bin, Args: s.args(), Dir: s.dir, Output: s.logPath}
+		},
+		Ready: s.ready,
+		Name:  s.URL,
+	})
+	if err := s.run.Start(ctx); err != nil {
+		s.run.Close()
 		return nil, err
 	}
 	return s, nil
-}
-
-// start launches nats-server and waits until it is ready. With Options.Port
-// 0 on the first start it retries on a fresh port when the chosen one was
-// taken in the meantime; later starts (Restart) keep the port, since clients
-// know it. Callers hold s.mu or own s exclusively.
-func (s *Server) start(ctx context.Context) error {
-	pickPort := s.port == 0
-	var err error
-	for range 5 {
-		if pickPort {
-			if s.port, err = testproc.FreePort(); err != nil {
-				return fmt.Errorf("testnats: %w", err)
-			}
-		} else if !testproc.PortFree(s.port) {
-			return fmt.Errorf("testnats: start server in %s: port %d is in use by another program; pick another port", s.dir, s.port)
-		}
-		offset := testproc.Size(s.logPath)
-		var p *testproc.Process
-		p, err = testproc.Spawn(testproc.Spec{Path: s.bin, Args: s.args(), Dir: s.dir, Output: s.logPath})
-		if err != nil {
-			return fmt.Errorf("testnats: %w", err)
-		}
-		wctx, cancel := context.WithTimeout(ctx, startTimeout)
-		err = p.WaitReady(wctx, s.ready)
-		cancel()
-		if err == nil {
-			s.proc = p
-			s.opts.Logger.Info("testnats server started", "url", s.URL(), "dir", s.dir, "pid", p.PID())
-			return nil
-		}
-		// Only a server that gave up by itself may have lost its port.
-		exited := p.Exited()
-		p.Kill()
-		err = fmt.Errorf("nats-server %w; %s:\n%s", err, s.logPath, testproc.Tail(s.logPath, offset, 30))
-		if !pickPort || !exited || testproc.PortFree(s.port) {
-			break
-		}
-		s.opts.Logger.Info("testnats port taken, retrying", "port", s.port)
-	}
-	return fmt.Errorf("testnats: start server in %s on port %d: %w", s.dir, s.port, err)
 }
 
 // args is the nats-server command line for s. The server's name carries its
@@ -208,63 +154,15 @@ func (s *Server) LogPath() string { return s.logPath }
 // exited after 30 seconds (reported as an error, as is a server that had
 // crashed on its own). Stopping a stopped server is a no-op. The store is
 // kept for Restart.
-func (s *Server) Stop() error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.stopLocked()
-}
-
-func (s *Server) stopLocked() error {
-	p := s.proc
-	if p == nil {
-		return nil
-	}
-	s.proc = nil
-	if p.Exited() {
-		if p.Err() != nil {
-			return fmt.Errorf("testnats: stop %s: nats-server had already exited: %w; see %s", s.URL(), p.Err(), s.logPath)
-		}
-		return nil
-	}
-	if !p.Stop(syscall.SIGTERM, stopGrace) {
-		return fmt.Errorf("testnats: stop %s: no clean shutdown within %v, killed; see %s", s.URL(), stopGrace, s.logPath)
-	}
-	s.opts.Logger.Info("testnats server stopped", "url", s.URL(), "dir", s.dir)
-	return nil
-}
+func (s *Server) Stop() error { return s.run.Stop() }
 
 // Kill sends SIGKILL and waits for the process to exit, simulating a crash.
 // The store is kept for Restart, which recovers it.
-func (s *Server) Kill() error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.proc != nil {
-		s.proc.Kill()
-		s.proc = nil
-	}
-	return nil
-}
+func (s *Server) Kill() error { return s.run.Kill() }
 
 // Restart stops the server if it is running and starts it again on the same
 // directory, port and options. ctx bounds the start.
-func (s *Server) Restart(ctx context.Context) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if err := s.stopLocked(); err != nil {
-		return err
-	}
-	return s.start(ctx)
-}
+func (s *Server) Restart(ctx context.Context) error { return s.run.Restart(ctx) }
 
 // Close stops the server and, if New created its directory, removes it.
-func (s *Server) Close() error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	err := s.stopLocked()
-	if s.ownsDir {
-		if rerr := os.RemoveAll(s.dir); rerr != nil {
-			err = errors.Join(err, fmt.Errorf("testnats: close: %w", rerr))
-		}
-	}
-	return err
-}
+func (s *Server) Close() error { return s.run.Close() }

@@ -9,6 +9,8 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/pumacdc/puma/internal/testproc"
 )
 
 func TestServerLifecycle(t *testing.T) {
@@ -59,18 +61,7 @@ func TestServerLifecycle(t *testing.T) {
 
 func TestRestartPortTaken(t *testing.T) {
 	t.Parallel()
-	a := Start(t, Options{})
-	b := Start(t, Options{})
-	if err := a.Stop(); err != nil {
-		t.Fatalf("Stop: %v", err)
-	}
-	// A stopped server whose port another server took must not mistake
-	// that server for itself.
-	a.port = b.Port()
-	err := a.Restart(t.Context())
-	if err == nil || !strings.Contains(err.Error(), "in use by another program") {
-		t.Fatalf("Restart on a taken port: err = %v, want one saying the port is in use", err)
-	}
+	testproc.CheckPortTaken(t, Start(t, Options{}))
 }
 
 func TestValidate(t *testing.T) {

@@ -35,7 +35,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"time"
 
@@ -70,13 +69,7 @@ type Options struct {
 
 // Validate reports every invalid field.
 func (o Options) Validate() error {
-	var errs []error
-	if o.Port < 0 || o.Port > 65535 {
-		errs = append(errs, fmt.Errorf("testpg: options: Port %d: out of range", o.Port))
-	}
-	if o.Port == 5432 {
-		errs = append(errs, errors.New("testpg: options: Port 5432: reserved for the system server, pick another"))
-	}
+	errs := []error{testproc.CheckPort("testpg", o.Port, 5432)}
 	for i, s := range o.Settings {
 		if name, _, ok := strings.Cut(s, "="); !ok || name == "" {
 			errs = append(errs, fmt.Errorf("testpg: options: Settings[%d] %q: want NAME=VALUE", i, s))
@@ -96,9 +89,7 @@ type Server struct {
 	logPath string
 	cred    *syscall.Credential // the postgres user when running as root
 	port    int
-	ownsDir bool // dir was created by New and is removed by Close
-	mu      sync.Mutex
-	proc    *testproc.Process // nil while stopped
+	run     *testproc.Runner
 }
 
 // New makes a cluster if Dir has none (a copy of one initdb made for this
@@ -122,25 +113,37 @@ func New(ctx context.Context, opts Options) (*Server, error) {
 		return nil, fmt.Errorf("testpg: %w", err)
 	}
 	s := &Server{opts: opts, bin: bin, cred: cred, port: opts.Port}
-	if opts.Dir == "" {
-		if s.dir, err = os.MkdirTemp("", "puma-testpg-"); err != nil {
-			return nil, fmt.Errorf("testpg: new: %w", err)
-		}
-		s.ownsDir = true
-	} else {
-		if s.dir, err = filepath.Abs(opts.Dir); err != nil {
-			return nil, fmt.Errorf("testpg: new: dir %s: %w", opts.Dir, err)
-		}
-		if err := os.MkdirAll(s.dir, 0o700); err != nil {
-			return nil, fmt.Errorf("testpg: new: %w", err)
-		}
+	dir, owned, err := testproc.MakeDir("testpg", opts.Dir, 0o700)
+	if err != nil {
+		return nil, err
 	}
+	s.dir = dir
 	s.dataDir = filepath.Join(s.dir, "data")
 	s.logPath = filepath.Join(s.dir, "log")
+	s.run = testproc.NewRunner(testproc.Config{
+		Harness:      "testpg",
+		Program:      "postgres" + s.asUser(),
+		Dir:          dir,
+		OwnsDir:      owned,
+		Logger:       opts.Logger,
+		StartTimeout: startTimeout,
+		StopGrace:    stopGrace,
+		StopSignal:   syscall.SIGINT,
+		Port:         &s.port,
+		Spec: func() testproc.Spec {
+			return testproc.Spec{
+				Path:       filepath.Join(s.bin, "postgres"),
+				Args:       s.args(),
+				Dir:        s.dir,
+				Output:     s.logPath,
+				Credential: s.cred,
+			}
+		},
+		Ready: s.ready,
+		Name:  s.addr,
+	})
 	fail := func(err error) (*Server, error) {
-		if s.ownsDir {
-			os.RemoveAll(s.dir)
-		}
+		s.run.Close()
 		return nil, err
 	}
 	if err := s.chown(s.dir); err != nil {
@@ -160,7 +163,7 @@ func New(ctx context.Context, opts Options) (*Server, error) {
 			return fail(err)
 		}
 	}
-	if err := s.start(ctx); err != nil {
+	if err := s.run.Start(ctx); err != nil {
 		return fail(err)
 	}
 	return s, nil
@@ -223,53 +226,6 @@ func (s *Server) asUser() string {
 		return ""
 	}
 	return " (run as user postgres, who must be able to reach the directory)"
-}
-
-// start launches postgres and waits until it is ready. With Options.Port 0
-// on the first start it retries on a fresh port when the chosen one was
-// taken in the meantime; later starts (Restart) keep the port, since clients
-// know it. Callers hold s.mu or own s exclusively.
-func (s *Server) start(ctx context.Context) error {
-	pickPort := s.port == 0
-	var err error
-	for range 5 {
-		if pickPort {
-			if s.port, err = testproc.FreePort(); err != nil {
-				return fmt.Errorf("testpg: %w", err)
-			}
-		} else if !testproc.PortFree(s.port) {
-			return fmt.Errorf("testpg: start server in %s: port %d is in use by another program; pick another port", s.dir, s.port)
-		}
-		offset := testproc.Size(s.logPath)
-		var p *testproc.Process
-		p, err = testproc.Spawn(testproc.Spec{
-			Path:       filepath.Join(s.bin, "postgres"),
-			Args:       s.args(),
-			Dir:        s.dir,
-			Output:     s.logPath,
-			Credential: s.cred,
-		})
-		if err != nil {
-			return fmt.Errorf("testpg: %w", err)
-		}
-		wctx, cancel := context.WithTimeout(ctx, startTimeout)
-		err = p.WaitReady(wctx, s.ready)
-		cancel()
-		if err == nil {
-			s.proc = p
-			s.opts.Logger.Info("testpg server started", "addr", s.addr(), "dir", s.dir, "pid", p.PID())
-			return nil
-		}
-		// Only a server that gave up by itself may have lost its port.
-		exited := p.Exited()
-		p.Kill()
-		err = fmt.Errorf("postgres%s %w; %s:\n%s", s.asUser(), err, s.logPath, testproc.Tail(s.logPath, offset, 30))
-		if !pickPort || !exited || testproc.PortFree(s.port) {
-			break
-		}
-		s.opts.Logger.Info("testpg port taken, retrying", "port", s.port)
-	}
-	return fmt.Errorf("testpg: start server in %s on port %d: %w", s.dir, s.port, err)
 }
 
 // args is the postgres command line for s. The server logs to stderr, which
@@ -346,64 +302,16 @@ func (s *Server) LogPath() string { return s.logPath }
 // 30 seconds (reported as an error, as is a server that had crashed on its
 // own). Stopping a stopped server is a no-op. The cluster is kept for
 // Restart.
-func (s *Server) Stop() error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.stopLocked()
-}
-
-func (s *Server) stopLocked() error {
-	p := s.proc
-	if p == nil {
-		return nil
-	}
-	s.proc = nil
-	if p.Exited() {
-		if p.Err() != nil {
-			return fmt.Errorf("testpg: stop %s: postgres had already exited: %w; see %s", s.addr(), p.Err(), s.logPath)
-		}
-		return nil
-	}
-	if !p.Stop(syscall.SIGINT, stopGrace) {
-		return fmt.Errorf("testpg: stop %s: no clean shutdown within %v, killed; see %s", s.addr(), stopGrace, s.logPath)
-	}
-	s.opts.Logger.Info("testpg server stopped", "addr", s.addr(), "dir", s.dir)
-	return nil
-}
+func (s *Server) Stop() error { return s.run.Stop() }
 
 // Kill sends SIGKILL to the postmaster and every backend, simulating a
 // crash, and waits for the postmaster to exit. The cluster is kept for
 // Restart, which runs crash recovery.
-func (s *Server) Kill() error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.proc != nil {
-		s.proc.Kill()
-		s.proc = nil
-	}
-	return nil
-}
+func (s *Server) Kill() error { return s.run.Kill() }
 
 // Restart stops the server if it is running and starts it again on the same
 // directory, port and options. ctx bounds the start.
-func (s *Server) Restart(ctx context.Context) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if err := s.stopLocked(); err != nil {
-		return err
-	}
-	return s.start(ctx)
-}
+func (s *Server) Restart(ctx context.Context) error { return s.run.Restart(ctx) }
 
 // Close stops the server and, if New created its directory, removes it.
-func (s *Server) Close() error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	err := s.stopLocked()
-	if s.ownsDir {
-		if rerr := os.RemoveAll(s.dir); rerr != nil {
-			err = errors.Join(err, fmt.Errorf("testpg: close: %w", rerr))
-		}
-	}
-	return err
-}
+func (s *Server) Close() error { return s.run.Close() }

@@ -19,12 +19,7 @@ import (
 // non-empty, so a CI run can never pass by skipping.
 func Start(t testing.TB, opts Options) *Server {
 	t.Helper()
-	if err := opts.Validate(); err != nil {
-		t.Fatalf("%v", err)
-	}
-	return testproc.Start(t, "testpg", "postgres", func(ctx context.Context) (*Server, error) {
-		return New(ctx, opts)
-	})
+	return testproc.Start(t, "testpg", "postgres", opts, New)
 }
 
 // CreateDB creates the database name and returns its DSN. Any error fails

@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+
+	"github.com/pumacdc/puma/internal/testproc"
 )
 
 func TestServerLifecycle(t *testing.T) {
@@ -102,14 +104,7 @@ func TestRestartPortTaken(t *testing.T) {
 	if ida, idb := query(t, a.DSN(), sysID), query(t, b.DSN(), sysID); ida != idb {
 		t.Errorf("system identifiers %s and %s differ: clusters not copied from the template", ida, idb)
 	}
-	if err := a.Stop(); err != nil {
-		t.Fatalf("Stop: %v", err)
-	}
-	a.port = b.Port()
-	err := a.Restart(t.Context())
-	if err == nil || !strings.Contains(err.Error(), "in use by another program") {
-		t.Fatalf("Restart on a taken port: err = %v, want one saying the port is in use", err)
-	}
+	testproc.CheckPortTaken(t, a)
 }
 
 func TestValidate(t *testing.T) {

@@ -48,6 +48,19 @@ func FreePort() (int, error) {
 	return l.Addr().(*net.TCPAddr).Port, nil
 }
 
+// CheckPort checks a harness's Options.Port: 0 (pick one) or a port, but
+// not system, the standard port of the system's own server, which a test
+// must never reach.
+func CheckPort(harness string, port, system int) error {
+	switch {
+	case port < 0 || port > 65535:
+		return fmt.Errorf("%s: options: Port %d: out of range", harness, port)
+	case port == system:
+		return fmt.Errorf("%s: options: Port %d: reserved for the system server, pick another", harness, port)
+	}
+	return nil
+}
+
 // PortFree reports whether port can be bound on 127.0.0.1 now. A harness
 // checks it before starting a server on a known port (Restart), so that it
 // fails plainly instead of taking another program for its server.

@@ -2,8 +2,9 @@
 // (testnats, testredis, testrabbit, testpg) start: it starts a child in its
 // own process group, reaps it, stops it with a signal and a grace period,
 // kills the whole group to simulate a crash, and finds free ports, binaries
-// and log tails. It also holds the one Start that turns a harness's New into
-// a test helper, so every harness skips, fails and cleans up alike.
+// and log tails. It also holds the one Runner that starts, stops, kills,
+// restarts and closes a harness's server, and the one Start that turns a
+// harness's New into a test helper, so every harness behaves alike.
 //
 // A child gets a signal when the test process dies (Linux), so a crashed or
 // timed-out `go test` leaves no server running. That is why the harnesses
@@ -116,6 +117,12 @@ func (p *Process) Err() error { return p.err }
 // kills its process group. It reports whether the child exited on its own.
 func (p *Process) Stop(sig syscall.Signal, grace time.Duration) (clean bool) {
 	_ = p.cmd.Process.Signal(sig)
+	return p.waitOrKill(grace)
+}
+
+// waitOrKill waits up to grace for the child to exit, then kills it. It
+// reports whether the child exited on its own.
+func (p *Process) waitOrKill(grace time.Duration) (exited bool) {
 	t := time.NewTimer(grace)
 	defer t.Stop()
 	select {

@@ -34,6 +34,9 @@ func TestMain(m *testing.M) {
 		}
 		os.Exit(0) // no cleanup: as if the test binary crashed
 	}
+	if addr := os.Getenv(serverEnv); addr != "" {
+		os.Exit(serve(addr, os.Getenv(tokenEnv)))
+	}
 	os.Exit(m.Run())
 }
 
@@ -243,6 +246,26 @@ func TestPorts(t *testing.T) {
 	defer l.Close()
 	if PortFree(port) {
 		t.Errorf("PortFree(%d) = true while it is listened on", port)
+	}
+}
+
+func TestCheckPort(t *testing.T) {
+	t.Parallel()
+	for _, tt := range []struct {
+		port int
+		want string
+	}{
+		{0, ""},
+		{14222, ""},
+		{65535, ""},
+		{4222, "testx: options: Port 4222: reserved for the system server"},
+		{-1, "testx: options: Port -1: out of range"},
+		{65536, "testx: options: Port 65536: out of range"},
+	} {
+		err := CheckPort("testx", tt.port, 4222)
+		if got := fmt.Sprint(err); tt.want == "" && err != nil || tt.want != "" && !strings.Contains(got, tt.want) {
+			t.Errorf("CheckPort(%d) = %v, want %q", tt.port, err, tt.want)
+		}
 	}
 }
 

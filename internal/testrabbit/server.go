@@ -27,7 +27,6 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"time"
 
@@ -67,13 +66,7 @@ type Options struct {
 
 // Validate reports every invalid field.
 func (o Options) Validate() error {
-	var errs []error
-	if o.Port < 0 || o.Port > 65535 {
-		errs = append(errs, fmt.Errorf("testrabbit: options: Port %d: out of range", o.Port))
-	}
-	if o.Port == 5672 {
-		errs = append(errs, errors.New("testrabbit: options: Port 5672: reserved for the system node, pick another"))
-	}
+	errs := []error{testproc.CheckPort("testrabbit", o.Port, 5672)}
 	for i, line := range o.Config {
 		if k, _, ok := strings.Cut(line, "="); !ok || strings.TrimSpace(k) == "" || strings.Contains(line, "\n") {
 			errs = append(errs, fmt.Errorf("testrabbit: options: Config[%d] %q: want one KEY = VALUE line", i, line))
@@ -93,10 +86,8 @@ type Server struct {
 	port     int // AMQP
 	distPort int
 	epmdPort int
-	ownsDir  bool // dir was created by New and is removed by Close
-	epmd     *testproc.Process
-	mu       sync.Mutex
-	proc     *testproc.Process // the rabbitmq-server script; nil while stopped
+	epmd     *testproc.Process // lives until Close, across restarts
+	run      *testproc.Runner  // of the rabbitmq-server script
 }
 
 // New starts a node and returns once guest can open an AMQP connection. The
@@ -118,26 +109,48 @@ func New(ctx context.Context, opts Options) (*Server, error) {
 		return nil, fmt.Errorf("testrabbit: %w", err)
 	}
 	s := &Server{opts: opts, server: server, ctl: ctl, port: opts.Port}
-	if opts.Dir == "" {
-		if s.dir, err = os.MkdirTemp("", "puma-testrabbit-"); err != nil {
-			return nil, fmt.Errorf("testrabbit: new: %w", err)
-		}
-		s.ownsDir = true
-	} else {
-		if s.dir, err = filepath.Abs(opts.Dir); err != nil {
-			return nil, fmt.Errorf("testrabbit: new: dir %s: %w", opts.Dir, err)
-		}
-		if err := os.MkdirAll(s.dir, 0o700); err != nil {
-			return nil, fmt.Errorf("testrabbit: new: %w", err)
-		}
+	dir, owned, err := testproc.MakeDir("testrabbit", opts.Dir, 0o700)
+	if err != nil {
+		return nil, err
 	}
+	s.dir = dir
+	s.run = testproc.NewRunner(testproc.Config{
+		Harness:      "testrabbit",
+		Program:      "rabbitmq-server",
+		Dir:          dir,
+		OwnsDir:      owned,
+		Logger:       opts.Logger,
+		StartTimeout: startTimeout,
+		StopGrace:    stopGrace,
+		Shutdown: func() error {
+			_, err := s.Ctl(context.Background(), "stop")
+			return err
+		},
+		PickPorts: s.pickPorts,
+		Ports:     func() []int { return []int{s.port, s.distPort} },
+		Spec: func() testproc.Spec {
+			return testproc.Spec{
+				Path:   s.server,
+				Env:    s.env(),
+				Dir:    s.dir,
+				Output: filepath.Join(s.dir, "stdout.log"),
+				// The script forwards SIGTERM to the Erlang VM, which
+				// then shuts down cleanly; SIGKILL would orphan the VM.
+				DeathSignal: syscall.SIGTERM,
+			}
+		},
+		Ready:   s.ready,
+		Name:    s.Node,
+		LogPath: s.LogPath,
+		Release: func() {
+			if s.epmd != nil {
+				s.epmd.Kill()
+				s.epmd = nil
+			}
+		},
+	})
 	fail := func(err error) (*Server, error) {
-		if s.epmd != nil {
-			s.epmd.Kill()
-		}
-		if s.ownsDir {
-			os.RemoveAll(s.dir)
-		}
+		s.run.Close()
 		return nil, err
 	}
 	if err := s.writeFiles(); err != nil {
@@ -146,7 +159,7 @@ func New(ctx context.Context, opts Options) (*Server, error) {
 	if err := s.startEPMD(ctx, epmd); err != nil {
 		return fail(err)
 	}
-	if err := s.start(ctx); err != nil {
+	if err := s.run.Start(ctx); err != nil {
 		return fail(err)
 	}
 	return s, nil
@@ -241,76 +254,17 @@ func (s *Server) startEPMD(ctx context.Context, bin string) error {
 	return fmt.Errorf("testrabbit: start epmd on port %d: %w; %s:\n%s", s.epmdPort, err, logPath, testproc.Tail(logPath, 0, 10))
 }
 
-// start launches the node and waits until it is ready. With Options.Port 0
-// on the first start it retries on fresh ports when a chosen one was taken
-// in the meantime; later starts (Restart) keep the ports, since clients know
-// the AMQP port and the node's name and database carry it. Callers hold
-// s.mu or own s exclusively.
-func (s *Server) start(ctx context.Context) error {
-	pickPorts := s.distPort == 0
-	var err error
-	for range 5 {
-		if pickPorts {
-			if s.opts.Port == 0 {
-				if s.port, err = testproc.FreePort(); err != nil {
-					return fmt.Errorf("testrabbit: %w", err)
-				}
-			}
-			if s.distPort, err = testproc.FreePort(); err != nil {
-				return fmt.Errorf("testrabbit: %w", err)
-			}
-		}
-		if busy := busyPort(s.port, s.distPort); busy != 0 {
-			err = fmt.Errorf("port %d is in use by another program; pick another port", busy)
-			if pickPorts {
-				continue
-			}
-			break
-		}
-		stdout := filepath.Join(s.dir, "stdout.log")
-		stdoutOffset, logOffset := testproc.Size(stdout), testproc.Size(s.LogPath())
-		var p *testproc.Process
-		p, err = testproc.Spawn(testproc.Spec{
-			Path:   s.server,
-			Env:    s.env(),
-			Dir:    s.dir,
-			Output: stdout,
-			// The script forwards SIGTERM to the Erlang VM, which then
-			// shuts down cleanly; SIGKILL would orphan the VM.
-			DeathSignal: syscall.SIGTERM,
-		})
-		if err != nil {
-			return fmt.Errorf("testrabbit: %w", err)
-		}
-		wctx, cancel := context.WithTimeout(ctx, startTimeout)
-		err = p.WaitReady(wctx, s.ready)
-		cancel()
-		if err == nil {
-			s.proc = p
-			s.opts.Logger.Info("testrabbit node started", "node", s.Node(), "url", s.URL(), "dir", s.dir, "pid", p.PID())
-			return nil
-		}
-		// Only a server that gave up by itself may have lost its port.
-		exited := p.Exited()
-		p.Kill()
-		err = fmt.Errorf("rabbitmq-server %w; %s:\n%s\n%s:\n%s", err,
-			stdout, testproc.Tail(stdout, stdoutOffset, 20), s.LogPath(), testproc.Tail(s.LogPath(), logOffset, 30))
-		if !pickPorts || !exited || busyPort(s.port, s.distPort) == 0 {
-			break
-		}
-		s.opts.Logger.Info("testrabbit port taken, retrying", "port", s.port, "dist_port", s.distPort)
-	}
-	return fmt.Errorf("testrabbit: start node %s in %s: %w", s.Node(), s.dir, err)
-}
-
-// busyPort returns the first of ports that cannot be bound now, or 0.
-func busyPort(ports ...int) int {
-	for _, p := range ports {
-		if !testproc.PortFree(p) {
-			return p
+// pickPorts picks a free distribution port, and a free AMQP port unless
+// Options.Port fixed it, for the node's first start: its name and database
+// carry the AMQP port from then on.
+func (s *Server) pickPorts() (err error) {
+	if s.opts.Port == 0 {
+		if s.port, err = testproc.FreePort(); err != nil {
+			return err
 		}
 	}
-	return 0
+	s.distPort, err = testproc.FreePort()
+	return err
 }
 
 // env is the environment of rabbitmq-server and rabbitmqctl: this
@@ -406,77 +360,16 @@ func (s *Server) Ctl(ctx context.Context, args ...string) (string, error) {
 // a node that had crashed on its own, or a failing rabbitmqctl). Stopping a
 // stopped node is a no-op. The database is kept for Restart; epmd keeps
 // running.
-func (s *Server) Stop() error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.stopLocked()
-}
-
-func (s *Server) stopLocked() error {
-	p := s.proc
-	if p == nil {
-		return nil
-	}
-	s.proc = nil
-	if p.Exited() {
-		if p.Err() != nil {
-			return fmt.Errorf("testrabbit: stop %s: rabbitmq-server had already exited: %w; see %s", s.Node(), p.Err(), s.LogPath())
-		}
-		return nil
-	}
-	if _, err := s.Ctl(context.Background(), "stop"); err != nil {
-		p.Kill()
-		return fmt.Errorf("testrabbit: stop %s: %w; killed it", s.Node(), err)
-	}
-	t := time.NewTimer(stopGrace)
-	defer t.Stop()
-	select {
-	case <-p.Done():
-	case <-t.C:
-		p.Kill()
-		return fmt.Errorf("testrabbit: stop %s: still running %v after rabbitmqctl stop, killed; see %s", s.Node(), stopGrace, s.LogPath())
-	}
-	s.opts.Logger.Info("testrabbit node stopped", "node", s.Node(), "dir", s.dir)
-	return nil
-}
+func (s *Server) Stop() error { return s.run.Stop() }
 
 // Kill sends SIGKILL to the node's processes and waits for them to exit,
 // simulating a crash. The database is kept for Restart, which recovers it.
-func (s *Server) Kill() error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.proc != nil {
-		s.proc.Kill()
-		s.proc = nil
-	}
-	return nil
-}
+func (s *Server) Kill() error { return s.run.Kill() }
 
 // Restart stops the node if it is running and starts it again on the same
 // directory, ports and options. ctx bounds the start.
-func (s *Server) Restart(ctx context.Context) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if err := s.stopLocked(); err != nil {
-		return err
-	}
-	return s.start(ctx)
-}
+func (s *Server) Restart(ctx context.Context) error { return s.run.Restart(ctx) }
 
 // Close stops the node and its epmd and, if New created its directory,
 // removes it.
-func (s *Server) Close() error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	err := s.stopLocked()
-	if s.epmd != nil {
-		s.epmd.Kill()
-		s.epmd = nil
-	}
-	if s.ownsDir {
-		if rerr := os.RemoveAll(s.dir); rerr != nil {
-			err = errors.Join(err, fmt.Errorf("testrabbit: close: %w", rerr))
-		}
-	}
-	return err
-}
+func (s *Server) Close() error { return s.run.Close() }

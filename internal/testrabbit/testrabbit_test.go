@@ -3,7 +3,6 @@ package testrabbit
 import (
 	"context"
 	"fmt"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -13,6 +12,8 @@ import (
 	"time"
 
 	amqp "github.com/rabbitmq/amqp091-go"
+
+	"github.com/pumacdc/puma/internal/testproc"
 )
 
 // One node serves the whole lifecycle: each start costs seconds.
@@ -41,20 +42,9 @@ func TestServerLifecycle(t *testing.T) {
 
 	// A clean stop keeps the durable queue and its persistent message; a
 	// restart needs the same port back.
-	if err := s.Stop(); err != nil {
-		t.Fatalf("Stop: %v", err)
-	}
+	testproc.CheckPortTaken(t, s)
 	if _, err := amqp.Dial(s.URL()); err == nil {
 		t.Fatal("Dial succeeded after Stop")
-	}
-	l, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(s.Port())))
-	if err != nil {
-		t.Fatal(err)
-	}
-	err = s.Restart(ctx)
-	l.Close()
-	if err == nil || !strings.Contains(err.Error(), "in use by another program") {
-		t.Fatalf("Restart on a taken port: err = %v, want one saying the port is in use", err)
 	}
 	port := s.Port()
 	if err := s.Restart(ctx); err != nil {

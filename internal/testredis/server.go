@@ -12,16 +12,11 @@ package testredis
 
 import (
 	"context"
-	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"net"
-	"os"
 	"path/filepath"
 	"strconv"
-	"sync"
-	"syscall"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -54,14 +49,7 @@ type Options struct {
 
 // Validate reports every invalid field.
 func (o Options) Validate() error {
-	var errs []error
-	if o.Port < 0 || o.Port > 65535 {
-		errs = append(errs, fmt.Errorf("testredis: options: Port %d: out of range", o.Port))
-	}
-	if o.Port == 6379 {
-		errs = append(errs, errors.New("testredis: options: Port 6379: reserved for the system server, pick another"))
-	}
-	return errors.Join(errs...)
+	return testproc.CheckPort("testredis", o.Port, 6379)
 }
 
 // Server is one private redis-server. Addr, Port, Dir and LogPath are safe
@@ -73,9 +61,7 @@ type Server struct {
 	dir     string // absolute, symbolic links resolved, as Redis reports it
 	logPath string
 	port    int
-	ownsDir bool // dir was created by New and is removed by Close
-	mu      sync.Mutex
-	proc    *testproc.Process // nil while stopped
+	run     *testproc.Runner
 }
 
 // New starts a server and returns once it answers commands. The caller owns
@@ -84,82 +70,37 @@ func New(ctx context.Context, opts Options) (*Server, error) {
 	if err := opts.Validate(); err != nil {
 		return nil, err
 	}
-	if opts.Logger == nil {
-		opts.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
-	}
 	opts.ExtraArgs = append([]string(nil), opts.ExtraArgs...)
 	bin, err := testproc.Find("redis-server", "redis-server", "/usr/bin", "/usr/sbin", "/usr/local/bin")
 	if err != nil {
 		return nil, fmt.Errorf("testredis: %w", err)
 	}
 	s := &Server{opts: opts, bin: bin, port: opts.Port}
-	dir := opts.Dir
-	if dir == "" {
-		if dir, err = os.MkdirTemp("", "puma-testredis-"); err != nil {
-			return nil, fmt.Errorf("testredis: new: %w", err)
-		}
-		s.ownsDir = true
-	} else if err := os.MkdirAll(dir, 0o755); err != nil {
-		return nil, fmt.Errorf("testredis: new: %w", err)
-	}
-	if s.dir, err = filepath.Abs(dir); err == nil {
-		s.dir, err = filepath.EvalSymlinks(s.dir)
-	}
+	dir, owned, err := testproc.MakeDir("testredis", opts.Dir, 0o755)
 	if err != nil {
-		if s.ownsDir {
-			os.RemoveAll(dir)
-		}
-		return nil, fmt.Errorf("testredis: new: dir %s: %w", dir, err)
+		return nil, err
 	}
-	s.logPath = filepath.Join(s.dir, "redis.log")
-	if err := s.start(ctx); err != nil {
-		if s.ownsDir {
-			os.RemoveAll(s.dir)
-		}
+	s.dir, s.logPath = dir, filepath.Join(dir, "redis.log")
+	s.run = testproc.NewRunner(testproc.Config{
+		Harness:      "testredis",
+		Program:      "redis-server",
+		Dir:          dir,
+		OwnsDir:      owned,
+		Logger:       opts.Logger,
+		StartTimeout: startTimeout,
+		StopGrace:    stopGrace,
+		Port:         &s.port,
+		Spec: func() testproc.Spec {
+			return testproc.Spec{Path: s.bin, Args: s.args(), Dir: s.dir, Output: s.logPath}
+		},
+		Ready: s.ready,
+		Name:  s.Addr,
+	})
+	if err := s.run.Start(ctx); err != nil {
+		s.run.Close()
 		return nil, err
 	}
 	return s, nil
-}
-
-// start launches redis-server and waits until it is ready. With Options.Port
-// 0 on the first start it retries on a fresh port when the chosen one was
-// taken in the meantime; later starts (Restart) keep the port, since clients
-// know it. Callers hold s.mu or own s exclusively.
-func (s *Server) start(ctx context.Context) error {
-	pickPort := s.port == 0
-	var err error
-	for range 5 {
-		if pickPort {
-			if s.port, err = testproc.FreePort(); err != nil {
-				return fmt.Errorf("testredis: %w", err)
-			}
-		} else if !testproc.PortFree(s.port) {
-			return fmt.Errorf("testredis: start server in %s: port %d is in use by another program; pick another port", s.dir, s.port)
-		}
-		offset := testproc.Size(s.logPath)
-		var p *testproc.Process
-		p, err = testproc.Spawn(testproc.Spec{Path: s.bin, Args: s.args(), Dir: s.dir, Output: s.logPath})
-		if err != nil {
-			return fmt.Errorf("testredis: %w", err)
-		}
-		wctx, cancel := context.WithTimeout(ctx, startTimeout)
-		err = p.WaitReady(wctx, s.ready)
-		cancel()
-		if err == nil {
-			s.proc = p
-			s.opts.Logger.Info("testredis server started", "addr", s.Addr(), "dir", s.dir, "pid", p.PID())
-			return nil
-		}
-		// Only a server that gave up by itself may have lost its port.
-		exited := p.Exited()
-		p.Kill()
-		err = fmt.Errorf("redis-server %w; %s:\n%s", err, s.logPath, testproc.Tail(s.logPath, offset, 30))
-		if !pickPort || !exited || testproc.PortFree(s.port) {
-			break
-		}
-		s.opts.Logger.Info("testredis port taken, retrying", "port", s.port)
-	}
-	return fmt.Errorf("testredis: start server in %s on port %d: %w", s.dir, s.port, err)
 }
 
 // args is the redis-server command line for s. It logs to stdout, which
@@ -219,63 +160,15 @@ func (s *Server) LogPath() string { return s.logPath }
 // exited after 30 seconds (reported as an error, as is a server that had
 // crashed on its own). Stopping a stopped server is a no-op. The data is
 // kept for Restart.
-func (s *Server) Stop() error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.stopLocked()
-}
-
-func (s *Server) stopLocked() error {
-	p := s.proc
-	if p == nil {
-		return nil
-	}
-	s.proc = nil
-	if p.Exited() {
-		if p.Err() != nil {
-			return fmt.Errorf("testredis: stop %s: redis-server had already exited: %w; see %s", s.Addr(), p.Err(), s.logPath)
-		}
-		return nil
-	}
-	if !p.Stop(syscall.SIGTERM, stopGrace) {
-		return fmt.Errorf("testredis: stop %s: no clean shutdown within %v, killed; see %s", s.Addr(), stopGrace, s.logPath)
-	}
-	s.opts.Logger.Info("testredis server stopped", "addr", s.Addr(), "dir", s.dir)
-	return nil
-}
+func (s *Server) Stop() error { return s.run.Stop() }
 
 // Kill sends SIGKILL and waits for the process to exit, simulating a crash.
 // Every acknowledged write is in the append-only file, which Restart loads.
-func (s *Server) Kill() error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.proc != nil {
-		s.proc.Kill()
-		s.proc = nil
-	}
-	return nil
-}
+func (s *Server) Kill() error { return s.run.Kill() }
 
 // Restart stops the server if it is running and starts it again on the same
 // directory, port and options. ctx bounds the start.
-func (s *Server) Restart(ctx context.Context) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if err := s.stopLocked(); err != nil {
-		return err
-	}
-	return s.start(ctx)
-}
+func (s *Server) Restart(ctx context.Context) error { return s.run.Restart(ctx) }
 
 // Close stops the server and, if New created its directory, removes it.
-func (s *Server) Close() error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	err := s.stopLocked()
-	if s.ownsDir {
-		if rerr := os.RemoveAll(s.dir); rerr != nil {
-			err = errors.Join(err, fmt.Errorf("testredis: close: %w", rerr))
-		}
-	}
-	return err
-}
+func (s *Server) Close() error { return s.run.Close() }

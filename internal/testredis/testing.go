@@ -1,7 +1,6 @@
 package testredis
 
 import (
-	"context"
 	"testing"
 
 	"github.com/pumacdc/puma/internal/testproc"
@@ -16,10 +15,5 @@ import (
 // non-empty, so a CI run can never pass by skipping.
 func Start(t testing.TB, opts Options) *Server {
 	t.Helper()
-	if err := opts.Validate(); err != nil {
-		t.Fatalf("%v", err)
-	}
-	return testproc.Start(t, "testredis", "redis-server", func(ctx context.Context) (*Server, error) {
-		return New(ctx, opts)
-	})
+	return testproc.Start(t, "testredis", "redis-server", opts, New)
 }

@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/pumacdc/puma/internal/testproc"
 )
 
 func TestServerLifecycle(t *testing.T) {
@@ -64,16 +66,7 @@ func TestServerLifecycle(t *testing.T) {
 
 func TestRestartPortTaken(t *testing.T) {
 	t.Parallel()
-	a := Start(t, Options{})
-	b := Start(t, Options{})
-	if err := a.Stop(); err != nil {
-		t.Fatalf("Stop: %v", err)
-	}
-	a.port = b.Port()
-	err := a.Restart(t.Context())
-	if err == nil || !strings.Contains(err.Error(), "in use by another program") {
-		t.Fatalf("Restart on a taken port: err = %v, want one saying the port is in use", err)
-	}
+	testproc.CheckPortTaken(t, Start(t, Options{}))
 }
 
 func TestValidate(t *testing.T) {
