@@ -91,7 +91,24 @@ type sender struct {
 	uncommitted int
 	// position is the token of the call's last commit, "" when none.
 	position string
-	buf      []byte
+	// data and headers back the call's messages' Data and Header, so
+	// that a change costs no allocation of its own: each message's share
+	// is capped, and a buffer that grows leaves the shares already made
+	// in the array they were written to. flush reuses them.
+	data    []byte
+	headers []nats.Header
+	// ids holds a send's message IDs, positions and the databases of
+	// DDL changes (a view of the batch, which ends with it) until they
+	// become one string; ends has three offsets a message.
+	ids  []byte
+	ends []int
+	// last caches the subject of the last change's table and op:
+	// consecutive changes mostly share them.
+	last struct {
+		table   *sdk.Table
+		op      sdk.Op
+		subject string
+	}
 }
 
 var s sender
@@ -251,7 +268,12 @@ func token(v string) string {
 }
 
 func (s *sender) subjectOf(r *sdk.Row) string {
-	return string(s.subject.Append(nil, func(dst []byte, f int) []byte {
+	l := &s.last
+	t := r.Table()
+	if t != nil && l.table == t && l.op == r.Op() {
+		return l.subject
+	}
+	subject := string(s.subject.Append(nil, func(dst []byte, f int) []byte {
 		switch f {
 		case 0:
 			return append(dst, token(r.DB())...)
@@ -260,59 +282,28 @@ func (s *sender) subjectOf(r *sdk.Row) string {
 		}
 		return append(dst, token(r.Op().String())...)
 	}))
+	if t != nil {
+		l.table, l.op, l.subject = t, r.Op(), subject
+	}
+	return subject
 }
 
-// msgID is the change's idempotency key: the same change read again gets
-// the same ID.
-func msgID(tx string, r *sdk.Row) string {
-	b := make([]byte, 0, len(tx)+16)
+// appendMsgID appends the change's idempotency key: the same change read
+// again gets the same ID.
+func appendMsgID(b []byte, tx string, r *sdk.Row) []byte {
 	b = append(b, tx...)
 	b = append(b, ':')
 	b = strconv.AppendUint(b, uint64(r.Seq()), 10)
 	b = append(b, ':')
-	b = strconv.AppendUint(b, uint64(r.Part()), 10)
-	return string(b)
+	return strconv.AppendUint(b, uint64(r.Part()), 10)
 }
 
 // send turns b's changes into messages; flush publishes them. The
 // batch's views are copied: they end with the batch.
 func (s *sender) send(b *sdk.Batch) error {
 	if b.HasTx() && b.Len() > 0 {
-		var lines [][]byte
-		if !s.row {
-			data := s.enc.Encode(b)
-			lines = bytes.SplitAfter(data, []byte{'\n'})
-			if n := len(lines); n > 0 && len(lines[n-1]) == 0 {
-				lines = lines[:n-1]
-			}
-			if len(lines) != b.Len() {
-				return sdk.Fatal(fmt.Errorf("nats: %d envelopes for %d changes", len(lines), b.Len()))
-			}
-		}
-		tx := b.Tx().ID
-		for i := range b.Len() {
-			r := b.Row(i)
-			m := nats.Msg{Subject: s.subjectOf(r), MsgID: msgID(tx, r)}
-			if s.row {
-				img := r.After()
-				if r.Op() == sdk.OpDelete {
-					img = r.Before()
-				}
-				if t := r.Table(); t != nil && img.Present() {
-					s.buf = envelope.AppendRow(s.buf[:0], t, img, s.flags)
-					m.Data = bytes.Clone(s.buf)
-				}
-			} else {
-				m.Data = bytes.Clone(bytes.TrimSuffix(lines[i], []byte{'\n'}))
-			}
-			m.Header = []nats.Header{
-				{Name: HeaderOp, Value: r.Op().String()},
-				{Name: HeaderDB, Value: r.DB()},
-				{Name: HeaderTable, Value: r.TableName()},
-				{Name: HeaderPosition, Value: r.File() + ":" + strconv.FormatUint(uint64(r.Pos()), 10)},
-			}
-			s.pending = append(s.pending, m)
-			s.uncommitted++
+		if err := s.messages(b); err != nil {
+			return err
 		}
 	}
 	if !s.cfg.ExactlyOnce {
@@ -320,7 +311,8 @@ func (s *sender) send(b *sdk.Batch) error {
 	}
 	if tok, ok := b.Position(); ok {
 		// The token reaches every message of its transaction, which the
-		// host hands over whole within one call.
+		// host hands over whole within one call, into the header slot
+		// messages reserved for it.
 		for i := len(s.pending) - s.uncommitted; i < len(s.pending); i++ {
 			s.pending[i].Header = append(s.pending[i].Header, nats.Header{Name: HeaderCommit, Value: tok})
 		}
@@ -332,12 +324,102 @@ func (s *sender) send(b *sdk.Batch) error {
 	return nil
 }
 
+// messages appends a message for each of b's changes to pending.
+func (s *sender) messages(b *sdk.Batch) error {
+	var all, lines []byte
+	if !s.row {
+		all = s.enc.Encode(b)
+		lines = all
+	}
+	nh := 4
+	if s.cfg.ExactlyOnce {
+		nh++ // Puma-Commit
+	}
+	tx := b.Tx().ID
+	first := len(s.pending)
+	s.ids, s.ends = s.ids[:0], s.ends[:0]
+	for i := range b.Len() {
+		r := b.Row(i)
+		start := len(s.data)
+		if s.row {
+			img := r.After()
+			if r.Op() == sdk.OpDelete {
+				img = r.Before()
+			}
+			if t := r.Table(); t != nil && img.Present() {
+				s.data = envelope.AppendRow(s.data, t, img, s.flags)
+			}
+		} else {
+			n := bytes.IndexByte(lines, '\n')
+			if n < 0 {
+				return s.miscounted(all, b, first)
+			}
+			s.data, lines = append(s.data, lines[:n]...), lines[n+1:]
+		}
+		h := len(s.headers)
+		s.headers = append(s.headers,
+			nats.Header{Name: HeaderOp, Value: r.Op().String()},
+			nats.Header{Name: HeaderDB, Value: r.DB()},
+			nats.Header{Name: HeaderTable, Value: r.TableName()},
+			nats.Header{Name: HeaderPosition})
+		if nh > 4 {
+			s.headers = append(s.headers, nats.Header{})
+		}
+		end := len(s.data)
+		s.pending = append(s.pending, nats.Msg{
+			Subject: s.subjectOf(r),
+			Header:  s.headers[h : h+4 : h+nh],
+			Data:    s.data[start:end:end],
+		})
+		s.ids = appendMsgID(s.ids, tx, r)
+		s.ends = append(s.ends, len(s.ids))
+		s.ids = append(s.ids, r.File()...)
+		s.ids = append(s.ids, ':')
+		s.ids = strconv.AppendUint(s.ids, uint64(r.Pos()), 10)
+		s.ends = append(s.ends, len(s.ids))
+		if r.Table() == nil {
+			s.ids = append(s.ids, r.DB()...)
+		}
+		s.ends = append(s.ends, len(s.ids))
+		s.uncommitted++
+	}
+	if len(lines) > 0 {
+		return s.miscounted(all, b, first)
+	}
+	// One string for the batch's IDs, positions and DDL databases.
+	ids, start := string(s.ids), 0
+	for i := range s.pending[first:] {
+		m := &s.pending[first+i]
+		id, pos, db := s.ends[3*i], s.ends[3*i+1], s.ends[3*i+2]
+		m.MsgID, m.Header[3].Value = ids[start:id], ids[id:pos]
+		if db > pos {
+			m.Header[1].Value = ids[pos:db]
+		}
+		start = db
+	}
+	return nil
+}
+
+// miscounted drops the messages of b made so far, from pending[first:],
+// and reports that the host's rendering all does not hold one envelope
+// per change.
+func (s *sender) miscounted(all []byte, b *sdk.Batch, first int) error {
+	s.uncommitted -= len(s.pending) - first
+	s.pending = s.pending[:first]
+	n := bytes.Count(all, []byte{'\n'})
+	if len(all) > 0 && all[len(all)-1] != '\n' {
+		n++
+	}
+	return sdk.Fatal(fmt.Errorf("nats: %d envelopes for %d changes", n, b.Len()))
+}
+
 // flush publishes the call's messages and waits for every
 // acknowledgement; with exactly_once it then publishes the position of
 // the call's last commit, only once all the data is stored.
 func (s *sender) flush() error {
 	msgs, position := s.pending, s.position
 	s.pending, s.position, s.uncommitted = s.pending[:0], "", 0
+	s.data, s.headers = s.data[:0], s.headers[:0]
 	if len(msgs) > 0 {
 		acks, err := nats.Publish(s.cfg.Target, msgs, s.opts)
 		if err != nil {

@@ -40,6 +40,7 @@
 package redis
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"strconv"
@@ -220,11 +221,11 @@ func (s *sender) send(b *sdk.Batch) error {
 		s.buf = appendKey(s.buf, r)
 		e.ends[3] = len(s.buf)
 		if lines != nil {
-			line, rest, ok := bytesCut(lines, '\n')
-			if !ok {
+			n := bytes.IndexByte(lines, '\n')
+			if n < 0 {
 				return sdk.Fatal(fmt.Errorf("redis: the envelope of change %d of batch %d is missing", i, b.Seq()))
 			}
-			s.buf, lines = append(s.buf, line...), rest
+			s.buf, lines = append(s.buf, lines[:n]...), lines[n+1:]
 		} else {
 			s.buf = appendRow(s.buf, r)
 		}
@@ -242,15 +243,6 @@ func (s *sender) send(b *sdk.Batch) error {
 		s.entries = append(s.entries, e)
 	}
 	return nil
-}
-
-func bytesCut(b []byte, sep byte) (before, after []byte, ok bool) {
-	for i, c := range b {
-		if c == sep {
-			return b[:i], b[i+1:], true
-		}
-	}
-	return nil, nil, false
 }
 
 func (s *sender) flush() error {

@@ -38,11 +38,13 @@
 package sqlapply
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"slices"
 	"strconv"
 	"strings"
+	"unsafe"
 
 	"github.com/pumacdc/puma/sdk"
 	"github.com/pumacdc/puma/sdk/sql"
@@ -80,6 +82,15 @@ type sender struct {
 	tables  map[*sdk.Table]*target
 	byName  map[string]*target
 	applied int // rows applied by this instance, for its log
+
+	// text holds the texts of the arguments not yet sent, which view it
+	// (sql.AppendValue), so that a value costs no allocation of its own.
+	text []byte
+	// keys are the keys of the group's rows, viewing keyText; key and
+	// oldKey are a change's, being checked.
+	keys        map[string]bool
+	keyText     []byte
+	key, oldKey []byte
 }
 
 // target is what the sender knows of one target table.
@@ -104,7 +115,6 @@ type group struct {
 	op   byte // 'u' upsert, 'a' append, 'd' delete
 	rows int
 	args []sql.Arg
-	keys map[string]bool
 }
 
 var s sender
@@ -163,6 +173,7 @@ func (s *sender) init(raw []byte) error {
 	}
 	s.pos = s.d.quote(c.PositionsTable)
 	s.tables, s.byName = map[*sdk.Table]*target{}, map[string]*target{}
+	s.keys = map[string]bool{}
 	if _, err := sql.Exec(c.Target, sql.Statement{SQL: s.d.positionsDDL(s.pos)}); err != nil {
 		return fmt.Errorf("sqlapply: create %s on %s: %w", c.PositionsTable, c.Target, err)
 	}
@@ -226,26 +237,28 @@ func (s *sender) apply(r *sdk.Row) error {
 		if r.Op() == sdk.OpDelete {
 			return nil
 		}
-		return s.row(t, 'a', after, "")
+		return s.row(t, 'a', after, nil)
 	}
 	switch r.Op() {
 	case sdk.OpInsert:
-		return s.row(t, 'u', after, keyOf(t, after))
+		s.key = appendKey(s.key[:0], t, after)
+		return s.row(t, 'u', after, s.key)
 	case sdk.OpDelete:
-		return s.row(t, 'd', before, keyOf(t, before))
+		s.key = appendKey(s.key[:0], t, before)
+		return s.row(t, 'd', before, s.key)
 	}
-	oldKey, newKey := keyOf(t, before), keyOf(t, after)
-	if oldKey != newKey {
-		if err := s.row(t, 'd', before, oldKey); err != nil {
+	s.oldKey, s.key = appendKey(s.oldKey[:0], t, before), appendKey(s.key[:0], t, after)
+	if !bytes.Equal(s.oldKey, s.key) {
+		if err := s.row(t, 'd', before, s.oldKey); err != nil {
 			return err
 		}
 	}
-	return s.row(t, 'u', after, newKey)
+	return s.row(t, 'u', after, s.key)
 }
 
-// keyOf renders an image's key, to tell rows of one statement apart.
-func keyOf(t *target, im sdk.Image) string {
-	var b []byte
+// appendKey appends an image's key, which tells rows of one statement
+// apart.
+func appendKey(b []byte, t *target, im sdk.Image) []byte {
 	for _, i := range t.keyIdx {
 		v := im.At(i)
 		if v.IsNull() {
@@ -256,31 +269,39 @@ func keyOf(t *target, im sdk.Image) string {
 		}
 		b = append(b, 0xff)
 	}
-	return string(b)
+	return b
 }
 
 // row adds an image to the current group, starting a new one when the
 // table or operation changes, the group is full, or it holds the key
 // already (one statement may not touch a row twice).
-func (s *sender) row(t *target, op byte, im sdk.Image, key string) error {
+func (s *sender) row(t *target, op byte, im sdk.Image, key []byte) error {
 	if !im.Present() {
 		return fmt.Errorf("sqlapply: %s: a change without its row image", t.name)
 	}
 	g := &s.g
-	if g.t != t || g.op != op || g.rows >= s.cfg.BatchRows || (key != "" && g.keys[key]) {
+	if g.t != t || g.op != op || g.rows >= s.cfg.BatchRows || (len(key) > 0 && s.keys[string(key)]) {
 		s.end()
 		width := len(t.cols)
 		if op == 'd' {
 			width = len(t.keyIdx)
 		}
-		*g = group{t: t, op: op, keys: map[string]bool{}, args: make([]sql.Arg, 0, s.cfg.BatchRows*width)}
+		*g = group{t: t, op: op, args: make([]sql.Arg, 0, s.cfg.BatchRows*width)}
+		clear(s.keys)
+		s.keyText = s.keyText[:0]
 	}
-	if key != "" {
-		g.keys[key] = true
+	if len(key) > 0 {
+		// The map's keys view keyText, which the group's keys only
+		// append to.
+		start := len(s.keyText)
+		s.keyText = append(s.keyText, key...)
+		s.keys[unsafe.String(unsafe.SliceData(s.keyText[start:]), len(key))] = true
 	}
+	var a sql.Arg
 	if op == 'd' {
 		for _, i := range t.keyIdx {
-			g.args = append(g.args, sql.Value(im.At(i)))
+			s.text, a = sql.AppendValue(s.text, im.At(i))
+			g.args = append(g.args, a)
 		}
 	} else {
 		for i := range t.cols {
@@ -288,7 +309,8 @@ func (s *sender) row(t *target, op byte, im sdk.Image, key string) error {
 			if v.IsAbsent() {
 				return fmt.Errorf("sqlapply: %s: column %s is absent from the row image: sqlapply needs full images (binlog_row_image = FULL)", t.name, t.cols[i])
 			}
-			g.args = append(g.args, sql.Value(v))
+			s.text, a = sql.AppendValue(s.text, v)
+			g.args = append(g.args, a)
 		}
 	}
 	g.rows++
@@ -581,7 +603,7 @@ func (s *sender) sendPending() error {
 		}
 		s.stmts = s.stmts[n:]
 	}
-	s.stmts, s.bytes = s.stmts[:0], 0
+	s.stmts, s.bytes, s.text = s.stmts[:0], 0, s.text[:0]
 	return nil
 }
 
@@ -611,6 +633,7 @@ func (s *sender) abort() {
 		s.tx.Rollback()
 	}
 	s.tx, s.stmts, s.bytes, s.g, s.hasTok = nil, s.stmts[:0], 0, group{}, false
+	s.text = s.text[:0]
 }
 
 func (s *sender) close() error {

@@ -92,8 +92,9 @@ type Options struct {
 func Publish(target string, msgs []Msg, o Options) ([]Ack, error) {
 	acks := make([]Ack, 0, len(msgs))
 	q := wire.NATSPublish{Target: target, Stream: o.Stream, TimeoutMS: timeoutMS(o.Timeout)}
+	var hdrs []wire.NATSHeader // the call's headers, in one array
 	for start := 0; start < len(msgs); {
-		end, size := start, 0
+		end, size, nh := start, 0, 0
 		for end < len(msgs) && end-start < MaxCallMessages {
 			m := &msgs[end]
 			n := 16 + len(m.Subject) + len(m.MsgID) + len(m.Data)
@@ -104,17 +105,25 @@ func Publish(target string, msgs []Msg, o Options) ([]Ack, error) {
 				break
 			}
 			size += n
+			nh += len(m.Header)
 			end++
 		}
-		q.Msgs = q.Msgs[:0]
+		if cap(q.Msgs) < end-start {
+			q.Msgs = make([]wire.NATSMsg, 0, end-start)
+		}
+		if cap(hdrs) < nh {
+			hdrs = make([]wire.NATSHeader, 0, nh)
+		}
+		q.Msgs, hdrs = q.Msgs[:0], hdrs[:0]
 		for i := start; i < end; i++ {
 			m := &msgs[i]
 			wm := wire.NATSMsg{Subject: m.Subject, MsgID: m.MsgID, Data: m.Data}
 			if len(m.Header) > 0 {
-				wm.Header = make([]wire.NATSHeader, len(m.Header))
-				for j, h := range m.Header {
-					wm.Header[j] = wire.NATSHeader{Name: h.Name, Value: h.Value}
+				h := len(hdrs)
+				for _, x := range m.Header {
+					hdrs = append(hdrs, wire.NATSHeader{Name: x.Name, Value: x.Value})
 				}
+				wm.Header = hdrs[h:len(hdrs):len(hdrs)]
 			}
 			q.Msgs = append(q.Msgs, wm)
 		}

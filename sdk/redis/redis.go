@@ -23,6 +23,7 @@ package redis
 
 import (
 	"time"
+	"unsafe"
 
 	"github.com/pumacdc/puma/hostabi/wire"
 )
@@ -63,6 +64,10 @@ type Batch struct {
 	Timeout time.Duration
 
 	cmds []wire.RedisCommand
+	// args backs the commands' Args, so that an entry allocates nothing
+	// of its own: each command's share is capped, and when args grows
+	// the shares already made stay in the array they were written to.
+	args [][]byte
 }
 
 // XAdd appends an entry with fields to stream, with an ID the server
@@ -71,12 +76,18 @@ type Batch struct {
 // before. It returns the command's index in the reply, whose value is the
 // new entry's ID.
 func (b *Batch) XAdd(stream string, maxLen uint64, fields ...Field) int {
-	args := make([][]byte, 0, 2*len(fields))
+	start := len(b.args)
 	for _, f := range fields {
-		args = append(args, []byte(f.Name), f.Value)
+		b.args = append(b.args, view(f.Name), f.Value)
 	}
-	return b.add(wire.RedisCommand{Op: wire.RedisXAdd, Key: stream, MaxLen: maxLen, Args: args})
+	end := len(b.args)
+	return b.add(wire.RedisCommand{Op: wire.RedisXAdd, Key: stream, MaxLen: maxLen, Args: b.args[start:end:end]})
 }
+
+// view returns s's bytes without copying them: a field name is only read
+// (encoded into the call's message), and a sender names the fields of
+// every entry, so a copy each would be most of XAdd's cost.
+func view(s string) []byte { return unsafe.Slice(unsafe.StringData(s), len(s)) }
 
 // Set sets key to value. It returns the command's index.
 func (b *Batch) Set(key string, value []byte) int {
@@ -101,6 +112,8 @@ func (b *Batch) Len() int { return len(b.cmds) }
 func (b *Batch) Reset() {
 	clear(b.cmds)
 	b.cmds = b.cmds[:0]
+	clear(b.args)
+	b.args = b.args[:0]
 }
 
 // Reply is the result of each command of a batch, by index. It is valid

@@ -23,6 +23,7 @@ import (
 	"math"
 	"strings"
 	"time"
+	"unsafe"
 
 	"github.com/pumacdc/puma/hostabi/wire"
 	"github.com/pumacdc/puma/sdk"
@@ -108,6 +109,22 @@ func Value(v sdk.Value) Arg {
 	// A copy: the value views the batch, and an argument may be kept
 	// for a request made after the sender returns (in Flush).
 	return Arg{wire.SQLArg{Kind: k, Text: strings.Clone(v.Text())}}
+}
+
+// AppendValue is Value without a copy of its own: it appends v's text
+// (the text of a string, bytes, decimal, time and like value; nothing for
+// a number or NULL) to dst and returns the argument viewing those bytes,
+// which must then stay unchanged until the argument is sent (appending
+// to dst does not change them). A sender that keeps one buffer for a
+// call's arguments makes them without an allocation each.
+func AppendValue(dst []byte, v sdk.Value) ([]byte, Arg) {
+	k := wire.Kind(v.Kind())
+	if !v.Valid() || k.Fixed() {
+		return dst, Value(v)
+	}
+	start := len(dst)
+	dst = append(dst, v.Text()...)
+	return dst, Arg{wire.SQLArg{Kind: k, Text: unsafe.String(unsafe.SliceData(dst[start:]), len(dst)-start)}}
 }
 
 // Size returns the bytes the argument takes in a request message, to
