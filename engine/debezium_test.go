@@ -161,7 +161,9 @@ checkpoint_interval = "50ms"
 	wt := &wasmTask{dir: dir, cfg: cfg.Tasks[0], cancel: cancel, done: make(chan error, 1), task: task}
 	go func() { wt.done <- task.Run(ctx) }()
 	t.Cleanup(func() { wt.stop(t) })
-	waitFor(t, "streaming", func() bool { return task.Stats().Snapshot().State == "streaming" })
+	// The built-ins module is compiled first: with the race detector, on
+	// a busy machine and a cold cache, that alone can take a minute.
+	waitWithin(t, 4*time.Minute, "streaming", func() bool { return task.Stats().Snapshot().State == "streaming" })
 	return func() {
 		if err := wt.stop(t); err != nil && !errors.Is(err, context.Canceled) {
 			t.Fatalf("task: %v", err)
