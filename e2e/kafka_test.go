@@ -323,6 +323,8 @@ func taskStats(admin, task string) (st struct {
 // streaming, retries the sender (plugin errors, the last one shown in
 // /tasks), and once the cluster is back delivers everything, once.
 func TestKafkaBrokerOutage(t *testing.T) {
+	// Most of it is waiting out the outage: it runs beside the others.
+	t.Parallel()
 	srv := testdb.Start(t, testdb.Options{})
 	kc, topics, prefix := startKafkaSink(t)
 	if kc.External() {

@@ -261,6 +261,8 @@ func taskStatusOf(admin string) taskStatus {
 // errors count up, it shows retrying, it does not fail), and once the
 // server is back it catches up with nothing lost and nothing twice.
 func TestNATSOutageCatchesUp(t *testing.T) {
+	// Most of it is waiting out the outage: it runs beside the others.
+	t.Parallel()
 	r := newNATSRun(t, 0xbb67ae8584caa73b, 7402)
 	defer dumpLog(t, r.log)
 	p := startPuma(t, r.cfg, r.log)

@@ -248,6 +248,8 @@ func TestRedisKillNineExactlyOnce(t *testing.T) {
 // running, its plugin errors count), and once Redis is back every
 // change arrives.
 func TestRedisOutageLosesNothing(t *testing.T) {
+	// Most of it is waiting out the outage: it runs beside the others.
+	t.Parallel()
 	seed := workloadSeed(t)
 	s := newRedisSetup(t, seed, false)
 	defer dumpLog(t, s.log)

@@ -688,6 +688,8 @@ func TestSQLKillNineExactlyOnce(t *testing.T) {
 // not fail), and once the server is back it catches up, every table
 // equal to its source and the keyless one holding each row once.
 func TestSQLOutageCatchesUp(t *testing.T) {
+	// Most of it is waiting out the outage: it runs beside the others.
+	t.Parallel()
 	r := newSQLRun(t, 0xa54ff53a5f1d36f1, 7502, false)
 	defer dumpLog(t, r.log)
 	target := 1500
