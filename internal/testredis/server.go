@@ -131,7 +131,7 @@ func (s *Server) ready(ctx context.Context) error {
 		return err
 	}
 	conn.Close()
-	c := redis.NewClient(&redis.Options{Addr: s.Addr(), MaxRetries: -1, DialerRetries: 1, DialTimeout: 2 * time.Second})
+	c := redis.NewClient(&redis.Options{Addr: s.Addr(), Password: s.password(), MaxRetries: -1, DialerRetries: 1, DialTimeout: 2 * time.Second})
 	defer c.Close()
 	got, err := c.ConfigGet(ctx, "dir").Result()
 	if err != nil {
@@ -141,6 +141,17 @@ func (s *Server) ready(ctx context.Context) error {
 		return fmt.Errorf("server on port %d has dir %q, not %q", s.port, got["dir"], s.dir)
 	}
 	return nil
+}
+
+// password is the --requirepass of the server's ExtraArgs ("" when
+// none): the readiness check must authenticate like any client.
+func (s *Server) password() string {
+	for i, a := range s.opts.ExtraArgs {
+		if a == "--requirepass" && i+1 < len(s.opts.ExtraArgs) {
+			return s.opts.ExtraArgs[i+1]
+		}
+	}
+	return ""
 }
 
 // Addr returns "127.0.0.1:PORT", for redis.Options.Addr.

@@ -119,3 +119,16 @@ func wantStream(t *testing.T, c *redis.Client, want string) {
 		t.Errorf("XRANGE orders = %s, want %s", strings.Join(got, ","), want)
 	}
 }
+
+// TestPassword: a server started with --requirepass is ready (the check
+// authenticates) and refuses a client without the password.
+func TestPassword(t *testing.T) {
+	s := Start(t, Options{ExtraArgs: []string{"--requirepass", "pw"}})
+	ctx := context.Background()
+	if err := redis.NewClient(&redis.Options{Addr: s.Addr(), Password: "pw"}).Ping(ctx).Err(); err != nil {
+		t.Fatalf("with the password: %v", err)
+	}
+	if err := redis.NewClient(&redis.Options{Addr: s.Addr()}).Ping(ctx).Err(); err == nil {
+		t.Fatal("a client without the password was let in")
+	}
+}
