@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
-	"errors"
 	"fmt"
 	"io"
 	"io/fs"
@@ -14,8 +13,9 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
-	"syscall"
 	"time"
+
+	"github.com/pumacdc/puma/internal/testproc"
 )
 
 // templateRevision is part of the template cache key; bump it whenever the
@@ -55,7 +55,7 @@ func templateDir(ctx context.Context, bin string, log *slog.Logger) (string, err
 	sum := sha256.Sum256([]byte(templateRevision + "\x00" + bin + "\x00" + string(version)))
 	final := filepath.Join(os.TempDir(), "puma-testdb-template-"+hex.EncodeToString(sum[:6]))
 
-	unlock, err := lockFile(ctx, final+".lock")
+	unlock, err := testproc.LockFile(ctx, final+".lock")
 	if err != nil {
 		return "", err
 	}
@@ -78,33 +78,6 @@ func templateDir(ctx context.Context, bin string, log *slog.Logger) (string, err
 	}
 	templates.dirs[bin] = data
 	return data, nil
-}
-
-// lockFile takes an exclusive flock on path, polling so ctx can cancel the wait.
-func lockFile(ctx context.Context, path string) (unlock func(), err error) {
-	f, err := os.OpenFile(path, os.O_CREATE|os.O_RDWR, 0o600)
-	if err != nil {
-		return nil, fmt.Errorf("testdb: template lock: %w", err)
-	}
-	for {
-		err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB)
-		if err == nil {
-			return func() {
-				_ = syscall.Flock(int(f.Fd()), syscall.LOCK_UN)
-				f.Close()
-			}, nil
-		}
-		if !errors.Is(err, syscall.EWOULDBLOCK) && !errors.Is(err, syscall.EINTR) {
-			f.Close()
-			return nil, fmt.Errorf("testdb: template lock %s: %w", path, err)
-		}
-		select {
-		case <-ctx.Done():
-			f.Close()
-			return nil, fmt.Errorf("testdb: template lock %s: %w", path, ctx.Err())
-		case <-time.After(50 * time.Millisecond):
-		}
-	}
 }
 
 // buildTemplate runs mariadb-install-db into a scratch directory, applies
