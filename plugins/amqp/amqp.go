@@ -58,6 +58,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/pumacdc/puma/plugins/internal/sinkcfg"
 	"github.com/pumacdc/puma/plugins/internal/tmpl"
 	"github.com/pumacdc/puma/sdk"
 	"github.com/pumacdc/puma/sdk/amqp"
@@ -111,9 +112,12 @@ func (s *sender) init(raw []byte) error {
 	if c.ExactlyOnce {
 		errs = append(errs, errors.New("config: exactly_once: builtin:amqp delivers at least once: RabbitMQ cannot commit a publish together with the position it reaches, so after a crash or a failed call a change may be published again; consumers drop duplicates by message ID (<tx.id>:<tx.seq>[:<tx.part>]). Remove exactly_once"))
 	}
-	if c.Target == "" {
-		errs = append(errs, errors.New(`config: target is required: the name of a [targets] table of kind "amqp"`))
-	}
+	row, flags, more := sinkcfg.Check("amqp", c.Target, c.Format, &c.Config, sinkcfg.Refusals{
+		Markers:    "builtin:amqp publishes one message per change, and BEGIN/END markers belong to no change; each envelope's transaction field names its transaction",
+		Tombstones: "tombstones serve Kafka's log compaction, which RabbitMQ does not have",
+	})
+	errs = append(errs, more...)
+	s.rows, s.enc.Flags = row, flags
 	key := "{db}.{table}"
 	if c.RoutingKey != nil {
 		key = *c.RoutingKey
@@ -122,24 +126,6 @@ func (s *sender) init(raw []byte) error {
 	if s.key, err = tmpl.Parse("routing_key", key, "db", "table", "op"); err != nil {
 		errs = append(errs, err)
 	}
-	switch c.Format {
-	case "", "envelope":
-	case "row":
-		s.rows = true
-	default:
-		errs = append(errs, fmt.Errorf("config: format %q: want \"envelope\" or \"row\"", c.Format))
-	}
-	if c.Markers {
-		errs = append(errs, errors.New("config: markers: builtin:amqp publishes one message per change, and BEGIN/END markers belong to no change; each envelope's transaction field names its transaction"))
-	}
-	if c.Tombstones {
-		errs = append(errs, errors.New("config: tombstones: tombstones serve Kafka's log compaction, which RabbitMQ does not have"))
-	}
-	flags, err := c.Flags()
-	if err != nil {
-		errs = append(errs, err)
-	}
-	s.enc.Flags = flags
 	if d := c.Declare; d != nil {
 		if d.ExchangeType != "" && c.Exchange == "" {
 			errs = append(errs, errors.New("config: declare.exchange_type: the default exchange (exchange = \"\") exists already; name an exchange to declare"))

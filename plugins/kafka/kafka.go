@@ -50,6 +50,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/pumacdc/puma/plugins/internal/sinkcfg"
 	"github.com/pumacdc/puma/sdk"
 	"github.com/pumacdc/puma/sdk/envelope"
 	"github.com/pumacdc/puma/sdk/kafka"
@@ -93,10 +94,10 @@ func (s *sender) init(raw []byte) error {
 		return err
 	}
 	c := &s.cfg
-	var errs []error
-	if c.Target == "" {
-		errs = append(errs, errors.New(`config: target is required: the name of a [targets] table of kind "kafka"`))
-	}
+	row, flags, errs := sinkcfg.Check("kafka", c.Target, c.Format, &c.Config, sinkcfg.Refusals{
+		Markers: "Kafka records carry changes only (the headers tx.id and tx.seq say which transaction)",
+	})
+	s.row, s.enc.Flags = row, flags
 	if c.Topic == "" {
 		c.Topic = "puma.{db}.{table}"
 	}
@@ -109,24 +110,6 @@ func (s *sender) init(raw []byte) error {
 	if !validTopic(c.PositionsTopic) {
 		errs = append(errs, fmt.Errorf("config: positions_topic %q: want letters, digits, '.', '_' and '-'", c.PositionsTopic))
 	}
-	switch c.Format {
-	case "", "envelope":
-	case "row":
-		s.row = true
-		if c.Config != (envelope.Config{}) {
-			errs = append(errs, errors.New(`config: the envelope's options (markers, key_change, tombstones, decimal, time, binary, envelope) need format = "envelope"`))
-		}
-	default:
-		errs = append(errs, fmt.Errorf("config: format %q: want \"envelope\" or \"row\"", c.Format))
-	}
-	if c.Markers {
-		errs = append(errs, errors.New("config: markers: Kafka records carry changes only (the headers tx.id and tx.seq say which transaction)"))
-	}
-	flags, err := c.Flags()
-	if err != nil {
-		errs = append(errs, err)
-	}
-	s.enc.Flags = flags
 	if err := errors.Join(errs...); err != nil {
 		return err
 	}

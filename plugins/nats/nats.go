@@ -50,6 +50,7 @@ import (
 	"time"
 
 	"github.com/pumacdc/puma/hostabi/wire"
+	"github.com/pumacdc/puma/plugins/internal/sinkcfg"
 	"github.com/pumacdc/puma/plugins/internal/tmpl"
 	"github.com/pumacdc/puma/sdk"
 	"github.com/pumacdc/puma/sdk/envelope"
@@ -124,10 +125,12 @@ func (s *sender) init(raw []byte) error {
 		return err
 	}
 	c := &s.cfg
+	const one = "builtin:nats publishes one message per change"
 	var errs []error
-	if c.Target == "" {
-		errs = append(errs, errors.New("config: target is required: the name of a [targets] table of kind nats"))
-	}
+	s.row, s.flags, errs = sinkcfg.Check("nats", c.Target, c.Format, &c.Config, sinkcfg.Refusals{
+		Markers: one, Tombstones: one, DeleteCreate: one,
+	})
+	s.enc.Flags = s.flags
 	if c.Subject == "" {
 		c.Subject = "puma.{db}.{table}"
 	}
@@ -135,20 +138,6 @@ func (s *sender) init(raw []byte) error {
 	if s.subject, err = parseSubject(c.Subject); err != nil {
 		errs = append(errs, err)
 	}
-	switch c.Format {
-	case "", "envelope":
-	case "row":
-		s.row = true
-	default:
-		errs = append(errs, fmt.Errorf("config: format %q: want \"envelope\" or \"row\"", c.Format))
-	}
-	if c.Markers || c.Tombstones || c.KeyChange == "delete_create" {
-		errs = append(errs, errors.New("config: markers, tombstones and key_change = \"delete_create\" are not supported: builtin:nats publishes one message per change"))
-	}
-	if s.flags, err = c.Flags(); err != nil {
-		errs = append(errs, err)
-	}
-	s.enc.Flags = s.flags
 	if c.Timeout != "" {
 		if s.opts.Timeout, err = time.ParseDuration(c.Timeout); err != nil || s.opts.Timeout <= 0 {
 			errs = append(errs, fmt.Errorf("config: timeout %q: want a duration such as \"10s\"", c.Timeout))

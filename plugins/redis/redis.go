@@ -47,6 +47,7 @@ import (
 	"time"
 
 	"github.com/pumacdc/puma/hostabi/wire"
+	"github.com/pumacdc/puma/plugins/internal/sinkcfg"
 	"github.com/pumacdc/puma/plugins/internal/tmpl"
 	"github.com/pumacdc/puma/sdk"
 	"github.com/pumacdc/puma/sdk/envelope"
@@ -103,10 +104,17 @@ func (s *sender) init(raw []byte) error {
 		return err
 	}
 	c := &s.cfg
-	var errs []error
-	if c.Target == "" {
-		errs = append(errs, errors.New(`config: target is required: the name of a [targets] table of kind "redis"`))
+	// One entry per change: a tombstone or a delete and a create for one
+	// change are Kafka's, and would leave entries without their own row.
+	row, flags, errs := sinkcfg.Check("redis", c.Target, c.Format, &c.Config, sinkcfg.Refusals{
+		Markers:      "not for Redis streams (entries carry their transaction in id and the envelope)",
+		Tombstones:   "not for Redis streams (a stream entry is never compacted away)",
+		DeleteCreate: "not for Redis streams (one entry per change; its key field and the envelope's before image show the old key)",
+	})
+	if c.Format = "envelope"; row {
+		c.Format = "row"
 	}
+	s.enc.Flags = flags
 	if c.Stream == "" {
 		c.Stream = "puma:{db}:{table}"
 	}
@@ -114,29 +122,6 @@ func (s *sender) init(raw []byte) error {
 	if s.stream, err = tmpl.Parse("stream", c.Stream, "db", "table", "task", "plugin"); err != nil {
 		errs = append(errs, err)
 	}
-	switch c.Format {
-	case "", "envelope":
-		c.Format = "envelope"
-	case "row":
-	default:
-		errs = append(errs, fmt.Errorf(`config: format %q: want "envelope" or "row"`, c.Format))
-	}
-	// One entry per change: a tombstone or a delete and a create for one
-	// change are Kafka's, and would leave entries without their own row.
-	if c.Tombstones {
-		errs = append(errs, errors.New("config: tombstones: not for Redis streams (a stream entry is never compacted away)"))
-	}
-	if c.KeyChange == "delete_create" {
-		errs = append(errs, errors.New(`config: key_change "delete_create": not for Redis streams (one entry per change; its key field and the envelope's before image show the old key)`))
-	}
-	if c.Markers {
-		errs = append(errs, errors.New("config: markers: not for Redis streams (entries carry their transaction in id and the envelope)"))
-	}
-	flags, err := c.Flags()
-	if err != nil {
-		errs = append(errs, err)
-	}
-	s.enc.Flags = flags
 	if c.Timeout != "" {
 		d, err := time.ParseDuration(c.Timeout)
 		if err != nil || d <= 0 {
