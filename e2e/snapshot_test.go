@@ -7,6 +7,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"regexp"
 	"runtime"
 	"strconv"
 	"strings"
@@ -107,7 +108,7 @@ func TestSnapshotKillNineConverges(t *testing.T) {
 	writeFile(t, cfgPath, fmt.Sprintf(`
 [server]
 data_dir = "data"
-admin = ""
+admin = %q
 [[task]]
 name = "app"
 replica_server_id = 7001
@@ -123,7 +124,7 @@ backoff_max = "500ms"
   [[task.sender]]
   plugin = "builtin:jsonl"
   config = { path = "out.jsonl" }
-`, chunk, srv.Addr()))
+`, fmt.Sprintf("127.0.0.1:%d", freePort(t)), chunk, srv.Addr()))
 
 	began = time.Now()
 	p := startPuma(t, cfgPath, logPath)
@@ -138,6 +139,9 @@ backoff_max = "500ms"
 		// Kill only a puma that has delivered since it started and whose
 		// checkpoint is within a table of the snapshot.
 		if table, ok := snapshotProgress(cpPath); ok && table != "" && fileSize(out) > lastSize {
+			if kills == 2 {
+				checkStatusBar(t, cfgPath)
+			}
 			kills--
 			p.kill(t)
 			t.Logf("SIGKILL in %s after %d row changes, output %d bytes", table, w.rows, fileSize(out))
@@ -180,6 +184,20 @@ backoff_max = "500ms"
 	t.Logf("checked against the source in %v", time.Since(checked).Round(time.Millisecond))
 }
 
+// statusBar is a table's line in puma status while a snapshot reads it.
+var statusBar = regexp.MustCompile(`(?m)^  app\.[abc] +reading +\[#*-*\] +\d+%  \d+/~\d+ rows +\d+/~\d+ chunks +\d+ rows/s +ETA `)
+
+// checkStatusBar checks that puma status shows the initial snapshot's
+// progress, with a bar for the table being read.
+func checkStatusBar(t *testing.T, cfgPath string) {
+	t.Helper()
+	out, code := runPuma(t, "status", "-c", cfgPath)
+	if code != 0 || !strings.Contains(out, "app: initial snapshot: ") || !statusBar.MatchString(out) {
+		t.Fatalf("puma status during the snapshot: exit %d\n%s\nwant its progress with a bar for the table being read", code, out)
+	}
+	t.Logf("puma status during the snapshot:\n%s", out)
+}
+
 func readText(t *testing.T, path string) string {
 	t.Helper()
 	data, err := os.ReadFile(path)
@@ -198,6 +216,53 @@ func logHas(path string, any ...string) bool {
 		}
 	}
 	return false
+}
+
+// snapLine is what replaySnapshot reads of an output line: the workload's
+// columns go to fields, not maps, so that a million lines replay fast.
+type snapLine struct {
+	Op     string     `json:"op"`
+	Before *snapImage `json:"before"`
+	After  *snapImage `json:"after"`
+	Source struct {
+		Table string `json:"table"`
+	} `json:"source"`
+	Puma struct {
+		Tx struct {
+			ID  string `json:"id"`
+			Seq int    `json:"seq"`
+		} `json:"tx"`
+	} `json:"puma"`
+}
+
+// snapImage is a row image of any workload table (see columnOrder).
+type snapImage struct {
+	ID     json.RawMessage `json:"id"`
+	V      json.RawMessage `json:"v"`
+	S      json.RawMessage `json:"s"`
+	Amount json.RawMessage `json:"amount"`
+	Note   json.RawMessage `json:"note"`
+	K1     json.RawMessage `json:"k1"`
+	K2     json.RawMessage `json:"k2"`
+	Val    json.RawMessage `json:"val"`
+}
+
+// key and row render img as rowKey and rowText do.
+func (img *snapImage) key(table string) string {
+	if table == "c" {
+		return jsonText(img.K1) + "/" + jsonText(img.K2)
+	}
+	return jsonText(img.ID)
+}
+
+func (img *snapImage) row(table string) string {
+	switch table {
+	case "a":
+		return jsonText(img.ID) + "|" + jsonText(img.V) + "|" + jsonText(img.S)
+	case "b":
+		return jsonText(img.ID) + "|" + jsonText(img.Amount) + "|" + jsonText(img.Note)
+	}
+	return jsonText(img.K1) + "|" + jsonText(img.K2) + "|" + jsonText(img.Val)
 }
 
 // replaySnapshot applies the delivered output in order, skipping a change
@@ -224,31 +289,35 @@ func replaySnapshot(t *testing.T, path string) (map[string]map[string]string, in
 	sc.Buffer(make([]byte, 1<<20), 1<<24)
 	for sc.Scan() {
 		line++
-		var e envelope
+		var e snapLine
 		if err := json.Unmarshal(sc.Bytes(), &e); err != nil {
 			t.Fatalf("line %d: %v: %s", line, err, sc.Bytes())
 		}
-		if e.Tx.Seq <= applied[e.Tx.ID] {
+		if e.Puma.Tx.Seq <= applied[e.Puma.Tx.ID] {
 			again++
 			continue
 		}
-		applied[e.Tx.ID] = e.Tx.Seq
+		applied[e.Puma.Tx.ID] = e.Puma.Tx.Seq
 		changes++
-		tb := model[e.Table]
+		table := e.Source.Table
+		tb := model[table]
+		if tb == nil || (e.Op != "d") != (e.After != nil) || (e.Op == "u" || e.Op == "d") != (e.Before != nil) {
+			t.Fatalf("line %d: a change of op %q to table %q with before %v and after %v", line, e.Op, table, e.Before != nil, e.After != nil)
+		}
 		switch e.Op {
 		case "r":
-			if !strings.HasPrefix(e.Tx.ID, "snapshot:") {
-				t.Fatalf("line %d: r row with tx.id %q", line, e.Tx.ID)
+			if !strings.HasPrefix(e.Puma.Tx.ID, "snapshot:") {
+				t.Fatalf("line %d: r row with tx.id %q", line, e.Puma.Tx.ID)
 			}
 			reads++
-			tb[rowKey(e.Table, e.After)] = rowText(e.Table, e.After)
+			tb[e.After.key(table)] = e.After.row(table)
 		case "c":
-			tb[rowKey(e.Table, e.After)] = rowText(e.Table, e.After)
+			tb[e.After.key(table)] = e.After.row(table)
 		case "u":
-			delete(tb, rowKey(e.Table, e.Before))
-			tb[rowKey(e.Table, e.After)] = rowText(e.Table, e.After)
+			delete(tb, e.Before.key(table))
+			tb[e.After.key(table)] = e.After.row(table)
 		case "d":
-			delete(tb, rowKey(e.Table, e.Before))
+			delete(tb, e.Before.key(table))
 		default:
 			t.Fatalf("line %d: unexpected op %q", line, e.Op)
 		}
