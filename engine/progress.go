@@ -92,9 +92,9 @@ type rateSample struct {
 	rows int64
 }
 
-// rate keeps the samples of the last progressWindow (and the one before,
-// so that it spans the window) and returns the rows per second from the
-// oldest to now.
+// rate keeps the samples of the last progressWindow (the oldest kept is
+// the newest at least that old, so that the rate spans the window) and
+// returns the rows per second from the oldest to now.
 type rate []rateSample
 
 func (r *rate) add(at time.Time, rows int64) {
@@ -128,11 +128,12 @@ type tableTrack struct {
 // concurrent use: the snapshot or stream reader reports, the admin API
 // and the metrics read.
 type snapTracker struct {
-	mu   sync.Mutex
-	now  func() time.Time
-	cur  *SnapshotProgress // Tables unused: see tables
-	tabs []*tableTrack     // the current snapshot's, in reading order
-	rate rate              // over all its tables
+	mu     sync.Mutex
+	now    func() time.Time
+	cur    *SnapshotProgress      // Tables unused: see tabs
+	tabs   []*tableTrack          // the current snapshot's, in reading order
+	byName map[string]*tableTrack // tabs by name
+	rate   rate                   // over all its tables
 	// mark is when the last chunk was read or table finished: a table's
 	// first chunk was read after it.
 	mark time.Time
@@ -150,9 +151,13 @@ func newSnapTracker(now func() time.Time) *snapTracker {
 func (s *snapTracker) begin(kind, id string, chunkRows int, tables, done []string, resumed string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	s.beginLocked(kind, id, chunkRows, tables, done, resumed)
+}
+
+func (s *snapTracker) beginLocked(kind, id string, chunkRows int, tables, done []string, resumed string) {
 	now := s.now()
 	s.cur = &SnapshotProgress{Kind: kind, ID: id, Started: now, ChunkRows: chunkRows}
-	s.tabs = s.tabs[:0]
+	s.tabs, s.byName = nil, make(map[string]*tableTrack, len(tables))
 	s.rate = rate{{now, 0}}
 	s.mark = now
 	for _, name := range tables {
@@ -171,18 +176,12 @@ func (s *snapTracker) begin(kind, id string, chunkRows int, tables, done []strin
 func (s *snapTracker) addLocked(name string) *tableTrack {
 	tt := &tableTrack{TableProgress: TableProgress{Table: name, State: tablePending}}
 	s.tabs = append(s.tabs, tt)
+	s.byName[name] = tt
 	s.last[[2]string{s.cur.Kind, name}] = tt
 	return tt
 }
 
-func (s *snapTracker) findLocked(name string) *tableTrack {
-	for _, tt := range s.tabs {
-		if tt.Table == name {
-			return tt
-		}
-	}
-	return nil
-}
+func (s *snapTracker) findLocked(name string) *tableTrack { return s.byName[name] }
 
 // unestimated lists the current snapshot's tables with no estimate yet.
 func (s *snapTracker) unestimated() []string {
@@ -253,6 +252,10 @@ func (s *snapTracker) doneLocked(tt *tableTrack) {
 func (s *snapTracker) end(cancelled bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	s.endLocked(cancelled)
+}
+
+func (s *snapTracker) endLocked(cancelled bool) {
 	if s.cur == nil || !s.cur.Finished.IsZero() {
 		return
 	}
@@ -270,28 +273,26 @@ func (s *snapTracker) end(cancelled bool) {
 
 // incremental follows an incremental snapshot's progress as the stream
 // reader hands it on (nil: none runs): a request not followed yet begins,
-// a table no longer listed is done, a table added is pending.
+// a table no longer listed is done, a table added is pending, and when
+// none runs any more, the tables not done were cancelled.
 func (s *snapTracker) incremental(p *checkpoint.Incremental, chunkRows int) {
 	s.mu.Lock()
+	defer s.mu.Unlock()
 	cur := s.cur
-	s.mu.Unlock()
-	if p == nil {
+	switch {
+	case p == nil:
 		if cur != nil && cur.Kind == "incremental" {
-			// Finished: every table was read, or the request cancelled.
-			s.end(true)
+			s.endLocked(true)
 		}
 		return
-	}
-	if cur == nil || cur.Kind != "incremental" || cur.ID != p.ID || !cur.Finished.IsZero() {
+	case cur == nil || cur.Kind != "incremental" || cur.ID != p.ID || !cur.Finished.IsZero():
 		resumed := ""
-		if p.Key != nil {
+		if p.Key != nil && len(p.Tables) > 0 {
 			resumed = p.Tables[0]
 		}
-		s.begin("incremental", p.ID, chunkRows, p.Tables, nil, resumed)
+		s.beginLocked("incremental", p.ID, chunkRows, p.Tables, nil, resumed)
 		return
 	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
 	for _, tt := range s.tabs {
 		if tt.State != tableDone && !slices.Contains(p.Tables, tt.Table) {
 			s.doneLocked(tt)
