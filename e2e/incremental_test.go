@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"os"
+	"regexp"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -99,8 +100,9 @@ func TestIncrementalSnapshotCLI(t *testing.T) {
 		time.Sleep(20 * time.Millisecond)
 	}
 	out, code := runPuma(t, "status", "-c", s.cfg)
-	if code != 0 || !strings.Contains(out, "shop: incremental snapshot of shop.t: ") {
-		t.Fatalf("puma status during the snapshot: %d %s, want a line with its progress", code, out)
+	if code != 0 || !strings.Contains(out, "shop: incremental snapshot: 0 of 1 tables read, ") ||
+		!regexp.MustCompile(`(?m)^  shop\.t +reading +\[#*-*\] +\d+%  \d+/~\d+ rows +\d+/~\d+ chunks +\d+ rows/s +ETA `).MatchString(out) {
+		t.Fatalf("puma status during the snapshot: %d %s, want its progress with a bar for shop.t", code, out)
 	}
 	p.kill(t)
 	killedAt := reads()

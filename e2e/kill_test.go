@@ -450,6 +450,9 @@ func jsonText(v json.RawMessage) string {
 	if v == nil || string(v) == "null" {
 		return "NULL"
 	}
+	if n := len(v); n >= 2 && v[0] == '"' && v[n-1] == '"' && bytes.IndexByte(v, '\\') < 0 {
+		return string(v[1 : n-1]) // a string with nothing escaped
+	}
 	var s string
 	if json.Unmarshal(v, &s) == nil {
 		return s

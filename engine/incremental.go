@@ -391,11 +391,11 @@ func (r *reader) execute(id string, tables []string) {
 // reader.
 func (r *reader) setProgress(p *checkpoint.Incremental) {
 	r.progress = p
-	if r.incr != nil {
-		r.incr.set(p)
-	}
 	if r.onProgress != nil {
 		r.onProgress(p)
+	}
+	if r.incr != nil {
+		r.incr.set(p)
 	}
 }
 
@@ -452,7 +452,7 @@ func (r *reader) deliverChunk(ctx context.Context, ch *incrChunk, commit txCommi
 		b.Tx, b.Begin, b.Changes = keep[0].Tx, true, keep
 	}
 	if r.counted != nil {
-		r.counted(ch.table, len(keep))
+		r.counted(ch.table, len(ch.rows), len(keep), done)
 	}
 	r.setProgress(next)
 	return emit(ctx, b)
@@ -521,6 +521,7 @@ func (t *Task) chunkReader(ctx context.Context, in *incremental) {
 			continue
 		}
 		backoff = t.cfg.BackoffMin
+		t.snapshotEstimate(cr.conn)
 		if !in.await(ctx, ch, func(d time.Duration) {
 			t.log.Warn("incremental snapshot: the chunk's high watermark has not come through the binary log yet; is the signal table logged (binlog_do_db, binlog_ignore_db)?",
 				"table", ch.table, "signal_table", t.cfg.SignalTable, "waiting", d.Round(time.Second))

@@ -167,6 +167,7 @@ func TestIncrementalSnapshotUnderWrites(t *testing.T) {
 	ctx, stopWriter := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
 	var writes atomic.Int64
+	var sawReading atomic.Bool
 	wg.Go(func() {
 		conn, err := srv.Conn(ctx)
 		if err != nil {
@@ -178,8 +179,14 @@ func TestIncrementalSnapshotUnderWrites(t *testing.T) {
 		next := rows
 		for ctx.Err() == nil {
 			base := 0
-			if p := rt.task.Stats().Snapshot().IncrementalSnapshot; p != nil && len(p.Key) == 1 {
+			st := rt.task.Stats().Snapshot()
+			if p := st.IncrementalSnapshot; p != nil && len(p.Key) == 1 {
 				base, _ = strconv.Atoi(strings.TrimPrefix(p.Key[0], "i:"))
+			}
+			if p := st.SnapshotProgress; p != nil && p.Kind == "incremental" && len(p.Tables) == 1 {
+				if tp := p.Tables[0]; tp.State == "reading" && tp.Chunks > 0 && tp.RowsEstimated >= rows/2 {
+					sawReading.Store(true)
+				}
 			}
 			id := base + rng.IntN(2*chunk)
 			var q string
@@ -247,8 +254,23 @@ func TestIncrementalSnapshotUnderWrites(t *testing.T) {
 	if d := counterValue(t, "puma_snapshot_rows_total", labels) - rowsBefore; d != float64(reads) {
 		t.Errorf("puma_snapshot_rows_total rose by %v, %d rows delivered", d, reads)
 	}
-	if d := counterValue(t, "puma_snapshot_chunks_total", labels) - chunksBefore; d < rows/chunk {
-		t.Errorf("puma_snapshot_chunks_total rose by %v, want at least %d", d, rows/chunk)
+	chunks := counterValue(t, "puma_snapshot_chunks_total", labels) - chunksBefore
+	if chunks < rows/chunk {
+		t.Errorf("puma_snapshot_chunks_total rose by %v, want at least %d", chunks, rows/chunk)
+	}
+	if !sawReading.Load() {
+		t.Error("/tasks never showed s.items being read with an estimate of its rows")
+	}
+	p := rt.task.Snapshot().SnapshotProgress
+	if p == nil || p.Kind != "incremental" || p.Finished.IsZero() || len(p.Tables) != 1 {
+		t.Fatalf("snapshot progress after the snapshot: %+v", p)
+	}
+	// Rows read include those dropped for a change between watermarks.
+	if tp := p.Tables[0]; tp.Table != "s.items" || tp.State != "done" || tp.RowsRead < int64(reads) || tp.Chunks != int(chunks) || tp.RowsEstimated != tp.RowsRead {
+		t.Errorf("s.items after the snapshot: %+v, %d rows delivered in %v chunks", tp, reads, chunks)
+	}
+	if got := gaugeValue(t, "puma_snapshot_table_progress_ratio", labels); got != 1 {
+		t.Errorf("puma_snapshot_table_progress_ratio = %v after the snapshot", got)
 	}
 }
 

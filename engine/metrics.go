@@ -130,6 +130,24 @@ func newTaskMetrics(t *Task) *taskMetrics {
 			return 0
 		}
 	}
+	// The snapshot in progress: rows per second and the ETA in seconds,
+	// -1 while unknown; both 0 when none runs.
+	gauge("puma_snapshot_rows_per_second{"+l+"}", func(s StatsSnapshot) float64 {
+		if p := s.SnapshotProgress; p != nil && p.Finished.IsZero() {
+			return p.RowsPerSecond
+		}
+		return 0
+	})
+	gauge("puma_snapshot_eta_seconds{"+l+"}", func(s StatsSnapshot) float64 {
+		switch p := s.SnapshotProgress; {
+		case p == nil || !p.Finished.IsZero():
+			return 0
+		case p.ETA == nil:
+			return -1
+		default:
+			return *p.ETA
+		}
+	})
 	gauge("puma_paused{"+l+"}", is("paused"))
 	gauge("puma_task_up{"+l+"}", is("streaming"))
 	for _, st := range States {
@@ -229,6 +247,39 @@ func (m *taskMetrics) snapshotChunk(kind, table string, rows int) {
 	l := label(m.task) + `,db=` + strconv.Quote(db) + `,table=` + strconv.Quote(name) + `,snapshot=` + strconv.Quote(kind)
 	metricSet.GetOrCreateCounter(`puma_snapshot_chunks_total{` + l + `}`).Inc()
 	metricSet.GetOrCreateCounter(`puma_snapshot_rows_total{` + l + `}`).Add(rows)
+}
+
+// snapshotTable registers the progress gauges of table ("db.table") in a
+// snapshot of kind ("initial" or "incremental"). They report the table's
+// latest snapshot of that kind, across snapshots.
+func (m *taskMetrics) snapshotTable(kind, table string) {
+	db, name, _ := strings.Cut(table, ".")
+	l := label(m.task) + `,db=` + strconv.Quote(db) + `,table=` + strconv.Quote(name) + `,snapshot=` + strconv.Quote(kind)
+	task := m.task
+	gauge := func(metric string, f func(p TableProgress) float64) {
+		metricSet.GetOrCreateGauge(metric+`{`+l+`}`, func() float64 {
+			v, ok := liveTasks.Load(task)
+			if !ok {
+				return 0
+			}
+			p, ok := v.(*Task).stats.snap.table(kind, table)
+			if !ok {
+				return 0
+			}
+			return f(p)
+		})
+	}
+	gauge("puma_snapshot_table_rows_estimated", func(p TableProgress) float64 { return float64(p.RowsEstimated) })
+	gauge("puma_snapshot_table_chunks_estimated", func(p TableProgress) float64 { return float64(p.ChunksEstimated) })
+	gauge("puma_snapshot_table_progress_ratio", func(p TableProgress) float64 {
+		switch {
+		case p.State == tableDone:
+			return 1
+		case p.RowsEstimated == 0:
+			return 0
+		}
+		return float64(p.RowsRead) / float64(p.RowsEstimated)
+	})
 }
 
 // failover counts a switch of source.

@@ -62,7 +62,7 @@ type reader struct {
 	progress    *checkpoint.Incremental
 	window      *window
 	onProgress  func(*checkpoint.Incremental)
-	counted     func(table string, rows int)
+	counted     func(table string, read, delivered int, last bool)
 
 	// pos is the end of the last transaction handed on: a reconnect resumes
 	// there. gset is the GTID set executed at pos (nil when unknown).

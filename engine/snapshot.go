@@ -198,6 +198,7 @@ func (s *snapshotReader) run(ctx context.Context, cp *checkpoint.Checkpoint) err
 	if err != nil {
 		return fmt.Errorf("task %s: snapshot on %s: %w", s.t.cfg.Name, s.src.Addr, err)
 	}
+	s.t.snapshotBegin(s.conn, tables, progress.Done, progress.Table)
 	for _, name := range tables {
 		if slices.Contains(progress.Done, name) {
 			continue
@@ -216,6 +217,7 @@ func (s *snapshotReader) run(ctx context.Context, cp *checkpoint.Checkpoint) err
 	if err := s.p.emit(ctx, &Batch{Seq: s.t.seq.Add(1), Commit: &done, CommitTime: done.Timestamp}); err != nil {
 		return err
 	}
+	s.t.stats.snap.end(false)
 	s.t.log.Info("snapshot read", "tables", len(tables), "stream_from", start.String())
 	cp.Position = start
 	return nil
@@ -337,7 +339,7 @@ func (s *snapshotReader) scan(ctx context.Context, start position.Position, prog
 		batches++
 		tx = s.newTx(name, from, batches)
 		*progress = *p
-		s.t.metrics.snapshotChunk("initial", name, len(b.Changes))
+		s.t.snapshotChunk("initial", name, len(b.Changes), len(b.Changes), false)
 		return s.p.emit(ctx, b)
 	}
 	var result mysql.Result
@@ -381,6 +383,7 @@ func (s *snapshotReader) finish(ctx context.Context, start position.Position, pr
 	pos := start
 	pos.Snapshot = p
 	*progress = *p
+	s.t.stats.snap.tableDone(name)
 	return s.p.emit(ctx, &Batch{Seq: s.t.seq.Add(1), Commit: &pos, CommitTime: s.at.Timestamp})
 }
 

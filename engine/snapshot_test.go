@@ -264,6 +264,26 @@ func TestSnapshotResumesAndConverges(t *testing.T) {
 	waitFor(t, "the resumed snapshot's first chunk", func() bool {
 		return rt.task.Stats().Snapshot().State == "snapshot" && blocked.Load()
 	})
+	// /tasks says where it resumed: within the checkpoint's table, its
+	// counts from the restart.
+	p := rt.task.Snapshot().SnapshotProgress
+	if p == nil || len(p.Tables) != 3 {
+		t.Fatalf("resumed snapshot's progress: %+v", p)
+	}
+	for _, tp := range p.Tables {
+		switch {
+		case tp.Table == cp.Position.Snapshot.Table:
+			if tp.State != "reading" || !tp.Resumed || tp.RowsRead >= int64(total) {
+				t.Errorf("%s, resumed within: %+v", tp.Table, tp)
+			}
+		case slices.Contains(cp.Position.Snapshot.Done, tp.Table):
+			if tp.State != "done" || !tp.Resumed {
+				t.Errorf("%s, read before the restart: %+v", tp.Table, tp)
+			}
+		case tp.State != "pending" || tp.Resumed:
+			t.Errorf("%s, not read yet: %+v", tp.Table, tp)
+		}
+	}
 	srv.Exec(t,
 		"UPDATE s.comp SET v = v + 1 WHERE a IN (1, 2)",
 		"DELETE FROM s.comp WHERE b = 'k19'",

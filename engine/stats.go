@@ -37,6 +37,7 @@ type Stats struct {
 	retrying      string
 	retryingSince time.Time
 	incremental   atomic.Pointer[checkpoint.Incremental]
+	snap          *snapTracker // nil in a Stats no task made
 }
 
 // StatsSnapshot is a point-in-time copy of Stats.
@@ -81,6 +82,10 @@ type StatsSnapshot struct {
 	// stream has reached it: the tables left (the first being read), the
 	// key of the last row read, and the chunks and rows read so far.
 	IncrementalSnapshot *checkpoint.Incremental `json:"incremental_snapshot,omitempty"`
+	// SnapshotProgress is how far the last snapshot, initial or
+	// incremental, has read each table, with estimates and an ETA; kept
+	// once it finished (Finished set) until the next begins.
+	SnapshotProgress *SnapshotProgress `json:"snapshot_progress,omitempty"`
 }
 
 // setIncremental records the incremental snapshot's progress (nil: none).
@@ -113,6 +118,9 @@ func (s *Stats) Snapshot() StatsSnapshot {
 	snap.DeadLettered = s.deadLettered.Load()
 	snap.Reconnects = s.reconnects.Load()
 	snap.IncrementalSnapshot = s.incremental.Load()
+	if s.snap != nil {
+		snap.SnapshotProgress = s.snap.snapshot()
+	}
 	if ns := s.lastCheckpoint.Load(); ns != 0 {
 		snap.LastCheckpoint = time.Unix(0, ns).UTC()
 	}

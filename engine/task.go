@@ -68,6 +68,7 @@ func NewTask(cfg TaskConfig, deps Deps) (*Task, error) {
 		t.ctl.stopAt = &spec
 	}
 	t.stats.setState("new", "", nil)
+	t.stats.snap = newSnapTracker(time.Now)
 	t.metrics = newTaskMetrics(t)
 	return t, nil
 }
@@ -335,12 +336,12 @@ func (t *Task) read(ctx context.Context, p *pipeline, cp *checkpoint.Checkpoint)
 		task:        t.cfg.Name,
 		signalTable: newSignalTable(t.cfg),
 		progress:    cp.Incremental,
-		onProgress:  t.stats.setIncremental,
-		counted: func(table string, rows int) {
-			t.metrics.snapshotChunk("incremental", table, rows)
+		onProgress:  t.incrementalProgress,
+		counted: func(table string, read, delivered int, last bool) {
+			t.snapshotChunk("incremental", table, read, delivered, last)
 		},
 	}
-	t.stats.setIncremental(cp.Incremental)
+	t.incrementalProgress(cp.Incremental)
 	if r.signalTable != nil {
 		// The chunk reader lives as long as the reconnect loop: a chunk
 		// waits for the stream to reach its watermarks across reconnects.

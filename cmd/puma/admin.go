@@ -146,12 +146,8 @@ func adminCommand(name string, args []string, stdout, stderr io.Writer) int {
 	}
 	tw.Flush()
 	for _, t := range tasks {
-		if p := t.IncrementalSnapshot; p != nil && len(p.Tables) > 0 {
-			fmt.Fprintf(stdout, "%s: incremental snapshot of %s: %d chunks, %d rows read", t.Name, p.Tables[0], p.Chunks, p.Rows)
-			if len(p.Tables) > 1 {
-				fmt.Fprintf(stdout, ", then %s", strings.Join(p.Tables[1:], ", "))
-			}
-			fmt.Fprintln(stdout)
+		if t.SnapshotProgress != nil {
+			writeProgress(stdout, t.Name, t.SnapshotProgress)
 		}
 	}
 	return exitOK

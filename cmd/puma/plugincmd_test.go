@@ -12,7 +12,7 @@ import (
 	"github.com/pumacdc/puma/hostabi/hostabitest"
 )
 
-var update = flag.Bool("update", false, "rewrite the golden files under testdata/plugintest")
+var update = flag.Bool("update", false, "rewrite the golden files under testdata/plugintest and testdata/status")
 
 func TestMain(m *testing.M) {
 	flag.Parse()

@@ -22,11 +22,12 @@ type fakeDaemon struct {
 	snapshots map[string][]string
 	cancels   int
 	reloads   int
+	progress  *engine.SnapshotProgress // shop's
 }
 
 func (f *fakeDaemon) Tasks() []TaskStatus {
 	return []TaskStatus{
-		{Name: "shop", StatsSnapshot: engine.StatsSnapshot{State: "streaming", Rows: 7}},
+		{Name: "shop", StatsSnapshot: engine.StatsSnapshot{State: "streaming", Rows: 7, SnapshotProgress: f.progress}},
 		{Name: "billing", StatsSnapshot: engine.StatsSnapshot{State: "paused"}},
 	}
 }
@@ -248,5 +249,63 @@ func TestHealthDefault(t *testing.T) {
 		if code, body := request(t, NewHandler(c, Options{}), "GET", "/healthz", "", ""); code != want {
 			t.Errorf("reconnecting for %s: %d %s, want %d", ago, code, body, want)
 		}
+	}
+}
+
+// /tasks shows a snapshot's progress per table under snapshot_progress,
+// with these names; an ETA that cannot be told is absent, not 0.
+func TestTasksSnapshotProgress(t *testing.T) {
+	eta := 4.5
+	f := &fakeDaemon{progress: &engine.SnapshotProgress{
+		Kind: "initial", Started: time.Date(2026, 12, 7, 3, 0, 0, 0, time.UTC), ChunkRows: 100,
+		RowsRead: 250, RowsEstimated: 1000, RowsPerSecond: 50, ETA: &eta,
+		Tables: []engine.TableProgress{
+			{Table: "shop.a", State: "done", RowsRead: 200, RowsEstimated: 200, Chunks: 2, ChunksEstimated: 2, ETA: new(float64)},
+			{Table: "shop.b", State: "reading", RowsRead: 50, RowsEstimated: 300, Chunks: 1, ChunksEstimated: 3, RowsPerSecond: 50, Resumed: true},
+			{Table: "shop.c", State: "pending", RowsEstimated: 500, ChunksEstimated: 5},
+		},
+	}}
+	h := NewHandler(f, Options{})
+	code, body := request(t, h, "GET", "/tasks/shop", "", "")
+	if code != 200 {
+		t.Fatalf("GET /tasks/shop: %d %s", code, body)
+	}
+	var got struct {
+		SnapshotProgress map[string]any `json:"snapshot_progress"`
+	}
+	if err := json.Unmarshal([]byte(body), &got); err != nil {
+		t.Fatal(err)
+	}
+	p := got.SnapshotProgress
+	for k, want := range map[string]any{"kind": "initial", "started": "2026-12-07T03:00:00Z", "chunk_rows": 100.0,
+		"rows_read": 250.0, "rows_estimated": 1000.0, "rows_per_second": 50.0, "eta_seconds": 4.5} {
+		if p[k] != want {
+			t.Errorf("snapshot_progress.%s = %v, want %v", k, p[k], want)
+		}
+	}
+	if _, ok := p["finished"]; ok {
+		t.Error("snapshot_progress.finished shown while it runs")
+	}
+	tables, _ := p["tables"].([]any)
+	if len(tables) != 3 {
+		t.Fatalf("snapshot_progress.tables = %v", p["tables"])
+	}
+	b := tables[1].(map[string]any)
+	for k, want := range map[string]any{"table": "shop.b", "state": "reading", "rows_read": 50.0, "rows_estimated": 300.0,
+		"chunks": 1.0, "chunks_estimated": 3.0, "rows_per_second": 50.0, "resumed": true} {
+		if b[k] != want {
+			t.Errorf("tables[1].%s = %v, want %v", k, b[k], want)
+		}
+	}
+	if _, ok := b["eta_seconds"]; ok {
+		t.Errorf("tables[1].eta_seconds = %v for an unknown ETA, want it absent", b["eta_seconds"])
+	}
+	if a := tables[0].(map[string]any); a["eta_seconds"] != 0.0 || a["state"] != "done" {
+		t.Errorf("tables[0] = %v, want done with eta_seconds 0", a)
+	}
+
+	f.progress = nil
+	if _, body := request(t, h, "GET", "/tasks/shop", "", ""); strings.Contains(body, "snapshot_progress") {
+		t.Errorf("snapshot_progress shown for a task that ran no snapshot: %s", body)
 	}
 }
