@@ -8,6 +8,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"runtime"
 	"runtime/pprof"
 	"slices"
 	"strings"
@@ -43,8 +44,12 @@ type Spec struct {
 	// parent.
 	Broker *BrokerEnv `json:"broker,omitempty"`
 	// CPUProfile, when set, is written over the measured window.
-	CPUProfile string        `json:"cpu_profile,omitempty"`
-	Timeout    time.Duration `json:"timeout"`
+	CPUProfile string `json:"cpu_profile,omitempty"`
+	// AllocProfile, when set, gets a heap profile of the allocations
+	// made in the measured window (sampled at the runtime's default rate;
+	// set-up, such as compiling plugins, is not sampled).
+	AllocProfile string        `json:"alloc_profile,omitempty"`
+	Timeout      time.Duration `json:"timeout"`
 }
 
 // Result is what one run measured. Times and CPU cover the window from
@@ -66,6 +71,14 @@ type Result struct {
 	UserCPU         float64 `json:"user_cpu"`
 	SysCPU          float64 `json:"sys_cpu"`
 	PeakRSSKiB      int64   `json:"peak_rss_kib"`
+	// Allocs and AllocBytes are the heap allocations the process made
+	// over the window (runtime/metrics, tiny objects included); GCShare
+	// is the share of the CPU the Go runtime counted as busy that its
+	// garbage collector used over the window (its own estimates). Zero
+	// in results from before they were recorded.
+	Allocs     uint64  `json:"allocs,omitempty"`
+	AllocBytes uint64  `json:"alloc_bytes,omitempty"`
+	GCShare    float64 `json:"gc_share,omitempty"`
 	// WasmSeconds is the time inside Wasm plugins; nil when there are
 	// none.
 	WasmSeconds *float64 `json:"wasm_seconds,omitempty"`
@@ -138,9 +151,15 @@ func RunChild(ctx context.Context, spec Spec, stdin io.Reader, out io.Writer) (R
 	var (
 		profile *os.File
 		cpuEnd  cpuTimes
+		rtEnd   runtimeCounters
 		wasm    func() time.Duration
 		wasmEnd time.Duration
 	)
+	if spec.AllocProfile != "" {
+		// Sample nothing until the window opens: set-up (compiling the
+		// plugins) would swamp the profile.
+		runtime.MemProfileRate = 0
+	}
 	if spec.CPUProfile != "" {
 		f, err := os.Create(spec.CPUProfile)
 		if err != nil {
@@ -151,6 +170,10 @@ func RunChild(ctx context.Context, spec Spec, stdin io.Reader, out io.Writer) (R
 	}
 	stop := func() {
 		cpuEnd = readCPU()
+		rtEnd = readRuntimeCounters()
+		if spec.AllocProfile != "" {
+			runtime.MemProfileRate = 0
+		}
 		if wasm != nil {
 			wasmEnd = wasm()
 		}
@@ -180,6 +203,10 @@ func RunChild(ctx context.Context, spec Spec, stdin io.Reader, out io.Writer) (R
 			return Result{}, err
 		}
 	}
+	if spec.AllocProfile != "" {
+		runtime.MemProfileRate = allocProfileRate
+	}
+	rtStart := readRuntimeCounters()
 	cpuStart := readCPU()
 	start := time.Now()
 	var err error
@@ -206,6 +233,16 @@ func RunChild(ctx context.Context, spec Spec, stdin io.Reader, out io.Writer) (R
 		SysCPU:          (cpuEnd.sys - cpuStart.sys).Seconds(),
 		PeakRSSKiB:      peakRSSKiB(),
 	}
+	rt := rtEnd.sub(rtStart)
+	res.Allocs, res.AllocBytes = rt.objects, rt.bytes
+	if rt.busyCPU > 0 {
+		res.GCShare = rt.gcCPU / rt.busyCPU
+	}
+	if spec.AllocProfile != "" {
+		if err := writeAllocProfile(spec.AllocProfile); err != nil {
+			return Result{}, err
+		}
+	}
 	if wasm != nil {
 		s := wasmEnd.Seconds()
 		res.WasmSeconds = &s
@@ -218,6 +255,25 @@ func RunChild(ctx context.Context, spec Spec, stdin io.Reader, out io.Writer) (R
 		res.LagMax = ms(lags[len(lags)-1])
 	}
 	return res, nil
+}
+
+// allocProfileRate is runtime.MemProfileRate's default: one sample every
+// 512 KiB allocated.
+const allocProfileRate = 512 * 1024
+
+// writeAllocProfile writes the heap profile to path. A profile shows the
+// allocations as of the last completed collection, so it collects first.
+func writeAllocProfile(path string) error {
+	runtime.GC()
+	f, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	if err := pprof.Lookup("allocs").WriteTo(f, 0); err != nil {
+		f.Close()
+		return fmt.Errorf("alloc profile: %w", err)
+	}
+	return f.Close()
 }
 
 func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }

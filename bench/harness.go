@@ -29,6 +29,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime/debug"
+	"slices"
 	"strings"
 	"time"
 
@@ -54,6 +55,10 @@ type Options struct {
 	// workload and variant with a CPU profile of its measured window:
 	// DIR/<workload>-<variant>.pprof.
 	CPUProfileDir string
+	// AllocProfileDir, when set, gets the same extra run a heap profile
+	// of the allocations of its measured window:
+	// DIR/<workload>-<variant>.allocs.pprof.
+	AllocProfileDir string
 	// Self is the executable to run children with (os.Executable()).
 	Self string
 	// Command is the command line, for the report.
@@ -377,15 +382,20 @@ func (h *harness) batch(ctx context.Context, w Workload, variants []Variant) (Wo
 			if err := checkRows(v, res, want[i], rows); err != nil {
 				return wr, err
 			}
-			h.progress("%s/%s run %d: %.0f rows/s, %.2f CPU s, peak RSS %d MiB, MariaDB %.2f CPU s, others %.2f cores%s", w.Name, v.Name, r+1, float64(rows)/res.Seconds, res.UserCPU+res.SysCPU, res.PeakRSSKiB>>10, res.ServerCPU, res.OtherCores, sinkNote(res))
+			h.progress("%s/%s run %d: %.0f rows/s, %.2f CPU s, peak RSS %d MiB, %.2f allocs/row, GC %.0f%%, MariaDB %.2f CPU s, others %.2f cores%s", w.Name, v.Name, r+1, float64(rows)/res.Seconds, res.UserCPU+res.SysCPU, res.PeakRSSKiB>>10, allocsPerRow(res), 100*res.GCShare, res.ServerCPU, res.OtherCores, sinkNote(res))
 			wr.Variants[i].Runs = append(wr.Variants[i].Runs, res)
 		}
 	}
-	if h.opts.CPUProfileDir != "" {
+	if h.opts.CPUProfileDir != "" || h.opts.AllocProfileDir != "" {
 		for i, v := range variants {
 			spec := h.spec(w, v, start)
 			spec.End = &end
-			spec.CPUProfile = filepath.Join(h.opts.CPUProfileDir, w.Name+"-"+v.Name+".pprof")
+			if h.opts.CPUProfileDir != "" {
+				spec.CPUProfile = filepath.Join(h.opts.CPUProfileDir, w.Name+"-"+v.Name+".pprof")
+			}
+			if h.opts.AllocProfileDir != "" {
+				spec.AllocProfile = filepath.Join(h.opts.AllocProfileDir, w.Name+"-"+v.Name+".allocs.pprof")
+			}
 			res, err := h.child(ctx, spec, nil)
 			if err != nil {
 				return wr, fmt.Errorf("variant %s (profiled): %w", v.Name, err)
@@ -393,7 +403,7 @@ func (h *harness) batch(ctx context.Context, w Workload, variants []Variant) (Wo
 			if err := checkRows(v, res, want[i], rows); err != nil {
 				return wr, fmt.Errorf("(profiled) %w", err)
 			}
-			h.progress("%s/%s: CPU profile in %s", w.Name, v.Name, spec.CPUProfile)
+			h.progress("%s/%s: profiled (%s)", w.Name, v.Name, strings.Join(slices.DeleteFunc([]string{spec.CPUProfile, spec.AllocProfile}, func(s string) bool { return s == "" }), ", "))
 		}
 	}
 	return wr, nil

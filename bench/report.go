@@ -48,8 +48,8 @@ func (r *Report) batchTable(w io.Writer, wr WorkloadResult) {
 	}
 	fmt.Fprintf(w, "### %s\n\n%s. %s rows, %.1f MB of binary log (%.0f bytes a row), loaded in %.1f s. Median of %d run(s) per variant; %s.\n\n",
 		wr.Name, wr.Doc, thousands(float64(wr.Rows)), float64(wr.BinlogBytes)/1e6, float64(wr.BinlogBytes)/float64(max(wr.Rows, 1)), wr.LoadSeconds, runs, loadNote(wr))
-	fmt.Fprintln(w, "| variant | rows/s | (min–max) | × floor | MB/s | CPU s / M rows | CPU × floor | peak RSS | first row | others' CPU | Wasm share |")
-	fmt.Fprintln(w, "|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|")
+	fmt.Fprintln(w, "| variant | rows/s | (min–max) | × floor | MB/s | CPU s / M rows | CPU × floor | peak RSS | first row | others' CPU | Wasm share | allocs / row | bytes / row | GC share |")
+	fmt.Fprintln(w, "|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|")
 	var floor, floorCPU []float64
 	for _, v := range wr.Variants {
 		if v.Name == "floor" {
@@ -67,11 +67,11 @@ func (r *Report) batchTable(w io.Writer, wr WorkloadResult) {
 			cpuRatio = fmt.Sprintf("%.2f", pairedRatio(cpu, floorCPU))
 		}
 		mbps := median(mapRuns(v.Runs, func(x Result) float64 { return float64(wr.BinlogBytes) / 1e6 / x.Seconds }))
-		fmt.Fprintf(w, "| %s | %s | %s–%s | %s | %.0f | %.2f | %s | %s | %.0f ms | %.2f | %s |\n",
+		fmt.Fprintf(w, "| %s | %s | %s–%s | %s | %.0f | %.2f | %s | %s | %.0f ms | %.2f | %s | %s |\n",
 			v.Label, thousands(med), thousands(minOf(rps)), thousands(maxOf(rps)), ratio, mbps,
 			median(cpu), cpuRatio, mib(v.Runs),
 			1000*median(mapRuns(v.Runs, func(x Result) float64 { return x.FirstRowSeconds })),
-			median(mapRuns(v.Runs, func(x Result) float64 { return x.OtherCores })), wasmShare(v.Runs))
+			median(mapRuns(v.Runs, func(x Result) float64 { return x.OtherCores })), wasmShare(v.Runs), garbage(v.Runs))
 	}
 	fmt.Fprintln(w)
 	for _, v := range wr.Variants {
@@ -89,19 +89,39 @@ func (r *Report) steadyTable(w io.Writer, wr WorkloadResult) {
 	}
 	fmt.Fprintf(w, "### %s\n\n%s. A writer inserts %d rows/s for %s (one autocommitted INSERT every 10 ms) while the variant reads: %s rows a run. Lag: from `NOW(6)` at insert to the moment the sender acknowledged the row's batch (the floor: when go-mysql handed over the decoded event). Median of %d run(s) per variant; %s.\n\n",
 		wr.Name, wr.Doc, wr.Rate, wr.Duration, thousands(float64(wr.Rows)), runs, loadNote(wr))
-	fmt.Fprintln(w, "| variant | rows/s | lag p50 | lag p99 | lag max | CPU s / M rows | CPU use | peak RSS | others' CPU | Wasm share |")
-	fmt.Fprintln(w, "|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|")
+	fmt.Fprintln(w, "| variant | rows/s | lag p50 | lag p99 | lag max | CPU s / M rows | CPU use | peak RSS | others' CPU | Wasm share | allocs / row | bytes / row | GC share |")
+	fmt.Fprintln(w, "|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|")
 	for _, v := range wr.Variants {
-		fmt.Fprintf(w, "| %s | %s | %.2f ms | %.2f ms | %.2f ms | %.2f | %.1f%% | %s | %.2f | %s |\n",
+		fmt.Fprintf(w, "| %s | %s | %.2f ms | %.2f ms | %.2f ms | %.2f | %.1f%% | %s | %.2f | %s | %s |\n",
 			v.Label, thousands(median(rowsPerSecond(v.Runs))),
 			median(mapRuns(v.Runs, func(x Result) float64 { return x.LagP50 })),
 			median(mapRuns(v.Runs, func(x Result) float64 { return x.LagP99 })),
 			median(mapRuns(v.Runs, func(x Result) float64 { return x.LagMax })),
 			median(mapRuns(v.Runs, cpuPerMillion)),
 			100*median(mapRuns(v.Runs, func(x Result) float64 { return (x.UserCPU + x.SysCPU) / x.Seconds })),
-			mib(v.Runs), median(mapRuns(v.Runs, func(x Result) float64 { return x.OtherCores })), wasmShare(v.Runs))
+			mib(v.Runs), median(mapRuns(v.Runs, func(x Result) float64 { return x.OtherCores })), wasmShare(v.Runs), garbage(v.Runs))
 	}
 	fmt.Fprintln(w)
+}
+
+// garbage is the last three cells of a variant's row: the medians of its
+// heap allocations and bytes per source row and of its collector's share
+// of the CPU; dashes for results recorded before they were.
+func garbage(runs []Result) string {
+	for _, r := range runs {
+		if r.Allocs == 0 {
+			return "– | – | –"
+		}
+	}
+	return fmt.Sprintf("%.2f | %.0f | %.0f%%",
+		median(mapRuns(runs, allocsPerRow)),
+		median(mapRuns(runs, func(r Result) float64 { return float64(r.AllocBytes) / float64(max(r.sourceRows(), 1)) })),
+		100*median(mapRuns(runs, func(r Result) float64 { return r.GCShare })))
+}
+
+// allocsPerRow is the heap allocations of a run per row it read.
+func allocsPerRow(r Result) float64 {
+	return float64(r.Allocs) / float64(max(r.sourceRows(), 1))
 }
 
 // pairedRatio is the median over rounds of xs[i]/ys[i]: the runs of one

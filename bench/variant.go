@@ -109,6 +109,7 @@ type Setup struct {
 func Variants() []Variant {
 	return []Variant{
 		{Name: "floor", Label: "floor: go-mysql decode only", Raw: runFloor},
+		{Name: "decode", Label: "Puma's row decoder alone (same syncer)", Raw: runDecode},
 		{Name: "null", Label: "puma → null", Engine: engineVariant(nullSenders)},
 		{Name: "jsonl", Label: "puma → jsonl (Go, fsync per batch)", Engine: engineVariant(jsonlSenders(true))},
 		{Name: "jsonl-nofsync", Label: "puma → jsonl (Go, no fsync)", Engine: engineVariant(jsonlSenders(false))},
@@ -281,15 +282,39 @@ func floorSyncerConfig(env *Env) (replication.BinlogSyncerConfig, error) {
 // runFloor decodes every event of the range with go-mysql and does nothing
 // else: no conversion, no batching, no pipeline.
 func runFloor(ctx context.Context, env *Env, p *Probe, ready func()) error {
+	return runSyncer(ctx, "floor", env, p, ready, func(*replication.BinlogSyncerConfig) rowsOf {
+		return func(e *replication.RowsEvent) ([][]any, error) { return e.Rows, nil }
+	})
+}
+
+// runDecode is runFloor with the rows decoded by Puma's decoder
+// (engine.RowsDecoder, the RowsEventDecodeFunc a task installs) instead
+// of go-mysql's: the same syncer and options, no reader, no pipeline.
+func runDecode(ctx context.Context, env *Env, p *Probe, ready func()) error {
+	return runSyncer(ctx, "decode", env, p, ready, func(cfg *replication.BinlogSyncerConfig) rowsOf {
+		dec := engine.NewRowsDecoder(cfg.Flavor)
+		cfg.RowsEventDecodeFunc = dec.Decode
+		return dec.Rows
+	})
+}
+
+// rowsOf returns the row images of a decoded rows event.
+type rowsOf func(e *replication.RowsEvent) ([][]any, error)
+
+// runSyncer reads the range with a go-mysql syncer configured as
+// floorSyncerConfig, which setup may amend (its row decoder), counting
+// the rows of every rows event as rows returns them.
+func runSyncer(ctx context.Context, name string, env *Env, p *Probe, ready func(), setup func(*replication.BinlogSyncerConfig) rowsOf) error {
 	cfg, err := floorSyncerConfig(env)
 	if err != nil {
 		return err
 	}
+	rows := setup(&cfg)
 	s := replication.NewBinlogSyncer(cfg)
 	defer s.Close()
 	st, err := s.StartSync(mysql.Position{Name: env.Start.File, Pos: env.Start.Pos})
 	if err != nil {
-		return fmt.Errorf("floor: start sync: %w", err)
+		return fmt.Errorf("%s: start sync: %w", name, err)
 	}
 	ready()
 	file := env.Start.File
@@ -297,13 +322,17 @@ func runFloor(ctx context.Context, env *Env, p *Probe, ready func()) error {
 	for {
 		ev, err := st.GetEvent(ctx)
 		if err != nil {
-			return fmt.Errorf("floor: %w", err)
+			return fmt.Errorf("%s: %w", name, err)
 		}
 		switch e := ev.Event.(type) {
 		case *replication.RotateEvent:
 			file = string(e.NextLogName)
 		case *replication.RowsEvent:
-			n := len(e.Rows)
+			images, err := rows(e)
+			if err != nil {
+				return fmt.Errorf("%s: %w", name, err)
+			}
+			n := len(images)
 			switch ev.Header.EventType {
 			case replication.UPDATE_ROWS_EVENTv1, replication.UPDATE_ROWS_EVENTv2:
 				n /= 2
@@ -322,7 +351,7 @@ func runFloor(ctx context.Context, env *Env, p *Probe, ready func()) error {
 				}
 				if i >= 0 {
 					now := time.Now()
-					for _, row := range e.Rows {
+					for _, row := range images {
 						if s, ok := row[i].(string); ok {
 							p.addLag(s, now)
 						}

@@ -5,7 +5,8 @@
 // bench and BENCHMARKS.md.
 //
 //	puma-bench [-workloads narrow,wide,bigtx,steady] [-variants floor,null,jsonl]
-//	           [-rows N] [-repeat K] [-out BENCHMARKS.md] [-json FILE] [-cpuprofile DIR]
+//	           [-rows N] [-repeat K] [-out BENCHMARKS.md] [-json FILE]
+//	           [-cpuprofile DIR] [-memprofile DIR]
 //	puma-bench -render FILE -out BENCHMARKS.md
 //
 // It only wires flags to package bench.
@@ -34,7 +35,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("puma-bench", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	workloads := fs.String("workloads", "narrow,wide,bigtx,steady", "workloads to run, comma-separated: narrow, wide, bigtx, steady")
-	variants := fs.String("variants", "floor,null,jsonl,jsonl-nofsync,filter-jsonl,filter-jsonl-fsync,filter-mask-jsonl-http,filter-postgres,filter-mariadb,snapshot", "variants to measure, comma-separated: "+variantNames())
+	variants := fs.String("variants", "floor,decode,null,jsonl,jsonl-nofsync,filter-jsonl,filter-jsonl-fsync,filter-mask-jsonl-http,filter-postgres,filter-mariadb,snapshot", "variants to measure, comma-separated: "+variantNames())
 	rows := fs.Int("rows", 0, "rows for narrow and bigtx (wide gets a fifth); 0 keeps 1M, 200k, 1M")
 	repeat := fs.Int("repeat", 3, "runs per variant of each batch workload; the report gives medians")
 	rate := fs.Int("steady-rate", 5000, "rows/s the steady writer inserts")
@@ -44,6 +45,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	jsonOut := fs.String("json", "", "also write the raw results, as JSON, to this file")
 	render := fs.String("render", "", "run nothing: render the raw results of an earlier -json run")
 	profile := fs.String("cpuprofile", "", "directory for CPU profiles: one extra, unmeasured run per batch workload and variant")
+	memProfile := fs.String("memprofile", "", "directory for profiles of the allocations of that extra run's window (with or without -cpuprofile)")
 	child := fs.String("run-variant", "", "internal: run one variant in this process (the harness's child)")
 	spec := fs.String("spec", "", "internal: the child's run, as JSON")
 	if err := fs.Parse(args); err != nil {
@@ -72,24 +74,28 @@ func run(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "puma-bench:", err)
 		return 1
 	}
-	if *profile != "" {
-		if err := os.MkdirAll(*profile, 0o755); err != nil {
+	for _, dir := range []string{*profile, *memProfile} {
+		if dir == "" {
+			continue
+		}
+		if err := os.MkdirAll(dir, 0o755); err != nil {
 			fmt.Fprintln(stderr, "puma-bench:", err)
 			return 1
 		}
 	}
 	rep, err := bench.Run(ctx, bench.Options{
-		Workloads:      split(*workloads),
-		Variants:       split(*variants),
-		Rows:           *rows,
-		Repeat:         *repeat,
-		SteadyRate:     *rate,
-		SteadyDuration: *dur,
-		SteadyRepeat:   *steadyRepeat,
-		CPUProfileDir:  *profile,
-		Self:           self,
-		Command:        "puma-bench " + strings.Join(args, " "),
-		Progress:       stderr,
+		Workloads:       split(*workloads),
+		Variants:        split(*variants),
+		Rows:            *rows,
+		Repeat:          *repeat,
+		SteadyRate:      *rate,
+		SteadyDuration:  *dur,
+		SteadyRepeat:    *steadyRepeat,
+		CPUProfileDir:   *profile,
+		AllocProfileDir: *memProfile,
+		Self:            self,
+		Command:         "puma-bench " + strings.Join(args, " "),
+		Progress:        stderr,
 	})
 	if err != nil {
 		fmt.Fprintln(stderr, "puma-bench:", err)
