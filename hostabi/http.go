@@ -1,7 +1,6 @@
 package hostabi
 
 import (
-	"bytes"
 	"context"
 	"crypto/tls"
 	"crypto/x509"
@@ -15,6 +14,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -284,6 +284,8 @@ type httpClient struct {
 	resolver Resolver
 	client   *http.Client
 	ua       string
+	// bodies pools request bodies' copies (*bodyBuf, httpbody.go).
+	bodies sync.Pool
 }
 
 func newHTTPClient(g *Grants, secrets map[string]engine.Secret, resolver Resolver, roots *x509.CertPool, ua string) *httpClient {
@@ -360,7 +362,7 @@ func (c *httpClient) dial(ctx context.Context, network, addr string) (net.Conn, 
 	for _, ip := range ips {
 		conn, err := d.DialContext(ctx, "tcp", netip.AddrPortFrom(ip.Unmap(), uint16(p)).String())
 		if err == nil {
-			return conn, nil
+			return plainConn{conn}, nil
 		}
 		errs = append(errs, err)
 	}
@@ -434,14 +436,17 @@ func (c *httpClient) do(ctx context.Context, q *wire.HTTPRequest) (*wire.HTTPRes
 	}
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
-	// The body is copied: the transport may still read it after an error
-	// returns, when the guest's memory is no longer ours to read.
-	req, err := http.NewRequestWithContext(ctx, q.Method, u.String(), bytes.NewReader(bytes.Clone(q.Body)))
+	req, err := http.NewRequestWithContext(ctx, q.Method, u.String(), http.NoBody)
 	if err != nil {
 		return nil, wire.ErrnoInvalid, err
 	}
-	if len(q.Body) == 0 {
-		req.Body, req.ContentLength = http.NoBody, 0
+	if len(q.Body) > 0 {
+		// A pooled copy (httpbody.go): the transport may still read
+		// the body after Do returns.
+		bb := c.copyBody(q.Body)
+		defer bb.release()
+		req.Body, req.ContentLength = bb.newBody(), int64(len(bb.b))
+		req.GetBody = func() (io.ReadCloser, error) { return bb.newBody(), nil }
 	}
 	req.Header.Set("User-Agent", c.ua)
 	for _, h := range q.Header {
