@@ -262,8 +262,10 @@ func RunChild(ctx context.Context, spec Spec, stdin io.Reader, out io.Writer) (R
 const allocProfileRate = 512 * 1024
 
 // writeAllocProfile writes the heap profile to path. A profile shows the
-// allocations as of the last completed collection, so it collects first.
+// allocations as of the last completed collection, so it collects first;
+// its samples are scaled by the rate in force when it is written.
 func writeAllocProfile(path string) error {
+	runtime.MemProfileRate = allocProfileRate
 	runtime.GC()
 	f, err := os.Create(path)
 	if err != nil {
