@@ -202,7 +202,7 @@ func jsonText(c *Column, b []byte) (string, error) {
 		}
 		return string(b), nil
 	}
-	if c.Charset != "utf8mb4" && c.Charset != "utf8mb3" && c.Charset != "utf8" {
+	if !utf8Charset(c.Charset) {
 		s, err := toUTF8(c.Charset, b)
 		if err != nil {
 			return "", err
@@ -214,6 +214,9 @@ func jsonText(c *Column, b []byte) (string, error) {
 	}
 	return string(appendString(nil, string(b))), nil
 }
+
+// utf8Charset reports whether text of charset cs is UTF-8 already.
+func utf8Charset(cs string) bool { return cs == "utf8mb4" || cs == "utf8mb3" || cs == "utf8" }
 
 // binaryPadLength is the declared length of a BINARY(n) column (and of
 // MariaDB's UUID, INET6 and INET4, stored as BINARY(16) and BINARY(4)),

@@ -844,3 +844,38 @@ func TestAppendRFC3339(t *testing.T) {
 		check(1+r.Int64N(1<<32-1), r.Int64N(1<<24), r.IntN(7))
 	}
 }
+
+// TestReaderFixValue checks the reader's conversion of deferred columns
+// against convert, and that a MariaDB JSON value (LONGTEXT in the binary
+// log, deferred in every row) costs no allocation of its own.
+func TestReaderFixValue(t *testing.T) {
+	r := &reader{}
+	jsonCol := &Column{Name: "j", Kind: KindJSON, SQLType: mysql.MYSQL_TYPE_BLOB, Charset: "utf8mb4"}
+	for _, tc := range []struct {
+		c *Column
+		v any
+	}{
+		{jsonCol, []byte(`{"a": [1, 2]}`)},
+		{jsonCol, []byte(`not json`)}, // delivered as a JSON string
+		{jsonCol, []byte{}},
+		{jsonCol, nil},
+		{jsonCol, `{"s": 1}`},
+		{&Column{Name: "j", Kind: KindJSON, SQLType: mysql.MYSQL_TYPE_BLOB, Charset: "latin1"}, []byte("[\"\xe9\"]")},
+		{&Column{Name: "j", Kind: KindJSON, SQLType: mysql.MYSQL_TYPE_JSON}, []byte(`[true]`)},
+		{&Column{Name: "u", Kind: KindUUID, SQLType: mysql.MYSQL_TYPE_STRING, Meta: 16}, []byte("0123456789abcdef")},
+	} {
+		want, werr := convert(tc.c, tc.v)
+		got, err := r.fixValue(tc.c, tc.v)
+		if !reflect.DeepEqual(got, want) || (err == nil) != (werr == nil) {
+			t.Errorf("%s %q: fixValue %#v, %v; convert %#v, %v", tc.c.Kind, tc.v, got, err, want, werr)
+		}
+	}
+	var doc any = []byte(`{"id": 123456, "tags": ["a", "b"], "ok": true}`) // boxed once, as the decoder hands it over
+	if n := testing.AllocsPerRun(1000, func() {
+		if _, err := r.fixValue(jsonCol, doc); err != nil {
+			t.Fatal(err)
+		}
+	}); n != 0 {
+		t.Errorf("a JSON value costs %.1f allocations, want none (arena and slot blocks only)", n)
+	}
+}

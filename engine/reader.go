@@ -2,6 +2,7 @@ package engine
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -84,6 +85,10 @@ type reader struct {
 	// lastBatch is the number of changes in the last batch handed on: the
 	// pending slice of the next is sized for as many.
 	lastBatch int
+	// text and box hold the values the reader converts itself (a
+	// decoder's deferred columns), as the decoder's own do.
+	text textArena
+	box  boxes
 }
 
 type mysqlGTID struct {
@@ -407,13 +412,24 @@ func (r *reader) image(t *Table, row []any, decoded bool, fix []int) ([]any, err
 		}
 	}
 	for _, i := range fix {
-		x, err := convert(&t.Columns[i], row[i])
+		x, err := r.fixValue(&t.Columns[i], row[i])
 		if err != nil {
 			return nil, fmt.Errorf("table %s column %s: %w", t.FullName(), t.Columns[i].Name, err)
 		}
 		img[i] = x
 	}
 	return img, nil
+}
+
+// fixValue is convert for a column a rowDecoder deferred. MariaDB's JSON
+// columns, logged as LONGTEXT and so deferred in every row, have their
+// text copied into the reader's arena and boxed in its slots: no string
+// and no interface allocated per value. Everything else is convert's.
+func (r *reader) fixValue(c *Column, v any) (any, error) {
+	if b, ok := v.([]byte); ok && c.Kind == KindJSON && c.SQLType != mysql.MYSQL_TYPE_JSON && utf8Charset(c.Charset) && json.Valid(b) {
+		return r.box.string(r.text.string(append(r.text.begin(len(b)), b...))), nil
+	}
+	return convert(c, v)
 }
 
 // flush hands on the pending changes as one batch, closing the
