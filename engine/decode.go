@@ -17,7 +17,8 @@ import (
 // on go-mysql's reading goroutine, overlapping with the reader, and does
 // less than go-mysql's own decoder: no fmt.Sprintf for temporal values, no
 // big.Int for DECIMAL, no per-row UnsignedMap, one []any block for many
-// rows and one byte arena for many values.
+// rows, one byte arena for the values it renders, and UTF-8 text and
+// bytes handed out as the event holds them, without a copy.
 //
 // For every column the decoder either delivers the final value, exactly as
 // convert would have made it from go-mysql's value, or, where the final
@@ -44,6 +45,7 @@ type rowDecoder struct {
 	match      func(db, table string) bool
 
 	plans map[uint64]*planEntry // by table id
+	rows  rowsBlock
 	vals  valueBlock
 	text  textArena
 	box   boxes
@@ -196,7 +198,7 @@ func (d *rowDecoder) decodeRows(e *replication.RowsEvent, pe *planEntry, data []
 	if e.ColumnBitmap2 != nil {
 		images = 2
 	}
-	rows := make([][]any, 0, len(data)/max(pe.rowBytes, 1)+2)
+	rows := d.rows.rows(len(data)/max(pe.rowBytes, 1) + 2)
 	nullBytes := (n + 7) / 8
 	res := p.done
 	pos := 0

@@ -15,8 +15,10 @@ import (
 	"reflect"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
+	"unsafe"
 
 	"github.com/go-mysql-org/go-mysql/mysql"
 	"github.com/go-mysql-org/go-mysql/replication"
@@ -784,11 +786,12 @@ func TestDecoderSkipsUnreadTables(t *testing.T) {
 	}
 }
 
-// decodeAllocBudget is what decoding a rows event may allocate beyond its
-// rows: the event, its header and row list (go-mysql's and the
-// decoder's), and the blocks rows, text and values are cut from, which
-// refill every few events.
-const decodeAllocBudget = 6
+// decodeAllocBudget is what decoding a rows event may allocate whatever
+// its rows: go-mysql's event, header and RowsEvent, and the blocks the
+// decoder cuts row lists, rows, rendered text and value slots from, which
+// refill every few events. (Text the event holds as delivered is not
+// copied at all.)
+const decodeAllocBudget = 4
 
 // TestDecodeAllocs holds the decoder to a fixed number of allocations per
 // event, whatever its number of rows and columns (here 75, of every type).
@@ -877,5 +880,109 @@ func TestReaderFixValue(t *testing.T) {
 		}
 	}); n != 0 {
 		t.Errorf("a JSON value costs %.1f allocations, want none (arena and slot blocks only)", n)
+	}
+}
+
+// TestSyncerPacketsNotReused pins what the decoder's text values rely
+// on (eventString, eventBytes): go-mysql's syncer hands every event its
+// own bytes and never writes them again. The decoder here runs on a real
+// syncer configured as a task's; every rows event's bytes, and every text
+// and BLOB value decoded from them, must be unchanged once the whole
+// range, many packets later, has been read.
+func TestSyncerPacketsNotReused(t *testing.T) {
+	srv := testdb.Start(t, testdb.Options{})
+	start := masterPos(t, srv)
+	stmts := []string{"CREATE DATABASE pk", "CREATE TABLE pk.t (id INT PRIMARY KEY, s VARCHAR(200) CHARACTER SET latin1, b BLOB, " +
+		"u VARCHAR(50) CHARACTER SET utf8mb4, l VARCHAR(50) CHARACTER SET latin1)"}
+	for tx := range 40 {
+		var rows []string
+		for i := range 50 {
+			id := tx*50 + i
+			rows = append(rows, fmt.Sprintf("(%d, REPEAT('%c', %d), REPEAT('%c', %d), 'grün %d', 'café %d')", id, 'a'+id%26, 1+id%150, 'A'+id%26, id%300, id, id))
+		}
+		stmts = append(stmts, "INSERT INTO pk.t VALUES "+strings.Join(rows, ", "))
+	}
+	srv.Exec(t, stmts...)
+	end := masterPos(t, srv)
+
+	type seen struct{ data, clone []byte }
+	// Recorded on the syncer's goroutine, which parses ahead of GetEvent.
+	var mu sync.Mutex
+	var events []seen
+	byEvent := map[*replication.RowsEvent][]byte{}
+	dec := newRowDecoder(mysql.MariaDBFlavor, nil, nil)
+	s := replication.NewBinlogSyncer(replication.BinlogSyncerConfig{
+		ServerID: 1<<31 | uint32(time.Now().UnixNano()&0xffff), Flavor: mysql.MariaDBFlavor,
+		Host: "127.0.0.1", Port: uint16(srv.Port()), User: srv.User(), Password: srv.Password(),
+		UseDecimal: true, TimestampStringLocation: time.UTC, VerifyChecksum: true,
+		EventCacheCount: eventCacheCount, Logger: slog.New(slog.DiscardHandler),
+		RowsEventDecodeFunc: func(e *replication.RowsEvent, data []byte) error {
+			mu.Lock()
+			events = append(events, seen{data: data, clone: bytes.Clone(data)})
+			byEvent[e] = data
+			mu.Unlock()
+			return dec.decode(e, data)
+		},
+	})
+	defer s.Close()
+	st, err := s.StartSync(start)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	var values []string // each text value as decoded, copied
+	var decoded [][]any
+	for file := start.Name; ; {
+		ev, err := st.GetEvent(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		switch e := ev.Event.(type) {
+		case *replication.RotateEvent:
+			file = string(e.NextLogName)
+		case *replication.RowsEvent:
+			rows, res := decodedRows(e)
+			if res == nil || !bytes.Equal(e.Table.Schema, []byte("pk")) {
+				continue
+			}
+			mu.Lock()
+			data := byEvent[e]
+			mu.Unlock()
+			within := func(p *byte, n int) bool {
+				return n > 0 && uintptr(unsafe.Pointer(p)) >= uintptr(unsafe.Pointer(&data[0])) &&
+					uintptr(unsafe.Pointer(p))+uintptr(n) <= uintptr(unsafe.Pointer(&data[0]))+uintptr(len(data))
+			}
+			for _, r := range rows {
+				s, b, u, l := r[1].(string), r[2].([]byte), r[3].(string), r[4].(string)
+				values = append(values, strings.Clone(s), string(b))
+				decoded = append(decoded, r)
+				// ASCII latin1 text, UTF-8 text and bytes are the event's
+				// own; latin1 beyond ASCII is converted.
+				if !within(unsafe.StringData(s), len(s)) || !within(unsafe.StringData(u), len(u)) || (len(b) > 0 && !within(&b[0], len(b))) {
+					t.Fatalf("row %v: a value that needs no conversion was copied", r[0])
+				}
+				if within(unsafe.StringData(l), len(l)) || !strings.HasPrefix(l, "café ") {
+					t.Fatalf("row %v: latin1 %q not converted", r[0], l)
+				}
+			}
+		}
+		if file == end.Name && ev.Header.LogPos >= end.Pos {
+			break
+		}
+	}
+	if len(decoded) != 2000 {
+		t.Fatalf("%d rows decoded, want 2000", len(decoded))
+	}
+	s.Close() // no more events recorded
+	for i, ev := range events {
+		if !bytes.Equal(ev.data, ev.clone) {
+			t.Fatalf("rows event %d: its bytes changed after it was decoded", i)
+		}
+	}
+	for i, r := range decoded {
+		if r[1].(string) != values[2*i] || string(r[2].([]byte)) != values[2*i+1] {
+			t.Fatalf("row %d: a value changed after it was decoded", i)
+		}
 	}
 }

@@ -89,8 +89,11 @@ func (d *rowDecoder) value(op *colOp, b []byte) (any, int, error) {
 		case opText:
 			switch op.charset {
 			case textUTF8:
-				return d.str(append(d.text.begin(l), raw...)), n, nil
+				return d.box.string(eventString(raw)), n, nil
 			case textLatin1:
+				if asciiPrefix(raw) == len(raw) {
+					return d.box.string(eventString(raw)), n, nil // UTF-8 as it is
+				}
 				return d.str(appendLatin1(d.text.begin(l+l/2), raw)), n, nil
 			}
 			var dst []byte
@@ -105,16 +108,38 @@ func (d *rowDecoder) value(op *colOp, b []byte) (any, int, error) {
 			}
 			return d.str(dst), n, nil
 		case opBytes:
-			dst := append(d.text.begin(max(l, op.pad)), raw...)
+			if l >= op.pad {
+				return d.box.bytes(eventBytes(raw)), n, nil
+			}
+			dst := append(d.text.begin(op.pad), raw...)
 			for len(dst) < op.pad {
 				dst = append(dst, 0)
 			}
 			return d.box.bytes(d.text.bytes(dst)), n, nil
 		default:
-			return d.box.bytes(d.text.bytes(append(d.text.begin(l), raw...))), n, nil
+			return d.box.bytes(eventBytes(raw)), n, nil
 		}
 	}
 	return nil, 0, fmt.Errorf("%w: op %d", errMalformed, op.code)
+}
+
+// eventString and eventBytes hand out a value as the event holds it,
+// without a copy: go-mysql reads every packet into a slice of its own and
+// never writes it again (TestSyncerPacketsNotReused), so the value is as
+// immutable as the arena's, and keeps the event's bytes alive instead of
+// a chunk of the arena. The bytes are capped: an append copies.
+func eventString(raw []byte) string {
+	if len(raw) == 0 {
+		return ""
+	}
+	return unsafe.String(unsafe.SliceData(raw), len(raw))
+}
+
+func eventBytes(raw []byte) []byte {
+	if len(raw) == 0 {
+		return []byte{} // empty, not NULL
+	}
+	return raw[:len(raw):len(raw)]
 }
 
 // str hands out dst, built in d.text, as a boxed string.
@@ -509,6 +534,27 @@ func (b *valueBlock) row(n int) []any {
 		b.free = make([]any, max(valueBlockSize, n))
 	}
 	r := b.free[:n:n]
+	b.free = b.free[n:]
+	return r
+}
+
+// rowsBlock hands out the [][]any of rows events cut from blocks: one
+// allocation for many events. A block lives as long as any slice cut from
+// it.
+type rowsBlock struct{ free [][]any }
+
+const rowsBlockSize = 1024
+
+// rows returns an empty slice with room for n rows, owned by the caller
+// (an append beyond n reallocates).
+func (b *rowsBlock) rows(n int) [][]any {
+	if n > rowsBlockSize/4 {
+		return make([][]any, 0, n)
+	}
+	if len(b.free) < n {
+		b.free = make([][]any, rowsBlockSize)
+	}
+	r := b.free[:0:n]
 	b.free = b.free[n:]
 	return r
 }
