@@ -986,3 +986,32 @@ func TestSyncerPacketsNotReused(t *testing.T) {
 		}
 	}
 }
+
+// TestGTIDStrings checks the reader's GTID formatting against go-mysql's.
+func TestGTIDStrings(t *testing.T) {
+	for _, g := range []mysql.MariadbGTID{{}, {DomainID: 0, ServerID: 1, SequenceNumber: 7}, {DomainID: 4294967295, ServerID: 4294967295, SequenceNumber: 18446744073709551615}, {DomainID: 3}} {
+		if got, want := mariadbGTIDString(&g), g.String(); got != want {
+			t.Errorf("GTID %+v: %q, want %q", g, got, want)
+		}
+	}
+	for _, set := range []string{"0-1-100", "0-1-100,1-2-5", "2-1-3,10-1-4", ""} {
+		s, err := mysql.ParseMariadbGTIDSet(set)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got, want := gtidSetString(s), s.String(); got != want {
+			t.Errorf("set %q: %q, want %q", set, got, want)
+		}
+	}
+	mysqlSet, err := mysql.ParseMysqlGTIDSet("3e11fa47-71ca-11e1-9e33-c80aa9429562:1-5")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := gtidSetString(mysqlSet), mysqlSet.String(); got != want {
+		t.Errorf("MySQL set: %q, want %q", got, want)
+	}
+	g := mysql.MariadbGTID{DomainID: 0, ServerID: 1, SequenceNumber: 123456789}
+	if n := testing.AllocsPerRun(100, func() { _ = mariadbGTIDString(&g) }); n > 1 {
+		t.Errorf("%.0f allocations a GTID, want 1", n)
+	}
+}

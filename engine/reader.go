@@ -187,7 +187,7 @@ func (r *reader) begin(h *replication.EventHeader, ev replication.Event) error {
 	switch e := ev.(type) {
 	case *replication.MariadbGTIDEvent:
 		g := e.GTID
-		r.open(h, g.String(), &g)
+		r.open(h, mariadbGTIDString(&g), &g)
 	case *replication.GtidTaggedLogEvent:
 		return r.beginMySQL(h, &e.GTIDEvent)
 	case *replication.GTIDEvent:
@@ -196,6 +196,33 @@ func (r *reader) begin(h *replication.EventHeader, ev replication.Event) error {
 		r.openAnonymous(h)
 	}
 	return nil
+}
+
+// mariadbGTIDString is g.String() in one allocation instead of
+// fmt.Sprintf's: it runs for every transaction.
+func mariadbGTIDString(g *mysql.MariadbGTID) string {
+	if g.DomainID == 0 && g.ServerID == 0 && g.SequenceNumber == 0 {
+		return ""
+	}
+	var buf [64]byte
+	b := strconv.AppendUint(buf[:0], uint64(g.DomainID), 10)
+	b = append(b, '-')
+	b = strconv.AppendUint(b, uint64(g.ServerID), 10)
+	b = append(b, '-')
+	b = strconv.AppendUint(b, g.SequenceNumber, 10)
+	return string(b)
+}
+
+// gtidSetString is s.String(), with the set of a single MariaDB domain
+// (the usual one) formatted by mariadbGTIDString: it runs for every
+// commit.
+func gtidSetString(s mysql.GTIDSet) string {
+	if m, ok := s.(*mysql.MariadbGTIDSet); ok && len(m.Sets) == 1 {
+		for _, g := range m.Sets {
+			return mariadbGTIDString(g)
+		}
+	}
+	return s.String()
 }
 
 // beginMySQL opens the transaction a MySQL GTID event announces, tagged
@@ -486,7 +513,7 @@ func (r *reader) commit(ctx context.Context, h *replication.EventHeader, c txCom
 		Timestamp:  int64(c.TS),
 	}
 	if r.gset != nil {
-		p.GTIDSet = r.gset.String()
+		p.GTIDSet = gtidSetString(r.gset)
 	}
 	if err := r.flush(ctx, emit, &p, int64(c.TS)); err != nil {
 		return err
