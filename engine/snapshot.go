@@ -150,12 +150,18 @@ func (s *snapshotReader) close() {
 }
 
 func (s *snapshotReader) open(ctx context.Context) error {
-	for range max(s.t.cfg.SnapshotParallel, 1) {
-		conn, err := connect(ctx, s.src)
-		if err != nil {
-			return err
-		}
-		s.conns = append(s.conns, conn)
+	// The connections are made side by side: each costs round trips.
+	n := max(s.t.cfg.SnapshotParallel, 1)
+	s.conns = make([]*client.Conn, n)
+	errs := make([]error, n)
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Go(func() { s.conns[i], errs[i] = openSnapshotConn(ctx, s.src) })
+	}
+	wg.Wait()
+	s.conns = slices.DeleteFunc(s.conns, func(c *client.Conn) bool { return c == nil })
+	if err := errors.Join(errs...); err != nil {
+		return err
 	}
 	s.conn = s.conns[0]
 	info, err := inspect(s.conn, s.src)
@@ -166,22 +172,6 @@ func (s *snapshotReader) open(ctx context.Context) error {
 	flush := s.t.cfg.SnapshotLocking == SnapshotLockingFlush
 	if info.Flavor != mysql.MariaDBFlavor && !flush {
 		return errSnapshotMySQL
-	}
-	// Values come as the column stores them (character_set_results =
-	// binary) and are converted as the binary log's are; TIMESTAMP is read
-	// in UTC. A chunk may wait on a slow sender mid-result: the server must
-	// not time the connection out meanwhile.
-	for _, conn := range s.conns {
-		for _, q := range []string{
-			"SET SESSION time_zone = '+00:00'",
-			"SET SESSION character_set_results = binary",
-			"SET SESSION net_write_timeout = 86400",
-			"SET SESSION TRANSACTION ISOLATION LEVEL REPEATABLE READ",
-		} {
-			if _, err := conn.Execute(q); err != nil {
-				return fmt.Errorf("%s: %w", q, err)
-			}
-		}
 	}
 	var file string
 	var pos uint32
@@ -203,6 +193,30 @@ func (s *snapshotReader) open(ctx context.Context) error {
 	}
 	s.at = position.Position{ServerID: info.ServerID, Flavor: info.Flavor, File: file, Pos: pos, GTIDSet: gtid, Timestamp: time.Now().Unix()}
 	return nil
+}
+
+// openSnapshotConn connects to src and sets the session up for reading
+// rows: values come as the column stores them (character_set_results =
+// binary) and are converted as the binary log's are; TIMESTAMP is read in
+// UTC. A chunk may wait on a slow sender mid-result: the server must not
+// time the connection out meanwhile.
+func openSnapshotConn(ctx context.Context, src Source) (*client.Conn, error) {
+	conn, err := connect(ctx, src)
+	if err != nil {
+		return nil, err
+	}
+	for _, q := range []string{
+		"SET SESSION time_zone = '+00:00'",
+		"SET SESSION character_set_results = binary",
+		"SET SESSION net_write_timeout = 86400",
+		"SET SESSION TRANSACTION ISOLATION LEVEL REPEATABLE READ",
+	} {
+		if _, err := conn.Execute(q); err != nil {
+			conn.Close()
+			return nil, fmt.Errorf("%s: %w", q, err)
+		}
+	}
+	return conn, nil
 }
 
 // viewPoint is the binary-log position a read view matches.

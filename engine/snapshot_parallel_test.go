@@ -271,11 +271,17 @@ func TestSnapshotViewsAgree(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			srv.Exec(t, "DELETE FROM v.t WHERE id > 60")
+			c, err := srv.Conn(context.Background())
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer c.Close()
 			calls, id := 0, 1000
+			var hookErr error
 			restore := engine.SetTestHookBetweenViews(func() {
-				if calls++; calls <= 2*tc.tries {
+				if calls++; calls <= 2*tc.tries && hookErr == nil {
 					id++
-					srv.Exec(t, fmt.Sprintf("INSERT INTO v.t VALUES (%d)", id))
+					_, hookErr = c.Execute(fmt.Sprintf("INSERT INTO v.t VALUES (%d)", id))
 				}
 			})
 			defer restore()
@@ -283,6 +289,9 @@ func TestSnapshotViewsAgree(t *testing.T) {
 			extra := "tables = [\"v.*\"]\nsnapshot = \"initial_only\"\nsnapshot_chunk_rows = 7\nsnapshot_parallel = 3"
 			if err := waitDone(t, startTask(t, taskConfig(t, srv, extra), checkpoint.NewMemStore(), sink)); err != nil {
 				t.Fatal(err)
+			}
+			if hookErr != nil {
+				t.Fatalf("commit between views: %v", hookErr)
 			}
 			var got []int
 			for _, r := range envelopeRows(t, sink) {
@@ -300,5 +309,56 @@ func TestSnapshotViewsAgree(t *testing.T) {
 				t.Errorf("snapshot read ids %v, want %v", got, want)
 			}
 		})
+	}
+}
+
+// TestSnapshotParallelResumes fails a snapshot read over four connections
+// at its fourth chunk, while the readers are ahead of delivery: the
+// checkpoint names the third chunk's last key, and the next run delivers
+// exactly the rows after it, in order.
+func TestSnapshotParallelResumes(t *testing.T) {
+	srv := testdb.Start(t, testdb.Options{})
+	stmts := []string{"CREATE DATABASE r", "CREATE TABLE r.a (id INT PRIMARY KEY)", "CREATE TABLE r.b (id INT PRIMARY KEY)"}
+	for i := 1; i <= 40; i++ {
+		stmts = append(stmts, fmt.Sprintf("INSERT INTO r.a VALUES (%d)", i*2), fmt.Sprintf("INSERT INTO r.b VALUES (%d)", i))
+	}
+	srv.Exec(t, stmts...)
+	store := checkpoint.NewMemStore()
+	extra := "tables = [\"r.*\"]\nsnapshot = \"initial_only\"\nsnapshot_chunk_rows = 5\nsnapshot_parallel = 4\nqueue_batches = 1"
+	chunks := 0
+	first := &hookSender{before: func(b *engine.Batch) error {
+		if len(b.Changes) > 0 {
+			if chunks++; chunks == 4 {
+				return permanentErr{}
+			}
+		}
+		return nil
+	}}
+	if err := waitDone(t, startTaskWith(t, taskConfig(t, srv, extra), store, first)); err == nil {
+		t.Fatal("first run: no error, want the sender's")
+	}
+	cp, err := store.Load(context.Background(), "t")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s := cp.Position.Snapshot; s == nil || s.Table != "r.a" || !slices.Equal(s.Key, []string{"i:30"}) || len(s.Done) != 0 {
+		t.Fatalf("checkpoint progress %+v, want r.a after key 30", cp.Position.Snapshot)
+	}
+	second := &capture{}
+	if err := waitDone(t, startTask(t, taskConfig(t, srv, extra), store, second)); err != nil {
+		t.Fatalf("second run: %v", err)
+	}
+	var got, want []string
+	for _, r := range envelopeRows(t, second) {
+		got = append(got, r.Table+"/"+string(r.After["id"]))
+	}
+	for i := 16; i <= 40; i++ {
+		want = append(want, fmt.Sprintf("a/%d", i*2))
+	}
+	for i := 1; i <= 40; i++ {
+		want = append(want, fmt.Sprintf("b/%d", i))
+	}
+	if !slices.Equal(got, want) {
+		t.Errorf("resumed run delivered %v, want %v", got, want)
 	}
 }
