@@ -362,3 +362,23 @@ func TestSnapshotParallelResumes(t *testing.T) {
 		t.Errorf("resumed run delivered %v, want %v", got, want)
 	}
 }
+
+// TestSnapshotFlushNeedsReload: snapshot_locking = "flush" with a user
+// that may not take the global read lock stops the task with an error
+// naming the setting and the privilege, and delivers nothing.
+func TestSnapshotFlushNeedsReload(t *testing.T) {
+	srv := testdb.Start(t, testdb.Options{})
+	srv.Exec(t, "CREATE DATABASE f", "CREATE TABLE f.t (id INT PRIMARY KEY)", "INSERT INTO f.t VALUES (1)",
+		"CREATE USER 'noreload'@'%'",
+		"GRANT SELECT, REPLICATION SLAVE, REPLICATION CLIENT ON *.* TO 'noreload'@'%'")
+	cfg := taskConfig(t, srv, "tables = [\"f.*\"]\nsnapshot = \"initial\"\nsnapshot_locking = \"flush\"")
+	cfg.Sources[0].User = "noreload"
+	sink := &capture{}
+	err := waitDone(t, startTask(t, cfg, checkpoint.NewMemStore(), sink))
+	if err == nil || !strings.Contains(err.Error(), `snapshot_locking = "flush"`) || !strings.Contains(err.Error(), "RELOAD") {
+		t.Fatalf("task ended with %v, want the lock's error naming snapshot_locking and RELOAD", err)
+	}
+	if n := sink.count(); n != 0 {
+		t.Errorf("%d rows delivered without a consistent point", n)
+	}
+}
