@@ -451,7 +451,9 @@ type snapColumn struct {
 // A table without one is a single unit, a full scan.
 //
 // Chunk readers claim units under mu and queue them on units in the order
-// they are claimed, the order the deliverer takes them in.
+// they are claimed, the order the deliverer takes them in. units holds as
+// many as there are readers and each unit buffers one batch, so at most
+// 2 × readers + 1 batches wait between the readers and the pipeline.
 type snapshotPlan struct {
 	start    position.Position // where the stream begins (P1)
 	tables   []string
