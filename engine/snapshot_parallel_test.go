@@ -325,15 +325,7 @@ func TestSnapshotParallelResumes(t *testing.T) {
 	srv.Exec(t, stmts...)
 	store := checkpoint.NewMemStore()
 	extra := "tables = [\"r.*\"]\nsnapshot = \"initial_only\"\nsnapshot_chunk_rows = 5\nsnapshot_parallel = 4\nqueue_batches = 1"
-	chunks := 0
-	first := &hookSender{before: func(b *engine.Batch) error {
-		if len(b.Changes) > 0 {
-			if chunks++; chunks == 4 {
-				return permanentErr{}
-			}
-		}
-		return nil
-	}}
+	first := failingAtChunk(4)
 	if err := waitDone(t, startTaskWith(t, taskConfig(t, srv, extra), store, first)); err == nil {
 		t.Fatal("first run: no error, want the sender's")
 	}
@@ -381,4 +373,18 @@ func TestSnapshotFlushNeedsReload(t *testing.T) {
 	if n := sink.count(); n != 0 {
 		t.Errorf("%d rows delivered without a consistent point", n)
 	}
+}
+
+// failingAtChunk returns a sender that records batches until the n-th one
+// with rows, which it refuses for good.
+func failingAtChunk(n int) *hookSender {
+	chunks := 0
+	return &hookSender{before: func(b *engine.Batch) error {
+		if len(b.Changes) > 0 {
+			if chunks++; chunks == n {
+				return permanentErr{}
+			}
+		}
+		return nil
+	}}
 }
