@@ -33,6 +33,9 @@ const (
 	SnapshotInitialOnly = "initial_only" // snapshot the tables once, then stop
 	SnapshotWhenNeeded  = "when_needed"  // snapshot without a checkpoint, or when the source no longer has its position
 
+	SnapshotLockingNone  = "none"  // MariaDB: no lock; the read views' binary-log position comes with them
+	SnapshotLockingFlush = "flush" // FLUSH TABLES WITH READ LOCK while the read views open (needed on MySQL)
+
 	TLSOff        = "off"
 	TLSOn         = "on"
 	TLSSkipVerify = "skip-verify" // encrypt without checking the certificate
@@ -79,6 +82,13 @@ type TaskConfig struct {
 	// SnapshotChunkRows is how many rows a snapshot reads per query and
 	// delivers per transaction-like batch; default 10000.
 	SnapshotChunkRows int
+	// SnapshotParallel is how many connections an initial snapshot reads
+	// chunks over at once, all at the same consistent point; default 2.
+	SnapshotParallel int
+	// SnapshotLocking is SnapshotLockingNone (default) or
+	// SnapshotLockingFlush: how the snapshot's read views are opened at one
+	// binary-log position.
+	SnapshotLocking string
 	// IncludeQuery fills each row change's Query with the SQL statement
 	// that made it, from the annotate (MariaDB) or rows-query (MySQL)
 	// events the server logs before a statement's rows: MariaDB with
@@ -230,6 +240,8 @@ func (c TaskConfig) WithDefaults() TaskConfig {
 	}
 	def(&c.Snapshot, SnapshotNever)
 	def(&c.SnapshotChunkRows, 10000)
+	def(&c.SnapshotParallel, 2)
+	def(&c.SnapshotLocking, SnapshotLockingNone)
 	def(&c.CheckpointInterval, time.Second)
 	def(&c.BatchRows, 256)
 	def(&c.QueueBatches, 16)
@@ -294,6 +306,7 @@ func (c TaskConfig) Validate() error {
 	oneOf("Schema", c.Schema, SchemaMetadata, SchemaLive)
 	oneOf("OnError", c.OnError, OnErrorStop, OnErrorDeadLetter)
 	oneOf("Snapshot", c.Snapshot, SnapshotNever, SnapshotInitial, SnapshotInitialOnly, SnapshotWhenNeeded)
+	oneOf("SnapshotLocking", c.SnapshotLocking, SnapshotLockingNone, SnapshotLockingFlush)
 	for field, v := range map[string]string{"HeartbeatTable": c.HeartbeatTable, "SignalTable": c.SignalTable} {
 		if db, table, ok := strings.Cut(v, "."); v != "" && (!ok || db == "" || table == "" || strings.Contains(table, ".")) {
 			bad("%s %q: want db.table", field, v)
@@ -324,6 +337,7 @@ func (c TaskConfig) Validate() error {
 		}
 	}
 	positive("SnapshotChunkRows", c.SnapshotChunkRows)
+	positive("SnapshotParallel", c.SnapshotParallel)
 	positive("BatchRows", c.BatchRows)
 	positive("QueueBatches", c.QueueBatches)
 	positive("GroupBytes", c.GroupBytes)

@@ -38,6 +38,8 @@ func TestTaskConfigDefaults(t *testing.T) {
 		{"Tables", strings.Join(c.Tables, ","), "*.*"},
 		{"Snapshot", c.Snapshot, engine.SnapshotNever},
 		{"SnapshotChunkRows", c.SnapshotChunkRows, 10000},
+		{"SnapshotParallel", c.SnapshotParallel, 2},
+		{"SnapshotLocking", c.SnapshotLocking, engine.SnapshotLockingNone},
 		{"CheckpointInterval", c.CheckpointInterval, time.Second},
 		{"BatchRows", c.BatchRows, 256},
 		{"QueueBatches", c.QueueBatches, 16},
@@ -93,6 +95,7 @@ func TestTaskConfigValidate(t *testing.T) {
 			c.Handlers = []engine.PluginConfig{engine.PluginConfig{Plugin: "x/kafka.wasm"}.WithDefaults()}
 		}, []string{`Senders[0].Name "kafka" is used twice`}},
 		{"several at once", func(c *engine.TaskConfig) { c.BatchRows, c.QueueBatches = -1, -2 }, []string{"BatchRows -1", "QueueBatches -2"}},
+		{"snapshot reading", func(c *engine.TaskConfig) { c.SnapshotParallel, c.SnapshotLocking = 0, "lock" }, []string{"SnapshotParallel 0: want a positive number", `SnapshotLocking "lock": want one of ["none" "flush"]`}},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			c := minimalTask()

@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/base64"
@@ -10,6 +11,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/go-mysql-org/go-mysql/client"
@@ -36,6 +38,11 @@ import (
 // SNAPSHOT makes the server report, in the same session, the binary-log
 // position its read view matches (binlog_snapshot_file and
 // binlog_snapshot_position), and BINLOG_GTID_POS gives the GTID set there.
+// The rows are read over snapshot_parallel connections whose views report
+// the same position (openLockFree), or, with snapshot_locking = "flush"
+// (required on MySQL), whose views were opened while FLUSH TABLES WITH READ
+// LOCK held every commit (openLocked). Chunks are cut and read side by side
+// and delivered in key order by one goroutine (snapshotPlan, deliver).
 //
 // Every batch commits at P1 with the snapshot's progress attached (see
 // position.Snapshot): the checkpoint thus says which tables are done and
@@ -45,8 +52,9 @@ import (
 // changes between P1 and P2 again, which converges (at least once); starting
 // at P2 would lose those changes for the rows read at P1.
 
-// errSnapshotMySQL: the initial snapshot is implemented for MariaDB only.
-var errSnapshotMySQL = errors.New("snapshot: the initial snapshot needs MariaDB (MySQL has no lock-free way to learn a read view's binary-log position)")
+// errSnapshotMySQL: on MySQL the initial snapshot needs snapshot_locking =
+// "flush".
+var errSnapshotMySQL = errors.New(`snapshot: MySQL has no lock-free way to learn a read view's binary-log position: set snapshot_locking = "flush" to take a brief global read lock while the snapshot opens`)
 
 // needsSnapshot reports whether the task reads its tables before it
 // streams: a snapshot mode is set and the checkpoint is empty or names an
@@ -71,7 +79,7 @@ func (t *Task) snapshot(ctx context.Context, p *pipeline, cp *checkpoint.Checkpo
 			continue
 		}
 		err = s.run(ctx, cp)
-		s.conn.Close()
+		s.close()
 		if ctx.Err() != nil {
 			return ctx.Err() // stopping: the checkpoint keeps the progress
 		}
@@ -97,97 +105,281 @@ func (t *Task) snapshotWhenNeeded(ctx context.Context, p *pipeline, cp *checkpoi
 	return t.read(ctx, p, cp)
 }
 
-// snapshotReader reads one consistent snapshot over one connection. It
-// belongs to the task's reading goroutine.
+// snapshotReader reads one consistent snapshot. Its connections (conns)
+// all hold a read view at the same point (at); conn is the one a method
+// runs its statements on. The reading goroutine owns it; each chunk
+// reader works on a copy with its own conn.
 type snapshotReader struct {
-	t    *Task
-	p    *pipeline
-	src  Source
-	conn *client.Conn
-	info *serverInfo
+	t     *Task
+	p     *pipeline
+	src   Source
+	conn  *client.Conn
+	conns []*client.Conn
+	info  *serverInfo
 	// at is this read's consistent point; its commit time is when the
 	// snapshot started.
 	at position.Position
 }
 
+// snapshotLockWait is the lock_wait_timeout, in seconds, of FLUSH TABLES
+// WITH READ LOCK: the lock waits for running statements, and every write
+// on the server waits behind it, so it gives up rather than stall them.
+const snapshotLockWait = 10
+
+// snapshotOpenTries is how often opening the read views without a lock is
+// tried before reading over the connections whose view matched the first.
+const snapshotOpenTries = 5
+
+// openSnapshot connects snapshot_parallel times to src and opens a read
+// view at one binary-log position on every connection.
 func openSnapshot(ctx context.Context, t *Task, p *pipeline, src Source) (*snapshotReader, error) {
-	conn, err := connect(ctx, src)
+	s := &snapshotReader{t: t, p: p, src: src}
+	err := s.open(ctx)
 	if err != nil {
-		return nil, err
-	}
-	s := &snapshotReader{t: t, p: p, src: src, conn: conn}
-	if err := s.begin(); err != nil {
-		conn.Close()
+		s.close()
 		return nil, fmt.Errorf("task %s: snapshot on %s: %w", t.cfg.Name, src.Addr, err)
 	}
 	return s, nil
 }
 
-// begin opens the consistent-snapshot transaction and reads its point.
-func (s *snapshotReader) begin() error {
+func (s *snapshotReader) close() {
+	for _, c := range s.conns {
+		c.Close()
+	}
+	s.conns, s.conn = nil, nil
+}
+
+func (s *snapshotReader) open(ctx context.Context) error {
+	// The connections are made side by side: each costs round trips.
+	n := max(s.t.cfg.SnapshotParallel, 1)
+	s.conns = make([]*client.Conn, n)
+	errs := make([]error, n)
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Go(func() { s.conns[i], errs[i] = openSnapshotConn(ctx, s.src) })
+	}
+	wg.Wait()
+	s.conns = slices.DeleteFunc(s.conns, func(c *client.Conn) bool { return c == nil })
+	if err := errors.Join(errs...); err != nil {
+		return err
+	}
+	s.conn = s.conns[0]
 	info, err := inspect(s.conn, s.src)
 	if err != nil {
 		return err
 	}
 	s.info = info
-	if info.Flavor != mysql.MariaDBFlavor {
+	flush := s.t.cfg.SnapshotLocking == SnapshotLockingFlush
+	if info.Flavor != mysql.MariaDBFlavor && !flush {
 		return errSnapshotMySQL
 	}
-	// Values come as the column stores them (character_set_results =
-	// binary) and are converted as the binary log's are; TIMESTAMP is read
-	// in UTC. A chunk may wait on a slow sender mid-result: the server must
-	// not time the connection out meanwhile.
+	var file string
+	var pos uint32
+	var gtid string
+	if flush {
+		file, pos, gtid, err = s.openLocked(ctx)
+	} else {
+		file, pos, err = s.openLockFree()
+	}
+	if err != nil {
+		return err
+	}
+	if info.Flavor == mysql.MariaDBFlavor {
+		// The GTID set at exactly that position: @@gtid_binlog_pos is not
+		// part of the read view and may already count later transactions.
+		if gtid, err = mariadbGTIDAt(s.conn, file, pos); err != nil {
+			return err
+		}
+	}
+	s.at = position.Position{ServerID: info.ServerID, Flavor: info.Flavor, File: file, Pos: pos, GTIDSet: gtid, Timestamp: time.Now().Unix()}
+	return nil
+}
+
+// openSnapshotConn connects to src and sets the session up for reading
+// rows: values come as the column stores them (character_set_results =
+// binary) and are converted as the binary log's are; TIMESTAMP is read in
+// UTC. A chunk may wait on a slow sender mid-result: the server must not
+// time the connection out meanwhile.
+func openSnapshotConn(ctx context.Context, src Source) (*client.Conn, error) {
+	conn, err := connect(ctx, src)
+	if err != nil {
+		return nil, err
+	}
 	for _, q := range []string{
 		"SET SESSION time_zone = '+00:00'",
 		"SET SESSION character_set_results = binary",
 		"SET SESSION net_write_timeout = 86400",
 		"SET SESSION TRANSACTION ISOLATION LEVEL REPEATABLE READ",
-		"START TRANSACTION WITH CONSISTENT SNAPSHOT, READ ONLY",
 	} {
-		if _, err := s.conn.Execute(q); err != nil {
-			return fmt.Errorf("%s: %w", q, err)
+		if _, err := conn.Execute(q); err != nil {
+			conn.Close()
+			return nil, fmt.Errorf("%s: %w", q, err)
 		}
 	}
-	r, err := s.conn.Execute("SHOW STATUS LIKE 'binlog_snapshot_%'")
-	if err != nil {
-		return fmt.Errorf("read the snapshot's binary-log position: %w", err)
+	return conn, nil
+}
+
+// viewPoint is the binary-log position a read view matches.
+type viewPoint struct {
+	file string
+	pos  uint32
+}
+
+// startViews opens a consistent-snapshot transaction on every connection
+// at once and, on MariaDB, returns the position each view matches
+// (binlog_snapshot_file and binlog_snapshot_position, which the server
+// takes with the view, under the lock that orders commits).
+func (s *snapshotReader) startViews() ([]viewPoint, error) {
+	points := make([]viewPoint, len(s.conns))
+	errs := make([]error, len(s.conns))
+	var wg sync.WaitGroup
+	for i, conn := range s.conns {
+		if testHookBetweenViews != nil && i > 0 {
+			wg.Wait()
+			testHookBetweenViews()
+		}
+		wg.Go(func() {
+			const q = "START TRANSACTION WITH CONSISTENT SNAPSHOT, READ ONLY"
+			if _, err := conn.Execute(q); err != nil {
+				errs[i] = fmt.Errorf("%s: %w", q, err)
+				return
+			}
+			if s.info.Flavor == mysql.MariaDBFlavor {
+				points[i], errs[i] = viewPosition(conn)
+			}
+		})
 	}
-	var file string
-	var pos uint64
+	wg.Wait()
+	return points, errors.Join(errs...)
+}
+
+// testHookBetweenViews, when set, makes startViews open the views one
+// after the other and run it between two.
+var testHookBetweenViews func()
+
+// viewPosition reads the binary-log position of conn's read view (MariaDB).
+func viewPosition(conn *client.Conn) (viewPoint, error) {
+	r, err := conn.Execute("SHOW STATUS LIKE 'binlog_snapshot_%'")
+	if err != nil {
+		return viewPoint{}, fmt.Errorf("read the snapshot's binary-log position: %w", err)
+	}
+	var p viewPoint
 	for i := range r.RowNumber() {
 		name, _ := r.GetString(i, 0)
 		switch strings.ToLower(name) {
 		case "binlog_snapshot_file":
-			file = cellString(r, i, 1)
+			p.file = cellString(r, i, 1)
 		case "binlog_snapshot_position":
 			v, _ := r.GetString(i, 1)
-			pos, _ = strconv.ParseUint(v, 10, 32)
+			n, _ := strconv.ParseUint(v, 10, 32)
+			p.pos = uint32(n)
 		}
 	}
-	if file == "" || pos == 0 {
-		return fmt.Errorf("the server reports no binary-log position for the snapshot (binlog_snapshot_file %q): enable log_bin on the source", file)
+	if p.file == "" || p.pos == 0 {
+		return viewPoint{}, fmt.Errorf("the server reports no binary-log position for the snapshot (binlog_snapshot_file %q): enable log_bin on the source", p.file)
 	}
-	// The GTID set at exactly that position: @@gtid_binlog_pos is not part
-	// of the read view and may already count later transactions.
-	gtid, err := mariadbGTIDAt(s.conn, file, uint32(pos))
+	return p, nil
+}
+
+// openLockFree opens the read views without a lock (MariaDB). Views at
+// the same binary-log position see the same committed transactions, so
+// the snapshot reads only over connections whose view matches the first
+// one's; a commit landing while they open makes them differ, and they are
+// opened again, at most snapshotOpenTries times, after which the snapshot
+// reads over the matching connections only (at least the first).
+func (s *snapshotReader) openLockFree() (string, uint32, error) {
+	for try := 1; ; try++ {
+		points, err := s.startViews()
+		if err != nil {
+			return "", 0, err
+		}
+		same := 0
+		for _, p := range points {
+			if p == points[0] {
+				same++
+			}
+		}
+		if same == len(points) {
+			return points[0].file, points[0].pos, nil
+		}
+		if try == snapshotOpenTries {
+			keep := s.conns[:0]
+			for i, conn := range s.conns {
+				if points[i] == points[0] {
+					keep = append(keep, conn)
+				} else {
+					conn.Close()
+				}
+			}
+			clear(s.conns[len(keep):])
+			s.conns = keep
+			s.t.log.Warn("snapshot: commits kept moving the binary log while the read views opened: reading over fewer connections (snapshot_locking = \"flush\" holds commits while they open)",
+				"connections", len(keep), "snapshot_parallel", s.t.cfg.SnapshotParallel)
+			return points[0].file, points[0].pos, nil
+		}
+		for _, conn := range s.conns {
+			if _, err := conn.Execute("ROLLBACK"); err != nil {
+				return "", 0, fmt.Errorf("rollback: %w", err)
+			}
+		}
+	}
+}
+
+// openLocked opens the read views while FLUSH TABLES WITH READ LOCK,
+// taken on a connection of its own, holds every commit, and reads the
+// binary-log position (and on MySQL the executed GTID set) before
+// releasing it: every view then sees exactly the transactions up to that
+// position. On MariaDB each view's own position must agree.
+func (s *snapshotReader) openLocked(ctx context.Context) (string, uint32, string, error) {
+	lock, err := connect(ctx, s.src)
 	if err != nil {
-		return err
+		return "", 0, "", err
 	}
-	s.at = position.Position{ServerID: info.ServerID, Flavor: info.Flavor, File: file, Pos: uint32(pos), GTIDSet: gtid, Timestamp: time.Now().Unix()}
-	return nil
+	defer lock.Close()
+	if _, err := lock.Execute("SET SESSION lock_wait_timeout = " + strconv.Itoa(snapshotLockWait)); err != nil {
+		return "", 0, "", fmt.Errorf("set lock_wait_timeout: %w", err)
+	}
+	took := time.Now()
+	if _, err := lock.Execute("FLUSH TABLES WITH READ LOCK"); err != nil {
+		return "", 0, "", fmt.Errorf("FLUSH TABLES WITH READ LOCK (snapshot_locking = \"flush\"; it needs the RELOAD privilege and waits at most %d s for running statements): %w", snapshotLockWait, err)
+	}
+	points, err := s.startViews()
+	var file, gtid string
+	var pos uint32
+	if err == nil {
+		file, pos, gtid, err = masterStatus(lock)
+	}
+	if _, uerr := lock.Execute("UNLOCK TABLES"); uerr != nil && err == nil {
+		err = fmt.Errorf("unlock tables: %w", uerr)
+	}
+	held := time.Since(took)
+	if err != nil {
+		return "", 0, "", err
+	}
+	for _, p := range points {
+		if s.info.Flavor == mysql.MariaDBFlavor && (p != viewPoint{file, pos}) {
+			return "", 0, "", fmt.Errorf("a read view opened under FLUSH TABLES WITH READ LOCK is at %s:%d, the binary log at %s:%d", p.file, p.pos, file, pos)
+		}
+	}
+	s.t.log.Info("snapshot: read views opened under FLUSH TABLES WITH READ LOCK", "held", held, "connections", len(s.conns), "position", fmt.Sprintf("%s:%d", file, pos))
+	return file, pos, gtid, nil
 }
 
 // run reads every table the snapshot has not finished, then leaves
 // cp.Position at the stream's start.
+//
+// Chunks are read over every connection at once (see snapshotPlan) and
+// handed to the pipeline in key order, table by table, by this goroutine
+// alone: a chunk's batch carries the progress of everything before it.
 func (s *snapshotReader) run(ctx context.Context, cp *checkpoint.Checkpoint) error {
 	start, progress := s.at, position.Snapshot{}
 	if cp.Position.Snapshot != nil {
 		start, progress = cp.Position, *cp.Position.Snapshot
 		start.Snapshot = nil
 		s.t.log.Info("resuming snapshot", "source", s.src.Addr, "stream_from", start.String(), "read_at", s.at.String(),
-			"tables_done", len(progress.Done), "table", progress.Table)
+			"tables_done", len(progress.Done), "table", progress.Table, "connections", len(s.conns))
 	} else {
-		s.t.log.Info("starting snapshot", "source", s.src.Addr, "position", s.at.String())
+		s.t.log.Info("starting snapshot", "source", s.src.Addr, "position", s.at.String(), "connections", len(s.conns))
 		begun := start
 		begun.Snapshot = &position.Snapshot{}
 		if err := s.p.start(ctx, begun); err != nil {
@@ -199,18 +391,20 @@ func (s *snapshotReader) run(ctx context.Context, cp *checkpoint.Checkpoint) err
 		return fmt.Errorf("task %s: snapshot on %s: %w", s.t.cfg.Name, s.src.Addr, err)
 	}
 	s.t.snapshotBegin(s.conn, tables, progress.Done, progress.Table)
-	for _, name := range tables {
-		if slices.Contains(progress.Done, name) {
-			continue
-		}
-		var after []string
-		if progress.Table == name {
-			after = progress.Key
-		}
-		db, table, _ := strings.Cut(name, ".")
-		if err := s.table(ctx, start, &progress, db, table, after); err != nil {
-			return fmt.Errorf("task %s: snapshot of %s on %s: %w", s.t.cfg.Name, name, s.src.Addr, err)
-		}
+	plan := &snapshotPlan{start: start, tables: tables, progress: progress, chunk: s.t.cfg.SnapshotChunkRows,
+		units: make(chan *snapUnit, len(s.conns))}
+	rctx, cancel := context.WithCancel(ctx)
+	var wg sync.WaitGroup
+	for _, conn := range s.conns {
+		w := *s
+		w.conn = conn
+		wg.Go(func() { w.work(rctx, plan) })
+	}
+	err = s.deliver(rctx, start, &progress, plan.units)
+	cancel()
+	wg.Wait()
+	if err != nil {
+		return err
 	}
 	// The snapshot is complete: the stream begins at P1.
 	done := start
@@ -250,117 +444,313 @@ type snapColumn struct {
 	keyParam string
 }
 
-// table reads db.table in key order, chunk by chunk, after the key after
-// (nil: from the start), emitting a batch per chunk.
-func (s *snapshotReader) table(ctx context.Context, start position.Position, progress *position.Snapshot, db, table string, after []string) error {
+// snapshotPlan hands out the snapshot's chunks (units) in delivery order:
+// the tables in name order, each in key order. A table with a usable key
+// is cut where its rows are: a unit is the snapshot_chunk_rows rows after
+// the previous unit's last key, and the key ending it is found by a query
+// reading only the key (LIMIT 1 OFFSET chunk-1) in the same read view, so
+// the units of a table cover its keys exactly once whatever their values.
+// A table without one is a single unit, a full scan.
+//
+// Chunk readers claim units under mu and queue them on units in the order
+// they are claimed, the order the deliverer takes them in. units holds as
+// many as there are readers and each unit buffers one batch, so at most
+// 2 × readers + 1 batches wait between the readers and the pipeline.
+type snapshotPlan struct {
+	start    position.Position // where the stream begins (P1)
+	tables   []string
+	progress position.Snapshot // where the checkpoint resumes
+	chunk    int
+	units    chan *snapUnit
+
+	mu     sync.Mutex
+	next   int        // index in tables of the next table to begin
+	cur    *snapTable // the table being cut; nil between tables
+	after  []any      // cur's key after which the next unit starts
+	closed bool       // the last unit (or an error) is queued
+}
+
+// snapTable is a table being read and how its rows are selected.
+type snapTable struct {
+	t      *Table
+	name   string
+	cols   []snapColumn
+	keyed  bool
+	sel    string // SELECT <columns> FROM <table>
+	keys   string // (k1, k2)
+	order  string // k1, k2
+	param  string // (?, ?) as keys compare
+	keySel string // SELECT <key columns> FROM <table>
+}
+
+// snapUnit is one chunk to read: a table's rows after key after (nil:
+// from its first row) up to and including key to (nil: to its last row).
+// Its reader sends its batches on out, in order, and closes it; err, set
+// before out is closed, is why the unit stopped early. A unit with no
+// table ends the plan (err: because planning failed).
+type snapUnit struct {
+	table     *snapTable
+	after, to []any
+	out       chan *Batch
+	err       error
+}
+
+// claim returns the next unit to read, queued for the deliverer, or nil
+// when there is none. s.conn plans it: it describes tables and finds
+// where the unit ends.
+func (s *snapshotReader) claim(ctx context.Context, plan *snapshotPlan) *snapUnit {
+	plan.mu.Lock()
+	defer plan.mu.Unlock()
+	if plan.closed {
+		return nil
+	}
+	u, err := s.plan(ctx, plan)
+	if u == nil || err != nil {
+		plan.closed = true
+		u = &snapUnit{err: err}
+	} else {
+		u.out = make(chan *Batch, 1)
+	}
+	select {
+	case plan.units <- u:
+	case <-ctx.Done():
+		plan.closed = true
+		return nil
+	}
+	if u.table == nil {
+		return nil
+	}
+	return u
+}
+
+// plan cuts the next unit; nil when every table is planned. plan.mu is
+// held.
+func (s *snapshotReader) plan(ctx context.Context, plan *snapshotPlan) (*snapUnit, error) {
+	for plan.cur == nil {
+		if plan.next == len(plan.tables) {
+			return nil, nil
+		}
+		name := plan.tables[plan.next]
+		plan.next++
+		if slices.Contains(plan.progress.Done, name) {
+			continue
+		}
+		db, table, _ := strings.Cut(name, ".")
+		st, err := s.snapTable(ctx, db, table)
+		if err != nil {
+			return nil, fmt.Errorf("snapshot of %s: %w", name, err)
+		}
+		plan.cur, plan.after = st, nil
+		if plan.progress.Table == name && plan.progress.Key != nil {
+			if plan.after, err = decodeKey(plan.progress.Key); err != nil {
+				return nil, fmt.Errorf("snapshot of %s: checkpoint: %w", name, err)
+			}
+		}
+	}
+	st := plan.cur
+	u := &snapUnit{table: st, after: plan.after}
+	if !st.keyed {
+		plan.cur = nil
+		return u, nil
+	}
+	q := st.keySel
+	if u.after != nil {
+		q += " WHERE " + st.keys + " > " + st.param
+	}
+	q += " ORDER BY " + st.order + " LIMIT 1 OFFSET " + strconv.Itoa(plan.chunk-1)
+	r, err := s.conn.Execute(q, u.after...)
+	if err != nil {
+		return nil, fmt.Errorf("snapshot of %s: find where the chunk ends: %w", st.name, err)
+	}
+	defer r.Close()
+	if len(r.Values) == 0 {
+		plan.cur = nil // the table's last unit
+		return u, nil
+	}
+	u.to = make([]any, len(r.Values[0]))
+	for i := range r.Values[0] {
+		u.to[i] = keyArg(&r.Values[0][i])
+	}
+	plan.after = u.to
+	return u, nil
+}
+
+// snapTable describes db.table and builds its statements.
+func (s *snapshotReader) snapTable(ctx context.Context, db, table string) (*snapTable, error) {
 	t, cols, err := s.describe(ctx, db, table)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	name := t.FullName()
+	st := &snapTable{t: t, name: t.FullName(), cols: cols, keyed: t.KeyKind == KeyPrimary && keysetable(t)}
 	sel := make([]string, len(cols))
 	for i := range cols {
 		sel[i] = cols[i].expr
 	}
 	from := " FROM " + quoteIdent(db) + "." + quoteIdent(table)
-	keyed := t.KeyKind == KeyPrimary && keysetable(t)
-	chunk := s.t.cfg.SnapshotChunkRows
-	if !keyed {
+	st.sel = "SELECT " + strings.Join(sel, ", ") + from
+	if !st.keyed {
 		// One scan, not resumable within the table: delivered chunks are
 		// read again after a restart.
-		s.t.log.Info("snapshot: table has no usable primary key: one full scan", "table", name)
-		if _, _, err := s.scan(ctx, start, progress, t, cols, "SELECT "+strings.Join(sel, ", ")+from, nil, false); err != nil {
-			return err
-		}
-		return s.finish(ctx, start, progress, name)
+		s.t.log.Info("snapshot: table has no usable primary key: one full scan", "table", st.name)
+		return st, nil
 	}
-	var keyCols, params []string
+	var keyCols, keySel, params []string
 	for _, k := range t.Key {
 		keyCols = append(keyCols, quoteIdent(t.Columns[k].Name))
+		keySel = append(keySel, cols[k].expr)
 		params = append(params, cols[k].keyParam)
 	}
-	order := " ORDER BY " + strings.Join(keyCols, ", ") + " LIMIT " + strconv.Itoa(chunk)
-	first := "SELECT " + strings.Join(sel, ", ") + from + order
-	next := "SELECT " + strings.Join(sel, ", ") + from + " WHERE (" + strings.Join(keyCols, ", ") + ") > (" + strings.Join(params, ", ") + ")" + order
-	var args []any
-	if after != nil {
-		if args, err = decodeKey(after); err != nil {
-			return fmt.Errorf("checkpoint: %w", err)
-		}
-	}
+	st.order = strings.Join(keyCols, ", ")
+	st.keys = "(" + st.order + ")"
+	st.param = "(" + strings.Join(params, ", ") + ")"
+	st.keySel = "SELECT " + strings.Join(keySel, ", ") + from
+	return st, nil
+}
+
+// work claims units and reads them until the plan is exhausted, a unit
+// fails, or ctx ends.
+func (s *snapshotReader) work(ctx context.Context, plan *snapshotPlan) {
 	for {
-		q := first
-		if args != nil {
-			q = next
+		u := s.claim(ctx, plan)
+		if u == nil {
+			return
 		}
-		last, n, err := s.scan(ctx, start, progress, t, cols, q, args, true)
-		if err != nil {
-			return err
+		u.err = s.scan(ctx, plan, u)
+		close(u.out)
+		if u.err != nil {
+			return
 		}
-		if n < chunk {
-			return s.finish(ctx, start, progress, name)
-		}
-		args = last
 	}
 }
 
-// scan runs q and emits its rows in batches of snapshot_chunk_rows,
-// returning the last row's key (keyed) and the number of rows. A keyset
-// chunk's batch carries its last key as progress; a full scan's batches
-// carry the table as started, from no key.
-func (s *snapshotReader) scan(ctx context.Context, start position.Position, progress *position.Snapshot, t *Table, cols []snapColumn, q string, args []any, keyed bool) ([]any, int, error) {
+// deliver hands the units' batches to the pipeline in the order they were
+// queued, with the progress they complete, until the unit ending the plan.
+func (s *snapshotReader) deliver(ctx context.Context, start position.Position, progress *position.Snapshot, units <-chan *snapUnit) error {
+	for {
+		var u *snapUnit
+		select {
+		case u = <-units:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+		if u.table == nil {
+			if u.err != nil {
+				return fmt.Errorf("task %s: snapshot on %s: %w", s.t.cfg.Name, s.src.Addr, u.err)
+			}
+			return nil
+		}
+		name := u.table.name
+		for b := range u.out {
+			b.Seq = s.t.seq.Add(1)
+			b.Commit.Snapshot.Done = progress.Done
+			*progress = *b.Commit.Snapshot
+			s.t.snapshotChunk("initial", name, len(b.Changes), len(b.Changes), false)
+			if err := s.p.emit(ctx, b); err != nil {
+				return err
+			}
+		}
+		if u.err != nil {
+			return fmt.Errorf("task %s: snapshot of %s on %s: %w", s.t.cfg.Name, name, s.src.Addr, u.err)
+		}
+		if u.to == nil {
+			// The table's last unit: record the table as read with a
+			// batch that only moves the progress.
+			p := &position.Snapshot{Done: append(slices.Clip(progress.Done), name)}
+			pos := start
+			pos.Snapshot = p
+			*progress = *p
+			s.t.stats.snap.tableDone(name)
+			if err := s.p.emit(ctx, &Batch{Seq: s.t.seq.Add(1), Commit: &pos, CommitTime: s.at.Timestamp}); err != nil {
+				return err
+			}
+		}
+	}
+}
+
+// scan reads unit u and sends its rows on u.out in batches of
+// snapshot_chunk_rows. A keyed unit's batches carry their last key as
+// progress; a full scan's carry the table as started, from no key. The
+// deliverer fills in the tables done and the batch's Seq.
+func (s *snapshotReader) scan(ctx context.Context, plan *snapshotPlan, u *snapUnit) error {
+	st := u.table
+	q, args := st.sel, slices.Concat(u.after, u.to)
+	if st.keyed {
+		var where []string
+		if u.after != nil {
+			where = append(where, st.keys+" > "+st.param)
+		}
+		if u.to != nil {
+			where = append(where, st.keys+" <= "+st.param)
+		}
+		if where != nil {
+			q += " WHERE " + strings.Join(where, " AND ")
+		}
+		q += " ORDER BY " + st.order
+	}
 	stmt, err := s.conn.Prepare(q)
 	if err != nil {
-		return nil, 0, fmt.Errorf("prepare %s: %w", q, err)
+		return fmt.Errorf("prepare %s: %w", q, err)
 	}
 	defer stmt.Close()
-	name := t.FullName()
-	chunk := s.t.cfg.SnapshotChunkRows
-	var changes []Change
-	var lastKey []any
-	rows := 0
-	// A batch is named by where it starts: the query's key (none for a
-	// full scan) and its rank among the query's batches.
-	from := strings.Join(encodeKey(args), ",")
+	t, name, chunk := st.t, st.name, s.t.cfg.SnapshotChunkRows
+	// A batch is named by where it starts: the unit's first key (none
+	// for a full scan) and its rank among the unit's batches.
+	from := strings.Join(encodeKey(u.after), ",")
 	batches := 1
-	tx := s.newTx(name, from, batches)
+	ncols := len(t.Columns)
+	var (
+		changes []Change
+		vals    []any // the batch's row images, ncols values a row
+		lastKey []any
+		tx      *Tx
+	)
+	reset := func() {
+		n := min(chunk, 16384)
+		changes, vals = make([]Change, 0, n), make([]any, 0, n*ncols)
+		tx = s.newTx(name, from, batches)
+	}
+	reset()
 	flush := func() error {
 		if len(changes) == 0 {
 			return nil
 		}
-		pos := start
-		p := &position.Snapshot{Done: progress.Done, Table: name}
-		if keyed {
-			p.Key = encodeKey(lastKey)
+		pos := plan.start
+		pos.Snapshot = &position.Snapshot{Table: name}
+		if st.keyed {
+			pos.Snapshot.Key = encodeKey(lastKey)
 		}
-		pos.Snapshot = p
-		b := &Batch{Seq: s.t.seq.Add(1), Tx: tx, Begin: true, Changes: changes, Commit: &pos, CommitTime: s.at.Timestamp}
-		changes = nil
+		b := &Batch{Tx: tx, Begin: true, Changes: changes, Commit: &pos, CommitTime: s.at.Timestamp}
 		batches++
-		tx = s.newTx(name, from, batches)
-		*progress = *p
-		s.t.snapshotChunk("initial", name, len(b.Changes), len(b.Changes), false)
-		return s.p.emit(ctx, b)
+		reset()
+		select {
+		case u.out <- b:
+			return nil
+		case <-ctx.Done():
+			return ctx.Err()
+		}
 	}
 	var result mysql.Result
 	err = stmt.ExecuteSelectStreaming(&result, func(row []mysql.FieldValue) error {
-		vals := make([]any, len(t.Columns))
+		if cap(vals)-len(vals) < ncols {
+			vals = make([]any, 0, max(cap(vals), ncols))
+		}
+		img := vals[len(vals) : len(vals)+ncols : len(vals)+ncols]
+		vals = vals[:len(vals)+ncols]
 		for i := range t.Columns {
 			v, err := snapValue(&t.Columns[i], &row[i])
 			if err != nil {
 				return fmt.Errorf("column %s: %w", t.Columns[i].Name, err)
 			}
-			vals[i] = v
+			img[i] = v
 		}
-		if keyed {
+		if st.keyed {
 			lastKey = make([]any, 0, len(t.Key))
 			for _, k := range t.Key {
 				lastKey = append(lastKey, keyArg(&row[k]))
 			}
 		}
-		changes = append(changes, Change{Op: OpRead, Table: t, After: vals, Seq: uint32(len(changes) + 1), Tx: tx,
+		changes = append(changes, Change{Op: OpRead, Table: t, After: img, Seq: uint32(len(changes) + 1), Tx: tx,
 			Timestamp: s.at.Timestamp, File: s.at.File, Pos: s.at.Pos})
-		rows++
 		if len(changes) >= chunk {
 			// The statement stops with the callback's error.
 			return flush()
@@ -368,23 +758,9 @@ func (s *snapshotReader) scan(ctx context.Context, start position.Position, prog
 		return nil
 	}, nil, args...)
 	if err != nil {
-		return nil, 0, fmt.Errorf("read rows: %w", err)
+		return fmt.Errorf("read rows: %w", err)
 	}
-	if err := flush(); err != nil {
-		return nil, 0, err
-	}
-	return lastKey, rows, nil
-}
-
-// finish records a table as read with a batch that only moves the
-// progress.
-func (s *snapshotReader) finish(ctx context.Context, start position.Position, progress *position.Snapshot, name string) error {
-	p := &position.Snapshot{Done: append(slices.Clip(progress.Done), name)}
-	pos := start
-	pos.Snapshot = p
-	*progress = *p
-	s.t.stats.snap.tableDone(name)
-	return s.p.emit(ctx, &Batch{Seq: s.t.seq.Add(1), Commit: &pos, CommitTime: s.at.Timestamp})
+	return flush()
 }
 
 // newTx returns the transaction of the n-th batch of table's query
@@ -605,6 +981,9 @@ func snapValue(c *Column, v *mysql.FieldValue) (any, error) {
 		}
 		return convert(c, int64(u))
 	case KindDecimal:
+		if b := v.AsString(); canonicalDecimal(b, int(c.Meta&0xff)) {
+			return string(b), nil
+		}
 		d, err := decimal.NewFromString(string(v.AsString()))
 		if err != nil {
 			return nil, err
@@ -633,6 +1012,32 @@ func snapValue(c *Column, v *mysql.FieldValue) (any, error) {
 		return convert(c, string(v.AsString()))
 	}
 	return convert(c, v.AsString())
+}
+
+// canonicalDecimal reports whether b, a DECIMAL as the server writes it, is
+// already the text convert makes of the binary log's value (StringFixed
+// with the column's scale): an optional minus, no leading zero, exactly
+// scale fraction digits, and not a negative zero. ZEROFILL text and
+// anything unusual take the slow path.
+func canonicalDecimal(b []byte, scale int) bool {
+	neg := len(b) > 0 && b[0] == '-'
+	if neg {
+		b = b[1:]
+	}
+	intPart, frac, dot := bytes.Cut(b, []byte{'.'})
+	if len(intPart) == 0 || len(intPart) > 1 && intPart[0] == '0' || dot != (scale > 0) || len(frac) != scale {
+		return false
+	}
+	zero := true
+	for _, part := range [2][]byte{intPart, frac} {
+		for _, c := range part {
+			if c < '0' || c > '9' {
+				return false
+			}
+			zero = zero && c == '0'
+		}
+	}
+	return !(neg && zero)
 }
 
 // keyArg returns a key value as a statement argument.

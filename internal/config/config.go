@@ -100,6 +100,9 @@ const (
 	SnapshotInitialOnly = engine.SnapshotInitialOnly
 	SnapshotWhenNeeded  = engine.SnapshotWhenNeeded
 
+	SnapshotLockingNone  = engine.SnapshotLockingNone
+	SnapshotLockingFlush = engine.SnapshotLockingFlush
+
 	TLSOff        = engine.TLSOff
 	TLSOn         = engine.TLSOn
 	TLSSkipVerify = engine.TLSSkipVerify

@@ -99,6 +99,8 @@ func TestExample(t *testing.T) {
 			QueueBatches:       8,
 			Snapshot:           SnapshotNever,
 			SnapshotChunkRows:  10000,
+			SnapshotParallel:   2,
+			SnapshotLocking:    SnapshotLockingNone,
 			IncludeQuery:       true,
 			GroupRows:          1000,
 			GroupBytes:         1 << 20,
@@ -167,6 +169,8 @@ func TestExample(t *testing.T) {
 			QueueBatches:       16,
 			Snapshot:           SnapshotNever,
 			SnapshotChunkRows:  10000,
+			SnapshotParallel:   2,
+			SnapshotLocking:    SnapshotLockingNone,
 			GroupRows:          4096,
 			GroupBytes:         8 << 20,
 			BackoffMin:         100 * time.Millisecond,
@@ -237,6 +241,8 @@ func TestDefaults(t *testing.T) {
 		{"key_columns", task.KeyColumns, map[string][]string(nil)},
 		{"snapshot", task.Snapshot, SnapshotNever},
 		{"snapshot_chunk_rows", task.SnapshotChunkRows, 10000},
+		{"snapshot_parallel", task.SnapshotParallel, 2},
+		{"snapshot_locking", task.SnapshotLocking, SnapshotLockingNone},
 		{"checkpoint_interval", task.CheckpointInterval, time.Second},
 		{"batch_rows", task.BatchRows, 256},
 		{"queue_batches", task.QueueBatches, 16},
@@ -443,6 +449,9 @@ func TestInvalid(t *testing.T) {
 		{name: "on_error", d: doc{task: `on_error = "ignore"`}, path: t0 + ".on_error", contains: `"stop", "dead_letter"`},
 		{name: "snapshot", d: doc{task: `snapshot = "always"`}, path: t0 + ".snapshot", contains: `"never", "initial", "initial_only"`},
 		{name: "snapshot_chunk_rows zero", d: doc{task: `snapshot_chunk_rows = 0`}, path: t0 + ".snapshot_chunk_rows", contains: "out of range 1..1000000"},
+		{name: "snapshot_parallel zero", d: doc{task: `snapshot_parallel = 0`}, path: t0 + ".snapshot_parallel", contains: "out of range 1..64"},
+		{name: "snapshot_parallel huge", d: doc{task: `snapshot_parallel = 65`}, path: t0 + ".snapshot_parallel", contains: "out of range 1..64"},
+		{name: "snapshot_locking", d: doc{task: `snapshot_locking = "ftwrl"`}, path: t0 + ".snapshot_locking", contains: `"ftwrl": want one of "none", "flush"`},
 		{name: "tables empty", d: doc{task: `tables = []`}, path: t0 + ".tables", contains: "at least one"},
 		{name: "tables without dot", d: doc{task: `tables = ["shop.*", "shop"]`}, path: t0 + ".tables[1]", contains: "want db.table"},
 		{name: "tables two dots", d: doc{task: `tables = ["a.b.c"]`}, path: t0 + ".tables[0]", contains: "want db.table"},
@@ -1091,18 +1100,19 @@ replica_server_id = 1
 	}
 }
 
-// TestSnapshotModes checks that every snapshot mode and a chunk size are
-// accepted as written.
+// TestSnapshotModes checks that every snapshot mode, a chunk size, a
+// parallelism and a locking mode are accepted as written.
 func TestSnapshotModes(t *testing.T) {
 	for _, mode := range []string{SnapshotNever, SnapshotInitial, SnapshotInitialOnly} {
 		t.Run(mode, func(t *testing.T) {
-			src := strings.Replace(minimal, "replica_server_id = 1", "replica_server_id = 1\nsnapshot = \""+mode+"\"\nsnapshot_chunk_rows = 7", 1)
+			src := strings.Replace(minimal, "replica_server_id = 1", "replica_server_id = 1\nsnapshot = \""+mode+"\"\nsnapshot_chunk_rows = 7\nsnapshot_parallel = 3\nsnapshot_locking = \"flush\"", 1)
 			cfg, err := parseIn(t, t.TempDir(), src, nil)
 			if err != nil {
 				t.Fatal(err)
 			}
-			if got := cfg.Tasks[0]; got.Snapshot != mode || got.SnapshotChunkRows != 7 {
-				t.Errorf("snapshot = %q, snapshot_chunk_rows = %d; want %q, 7", got.Snapshot, got.SnapshotChunkRows, mode)
+			if got := cfg.Tasks[0]; got.Snapshot != mode || got.SnapshotChunkRows != 7 || got.SnapshotParallel != 3 || got.SnapshotLocking != SnapshotLockingFlush {
+				t.Errorf("snapshot = %q, snapshot_chunk_rows = %d, snapshot_parallel = %d, snapshot_locking = %q; want %q, 7, 3, flush",
+					got.Snapshot, got.SnapshotChunkRows, got.SnapshotParallel, got.SnapshotLocking, mode)
 			}
 		})
 	}

@@ -73,7 +73,8 @@ type (
 		maxBatchDelay                              *string
 		deadLetterPath                             *string
 		snapshot                                   *string
-		snapshotChunkRows                          *int64
+		snapshotChunkRows, snapshotParallel        *int64
+		snapshotLocking                            *string
 		includeQuery                               *bool
 		heartbeatTable, heartbeatInterval          *string
 		signalTable                                *string
@@ -317,6 +318,8 @@ func (p *parser) decodeTask(i int, m map[string]any) rawTask {
 		field{"key_columns", &t.keyColumns},
 		field{"snapshot", &t.snapshot},
 		field{"snapshot_chunk_rows", &t.snapshotChunkRows},
+		field{"snapshot_parallel", &t.snapshotParallel},
+		field{"snapshot_locking", &t.snapshotLocking},
 		field{"include_query", &t.includeQuery},
 		field{"checkpoint_interval", &t.checkpointInterval},
 		field{"batch_rows", &t.batchRows},

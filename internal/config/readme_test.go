@@ -50,6 +50,8 @@ func TestREADMEDefaults(t *testing.T) {
 			"on_error":            is(task.OnError),
 			"snapshot":            is(task.Snapshot),
 			"snapshot_chunk_rows": is(itoa(task.SnapshotChunkRows)),
+			"snapshot_parallel":   is(itoa(task.SnapshotParallel)),
+			"snapshot_locking":    is(task.SnapshotLocking),
 			"include_query":       is(strconv.FormatBool(task.IncludeQuery)),
 			"dead_letter_path":    nil,
 			"max_failures":        is(itoa(task.MaxFailures)),

@@ -43,6 +43,8 @@ func applyDefaults(rc *rawConfig) {
 		def(&t.onError, OnErrorStop)
 		def(&t.snapshot, SnapshotNever)
 		def(&t.snapshotChunkRows, 10000)
+		def(&t.snapshotParallel, 2)
+		def(&t.snapshotLocking, SnapshotLockingNone)
 		def(&t.includeQuery, false)
 		if t.tables == nil {
 			t.tables = []string{"*.*"}
@@ -319,6 +321,8 @@ func (p *parser) buildTask(r *rawTask) Task {
 	t.KeyColumns = p.keyColumns(at("key_columns"), r.keyColumns)
 	t.Snapshot = p.oneOf(at("snapshot"), *r.snapshot, SnapshotNever, SnapshotInitial, SnapshotInitialOnly, SnapshotWhenNeeded)
 	t.SnapshotChunkRows = p.intIn(at("snapshot_chunk_rows"), *r.snapshotChunkRows, 1, 1000000)
+	t.SnapshotParallel = p.intIn(at("snapshot_parallel"), *r.snapshotParallel, 1, 64)
+	t.SnapshotLocking = p.oneOf(at("snapshot_locking"), *r.snapshotLocking, SnapshotLockingNone, SnapshotLockingFlush)
 	t.IncludeQuery = *r.includeQuery
 
 	t.CheckpointInterval = p.duration(at("checkpoint_interval"), r.checkpointInterval)
