@@ -1,8 +1,10 @@
 package hostabi
 
 import (
+	"bytes"
 	"context"
 	"database/sql"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -11,6 +13,7 @@ import (
 	"net/url"
 	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/go-sql-driver/mysql"
@@ -94,6 +97,9 @@ type sqlTx interface {
 	// exec runs the statements in order and returns the rows each
 	// affected; it stops at the first that fails, naming it.
 	exec(ctx context.Context, stmts []wire.SQLStatement) ([]int64, error)
+	// copy runs a COPY … FROM STDIN with data, rows in COPY's text
+	// format, and returns the rows copied.
+	copy(ctx context.Context, stmt string, data []byte) (int64, error)
 	query(ctx context.Context, st *wire.SQLStatement) (bool, []wire.SQLColumn, error)
 	commit(ctx context.Context) error
 	rollback(ctx context.Context) error
@@ -143,9 +149,11 @@ func (c *caps) doSQLCall(ctx context.Context, m api.Module, ptr, n uint32) int64
 	if w, ok := want[q.Op]; ok && len(q.Statements) != w {
 		return c.fail(wire.ErrnoInvalid, "sql: %s: op %d takes %d statements, got %d", where, q.Op, w, len(q.Statements))
 	}
-	if q.Op == wire.SQLExec && len(q.Statements) == 0 {
-		return c.fail(wire.ErrnoInvalid, "sql: %s: exec with no statement", where)
+	opName := map[wire.SQLOp]string{wire.SQLExec: "exec", wire.SQLCopy: "copy", wire.SQLCopyChanges: "copy_changes"}[q.Op]
+	if opName != "" && len(q.Statements) == 0 {
+		return c.fail(wire.ErrnoInvalid, "sql: %s: %s with no statement", where, opName)
 	}
+
 	timeout := DefaultSQLTimeout
 	if q.TimeoutMS > 0 {
 		timeout = min(time.Duration(q.TimeoutMS)*time.Millisecond, MaxSQLTimeout)
@@ -221,20 +229,56 @@ func (c *caps) doSQLCall(ctx context.Context, m api.Module, ptr, n uint32) int64
 		}
 		return int64(len(c.sqlRes))
 	}
-	// exec: inside the open transaction, or in one of its own.
+	var data []byte
+	if q.Op == wire.SQLCopy || q.Op == wire.SQLCopyChanges {
+		// Refused like a failed statement: the transaction ends.
+		var msg string
+		switch {
+		case kind != wire.CapPostgres:
+			msg = "only postgres targets take COPY; send multi-row INSERTs with exec"
+		case !isCopyFromStdin(q.Statements[0].SQL):
+			msg = fmt.Sprintf("the statement must be COPY … FROM STDIN, not %.60q", q.Statements[0].SQL)
+		case q.Op == wire.SQLCopy:
+			data = copyArgsData(c.copyBuf[:0], &q)
+		default:
+			data, err = c.copyChangesData(c.copyBuf[:0], &q)
+			if err != nil {
+				msg = err.Error()
+			}
+		}
+		if msg != "" {
+			if tx != nil {
+				c.endSQLTx(q.Target)
+				msg += " (the transaction was rolled back)"
+			}
+			return c.fail(wire.ErrnoInvalid, "sql: %s: %s: %s", where, opName, msg)
+		}
+		if cap(data) <= 16<<20 {
+			c.copyBuf = data[:0] // kept for the next copy, unless huge
+		}
+	}
+	// exec and copy: inside the open transaction, or in one of their own.
 	own := tx == nil
 	if own {
 		if tx, err = db.begin(ctx); err != nil {
 			return failed("begin", err)
 		}
 	}
-	affected, err := tx.exec(ctx, q.Statements)
+	var affected []int64
+	if q.Op == wire.SQLExec {
+		affected, err = tx.exec(ctx, q.Statements)
+	} else {
+		var n int64
+		if n, err = tx.copy(ctx, q.Statements[0].SQL, data); err == nil {
+			affected = []int64{n}
+		}
+	}
 	if err != nil {
 		if own {
 			tx.rollback(context.WithoutCancel(ctx))
 			tx = nil
 		}
-		return failed("exec", err)
+		return failed(opName, err)
 	}
 	if own {
 		if err := tx.commit(ctx); err != nil {
@@ -461,6 +505,177 @@ func (t pgTx) exec(ctx context.Context, stmts []wire.SQLStatement) ([]int64, err
 	return out, br.Close()
 }
 
+// copy sends the rows in one COPY stream.
+func (t pgTx) copy(ctx context.Context, stmt string, data []byte) (int64, error) {
+	ct, err := t.tx.Conn().PgConn().CopyFrom(ctx, bytes.NewReader(data), stmt)
+	if err != nil {
+		return 0, err
+	}
+	return ct.RowsAffected(), nil
+}
+
+// copyArgsData appends a copy request's rows in COPY's text format, each
+// value as the text the server parses exactly as it does a text
+// argument.
+func copyArgsData(buf []byte, q *wire.SQLRequest) []byte {
+	width := int(q.Width)
+	for i := range q.Statements {
+		for j, a := range q.Statements[i].Args {
+			if j%width != 0 {
+				buf = append(buf, '\t')
+			}
+			buf = appendCopyText(buf, a)
+			if j%width == width-1 {
+				buf = append(buf, '\n')
+			}
+		}
+	}
+	return buf
+}
+
+// copyChangesData appends the rows of a copy_changes request in COPY's
+// text format, each value written from the change the host holds as
+// copyArgsData writes the argument a plugin would make of it.
+func (c *caps) copyChangesData(buf []byte, q *wire.SQLRequest) ([]byte, error) {
+	for i, ref := range q.Changes {
+		var b *engine.Batch
+		switch {
+		case c.group != nil && uint64(ref.Batch) < uint64(len(c.group)):
+			b = c.group[ref.Batch]
+		case c.group == nil && ref.Batch == 0:
+			b = c.batch
+		}
+		if b == nil {
+			return nil, fmt.Errorf("row %d: batch %d is not one of the call's", i, ref.Batch)
+		}
+		if uint64(ref.Change) >= uint64(len(b.Changes)) {
+			return nil, fmt.Errorf("row %d: change %d of a batch of %d", i, ref.Change, len(b.Changes))
+		}
+		ch := &b.Changes[ref.Change]
+		im, which := ch.Before, "before"
+		if ref.After {
+			im, which = ch.After, "after"
+		}
+		if im == nil || ch.Table == nil {
+			return nil, fmt.Errorf("row %d: change %d of batch %d has no %s image", i, ref.Change, ref.Batch, which)
+		}
+		if q.Numbered {
+			buf = strconv.AppendInt(buf, int64(i), 10)
+			buf = append(buf, '\t', ref.Mark, '\t')
+		}
+		for j, col := range q.Columns {
+			if int(col) >= len(im) || int(col) >= len(ch.Table.Columns) {
+				return nil, fmt.Errorf("row %d: column %d of %s, which has %d", i, col, ch.Table.FullName(), len(ch.Table.Columns))
+			}
+			if j > 0 {
+				buf = append(buf, '\t')
+			}
+			v := im[col]
+			a := wire.SQLArg{Kind: wire.Kind(ch.Table.Columns[col].Kind)}
+			switch v := v.(type) {
+			case nil:
+				a.Kind = wire.SQLNull
+			case int64:
+				a.Num = uint64(v)
+			case uint64:
+				a.Num = v
+			case float32:
+				a.Kind, a.Num = wire.KindDouble, math.Float64bits(float64(v))
+			case float64:
+				a.Kind, a.Num = wire.KindDouble, math.Float64bits(v)
+			case string:
+				a.Text = v
+			case []byte:
+				if a.Kind == wire.KindBytes || a.Kind == wire.KindGeometry {
+					buf = append(buf, '\\', '\\', 'x')
+					buf = hex.AppendEncode(buf, v)
+					continue
+				}
+				a.Text = string(v)
+			default:
+				return nil, fmt.Errorf("row %d: column %s of %s is absent from the %s image: COPY needs full images (binlog_row_image = FULL)",
+					i, ch.Table.Columns[col].Name, ch.Table.FullName(), which)
+			}
+			buf = appendCopyText(buf, a)
+		}
+		buf = append(buf, '\n')
+	}
+	return buf, nil
+}
+
+// isCopyFromStdin reports whether stmt is a COPY … FROM STDIN: a copy
+// request may run nothing else.
+func isCopyFromStdin(stmt string) bool {
+	f := strings.Fields(strings.ToUpper(stmt))
+	if len(f) < 4 || f[0] != "COPY" {
+		return false
+	}
+	for i := 1; i+1 < len(f); i++ {
+		if f[i] == "FROM" && f[i+1] == "STDIN" {
+			return true
+		}
+	}
+	return false
+}
+
+// appendCopyText appends a's value in COPY's text format: \N for NULL,
+// the text of the value with backslash, tab, newline and carriage return
+// escaped. Each value is the text the server would parse for a text
+// argument of its kind: exact decimal digits, shortest round-trip floats,
+// bytea as \x hex, a timestamp in RFC 3339 UTC.
+func appendCopyText(dst []byte, a wire.SQLArg) []byte {
+	switch a.Kind {
+	case wire.SQLNull:
+		return append(dst, '\\', 'N')
+	case wire.KindInt, wire.KindYear:
+		return strconv.AppendInt(dst, int64(a.Num), 10)
+	case wire.KindUint, wire.KindBit:
+		return strconv.AppendUint(dst, a.Num, 10)
+	case wire.KindFloat, wire.KindDouble:
+		f := math.Float64frombits(a.Num)
+		switch {
+		case math.IsNaN(f):
+			return append(dst, "NaN"...)
+		case math.IsInf(f, 1):
+			return append(dst, "Infinity"...)
+		case math.IsInf(f, -1):
+			return append(dst, "-Infinity"...)
+		}
+		return strconv.AppendFloat(dst, f, 'g', -1, 64)
+	case wire.KindBytes, wire.KindGeometry:
+		// \x and hex digits need no escaping but the backslash.
+		dst = append(dst, '\\', '\\', 'x')
+		return hex.AppendEncode(dst, []byte(a.Text))
+	case wire.KindJSON:
+		if a.Text == "" {
+			return append(dst, "null"...)
+		}
+	}
+	return appendCopyEscaped(dst, a.Text)
+}
+
+func appendCopyEscaped(dst []byte, s string) []byte {
+	for len(s) > 0 {
+		i := strings.IndexAny(s, "\\\t\n\r")
+		if i < 0 {
+			return append(dst, s...)
+		}
+		dst = append(dst, s[:i]...)
+		switch s[i] {
+		case '\\':
+			dst = append(dst, '\\', '\\')
+		case '\t':
+			dst = append(dst, '\\', 't')
+		case '\n':
+			dst = append(dst, '\\', 'n')
+		case '\r':
+			dst = append(dst, '\\', 'r')
+		}
+		s = s[i+1:]
+	}
+	return dst
+}
+
 func (t pgTx) query(ctx context.Context, st *wire.SQLStatement) (bool, []wire.SQLColumn, error) {
 	rows, err := t.tx.Query(ctx, st.SQL, pgQueryArgs(st)...)
 	if err != nil {
@@ -567,6 +782,10 @@ func (t myTx) exec(ctx context.Context, stmts []wire.SQLStatement) ([]int64, err
 		}
 	}
 	return out, nil
+}
+
+func (t myTx) copy(context.Context, string, []byte) (int64, error) {
+	return 0, errors.New("copy: only postgres targets take COPY")
 }
 
 func (t myTx) query(ctx context.Context, st *wire.SQLStatement) (bool, []wire.SQLColumn, error) {
