@@ -219,15 +219,8 @@ func TestSQLPostgres(t *testing.T) {
 // are in the open transaction (a rollback takes them away), and what is
 // not a COPY … FROM STDIN or not a PostgreSQL target is refused.
 func TestSQLPostgresCopy(t *testing.T) {
-	srv := testpg.Start(t, testpg.Options{})
-	dsn := srv.CreateDB(t, "tgt")
-	db, err := sql.Open("pgx", dsn)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
-	env := newSQLEnv(t, map[string]engine.Target{"tgt": {Kind: "postgres", Settings: map[string]any{
-		"port": int64(srv.Port()), "user": "postgres", "database": "tgt", "sslmode": "disable"}}})
+	tgt, db := startPGTarget(t)
+	env := newSQLEnv(t, map[string]engine.Target{"tgt": tgt})
 	grant := map[string]any{"postgres": []any{"tgt"}}
 	bin := base64.StdEncoding.EncodeToString([]byte{0, '\\', '\t', '\n', 0xff})
 	rows := []any{
@@ -239,7 +232,7 @@ func TestSQLPostgresCopy(t *testing.T) {
 		a("json", ""), a("bytes", ""), a("text", ""), a("null", ""),
 	}
 	copyStep := op("copy", "sql", []any{"COPY t (id, d, big, ts, dt, js, bin, txt, f) FROM STDIN"}, "width", 9, "args", []any{rows}, "want", "2")
-	err = env.run("tgt", grant,
+	err := env.run("tgt", grant,
 		op("exec1", "sql", []any{"CREATE TABLE t (id int PRIMARY KEY, d numeric(30,9), big numeric(20), ts timestamptz, dt timestamp(6), " +
 			"js jsonb, bin bytea, txt text, f float8)"}),
 		op("begin"), copyStep, op("rollback"),
@@ -286,15 +279,8 @@ func TestSQLMySQLCopyRefused(t *testing.T) {
 // and refusals naming the row for a change or column out of range and a
 // value absent from its image.
 func TestSQLPostgresCopyChanges(t *testing.T) {
-	srv := testpg.Start(t, testpg.Options{})
-	dsn := srv.CreateDB(t, "tgt")
-	db, err := sql.Open("pgx", dsn)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
-	env := newSQLEnv(t, map[string]engine.Target{"tgt": {Kind: "postgres", Settings: map[string]any{
-		"port": int64(srv.Port()), "user": "postgres", "database": "tgt", "sslmode": "disable"}}})
+	tgt, _ := startPGTarget(t)
+	env := newSQLEnv(t, map[string]engine.Target{"tgt": tgt})
 	grant := map[string]any{"postgres": []any{"tgt"}}
 	tbl := &engine.Table{DB: "shop", Name: "all", KeyKind: engine.KeyPrimary, Key: []int{0}, Version: 1, Columns: []engine.Column{
 		{Name: "id", Kind: engine.KindInt}, {Name: "d", Kind: engine.KindDecimal}, {Name: "big", Kind: engine.KindUint},
@@ -309,7 +295,7 @@ func TestSQLPostgresCopyChanges(t *testing.T) {
 			Before: []any{int64(2), "-0.000000001", uint64(0), nil, nil, "", []byte{}, "", nil},
 			After:  []any{int64(3), "1", uint64(1), nil, nil, "", []byte{}, "", engine.Absent}},
 	}}
-	err = env.runBatch("tgt", grant, b,
+	err := env.runBatch("tgt", grant, b,
 		op("exec1", "sql", []any{"CREATE TABLE t (n bigint, m text, id int PRIMARY KEY, d numeric(30,9), big numeric(20), ts timestamptz, dt timestamp(6), " +
 			"js jsonb, bin bytea, txt text, f real)"}),
 		op("begin"),

@@ -244,7 +244,11 @@ func (tx *Tx) Copy(copySQL string, width int, rows []Arg) (int64, error) {
 		stmts = append(stmts, st)
 	}
 	copyStmts = stmts
-	res, err := tx.callWidth(wire.SQLCopy, uint16(width), stmts)
+	return tx.copied(tx.callWidth(wire.SQLCopy, uint16(width), stmts))
+}
+
+// copied returns the rows a copy's result counts.
+func (tx *Tx) copied(res []byte, err error) (int64, error) {
 	if err != nil {
 		tx.done = true
 		return 0, err
@@ -299,18 +303,9 @@ func (tx *Tx) CopyChanges(copySQL string, columns []int, numbered bool, rows []C
 		}
 		refs[i] = wire.SQLChangeRef{Batch: uint32(r.Batch), Change: uint32(r.Index), After: r.After, Mark: r.Mark}
 	}
-	res, err := tx.request(wire.SQLCopyChanges, uint16(len(cols)), []Statement{{SQL: copySQL}}, func(dst []byte) []byte {
+	return tx.copied(tx.request(wire.SQLCopyChanges, uint16(len(cols)), []Statement{{SQL: copySQL}}, func(dst []byte) []byte {
 		return wire.AppendSQLChangeRefs(dst, cols, numbered, refs)
-	})
-	if err != nil {
-		tx.done = true
-		return 0, err
-	}
-	n, err := wire.ParseSQLExecResult(res)
-	if err != nil || len(n) != 1 {
-		return 0, errors.New("sql: malformed copy result")
-	}
-	return n[0], nil
+	}))
 }
 
 // Query runs one statement in the transaction and returns its first row.
