@@ -149,3 +149,19 @@ func TestCopyRequests(t *testing.T) {
 		t.Errorf("requests:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
 	}
 }
+
+func TestBulkConfig(t *testing.T) {
+	sdktest.SQL(answer)
+	defer sdktest.SQL(nil)
+	for _, tc := range []struct{ config, fail string }{
+		{`{"target":"t","dialect":"postgres","bulk":"insert"}`, ""},
+		{`{"target":"t","dialect":"mysql"}`, ""},
+		{`{"target":"t","dialect":"mysql","bulk":"copy"}`, `bulk "copy" needs dialect postgres, not "mysql"`},
+		{`{"target":"t","dialect":"postgres","bulk":"load"}`, `bulk "load": want copy or insert`},
+	} {
+		err := sdktest.InitSender(tc.config)
+		if tc.fail == "" && err != nil || tc.fail != "" && (err == nil || !strings.Contains(err.Error(), tc.fail)) {
+			t.Errorf("%s: error %v, want one holding %q", tc.config, err, tc.fail)
+		}
+	}
+}
