@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"database/sql"
+	"database/sql/driver"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -349,13 +350,19 @@ func sqlErrno(ctx context.Context, err error, timeout time.Duration) (wire.Errno
 	return wire.ErrnoRemote, err.Error()
 }
 
-// stmtError names the statement of a batch that failed.
+// stmtError names the statement of a batch that failed: statement i, or
+// one of i to last when they went in one request.
 type stmtError struct {
-	i   int
-	err error
+	i, last int
+	err     error
 }
 
-func (e *stmtError) Error() string { return fmt.Sprintf("statement %d: %v", e.i, e.err) }
+func (e *stmtError) Error() string {
+	if e.last > e.i {
+		return fmt.Sprintf("one of statements %d to %d (sent in one request): %v", e.i, e.last, e.err)
+	}
+	return fmt.Sprintf("statement %d: %v", e.i, e.err)
+}
 func (e *stmtError) Unwrap() error { return e.err }
 
 // parseDateTime reads a DATETIME's text as a wall-clock time in UTC;
@@ -698,8 +705,10 @@ func dialMySQL(t sqlTarget) (*myDB, error) {
 	cfg.Loc = time.UTC
 	// Arguments are written into the statement by the driver, exactly
 	// (integers, shortest round-trip floats, _binary'…' bytes), saving
-	// the prepare round trip per statement.
+	// the prepare round trip per statement; the statements of an exec
+	// then go in one request (myTx.exec).
 	cfg.InterpolateParams = true
+	cfg.MultiStatements = true
 	// A TIMESTAMP argument is a UTC time: the session reads it so.
 	cfg.Params = map[string]string{"time_zone": "'+00:00'"}
 	switch t.sslmode {
@@ -729,11 +738,16 @@ func (d *myDB) begin(ctx context.Context) (sqlTx, error) {
 	// with ends: that is the request's, and the transaction outlives it.
 	// The instance's end rolls it back instead; the dial is bounded by
 	// connect_timeout.
-	tx, err := d.db.BeginTx(context.WithoutCancel(ctx), nil)
+	conn, err := d.db.Conn(context.WithoutCancel(ctx))
 	if err != nil {
 		return nil, err
 	}
-	return myTx{tx}, nil
+	tx, err := conn.BeginTx(context.WithoutCancel(ctx), nil)
+	if err != nil {
+		conn.Close()
+		return nil, err
+	}
+	return myTx{conn: conn, tx: tx}, nil
 }
 
 func (d *myDB) query(ctx context.Context, st *wire.SQLStatement) (bool, []wire.SQLColumn, error) {
@@ -768,18 +782,63 @@ func myRow(rows *sql.Rows) (bool, []wire.SQLColumn, error) {
 	return true, cols, rows.Close()
 }
 
-type myTx struct{ tx *sql.Tx }
+// myTx is a transaction on a connection of its own, which exec reaches
+// directly for the rows each statement of a request affected.
+type myTx struct {
+	conn *sql.Conn
+	tx   *sql.Tx
+}
 
+// myRequestBytes bounds the statements and arguments joined in one
+// request, well below the servers' max_allowed_packet (16 MiB by
+// default on MariaDB) even when interpolation doubles bytes.
+const myRequestBytes = 4 << 20
+
+// myStmtBytes bounds the bytes st takes in a request once interpolated:
+// an argument's text escaped, or a number's digits.
+func myStmtBytes(st *wire.SQLStatement) int {
+	n := len(st.SQL) + 2
+	for _, a := range st.Args {
+		n += 2*len(a.Text) + 24
+	}
+	return n
+}
+
+// exec sends the statements joined by ";" in as few requests as
+// myRequestBytes allows (multiStatements): one round trip for a batch
+// of them, as a pgx batch is to PostgreSQL.
 func (t myTx) exec(ctx context.Context, stmts []wire.SQLStatement) ([]int64, error) {
-	out := make([]int64, len(stmts))
-	for i := range stmts {
-		r, err := t.tx.ExecContext(ctx, stmts[i].SQL, sqlArgs(wire.CapMySQL, stmts[i].Args)...)
+	out := make([]int64, 0, len(stmts))
+	var q strings.Builder
+	var args []driver.NamedValue
+	for i := 0; i < len(stmts); {
+		q.Reset()
+		args = args[:0]
+		n, size := 0, 0
+		for i+n < len(stmts) && (n == 0 || size+myStmtBytes(&stmts[i+n]) <= myRequestBytes) {
+			st := &stmts[i+n]
+			if n > 0 {
+				q.WriteString(";\n")
+			}
+			q.WriteString(strings.TrimRight(st.SQL, "; \t\r\n"))
+			for _, v := range sqlArgs(wire.CapMySQL, st.Args) {
+				args = append(args, driver.NamedValue{Ordinal: len(args) + 1, Value: v})
+			}
+			size += myStmtBytes(st)
+			n++
+		}
+		err := t.conn.Raw(func(dc any) error {
+			r, err := dc.(driver.ExecerContext).ExecContext(ctx, q.String(), args)
+			if err != nil {
+				return err
+			}
+			out = append(out, r.(mysql.Result).AllRowsAffected()...)
+			return nil
+		})
 		if err != nil {
-			return nil, &stmtError{i: i, err: err}
+			return nil, &stmtError{i: i, last: i + n - 1, err: err}
 		}
-		if out[i], err = r.RowsAffected(); err != nil {
-			out[i] = -1
-		}
+		i += n
 	}
 	return out, nil
 }
@@ -796,5 +855,12 @@ func (t myTx) query(ctx context.Context, st *wire.SQLStatement) (bool, []wire.SQ
 	return myRow(rows)
 }
 
-func (t myTx) commit(context.Context) error   { return t.tx.Commit() }
-func (t myTx) rollback(context.Context) error { return t.tx.Rollback() }
+func (t myTx) commit(context.Context) error {
+	defer t.conn.Close()
+	return t.tx.Commit()
+}
+
+func (t myTx) rollback(context.Context) error {
+	defer t.conn.Close()
+	return t.tx.Rollback()
+}

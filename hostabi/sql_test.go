@@ -131,8 +131,13 @@ func testSQLCapability(t *testing.T, c sqlCase) {
 	}
 	// A rollback leaves nothing; a failed statement names itself and
 	// rolls its transaction back; commit after it fails.
+	// Each statement of an exec counts its own rows, though they go to
+	// the server together.
+	counts := withArgs(execStep("UPDATE t SET nul = 1 WHERE id = "+ph(c.kind, 1)+";", "UPDATE t SET nul = 2", "DELETE FROM t WHERE id = 99"), []any{a("int", "1")})
+	counts["want"] = "1,2,0"
 	err = env.run("tgt", grant,
 		op("begin"),
+		counts,
 		withArgs(execStep("DELETE FROM t WHERE id = "+ph(c.kind, 1)), []any{a("int", "1")}),
 		op("rollback"),
 		op("begin"),
