@@ -56,6 +56,8 @@ type caps struct {
 	// sqlRes is the last sql result message, for sql_result.
 	sqlTxs map[string]sqlTx
 	sqlRes []byte
+	// copyBuf is the scratch buffer of the COPY data of sql copies.
+	copyBuf []byte
 	// redisReply is the last reply message of redis_exec, for
 	// redis_reply.
 	redisReply []byte

@@ -1,8 +1,11 @@
 package hostabi
 
 import (
+	"bytes"
 	"context"
 	"database/sql"
+	"database/sql/driver"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -11,6 +14,7 @@ import (
 	"net/url"
 	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/go-sql-driver/mysql"
@@ -94,6 +98,9 @@ type sqlTx interface {
 	// exec runs the statements in order and returns the rows each
 	// affected; it stops at the first that fails, naming it.
 	exec(ctx context.Context, stmts []wire.SQLStatement) ([]int64, error)
+	// copy runs a COPY … FROM STDIN with data, rows in COPY's text
+	// format, and returns the rows copied.
+	copy(ctx context.Context, stmt string, data []byte) (int64, error)
 	query(ctx context.Context, st *wire.SQLStatement) (bool, []wire.SQLColumn, error)
 	commit(ctx context.Context) error
 	rollback(ctx context.Context) error
@@ -143,9 +150,11 @@ func (c *caps) doSQLCall(ctx context.Context, m api.Module, ptr, n uint32) int64
 	if w, ok := want[q.Op]; ok && len(q.Statements) != w {
 		return c.fail(wire.ErrnoInvalid, "sql: %s: op %d takes %d statements, got %d", where, q.Op, w, len(q.Statements))
 	}
-	if q.Op == wire.SQLExec && len(q.Statements) == 0 {
-		return c.fail(wire.ErrnoInvalid, "sql: %s: exec with no statement", where)
+	opName := map[wire.SQLOp]string{wire.SQLExec: "exec", wire.SQLCopy: "copy", wire.SQLCopyChanges: "copy_changes"}[q.Op]
+	if opName != "" && len(q.Statements) == 0 {
+		return c.fail(wire.ErrnoInvalid, "sql: %s: %s with no statement", where, opName)
 	}
+
 	timeout := DefaultSQLTimeout
 	if q.TimeoutMS > 0 {
 		timeout = min(time.Duration(q.TimeoutMS)*time.Millisecond, MaxSQLTimeout)
@@ -221,20 +230,56 @@ func (c *caps) doSQLCall(ctx context.Context, m api.Module, ptr, n uint32) int64
 		}
 		return int64(len(c.sqlRes))
 	}
-	// exec: inside the open transaction, or in one of its own.
+	var data []byte
+	if q.Op == wire.SQLCopy || q.Op == wire.SQLCopyChanges {
+		// Refused like a failed statement: the transaction ends.
+		var msg string
+		switch {
+		case kind != wire.CapPostgres:
+			msg = "only postgres targets take COPY; send multi-row INSERTs with exec"
+		case !isCopyFromStdin(q.Statements[0].SQL):
+			msg = fmt.Sprintf("the statement must be COPY … FROM STDIN, not %.60q", q.Statements[0].SQL)
+		case q.Op == wire.SQLCopy:
+			data = copyArgsData(c.copyBuf[:0], &q)
+		default:
+			data, err = c.copyChangesData(c.copyBuf[:0], &q)
+			if err != nil {
+				msg = err.Error()
+			}
+		}
+		if msg != "" {
+			if tx != nil {
+				c.endSQLTx(q.Target)
+				msg += " (the transaction was rolled back)"
+			}
+			return c.fail(wire.ErrnoInvalid, "sql: %s: %s: %s", where, opName, msg)
+		}
+		if cap(data) <= 16<<20 {
+			c.copyBuf = data[:0] // kept for the next copy, unless huge
+		}
+	}
+	// exec and copy: inside the open transaction, or in one of their own.
 	own := tx == nil
 	if own {
 		if tx, err = db.begin(ctx); err != nil {
 			return failed("begin", err)
 		}
 	}
-	affected, err := tx.exec(ctx, q.Statements)
+	var affected []int64
+	if q.Op == wire.SQLExec {
+		affected, err = tx.exec(ctx, q.Statements)
+	} else {
+		var n int64
+		if n, err = tx.copy(ctx, q.Statements[0].SQL, data); err == nil {
+			affected = []int64{n}
+		}
+	}
 	if err != nil {
 		if own {
 			tx.rollback(context.WithoutCancel(ctx))
 			tx = nil
 		}
-		return failed("exec", err)
+		return failed(opName, err)
 	}
 	if own {
 		if err := tx.commit(ctx); err != nil {
@@ -305,13 +350,19 @@ func sqlErrno(ctx context.Context, err error, timeout time.Duration) (wire.Errno
 	return wire.ErrnoRemote, err.Error()
 }
 
-// stmtError names the statement of a batch that failed.
+// stmtError names the statement of a batch that failed: statement i, or
+// one of i to last when they went in one request.
 type stmtError struct {
-	i   int
-	err error
+	i, last int
+	err     error
 }
 
-func (e *stmtError) Error() string { return fmt.Sprintf("statement %d: %v", e.i, e.err) }
+func (e *stmtError) Error() string {
+	if e.last > e.i {
+		return fmt.Sprintf("one of statements %d to %d (sent in one request): %v", e.i, e.last, e.err)
+	}
+	return fmt.Sprintf("statement %d: %v", e.i, e.err)
+}
 func (e *stmtError) Unwrap() error { return e.err }
 
 // parseDateTime reads a DATETIME's text as a wall-clock time in UTC;
@@ -461,6 +512,177 @@ func (t pgTx) exec(ctx context.Context, stmts []wire.SQLStatement) ([]int64, err
 	return out, br.Close()
 }
 
+// copy sends the rows in one COPY stream.
+func (t pgTx) copy(ctx context.Context, stmt string, data []byte) (int64, error) {
+	ct, err := t.tx.Conn().PgConn().CopyFrom(ctx, bytes.NewReader(data), stmt)
+	if err != nil {
+		return 0, err
+	}
+	return ct.RowsAffected(), nil
+}
+
+// copyArgsData appends a copy request's rows in COPY's text format, each
+// value as the text the server parses exactly as it does a text
+// argument.
+func copyArgsData(buf []byte, q *wire.SQLRequest) []byte {
+	width := int(q.Width)
+	for i := range q.Statements {
+		for j, a := range q.Statements[i].Args {
+			if j%width != 0 {
+				buf = append(buf, '\t')
+			}
+			buf = appendCopyText(buf, a)
+			if j%width == width-1 {
+				buf = append(buf, '\n')
+			}
+		}
+	}
+	return buf
+}
+
+// copyChangesData appends the rows of a copy_changes request in COPY's
+// text format, each value written from the change the host holds as
+// copyArgsData writes the argument a plugin would make of it.
+func (c *caps) copyChangesData(buf []byte, q *wire.SQLRequest) ([]byte, error) {
+	for i, ref := range q.Changes {
+		var b *engine.Batch
+		switch {
+		case c.group != nil && uint64(ref.Batch) < uint64(len(c.group)):
+			b = c.group[ref.Batch]
+		case c.group == nil && ref.Batch == 0:
+			b = c.batch
+		}
+		if b == nil {
+			return nil, fmt.Errorf("row %d: batch %d is not one of the call's", i, ref.Batch)
+		}
+		if uint64(ref.Change) >= uint64(len(b.Changes)) {
+			return nil, fmt.Errorf("row %d: change %d of a batch of %d", i, ref.Change, len(b.Changes))
+		}
+		ch := &b.Changes[ref.Change]
+		im, which := ch.Before, "before"
+		if ref.After {
+			im, which = ch.After, "after"
+		}
+		if im == nil || ch.Table == nil {
+			return nil, fmt.Errorf("row %d: change %d of batch %d has no %s image", i, ref.Change, ref.Batch, which)
+		}
+		if q.Numbered {
+			buf = strconv.AppendInt(buf, int64(i), 10)
+			buf = append(buf, '\t', ref.Mark, '\t')
+		}
+		for j, col := range q.Columns {
+			if int(col) >= len(im) || int(col) >= len(ch.Table.Columns) {
+				return nil, fmt.Errorf("row %d: column %d of %s, which has %d", i, col, ch.Table.FullName(), len(ch.Table.Columns))
+			}
+			if j > 0 {
+				buf = append(buf, '\t')
+			}
+			v := im[col]
+			a := wire.SQLArg{Kind: wire.Kind(ch.Table.Columns[col].Kind)}
+			switch v := v.(type) {
+			case nil:
+				a.Kind = wire.SQLNull
+			case int64:
+				a.Num = uint64(v)
+			case uint64:
+				a.Num = v
+			case float32:
+				a.Kind, a.Num = wire.KindDouble, math.Float64bits(float64(v))
+			case float64:
+				a.Kind, a.Num = wire.KindDouble, math.Float64bits(v)
+			case string:
+				a.Text = v
+			case []byte:
+				if a.Kind == wire.KindBytes || a.Kind == wire.KindGeometry {
+					buf = append(buf, '\\', '\\', 'x')
+					buf = hex.AppendEncode(buf, v)
+					continue
+				}
+				a.Text = string(v)
+			default:
+				return nil, fmt.Errorf("row %d: column %s of %s is absent from the %s image: COPY needs full images (binlog_row_image = FULL)",
+					i, ch.Table.Columns[col].Name, ch.Table.FullName(), which)
+			}
+			buf = appendCopyText(buf, a)
+		}
+		buf = append(buf, '\n')
+	}
+	return buf, nil
+}
+
+// isCopyFromStdin reports whether stmt is a COPY … FROM STDIN: a copy
+// request may run nothing else.
+func isCopyFromStdin(stmt string) bool {
+	f := strings.Fields(strings.ToUpper(stmt))
+	if len(f) < 4 || f[0] != "COPY" {
+		return false
+	}
+	for i := 1; i+1 < len(f); i++ {
+		if f[i] == "FROM" && f[i+1] == "STDIN" {
+			return true
+		}
+	}
+	return false
+}
+
+// appendCopyText appends a's value in COPY's text format: \N for NULL,
+// the text of the value with backslash, tab, newline and carriage return
+// escaped. Each value is the text the server would parse for a text
+// argument of its kind: exact decimal digits, shortest round-trip floats,
+// bytea as \x hex, a timestamp in RFC 3339 UTC.
+func appendCopyText(dst []byte, a wire.SQLArg) []byte {
+	switch a.Kind {
+	case wire.SQLNull:
+		return append(dst, '\\', 'N')
+	case wire.KindInt, wire.KindYear:
+		return strconv.AppendInt(dst, int64(a.Num), 10)
+	case wire.KindUint, wire.KindBit:
+		return strconv.AppendUint(dst, a.Num, 10)
+	case wire.KindFloat, wire.KindDouble:
+		f := math.Float64frombits(a.Num)
+		switch {
+		case math.IsNaN(f):
+			return append(dst, "NaN"...)
+		case math.IsInf(f, 1):
+			return append(dst, "Infinity"...)
+		case math.IsInf(f, -1):
+			return append(dst, "-Infinity"...)
+		}
+		return strconv.AppendFloat(dst, f, 'g', -1, 64)
+	case wire.KindBytes, wire.KindGeometry:
+		// \x and hex digits need no escaping but the backslash.
+		dst = append(dst, '\\', '\\', 'x')
+		return hex.AppendEncode(dst, []byte(a.Text))
+	case wire.KindJSON:
+		if a.Text == "" {
+			return append(dst, "null"...)
+		}
+	}
+	return appendCopyEscaped(dst, a.Text)
+}
+
+func appendCopyEscaped(dst []byte, s string) []byte {
+	for len(s) > 0 {
+		i := strings.IndexAny(s, "\\\t\n\r")
+		if i < 0 {
+			return append(dst, s...)
+		}
+		dst = append(dst, s[:i]...)
+		switch s[i] {
+		case '\\':
+			dst = append(dst, '\\', '\\')
+		case '\t':
+			dst = append(dst, '\\', 't')
+		case '\n':
+			dst = append(dst, '\\', 'n')
+		case '\r':
+			dst = append(dst, '\\', 'r')
+		}
+		s = s[i+1:]
+	}
+	return dst
+}
+
 func (t pgTx) query(ctx context.Context, st *wire.SQLStatement) (bool, []wire.SQLColumn, error) {
 	rows, err := t.tx.Query(ctx, st.SQL, pgQueryArgs(st)...)
 	if err != nil {
@@ -483,8 +705,10 @@ func dialMySQL(t sqlTarget) (*myDB, error) {
 	cfg.Loc = time.UTC
 	// Arguments are written into the statement by the driver, exactly
 	// (integers, shortest round-trip floats, _binary'…' bytes), saving
-	// the prepare round trip per statement.
+	// the prepare round trip per statement; the statements of an exec
+	// then go in one request (myTx.exec).
 	cfg.InterpolateParams = true
+	cfg.MultiStatements = true
 	// A TIMESTAMP argument is a UTC time: the session reads it so.
 	cfg.Params = map[string]string{"time_zone": "'+00:00'"}
 	switch t.sslmode {
@@ -514,11 +738,16 @@ func (d *myDB) begin(ctx context.Context) (sqlTx, error) {
 	// with ends: that is the request's, and the transaction outlives it.
 	// The instance's end rolls it back instead; the dial is bounded by
 	// connect_timeout.
-	tx, err := d.db.BeginTx(context.WithoutCancel(ctx), nil)
+	conn, err := d.db.Conn(context.WithoutCancel(ctx))
 	if err != nil {
 		return nil, err
 	}
-	return myTx{tx}, nil
+	tx, err := conn.BeginTx(context.WithoutCancel(ctx), nil)
+	if err != nil {
+		conn.Close()
+		return nil, err
+	}
+	return myTx{conn: conn, tx: tx}, nil
 }
 
 func (d *myDB) query(ctx context.Context, st *wire.SQLStatement) (bool, []wire.SQLColumn, error) {
@@ -553,20 +782,69 @@ func myRow(rows *sql.Rows) (bool, []wire.SQLColumn, error) {
 	return true, cols, rows.Close()
 }
 
-type myTx struct{ tx *sql.Tx }
+// myTx is a transaction on a connection of its own, which exec reaches
+// directly for the rows each statement of a request affected.
+type myTx struct {
+	conn *sql.Conn
+	tx   *sql.Tx
+}
 
+// myRequestBytes bounds the statements and arguments joined in one
+// request, well below the servers' max_allowed_packet (16 MiB by
+// default on MariaDB) even when interpolation doubles bytes.
+const myRequestBytes = 4 << 20
+
+// myStmtBytes bounds the bytes st takes in a request once interpolated:
+// an argument's text escaped, or a number's digits.
+func myStmtBytes(st *wire.SQLStatement) int {
+	n := len(st.SQL) + 2
+	for _, a := range st.Args {
+		n += 2*len(a.Text) + 24
+	}
+	return n
+}
+
+// exec sends the statements joined by ";" in as few requests as
+// myRequestBytes allows (multiStatements): one round trip for a batch
+// of them, as a pgx batch is to PostgreSQL.
 func (t myTx) exec(ctx context.Context, stmts []wire.SQLStatement) ([]int64, error) {
-	out := make([]int64, len(stmts))
-	for i := range stmts {
-		r, err := t.tx.ExecContext(ctx, stmts[i].SQL, sqlArgs(wire.CapMySQL, stmts[i].Args)...)
+	out := make([]int64, 0, len(stmts))
+	var q strings.Builder
+	var args []driver.NamedValue
+	for i := 0; i < len(stmts); {
+		q.Reset()
+		args = args[:0]
+		n, size := 0, 0
+		for i+n < len(stmts) && (n == 0 || size+myStmtBytes(&stmts[i+n]) <= myRequestBytes) {
+			st := &stmts[i+n]
+			if n > 0 {
+				q.WriteString(";\n")
+			}
+			q.WriteString(strings.TrimRight(st.SQL, "; \t\r\n"))
+			for _, v := range sqlArgs(wire.CapMySQL, st.Args) {
+				args = append(args, driver.NamedValue{Ordinal: len(args) + 1, Value: v})
+			}
+			size += myStmtBytes(st)
+			n++
+		}
+		err := t.conn.Raw(func(dc any) error {
+			r, err := dc.(driver.ExecerContext).ExecContext(ctx, q.String(), args)
+			if err != nil {
+				return err
+			}
+			out = append(out, r.(mysql.Result).AllRowsAffected()...)
+			return nil
+		})
 		if err != nil {
-			return nil, &stmtError{i: i, err: err}
+			return nil, &stmtError{i: i, last: i + n - 1, err: err}
 		}
-		if out[i], err = r.RowsAffected(); err != nil {
-			out[i] = -1
-		}
+		i += n
 	}
 	return out, nil
+}
+
+func (t myTx) copy(context.Context, string, []byte) (int64, error) {
+	return 0, errors.New("copy: only postgres targets take COPY")
 }
 
 func (t myTx) query(ctx context.Context, st *wire.SQLStatement) (bool, []wire.SQLColumn, error) {
@@ -577,5 +855,12 @@ func (t myTx) query(ctx context.Context, st *wire.SQLStatement) (bool, []wire.SQ
 	return myRow(rows)
 }
 
-func (t myTx) commit(context.Context) error   { return t.tx.Commit() }
-func (t myTx) rollback(context.Context) error { return t.tx.Rollback() }
+func (t myTx) commit(context.Context) error {
+	defer t.conn.Close()
+	return t.tx.Commit()
+}
+
+func (t myTx) rollback(context.Context) error {
+	defer t.conn.Close()
+	return t.tx.Rollback()
+}

@@ -39,6 +39,12 @@ type sqlStep = map[string]any
 // run runs steps on target with the grant grants and returns the error.
 func (e *sqlEnv) run(target string, grants map[string]any, steps ...sqlStep) error {
 	e.t.Helper()
+	return e.runBatch(target, grants, &engine.Batch{Seq: 1, Tx: &engine.Tx{ID: "0-1-1"}, Begin: true}, steps...)
+}
+
+// runBatch runs steps while sending b.
+func (e *sqlEnv) runBatch(target string, grants map[string]any, b *engine.Batch, steps ...sqlStep) error {
+	e.t.Helper()
 	var ss []any
 	for _, s := range steps {
 		ss = append(ss, s)
@@ -48,7 +54,6 @@ func (e *sqlEnv) run(target string, grants map[string]any, steps ...sqlStep) err
 		return err
 	}
 	defer s.Close()
-	b := &engine.Batch{Seq: 1, Tx: &engine.Tx{ID: "0-1-1"}, Begin: true}
 	return s.Send(context.Background(), b)
 }
 
@@ -126,8 +131,13 @@ func testSQLCapability(t *testing.T, c sqlCase) {
 	}
 	// A rollback leaves nothing; a failed statement names itself and
 	// rolls its transaction back; commit after it fails.
+	// Each statement of an exec counts its own rows, though they go to
+	// the server together.
+	counts := withArgs(execStep("UPDATE t SET nul = 1 WHERE id = "+ph(c.kind, 1)+";", "UPDATE t SET nul = 2", "DELETE FROM t WHERE id = 99"), []any{a("int", "1")})
+	counts["want"] = "1,2,0"
 	err = env.run("tgt", grant,
 		op("begin"),
+		counts,
 		withArgs(execStep("DELETE FROM t WHERE id = "+ph(c.kind, 1)), []any{a("int", "1")}),
 		op("rollback"),
 		op("begin"),
@@ -207,4 +217,114 @@ func TestSQLPostgres(t *testing.T) {
 		selects: "SELECT d, big, ts, dt, js, bin, txt, nul FROM t WHERE id = 1",
 		want:    `d=12345678901234567890.123456789;big=18446744073709551615;ts=2026-11-25 05:11:12.123456+00;dt=2026-11-25 05:11:12.5;js={"a": [1, 2.5, "x"]};bin=\x0001feff27;txt=it's ☃;nul=NULL`,
 	})
+}
+
+// TestSQLPostgresCopy loads rows with op copy: every value the server
+// gets is the one it would get as an argument, escapes and all, the rows
+// are in the open transaction (a rollback takes them away), and what is
+// not a COPY … FROM STDIN or not a PostgreSQL target is refused.
+func TestSQLPostgresCopy(t *testing.T) {
+	tgt, db := startPGTarget(t)
+	env := newSQLEnv(t, map[string]engine.Target{"tgt": tgt})
+	grant := map[string]any{"postgres": []any{"tgt"}}
+	bin := base64.StdEncoding.EncodeToString([]byte{0, '\\', '\t', '\n', 0xff})
+	rows := []any{
+		a("int", "1"), a("decimal", "12345678901234567890.123456789"), a("uint", "18446744073709551615"),
+		a("timestamp", "2026-11-25T05:11:12.123456Z"), a("datetime", "2026-11-25 05:11:12.5"),
+		a("json", `{"a": "tab\tnew\nline \\ \"q\""}`), a("bytes", bin), a("text", "back\\slash\ttab\nnl\rcr \\N ☃"), a("float", "0.1"),
+		a("int", "2"), a("decimal", "-0.000000001"), a("uint", "0"),
+		a("timestamp", "1970-01-01T00:00:01Z"), a("datetime", "1999-12-31 23:59:59"),
+		a("json", ""), a("bytes", ""), a("text", ""), a("null", ""),
+	}
+	copyStep := op("copy", "sql", []any{"COPY t (id, d, big, ts, dt, js, bin, txt, f) FROM STDIN"}, "width", 9, "args", []any{rows}, "want", "2")
+	err := env.run("tgt", grant,
+		op("exec1", "sql", []any{"CREATE TABLE t (id int PRIMARY KEY, d numeric(30,9), big numeric(20), ts timestamptz, dt timestamp(6), " +
+			"js jsonb, bin bytea, txt text, f float8)"}),
+		op("begin"), copyStep, op("rollback"),
+		op("query1", "sql", []any{"SELECT count(*) AS n FROM t"}, "want", "n=0"),
+		op("begin"), copyStep,
+		op("query", "sql", []any{"SELECT d, big, ts, dt, js, bin, txt, f FROM t WHERE id = 1"},
+			"want", `d=12345678901234567890.123456789;big=18446744073709551615;ts=2026-11-25 05:11:12.123456+00;dt=2026-11-25 05:11:12.5;js={"a": "tab\tnew\nline \\ \"q\""};bin=\x005c090aff;txt=back\slash`+"\ttab\nnl\rcr \\N ☃;f=0.1"),
+		op("query", "sql", []any{"SELECT d, big, js, bin, txt, f FROM t WHERE id = 2"},
+			"want", `d=-0.000000001;big=0;js=null;bin=\x;txt=;f=NULL`),
+		op("commit"),
+		// A bad value fails the copy and ends its transaction.
+		op("begin"),
+		op("copy", "sql", []any{"COPY t (id, d) FROM STDIN"}, "width", 2, "args", []any{[]any{a("int", "3"), a("text", "lots")}},
+			"fail", "copy", "errno", "invalid"),
+		op("commit", "fail", "transaction has ended"),
+		op("begin"),
+		op("copy", "sql", []any{"DELETE FROM t"}, "width", 1, "args", []any{[]any{a("int", "3")}}, "fail", "must be COPY", "errno", "invalid"),
+		op("begin"),
+		op("copy", "sql", []any{"COPY t (id) FROM STDIN"}, "width", 1, "args", []any{[]any{a("int", "1")}}, "fail", "duplicate key", "errno", "invalid"),
+	)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var n int
+	if err := db.QueryRow("SELECT count(*) FROM t").Scan(&n); err != nil || n != 2 {
+		t.Fatalf("rows after the copies: %d, %v", n, err)
+	}
+}
+
+func TestSQLMySQLCopyRefused(t *testing.T) {
+	srv := testdb.Start(t, testdb.Options{})
+	srv.Exec(t, "CREATE DATABASE tgt")
+	env := newSQLEnv(t, map[string]engine.Target{"tgt": {Kind: "mysql", Settings: map[string]any{
+		"port": int64(srv.Port()), "user": "root", "database": "tgt", "sslmode": "disable"}}})
+	err := env.run("tgt", map[string]any{"mysql": []any{"tgt"}}, op("begin"),
+		op("copy", "sql", []any{"COPY t (id) FROM STDIN"}, "width", 1, "args", []any{[]any{a("int", "1")}}, "fail", "only postgres targets take COPY", "errno", "invalid"))
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestSQLPostgresCopyChanges copies the images of the changes being sent,
+// which the host writes: every kind exactly, numbered and marked rows,
+// and refusals naming the row for a change or column out of range and a
+// value absent from its image.
+func TestSQLPostgresCopyChanges(t *testing.T) {
+	tgt, _ := startPGTarget(t)
+	env := newSQLEnv(t, map[string]engine.Target{"tgt": tgt})
+	grant := map[string]any{"postgres": []any{"tgt"}}
+	tbl := &engine.Table{DB: "shop", Name: "all", KeyKind: engine.KeyPrimary, Key: []int{0}, Version: 1, Columns: []engine.Column{
+		{Name: "id", Kind: engine.KindInt}, {Name: "d", Kind: engine.KindDecimal}, {Name: "big", Kind: engine.KindUint},
+		{Name: "ts", Kind: engine.KindTimestamp}, {Name: "dt", Kind: engine.KindDateTime}, {Name: "js", Kind: engine.KindJSON},
+		{Name: "bin", Kind: engine.KindBytes}, {Name: "txt", Kind: engine.KindString}, {Name: "f", Kind: engine.KindFloat},
+	}}
+	tx := &engine.Tx{ID: "0-1-1"}
+	b := &engine.Batch{Seq: 1, Tx: tx, Begin: true, Changes: []engine.Change{
+		{Op: engine.OpInsert, Table: tbl, Tx: tx, Seq: 1, After: []any{int64(1), "12345678901234567890.123456789", uint64(18446744073709551615),
+			"2026-11-25T05:11:12.123456Z", "2026-11-25 05:11:12.5", `{"a": "tab\tnl\n \\"}`, []byte{0, '\\', '\t', 0xff}, "back\\slash\ttab\nnl \\N ☃", float32(0.1)}},
+		{Op: engine.OpUpdate, Table: tbl, Tx: tx, Seq: 2,
+			Before: []any{int64(2), "-0.000000001", uint64(0), nil, nil, "", []byte{}, "", nil},
+			After:  []any{int64(3), "1", uint64(1), nil, nil, "", []byte{}, "", engine.Absent}},
+	}}
+	err := env.runBatch("tgt", grant, b,
+		op("exec1", "sql", []any{"CREATE TABLE t (n bigint, m text, id int PRIMARY KEY, d numeric(30,9), big numeric(20), ts timestamptz, dt timestamp(6), " +
+			"js jsonb, bin bytea, txt text, f real)"}),
+		op("begin"),
+		op("copy_changes", "sql", []any{"COPY t FROM STDIN"}, "width", 9, "columns", []any{0, 1, 2, 3, 4, 5, 6, 7, 8}, "numbered", true,
+			"changes", []any{[]any{0, 1, 'u'}, []any{1, 0, 'd'}}, "want", "2"),
+		op("query", "sql", []any{"SELECT n, m, d, big, ts, dt, js, bin, txt, f FROM t WHERE id = 1"},
+			"want", `n=0;m=u;d=12345678901234567890.123456789;big=18446744073709551615;ts=2026-11-25 05:11:12.123456+00;dt=2026-11-25 05:11:12.5;js={"a": "tab\tnl\n \\"};bin=\x005c09ff;txt=back\slash`+"\ttab\nnl \\N ☃;f=0.1"),
+		op("query", "sql", []any{"SELECT n, m, d, big, ts, js, bin, txt, f FROM t WHERE id = 2"},
+			"want", `n=1;m=d;d=-0.000000001;big=0;ts=NULL;js=null;bin=\x;txt=;f=NULL`),
+		op("commit"),
+		op("begin"),
+		op("copy_changes", "sql", []any{"COPY t (id) FROM STDIN"}, "width", 1, "columns", []any{0}, "changes", []any{[]any{2, 1, 0}},
+			"fail", "row 0: change 2 of a batch of 2", "errno", "invalid"),
+		op("begin"),
+		op("copy_changes", "sql", []any{"COPY t (id) FROM STDIN"}, "width", 1, "columns", []any{9}, "changes", []any{[]any{0, 1, 0}},
+			"fail", "row 0: column 9 of shop.all", "errno", "invalid"),
+		op("begin"),
+		op("copy_changes", "sql", []any{"COPY t (id, f) FROM STDIN"}, "width", 2, "columns", []any{0, 8}, "changes", []any{[]any{0, 1, 0}, []any{1, 1, 0}},
+			"fail", "row 1: column f of shop.all is absent from the after image", "errno", "invalid"),
+		op("begin"),
+		op("copy_changes", "sql", []any{"COPY t (id) FROM STDIN"}, "width", 1, "columns", []any{0}, "changes", []any{[]any{0, 0, 0}},
+			"fail", "has no before image", "errno", "invalid"),
+	)
+	if err != nil {
+		t.Fatal(err)
+	}
 }

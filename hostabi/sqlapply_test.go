@@ -3,6 +3,7 @@ package hostabi_test
 import (
 	"context"
 	"database/sql"
+	"fmt"
 	"strings"
 	"testing"
 
@@ -139,16 +140,22 @@ func testSQLApply(t *testing.T, kind string, tgt engine.Target, db *sql.DB) {
 	}
 }
 
-func TestSQLApplyPostgres(t *testing.T) {
+// startPGTarget starts a private PostgreSQL with a database tgt and
+// returns the target reaching it and the test's own connection to it.
+func startPGTarget(t *testing.T) (engine.Target, *sql.DB) {
 	srv := testpg.Start(t, testpg.Options{})
-	dsn := srv.CreateDB(t, "tgt")
-	db, err := sql.Open("pgx", dsn)
+	db, err := sql.Open("pgx", srv.CreateDB(t, "tgt"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer db.Close()
-	testSQLApply(t, "postgres", engine.Target{Kind: "postgres", Settings: map[string]any{
-		"port": int64(srv.Port()), "user": "postgres", "database": "tgt", "sslmode": "disable"}}, db)
+	t.Cleanup(func() { db.Close() })
+	return engine.Target{Kind: "postgres", Settings: map[string]any{
+		"port": int64(srv.Port()), "user": "postgres", "database": "tgt", "sslmode": "disable"}}, db
+}
+
+func TestSQLApplyPostgres(t *testing.T) {
+	tgt, db := startPGTarget(t)
+	testSQLApply(t, "postgres", tgt, db)
 }
 
 func TestSQLApplyMySQL(t *testing.T) {
@@ -207,5 +214,79 @@ func TestSQLApplyMySQLTextKey(t *testing.T) {
 	}
 	if got := dump(t, db, "SELECT GROUP_CONCAT(column_type ORDER BY ordinal_position) FROM information_schema.columns WHERE table_schema = 'tgt' AND table_name = 'notes'"); got != "varchar(384),varbinary(1536),int(11)" {
 		t.Errorf("column types %s", got)
+	}
+}
+
+// TestSQLApplyOrder sends one group of transactions that insert, update
+// (moving keys too) and delete the same few keys again and again, in
+// both bulk modes: the target must end as the source did, which the
+// test's model of the source applies change by change.
+func TestSQLApplyOrder(t *testing.T) {
+	tgt, db := startPGTarget(t)
+	kv := &engine.Table{
+		DB: "shop", Name: "kv", KeyKind: engine.KeyPrimary, Key: []int{0}, Version: 1,
+		Columns: []engine.Column{{Name: "k", Kind: engine.KindInt, SQLType: 3}, {Name: "v", Kind: engine.KindString, SQLType: 252, Meta: 2, Charset: "utf8mb4", Nullable: true}},
+	}
+	model := map[int64]string{}
+	rnd := uint64(7)
+	next := func(n int) int64 {
+		rnd = rnd*6364136223846793005 + 1442695040888963407
+		return int64(rnd>>33) % int64(n)
+	}
+	var bs []*engine.Batch
+	for i := range 40 {
+		gtid := fmt.Sprintf("0-1-%d", i+1)
+		tx := &engine.Tx{ID: gtid, GTID: gtid, ServerID: 1, File: "bin.000001", Pos: uint32(100 * (i + 1))}
+		var cs []engine.Change
+		for j := range 6 {
+			k := next(6)
+			v := fmt.Sprintf("t%d.%d", i, j)
+			old, ok := model[k]
+			var c engine.Change
+			switch {
+			case !ok:
+				c = engine.Change{Op: engine.OpInsert, After: []any{k, v}}
+				model[k] = v
+			case next(3) == 0:
+				c = engine.Change{Op: engine.OpDelete, Before: []any{k, old}}
+				delete(model, k)
+			default:
+				nk := next(6)
+				if _, taken := model[nk]; taken && nk != k {
+					nk = k
+				}
+				c = engine.Change{Op: engine.OpUpdate, Before: []any{k, old}, After: []any{nk, v}}
+				delete(model, k)
+				model[nk] = v
+			}
+			c.Table, c.Tx, c.Seq = kv, tx, uint32(j+1)
+			cs = append(cs, c)
+		}
+		bs = append(bs, &engine.Batch{Seq: uint64(i + 1), Tx: tx, Begin: true, Changes: cs,
+			Commit: &position.Position{ServerID: 1, Flavor: "mariadb", File: "bin.000001", Pos: uint32(100*(i+1) + 50), GTIDSet: gtid}})
+	}
+	var want []string
+	for k := range int64(6) {
+		if v, ok := model[k]; ok {
+			want = append(want, fmt.Sprintf("%d,%s", k, v))
+		}
+	}
+	h := hostabitest.NewHost(t, t.TempDir(), hostabi.Options{Builtin: builtins(t), Targets: map[string]engine.Target{"tgt": tgt}})
+	for _, bulk := range []string{"copy", "insert"} {
+		t.Run(bulk, func(t *testing.T) {
+			ctx := context.Background()
+			s, err := h.NewSender(ctx, "shop", plugin(bulk, "builtin:sqlapply", map[string]any{"target": "tgt", "dialect": "postgres", "table": "kv_" + bulk, "create_tables": true, "bulk": bulk},
+				map[string]any{"postgres": []any{"tgt"}}))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer s.Close()
+			if err := s.SendGroup(ctx, bs); err != nil {
+				t.Fatal(err)
+			}
+			if got := dump(t, db, "SELECT k, v FROM kv_"+bulk+" ORDER BY k"); got != strings.Join(want, ";") {
+				t.Errorf("target %s, want %s", got, strings.Join(want, ";"))
+			}
+		})
 	}
 }

@@ -13,10 +13,16 @@ import (
 // position. A Batch and everything read from it are valid only until the
 // sender returns.
 type Batch struct {
-	p    *plugin
-	hdr  wire.Batch
-	rows []Row
+	p     *plugin
+	hdr   wire.Batch
+	rows  []Row
+	group int
 }
+
+// GroupIndex returns the batch's index in the group being sent (0 for a
+// batch sent alone): with Row.Index, it names a change to the host, as
+// sql.Tx.CopyChanges does.
+func (b *Batch) GroupIndex() int { return b.group }
 
 // Seq numbers batches within a task run, in order. A batch sent again
 // after an error keeps its Seq.

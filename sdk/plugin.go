@@ -128,7 +128,7 @@ func (p *plugin) readBatch(msg []byte, handler bool) error {
 	if err != nil {
 		return Fatal(errors.New("sdk: malformed batch " + err.Error()))
 	}
-	p.batch.p, p.batch.hdr, p.batch.rows = p, hdr, p.batch.rows[:0]
+	p.batch.p, p.batch.hdr, p.batch.rows, p.batch.group = p, hdr, p.batch.rows[:0], 0
 	recs := &p.batch.hdr.Records
 	n := 0
 	var lastID uint32
@@ -306,6 +306,7 @@ func (p *plugin) sendGroup(msg []byte) (reply []byte) {
 		if err := p.readBatch(b, false); err != nil {
 			return p.fail(wire.StatusFatal, "sdk: batch "+strconv.Itoa(i)+" at offset "+strconv.Itoa(at)+" of the group: "+err.Error())
 		}
+		p.batch.group = i
 		if failed == nil {
 			groupBatch(i)
 			failed = senderFunc(&p.batch)

@@ -93,10 +93,32 @@ func TestSQLMessagesRoundTrip(t *testing.T) {
 	if err != nil || !found || !reflect.DeepEqual(gc, cols) {
 		t.Fatalf("query result: %v %+v %v", found, gc, err)
 	}
+	for _, q := range sampleSQLCopies() {
+		got, err := ParseSQLRequest(AppendSQLRequest(nil, q))
+		if err != nil || !reflect.DeepEqual(&got, q) {
+			t.Fatalf("copy request: %+v %v", got, err)
+		}
+	}
+	copyOf := func(f func(q *SQLRequest)) []byte {
+		q := sampleSQLCopies()[1]
+		f(q)
+		return AppendSQLRequest(nil, q)
+	}
 	for name, b := range map[string][]byte{
-		"op":    {SQLMessageVersion, 9, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0},
-		"count": AppendSQLRequest(nil, &SQLRequest{Op: SQLExec, Statements: make([]SQLStatement, MaxSQLStatements+1)}),
-		"kind":  AppendSQLRequest(nil, &SQLRequest{Op: SQLExec, Statements: []SQLStatement{{Args: []SQLArg{{Kind: MaxKind + 1}}}}}),
+		"width outside a copy": AppendSQLRequest(nil, &SQLRequest{Op: SQLExec, Width: 2, Statements: []SQLStatement{{SQL: "x"}}}),
+		"copy without width":   AppendSQLRequest(nil, &SQLRequest{Op: SQLCopy, Statements: []SQLStatement{{SQL: "COPY t FROM STDIN"}}}),
+		"partial row":          AppendSQLRequest(nil, &SQLRequest{Op: SQLCopy, Width: 2, Statements: []SQLStatement{{SQL: "COPY t FROM STDIN", Args: []SQLArg{{}, {}, {}}}}}),
+		"copy without sql":     AppendSQLRequest(nil, &SQLRequest{Op: SQLCopy, Width: 1, Statements: []SQLStatement{{Args: []SQLArg{{}}}}}),
+		"second sql":           AppendSQLRequest(nil, &SQLRequest{Op: SQLCopy, Width: 1, Statements: []SQLStatement{{SQL: "COPY t FROM STDIN"}, {SQL: "x"}}}),
+		"changes with args":    copyOf(func(q *SQLRequest) { q.Statements[0].Args = make([]SQLArg, 2) }),
+		"two statements":       copyOf(func(q *SQLRequest) { q.Statements = append(q.Statements, SQLStatement{}) }),
+		"mark when numbered":   copyOf(func(q *SQLRequest) { q.Changes[0].Mark = '\t' }),
+		"mark unnumbered":      copyOf(func(q *SQLRequest) { q.Numbered = false }),
+		"image":                setTail(copyOf(func(q *SQLRequest) { q.Changes = q.Changes[:1] }), 2, 'u'),
+		"rows beyond":          setTail(copyOf(func(q *SQLRequest) { q.Changes = nil }), 5, 0, 0, 0),
+		"op":                   {SQLMessageVersion, 9, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0},
+		"count":                AppendSQLRequest(nil, &SQLRequest{Op: SQLExec, Statements: make([]SQLStatement, MaxSQLStatements+1)}),
+		"kind":                 AppendSQLRequest(nil, &SQLRequest{Op: SQLExec, Statements: []SQLStatement{{Args: []SQLArg{{Kind: MaxKind + 1}}}}}),
 	} {
 		if _, err := ParseSQLRequest(b); err == nil {
 			t.Errorf("%s: malformed request accepted", name)
@@ -104,10 +126,30 @@ func TestSQLMessagesRoundTrip(t *testing.T) {
 	}
 }
 
+// setTail overwrites the last bytes of b.
+func setTail(b []byte, tail ...byte) []byte {
+	copy(b[len(b)-len(tail):], tail)
+	return b
+}
+
+// sampleSQLCopies are a copy of two rows of two columns in two
+// statements and a numbered copy_changes of two changes.
+func sampleSQLCopies() []*SQLRequest {
+	return []*SQLRequest{
+		{Op: SQLCopy, Width: 2, Target: "pg", Statements: []SQLStatement{
+			{SQL: "COPY t (a, b) FROM STDIN", Args: []SQLArg{{Kind: KindInt, Num: 1}, {}}},
+			{Args: []SQLArg{{Kind: KindString, Text: "x\ty"}, {Kind: KindJSON, Text: "{}"}}}}},
+		{Op: SQLCopyChanges, Width: 3, Target: "pg", Statements: []SQLStatement{{SQL: "COPY s FROM STDIN"}},
+			Columns: []uint16{0, 2, 1}, Numbered: true,
+			Changes: []SQLChangeRef{{Batch: 0, Change: 7, After: true, Mark: 'u'}, {Batch: 3, Change: 0, Mark: 'd'}}},
+	}
+}
+
 // The host decodes sql requests a guest wrote, and the SDK the results:
 // neither may panic, and a request that decodes encodes back to itself.
 func FuzzSQLRequest(f *testing.F) {
-	seeds(f, AppendSQLRequest(nil, sampleSQLRequest()), AppendSQLRequest(nil, &SQLRequest{Op: SQLBegin, Target: "x"}))
+	seeds(f, AppendSQLRequest(nil, sampleSQLRequest()), AppendSQLRequest(nil, &SQLRequest{Op: SQLBegin, Target: "x"}),
+		AppendSQLRequest(nil, sampleSQLCopies()[0]), AppendSQLRequest(nil, sampleSQLCopies()[1]))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		q, err := ParseSQLRequest(b)
 		if err != nil {

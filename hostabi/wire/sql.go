@@ -52,7 +52,35 @@ const (
 	SQLCommit SQLOp = 4
 	// SQLRollback rolls the open transaction back (none open: no-op).
 	SQLRollback SQLOp = 5
+	// SQLCopy (PostgreSQL) runs the first statement, a COPY … FROM STDIN,
+	// with the request's arguments as its rows, Width at a time: the
+	// other statements carry no SQL, only more rows. The rows go in one
+	// COPY stream, inside the open transaction or one of their own.
+	SQLCopy SQLOp = 6
+	// SQLCopyChanges (PostgreSQL) runs the one statement, a COPY … FROM
+	// STDIN, with rows the host writes from the changes of the call's
+	// batches that the request names (SQLChangeRef): Width columns of
+	// each change's image, listed in Columns, after the row's number and
+	// mark when Numbered. The plugin does not copy the values.
+	SQLCopyChanges SQLOp = 7
 )
+
+// SQLChangeRef names the image of a change of the batches being sent:
+// the Batch-th of the group (0 outside a group), its Change-th change,
+// the after image or the before.
+type SQLChangeRef struct {
+	Batch  uint32
+	Change uint32
+	After  bool
+	// Mark is the row's mark, an ASCII letter or digit, written after
+	// its number when the request is Numbered.
+	Mark byte
+}
+
+// IsMark reports whether b may be a change row's mark.
+func IsMark(b byte) bool {
+	return b >= 'a' && b <= 'z' || b >= 'A' && b <= 'Z' || b >= '0' && b <= '9'
+}
 
 // Limits of SQL requests.
 const (
@@ -92,7 +120,8 @@ type SQLStatement struct {
 //
 //	u8  version = 1
 //	u8  op (SQLOp)
-//	u16 reserved
+//	u16 width (copy, copy_changes: the columns of a row, at least 1;
+//	    the others: 0)
 //	str target          a target named in the plugin's postgres or mysql grant
 //	u32 timeout in milliseconds (0: the host's default)
 //	u32 statement count (exec: 1 to MaxSQLStatements; query: 1; else 0)
@@ -101,24 +130,70 @@ type SQLStatement struct {
 //	    u8  kind (0: NULL)
 //	    u64 value           for the fixed kinds
 //	    str value           for the others
+//	-- copy_changes only (one statement, no arguments):
+//	u16 columns[width]    indexes into each change's columns
+//	u8  flags             1: numbered (each row starts with its number
+//	                      in the copy, from 0, and its mark)
+//	u32 row count
+//	  u32 batch           index in the group (0 outside a group)
+//	  u32 change          index in the batch
+//	  u8  image           0 before, 1 after
+//	  u8  mark            an ASCII letter or digit (0 when not numbered)
 type SQLRequest struct {
-	Op         SQLOp
+	Op SQLOp
+	// Width is the arguments of one row of a copy.
+	Width      uint16
 	Target     string
 	TimeoutMS  uint32
 	Statements []SQLStatement
+	// Columns, Numbered and Changes are a copy_changes request's.
+	Columns  []uint16
+	Numbered bool
+	Changes  []SQLChangeRef
 }
+
+// SQLCopyNumbered is the flag of a numbered copy_changes request.
+const SQLCopyNumbered = 1
 
 // SQLMessageVersion is the version byte of SQL request messages.
 const SQLMessageVersion = 1
 
 // AppendSQLRequest appends the encoding of q to dst.
 func AppendSQLRequest(dst []byte, q *SQLRequest) []byte {
-	dst = append(dst, SQLMessageVersion, byte(q.Op), 0, 0)
+	dst = append(dst, SQLMessageVersion, byte(q.Op))
+	dst = binary.LittleEndian.AppendUint16(dst, q.Width)
 	dst = appendStr(dst, q.Target)
 	dst = binary.LittleEndian.AppendUint32(dst, q.TimeoutMS)
 	dst = binary.LittleEndian.AppendUint32(dst, uint32(len(q.Statements)))
 	for i := range q.Statements {
 		dst = AppendSQLStatement(dst, &q.Statements[i])
+	}
+	if q.Op == SQLCopyChanges {
+		dst = AppendSQLChangeRefs(dst, q.Columns, q.Numbered, q.Changes)
+	}
+	return dst
+}
+
+// AppendSQLChangeRefs appends the tail of a copy_changes request: its
+// columns, flags and change references.
+func AppendSQLChangeRefs(dst []byte, cols []uint16, numbered bool, refs []SQLChangeRef) []byte {
+	for _, c := range cols {
+		dst = binary.LittleEndian.AppendUint16(dst, c)
+	}
+	var flags byte
+	if numbered {
+		flags = SQLCopyNumbered
+	}
+	dst = append(dst, flags)
+	dst = binary.LittleEndian.AppendUint32(dst, uint32(len(refs)))
+	for _, r := range refs {
+		dst = binary.LittleEndian.AppendUint32(dst, r.Batch)
+		dst = binary.LittleEndian.AppendUint32(dst, r.Change)
+		var img byte
+		if r.After {
+			img = 1
+		}
+		dst = append(dst, img, r.Mark)
 	}
 	return dst
 }
@@ -149,11 +224,20 @@ func ParseSQLRequest(b []byte) (SQLRequest, error) {
 		r.fail("unknown request version " + strconv.Itoa(int(v)))
 	}
 	q.Op = SQLOp(r.u8("op"))
-	if r.err == nil && (q.Op < SQLBegin || q.Op > SQLRollback) {
+	if r.err == nil && (q.Op < SQLBegin || q.Op > SQLCopyChanges) {
 		r.off--
 		r.fail("unknown op " + strconv.Itoa(int(q.Op)))
 	}
-	r.u16("reserved")
+	q.Width = r.u16("width")
+	copies := q.Op == SQLCopy || q.Op == SQLCopyChanges
+	if r.err == nil && (q.Width == 0) == copies {
+		r.off -= 2
+		if copies {
+			r.fail("copy with width 0: want the columns of a row")
+		} else {
+			r.fail("width " + strconv.Itoa(int(q.Width)) + " outside a copy: want 0")
+		}
+	}
 	q.Target = string(r.bytes("target"))
 	q.TimeoutMS = r.u32("timeout")
 	n := r.u32("statement count")
@@ -166,7 +250,18 @@ func ParseSQLRequest(b []byte) (SQLRequest, error) {
 	}
 	for i := uint32(0); i < n && r.err == nil; i++ {
 		s := SQLStatement{SQL: string(r.bytes("sql"))}
+		if r.err == nil && copies && (s.SQL == "") == (i == 0) {
+			if i == 0 {
+				r.fail("copy without its COPY statement")
+			} else {
+				r.fail("copy statement " + strconv.Itoa(int(i)) + " has SQL: only the first has, the others carry rows")
+			}
+		}
 		na := r.u16("argument count")
+		if r.err == nil && q.Op == SQLCopy && na%q.Width != 0 {
+			r.off -= 2
+			r.fail("copy statement " + strconv.Itoa(int(i)) + ": " + strconv.Itoa(int(na)) + " arguments are not rows of " + strconv.Itoa(int(q.Width)))
+		}
 		if r.err == nil && na > 0 {
 			s.Args = make([]SQLArg, na)
 		}
@@ -189,6 +284,46 @@ func ParseSQLRequest(b []byte) (SQLRequest, error) {
 			}
 		}
 		q.Statements = append(q.Statements, s)
+	}
+	if r.err == nil && q.Op == SQLCopyChanges {
+		if n != 1 || len(q.Statements[0].Args) > 0 {
+			r.fail("copy_changes takes one statement without arguments")
+		}
+		q.Columns = make([]uint16, q.Width)
+		for i := range q.Columns {
+			q.Columns[i] = r.u16("column")
+		}
+		flags := r.u8("flags")
+		if r.err == nil && flags&^SQLCopyNumbered != 0 {
+			r.off--
+			r.fail("unknown copy flags " + strconv.Itoa(int(flags)))
+		}
+		q.Numbered = flags&SQLCopyNumbered != 0
+		nr := r.u32("row count")
+		if r.err == nil && int64(nr)*10 > int64(len(b)-r.off) {
+			r.off -= 4
+			r.fail("row count " + strconv.Itoa(int(nr)) + " exceeds the message")
+		}
+		if r.err == nil {
+			q.Changes = make([]SQLChangeRef, nr)
+		}
+		for i := range q.Changes {
+			c := &q.Changes[i]
+			c.Batch, c.Change = r.u32("batch"), r.u32("change")
+			img := r.u8("image")
+			c.Mark = r.u8("mark")
+			switch {
+			case r.err != nil:
+				return q, r.error()
+			case img > 1:
+				r.off -= 2
+				r.fail("row " + strconv.Itoa(i) + ": image " + strconv.Itoa(int(img)) + ": want 0 (before) or 1 (after)")
+			case q.Numbered && !IsMark(c.Mark) || !q.Numbered && c.Mark != 0:
+				r.off--
+				r.fail("row " + strconv.Itoa(i) + ": mark " + strconv.Itoa(int(c.Mark)) + ": want an ASCII letter or digit when numbered, else 0")
+			}
+			c.After = img == 1
+		}
 	}
 	if r.err == nil && r.off != len(b) {
 		r.fail("trailing bytes after the statements")

@@ -23,7 +23,13 @@
 // transaction, which also stores the position of its last commit in
 // puma_positions(task, sender, position, updated_at); Init reads it back
 // and reports it, so after a crash the host skips what the target holds.
-// Consecutive rows of one table and operation go in one multi-row
+// With bulk = "copy" (PostgreSQL's default) the call's rows of each
+// table go in one COPY into a staging table, numbered and marked with
+// their operation, and two statements merge them: each key's last row
+// decides, so the table ends as the source's did. The host writes the
+// COPY's rows from the changes it holds (sql.Tx.CopyChanges): the sender
+// names them and never encodes a value. With bulk = "insert" (MySQL's)
+// consecutive rows of one table and operation go in one multi-row
 // statement, and every statement of a call to PostgreSQL in one round
 // trip.
 //
@@ -33,8 +39,9 @@
 // (create a missing table with the README's type mapping), ddl ("fail",
 // the default: a DDL statement stops the task, naming it; "ignore";
 // "apply_add_column": ALTER TABLE … ADD COLUMN adds the column, anything
-// else fails), positions_table (default puma_positions) and batch_rows
-// (rows per statement, default 500).
+// else fails), positions_table (default puma_positions), bulk ("copy" or
+// "insert", above) and batch_rows (rows per multi-row statement, default
+// 500).
 package sqlapply
 
 import (
@@ -59,6 +66,7 @@ type config struct {
 	DDL            string `json:"ddl"`
 	PositionsTable string `json:"positions_table"`
 	BatchRows      int    `json:"batch_rows"`
+	Bulk           string `json:"bulk"`
 }
 
 // maxStatementBytes bounds the arguments buffered before they are sent
@@ -73,8 +81,11 @@ type sender struct {
 	// The call's state: the open transaction (begun on first need),
 	// statements not yet sent, the group being built, and the last
 	// commit's position.
-	tx      *sql.Tx
-	stmts   []sql.Statement
+	tx    *sql.Tx
+	stmts []sql.Statement
+	// copies holds the copies among stmts, by index: the rows of a
+	// statement found here are changes for the host to write.
+	copies  map[int]copyRows
 	bytes   int
 	g       group
 	token   string
@@ -91,6 +102,33 @@ type sender struct {
 	keys        map[string]bool
 	keyText     []byte
 	key, oldKey []byte
+
+	// With bulk = "copy", the call's rows of each target table gather in
+	// a stage, in order of their tables' first rows, and go to the
+	// target in one COPY each (see flushStages); nstage numbers the
+	// call's staging tables.
+	stages []*stage
+	nstage int
+	// batch is the index in the call's group of the batch being sent.
+	batch int
+}
+
+// copyRows is the rows of a COPY the host writes from the call's
+// changes: columns of each named image.
+type copyRows struct {
+	cols     []int
+	numbered bool
+	rows     []sql.Change
+}
+
+// stage is the rows of one target table gathered in a call, to COPY.
+// A keyed table's rows are staged with their number in the call and
+// their operation ('u' upsert, 'd' delete: the key, NULL elsewhere); a
+// keyless table's are appended to it as they are.
+type stage struct {
+	t       *target
+	deletes bool
+	rows    []sql.Change
 }
 
 // target is what the sender knows of one target table.
@@ -99,11 +137,14 @@ type target struct {
 	cols    []string
 	keys    []string
 	keyIdx  []int
+	isKey   []bool // by column
 	keyless bool
 	// created: create_tables made sure it exists.
 	created bool
 	// sql holds statement texts by operation and row count.
 	sql map[int]string
+	// stage gathers the table's rows in the call, with bulk = "copy".
+	stage *stage
 }
 
 func (t *target) isCreated() bool { return t != nil && t.created }
@@ -168,6 +209,16 @@ func (s *sender) init(raw []byte) error {
 	if c.BatchRows < 1 || c.BatchRows > 10000 {
 		errs = append(errs, fmt.Errorf("config: batch_rows %d: want 1 to 10000", c.BatchRows))
 	}
+	switch {
+	case c.Bulk == "" && c.Dialect == "postgres":
+		c.Bulk = "copy"
+	case c.Bulk == "":
+		c.Bulk = "insert"
+	case c.Bulk == "copy" && c.Dialect != "postgres":
+		errs = append(errs, fmt.Errorf("config: bulk \"copy\" needs dialect postgres, not %q: use bulk = \"insert\"", c.Dialect))
+	case c.Bulk != "copy" && c.Bulk != "insert":
+		errs = append(errs, fmt.Errorf("config: bulk %q: want copy or insert", c.Bulk))
+	}
 	if err := errors.Join(errs...); err != nil {
 		return err
 	}
@@ -186,6 +237,7 @@ func (s *sender) init(raw []byte) error {
 }
 
 func (s *sender) send(b *sdk.Batch) error {
+	s.batch = b.GroupIndex()
 	for i := 0; i < b.Len(); i++ {
 		if err := s.apply(b.Row(i)); err != nil {
 			s.abort()
@@ -216,6 +268,7 @@ func (s *sender) apply(r *sdk.Row) error {
 			return err
 		}
 		s.end()
+		s.flushStages()
 		// MySQL's TRUNCATE commits the transaction it runs in: DELETE
 		// keeps it inside the call's.
 		stmt := "TRUNCATE TABLE " + t.name
@@ -233,6 +286,9 @@ func (s *sender) apply(r *sdk.Row) error {
 		return err
 	}
 	before, after := r.Before(), r.After()
+	if s.cfg.Bulk == "copy" {
+		return s.stageChange(t, r, before, after)
+	}
 	if t.keyless {
 		if r.Op() == sdk.OpDelete {
 			return nil
@@ -383,13 +439,7 @@ func (s *sender) statementSQL(t *target, op byte, rows int) string {
 			tuple(len(t.cols))
 		}
 		if op == 'u' {
-			var others []string
-			for i, c := range t.cols {
-				if !contains(t.keyIdx, i) {
-					others = append(others, c)
-				}
-			}
-			b = append(b, s.d.upsertTail(t.keys, others)...)
+			b = append(b, s.d.upsertTail(t.keys, t.others())...)
 		}
 	}
 	q := string(b)
@@ -399,6 +449,17 @@ func (s *sender) statementSQL(t *target, op byte, rows int) string {
 	}
 	t.sql[key] = q
 	return q
+}
+
+// others returns the quoted names of t's columns outside its key.
+func (t *target) others() []string {
+	var others []string
+	for i, c := range t.cols {
+		if !t.isKey[i] {
+			others = append(others, c)
+		}
+	}
+	return others
 }
 
 func contains(xs []int, x int) bool {
@@ -414,6 +475,103 @@ func (s *sender) add(st sql.Statement, rows int) {
 	s.stmts = append(s.stmts, st)
 	s.bytes += st.Size()
 	s.applied += rows
+}
+
+// stageChange adds a change to its table's stage: an update that changes
+// the key as a delete of the old key and an upsert of the new.
+// The values of the staged rows are not read here: the host writes them
+// from the changes it holds (sql.Tx.CopyChanges), which spares encoding
+// every value in the plugin and decoding it in the host again.
+func (s *sender) stageChange(t *target, r *sdk.Row, before, after sdk.Image) error {
+	if t.keyless {
+		if r.Op() == sdk.OpDelete {
+			return nil
+		}
+		return s.stageRow(t, r, 'a', after)
+	}
+	switch r.Op() {
+	case sdk.OpInsert:
+		return s.stageRow(t, r, 'u', after)
+	case sdk.OpDelete:
+		return s.stageRow(t, r, 'd', before)
+	}
+	s.oldKey, s.key = appendKey(s.oldKey[:0], t, before), appendKey(s.key[:0], t, after)
+	if !bytes.Equal(s.oldKey, s.key) {
+		if err := s.stageRow(t, r, 'd', before); err != nil {
+			return err
+		}
+	}
+	return s.stageRow(t, r, 'u', after)
+}
+
+// stageRow stages an image of r: the after image of an upsert or an
+// append ('u', 'a'), the before image of a delete ('d').
+func (s *sender) stageRow(t *target, r *sdk.Row, op byte, im sdk.Image) error {
+	if !im.Present() {
+		return fmt.Errorf("sqlapply: %s: a change without its row image", t.name)
+	}
+	st := t.stage
+	if st == nil {
+		st = &stage{t: t}
+		t.stage = st
+		s.stages = append(s.stages, st)
+	}
+	c := sql.Change{Batch: s.batch, Index: r.Index(), After: op != 'd'}
+	if op != 'a' {
+		c.Mark = op
+		st.deletes = st.deletes || op == 'd'
+	}
+	st.rows = append(st.rows, c)
+	s.applied++
+	return nil
+}
+
+// flushStages turns the call's stages into statements, in the order of
+// their tables' first rows: for a keyed table, a staging table (dropped
+// at commit), the COPY of its rows, and the merge: of each key's rows
+// the last decides, so that the table ends as the source's did however
+// often the call changed a row (a delete removes it, an upsert leaves
+// that row's image); for a keyless table, the COPY into it.
+func (s *sender) flushStages() {
+	for _, st := range s.stages {
+		t := st.t
+		t.stage = nil
+		cols := strings.Join(t.cols, ", ")
+		all := make([]int, len(t.cols))
+		for i := range all {
+			all[i] = i
+		}
+		if t.keyless {
+			s.addCopy("COPY "+t.name+" ("+cols+") FROM STDIN", copyRows{cols: all, rows: st.rows})
+			continue
+		}
+		name := s.d.quote("puma_stage_" + strconv.Itoa(s.nstage))
+		s.nstage++
+		s.add(sql.Statement{SQL: "CREATE TEMPORARY TABLE " + name + " ON COMMIT DROP AS SELECT NULL::bigint AS puma_seq, NULL::text AS puma_op, " +
+			cols + " FROM " + t.name + " WITH NO DATA"}, 0)
+		s.addCopy("COPY "+name+" (puma_seq, puma_op, "+cols+") FROM STDIN", copyRows{cols: all, numbered: true, rows: st.rows})
+		keys := strings.Join(t.keys, ", ")
+		last := "(SELECT DISTINCT ON (" + keys + ") * FROM " + name + " ORDER BY " + keys + ", puma_seq DESC) AS l"
+		if st.deletes {
+			var on []string
+			for _, k := range t.keys {
+				on = append(on, t.name+"."+k+" = l."+k)
+			}
+			s.add(sql.Statement{SQL: "DELETE FROM " + t.name + " USING " + last + " WHERE l.puma_op = 'd' AND " + strings.Join(on, " AND ")}, 0)
+		}
+		s.add(sql.Statement{SQL: "INSERT INTO " + t.name + " (" + cols + ") SELECT " + cols + " FROM " + last +
+			" WHERE l.puma_op = 'u'" + s.d.upsertTail(t.keys, t.others())}, 0)
+	}
+	clear(s.stages)
+	s.stages = s.stages[:0]
+}
+
+func (s *sender) addCopy(copySQL string, rows copyRows) {
+	if s.copies == nil {
+		s.copies = map[int]copyRows{}
+	}
+	s.copies[len(s.stmts)] = rows
+	s.stmts = append(s.stmts, sql.Statement{SQL: copySQL})
 }
 
 // target returns what the sender knows of t's target table, creating
@@ -436,6 +594,10 @@ func (s *sender) target(t *sdk.Table) (*target, error) {
 			tg.keys = append(tg.keys, tg.cols[k])
 		}
 		tg.keyIdx = t.Key
+		tg.isKey = make([]bool, len(tg.cols))
+		for _, k := range t.Key {
+			tg.isKey[k] = true
+		}
 	case s.cfg.Keyless == "append":
 		tg.keyless = true
 	default:
@@ -582,9 +744,11 @@ func isCreate(stmt string) bool {
 }
 
 // sendPending opens the call's transaction if needed and sends the
-// statements buffered so far.
+// statements buffered so far: the statements between copies in as few
+// execs as the limits allow.
 func (s *sender) sendPending() error {
 	s.end()
+	s.flushStages()
 	if s.tx == nil {
 		tx, err := sql.Begin(s.cfg.Target)
 		if err != nil {
@@ -592,18 +756,29 @@ func (s *sender) sendPending() error {
 		}
 		s.tx = tx
 	}
-	for len(s.stmts) > 0 {
+	for i := 0; i < len(s.stmts); {
+		if c, ok := s.copies[i]; ok {
+			if _, err := s.tx.CopyChanges(s.stmts[i].SQL, c.cols, c.numbered, c.rows); err != nil {
+				return err
+			}
+			i++
+			continue
+		}
 		n, size := 0, 0
-		for n < len(s.stmts) && n < 1000 && (n == 0 || size+s.stmts[n].Size() <= maxStatementBytes) {
-			size += s.stmts[n].Size()
+		for i+n < len(s.stmts) && n < 1000 && (n == 0 || size+s.stmts[i+n].Size() <= maxStatementBytes) {
+			if _, ok := s.copies[i+n]; ok {
+				break
+			}
+			size += s.stmts[i+n].Size()
 			n++
 		}
-		if _, err := s.tx.Exec(s.stmts[:n]...); err != nil {
+		if _, err := s.tx.Exec(s.stmts[i : i+n]...); err != nil {
 			return err
 		}
-		s.stmts = s.stmts[n:]
+		i += n
 	}
 	s.stmts, s.bytes, s.text = s.stmts[:0], 0, s.text[:0]
+	clear(s.copies)
 	return nil
 }
 
@@ -611,18 +786,19 @@ func (s *sender) sendPending() error {
 // in one target transaction.
 func (s *sender) flush() error {
 	s.end()
+	s.flushStages()
 	if len(s.stmts) == 0 && !s.hasTok && s.tx == nil {
 		return nil
 	}
 	if s.hasTok {
-		s.stmts = append(s.stmts, sql.Statement{SQL: s.d.positionUpsert(s.pos), Args: []sql.Arg{sql.Text(sdk.Task()), sql.Text(sdk.Name()), sql.Text(s.token)}})
+		s.add(sql.Statement{SQL: s.d.positionUpsert(s.pos), Args: []sql.Arg{sql.Text(sdk.Task()), sql.Text(sdk.Name()), sql.Text(s.token)}}, 0)
 	}
 	if err := s.sendPending(); err != nil {
 		s.abort()
 		return err
 	}
 	err := s.tx.Commit()
-	s.tx, s.hasTok = nil, false
+	s.tx, s.hasTok, s.nstage = nil, false, 0
 	return err
 }
 
@@ -633,7 +809,13 @@ func (s *sender) abort() {
 		s.tx.Rollback()
 	}
 	s.tx, s.stmts, s.bytes, s.g, s.hasTok = nil, s.stmts[:0], 0, group{}, false
-	s.text = s.text[:0]
+	clear(s.copies)
+	s.text, s.nstage = s.text[:0], 0
+	for _, st := range s.stages {
+		st.t.stage = nil
+	}
+	clear(s.stages)
+	s.stages = s.stages[:0]
 }
 
 func (s *sender) close() error {

@@ -1,7 +1,9 @@
 package sqlapply
 
 import (
+	"fmt"
 	"strconv"
+	"strings"
 	"testing"
 
 	"github.com/pumacdc/puma/hostabi/wire"
@@ -42,18 +44,25 @@ func narrowTxs(n, rows int) [][]sdktest.Change {
 	return txs
 }
 
+// answer is a target that does what it is asked at once: every
+// statement affects nothing, every copy copies its rows, and no position
+// is stored.
+func answer(q *wire.SQLRequest) ([]byte, error) {
+	switch q.Op {
+	case wire.SQLExec:
+		return wire.AppendSQLExecResult(nil, make([]int64, len(q.Statements))), nil
+	case wire.SQLCopyChanges:
+		return wire.AppendSQLExecResult(nil, []int64{int64(len(q.Changes))}), nil
+	case wire.SQLQuery:
+		return wire.AppendSQLQueryResult(nil, false, nil), nil
+	}
+	return nil, nil
+}
+
 // BenchmarkSendGroup measures the sender's own work for a group of 16
 // transactions of 100 narrow rows, the target answering at once.
 func BenchmarkSendGroup(b *testing.B) {
-	sdktest.SQL(func(q *wire.SQLRequest) ([]byte, error) {
-		switch q.Op {
-		case wire.SQLExec:
-			return wire.AppendSQLExecResult(nil, make([]int64, len(q.Statements))), nil
-		case wire.SQLQuery:
-			return wire.AppendSQLQueryResult(nil, false, nil), nil
-		}
-		return nil, nil
-	})
+	sdktest.SQL(answer)
 	defer sdktest.SQL(nil)
 	if err := sdktest.InitSender(`{"target":"t","dialect":"postgres"}`); err != nil {
 		b.Fatal(err)
@@ -88,6 +97,71 @@ func TestAddsColumns(t *testing.T) {
 	} {
 		if got := addsColumns(tc.stmt); got != tc.want {
 			t.Errorf("addsColumns(%q) = %v, want %v", tc.stmt, got, tc.want)
+		}
+	}
+}
+
+// TestCopyRequests checks what a group sends to a PostgreSQL target:
+// a staging table, one copy_changes naming each image in order (an update
+// changing its key as a delete of the old and an upsert of the new, in
+// the batch of the group that holds it), then the merge and the position
+// in one exec, in the call's transaction.
+func TestCopyRequests(t *testing.T) {
+	var got []string
+	sdktest.SQL(func(q *wire.SQLRequest) ([]byte, error) {
+		line := strconv.Itoa(int(q.Op))
+		for _, st := range q.Statements {
+			line += " | " + st.SQL
+		}
+		for _, c := range q.Changes {
+			line += fmt.Sprintf(" %d/%d/%v/%c", c.Batch, c.Change, c.After, c.Mark)
+		}
+		if q.Op == wire.SQLCopyChanges {
+			line += fmt.Sprintf(" cols=%v numbered=%v", q.Columns, q.Numbered)
+		}
+		got = append(got, line)
+		return answer(q)
+	})
+	defer sdktest.SQL(nil)
+	if err := sdktest.InitSender(`{"target":"t","dialect":"postgres"}`); err != nil {
+		t.Fatal(err)
+	}
+	kv := &sdktest.Table{DB: "d", Name: "kv", Columns: []sdk.Column{{Name: "k", Kind: sdk.KindInt}, {Name: "v", Kind: sdk.KindString}}}
+	got = nil
+	err := sdktest.SendGroup(
+		[]sdktest.Change{sdktest.Insert(kv, int64(1), "a"), sdktest.Insert(kv, int64(2), "b")},
+		[]sdktest.Change{sdktest.Update(kv, []any{int64(1), "a"}, []any{int64(1), "A"}), sdktest.Update(kv, []any{int64(2), "b"}, []any{int64(3), "b"}), sdktest.Delete(kv, int64(1), "A")},
+	)
+	if err != nil {
+		t.Fatal(err)
+	}
+	stage := `CREATE TEMPORARY TABLE "puma_stage_0" ON COMMIT DROP AS SELECT NULL::bigint AS puma_seq, NULL::text AS puma_op, "k", "v" FROM "kv" WITH NO DATA`
+	last := `(SELECT DISTINCT ON ("k") * FROM "puma_stage_0" ORDER BY "k", puma_seq DESC) AS l`
+	want := []string{
+		"1",
+		"2 | " + stage,
+		`7 | COPY "puma_stage_0" (puma_seq, puma_op, "k", "v") FROM STDIN 0/0/true/u 0/1/true/u 1/0/true/u 1/1/false/d 1/1/true/u 1/2/false/d cols=[0 1] numbered=true`,
+		`2 | DELETE FROM "kv" USING ` + last + ` WHERE l.puma_op = 'd' AND "kv"."k" = l."k" | INSERT INTO "kv" ("k", "v") SELECT "k", "v" FROM ` + last +
+			` WHERE l.puma_op = 'u' ON CONFLICT ("k") DO UPDATE SET "v" = EXCLUDED."v" | ` + postgres{}.positionUpsert(`"puma_positions"`),
+		"4",
+	}
+	if strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Errorf("requests:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+}
+
+func TestBulkConfig(t *testing.T) {
+	sdktest.SQL(answer)
+	defer sdktest.SQL(nil)
+	for _, tc := range []struct{ config, fail string }{
+		{`{"target":"t","dialect":"postgres","bulk":"insert"}`, ""},
+		{`{"target":"t","dialect":"mysql"}`, ""},
+		{`{"target":"t","dialect":"mysql","bulk":"copy"}`, `bulk "copy" needs dialect postgres, not "mysql"`},
+		{`{"target":"t","dialect":"postgres","bulk":"load"}`, `bulk "load": want copy or insert`},
+	} {
+		err := sdktest.InitSender(tc.config)
+		if tc.fail == "" && err != nil || tc.fail != "" && (err == nil || !strings.Contains(err.Error(), tc.fail)) {
+			t.Errorf("%s: error %v, want one holding %q", tc.config, err, tc.fail)
 		}
 	}
 }

@@ -12,7 +12,9 @@
 // A transaction begun with Begin belongs to the plugin instance: the host
 // rolls it back when the instance ends without committing it (a crash, a
 // timeout, a failed call). Exec sends all its statements in one request,
-// in one round trip to PostgreSQL.
+// in one round trip to PostgreSQL. Copy loads rows into PostgreSQL with
+// COPY, and CopyChanges loads the changes the sender was given, written
+// by the host from its own copy of them.
 //
 // Outside Wasm (in unit tests) requests go to the function set with
 // sdktest.SQL.
@@ -21,6 +23,7 @@ package sql
 import (
 	"errors"
 	"math"
+	"strconv"
 	"strings"
 	"time"
 	"unsafe"
@@ -216,6 +219,95 @@ func (tx *Tx) Exec(stmts ...Statement) ([]int64, error) {
 	return wire.ParseSQLExecResult(res)
 }
 
+// Copy (PostgreSQL targets) runs copySQL, a COPY … FROM STDIN, in the
+// transaction with rows as its data: width arguments a row, each written
+// as the text the server parses exactly for its kind (section 6 of
+// hostabi/ABI.md). It returns the rows copied. The rows go in one request
+// and one COPY stream, so a bulk load costs two round trips however many
+// rows it has. When it fails the host rolls the transaction back.
+func (tx *Tx) Copy(copySQL string, width int, rows []Arg) (int64, error) {
+	if tx.done {
+		return 0, ErrDone
+	}
+	if width < 1 || width > wire.MaxSQLArgs || len(rows)%width != 0 {
+		return 0, errors.New("sql: copy of " + strconv.Itoa(len(rows)) + " arguments in rows of " + strconv.Itoa(width) + ": want whole rows of 1 to 65535")
+	}
+	// A statement holds at most MaxSQLArgs arguments: the rows continue
+	// in statements without SQL.
+	per := wire.MaxSQLArgs / width * width
+	stmts := copyStmts[:0]
+	for i := 0; i == 0 || i < len(rows); i += per {
+		st := Statement{Args: rows[i:min(i+per, len(rows))]}
+		if i == 0 {
+			st.SQL = copySQL
+		}
+		stmts = append(stmts, st)
+	}
+	copyStmts = stmts
+	return tx.copied(tx.callWidth(wire.SQLCopy, uint16(width), stmts))
+}
+
+// copied returns the rows a copy's result counts.
+func (tx *Tx) copied(res []byte, err error) (int64, error) {
+	if err != nil {
+		tx.done = true
+		return 0, err
+	}
+	n, err := wire.ParseSQLExecResult(res)
+	if err != nil || len(n) != 1 {
+		return 0, errors.New("sql: malformed copy result")
+	}
+	return n[0], nil
+}
+
+var copyStmts []Statement
+
+// Change names the image of a change the sender was given in the call
+// (its batch's sdk.Batch.GroupIndex and its sdk.Row.Index), for
+// CopyChanges. Mark, when the
+// copy is numbered, is an ASCII letter or digit the host writes after
+// the row's number.
+type Change struct {
+	Batch, Index int
+	After        bool
+	Mark         byte
+}
+
+// CopyChanges (PostgreSQL targets) runs copySQL, a COPY … FROM STDIN,
+// in the transaction with one row for each of rows, which the host
+// writes from the change it holds: the columns (indexes into the
+// change's table) of the image, each as Copy would write its Value, after
+// the row's number in the copy (from 0) and its mark when numbered. The
+// values never pass through the plugin, which makes it the cheapest way
+// to load many changes. Rows name changes of the current call only
+// (Sender, and Flush after a group's batches). It returns the rows
+// copied; when it fails the host rolls the transaction back.
+func (tx *Tx) CopyChanges(copySQL string, columns []int, numbered bool, rows []Change) (int64, error) {
+	if tx.done {
+		return 0, ErrDone
+	}
+	if len(columns) < 1 || len(columns) > wire.MaxSQLArgs {
+		return 0, errors.New("sql: copy of " + strconv.Itoa(len(columns)) + " columns: want 1 to 65535")
+	}
+	cols := make([]uint16, len(columns))
+	for i, c := range columns {
+		if c < 0 || c > 65535 {
+			return 0, errors.New("sql: copy of column " + strconv.Itoa(c))
+		}
+		cols[i] = uint16(c)
+	}
+	refs := make([]wire.SQLChangeRef, len(rows))
+	for i, r := range rows {
+		if r.Batch < 0 || r.Index < 0 || numbered && !wire.IsMark(r.Mark) || !numbered && r.Mark != 0 {
+			return 0, errors.New("sql: copy row " + strconv.Itoa(i) + ": a change of batch " + strconv.Itoa(r.Batch) + " index " + strconv.Itoa(r.Index) + " mark " + strconv.Itoa(int(r.Mark)))
+		}
+		refs[i] = wire.SQLChangeRef{Batch: uint32(r.Batch), Change: uint32(r.Index), After: r.After, Mark: r.Mark}
+	}
+	return tx.copied(tx.request(wire.SQLCopyChanges, uint16(len(cols)), []Statement{{SQL: copySQL}}, func(dst []byte) []byte {
+		return wire.AppendSQLChangeRefs(dst, cols, numbered, refs)
+	}))
+}
+
 // Query runs one statement in the transaction and returns its first row.
 func (tx *Tx) Query(sql string, args ...Arg) (Row, error) {
 	if tx.done {
@@ -286,11 +378,21 @@ var msg []byte
 // call encodes and performs one request; the result views a buffer
 // valid until the next call.
 func (tx *Tx) call(op wire.SQLOp, stmts []Statement) ([]byte, error) {
+	return tx.callWidth(op, 0, stmts)
+}
+
+func (tx *Tx) callWidth(op wire.SQLOp, width uint16, stmts []Statement) ([]byte, error) {
+	return tx.request(op, width, stmts, nil)
+}
+
+// request encodes and performs one request; tail, when set, appends
+// what follows the statements.
+func (tx *Tx) request(op wire.SQLOp, width uint16, stmts []Statement, tail func([]byte) []byte) ([]byte, error) {
 	q := wire.SQLRequest{Op: op, Target: tx.target}
 	if tx.Timeout > 0 {
 		q.TimeoutMS = uint32(max(1, min(tx.Timeout, time.Hour)/time.Millisecond))
 	}
-	msg = append(msg[:0], wire.SQLMessageVersion, byte(op), 0, 0)
+	msg = append(msg[:0], wire.SQLMessageVersion, byte(op), byte(width), byte(width>>8))
 	msg = appendStr(msg, tx.target)
 	msg = appendU32(msg, q.TimeoutMS)
 	msg = appendU32(msg, uint32(len(stmts)))
@@ -302,6 +404,9 @@ func (tx *Tx) call(op wire.SQLOp, stmts []Statement) ([]byte, error) {
 			ws.Args = append(ws.Args, a.a)
 		}
 		msg = wire.AppendSQLStatement(msg, &ws)
+	}
+	if tail != nil {
+		msg = tail(msg)
 	}
 	return do(op, tx.target, msg)
 }
@@ -325,6 +430,10 @@ func opName(op wire.SQLOp) string {
 		return "query"
 	case wire.SQLCommit:
 		return "commit"
+	case wire.SQLCopy:
+		return "copy"
+	case wire.SQLCopyChanges:
+		return "copy_changes"
 	}
 	return "rollback"
 }

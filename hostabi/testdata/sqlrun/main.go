@@ -22,9 +22,16 @@ type arg struct {
 }
 
 type step struct {
-	Op   string `json:"op"` // begin, exec, query, commit, rollback, exec1 (own transaction), query1
+	Op   string `json:"op"` // begin, exec, query, commit, rollback, exec1 (own transaction), query1, copy
 	SQL  []string
 	Args [][]arg `json:"args"`
+	// Width is a copy's columns a row: its rows are SQL[0]'s Args.
+	Width int `json:"width"`
+	// Columns, Numbered and Changes are a copy_changes step's: each
+	// change is [index, after (0/1), mark] in the batch being sent.
+	Columns  []int   `json:"columns"`
+	Numbered bool    `json:"numbered"`
+	Changes  [][]int `json:"changes"`
 	// Want is what the step returns: exec the rows affected joined by
 	// ",", query "col=value;…" ("-" for no row, NULL for NULL).
 	Want string `json:"want"`
@@ -33,6 +40,9 @@ type step struct {
 	Fail  string `json:"fail"`
 	Errno string `json:"errno"`
 }
+
+// batch is the batch being sent.
+var batch *sdk.Batch
 
 var cfg struct {
 	Target string `json:"target"`
@@ -119,6 +129,16 @@ func run(i int, s step, tx **sql.Tx) (string, error) {
 	case "exec1":
 		n, err := sql.Exec(cfg.Target, stmts...)
 		return counts(n), err
+	case "copy":
+		n, err := (*tx).Copy(stmts[0].SQL, s.Width, stmts[0].Args)
+		return strconv.FormatInt(n, 10), err
+	case "copy_changes":
+		var rows []sql.Change
+		for _, c := range s.Changes {
+			rows = append(rows, sql.Change{Batch: batch.GroupIndex(), Index: c[0], After: c[1] == 1, Mark: byte(c[2])})
+		}
+		n, err := (*tx).CopyChanges(stmts[0].SQL, s.Columns, s.Numbered, rows)
+		return strconv.FormatInt(n, 10), err
 	case "query":
 		r, err := (*tx).Query(stmts[0].SQL, stmts[0].Args...)
 		return row(r), err
@@ -135,7 +155,8 @@ func run(i int, s step, tx **sql.Tx) (string, error) {
 
 func init() {
 	sdk.Init(func(raw []byte) error { return sdk.DecodeConfig(raw, &cfg) })
-	sdk.Sender(func(*sdk.Batch) error {
+	sdk.Sender(func(b *sdk.Batch) error {
+		batch = b
 		var tx *sql.Tx
 		for i, s := range cfg.Steps {
 			got, err := run(i, s, &tx)
