@@ -94,7 +94,7 @@ checkpoint_interval = "50ms"
 	wt := &wasmTask{dir: dir, cfg: cfg.Tasks[0], cancel: cancel, done: make(chan error, 1), task: task}
 	go func() { wt.done <- task.Run(ctx) }()
 	t.Cleanup(func() { wt.stop(t) })
-	waitFor(t, "streaming", func() bool { return task.Stats().Snapshot().State == "streaming" })
+	waitWithin(t, 4*time.Minute, "streaming", func() bool { return task.Stats().Snapshot().State == "streaming" })
 	return wt
 }
 
