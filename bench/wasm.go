@@ -64,6 +64,10 @@ sslmode = "disable"
 `, kind, kind, env.TargetPort, user, env.TargetDB), nil
 		},
 		modules: []string{"filter", "sqlapply"},
+		// The queue and group bounds README recommends for database
+		// sinks: a call's fixed cost (its round trips and commit) is
+		// spread over the rows queued when it starts.
+		task: "queue_batches = 64\ngroup_rows = 16384\n",
 	}
 }
 
@@ -134,6 +138,8 @@ func checkMasked(w Workload, body []byte) error {
 type wasmSpec struct {
 	toml    func(env *Env) (string, error)
 	modules []string
+	// task is TOML of more task keys, "" for the defaults.
+	task string
 }
 
 // wasmVariant builds a task whose plugins run on a hostabi.Host set up as
@@ -150,7 +156,7 @@ func wasmVariant(w wasmSpec) func(env *Env) (*Setup, error) {
 		if err != nil {
 			return nil, err
 		}
-		cfg, err := parseConfig(env, plugins)
+		cfg, err := parseTaskConfig(env, w.task, plugins)
 		if err != nil {
 			return nil, err
 		}
