@@ -190,6 +190,18 @@ func encodeBatch(e *wire.Encoder, changes []Change) error {
 	return nil
 }
 
+// Encode returns the Batch message Handle would pass the handler for
+// changes, announcing the tables this instance has not seen, for a
+// benchmark that calls sdk.NativeHandle itself without decoding the
+// reply.
+func Encode(changes ...Change) ([]byte, error) {
+	var e wire.Encoder
+	if err := encodeBatch(&e, changes); err != nil {
+		return nil, err
+	}
+	return e.Finish(), nil
+}
+
 // Handle passes one batch of changes to the handler and returns a Result
 // per change.
 func Handle(changes ...Change) ([]Result, error) {
