@@ -169,6 +169,15 @@ func (in *instance) applyReply(b *engine.Batch, rep []byte) (*engine.Batch, erro
 	var failed []engine.Change
 	nerr := 0
 	emitted := false
+	// fail fails input change index (src) with code and msg, as an error
+	// verdict does.
+	fail := func(src *engine.Change, index uint32, code uint32, msg string) {
+		nerr++
+		failed = append(failed, *src)
+		if rowErr == nil {
+			rowErr = p.rowErr(src, int(index), code, msg)
+		}
+	}
 	for {
 		tag, body, at, ok := r.Records.Next()
 		if !ok {
@@ -208,11 +217,7 @@ func (in *instance) applyReply(b *engine.Batch, rep []byte) (*engine.Batch, erro
 				c.Route = string(v.Text)
 				out = append(out, c)
 			case wire.VerdictError:
-				nerr++
-				failed = append(failed, *src)
-				if rowErr == nil {
-					rowErr = p.rowErr(src, int(v.Index), v.Code, string(v.Text))
-				}
+				fail(src, v.Index, v.Code, string(v.Text))
 			case wire.VerdictPatch:
 				if in.p.spec.Module.version < 2 {
 					return nil, p.malformed("verdict", &wire.Error{Offset: at + 4, Msg: "verdict 6 (patch) needs ABI v2; the module declares v" + strconv.FormatUint(uint64(in.p.spec.Module.version), 10)})
@@ -220,11 +225,9 @@ func (in *instance) applyReply(b *engine.Batch, rep []byte) (*engine.Batch, erro
 				c, err := in.patchChange(&v, src, at)
 				var ve *valueError
 				if errors.As(err, &ve) {
-					nerr++
-					failed = append(failed, *src)
-					if rowErr == nil {
-						rowErr = p.rowErr(src, int(v.Index), wire.CodeValue, ve.Error())
-					}
+					// A value its column cannot hold: the change fails
+					// as if the handler had said so.
+					fail(src, v.Index, wire.CodeValue, ve.Error())
 					break
 				}
 				if err != nil {
@@ -245,11 +248,7 @@ func (in *instance) applyReply(b *engine.Batch, rep []byte) (*engine.Batch, erro
 						// A value its column cannot hold: the change
 						// fails as if the handler had said so.
 						out = out[:mark]
-						nerr++
-						failed = append(failed, *src)
-						if rowErr == nil {
-							rowErr = p.rowErr(src, int(v.Index), wire.CodeValue, ve.Error())
-						}
+						fail(src, v.Index, wire.CodeValue, ve.Error())
 						break
 					}
 					if err != nil {

@@ -351,9 +351,11 @@ func (r *Row) finish(v Verdict) {
 			e.EndVerdict()
 		}
 	}
-	if r.dirty {
-		clear(r.p.setAfter)
-		clear(r.p.setBefore)
+	if r.dirty && r.out != nil {
+		// Only the Out table's columns can have been set.
+		n := len(r.out.Columns)
+		clear(r.p.setAfter[:n])
+		clear(r.p.setBefore[:n])
 	}
 }
 
