@@ -2,7 +2,6 @@ package hostabi
 
 import (
 	"bytes"
-	"errors"
 	"fmt"
 	"math"
 	"strconv"
@@ -223,8 +222,9 @@ func (in *instance) applyReply(b *engine.Batch, rep []byte) (*engine.Batch, erro
 					return nil, p.malformed("verdict", &wire.Error{Offset: at + 4, Msg: "verdict 6 (patch) needs ABI v2; the module declares v" + strconv.FormatUint(uint64(in.p.spec.Module.version), 10)})
 				}
 				c, err := in.patchChange(&v, src, at)
-				var ve *valueError
-				if errors.As(err, &ve) {
+				// A type assertion, not errors.As: its target would
+				// escape, an allocation per row.
+				if ve, ok := err.(*valueError); ok {
 					// A value its column cannot hold: the change fails
 					// as if the handler had said so.
 					fail(src, v.Index, wire.CodeValue, ve.Error())
@@ -243,8 +243,7 @@ func (in *instance) applyReply(b *engine.Batch, rep []byte) (*engine.Batch, erro
 						break
 					}
 					c, err := in.decodeChange(&wc, src)
-					var ve *valueError
-					if errors.As(err, &ve) {
+					if ve, ok := err.(*valueError); ok {
 						// A value its column cannot hold: the change
 						// fails as if the handler had said so.
 						out = out[:mark]
