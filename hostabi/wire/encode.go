@@ -79,8 +79,9 @@ type Encoder struct {
 	nchanges uint32
 	// verdictRec is the open verdict record's length field.
 	verdictRec int
-	// patch is the offset of the open patch verdict's column count, -1
-	// when none; npatch counts its columns.
+	// patch is 1 + the offset of the open patch verdict's column count,
+	// 0 when none (so that the zero Encoder has none); npatch counts its
+	// columns.
 	patch  int
 	npatch uint16
 	kind   uint8 // message type being built
@@ -115,7 +116,7 @@ func (e *Encoder) grow(n int) []byte {
 
 func (e *Encoder) reset(kind uint8) {
 	e.buf = e.buf[:0]
-	e.nrec, e.nchg, e.rec, e.img, e.verdict, e.patch, e.kind = 0, 0, -1, -1, -1, -1, kind
+	e.nrec, e.nchg, e.rec, e.img, e.verdict, e.patch, e.kind = 0, 0, -1, -1, -1, 0, kind
 }
 
 // StartInit writes a whole Init message for a module of ABI version
@@ -304,7 +305,7 @@ func (e *Encoder) EndImage() {
 // slot points column i of the open image at the value about to be
 // appended, or heads column i of the open patch verdict.
 func (e *Encoder) slot(i int) {
-	if e.patch >= 0 {
+	if e.patch > 0 {
 		e.patchColumn(i, PatchValue)
 		return
 	}
@@ -314,7 +315,7 @@ func (e *Encoder) slot(i int) {
 
 // Null marks column i NULL.
 func (e *Encoder) Null(i int) {
-	if e.patch >= 0 {
+	if e.patch > 0 {
 		e.patchColumn(i, PatchNull)
 		return
 	}
@@ -377,7 +378,7 @@ func (e *Encoder) StartPatch(index uint32, route string, hasRoute bool) {
 	b := e.grow(8)
 	binary.LittleEndian.PutUint32(b, index)
 	b[4], b[5], b[6], b[7] = uint8(VerdictPatch), 0, 0, 0
-	e.patch, e.npatch = len(e.buf)-2, 0
+	e.patch, e.npatch = len(e.buf)-1, 0
 	if hasRoute {
 		b[5] = ChangeRoute
 		e.str(route)
@@ -399,9 +400,9 @@ func (e *Encoder) EndVerdict() {
 		e.patch32(e.verdict, e.nchanges)
 		e.verdict = -1
 	}
-	if e.patch >= 0 {
-		binary.LittleEndian.PutUint16(e.buf[e.patch:], e.npatch)
-		e.patch = -1
+	if e.patch > 0 {
+		binary.LittleEndian.PutUint16(e.buf[e.patch-1:], e.npatch)
+		e.patch = 0
 	}
 	e.rec = e.verdictRec
 	e.endRecord()
@@ -420,7 +421,7 @@ func (e *Encoder) Mark() Mark { return Mark{len(e.buf), e.nrec, e.nchg} }
 func (e *Encoder) Rewind(m Mark) {
 	e.buf = e.buf[:m.n]
 	e.nrec, e.nchg = m.nrec, m.nchg
-	e.rec, e.img, e.verdict, e.patch = -1, -1, -1, -1
+	e.rec, e.img, e.verdict, e.patch = -1, -1, -1, 0
 }
 
 // AppendGroup appends the header of a Group message of n batches to dst;
