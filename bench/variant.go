@@ -128,8 +128,10 @@ func Variants() []Variant {
 		{Name: "filter-nats", Label: "puma → filter → nats (Wasm, exactly once)", Broker: "nats", Engine: wasmVariant(wasmFilterBroker("nats"))},
 		{Name: "filter-redis", Label: "puma → filter → redis (Wasm, exactly once)", Broker: "redis", Engine: wasmVariant(wasmFilterBroker("redis"))},
 		{Name: "filter-kafka", Label: "puma → filter → kafka (Wasm, exactly once)", Broker: "kafka", Engine: wasmVariant(wasmFilterBroker("kafka"))},
+		{Name: "filter-mask-jsonl", Label: "puma → filter + mask → jsonl (Wasm, no fsync)", Filtered: true,
+			Engine: wasmVariant(wasmFilterMask(false))},
 		{Name: "filter-mask-jsonl-http", Label: "puma → filter + mask → jsonl + http (Wasm, no fsync)", Filtered: true, Sink: checkMasked,
-			Engine: wasmVariant(wasmFilterMaskJSONLHTTP)},
+			Engine: wasmVariant(wasmFilterMask(true))},
 	}
 }
 

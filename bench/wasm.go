@@ -71,27 +71,40 @@ sslmode = "disable"
 	}
 }
 
-// wasmFilterMaskJSONLHTTP is two handlers and two senders: builtin:filter
+// wasmFilterMask is two handlers and one or two senders: builtin:filter
 // keeping the rows the workload's Keep predicate holds for (nine in ten),
 // builtin:mask hashing its MaskColumn with a salt from [secrets] (the HMAC
-// computed by the host), then builtin:jsonl without fsync and builtin:http
-// posting NDJSON to the harness's httpSink on loopback (allow_private).
-// NDJSON rather than the default array so that the sink counts rows
-// without parsing them; the sender's work is the same.
-var wasmFilterMaskJSONLHTTP = wasmSpec{
-	toml: func(env *Env) (string, error) {
-		w, ok := WorkloadByName(env.Workload)
-		if !ok || w.Keep == "" || w.MaskColumn == "" {
-			return "", fmt.Errorf("workload %q has no Keep predicate and MaskColumn", env.Workload)
-		}
-		if env.SinkURL == "" {
-			return "", errors.New("no HTTP sink to post to")
-		}
-		salt := filepath.Join(env.Dir, "mask_salt")
-		if err := os.WriteFile(salt, []byte("puma-bench mask salt\n"), 0o600); err != nil {
-			return "", err
-		}
-		return fmt.Sprintf(`  [[task.handler]]
+// computed by the host), then builtin:jsonl without fsync and, with http,
+// builtin:http posting NDJSON to the harness's httpSink on loopback
+// (allow_private). NDJSON rather than the default array so that the sink
+// counts rows without parsing them; the sender's work is the same.
+func wasmFilterMask(http bool) wasmSpec {
+	modules := []string{"filter", "mask", "jsonl"}
+	if http {
+		modules = append(modules, "http")
+	}
+	return wasmSpec{
+		toml: func(env *Env) (string, error) {
+			w, ok := WorkloadByName(env.Workload)
+			if !ok || w.Keep == "" || w.MaskColumn == "" {
+				return "", fmt.Errorf("workload %q has no Keep predicate and MaskColumn", env.Workload)
+			}
+			if http && env.SinkURL == "" {
+				return "", errors.New("no HTTP sink to post to")
+			}
+			salt := filepath.Join(env.Dir, "mask_salt")
+			if err := os.WriteFile(salt, []byte("puma-bench mask salt\n"), 0o600); err != nil {
+				return "", err
+			}
+			sender := ""
+			if http {
+				sender = fmt.Sprintf(`  [[task.sender]]
+  plugin = "builtin:http"
+  config = { url = %q, format = "ndjson" }
+  grants = { allow_private = true }
+`, env.SinkURL)
+			}
+			return fmt.Sprintf(`  [[task.handler]]
   plugin = "builtin:filter"
   config = { where = %q }
   [[task.handler]]
@@ -100,15 +113,12 @@ var wasmFilterMaskJSONLHTTP = wasmSpec{
   [[task.sender]]
   plugin = "builtin:jsonl"
   config = { path = "out/bench.jsonl", fsync = false }
-  [[task.sender]]
-  plugin = "builtin:http"
-  config = { url = %q, format = "ndjson" }
-  grants = { allow_private = true }
-[secrets]
+%s[secrets]
 mask_salt_file = %q
-`, w.Keep, env.Table+"."+w.MaskColumn, env.SinkURL, salt), nil
-	},
-	modules: []string{"filter", "mask", "jsonl", "http"},
+`, w.Keep, env.Table+"."+w.MaskColumn, sender, salt), nil
+		},
+		modules: modules,
+	}
 }
 
 // checkMasked checks a body builtin:http posted in the

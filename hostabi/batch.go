@@ -2,7 +2,6 @@ package hostabi
 
 import (
 	"bytes"
-	"errors"
 	"fmt"
 	"math"
 	"strconv"
@@ -169,6 +168,15 @@ func (in *instance) applyReply(b *engine.Batch, rep []byte) (*engine.Batch, erro
 	var failed []engine.Change
 	nerr := 0
 	emitted := false
+	// fail fails input change index (src) with code and msg, as an error
+	// verdict does.
+	fail := func(src *engine.Change, index uint32, code uint32, msg string) {
+		nerr++
+		failed = append(failed, *src)
+		if rowErr == nil {
+			rowErr = p.rowErr(src, int(index), code, msg)
+		}
+	}
 	for {
 		tag, body, at, ok := r.Records.Next()
 		if !ok {
@@ -208,11 +216,24 @@ func (in *instance) applyReply(b *engine.Batch, rep []byte) (*engine.Batch, erro
 				c.Route = string(v.Text)
 				out = append(out, c)
 			case wire.VerdictError:
-				nerr++
-				failed = append(failed, *src)
-				if rowErr == nil {
-					rowErr = p.rowErr(src, int(v.Index), v.Code, string(v.Text))
+				fail(src, v.Index, v.Code, string(v.Text))
+			case wire.VerdictPatch:
+				if in.p.spec.Module.version < 2 {
+					return nil, p.malformed("verdict", &wire.Error{Offset: at + 4, Msg: "verdict 6 (patch) needs ABI v2; the module declares v" + strconv.FormatUint(uint64(in.p.spec.Module.version), 10)})
 				}
+				c, err := in.patchChange(&v, src, at)
+				// A type assertion, not errors.As: its target would
+				// escape, an allocation per row.
+				if ve, ok := err.(*valueError); ok {
+					// A value its column cannot hold: the change fails
+					// as if the handler had said so.
+					fail(src, v.Index, wire.CodeValue, ve.Error())
+					break
+				}
+				if err != nil {
+					return nil, p.malformed("verdict", err)
+				}
+				out = append(out, c)
 			case wire.VerdictReplace, wire.VerdictEmit:
 				emitted = emitted || v.Changes.Left() > 1
 				mark := len(out)
@@ -222,16 +243,11 @@ func (in *instance) applyReply(b *engine.Batch, rep []byte) (*engine.Batch, erro
 						break
 					}
 					c, err := in.decodeChange(&wc, src)
-					var ve *valueError
-					if errors.As(err, &ve) {
+					if ve, ok := err.(*valueError); ok {
 						// A value its column cannot hold: the change
 						// fails as if the handler had said so.
 						out = out[:mark]
-						nerr++
-						failed = append(failed, *src)
-						if rowErr == nil {
-							rowErr = p.rowErr(src, int(v.Index), wire.CodeValue, ve.Error())
-						}
+						fail(src, v.Index, wire.CodeValue, ve.Error())
 						break
 					}
 					if err != nil {
@@ -341,6 +357,49 @@ func (in *instance) decodeChange(wc *wire.Change, src *engine.Change) (engine.Ch
 	return c, nil
 }
 
+// patchChange applies a patch verdict to src, the input change: a copy of
+// it whose after image has the columns the patch sets replaced (the
+// before image, op and table stay). at is the verdict's offset.
+func (in *instance) patchChange(v *wire.VerdictRec, src *engine.Change, at int) (engine.Change, error) {
+	c := *src
+	if v.HasRoute && string(v.Text) != src.Route {
+		c.Route = string(v.Text)
+	}
+	if v.Patch.Len() == 0 {
+		return c, nil
+	}
+	t := src.Table
+	if t == nil || src.After == nil {
+		return c, &wire.Error{Offset: at, Msg: "a patch of a change without an after image (op " + src.Op.String() + ")"}
+	}
+	kinds := in.kindsOf(t)
+	row := make([]any, len(kinds))
+	n := copy(row, src.After)
+	for i := n; i < len(row); i++ {
+		row[i] = engine.Absent
+	}
+	for {
+		col, state, num, val, ok := v.Patch.Next(kinds)
+		if !ok {
+			break
+		}
+		if state == wire.PatchNull {
+			row[col] = nil
+			continue
+		}
+		x, err := decodeValue(t, col, kinds[col], num, val, src.After, src)
+		if err != nil {
+			return c, err
+		}
+		row[col] = x
+	}
+	if err := v.Patch.Err(); err != nil {
+		return c, err
+	}
+	c.After = row
+	return c, nil
+}
+
 // valueError is a value a verdict sets that its column's kind cannot
 // hold (wire.CheckText): the change fails with wire.CodeValue.
 type valueError struct {
@@ -380,59 +439,66 @@ func decodeImage(im wire.Image, t *engine.Table, kinds []wire.Kind, src []any, i
 		case wire.SlotNull:
 			continue
 		}
+		var n uint64
+		var v []byte
 		if k.Fixed() {
-			n, _ := im.Fixed(i)
-			switch k {
-			case wire.KindInt, wire.KindYear:
-				if o, ok := srcValue(src, i).(int64); ok && o == int64(n) {
-					row[i] = src[i]
-				} else {
-					row[i] = int64(n)
-				}
-			case wire.KindUint, wire.KindBit:
-				if o, ok := srcValue(src, i).(uint64); ok && o == n {
-					row[i] = src[i]
-				} else {
-					row[i] = n
-				}
-			case wire.KindFloat, wire.KindDouble:
-				f := math.Float64frombits(n)
-				if math.IsNaN(f) || math.IsInf(f, 0) {
-					return nil, &valueError{table: t.FullName(), column: t.Columns[i].Name, kind: k, value: strconv.AppendFloat(nil, f, 'g', -1, 64), reason: "not a finite number"}
-				}
-				if k == wire.KindFloat {
-					row[i] = float32(f)
-				} else {
-					row[i] = f
-				}
-			}
-			continue
+			n, _ = im.Fixed(i)
+		} else {
+			v, _ = im.Var(i)
 		}
-		v, _ := im.Var(i)
-		switch k {
-		case wire.KindBytes, wire.KindGeometry:
-			if o, ok := srcValue(src, i).([]byte); ok && bytes.Equal(o, v) {
-				row[i] = src[i]
-			} else {
-				row[i] = append([]byte{}, v...)
-			}
-		default:
-			if o, ok := srcValue(src, i).(string); ok && o == string(v) {
-				row[i] = src[i]
-				continue
-			}
-			c := &t.Columns[i]
-			var members []string
-			if len(c.Values) > 0 {
-				members = c.Values
-			}
-			if reason := wire.CheckText(k, members, v); reason != "" && !passedThrough(in, c, v) {
-				return nil, &valueError{table: t.FullName(), column: c.Name, kind: k, value: v, reason: reason}
-			}
-			row[i] = string(v)
+		x, err := decodeValue(t, i, k, n, v, src, in)
+		if err != nil {
+			return nil, err
 		}
+		row[i] = x
 	}
 	return row, nil
+}
+
+// decodeValue returns the value a verdict sets in column i (of kind k)
+// of table t: n for a fixed kind, else v (viewing guest memory, copied).
+// src, when not nil, is a row of t whose equal value is returned rather
+// than a copy; a text value neither equal to src's nor passed through
+// from the input change in must be of its kind (a *valueError if not).
+func decodeValue(t *engine.Table, i int, k wire.Kind, n uint64, v []byte, src []any, in *engine.Change) (any, error) {
+	switch k {
+	case wire.KindInt, wire.KindYear:
+		if o, ok := srcValue(src, i).(int64); ok && o == int64(n) {
+			return src[i], nil
+		}
+		return int64(n), nil
+	case wire.KindUint, wire.KindBit:
+		if o, ok := srcValue(src, i).(uint64); ok && o == n {
+			return src[i], nil
+		}
+		return n, nil
+	case wire.KindFloat, wire.KindDouble:
+		f := math.Float64frombits(n)
+		if math.IsNaN(f) || math.IsInf(f, 0) {
+			return nil, &valueError{table: t.FullName(), column: t.Columns[i].Name, kind: k, value: strconv.AppendFloat(nil, f, 'g', -1, 64), reason: "not a finite number"}
+		}
+		if k == wire.KindFloat {
+			return float32(f), nil
+		}
+		return f, nil
+	case wire.KindBytes, wire.KindGeometry:
+		if o, ok := srcValue(src, i).([]byte); ok && bytes.Equal(o, v) {
+			return src[i], nil
+		}
+		return append([]byte{}, v...), nil
+	}
+	if o, ok := srcValue(src, i).(string); ok && o == string(v) {
+		return src[i], nil
+	}
+	c := &t.Columns[i]
+	var members []string
+	if len(c.Values) > 0 {
+		members = c.Values
+	}
+	if reason := wire.CheckText(k, members, v); reason != "" && !passedThrough(in, c, v) {
+		return nil, &valueError{table: t.FullName(), column: c.Name, kind: k, value: v, reason: reason}
+	}
+	return string(v), nil
 }
 
 // passedThrough reports whether v is the value the input change in
@@ -457,7 +523,7 @@ func passedThrough(in *engine.Change, c *engine.Column, v []byte) bool {
 }
 
 func srcValue(src []any, i int) any {
-	if src == nil {
+	if i >= len(src) {
 		return nil
 	}
 	return src[i]

@@ -5,7 +5,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"hash"
 	"io"
 	"log/slog"
 	"os"
@@ -65,7 +64,7 @@ type caps struct {
 	kafkaOut []byte
 	// macs are the keyed MACs secret_hmac made, by algorithm (SHA-256,
 	// SHA-512) and secret name.
-	macs [2]map[string]hash.Hash
+	macs [2]map[string]*keyedMAC
 
 	// batch is the batch the instance is handling or sending, during
 	// the call; env is envelope's scratch buffer, enc its renderer and

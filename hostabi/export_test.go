@@ -31,7 +31,7 @@ func ReplyDecoder(bs []*engine.Batch) func(i int, rep []byte) (*engine.Batch, er
 
 func testInstance() *instance {
 	return &instance{
-		p:     &plugin{spec: Spec{Name: "fuzz", Module: &Module{name: "fuzz"}}},
+		p:     &plugin{spec: Spec{Name: "fuzz", Module: &Module{name: "fuzz", version: wire.Version}}},
 		ids:   make(map[*engine.Table]uint32),
 		byID:  make(map[uint32]*engine.Table),
 		out:   make(map[uint32]*engine.Table),

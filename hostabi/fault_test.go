@@ -71,11 +71,11 @@ func TestFaultsWAT(t *testing.T) {
 		{name: "overrun", wat: watModule("", wire.ExportABI, packed(24), overrun), fault: hostabi.ErrMalformed, msg: "malformed reply at offset 16: record length 65535 overruns the message"},
 		{name: "bad index", wat: watModule("", wire.ExportABI, packed(32), badIndex), fault: hostabi.ErrMalformed, msg: "malformed verdict at offset 24: index 7 out of order or range (next 0, batch of 2)"},
 		{name: "reply outside memory", wat: watModule("", wire.ExportABI, "(i64.const 0x7fff000000001000)", ""), fault: hostabi.ErrMalformed, msg: "malformed reply: reply at 0x7fff0000 of 4096 bytes lies outside memory"},
-		{name: "abi v2", wat: watModule("", "puma_abi_v2", "(i64.const 0)", ""), load: true, fault: hostabi.ErrLoad, msg: "the module is built for plugin ABI v2; this Puma speaks ABI v1"},
+		{name: "abi v3", wat: watModule("", "puma_abi_v3", "(i64.const 0)", ""), load: true, fault: hostabi.ErrLoad, msg: "the module is built for plugin ABI v3; this Puma speaks ABI v1 to v2"},
 		{name: "no abi", wat: watModule("", "hello", "(i64.const 0)", ""), load: true, fault: hostabi.ErrLoad, msg: "not a Puma plugin: it exports no puma_abi_v<N> function"},
 		{name: "missing export", wat: strings.Replace(watModule("", wire.ExportABI, "(i64.const 0)", ""), `(export "puma_alloc")`, "", 1), load: true, fault: hostabi.ErrLoad, msg: "missing export puma_alloc"},
 		{name: "not granted", wat: watModule(`(import "puma" "file_open" (func (param i32 i32 i32) (result i64)))`, wire.ExportABI, "(i64.const 0)", ""), load: true, fault: hostabi.ErrLoad, msg: `the module imports puma.file_open, which needs the "files" grant: add grants = { files = ["<dir>"] }`},
-		{name: "unknown host function", wat: watModule(`(import "puma" "socket" (func))`, wire.ExportABI, "(i64.const 0)", ""), load: true, fault: hostabi.ErrLoad, msg: "imports puma.socket, which plugin ABI v1 does not have"},
+		{name: "unknown host function", wat: watModule(`(import "puma" "socket" (func))`, wire.ExportABI, "(i64.const 0)", ""), load: true, fault: hostabi.ErrLoad, msg: "imports puma.socket, which plugin ABI v2 does not have"},
 		{name: "foreign import", wat: watModule(`(import "env" "f" (func))`, wire.ExportABI, "(i64.const 0)", ""), load: true, fault: hostabi.ErrLoad, msg: "imports env.f: plugins may import only from puma and wasi_snapshot_preview1"},
 	}
 	h := newHost(t, t.TempDir())

@@ -83,8 +83,14 @@ func TestFuzzSeeds(t *testing.T) {
 		{"filter", "builtin:filter", map[string]any{"exclude": []any{"shop.all_kinds"}, "where": "amount >= 5"}},
 		{"dropvalue", filepath.Join(dir, "dropvalue.wasm"), map[string]any{"column": "status", "value": "test"}},
 		{"emaildomain", filepath.Join(dir, "emaildomain.wasm"), nil},
+		// Patch verdicts (inserts) and replace verdicts (updates, deletes).
+		{"mask", "builtin:mask", map[string]any{"redact": []any{"shop.*.email", "shop.*.status"}, "replacement": "x"}},
 	} {
-		hd, err := h.NewHandler(ctx, "shop", plugin(p.name, p.module, p.cfg, nil))
+		var grants map[string]any
+		if p.name == "mask" {
+			grants = map[string]any{"secrets": []any{}}
+		}
+		hd, err := h.NewHandler(ctx, "shop", plugin(p.name, p.module, p.cfg, grants))
 		if err != nil {
 			t.Fatal(err)
 		}

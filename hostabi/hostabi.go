@@ -26,6 +26,8 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -213,6 +215,9 @@ type Module struct {
 	caps map[string]string
 	// exports are the ABI entry points it has.
 	exports map[string]bool
+	// version is the ABI version its marker export declares, one the host
+	// speaks (wire.MinVersion to wire.Version).
+	version uint32
 }
 
 // Load checks and compiles a module; name ("builtin:jsonl" or a path)
@@ -281,11 +286,18 @@ func (m *Module) check() error {
 			versions = append(versions, v)
 		}
 	}
-	if _, ok := exports[wire.ExportABI]; !ok {
+	// The newest version the module declares that the host speaks.
+	for v := uint32(wire.Version); v >= wire.MinVersion && m.version == 0; v-- {
+		if _, ok := exports[wire.ExportABIPrefix+strconv.FormatUint(uint64(v), 10)]; ok {
+			m.version = v
+		}
+	}
+	if m.version == 0 {
 		if len(versions) == 0 {
 			return fmt.Errorf("not a Puma plugin: it exports no %s<N> function declaring its ABI version (build it with the Puma SDK, or see hostabi/ABI.md)", wire.ExportABIPrefix)
 		}
-		return fmt.Errorf("the module is built for plugin ABI v%s; this Puma speaks ABI v%d: rebuild the plugin against an SDK for ABI v%d, or run a Puma that speaks v%s", strings.Join(versions, ", v"), wire.Version, wire.Version, versions[0])
+		slices.Sort(versions)
+		return fmt.Errorf("the module is built for plugin ABI v%s; this Puma speaks ABI v%d to v%d: rebuild the plugin against an SDK for ABI v%d, or run a Puma that speaks v%s", strings.Join(versions, ", v"), wire.MinVersion, wire.Version, wire.Version, versions[0])
 	}
 	for name, want := range exportSigs {
 		d, ok := exports[name]
@@ -293,13 +305,13 @@ func (m *Module) check() error {
 			continue
 		}
 		if !sameTypes(d.ParamTypes(), want[0]) || !sameTypes(d.ResultTypes(), want[1]) {
-			return fmt.Errorf("export %s has type %s, ABI v%d wants %s", name, sig([2][]api.ValueType{d.ParamTypes(), d.ResultTypes()}), wire.Version, sig(want))
+			return fmt.Errorf("export %s has type %s, ABI v%d wants %s", name, sig([2][]api.ValueType{d.ParamTypes(), d.ResultTypes()}), m.version, sig(want))
 		}
 		m.exports[name] = true
 	}
 	for _, need := range []string{wire.ExportAlloc, wire.ExportInit} {
 		if !m.exports[need] {
-			return fmt.Errorf("missing export %s (ABI v%d requires it)", need, wire.Version)
+			return fmt.Errorf("missing export %s (ABI v%d requires it)", need, m.version)
 		}
 	}
 	if !m.exports[wire.ExportHandle] && !m.exports[wire.ExportSend] {
@@ -318,14 +330,14 @@ func (m *Module) check() error {
 		case wire.ImportModule:
 			c, ok := wire.Capability(name)
 			if !ok {
-				return fmt.Errorf("imports %s.%s, which plugin ABI v%d does not have", mod, name, wire.Version)
+				return fmt.Errorf("imports %s.%s, which plugin ABI v%d does not have", mod, name, m.version)
 			}
 			want, ok := signature(name)
 			if !ok {
 				return fmt.Errorf("imports %s.%s, which this host does not have", mod, name)
 			}
 			if !sameTypes(d.ParamTypes(), want[0]) || !sameTypes(d.ResultTypes(), want[1]) {
-				return fmt.Errorf("imports %s.%s with type %s, ABI v%d has %s", mod, name, sig([2][]api.ValueType{d.ParamTypes(), d.ResultTypes()}), wire.Version, sig(want))
+				return fmt.Errorf("imports %s.%s with type %s, ABI v%d has %s", mod, name, sig([2][]api.ValueType{d.ParamTypes(), d.ResultTypes()}), m.version, sig(want))
 			}
 			if _, seen := m.caps[c]; c != "" && !seen {
 				m.caps[c] = mod + "." + name

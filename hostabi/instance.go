@@ -132,7 +132,7 @@ func (p *plugin) start(ctx context.Context) (*instance, error) {
 		}
 		initCfg = slices.Concat([]byte(`{"builtin":`), sel, []byte(`,"config":`), s.Config, []byte(`}`))
 	}
-	in.enc.StartInit(s.Role, s.Task, s.Name, initCfg)
+	in.enc.StartInit(s.Module.version, s.Role, s.Task, s.Name, initCfg)
 	if s.Role == wire.RoleSender {
 		in.caps.applied = &p.applied
 	}

@@ -98,7 +98,7 @@ func TestGoEnvelopeMatchesHost(t *testing.T) {
 				return nil
 			}})
 			var e wire.Encoder
-			e.StartInit(wire.RoleSender, "t", "go", []byte("{}"))
+			e.StartInit(wire.Version, wire.RoleSender, "t", "go", []byte("{}"))
 			if rep := sdk.NativeInit(e.Message()); len(rep) != 0 {
 				t.Fatalf("init: %q", rep)
 			}

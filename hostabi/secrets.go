@@ -53,17 +53,13 @@ func (c *caps) doSecretHMAC(m api.Module, alg, namePtr, nameLen, dataPtr, dataLe
 		if !ok {
 			return c.fail(wire.ErrnoDenied, "secret_hmac: no secret %q in [secrets]", name)
 		}
-		mac = hmac.New(h, []byte(s.Reveal()))
+		mac = &keyedMAC{h: hmac.New(h, []byte(s.Reveal()))}
 		if *macs == nil {
-			*macs = make(map[string]hash.Hash)
+			*macs = make(map[string]*keyedMAC)
 		}
 		(*macs)[name] = mac
-	} else {
-		mac.Reset()
 	}
-	mac.Write(data)
-	var buf [64]byte
-	sum := mac.Sum(buf[:0])
+	sum := mac.sum(data)
 	if uint32(len(sum)) > outCap {
 		return c.fail(wire.ErrnoInvalid, "secret_hmac: the MAC has %d bytes, the buffer %d", len(sum), outCap)
 	}
@@ -71,4 +67,20 @@ func (c *caps) doSecretHMAC(m api.Module, alg, namePtr, nameLen, dataPtr, dataLe
 		return c.fail(wire.ErrnoInvalid, "secret_hmac: output out of bounds")
 	}
 	return int64(len(sum))
+}
+
+// keyedMAC is a secret's HMAC keyed once: Reset restores the keyed state
+// (hmac keeps the hashes of the padded key) instead of hashing the key
+// again, and the sum goes to a buffer of its own, so that a MAC per value
+// (mask hashes a column of every row) allocates nothing.
+type keyedMAC struct {
+	h   hash.Hash
+	out [sha512.Size]byte
+}
+
+// sum returns the MAC of data, valid until the next call.
+func (k *keyedMAC) sum(data []byte) []byte {
+	k.h.Reset()
+	k.h.Write(data)
+	return k.h.Sum(k.out[:0])
 }

@@ -3,15 +3,12 @@ package hostabi_test
 import (
 	"context"
 	"errors"
-	"fmt"
 	"math"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/pumacdc/puma/engine"
 	"github.com/pumacdc/puma/hostabi"
-	"github.com/pumacdc/puma/hostabi/hostabitest"
 	"github.com/pumacdc/puma/hostabi/wire"
 )
 
@@ -93,21 +90,7 @@ func TestReplacedValueChecked(t *testing.T) {
 	ctx := context.Background()
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			rep := replaceReply(tc.output, tc.set)
-			var data strings.Builder
-			for _, c := range rep {
-				fmt.Fprintf(&data, `\%02x`, c)
-			}
-			wat := watModule("", wire.ExportABI, fmt.Sprintf("(i64.const %d)", len(rep)), fmt.Sprintf(`(data (i32.const 0) "%s")`, data.String()))
-			m, err := h.Load(ctx, "raw.wasm", hostabitest.WAT(t, wat))
-			if err != nil {
-				t.Fatal(err)
-			}
-			hd, err := h.StartHandler(ctx, hostabi.Spec{Task: "t", Name: "raw", Module: m, Timeout: 5 * time.Second, MaxMemory: 64 << 20, Config: []byte("{}")})
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer hd.Close()
+			hd := rawHandler(t, h, wire.ExportABI, replaceReply(tc.output, tc.set))
 			// Twice: the instance survives a refused value.
 			for range 2 {
 				out, err := hd.Handle(ctx, eventsBatch())

@@ -10,11 +10,11 @@ import (
 	"github.com/pumacdc/puma/sdk/internal/host"
 )
 
-// The exports of ABI v1. Each ends with runtime.Gosched: a Go guest whose
+// The exports of ABI v2. Each ends with runtime.Gosched: a Go guest whose
 // exports never yield can stall its own garbage collector (see DESIGN).
 
-//go:wasmexport puma_abi_v1
-func pumaABIv1() {}
+//go:wasmexport puma_abi_v2
+func pumaABIv2() {}
 
 //go:wasmexport puma_alloc
 func pumaAlloc(size uint32) uint32 {

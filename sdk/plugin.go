@@ -233,7 +233,7 @@ func (p *plugin) handle(msg []byte) (reply []byte) {
 // handleRow runs the handler on r, whose change, index and table are
 // set.
 func (p *plugin) handleRow(r *Row, t *Table) {
-	r.route, r.hasRoute, r.dirty, r.emitted, r.emitting = "", false, false, 0, false
+	r.route, r.hasRoute, r.dirty, r.before, r.emitted, r.emitting = "", false, false, false, 0, false
 	r.bad, r.failed = 0, ""
 	if t != nil {
 		out := t.out

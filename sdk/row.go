@@ -55,6 +55,7 @@ type Row struct {
 	route    string
 	hasRoute bool
 	dirty    bool
+	before   bool // a Set changed the before image
 	emitted  uint32
 	emitting bool
 	mark     wire.Mark
@@ -216,18 +217,18 @@ func (r *Row) outIndex(name string) int {
 func (r *Row) SetAt(i int, v Value) error {
 	r.full()
 	if Op(r.ch.Op) == OpDelete {
-		return r.setAt(r.p.setBefore, r.ch.Before, i, v)
+		return r.setAt(r.p.setBefore, r.ch.Before, i, v, true)
 	}
-	return r.setAt(r.p.setAfter, r.ch.After, i, v)
+	return r.setAt(r.p.setAfter, r.ch.After, i, v, false)
 }
 
 // SetBeforeAt is SetBefore by the column's index in the Out table.
 func (r *Row) SetBeforeAt(i int, v Value) error {
 	r.full()
-	return r.setAt(r.p.setBefore, r.ch.Before, i, v)
+	return r.setAt(r.p.setBefore, r.ch.Before, i, v, true)
 }
 
-func (r *Row) setAt(vals []Value, img wire.Image, i int, v Value) error {
+func (r *Row) setAt(vals []Value, img wire.Image, i int, v Value, before bool) error {
 	if r.out == nil || i < 0 || i >= len(r.out.Columns) {
 		name := r.missing
 		if i >= 0 || name == "" {
@@ -261,6 +262,7 @@ func (r *Row) setAt(vals []Value, img wire.Image, i int, v Value) error {
 	}
 	vals[i] = v
 	r.dirty = true
+	r.before = r.before || before
 	return nil
 }
 
@@ -330,6 +332,16 @@ func (r *Row) finish(v Verdict) {
 		switch {
 		case r.emitting:
 			e.EndVerdict()
+		case r.patches():
+			// Only values of the after image changed: say which.
+			e.StartPatch(uint32(r.index), r.route, r.hasRoute)
+			set := r.p.setAfter
+			for j := range r.out.Columns {
+				if set[j].state == valueNull || set[j].state == valueSet {
+					r.p.encodeValue(j, r.out.Columns[j].Kind, set[j])
+				}
+			}
+			e.EndVerdict()
 		case r.dirty || r.out != r.table:
 			e.StartVerdict(uint32(r.index), wire.VerdictReplace, 0, "")
 			r.encode()
@@ -339,10 +351,19 @@ func (r *Row) finish(v Verdict) {
 			e.EndVerdict()
 		}
 	}
-	if r.dirty {
-		clear(r.p.setAfter)
-		clear(r.p.setBefore)
+	if r.dirty && r.out != nil {
+		// Only the Out table's columns can have been set.
+		n := len(r.out.Columns)
+		clear(r.p.setAfter[:n])
+		clear(r.p.setBefore[:n])
 	}
+}
+
+// patches reports whether the row passed on is the input with values of
+// its after image set and nothing else changed (table, op, before
+// image), which a patch verdict says in a few bytes.
+func (r *Row) patches() bool {
+	return r.dirty && !r.before && r.out == r.table && r.out != nil && r.op == Op(r.ch.Op) && r.ch.After.Present()
 }
 
 // encode writes the row as it stands as a change of the open verdict.

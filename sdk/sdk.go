@@ -17,7 +17,7 @@
 //	}
 //	func main() {}
 //
-// The SDK owns the module's exports (the Puma ABI v1, see hostabi/ABI.md):
+// The SDK owns the module's exports (the Puma ABI v2, see hostabi/ABI.md):
 // it decodes each batch in place, calls the registered function for each
 // change, and encodes the verdicts. Reading values allocates nothing;
 // strings and byte slices a Row returns view the batch and are valid only
@@ -118,7 +118,9 @@ func Init(f func(config []byte) error) { initFunc = f }
 
 // Handler registers the function called for each change of each batch. It
 // returns the change's verdict: Keep, Drop or Fail; values Set on the row
-// replace it, and rows Emitted replace it with several. f must not retain
+// replace it (as a patch naming only them when they are all in its after
+// image and nothing else changed), and rows Emitted replace it with
+// several. f must not retain
 // r or anything read from it.
 func Handler(f func(r *Row) Verdict) { handlerFunc = f }
 

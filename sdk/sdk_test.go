@@ -38,7 +38,7 @@ func initHandler(t testing.TB, f func(r *Row) Verdict) {
 	t.Helper()
 	handlerFunc, schemaFunc = f, nil
 	var e wire.Encoder
-	e.StartInit(wire.RoleHandler, "t", "p", []byte("{}"))
+	e.StartInit(wire.Version, wire.RoleHandler, "t", "p", []byte("{}"))
 	if rep := NativeInit(e.Message()); len(rep) != 0 {
 		t.Fatalf("init: %q", rep)
 	}
@@ -166,7 +166,7 @@ func TestStdlibOnly(t *testing.T) {
 func TestSenderMalformedChange(t *testing.T) {
 	defer Register(Plugin{})
 	var e wire.Encoder
-	e.StartInit(wire.RoleSender, "t", "p", []byte("{}"))
+	e.StartInit(wire.Version, wire.RoleSender, "t", "p", []byte("{}"))
 	read := true
 	Register(Plugin{Sender: func(b *Batch) error {
 		if read {

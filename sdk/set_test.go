@@ -143,7 +143,8 @@ func TestSetKinds(t *testing.T) {
 			if setErr != nil {
 				t.Fatalf("Set: %v", setErr)
 			}
-			if res[0].Verdict != "replace" {
+			// Only a value of the after image changed: a patch.
+			if res[0].Verdict != "patch" {
 				t.Fatalf("verdict %+v", res[0])
 			}
 			after := res[0].Changes[0].After
@@ -178,7 +179,7 @@ func TestSetFailedThenFixed(t *testing.T) {
 				r.Set("int", sdk.Null())
 			}
 			return sdk.Keep()
-		}, "replace", 0},
+		}, "patch", 0},
 		{"dropped", func(r *sdk.Row) sdk.Verdict {
 			r.Set("int", sdk.String("lots"))
 			return sdk.Drop()
@@ -208,8 +209,98 @@ func TestSetFailedThenFixed(t *testing.T) {
 					t.Errorf("change %d: %+v, want %s code %d", i, r, tc.verdict, tc.code)
 				}
 			}
-			if tc.verdict == "replace" && res[0].Changes[0].After["int"] != nil {
+			if tc.verdict == "patch" && res[0].Changes[0].After["int"] != nil {
 				t.Errorf("passed on int %v, want NULL", res[0].Changes[0].After["int"])
+			}
+		})
+	}
+}
+
+// TestSetPatch: a handler that only sets values of the input row's after
+// image (and perhaps its routing key) passes it on as a patch, the values
+// set and nothing else; changing the op or the before image, or passing
+// the row on as another table, is a replace.
+func TestSetPatch(t *testing.T) {
+	defer sdk.Register(sdk.Plugin{})
+	users := &sdktest.Table{DB: "shop", Name: "users", Columns: []sdk.Column{
+		{Name: "id", Kind: sdk.KindInt}, {Name: "email", Kind: sdk.KindString}, {Name: "note", Kind: sdk.KindString, Nullable: true},
+	}}
+	row := []any{int64(1), "ann@example.com", "hi"}
+	masked := map[string]any{"id": int64(1), "email": "x", "note": nil}
+	tests := []struct {
+		name    string
+		plugin  sdk.Plugin
+		in      sdktest.Change
+		verdict string
+		route   string
+		table   string
+		after   map[string]any
+	}{
+		{name: "insert", in: sdktest.Insert(users, row...), verdict: "patch", after: masked,
+			plugin: sdk.Plugin{Handler: func(r *sdk.Row) sdk.Verdict {
+				r.Set("email", sdk.String("x"))
+				r.SetAt(2, sdk.Null())
+				return sdk.Keep()
+			}}},
+		{name: "update, with a route", in: sdktest.Update(users, row, row), verdict: "patch", route: "k", after: masked,
+			plugin: sdk.Plugin{Handler: func(r *sdk.Row) sdk.Verdict {
+				r.SetAt(2, sdk.Null())
+				r.Set("email", sdk.String("x"))
+				r.SetRoute("k")
+				return sdk.Keep()
+			}}},
+		{name: "op changed", in: sdktest.Insert(users, row...), verdict: "replace", after: masked,
+			plugin: sdk.Plugin{Handler: func(r *sdk.Row) sdk.Verdict {
+				r.Set("email", sdk.String("x"))
+				r.Set("note", sdk.Null())
+				r.SetOp(sdk.OpUpdate)
+				return sdk.Keep()
+			}}},
+		{name: "before image", in: sdktest.Update(users, row, row), verdict: "replace", after: masked,
+			plugin: sdk.Plugin{Handler: func(r *sdk.Row) sdk.Verdict {
+				r.Set("email", sdk.String("x"))
+				r.Set("note", sdk.Null())
+				r.SetBefore("email", sdk.String("x"))
+				return sdk.Keep()
+			}}},
+		{name: "delete", in: sdktest.Delete(users, row...), verdict: "replace",
+			plugin: sdk.Plugin{Handler: func(r *sdk.Row) sdk.Verdict {
+				r.Set("email", sdk.String("x"))
+				return sdk.Keep()
+			}}},
+		{name: "output table", in: sdktest.Insert(users, row...), verdict: "replace", table: "people",
+			after: map[string]any{"id": int64(1), "email": "x", "note": "hi"},
+			plugin: sdk.Plugin{
+				OutputSchema: func(_ *sdk.Table, out *sdk.Schema) { out.RenameTable("shop", "people") },
+				Handler: func(r *sdk.Row) sdk.Verdict {
+					r.Set("email", sdk.String("x"))
+					return sdk.Keep()
+				}}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			sdk.Register(tc.plugin)
+			if err := sdktest.Init("{}"); err != nil {
+				t.Fatal(err)
+			}
+			res, err := sdktest.Handle(tc.in)
+			if err != nil {
+				t.Fatal(err)
+			}
+			r := res[0]
+			if r.Verdict != tc.verdict || len(r.Changes) != 1 {
+				t.Fatalf("%+v, want %s", r, tc.verdict)
+			}
+			out := r.Changes[0]
+			table := tc.table
+			if table == "" {
+				table = "users"
+			}
+			if out.Route != tc.route || out.Table != table {
+				t.Errorf("route %q table %s, want %q %s", out.Route, out.Table, tc.route, table)
+			}
+			if tc.after != nil && !reflect.DeepEqual(out.After, tc.after) {
+				t.Errorf("after %v, want %v", out.After, tc.after)
 			}
 		})
 	}

@@ -118,7 +118,7 @@ func TestPluginInspectAndBuild(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("inspect: exit %d: %s", code, errs)
 	}
-	for _, want := range []string{"abi      v1", "roles    handler\n", "needs    grants = { kv = true }", "puma.kv_get (i32, i32, i32, i32) -> (i64)", "loads    yes"} {
+	for _, want := range []string{"abi      v2 (this Puma speaks v1 to v2)", "roles    handler\n", "needs    grants = { kv = true }", "puma.kv_get (i32, i32, i32, i32) -> (i64)", "loads    yes"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("inspect output lacks %q:\n%s", want, out)
 		}

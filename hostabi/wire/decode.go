@@ -696,6 +696,10 @@ type VerdictRec struct {
 	Text []byte
 	// Changes iterates the changes of a replace or emit verdict.
 	Changes Changes
+	// HasRoute says a patch verdict sets the routing key Text.
+	HasRoute bool
+	// Patch iterates the columns a patch verdict sets.
+	Patch Patch
 }
 
 // ParseVerdict decodes a verdict record's body found at offset at.
@@ -704,8 +708,8 @@ func ParseVerdict(body []byte, at int) (VerdictRec, error) {
 	var v VerdictRec
 	v.Index = r.u32("verdict index")
 	v.Verdict = Verdict(r.u8("verdict"))
-	r.u8("reserved")
-	r.u16("reserved")
+	flags := r.u8("verdict flags")
+	count := r.u16("verdict column count")
 	switch v.Verdict {
 	case VerdictKeep, VerdictDrop:
 	case VerdictReplace, VerdictEmit:
@@ -721,6 +725,18 @@ func ParseVerdict(body []byte, at int) (VerdictRec, error) {
 		v.Text = r.bytes("error message")
 	case VerdictRoute:
 		v.Text = r.bytes("route")
+	case VerdictPatch:
+		if r.err == nil && flags&^ChangeRoute != 0 {
+			r.off -= 3
+			r.fail("unknown patch flags " + strconv.Itoa(int(flags)))
+		}
+		if flags&ChangeRoute != 0 {
+			v.Text, v.HasRoute = r.bytes("route"), true
+		}
+		v.Patch = Patch{b: body, off: r.off, base: at, left: count, last: -1}
+		if count > 0 {
+			r.off = len(body) // Patch.Next reads the columns
+		}
 	default:
 		r.off -= 4
 		r.fail("unknown verdict " + strconv.Itoa(int(v.Verdict)))
@@ -772,3 +788,62 @@ func (it *Changes) Left() uint32 { return it.left }
 
 // Err returns the error that stopped Next, if any.
 func (it *Changes) Err() error { return it.err }
+
+// Patch iterates the columns a patch verdict sets: each a column index of
+// the input change's table, in increasing order, and NULL or a value of
+// the column's kind.
+type Patch struct {
+	b    []byte
+	off  int
+	base int
+	left uint16
+	last int // the previous column, -1 before the first
+	err  error
+}
+
+// Len returns how many columns remain.
+func (p *Patch) Len() int { return int(p.left) }
+
+// Next returns the next column the patch sets, given the kinds of the
+// table's columns: its index, its state (PatchNull or PatchValue) and,
+// for a value, the 8 bytes of a fixed kind as num or the bytes of a
+// variable one (viewing the message). ok is false after the last column
+// or on a malformed one (see Err).
+func (p *Patch) Next(kinds []Kind) (col int, state uint8, num uint64, val []byte, ok bool) {
+	if p.left == 0 || p.err != nil {
+		return 0, 0, 0, nil, false
+	}
+	r := reader{b: p.b, off: p.off, base: p.base}
+	col = int(r.u16("patch column"))
+	state = r.u8("patch column state")
+	r.u8("reserved")
+	switch {
+	case r.err != nil:
+	case col <= p.last || col >= len(kinds):
+		r.off -= 4
+		r.fail("patch column " + strconv.Itoa(col) + " out of order or range (after column " + strconv.Itoa(p.last) + ", table of " + strconv.Itoa(len(kinds)) + ")")
+	case state == PatchNull:
+	case state != PatchValue:
+		r.off -= 2
+		r.fail("patch column " + strconv.Itoa(col) + ": unknown state " + strconv.Itoa(int(state)))
+	case kinds[col].Fixed():
+		num = r.u64("patch value")
+	default:
+		val = r.bytes("patch value")
+	}
+	if r.err == nil {
+		p.left--
+		if p.left == 0 && r.off != len(p.b) {
+			r.fail(strconv.Itoa(len(p.b)-r.off) + " trailing bytes after the patch")
+		}
+	}
+	if r.err != nil {
+		p.err = r.err
+		return 0, 0, 0, nil, false
+	}
+	p.off, p.last = r.off, col
+	return col, state, num, val, true
+}
+
+// Err returns the error that stopped Next, if any.
+func (p *Patch) Err() error { return p.err }

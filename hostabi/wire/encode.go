@@ -79,7 +79,12 @@ type Encoder struct {
 	nchanges uint32
 	// verdictRec is the open verdict record's length field.
 	verdictRec int
-	kind       uint8 // message type being built
+	// patch is 1 + the offset of the open patch verdict's column count,
+	// 0 when none (so that the zero Encoder has none); npatch counts its
+	// columns.
+	patch  int
+	npatch uint16
+	kind   uint8 // message type being built
 }
 
 // Message returns the message built so far.
@@ -111,16 +116,17 @@ func (e *Encoder) grow(n int) []byte {
 
 func (e *Encoder) reset(kind uint8) {
 	e.buf = e.buf[:0]
-	e.nrec, e.nchg, e.rec, e.img, e.verdict, e.kind = 0, 0, -1, -1, -1, kind
+	e.nrec, e.nchg, e.rec, e.img, e.verdict, e.patch, e.kind = 0, 0, -1, -1, -1, 0, kind
 }
 
-// StartInit writes a whole Init message; Message returns it.
-func (e *Encoder) StartInit(role Role, task, plugin string, config []byte) {
+// StartInit writes a whole Init message for a module of ABI version
+// (MinVersion to Version); Message returns it.
+func (e *Encoder) StartInit(version uint32, role Role, task, plugin string, config []byte) {
 	e.reset(MsgInit)
 	e.u8(MsgInit)
 	e.u8(uint8(role))
 	e.u16(0)
-	e.u32(Version)
+	e.u32(version)
 	e.str(task)
 	e.str(plugin)
 	e.u32(uint32(len(config)))
@@ -297,14 +303,24 @@ func (e *Encoder) EndImage() {
 }
 
 // slot points column i of the open image at the value about to be
-// appended.
+// appended, or heads column i of the open patch verdict.
 func (e *Encoder) slot(i int) {
+	if e.patch > 0 {
+		e.patchColumn(i, PatchValue)
+		return
+	}
 	body := e.img + 4
 	e.patch32(body+4+4*i, uint32(len(e.buf)-body))
 }
 
 // Null marks column i NULL.
-func (e *Encoder) Null(i int) { e.patch32(e.img+4+4+4*i, SlotNull) }
+func (e *Encoder) Null(i int) {
+	if e.patch > 0 {
+		e.patchColumn(i, PatchNull)
+		return
+	}
+	e.patch32(e.img+4+4+4*i, SlotNull)
+}
 
 // Int sets column i to v (KindInt, KindYear).
 func (e *Encoder) Int(i int, v int64) { e.slot(i); e.u64(uint64(v)) }
@@ -353,11 +369,40 @@ func (e *Encoder) StartVerdict(index uint32, v Verdict, code uint32, text string
 	e.verdictRec = e.rec
 }
 
+// StartPatch starts a patch verdict (ABI v2) for input change index,
+// with a routing key when hasRoute. Until EndVerdict, Null, Int, Uint,
+// Float, String, Bytes and Raw set the patch's columns, which must come in
+// increasing order.
+func (e *Encoder) StartPatch(index uint32, route string, hasRoute bool) {
+	e.startRecord(RecVerdict)
+	b := e.grow(8)
+	binary.LittleEndian.PutUint32(b, index)
+	b[4], b[5], b[6], b[7] = uint8(VerdictPatch), 0, 0, 0
+	e.patch, e.npatch = len(e.buf)-1, 0
+	if hasRoute {
+		b[5] = ChangeRoute
+		e.str(route)
+	}
+	e.verdictRec = e.rec
+}
+
+// patchColumn writes the head of the open patch verdict's column col.
+func (e *Encoder) patchColumn(col int, state uint8) {
+	b := e.grow(4)
+	binary.LittleEndian.PutUint16(b, uint16(col))
+	b[2], b[3] = state, 0
+	e.npatch++
+}
+
 // EndVerdict closes the verdict.
 func (e *Encoder) EndVerdict() {
 	if e.verdict >= 0 {
 		e.patch32(e.verdict, e.nchanges)
 		e.verdict = -1
+	}
+	if e.patch > 0 {
+		binary.LittleEndian.PutUint16(e.buf[e.patch-1:], e.npatch)
+		e.patch = 0
 	}
 	e.rec = e.verdictRec
 	e.endRecord()
@@ -376,7 +421,7 @@ func (e *Encoder) Mark() Mark { return Mark{len(e.buf), e.nrec, e.nchg} }
 func (e *Encoder) Rewind(m Mark) {
 	e.buf = e.buf[:m.n]
 	e.nrec, e.nchg = m.nrec, m.nchg
-	e.rec, e.img, e.verdict = -1, -1, -1
+	e.rec, e.img, e.verdict, e.patch = -1, -1, -1, 0
 }
 
 // AppendGroup appends the header of a Group message of n batches to dst;

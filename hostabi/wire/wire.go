@@ -1,4 +1,4 @@
-// Package wire is the Puma plugin ABI v1 in code: the names of the exports a
+// Package wire is the Puma plugin ABI (v2, and v1, which it extends) in code: the names of the exports a
 // plugin provides and of the host functions it may import, the status and
 // error codes, and the flat little-endian encoding of batches, table
 // schemas and replies (verdicts).
@@ -11,10 +11,17 @@ package wire
 
 import "strconv"
 
-// Version is the ABI version this package speaks. A module declares the
-// version it was built for by exporting a function named ExportABIPrefix
-// followed by the decimal version ("puma_abi_v1").
-const Version = 1
+// Version is the newest ABI version this package speaks, the one the SDK
+// builds modules for. A module declares the version it was built for by
+// exporting a function named ExportABIPrefix followed by the decimal
+// version ("puma_abi_v2"); the host speaks every version from MinVersion
+// to Version, and tells the module which in the Init message.
+const Version = 2
+
+// MinVersion is the oldest ABI version the host still speaks. v2 is v1
+// plus the patch verdict (VerdictPatch); a v1 module is called exactly as
+// before.
+const MinVersion = 1
 
 // Names of the functions a plugin module exports.
 const (
@@ -24,8 +31,10 @@ const (
 	// ExportABIPrefix + version is the marker export declaring the ABI
 	// version; the host never calls it.
 	ExportABIPrefix = "puma_abi_v"
-	// ExportABI is the marker of this version.
-	ExportABI = "puma_abi_v1"
+	// ExportABI is the marker of Version.
+	ExportABI = "puma_abi_v2"
+	// ExportABIV1 is the marker of ABI v1.
+	ExportABIV1 = "puma_abi_v1"
 	// ExportAlloc is alloc(size u32) -> ptr u32: a guest-owned buffer of at
 	// least size bytes that the host writes its next message into. It stays
 	// valid until the next call to ExportAlloc.
@@ -367,6 +376,12 @@ const (
 	ColNullable = 2
 )
 
+// States of a column in a patch verdict.
+const (
+	PatchNull  = 1 // the column becomes NULL
+	PatchValue = 2 // a value of the column's kind follows
+)
+
 // Image slots: 0 and 1 are states, any other value is an offset.
 const (
 	SlotAbsent = 0 // the image does not carry the column
@@ -403,6 +418,10 @@ const (
 	VerdictEmit    Verdict = 3 // pass on the n changes carried instead (0 = drop)
 	VerdictError   Verdict = 4 // the change failed: a code and a message
 	VerdictRoute   Verdict = 5 // keep the change, setting its routing key
+	// VerdictPatch (ABI v2) keeps the change with some values of its
+	// after image replaced: a list of (column, value) in the input table's
+	// shape, and optionally a routing key. See Patch.
+	VerdictPatch Verdict = 6
 )
 
 // Error codes of error verdicts (verdict 4) that Puma defines; a
@@ -431,6 +450,8 @@ func (v Verdict) String() string {
 		return "error"
 	case VerdictRoute:
 		return "route"
+	case VerdictPatch:
+		return "patch"
 	}
 	return "verdict(" + strconv.Itoa(int(v)) + ")"
 }

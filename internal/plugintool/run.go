@@ -61,7 +61,7 @@ func PrintInfo(w io.Writer, name string, info *hostabi.ModuleInfo) {
 	if abi == "" {
 		abi = "none (not a Puma plugin)"
 	}
-	fmt.Fprintf(w, "abi      %s (this Puma speaks v%d)\n", abi, wire.Version)
+	fmt.Fprintf(w, "abi      %s (this Puma speaks v%d to v%d)\n", abi, wire.MinVersion, wire.Version)
 	roles := strings.Join(info.Roles, ", ")
 	if roles == "" {
 		roles = "none"

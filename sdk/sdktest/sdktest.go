@@ -54,10 +54,10 @@ func Delete(t *Table, before ...any) Change {
 
 // Result is a handler's verdict on one input change.
 type Result struct {
-	Verdict string // keep, drop, replace, emit, error or route
+	Verdict string // keep, drop, replace, emit, error, route or patch
 	Code    uint32
 	Message string // an error's message, or a route
-	Changes []Out  // what replace and emit pass on
+	Changes []Out  // what replace, emit and patch pass on (a patch: the input as the host patches it)
 }
 
 // Out is a change a handler passes on instead of its input.
@@ -74,7 +74,7 @@ var tables = map[*Table]uint32{}
 func Init(config string) error {
 	clear(tables)
 	var e wire.Encoder
-	e.StartInit(wire.RoleHandler, "test", "test", []byte(config))
+	e.StartInit(wire.Version, wire.RoleHandler, "test", "test", []byte(config))
 	return replyErr(sdk.NativeInit(e.Message()))
 }
 
@@ -95,7 +95,7 @@ func InitSender(config string) error {
 	clear(tables)
 	host.Applied, host.Positioned = "", false
 	var e wire.Encoder
-	e.StartInit(wire.RoleSender, "test", "test", []byte(config))
+	e.StartInit(wire.Version, wire.RoleSender, "test", "test", []byte(config))
 	return replyErr(sdk.NativeInit(e.Message()))
 }
 
@@ -190,6 +190,18 @@ func encodeBatch(e *wire.Encoder, changes []Change) error {
 	return nil
 }
 
+// Encode returns the Batch message Handle would pass the handler for
+// changes, announcing the tables this instance has not seen, for a
+// benchmark that calls sdk.NativeHandle itself without decoding the
+// reply.
+func Encode(changes ...Change) ([]byte, error) {
+	var e wire.Encoder
+	if err := encodeBatch(&e, changes); err != nil {
+		return nil, err
+	}
+	return e.Finish(), nil
+}
+
 // Handle passes one batch of changes to the handler and returns a Result
 // per change.
 func Handle(changes ...Change) ([]Result, error) {
@@ -197,7 +209,8 @@ func Handle(changes ...Change) ([]Result, error) {
 	if err := encodeBatch(&e, changes); err != nil {
 		return nil, err
 	}
-	rep := sdk.NativeHandle(e.Finish())
+	msg := e.Finish()
+	rep := sdk.NativeHandle(msg)
 	r, err := wire.ParseReply(rep)
 	if err != nil {
 		return nil, err
@@ -232,6 +245,14 @@ func Handle(changes ...Change) ([]Result, error) {
 			}
 			rs := &res[v.Index]
 			rs.Verdict, rs.Code, rs.Message = v.Verdict.String(), v.Code, string(v.Text)
+			if v.Verdict == wire.VerdictPatch {
+				o, err := patched(msg, v.Index, &v, changes[v.Index].Table)
+				if err != nil {
+					return nil, err
+				}
+				rs.Message, rs.Changes = "", []Out{o}
+				continue
+			}
 			for {
 				wc, ok := v.Changes.Next()
 				if !ok {
@@ -321,24 +342,86 @@ func decodeImage(t *wire.Table, im wire.Image) map[string]any {
 			m[c.Name] = nil
 			continue
 		}
+		var n uint64
+		var b []byte
 		if c.Kind.Fixed() {
-			n, _ := im.Fixed(i)
-			switch c.Kind {
-			case wire.KindUint, wire.KindBit:
-				m[c.Name] = n
-			case wire.KindFloat, wire.KindDouble:
-				m[c.Name] = math.Float64frombits(n)
-			default:
-				m[c.Name] = int64(n)
-			}
-			continue
-		}
-		b, _ := im.Var(i)
-		if c.Kind == wire.KindBytes || c.Kind == wire.KindGeometry {
-			m[c.Name] = append([]byte{}, b...)
+			n, _ = im.Fixed(i)
 		} else {
-			m[c.Name] = string(b)
+			b, _ = im.Var(i)
 		}
+		m[c.Name] = value(c.Kind, n, b)
 	}
 	return m
+}
+
+// value is a value of kind k as Result shows it: n for a fixed kind, else
+// b (copied).
+func value(k wire.Kind, n uint64, b []byte) any {
+	switch k {
+	case wire.KindUint, wire.KindBit:
+		return n
+	case wire.KindFloat, wire.KindDouble:
+		return math.Float64frombits(n)
+	case wire.KindInt, wire.KindYear:
+		return int64(n)
+	case wire.KindBytes, wire.KindGeometry:
+		return append([]byte{}, b...)
+	}
+	return string(b)
+}
+
+// patched is what a patch verdict passes on: the input change of batch
+// message msg at index with its after image's columns set as the patch
+// says, as the host applies it.
+func patched(msg []byte, index uint32, v *wire.VerdictRec, t *Table) (Out, error) {
+	hdr, err := wire.ParseBatch(msg)
+	if err != nil {
+		return Out{}, err
+	}
+	var in wire.Change
+	for n := uint32(0); ; {
+		tag, body, at, ok := hdr.Records.Next()
+		if !ok {
+			return Out{}, errors.New("sdktest: patch of a change the batch lacks")
+		}
+		if tag != wire.RecChange {
+			continue
+		}
+		if n == index {
+			if in, err = wire.ParseChange(body, at); err != nil {
+				return Out{}, err
+			}
+			break
+		}
+		n++
+	}
+	o := Out{Op: sdk.Op(in.Op), Route: string(in.Route)}
+	if v.HasRoute {
+		o.Route = string(v.Text)
+	}
+	if t == nil || !in.After.Present() {
+		return o, errors.New("sdktest: a patch of a change without an after image")
+	}
+	wt := wireTable(t, in.TableID)
+	o.DB, o.Table = wt.DB, wt.Name
+	if in.Before.Present() {
+		o.Before = decodeImage(wt, in.Before)
+	}
+	o.After = decodeImage(wt, in.After)
+	kinds := make([]wire.Kind, len(wt.Columns))
+	for i, c := range wt.Columns {
+		kinds[i] = c.Kind
+	}
+	for {
+		col, state, n, b, ok := v.Patch.Next(kinds)
+		if !ok {
+			break
+		}
+		if state == wire.PatchNull {
+			o.After[wt.Columns[col].Name] = nil
+		} else {
+			o.After[wt.Columns[col].Name] = value(kinds[col], n, b)
+		}
+	}
+	return o, v.Patch.Err()
 }

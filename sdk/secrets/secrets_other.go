@@ -12,16 +12,27 @@ import (
 	"github.com/pumacdc/puma/sdk/internal/host"
 )
 
+// last is the MAC of the last secret used, keyed once and reset per call,
+// as the host keeps one per secret.
+var last struct {
+	alg       uint32
+	name, key string
+	h         hash.Hash
+}
+
 func mac(dst []byte, alg uint32, secret string, data []byte) ([]byte, error) {
 	key, ok := host.Secrets[secret]
 	if !ok {
 		return dst, host.Err("secrets: hmac with "+secret, wire.ErrnoDenied, "secret "+secret+" is not granted")
 	}
-	h := sha256.New
-	if alg == 2 {
-		h = func() hash.Hash { return sha512.New() }
+	if last.h == nil || last.alg != alg || last.name != secret || last.key != key {
+		h := sha256.New
+		if alg == 2 {
+			h = func() hash.Hash { return sha512.New() }
+		}
+		last.alg, last.name, last.key, last.h = alg, secret, key, hmac.New(h, []byte(key))
 	}
-	m := hmac.New(h, []byte(key))
-	m.Write(data)
-	return m.Sum(dst), nil
+	last.h.Reset()
+	last.h.Write(data)
+	return last.h.Sum(dst), nil
 }
