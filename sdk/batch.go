@@ -17,6 +17,11 @@ type Batch struct {
 	hdr   wire.Batch
 	rows  []Row
 	group int
+	// lastID and last are the table of the change Row decoded last: a
+	// batch's changes mostly come in runs of one table, and a map lookup
+	// per change is dear inside Wasm.
+	lastID uint32
+	last   *Table
 }
 
 // GroupIndex returns the batch's index in the group being sent (0 for a
@@ -69,8 +74,8 @@ func (b *Batch) Len() int { return len(b.rows) }
 // Row returns change i.
 func (b *Batch) Row(i int) *Row {
 	r := &b.rows[i]
-	if !r.parsed {
-		r.parse()
+	if !r.fixed {
+		b.fix(r)
 	}
 	return r
 }
@@ -91,18 +96,27 @@ func (r *Row) parseRest() {
 	r.parsed = true
 }
 
-// parse decodes a sender's change on first use; a malformed one fails the
+// fix decodes a sender's change up to its fixed fields and finds its
+// table, on first use; the rest (strings, images) is decoded when read
+// (full), so a sender that has the host render its changes, and only
+// counts them, never decodes their values. A malformed change fails the
 // batch (see malformed).
-func (r *Row) parse() {
-	r.parseRest()
-	p, c := r.p, &r.ch
-	var t *Table
-	if c.TableID != 0 {
-		t = p.tables[c.TableID]
-		if t == nil {
-			panic(malformed{Fatal(errors.New("sdk: change at offset " + strconv.Itoa(r.at) + " names unannounced table id " + strconv.FormatUint(uint64(c.TableID), 10)))})
-		}
+func (b *Batch) fix(r *Row) {
+	c := &r.ch
+	if !c.ParseFixed(r.body) {
+		r.parseRest()
 	}
-	r.table, r.out, r.op = t, t, Op(c.Op)
+	if c.TableID != b.lastID {
+		var t *Table
+		if c.TableID != 0 {
+			t = b.p.tables[c.TableID]
+			if t == nil {
+				panic(malformed{Fatal(errors.New("sdk: change at offset " + strconv.Itoa(r.at) + " names unannounced table id " + strconv.FormatUint(uint64(c.TableID), 10)))})
+			}
+		}
+		b.lastID, b.last = c.TableID, t
+	}
+	r.table, r.out, r.op = b.last, b.last, Op(c.Op)
 	r.route, r.hasRoute, r.dirty, r.emitted, r.emitting = "", false, false, 0, false
+	r.fixed = true
 }

@@ -129,6 +129,7 @@ func (p *plugin) readBatch(msg []byte, handler bool) error {
 		return Fatal(errors.New("sdk: malformed batch " + err.Error()))
 	}
 	p.batch.p, p.batch.hdr, p.batch.rows, p.batch.group = p, hdr, p.batch.rows[:0], 0
+	p.batch.lastID, p.batch.last = 0, nil
 	recs := &p.batch.hdr.Records
 	n := 0
 	var lastID uint32
@@ -154,7 +155,7 @@ func (p *plugin) readBatch(msg []byte, handler bool) error {
 			}
 			p.batch.rows = p.batch.rows[:n+1]
 			r := &p.batch.rows[n]
-			r.p, r.b, r.index, r.body, r.at, r.parsed = p, &p.batch, n, body, at, false
+			r.p, r.b, r.index, r.body, r.at, r.fixed, r.parsed = p, &p.batch, n, body, at, false, false
 			n++
 			continue
 		}

@@ -483,6 +483,17 @@ func (c *Change) ParseFixed(body []byte) bool {
 	return c.Op.Valid()
 }
 
+// ChangeFile returns a change's binary-log file, the first field after the
+// fixed ones, without decoding the rest; false when it is malformed (Parse
+// then says how).
+func ChangeFile(body []byte) ([]byte, bool) {
+	if len(body) < changeFixed {
+		return nil, false
+	}
+	v, _, ok := lenBytes(body, changeFixed)
+	return v, ok
+}
+
 // lenBytes reads a u32 length at off and that many bytes. It is small
 // enough to inline (off is never negative: callers pass what it returned).
 func lenBytes(b []byte, off int) (v []byte, next int, ok bool) {

@@ -38,24 +38,37 @@ func (o *TxOrder) CopyFrom(p *TxOrder) {
 // Next counts an event of db.name and returns its total and per-table
 // order, from 1.
 func (o *TxOrder) Next(db, name string) (total, table uint32) {
-	o.Total++
+	table = o.Add(db, name, 1)
+	return o.Total, table
+}
+
+// Add counts n events of db.name and returns the table's count: what n
+// calls of Next do, in one.
+func (o *TxOrder) Add(db, name string, n uint32) uint32 {
+	o.Total += n
 	for i := range o.Tables {
 		if tc := &o.Tables[i]; tc.DB == db && tc.Name == name {
-			tc.N++
-			return o.Total, tc.N
+			tc.N += n
+			return tc.N
 		}
 	}
-	o.Tables = append(o.Tables, TableCount{DB: db, Name: name, N: 1})
-	return o.Total, 1
+	o.Tables = append(o.Tables, TableCount{DB: db, Name: name, N: n})
+	return n
 }
 
 // RowOf numbers a change among those read from the binary-log event at
 // file:pos, from 0.
 func (o *TxOrder) RowOf(file string, pos uint32) uint32 {
-	if file == o.file && pos == o.pos {
-		o.row++
+	return o.RowsOf(file, pos, 1)
+}
+
+// RowsOf numbers n changes read one after the other from the event at
+// file:pos and returns the last one's number: what n calls of RowOf do.
+func (o *TxOrder) RowsOf(file string, pos uint32, n uint32) uint32 {
+	if pos == o.pos && file == o.file {
+		o.row += n
 	} else {
-		o.file, o.pos, o.row = file, pos, 0
+		o.file, o.pos, o.row = file, pos, n-1
 	}
 	return o.row
 }

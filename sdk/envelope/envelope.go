@@ -155,17 +155,58 @@ func (e *Encoder) appendGo(dst []byte, b *sdk.Batch, tx *sdk.Tx, from int, sep b
 	return dst
 }
 
-// count advances the counts past r as AppendChange would.
-func (e *Encoder) count(r *sdk.Row) {
-	t := r.Table()
-	if r.Op() == sdk.OpDDL || t == nil {
+// countRendered advances the counts past changes from..to-1 of b, which
+// the host rendered, as AppendChange would have. It runs for every change
+// inside Wasm, where calls are dear: a run of changes of one table is
+// counted with one Add, only the changes read from the last one's event
+// are numbered (what the next batch may go on numbering), and no values
+// are decoded unless key_change needs the key compared.
+func (e *Encoder) countRendered(b *sdk.Batch, from, to int) {
+	keyChange := e.Flags&wire.EnvDeleteCreate != 0
+	last := -1
+	for i := from; i < to; {
+		r := b.Row(i)
+		t := r.Table()
+		if r.Op() == sdk.OpDDL || t == nil {
+			i++
+			continue
+		}
+		events := uint32(0)
+		j := i
+		for ; j < to; j++ {
+			s := b.Row(j)
+			if s.Table() != t || s.Op() == sdk.OpDDL {
+				break
+			}
+			events++
+			if keyChange && s.Op() == sdk.OpUpdate && KeyChanged(t, s.Before(), s.After()) {
+				events++
+			}
+		}
+		e.cur.Add(t.DB, t.Name, events)
+		last, i = j-1, j
+	}
+	if last < 0 {
 		return
 	}
-	e.cur.RowOf(r.File(), r.Pos())
-	e.cur.Next(t.DB, t.Name)
-	if r.Op() == sdk.OpUpdate && e.Flags&wire.EnvDeleteCreate != 0 && KeyChanged(t, r.Before(), r.After()) {
-		e.cur.Next(t.DB, t.Name)
+	// Number the changes counted above as RowOf would, one by one: those
+	// before the run read from last's event only matter as the end of
+	// the numbering that run does not continue.
+	r := b.Row(last)
+	file, pos := r.File(), r.Pos()
+	n := uint32(1)
+	for i := last - 1; i >= from; i-- {
+		s := b.Row(i)
+		if s.Op() == sdk.OpDDL || s.Table() == nil {
+			continue
+		}
+		if s.Pos() != pos || s.File() != file {
+			e.cur.RowOf(s.File(), s.Pos())
+			break
+		}
+		n++
 	}
+	e.cur.RowsOf(file, pos, n)
 }
 
 // AppendChange appends r's envelopes, each followed by sep: one, or with

@@ -35,9 +35,7 @@ func (e *Encoder) appendChanges(dst []byte, b *sdk.Batch, tx *sdk.Tx, sep byte) 
 			continue
 		}
 		dst = dst[:len(dst)+written]
-		for i := from; i < from+n; i++ {
-			e.count(b.Row(i))
-		}
+		e.countRendered(b, from, from+n)
 		from += n
 	}
 	return dst

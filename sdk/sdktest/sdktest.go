@@ -37,6 +37,13 @@ type Change struct {
 	Op            sdk.Op
 	Table         *Table
 	Before, After []any
+	// File and Pos locate the change's binary-log event; changes that
+	// share them were read from one event. The zero values are
+	// bin.000001 and 100 plus the change's index in its batch.
+	File string
+	Pos  uint32
+	// DB and Statement are a DDL change's (Op sdk.OpDDL, Table nil).
+	DB, Statement string
 }
 
 // Insert returns an insert of after into t.
@@ -177,7 +184,15 @@ func encodeBatch(e *wire.Encoder, changes []Change) error {
 				e.Table(wireTable(c.Table, id))
 			}
 		}
-		e.StartChange(&wire.ChangeHeader{Op: wire.Op(c.Op), TableID: id, Seq: uint32(i + 1), File: "bin.000001", Pos: uint32(100 + i)}, c.Before != nil, c.After != nil)
+		file, pos := c.File, c.Pos
+		if file == "" {
+			file = "bin.000001"
+		}
+		if pos == 0 {
+			pos = uint32(100 + i)
+		}
+		e.StartChange(&wire.ChangeHeader{Op: wire.Op(c.Op), TableID: id, Seq: uint32(i + 1), File: file, Pos: pos, DB: c.DB, Statement: c.Statement},
+			c.Before != nil, c.After != nil)
 		for _, img := range [][]any{c.Before, c.After} {
 			if img != nil {
 				if err := encodeImage(e, c.Table, img); err != nil {
