@@ -324,12 +324,12 @@ func TestNATSRefusals(t *testing.T) {
 	})
 	t.Run("config", func(t *testing.T) {
 		for cfg, want := range map[string]map[string]any{
-			"unknown placeholder {schema}":  {"target": "events", "subject": "x.{schema}"},
-			"stream is required":            {"target": "events", "exactly_once": true},
-			"target is required":            {"stream": "X"},
-			"markers, tombstones":           {"target": "events", "markers": true},
-			`format "avro"`:                 {"target": "events", "format": "avro"},
-			"duplicate_window applies to a": {"target": "events", "stream": "X", "duplicate_window": "1m"},
+			"unknown placeholder {schema}":                           {"target": "events", "subject": "x.{schema}"},
+			"stream is required":                                     {"target": "events", "exactly_once": true},
+			"target is required":                                     {"stream": "X"},
+			"markers: builtin:nats publishes one message per change": {"target": "events", "markers": true},
+			`format "avro"`:                                          {"target": "events", "format": "avro"},
+			"duplicate_window applies to a":                          {"target": "events", "stream": "X", "duplicate_window": "1m"},
 		} {
 			_, err := env.sender("shop", want)
 			if err == nil || !strings.Contains(err.Error(), cfg) {
