@@ -23,7 +23,11 @@ func connect(ctx context.Context, src Source) (*client.Conn, error) {
 	if err != nil {
 		return nil, fmt.Errorf("source %s: %w", src.Addr, err)
 	}
-	var opts []client.Option
+	// The handshake names the connection's character set by a collation
+	// id; go-mysql's default (255, utf8mb4_0900_ai_ci) is MySQL 8's, which
+	// MariaDB does not know and answers with its own default, latin1:
+	// names and text sent in queries would then be misread. Both know 45.
+	opts := []client.Option{func(c *client.Conn) error { return c.SetCollation("utf8mb4_general_ci") }}
 	if tlsConf != nil {
 		opts = append(opts, func(c *client.Conn) error { c.SetTLSConfig(tlsConf); return nil })
 	}
