@@ -2,6 +2,7 @@ package engine
 
 import (
 	"context"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -572,9 +573,16 @@ func (c *sourceCatalog) read(ctx context.Context, db, table string) (*tableDef, 
 	return nil, fmt.Errorf("the definition kept changing while it was read")
 }
 
+// sqlText is s as a string literal of a query sent as text. The catalog's
+// queries are not prepared: MariaDB 10.11 has crashed (SIGSEGV in
+// free_tmp_table, dropping the Aria table an information_schema query
+// fills) executing such a prepared statement. A hex literal reads the same
+// whatever the session's sql_mode (NO_BACKSLASH_ESCAPES).
+func sqlText(s string) string { return "_utf8mb4 X'" + hex.EncodeToString([]byte(s)) + "'" }
+
 func (c *sourceCatalog) columns(db, table string) (*tableDef, error) {
 	r, err := c.conn.Execute(`SELECT COLUMN_NAME, DATA_TYPE, COLUMN_TYPE, CHARACTER_SET_NAME
-		FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ? ORDER BY ORDINAL_POSITION`, db, table)
+		FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = ` + sqlText(db) + ` AND TABLE_NAME = ` + sqlText(table) + ` ORDER BY ORDINAL_POSITION`)
 	if err != nil {
 		return nil, err
 	}
@@ -607,7 +615,7 @@ func (c *sourceCatalog) columns(db, table string) (*tableDef, error) {
 // details adds the primary key and, on MariaDB, the JSON columns.
 func (c *sourceCatalog) details(def *tableDef, db, table string) error {
 	r, err := c.conn.Execute(`SELECT COLUMN_NAME FROM information_schema.STATISTICS
-		WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ? AND INDEX_NAME = 'PRIMARY' ORDER BY SEQ_IN_INDEX`, db, table)
+		WHERE TABLE_SCHEMA = ` + sqlText(db) + ` AND TABLE_NAME = ` + sqlText(table) + ` AND INDEX_NAME = 'PRIMARY' ORDER BY SEQ_IN_INDEX`)
 	if err != nil {
 		return err
 	}
@@ -622,7 +630,7 @@ func (c *sourceCatalog) details(def *tableDef, db, table string) error {
 	// a user's own CHECK on a JSON column replaces it, and then the column
 	// is delivered as text.
 	r, err = c.conn.Execute(`SELECT CONSTRAINT_NAME, CHECK_CLAUSE FROM information_schema.CHECK_CONSTRAINTS
-		WHERE CONSTRAINT_SCHEMA = ? AND TABLE_NAME = ? AND LEVEL = 'Column'`, db, table)
+		WHERE CONSTRAINT_SCHEMA = ` + sqlText(db) + ` AND TABLE_NAME = ` + sqlText(table) + ` AND LEVEL = 'Column'`)
 	if err != nil {
 		return err
 	}

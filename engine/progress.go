@@ -385,13 +385,11 @@ func rowEstimates(conn *client.Conn, tables []string) (map[string]int64, error) 
 		return nil, nil
 	}
 	var where []string
-	var args []any
 	for _, name := range tables {
 		db, table, _ := strings.Cut(name, ".")
-		where = append(where, "(TABLE_SCHEMA = ? AND TABLE_NAME = ?)")
-		args = append(args, db, table)
+		where = append(where, "(TABLE_SCHEMA = "+sqlText(db)+" AND TABLE_NAME = "+sqlText(table)+")")
 	}
-	r, err := conn.Execute("SELECT TABLE_SCHEMA, TABLE_NAME, IFNULL(TABLE_ROWS, 0) FROM information_schema.TABLES WHERE "+strings.Join(where, " OR "), args...)
+	r, err := conn.Execute("SELECT TABLE_SCHEMA, TABLE_NAME, IFNULL(TABLE_ROWS, 0) FROM information_schema.TABLES WHERE " + strings.Join(where, " OR "))
 	if err != nil {
 		return nil, fmt.Errorf("read the tables' row estimates (information_schema.TABLES): %w", err)
 	}

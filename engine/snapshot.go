@@ -809,7 +809,7 @@ func (s *snapshotReader) describe(ctx context.Context, db, table string) (*Table
 	r, err := s.conn.Execute(`SELECT c.IS_NULLABLE, c.CHARACTER_OCTET_LENGTH, c.NUMERIC_PRECISION, c.NUMERIC_SCALE,
 			c.DATETIME_PRECISION, c.COLLATION_NAME, IFNULL(l.ID, 63), c.COLUMN_TYPE
 		FROM information_schema.COLUMNS c LEFT JOIN information_schema.COLLATIONS l ON l.COLLATION_NAME = c.COLLATION_NAME
-		WHERE c.TABLE_SCHEMA = ? AND c.TABLE_NAME = ? ORDER BY c.ORDINAL_POSITION`, db, table)
+		WHERE c.TABLE_SCHEMA = ` + sqlText(db) + ` AND c.TABLE_NAME = ` + sqlText(table) + ` ORDER BY c.ORDINAL_POSITION`)
 	if err != nil {
 		return nil, nil, fmt.Errorf("read column details: %w", err)
 	}
