@@ -16,7 +16,7 @@ import (
 // that neither its CPU nor its memory is counted as the variant's (a real
 // receiver runs elsewhere too). It listens on a free loopback port, answers
 // 204 at once, and counts the envelopes of the NDJSON bodies it receives
-// (one a line), each batch once: a batch sent again with the same
+// (one a line), each request once: a request sent again with the same
 // Idempotency-Key is counted in resent, not in rows.
 type httpSink struct {
 	ln  net.Listener

@@ -215,7 +215,7 @@ backoff_max = "500ms"
 	counts := map[string]map[uint64]string{} // table → count → change
 	first := map[string]uint64{}             // change → its count
 	redelivered := 0
-	keys := map[string]string{} // batch → Idempotency-Key
+	keys := map[string]string{} // a request's changes → Idempotency-Key
 	for _, post := range sink.all() {
 		var envs []struct {
 			Op     string `json:"op"`
@@ -242,13 +242,15 @@ backoff_max = "500ms"
 		for _, e := range raw {
 			envelopetest.Check(t, "posted", e)
 		}
-		// A batch sent again keeps its idempotency key.
+		// A request sent again (the same changes, from its first to its
+		// last: the same batches) keeps its idempotency key.
 		if len(envs) > 0 {
-			batch := envs[0].Puma.Tx.ID + "/" + strconv.Itoa(envs[0].Puma.Tx.Seq) + "-" + strconv.Itoa(envs[len(envs)-1].Puma.Tx.Seq)
-			if k, seen := keys[batch]; seen && k != post.key {
-				t.Errorf("batch %s sent with Idempotency-Key %q, then %q", batch, k, post.key)
+			first, last := envs[0].Puma.Tx, envs[len(envs)-1].Puma.Tx
+			req := first.ID + "/" + strconv.Itoa(first.Seq) + ".." + last.ID + "/" + strconv.Itoa(last.Seq)
+			if k, seen := keys[req]; seen && k != post.key {
+				t.Errorf("changes %s sent with Idempotency-Key %q, then %q", req, k, post.key)
 			}
-			keys[batch] = post.key
+			keys[req] = post.key
 		}
 		for _, e := range envs {
 			if e.Op != "c" {

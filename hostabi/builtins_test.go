@@ -7,7 +7,9 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"net/http"
+	"slices"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -65,8 +67,8 @@ func TestBuiltinHandlers(t *testing.T) {
 	}
 }
 
-// builtin:http as a Wasm module: one POST per batch, the same
-// Idempotency-Key when a batch is sent again, retryable and fatal
+// builtin:http as a Wasm module: a batch sent alone is one POST, under the
+// same Idempotency-Key when it is sent again; retryable and fatal
 // statuses.
 func TestBuiltinHTTP(t *testing.T) {
 	status := 200
@@ -113,6 +115,90 @@ func TestBuiltinHTTP(t *testing.T) {
 	srv.mu.Unlock()
 	if k1 != "0-1-100:1-3" || k2 != k1 {
 		t.Errorf("a batch sent again got key %q then %q", k1, k2)
+	}
+}
+
+// builtin:http as a Wasm module given a group: the call's batches go in
+// one POST, the envelopes builtin:jsonl would write, under a key naming
+// the first and last batch; max_body splits the call between batches,
+// and a call failing at its second POST is sent again as the same
+// requests; request = "batch" posts each batch alone.
+func TestBuiltinHTTPGroup(t *testing.T) {
+	var posts, failAt atomic.Int32 // failAt: the post answered 503, from 1
+	srv := newRecorder(t, false, func(w http.ResponseWriter, r *http.Request) {
+		if posts.Add(1) == failAt.Load() {
+			w.WriteHeader(http.StatusServiceUnavailable)
+			return
+		}
+		w.WriteHeader(http.StatusNoContent)
+	})
+	env := newNetEnv(t, fakeDNS{"hooks.test": {"127.0.0.1"}}, nil)
+	url := "http://hooks.test:" + srv.port() + "/puma"
+	ctx := context.Background()
+	bs := corpus()
+	lines := envelopes(bs, true)
+	twoBatches := envelopes(bs[:2], true)
+	sender := func(cfg map[string]any) *hostabi.Sender {
+		t.Helper()
+		cfg["url"], cfg["markers"] = url, true
+		s, err := env.host.NewSender(ctx, "shop", plugin("http", "builtin:http", cfg, map[string]any{"http": []any{url}, "allow_private": true, "secrets": []any{"hmac_key"}}))
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { s.Close() })
+		return s
+	}
+	// send sends bs as one group and returns the bodies and keys posted.
+	send := func(s *hostabi.Sender) (bodies, keys []string, err error) {
+		srv.mu.Lock()
+		srv.reqs = nil
+		srv.mu.Unlock()
+		posts.Store(0)
+		err = s.SendGroup(ctx, bs)
+		srv.mu.Lock()
+		defer srv.mu.Unlock()
+		for _, r := range srv.reqs {
+			bodies = append(bodies, r.body)
+			keys = append(keys, r.header.Get("Idempotency-Key"))
+		}
+		return bodies, keys, err
+	}
+
+	bodies, keys, err := send(sender(map[string]any{"format": "ndjson"}))
+	if err != nil || len(bodies) != 1 || bodies[0] != string(lines) {
+		t.Errorf("ndjson: %v, posts\n%q\nwant one of\n%s", err, bodies, lines)
+	}
+	if want := []string{"0-1-100:1-3..0-1-101:1-4"}; !slices.Equal(keys, want) {
+		t.Errorf("ndjson: keys %q, want %q", keys, want)
+	}
+	bodies, _, err = send(sender(map[string]any{}))
+	array := "[" + strings.ReplaceAll(strings.TrimSuffix(string(lines), "\n"), "\n", ",") + "]"
+	if err != nil || len(bodies) != 1 || bodies[0] != array {
+		t.Errorf("array: %v, posts\n%q\nwant one of\n%s", err, bodies, array)
+	}
+
+	s := sender(map[string]any{"format": "ndjson", "max_body": len(twoBatches)})
+	bodies, keys, err = send(s)
+	if err != nil || len(bodies) < 2 || bodies[0] != string(twoBatches) || strings.Join(bodies, "") != string(lines) {
+		t.Errorf("max_body %d: %v, posts %q, want the first two batches in the first", len(twoBatches), err, bodies)
+	}
+	if len(keys) < 2 || keys[0] != "0-1-100:1-3..0-1-100:4-9" || !strings.HasSuffix(keys[len(keys)-1], "0-1-101:1-4") {
+		t.Errorf("max_body %d: keys %q", len(twoBatches), keys)
+	}
+	failAt.Store(2)
+	failed, failedKeys, err := send(s)
+	failAt.Store(0)
+	if err == nil || len(failed) != 2 || failed[0] != bodies[0] || !slices.Equal(failedKeys, keys[:2]) {
+		t.Errorf("a call failing at its second post: %v, keys %q, want an error after %q", err, failedKeys, keys[:2])
+	}
+	again, againKeys, err := send(s)
+	if err != nil || !slices.Equal(again, bodies) || !slices.Equal(againKeys, keys) {
+		t.Errorf("the failed call sent again: %v, keys %q, want the same posts as keys %q", err, againKeys, keys)
+	}
+
+	_, keys, err = send(sender(map[string]any{"request": "batch"}))
+	if want := []string{"0-1-100:1-3", "0-1-100:4-9", "bin.000001:900:1-2", "0-1-101:1-4"}; err != nil || !slices.Equal(keys, want) {
+		t.Errorf("request = \"batch\": %v, keys %q, want %q", err, keys, want)
 	}
 }
 

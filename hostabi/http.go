@@ -27,7 +27,7 @@ import (
 // Limits of the http capability.
 const (
 	// MaxHTTPRequestBody bounds a request's body.
-	MaxHTTPRequestBody = 16 << 20
+	MaxHTTPRequestBody = wire.HTTPMaxBody
 	// MaxHTTPResponseBody bounds what a plugin gets of a response's body;
 	// the rest is discarded and the response flagged truncated.
 	MaxHTTPResponseBody = 1 << 20

@@ -61,6 +61,38 @@ func (r *requestBody) Read(p []byte) (int, error) {
 	return n, nil
 }
 
+// WriteTo writes what is left of the body to w in one Write.
+func (r *requestBody) WriteTo(w io.Writer) (int64, error) { return r.writeTo(w, -1) }
+
+// writeTo writes what is left of the body, at most limit bytes (all when
+// limit is negative), to w in one Write. It holds a reference to the
+// buffer, not the lock, while it writes: Close, from the transport
+// aborting the request, does not wait for a write to a stalled peer, and
+// the buffer cannot go back to the pool under the write.
+func (r *requestBody) writeTo(w io.Writer, limit int64) (int64, error) {
+	r.mu.Lock()
+	bb := r.bb
+	if bb == nil {
+		r.mu.Unlock()
+		return 0, http.ErrBodyReadAfterClose
+	}
+	rest := bb.b[r.off:]
+	if limit >= 0 && int64(len(rest)) > limit {
+		rest = rest[:limit]
+	}
+	bb.refs.Add(1)
+	r.mu.Unlock()
+	defer bb.release()
+	if len(rest) == 0 {
+		return 0, nil
+	}
+	n, err := w.Write(rest)
+	r.mu.Lock()
+	r.off += n
+	r.mu.Unlock()
+	return int64(n), err
+}
+
 func (r *requestBody) Close() error {
 	r.mu.Lock()
 	bb := r.bb
@@ -84,10 +116,28 @@ func (c *httpClient) copyBody(body []byte) *bodyBuf {
 	return bb
 }
 
-// plainConn hides the connection's io.ReaderFrom. Writing a request body,
-// net/http's buffered writer hands the body to the connection's ReadFrom
-// when it holds nothing, and for a body that is neither a file nor a
-// socket the connection falls back to io.Copy with a fresh buffer the
-// size of the body, per request; without it the writer copies through its
-// own buffer.
+// plainConn is the connection the transport writes to. Writing a
+// request body, net/http's buffered writer fills its 4 KiB buffer after
+// the headers, then hands the rest of the body, wrapped in an
+// io.LimitedReader of its Content-Length, to the connection's ReadFrom.
+// net.TCPConn's would copy a body that is neither a file nor a socket
+// through a fresh buffer the size of the body, per request, and io.Copy
+// through one of 32 KiB, a write each; plainConn's writes a body of ours
+// straight from its pooled copy, in one Write (which the runtime
+// completes however many send calls the socket takes), and anything else
+// with io.Copy.
 type plainConn struct{ net.Conn }
+
+func (c plainConn) ReadFrom(r io.Reader) (int64, error) {
+	switch b := r.(type) {
+	case *requestBody:
+		return b.WriteTo(c.Conn)
+	case *io.LimitedReader:
+		if body, ok := b.R.(*requestBody); ok {
+			n, err := body.writeTo(c.Conn, b.N)
+			b.N -= n
+			return n, err
+		}
+	}
+	return io.Copy(struct{ io.Writer }{c.Conn}, r)
+}

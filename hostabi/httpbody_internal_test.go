@@ -5,12 +5,16 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"runtime"
 	"strconv"
+	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/pumacdc/puma/hostabi/wire"
 )
@@ -170,3 +174,87 @@ func TestRequestBodyAfterClose(t *testing.T) {
 		t.Fatalf("%d references after all closed", bb.refs.Load())
 	}
 }
+
+// countConn counts the writes to a connection.
+type countConn struct {
+	net.Conn
+	writes *atomic.Int32
+}
+
+func (c countConn) Write(p []byte) (int, error) {
+	c.writes.Add(1)
+	return c.Conn.Write(p)
+}
+
+// TestHTTPRequestBodyOneWrite holds the transport to writing a large body
+// in few writes: net/http hands the body to the connection's ReadFrom,
+// which writes the pooled copy in one Write (it was a write per 32 KiB).
+func TestHTTPRequestBodyOneWrite(t *testing.T) {
+	srv := fillServer(t)
+	c := fillClient(t, srv)
+	var writes atomic.Int32
+	tr := c.client.Transport.(*http.Transport)
+	dial := tr.DialContext
+	tr.DialContext = func(ctx context.Context, network, addr string) (net.Conn, error) {
+		conn, err := dial(ctx, network, addr)
+		if err != nil {
+			return nil, err
+		}
+		return plainConn{countConn{conn.(plainConn).Conn, &writes}}, nil
+	}
+	body := make([]byte, 1<<20)
+	for i := range 3 {
+		writes.Store(0)
+		if err := postFill(c, srv.URL, body, byte(i)); err != nil {
+			t.Fatal(err)
+		}
+		// The headers, then the start of the body in the buffered
+		// writer's buffer, then the rest.
+		if n := writes.Load(); n > 3 {
+			t.Errorf("request %d: %d writes for a body of %d bytes, want at most 3", i, n, len(body))
+		}
+	}
+}
+
+// TestRequestBodyReadFrom checks plainConn's ReadFrom: a body of ours,
+// alone or under the transport's io.LimitedReader, is written in one
+// Write up to the limit, and the rest can still be read.
+func TestRequestBodyReadFrom(t *testing.T) {
+	c := &httpClient{}
+	bb := c.copyBody([]byte("hello, world"))
+	defer bb.release()
+	var out bytes.Buffer
+	var writes atomic.Int32
+	conn := plainConn{countConn{Conn: &bufConn{&out}, writes: &writes}}
+	body := bb.newBody()
+	lr := &io.LimitedReader{R: body, N: 5}
+	if n, err := conn.ReadFrom(lr); n != 5 || err != nil || out.String() != "hello" || lr.N != 0 || writes.Load() != 1 {
+		t.Errorf("limited: %d %v, wrote %q in %d writes, %d left", n, err, out.String(), writes.Load(), lr.N)
+	}
+	if n, err := conn.ReadFrom(body); n != 7 || err != nil || out.String() != "hello, world" || writes.Load() != 2 {
+		t.Errorf("rest: %d %v, wrote %q in %d writes", n, err, out.String(), writes.Load())
+	}
+	if n, err := conn.ReadFrom(body); n != 0 || err != nil {
+		t.Errorf("at the end: %d %v", n, err)
+	}
+	body.Close()
+	if _, err := conn.ReadFrom(body); err != http.ErrBodyReadAfterClose {
+		t.Errorf("after close: %v", err)
+	}
+	out.Reset()
+	if n, err := conn.ReadFrom(strings.NewReader("other")); n != 5 || err != nil || out.String() != "other" {
+		t.Errorf("another reader: %d %v %q", n, err, out.String())
+	}
+}
+
+// bufConn is a net.Conn writing to a buffer.
+type bufConn struct{ w io.Writer }
+
+func (c *bufConn) Read([]byte) (int, error)         { return 0, io.EOF }
+func (c *bufConn) Write(p []byte) (int, error)      { return c.w.Write(p) }
+func (c *bufConn) Close() error                     { return nil }
+func (c *bufConn) LocalAddr() net.Addr              { return nil }
+func (c *bufConn) RemoteAddr() net.Addr             { return nil }
+func (c *bufConn) SetDeadline(time.Time) error      { return nil }
+func (c *bufConn) SetReadDeadline(time.Time) error  { return nil }
+func (c *bufConn) SetWriteDeadline(time.Time) error { return nil }

@@ -132,6 +132,9 @@ type HTTPRequest struct {
 // HTTPMessageVersion is the version byte of HTTP request messages.
 const HTTPMessageVersion = 1
 
+// HTTPMaxBody bounds a request's body, which the host enforces.
+const HTTPMaxBody = 16 << 20
+
 // AppendHTTPRequest appends the encoding of r to dst.
 func AppendHTTPRequest(dst []byte, r *HTTPRequest) []byte {
 	dst = append(dst, HTTPMessageVersion, 0, 0, 0)

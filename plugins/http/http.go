@@ -1,8 +1,8 @@
-// Package http is the builtin:http sender: it POSTs each batch to a URL as
-// JSON change envelopes (the envelope builtin:jsonl writes), with an
-// Idempotency-Key header that stays the same when the batch is sent again
-// (after an error, or after a restart), and acknowledges the batch once
-// the server answers with a success status.
+// Package http is the builtin:http sender: it POSTs the batches of each
+// call to a URL as JSON change envelopes (the envelope builtin:jsonl
+// writes), with an Idempotency-Key header naming what the request carries,
+// and acknowledges the call once the server answered every request with a
+// success status.
 //
 //	[secrets]
 //	hook_token_env = "PUMA_HOOK_TOKEN"
@@ -13,6 +13,8 @@
 //	  [task.sender.config]
 //	  url = "https://hooks.example.com/puma"
 //	  format = "array"                    # or "ndjson"
+//	  request = "call"                    # or "batch": one request per batch
+//	  max_body = 1048576                  # bytes; at most 16 MiB
 //	  markers = false
 //	  headers = { "X-Team" = "data" }
 //	  secret_headers = { Authorization = { secret = "hook_token", prefix = "Bearer " } }
@@ -31,17 +33,35 @@
 // each transaction. The envelope's options (key_change, tombstones,
 // decimal, time, binary, envelope; see README's "The JSON envelope")
 // apply; a tombstone is null, in the array or on its own line, right
-// after the delete whose puma.key it clears. Idempotency-Key is "<tx id>:<first seq>-<last seq>"
-// of the batch's changes ("<tx id>:begin", ":commit" or ":begin-commit"
-// for a batch of markers only); idempotency_header renames it, "" drops
-// it.
+// after the delete whose puma.key it clears.
 //
-// A success status acknowledges the batch. A status listed in retry, a
-// failed connection or a timeout is a retryable error: Puma sends the
-// batch again with backoff (max_failures, on_error). Any other status is
-// a fatal error (the server refused the data; sending it again would get
-// the same answer). With hmac, the header carries prefix + the hex
-// HMAC-SHA256 of the body keyed with the secret, computed by the host.
+// With request = "call" (the default) a call's batches (with group
+// commit, the batches of many transactions) go in one request, in order:
+// one array, or the lines one after the other. A body that would grow
+// past max_body (default 1 MiB) is sent as it stands and the next batch
+// starts another request; a request always carries whole batches, so a
+// batch larger than max_body goes alone, and one larger than 16 MiB (the
+// http capability's limit) is a fatal error. With request = "batch"
+// each batch is a request of its own.
+//
+// A batch's key is "<tx id>:<first seq>-<last seq>" of its changes
+// ("<tx id>:begin", ":commit" or ":begin-commit" for a batch of markers
+// only); the Idempotency-Key of a request is its batch's key, or for a
+// request of several batches "<first batch's key>..<last batch's key>".
+// A call sent again (after an error) makes the same requests under the
+// same keys. After a restart the same changes may come grouped in other
+// calls, under other keys: a receiver de-duplicating exactly does so by
+// each envelope's (tx.id, tx.seq, tx.part), or uses request = "batch",
+// whose keys a restart does not change. idempotency_header renames the
+// header, "" drops it.
+//
+// Every request must succeed for the call to be acknowledged. A status
+// listed in retry, a failed connection or a timeout is a retryable error:
+// Puma sends the call again with backoff (max_failures, on_error). Any
+// other status is a fatal error (the server refused the data; sending it
+// again would get the same answer). With hmac, the header carries prefix
+// + the hex HMAC-SHA256 of the body keyed with the secret, computed by
+// the host.
 package http
 
 import (
@@ -80,23 +100,40 @@ type config struct {
 	Retry             []int                   `json:"retry"`
 	Timeout           string                  `json:"timeout"`
 	IdempotencyHeader *string                 `json:"idempotency_header"`
+	Request           string                  `json:"request"`
+	MaxBody           *int                    `json:"max_body"`
 	envelope.Config
 }
 
+// defaultMaxBody bounds a request's body unless max_body says otherwise:
+// nginx's default client_max_body_size, so that a receiver behind a
+// stock proxy takes it.
+const defaultMaxBody = 1 << 20
+
 type sender struct {
-	cfg     config
-	enc     envelope.Encoder
-	header  []http.Header // fixed headers, sorted
-	timeout time.Duration
-	idem    string
-	key     []byte
+	cfg      config
+	enc      envelope.Encoder
+	header   []http.Header // fixed headers, sorted
+	timeout  time.Duration
+	idem     string
+	perBatch bool // request = "batch"
+	maxBody  int
+	key      []byte
+
+	// The request the current call is collecting: body holds the
+	// envelopes of its n batches (format "array": "[" and each object
+	// followed by ","), first and last the keys of its first and last
+	// batch.
+	body        []byte
+	n           int
+	first, last []byte
 }
 
 var s sender
 
 // Plugin returns the plugin's functions, for sdk.Register.
 func Plugin() sdk.Plugin {
-	return sdk.Plugin{Init: s.init, Sender: s.send}
+	return sdk.Plugin{Init: s.init, Sender: s.send, Flush: s.flush}
 }
 
 func (s *sender) init(raw []byte) error {
@@ -173,6 +210,20 @@ func (s *sender) init(raw []byte) error {
 	if c.IdempotencyHeader != nil {
 		s.idem = *c.IdempotencyHeader
 	}
+	switch c.Request {
+	case "", "call":
+	case "batch":
+		s.perBatch = true
+	default:
+		errs = append(errs, fmt.Errorf("config: request %q: want \"call\" or \"batch\"", c.Request))
+	}
+	s.maxBody = defaultMaxBody
+	if c.MaxBody != nil {
+		s.maxBody = *c.MaxBody
+		if s.maxBody < 1 || s.maxBody > http.MaxBody {
+			errs = append(errs, fmt.Errorf("config: max_body %d: want 1 to %d bytes (the http capability's limit)", s.maxBody, http.MaxBody))
+		}
+	}
 	return errors.Join(errs...)
 }
 
@@ -219,16 +270,86 @@ func (s *sender) retryable(status int) bool {
 	return status == 408 || status == 425 || status == 429 || status >= 500
 }
 
+// send adds b's envelopes to the call's request, first sending the
+// request as it stands when b would take it past max_body; with request
+// = "batch" it sends b alone.
 func (s *sender) send(b *sdk.Batch) error {
-	body := s.enc.Encode(b)
-	if len(body) == 0 {
+	if b.GroupIndex() == 0 {
+		s.reset() // a new call: drop what a failed one left
+	}
+	data := s.enc.Encode(b)
+	if len(data) == 0 {
 		return nil // a position only, or no changes without markers
 	}
+	if s.perBatch {
+		s.key = idempotencyKey(s.key[:0], b)
+		return s.post(data, s.key)
+	}
+	if s.n > 0 && s.sizeWith(data) > s.maxBody {
+		if err := s.postCollected(); err != nil {
+			return err
+		}
+	}
+	if !s.enc.Array {
+		s.body = append(s.body, data...)
+	} else {
+		if s.n == 0 {
+			s.body = append(s.body, '[')
+		}
+		s.body = append(s.body, data[1:len(data)-1]...)
+		s.body = append(s.body, ',')
+	}
+	s.last = idempotencyKey(s.last[:0], b)
+	if s.n == 0 {
+		s.first = append(s.first[:0], s.last...)
+	}
+	s.n++
+	return nil
+}
+
+// sizeWith returns the size the request's body would have with data, a
+// batch's envelopes, added.
+func (s *sender) sizeWith(data []byte) int {
+	if s.enc.Array && s.n > 0 {
+		return len(s.body) + len(data) - 1 // "[" goes, "]" becomes ","
+	}
+	return len(s.body) + len(data)
+}
+
+// flush sends the request the call collected.
+func (s *sender) flush() error {
+	if s.n == 0 {
+		return nil
+	}
+	return s.postCollected()
+}
+
+// postCollected sends the request collected so far and starts another.
+func (s *sender) postCollected() error {
+	body := s.body
+	if s.enc.Array {
+		body[len(body)-1] = ']'
+	}
+	key := s.last
+	if s.n > 1 {
+		s.key = append(append(append(s.key[:0], s.first...), ".."...), s.last...)
+		key = s.key
+	}
+	err := s.post(body, key)
+	s.reset()
+	return err
+}
+
+func (s *sender) reset() {
+	s.body, s.n = s.body[:0], 0
+}
+
+// post sends one request of body under key.
+func (s *sender) post(body, key []byte) error {
 	req := &http.Request{Method: s.cfg.Method, URL: s.cfg.URL, Body: body, Timeout: s.timeout}
 	req.Header = append(req.Header[:0], s.header...)
 	if s.idem != "" {
-		s.key = idempotencyKey(s.key[:0], b)
-		req.Header = append(req.Header, http.Header{Name: s.idem, Value: string(s.key)})
+		req.Header = append(req.Header, http.Header{Name: s.idem, Value: string(key)})
 	}
 	if h := s.cfg.HMAC; h != nil {
 		mac, err := secrets.HMACSHA256(h.Secret, body)

@@ -41,6 +41,10 @@ var (
 	ErrLimit error = wire.ErrnoLimit
 )
 
+// MaxBody bounds a request's body (16 MiB): a larger one fails with
+// ErrLimit.
+const MaxBody = wire.HTTPMaxBody
+
 // Header is a request or response header. In a request, a non-empty
 // Secret names a granted secret that the host appends to Value.
 type Header struct {
