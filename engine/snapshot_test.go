@@ -215,15 +215,7 @@ func TestSnapshotResumesAndConverges(t *testing.T) {
 	extra := "tables = [\"s.*\"]\nsnapshot = \"initial\"\nsnapshot_chunk_rows = 3"
 
 	// Run 1 fails for good on its fifth chunk.
-	chunks := 0
-	first := &hookSender{before: func(b *engine.Batch) error {
-		if len(b.Changes) > 0 {
-			if chunks++; chunks == 5 {
-				return permanentErr{}
-			}
-		}
-		return nil
-	}}
+	first := failingAtChunk(5)
 	rt := startTaskWith(t, taskConfig(t, srv, extra), store, first)
 	if err := waitDone(t, rt); err == nil || !strings.Contains(err.Error(), "for good") {
 		t.Fatalf("first run: %v, want the sender's error", err)
@@ -332,28 +324,27 @@ func TestSnapshotResumesAndConverges(t *testing.T) {
 	}
 }
 
+// plainRows creates s.plain (id INT PRIMARY KEY, v INT) with rows ids 0
+// to n-1, v = 7 × id.
+func plainRows(t *testing.T, srv *testdb.Server, n int) {
+	t.Helper()
+	stmts := []string{"CREATE DATABASE s", "CREATE TABLE s.plain (id INT PRIMARY KEY, v INT)"}
+	for i := range n {
+		stmts = append(stmts, fmt.Sprintf("INSERT INTO s.plain VALUES (%d, %d)", i, i*7))
+	}
+	srv.Exec(t, stmts...)
+}
+
 // TestSnapshotIDsNameOneRow resumes a snapshot at the same consistent
 // point (the source is quiet between the runs) and checks the idempotency
 // key of r rows: a tx.id and seq seen in both runs names the same row
 // image, so a consumer de-duplicating by them still ends with every row.
 func TestSnapshotIDsNameOneRow(t *testing.T) {
 	srv := testdb.Start(t, testdb.Options{})
-	stmts := []string{"CREATE DATABASE s", "CREATE TABLE s.plain (id INT PRIMARY KEY, v INT)"}
-	for i := range 30 {
-		stmts = append(stmts, fmt.Sprintf("INSERT INTO s.plain VALUES (%d, %d)", i, i*7))
-	}
-	srv.Exec(t, stmts...)
+	plainRows(t, srv, 30)
 	store := checkpoint.NewMemStore()
 	extra := "tables = [\"s.*\"]\nsnapshot = \"initial_only\"\nsnapshot_chunk_rows = 4"
-	chunks := 0
-	first := &hookSender{before: func(b *engine.Batch) error {
-		if len(b.Changes) > 0 {
-			if chunks++; chunks == 3 {
-				return permanentErr{}
-			}
-		}
-		return nil
-	}}
+	first := failingAtChunk(3)
 	if err := waitDone(t, startTaskWith(t, taskConfig(t, srv, extra), store, first)); err == nil {
 		t.Fatal("first run: no error, want the sender's")
 	}
@@ -414,11 +405,7 @@ func TestSnapshotIDsNameOneRow(t *testing.T) {
 // again, whole, and nothing before it.
 func TestSnapshotChunkInBatches(t *testing.T) {
 	srv := testdb.Start(t, testdb.Options{})
-	stmts := []string{"CREATE DATABASE s", "CREATE TABLE s.plain (id INT PRIMARY KEY, v INT)"}
-	for i := range 10 {
-		stmts = append(stmts, fmt.Sprintf("INSERT INTO s.plain VALUES (%d, %d)", i, i*7))
-	}
-	srv.Exec(t, stmts...)
+	plainRows(t, srv, 10)
 	extra := "tables = [\"s.*\"]\nsnapshot = \"initial_only\"\nsnapshot_chunk_rows = 4\nbatch_rows = 3"
 
 	// One batch as the sender saw it.
@@ -490,22 +477,7 @@ func TestSnapshotChunkInBatches(t *testing.T) {
 	// Fail on the first batch of the second chunk: the first chunk is
 	// acknowledged, the second is not.
 	store := checkpoint.NewMemStore()
-	batches := 0
-	failing := &hookSender{before: func(b *engine.Batch) error {
-		if len(b.Changes) > 0 {
-			if batches++; batches == 3 {
-				return permanentErr{}
-			}
-		}
-		return nil
-	}}
-	if err := waitDone(t, startTaskWith(t, taskConfig(t, srv, extra), store, failing)); err == nil {
-		t.Fatal("failing run: no error, want the sender's")
-	}
-	cp, err := store.Load(context.Background(), "t")
-	if err != nil {
-		t.Fatal(err)
-	}
+	cp := failedRun(t, taskConfig(t, srv, extra), store, failingAtChunk(3))
 	if p := cp.Position.Snapshot; p == nil || p.Table != "s.plain" || strings.Join(p.Key, ",") != "i:3" {
 		t.Fatalf("checkpoint after a failure within the second chunk: %+v, want s.plain after key i:3", cp.Position.Snapshot)
 	}
