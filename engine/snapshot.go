@@ -719,15 +719,11 @@ func (s *snapshotReader) scan(ctx context.Context, plan *snapshotPlan, u *snapUn
 		rows    int // the transaction's rows so far
 	)
 	last.init(t)
-	newBatch := func() {
-		changes, vals = make([]Change, 0, size), make([]any, 0, size*ncols)
-	}
-	newBatch()
-	tx = s.newTx(name, from, txs)
-	begin := true
-	// send hands the batch on, closing its transaction when commit.
+	// send hands the batch on, closing its transaction when commit. The
+	// next batch, and after a commit the next transaction, begin with
+	// the next row.
 	send := func(commit bool) error {
-		b := &Batch{Tx: tx, Begin: begin, Changes: changes}
+		b := &Batch{Tx: tx, Begin: rows == len(changes), Changes: changes}
 		if commit {
 			pos := plan.start
 			pos.Snapshot = &position.Snapshot{Table: name}
@@ -736,10 +732,9 @@ func (s *snapshotReader) scan(ctx context.Context, plan *snapshotPlan, u *snapUn
 			}
 			b.Commit, b.CommitTime = &pos, s.at.Timestamp
 			txs++
-			tx, rows = s.newTx(name, from, txs), 0
+			tx, rows = nil, 0
 		}
-		begin = commit
-		newBatch()
+		changes, vals = nil, nil
 		select {
 		case u.out <- b:
 			return nil
@@ -755,6 +750,12 @@ func (s *snapshotReader) scan(ctx context.Context, plan *snapshotPlan, u *snapUn
 			if err := send(false); err != nil {
 				return err // the statement stops with the callback's error
 			}
+		}
+		if tx == nil {
+			tx = s.newTx(name, from, txs)
+		}
+		if changes == nil {
+			changes, vals = make([]Change, 0, size), make([]any, 0, size*ncols)
 		}
 		img := vals[len(vals) : len(vals)+ncols : len(vals)+ncols]
 		vals = vals[:len(vals)+ncols]
