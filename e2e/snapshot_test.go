@@ -96,7 +96,8 @@ func TestSnapshotKillNineConverges(t *testing.T) {
 	preloaded := preload(t, srv, w, rows)
 	t.Logf("preloaded %v rows in %v", preloaded, time.Since(began).Round(time.Millisecond))
 	// About 500 chunks whatever the size, so that the kills land within
-	// the snapshot; the CI size keeps chunks of 100.
+	// the snapshot; the CI size keeps chunks of 100. Each goes in three
+	// batches, so that kills land within chunks too.
 	chunk := max(100, rows/500)
 
 	dir := t.TempDir()
@@ -115,6 +116,7 @@ replica_server_id = 7001
 tables = ["app.*"]
 snapshot = "initial"
 snapshot_chunk_rows = %d
+batch_rows = %d
 checkpoint_interval = "20ms"
 backoff_min = "20ms"
 backoff_max = "500ms"
@@ -124,7 +126,7 @@ backoff_max = "500ms"
   [[task.sender]]
   plugin = "builtin:jsonl"
   config = { path = "out.jsonl" }
-`, fmt.Sprintf("127.0.0.1:%d", freePort(t)), chunk, srv.Addr()))
+`, fmt.Sprintf("127.0.0.1:%d", freePort(t)), chunk, (chunk+2)/3, srv.Addr()))
 
 	began = time.Now()
 	p := startPuma(t, cfgPath, logPath)

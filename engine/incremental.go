@@ -644,11 +644,12 @@ func (s *snapshotReader) readChunk(t *Table, cols []snapColumn, db, table string
 	}
 	defer stmt.Close()
 	var lastKey []any
+	var conv snapValues
 	var result mysql.Result
 	err = stmt.ExecuteSelectStreaming(&result, func(row []mysql.FieldValue) error {
 		vals := make([]any, len(t.Columns))
 		for i := range t.Columns {
-			v, err := snapValue(&t.Columns[i], &row[i])
+			v, err := conv.value(&t.Columns[i], &row[i])
 			if err != nil {
 				return fmt.Errorf("column %s: %w", t.Columns[i].Name, err)
 			}

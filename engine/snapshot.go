@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/base64"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/netip"
@@ -30,7 +31,8 @@ import (
 // first reads the rows of its tables, all at one consistent point P1 of
 // the source's binary log, and delivers them as changes with op "r"
 // through the same handlers and senders as streamed changes, one
-// transaction-like batch per chunk of snapshot_chunk_rows rows. Then it
+// transaction per chunk of snapshot_chunk_rows rows, handed down in
+// batches of at most batch_rows as a large streamed transaction is. Then it
 // streams from P1: a change committed before P1 is in the rows read, one
 // committed after it is streamed.
 //
@@ -44,7 +46,7 @@ import (
 // LOCK held every commit (openLocked). Chunks are cut and read side by side
 // and delivered in key order by one goroutine (snapshotPlan, deliver).
 //
-// Every batch commits at P1 with the snapshot's progress attached (see
+// Every chunk commits at P1 with the snapshot's progress attached (see
 // position.Snapshot): the checkpoint thus says which tables are done and
 // the key of the last acknowledged row of the current one, and a restart
 // resumes at the next chunk, at a new consistent point P2. Streaming still
@@ -640,11 +642,16 @@ func (s *snapshotReader) deliver(ctx context.Context, start position.Position, p
 			return nil
 		}
 		name := u.table.name
+		rows := 0 // of the transaction being delivered
 		for b := range u.out {
 			b.Seq = s.t.seq.Add(1)
-			b.Commit.Snapshot.Done = progress.Done
-			*progress = *b.Commit.Snapshot
-			s.t.snapshotChunk("initial", name, len(b.Changes), len(b.Changes), false)
+			rows += len(b.Changes)
+			if b.Commit != nil {
+				b.Commit.Snapshot.Done = progress.Done
+				*progress = *b.Commit.Snapshot
+				s.t.snapshotChunk("initial", name, rows, rows, false)
+				rows = 0
+			}
 			if err := s.p.emit(ctx, b); err != nil {
 				return err
 			}
@@ -667,10 +674,14 @@ func (s *snapshotReader) deliver(ctx context.Context, start position.Position, p
 	}
 }
 
-// scan reads unit u and sends its rows on u.out in batches of
-// snapshot_chunk_rows. A keyed unit's batches carry their last key as
-// progress; a full scan's carry the table as started, from no key. The
-// deliverer fills in the tables done and the batch's Seq.
+// scan reads unit u and sends its rows on u.out as transactions of at
+// most snapshot_chunk_rows rows (a keyed unit is one), each in batches of
+// at most batch_rows, as the stream splits a large transaction: only the
+// batch closing a transaction carries a Commit, so the checkpoint moves
+// to a unit's last key only once all of it is acknowledged. A keyed
+// unit's commit carries its last key as progress; a full scan's carry the
+// table as started, from no key. The deliverer fills in the tables done
+// and the batch's Seq.
 func (s *snapshotReader) scan(ctx context.Context, plan *snapshotPlan, u *snapUnit) error {
 	st := u.table
 	q, args := st.sel, slices.Concat(u.after, u.to)
@@ -693,35 +704,37 @@ func (s *snapshotReader) scan(ctx context.Context, plan *snapshotPlan, u *snapUn
 	}
 	defer stmt.Close()
 	t, name, chunk := st.t, st.name, s.t.cfg.SnapshotChunkRows
-	// A batch is named by where it starts: the unit's first key (none
-	// for a full scan) and its rank among the unit's batches.
+	size := min(chunk, max(s.t.cfg.BatchRows, 1))
+	// A transaction is named by where it starts: the unit's first key
+	// (none for a full scan) and its rank among the unit's transactions.
 	from := strings.Join(encodeKey(u.after), ",")
-	batches := 1
+	txs := 1
 	ncols := len(t.Columns)
 	var (
+		conv    snapValues
+		last    snapKey
 		changes []Change
 		vals    []any // the batch's row images, ncols values a row
-		lastKey []any
 		tx      *Tx
+		rows    int // the transaction's rows so far
 	)
-	reset := func() {
-		n := min(chunk, 16384)
-		changes, vals = make([]Change, 0, n), make([]any, 0, n*ncols)
-		tx = s.newTx(name, from, batches)
-	}
-	reset()
-	flush := func() error {
-		if len(changes) == 0 {
-			return nil
+	last.init(t)
+	// send hands the batch on, closing its transaction when commit. The
+	// next batch, and after a commit the next transaction, begin with
+	// the next row.
+	send := func(commit bool) error {
+		b := &Batch{Tx: tx, Begin: rows == len(changes), Changes: changes}
+		if commit {
+			pos := plan.start
+			pos.Snapshot = &position.Snapshot{Table: name}
+			if st.keyed {
+				pos.Snapshot.Key = encodeKey(last.args())
+			}
+			b.Commit, b.CommitTime = &pos, s.at.Timestamp
+			txs++
+			tx, rows = nil, 0
 		}
-		pos := plan.start
-		pos.Snapshot = &position.Snapshot{Table: name}
-		if st.keyed {
-			pos.Snapshot.Key = encodeKey(lastKey)
-		}
-		b := &Batch{Tx: tx, Begin: true, Changes: changes, Commit: &pos, CommitTime: s.at.Timestamp}
-		batches++
-		reset()
+		changes, vals = nil, nil
 		select {
 		case u.out <- b:
 			return nil
@@ -731,36 +744,84 @@ func (s *snapshotReader) scan(ctx context.Context, plan *snapshotPlan, u *snapUn
 	}
 	var result mysql.Result
 	err = stmt.ExecuteSelectStreaming(&result, func(row []mysql.FieldValue) error {
-		if cap(vals)-len(vals) < ncols {
-			vals = make([]any, 0, max(cap(vals), ncols))
+		// A full batch goes once the next row shows the transaction
+		// goes on: every batch carries rows, the last one the commit.
+		if len(changes) == size {
+			if err := send(false); err != nil {
+				return err // the statement stops with the callback's error
+			}
+		}
+		if tx == nil {
+			tx = s.newTx(name, from, txs)
+		}
+		if changes == nil {
+			changes, vals = make([]Change, 0, size), make([]any, 0, size*ncols)
 		}
 		img := vals[len(vals) : len(vals)+ncols : len(vals)+ncols]
 		vals = vals[:len(vals)+ncols]
 		for i := range t.Columns {
-			v, err := snapValue(&t.Columns[i], &row[i])
+			v, err := conv.value(&t.Columns[i], &row[i])
 			if err != nil {
 				return fmt.Errorf("column %s: %w", t.Columns[i].Name, err)
 			}
 			img[i] = v
 		}
 		if st.keyed {
-			lastKey = make([]any, 0, len(t.Key))
-			for _, k := range t.Key {
-				lastKey = append(lastKey, keyArg(&row[k]))
-			}
+			last.set(row)
 		}
-		changes = append(changes, Change{Op: OpRead, Table: t, After: img, Seq: uint32(len(changes) + 1), Tx: tx,
+		rows++
+		changes = append(changes, Change{Op: OpRead, Table: t, After: img, Seq: uint32(rows), Tx: tx,
 			Timestamp: s.at.Timestamp, File: s.at.File, Pos: s.at.Pos})
-		if len(changes) >= chunk {
-			// The statement stops with the callback's error.
-			return flush()
+		if rows == chunk {
+			return send(true)
 		}
 		return nil
 	}, nil, args...)
 	if err != nil {
 		return fmt.Errorf("read rows: %w", err)
 	}
-	return flush()
+	if rows == 0 {
+		return nil
+	}
+	return send(true)
+}
+
+// snapKey holds the key of the last row a scan read, as statement
+// arguments, without an allocation a row: numbers as go-mysql decoded
+// them, text copied into a buffer of its own per key column.
+type snapKey struct {
+	cols []int
+	vals []mysql.FieldValue
+	text [][]byte
+}
+
+func (k *snapKey) init(t *Table) {
+	k.cols = t.Key
+	k.vals = make([]mysql.FieldValue, len(t.Key))
+	k.text = make([][]byte, len(t.Key))
+}
+
+// set records row's key.
+func (k *snapKey) set(row []mysql.FieldValue) {
+	for j, c := range k.cols {
+		k.vals[j] = row[c]
+		if row[c].Type == mysql.FieldValueTypeString {
+			k.text[j] = append(k.text[j][:0], row[c].AsString()...)
+		}
+	}
+}
+
+// args returns the recorded key as keyArg would.
+func (k *snapKey) args() []any {
+	out := make([]any, len(k.vals))
+	for j := range k.vals {
+		if k.vals[j].Type == mysql.FieldValueTypeString {
+			out[j] = slices.Clone(k.text[j])
+		} else {
+			out[j] = keyArg(&k.vals[j])
+		}
+	}
+	return out
 }
 
 // newTx returns the transaction of the n-th batch of table's query
@@ -959,38 +1020,92 @@ func snapshotBinlogType(d *colDef, octets, prec, scale, fsp uint64) (byte, uint1
 	return 0, 0, fmt.Errorf("%w: %s", ErrUnsupportedType, d.Type)
 }
 
-// snapValue converts a binary-protocol value of column c to the Change
-// value the binary log's would be converted to.
-func snapValue(c *Column, v *mysql.FieldValue) (any, error) {
+// snapValues converts the binary-protocol values of a snapshot's rows to
+// the Change values the binary log's would be converted to, as the row
+// decoder does for rows events: text and bytes are copied into one arena
+// and numbers boxed in blocks, so a value costs no allocation of its own
+// (go-mysql reuses the packet a row's values point into). A snapValues
+// belongs to one reader; what it hands out is immutable and lives as long
+// as any value of its arena or block.
+type snapValues struct {
+	text textArena
+	box  boxes
+}
+
+// value converts v, a value of column c.
+func (d *snapValues) value(c *Column, v *mysql.FieldValue) (any, error) {
 	if v.Type == mysql.FieldValueTypeNull {
 		return nil, nil
 	}
 	switch c.Kind {
 	case KindInt, KindYear:
-		return v.AsInt64(), nil
+		return d.box.int64(v.AsInt64()), nil
 	case KindUint:
-		return v.AsUint64(), nil
+		return d.box.uint64(v.AsUint64()), nil
 	case KindFloat:
-		return float32(v.AsFloat64()), nil
+		return d.box.float32(float32(v.AsFloat64())), nil
 	case KindDouble:
-		return v.AsFloat64(), nil
+		return d.box.float64(v.AsFloat64()), nil
 	case KindBit:
-		var u uint64
-		for _, b := range v.AsString() {
-			u = u<<8 | uint64(b)
-		}
-		return convert(c, int64(u))
+		return d.box.uint64(readBE(v.AsString())), nil
 	case KindDecimal:
 		if b := v.AsString(); canonicalDecimal(b, int(c.Meta&0xff)) {
-			return string(b), nil
+			return d.copy(b), nil
 		}
-		d, err := decimal.NewFromString(string(v.AsString()))
+		dec, err := decimal.NewFromString(string(v.AsString()))
 		if err != nil {
 			return nil, err
 		}
-		return convert(c, d)
-	case KindEnum, KindSet:
-		return toUTF8(c.Charset, v.AsString())
+		return convert(c, dec)
+	case KindString, KindEnum, KindSet:
+		b := v.AsString()
+		n := len(b)
+		if !utf8Charset(c.Charset) {
+			n *= 2
+		}
+		dst, err := appendUTF8(d.text.begin(n), c.Charset, b)
+		if err != nil {
+			return nil, err
+		}
+		return d.str(dst), nil
+	case KindDate, KindDateTime:
+		return d.copy(v.AsString()), nil
+	case KindTime:
+		// As timeWithFraction: the column's fractional digits, zeros
+		// included.
+		b := v.AsString()
+		dst := append(d.text.begin(len(b)+7), b...)
+		if c.SQLType == mysql.MYSQL_TYPE_TIME2 && c.Meta > 0 && c.Meta <= 6 && bytes.IndexByte(b, '.') < 0 {
+			dst = append(append(dst, '.'), "000000"[:c.Meta]...)
+		}
+		return d.str(dst), nil
+	case KindTimestamp:
+		// As timestampRFC3339.
+		b := v.AsString()
+		if bytes.HasPrefix(b, []byte("0000-00-00")) || len(b) < 19 {
+			return d.copy(b), nil
+		}
+		dst := append(d.text.begin(len(b)+1), b[:10]...)
+		dst = append(append(append(dst, 'T'), b[11:]...), 'Z')
+		return d.str(dst), nil
+	case KindBytes, KindGeometry:
+		// As binaryValue: BINARY(n)'s trailing zero bytes restored.
+		b := v.AsString()
+		pad := binaryPadLength(c)
+		dst := append(d.text.begin(max(len(b), pad)), b...)
+		for len(dst) < pad {
+			dst = append(dst, 0)
+		}
+		return d.box.bytes(d.text.bytes(dst)), nil
+	case KindJSON:
+		// As jsonText, for the text it hands out as it is.
+		b := v.AsString()
+		switch {
+		case c.SQLType == mysql.MYSQL_TYPE_JSON && len(b) > 0,
+			c.SQLType != mysql.MYSQL_TYPE_JSON && utf8Charset(c.Charset) && json.Valid(b):
+			return d.copy(b), nil
+		}
+		return convert(c, b)
 	case KindUUID:
 		u, err := uuid.ParseBytes(v.AsString())
 		if err != nil {
@@ -1008,11 +1123,15 @@ func snapValue(c *Column, v *mysql.FieldValue) (any, error) {
 		}
 		b := a.As16()
 		return formatInet(b[:])
-	case KindDate, KindTime, KindDateTime, KindTimestamp:
-		return convert(c, string(v.AsString()))
 	}
 	return convert(c, v.AsString())
 }
+
+// copy hands out b, copied into the arena, as a boxed string.
+func (d *snapValues) copy(b []byte) any { return d.str(append(d.text.begin(len(b)), b...)) }
+
+// str hands out dst, built in d.text, as a boxed string.
+func (d *snapValues) str(dst []byte) any { return d.box.string(d.text.string(dst)) }
 
 // canonicalDecimal reports whether b, a DECIMAL as the server writes it, is
 // already the text convert makes of the binary log's value (StringFixed

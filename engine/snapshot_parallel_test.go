@@ -326,13 +326,7 @@ func TestSnapshotParallelResumes(t *testing.T) {
 	store := checkpoint.NewMemStore()
 	extra := "tables = [\"r.*\"]\nsnapshot = \"initial_only\"\nsnapshot_chunk_rows = 5\nsnapshot_parallel = 4\nqueue_batches = 1"
 	first := failingAtChunk(4)
-	if err := waitDone(t, startTaskWith(t, taskConfig(t, srv, extra), store, first)); err == nil {
-		t.Fatal("first run: no error, want the sender's")
-	}
-	cp, err := store.Load(context.Background(), "t")
-	if err != nil {
-		t.Fatal(err)
-	}
+	cp := failedRun(t, taskConfig(t, srv, extra), store, first)
 	if s := cp.Position.Snapshot; s == nil || s.Table != "r.a" || !slices.Equal(s.Key, []string{"i:30"}) || len(s.Done) != 0 {
 		t.Fatalf("checkpoint progress %+v, want r.a after key 30", cp.Position.Snapshot)
 	}
@@ -373,6 +367,20 @@ func TestSnapshotFlushNeedsReload(t *testing.T) {
 	if n := sink.count(); n != 0 {
 		t.Errorf("%d rows delivered without a consistent point", n)
 	}
+}
+
+// failedRun runs a task that snapshots into sink, which must fail it for
+// good, and returns the checkpoint it left in store.
+func failedRun(t *testing.T, cfg engine.TaskConfig, store checkpoint.Store, sink *hookSender) *checkpoint.Checkpoint {
+	t.Helper()
+	if err := waitDone(t, startTaskWith(t, cfg, store, sink)); err == nil {
+		t.Fatal("failing run: no error, want the sender's")
+	}
+	cp, err := store.Load(context.Background(), "t")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return cp
 }
 
 // failingAtChunk returns a sender that records batches until the n-th one

@@ -215,15 +215,7 @@ func TestSnapshotResumesAndConverges(t *testing.T) {
 	extra := "tables = [\"s.*\"]\nsnapshot = \"initial\"\nsnapshot_chunk_rows = 3"
 
 	// Run 1 fails for good on its fifth chunk.
-	chunks := 0
-	first := &hookSender{before: func(b *engine.Batch) error {
-		if len(b.Changes) > 0 {
-			if chunks++; chunks == 5 {
-				return permanentErr{}
-			}
-		}
-		return nil
-	}}
+	first := failingAtChunk(5)
 	rt := startTaskWith(t, taskConfig(t, srv, extra), store, first)
 	if err := waitDone(t, rt); err == nil || !strings.Contains(err.Error(), "for good") {
 		t.Fatalf("first run: %v, want the sender's error", err)
@@ -332,28 +324,27 @@ func TestSnapshotResumesAndConverges(t *testing.T) {
 	}
 }
 
+// plainRows creates s.plain (id INT PRIMARY KEY, v INT) with rows ids 0
+// to n-1, v = 7 × id.
+func plainRows(t *testing.T, srv *testdb.Server, n int) {
+	t.Helper()
+	stmts := []string{"CREATE DATABASE s", "CREATE TABLE s.plain (id INT PRIMARY KEY, v INT)"}
+	for i := range n {
+		stmts = append(stmts, fmt.Sprintf("INSERT INTO s.plain VALUES (%d, %d)", i, i*7))
+	}
+	srv.Exec(t, stmts...)
+}
+
 // TestSnapshotIDsNameOneRow resumes a snapshot at the same consistent
 // point (the source is quiet between the runs) and checks the idempotency
 // key of r rows: a tx.id and seq seen in both runs names the same row
 // image, so a consumer de-duplicating by them still ends with every row.
 func TestSnapshotIDsNameOneRow(t *testing.T) {
 	srv := testdb.Start(t, testdb.Options{})
-	stmts := []string{"CREATE DATABASE s", "CREATE TABLE s.plain (id INT PRIMARY KEY, v INT)"}
-	for i := range 30 {
-		stmts = append(stmts, fmt.Sprintf("INSERT INTO s.plain VALUES (%d, %d)", i, i*7))
-	}
-	srv.Exec(t, stmts...)
+	plainRows(t, srv, 30)
 	store := checkpoint.NewMemStore()
 	extra := "tables = [\"s.*\"]\nsnapshot = \"initial_only\"\nsnapshot_chunk_rows = 4"
-	chunks := 0
-	first := &hookSender{before: func(b *engine.Batch) error {
-		if len(b.Changes) > 0 {
-			if chunks++; chunks == 3 {
-				return permanentErr{}
-			}
-		}
-		return nil
-	}}
+	first := failingAtChunk(3)
 	if err := waitDone(t, startTaskWith(t, taskConfig(t, srv, extra), store, first)); err == nil {
 		t.Fatal("first run: no error, want the sender's")
 	}
@@ -402,6 +393,110 @@ func TestSnapshotIDsNameOneRow(t *testing.T) {
 		if v := rows[strconv.Itoa(i)]; v != strconv.Itoa(i*7) {
 			t.Errorf("row %d: de-duplicated replay has v %q, want %d", i, v, i*7)
 		}
+	}
+}
+
+// TestSnapshotChunkInBatches: a chunk larger than batch_rows is one
+// transaction handed down in batches of at most batch_rows, as a large
+// streamed transaction is: one tx.id, seq counting on across its batches,
+// Begin on the first, Commit (and with it the chunk's progress) on the
+// last only. A run failing on a chunk's first batch leaves the checkpoint
+// at the previous chunk's last key, and the next run reads that chunk
+// again, whole, and nothing before it.
+func TestSnapshotChunkInBatches(t *testing.T) {
+	srv := testdb.Start(t, testdb.Options{})
+	plainRows(t, srv, 10)
+	extra := "tables = [\"s.*\"]\nsnapshot = \"initial_only\"\nsnapshot_chunk_rows = 4\nbatch_rows = 3"
+
+	// One batch as the sender saw it.
+	type seen struct {
+		begin, commit bool
+		tx            string
+		ids           []string
+		seqs          []uint32
+		key           []string
+	}
+	record := func(b *engine.Batch) seen {
+		var s seen
+		if len(b.Changes) == 0 {
+			return s
+		}
+		s.begin, s.commit, s.tx = b.Begin, b.Commit != nil, b.Tx.ID
+		if b.Commit != nil && b.Commit.Snapshot != nil {
+			s.key = b.Commit.Snapshot.Key
+		}
+		for _, c := range b.Changes {
+			s.ids = append(s.ids, fmt.Sprint(c.After[0]))
+			s.seqs = append(s.seqs, c.Seq)
+		}
+		return s
+	}
+	var whole []seen
+	all := &hookSender{before: func(b *engine.Batch) error {
+		if len(b.Changes) > 0 {
+			whole = append(whole, record(b))
+		}
+		return nil
+	}}
+	if err := waitDone(t, startTaskWith(t, taskConfig(t, srv, extra), checkpoint.NewMemStore(), all)); err != nil {
+		t.Fatalf("snapshot: %v", err)
+	}
+	want := []struct {
+		begin, commit bool
+		ids           string
+		key           string
+	}{
+		{true, false, "0 1 2", ""}, {false, true, "3", "i:3"},
+		{true, false, "4 5 6", ""}, {false, true, "7", "i:7"},
+		{true, true, "8 9", "i:9"},
+	}
+	if len(whole) != len(want) {
+		t.Fatalf("the snapshot came in %d batches with rows, want %d: %+v", len(whole), len(want), whole)
+	}
+	for i, w := range want {
+		g := whole[i]
+		if g.begin != w.begin || g.commit != w.commit || strings.Join(g.ids, " ") != w.ids || strings.Join(g.key, ",") != w.key {
+			t.Errorf("batch %d: begin %v, commit %v, ids %v, progress key %v; want %+v", i+1, g.begin, g.commit, g.ids, g.key, w)
+		}
+		first := i
+		if !w.begin {
+			first = i - 1
+			if g.tx != whole[first].tx {
+				t.Errorf("batch %d: tx.id %s, the batch opening its chunk has %s", i+1, g.tx, whole[first].tx)
+			}
+		} else if i > 0 && g.tx == whole[i-1].tx {
+			t.Errorf("batch %d opens a chunk with the previous chunk's tx.id %s", i+1, g.tx)
+		}
+		for j, seq := range g.seqs {
+			if want := uint32(j + 1 + 3*(i-first)); seq != want {
+				t.Errorf("batch %d, row %d: seq %d, want %d", i+1, j+1, seq, want)
+			}
+		}
+	}
+
+	// Fail on the first batch of the second chunk: the first chunk is
+	// acknowledged, the second is not.
+	store := checkpoint.NewMemStore()
+	cp := failedRun(t, taskConfig(t, srv, extra), store, failingAtChunk(3))
+	if p := cp.Position.Snapshot; p == nil || p.Table != "s.plain" || strings.Join(p.Key, ",") != "i:3" {
+		t.Fatalf("checkpoint after a failure within the second chunk: %+v, want s.plain after key i:3", cp.Position.Snapshot)
+	}
+	resumed := &capture{}
+	if err := waitDone(t, startTaskWith(t, taskConfig(t, srv, extra), store, resumed)); err != nil {
+		t.Fatalf("resumed run: %v", err)
+	}
+	var ids []string
+	for _, r := range snapReads(t, resumed) {
+		var img struct {
+			ID json.RawMessage `json:"id"`
+		}
+		if err := json.Unmarshal([]byte(r.After), &img); err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, string(img.ID))
+	}
+	if got := strings.Join(ids, " "); got != "4 5 6 7 8 9" {
+		t.Fatalf("the resumed run read rows %s, want 4 to 9", got)
 	}
 }
 

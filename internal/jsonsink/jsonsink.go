@@ -82,7 +82,8 @@ func (e *encoder) encode(b *engine.Batch) []byte {
 	return e.buf
 }
 
-// JSONL appends envelopes to a file.
+// JSONL appends envelopes to a file. As builtin:jsonl, it takes groups
+// of batches and syncs once per group.
 type JSONL struct {
 	cfg  Config
 	path string
@@ -91,7 +92,10 @@ type JSONL struct {
 	enc  encoder
 }
 
-var _ engine.Sender = (*JSONL)(nil)
+var (
+	_ engine.Sender      = (*JSONL)(nil)
+	_ engine.GroupSender = (*JSONL)(nil)
+)
 
 // NewJSONL opens (creating) cfg.Path for appending. A torn last line left by
 // a crash is cut off: it was never acknowledged, so it will be delivered
@@ -160,31 +164,47 @@ func cutTornLine(f *os.File) (int64, error) {
 
 // Send appends b's envelopes and, unless fsync is off, syncs them.
 func (s *JSONL) Send(ctx context.Context, b *engine.Batch) error {
+	return s.SendGroup(ctx, []*engine.Batch{b})
+}
+
+// SendGroup appends the envelopes of every batch of g and, unless fsync
+// is off, syncs them once: a group of transactions costs one fsync, made
+// before any of their commits is acknowledged. Each batch is written as
+// it is rendered, so the buffer stays the size of a batch, not of the
+// group.
+func (s *JSONL) SendGroup(ctx context.Context, g []*engine.Batch) error {
 	if s.f == nil {
 		if err := s.open(); err != nil {
 			return err
 		}
 	}
-	data := s.enc.encode(b)
-	if len(data) == 0 {
-		return nil
+	written := int64(0)
+	for _, b := range g {
+		data := s.enc.encode(b)
+		if len(data) == 0 {
+			continue
+		}
+		if _, err := s.f.Write(data); err != nil {
+			return s.undo(err)
+		}
+		written += int64(len(data))
 	}
-	if _, err := s.f.Write(data); err != nil {
-		return s.undo(err)
+	if written == 0 {
+		return nil
 	}
 	if s.cfg.Fsync == nil || *s.cfg.Fsync {
 		if err := s.f.Sync(); err != nil {
 			return s.undo(err)
 		}
 	}
-	s.size += int64(len(data))
+	s.size += written
 	if s.cfg.MaxBytes > 0 && s.size >= s.cfg.MaxBytes {
 		return s.rotate()
 	}
 	return nil
 }
 
-// undo cuts a partly written batch so a retry does not leave a torn line.
+// undo cuts a partly written group so a retry does not leave a torn line.
 func (s *JSONL) undo(cause error) error {
 	if err := s.f.Truncate(s.size); err != nil {
 		s.f.Close()
