@@ -61,8 +61,13 @@ const (
 	// STDIN, with rows the host writes from the changes of the call's
 	// batches that the request names (SQLChangeRef): Width columns of
 	// each change's image, listed in Columns, after the row's number and
-	// mark when Numbered. The plugin does not copy the values.
+	// mark when Numbered. The plugin does not copy the values. The
+	// COPY is the last statement: the ones before it, without
+	// arguments, run first, in the same round trip.
 	SQLCopyChanges SQLOp = 7
+	// SQLExecCommit runs the request's statements in order inside the
+	// open transaction, then commits it: to PostgreSQL in one round trip.
+	SQLExecCommit SQLOp = 8
 )
 
 // SQLChangeRef names the image of a change of the batches being sent:
@@ -124,13 +129,14 @@ type SQLStatement struct {
 //	    the others: 0)
 //	str target          a target named in the plugin's postgres or mysql grant
 //	u32 timeout in milliseconds (0: the host's default)
-//	u32 statement count (exec: 1 to MaxSQLStatements; query: 1; else 0)
+//	u32 statement count (exec, exec_commit: 1 to MaxSQLStatements;
+//	    query: 1; copy_changes: at least 1, the COPY last; else 0)
 //	  str sql
 //	  u16 argument count
 //	    u8  kind (0: NULL)
 //	    u64 value           for the fixed kinds
 //	    str value           for the others
-//	-- copy_changes only (one statement, no arguments):
+//	-- copy_changes only (statements without arguments):
 //	u16 columns[width]    indexes into each change's columns
 //	u8  flags             1: numbered (each row starts with its number
 //	                      in the copy, from 0, and its mark)
@@ -224,7 +230,7 @@ func ParseSQLRequest(b []byte) (SQLRequest, error) {
 		r.fail("unknown request version " + strconv.Itoa(int(v)))
 	}
 	q.Op = SQLOp(r.u8("op"))
-	if r.err == nil && (q.Op < SQLBegin || q.Op > SQLCopyChanges) {
+	if r.err == nil && (q.Op < SQLBegin || q.Op > SQLExecCommit) {
 		r.off--
 		r.fail("unknown op " + strconv.Itoa(int(q.Op)))
 	}
@@ -250,7 +256,10 @@ func ParseSQLRequest(b []byte) (SQLRequest, error) {
 	}
 	for i := uint32(0); i < n && r.err == nil; i++ {
 		s := SQLStatement{SQL: string(r.bytes("sql"))}
-		if r.err == nil && copies && (s.SQL == "") == (i == 0) {
+		if r.err == nil && q.Op == SQLCopyChanges && s.SQL == "" {
+			r.fail("copy_changes statement " + strconv.Itoa(int(i)) + " without SQL")
+		}
+		if r.err == nil && q.Op == SQLCopy && (s.SQL == "") == (i == 0) {
 			if i == 0 {
 				r.fail("copy without its COPY statement")
 			} else {
@@ -286,8 +295,14 @@ func ParseSQLRequest(b []byte) (SQLRequest, error) {
 		q.Statements = append(q.Statements, s)
 	}
 	if r.err == nil && q.Op == SQLCopyChanges {
-		if n != 1 || len(q.Statements[0].Args) > 0 {
-			r.fail("copy_changes takes one statement without arguments")
+		for i := range q.Statements {
+			if len(q.Statements[i].Args) > 0 {
+				r.fail("copy_changes statement " + strconv.Itoa(i) + " has arguments: its statements take none")
+				break
+			}
+		}
+		if r.err == nil && n == 0 {
+			r.fail("copy_changes without its COPY statement")
 		}
 		q.Columns = make([]uint16, q.Width)
 		for i := range q.Columns {

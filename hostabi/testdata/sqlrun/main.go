@@ -126,6 +126,9 @@ func run(i int, s step, tx **sql.Tx) (string, error) {
 	case "exec":
 		n, err := (*tx).Exec(stmts...)
 		return counts(n), err
+	case "exec_commit":
+		n, err := (*tx).ExecCommit(stmts...)
+		return counts(n), err
 	case "exec1":
 		n, err := sql.Exec(cfg.Target, stmts...)
 		return counts(n), err
@@ -137,7 +140,12 @@ func run(i int, s step, tx **sql.Tx) (string, error) {
 		for _, c := range s.Changes {
 			rows = append(rows, sql.Change{Batch: batch.GroupIndex(), Index: c[0], After: c[1] == 1, Mark: byte(c[2])})
 		}
-		n, err := (*tx).CopyChanges(stmts[0].SQL, s.Columns, s.Numbered, rows)
+		// The statements before the last go with the COPY, ahead of it.
+		var before []string
+		for _, st := range stmts[:len(stmts)-1] {
+			before = append(before, st.SQL)
+		}
+		n, err := (*tx).CopyChangesAfter(before, stmts[len(stmts)-1].SQL, s.Columns, s.Numbered, rows)
 		return strconv.FormatInt(n, 10), err
 	case "query":
 		r, err := (*tx).Query(stmts[0].SQL, stmts[0].Args...)
