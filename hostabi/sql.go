@@ -101,8 +101,9 @@ type sqlTx interface {
 	exec(ctx context.Context, stmts []wire.SQLStatement, commit bool) ([]int64, error)
 	// copy runs the statements of before (without arguments), then a
 	// COPY … FROM STDIN with data, rows in COPY's text format, and
-	// returns the rows copied.
-	copy(ctx context.Context, before []string, stmt string, data []byte) (int64, error)
+	// returns the rows copied. When tentative it runs them after a
+	// savepoint, and a unique violation rolls back to it and returns -1.
+	copy(ctx context.Context, before []string, stmt string, data []byte, tentative bool) (int64, error)
 	query(ctx context.Context, st *wire.SQLStatement) (bool, []wire.SQLColumn, error)
 	commit(ctx context.Context) error
 	rollback(ctx context.Context) error
@@ -235,6 +236,9 @@ func (c *caps) doSQLCall(ctx context.Context, m api.Module, ptr, n uint32) int64
 	if q.Op == wire.SQLExecCommit && tx == nil {
 		return c.fail(wire.ErrnoInvalid, "sql: %s: exec_commit: no transaction is open", where)
 	}
+	if q.Tentative && tx == nil {
+		return c.fail(wire.ErrnoInvalid, "sql: %s: copy_changes: a tentative copy needs a transaction begun", where)
+	}
 	var data []byte
 	copySQL := q.Statements[0].SQL
 	var before []string
@@ -293,7 +297,7 @@ func (c *caps) doSQLCall(ctx context.Context, m api.Module, ptr, n uint32) int64
 		}
 	} else {
 		var n int64
-		if n, err = tx.copy(ctx, before, copySQL, data); err == nil {
+		if n, err = tx.copy(ctx, before, copySQL, data, q.Tentative); err == nil {
 			affected = []int64{n}
 		}
 	}
@@ -547,8 +551,10 @@ func (t *pgTx) exec(ctx context.Context, stmts []wire.SQLStatement, commit bool)
 	br := t.conn.SendBatch(ctx, b)
 	defer br.Close()
 	if begin {
+		// pgx prepares the batch's new statements first: their errors
+		// come here, as the first statement's.
 		if _, err := br.Exec(); err != nil {
-			return nil, fmt.Errorf("begin: %w", err)
+			return nil, &stmtError{i: 0, err: err}
 		}
 	}
 	out := make([]int64, len(stmts))
@@ -577,16 +583,23 @@ func (t *pgTx) exec(ctx context.Context, stmts []wire.SQLStatement, commit bool)
 	return out, nil
 }
 
+// pgTentative is the savepoint of a tentative copy.
+const pgTentative = "puma_tentative"
+
 // copy sends the statements of before and the COPY in one query, after
-// the BEGIN when not yet sent, and the rows in one COPY stream without
-// waiting for the server to ask for them: one round trip. (When a
-// statement fails, the server discards the rows that follow.)
-func (t *pgTx) copy(ctx context.Context, before []string, stmt string, data []byte) (int64, error) {
-	if !t.begun || len(before) > 0 {
+// the BEGIN when not yet sent (and the savepoint of a tentative copy),
+// and the rows in one COPY stream without waiting for the server to ask
+// for them: one round trip. (When a statement fails, the server discards
+// the rows that follow.)
+func (t *pgTx) copy(ctx context.Context, before []string, stmt string, data []byte, tentative bool) (int64, error) {
+	if !t.begun || len(before) > 0 || tentative {
 		var q strings.Builder
 		if !t.begun {
 			q.WriteString("BEGIN;\n")
 			t.begun = true
+		}
+		if tentative {
+			q.WriteString("SAVEPOINT " + pgTentative + ";\n")
 		}
 		for _, b := range before {
 			q.WriteString(b)
@@ -596,6 +609,13 @@ func (t *pgTx) copy(ctx context.Context, before []string, stmt string, data []by
 		stmt = q.String()
 	}
 	ct, err := t.conn.Conn().PgConn().CopyFrom(ctx, bytes.NewReader(data), stmt)
+	var pe *pgconn.PgError
+	if tentative && errors.As(err, &pe) && pe.Code == "23505" { // unique_violation
+		if _, err := t.conn.Exec(ctx, "ROLLBACK TO SAVEPOINT "+pgTentative); err != nil {
+			return 0, err
+		}
+		return -1, nil
+	}
 	if err != nil {
 		return 0, err
 	}
@@ -970,7 +990,7 @@ func (t myTx) exec(ctx context.Context, stmts []wire.SQLStatement, commit bool) 
 	return out, nil
 }
 
-func (t myTx) copy(context.Context, []string, string, []byte) (int64, error) {
+func (t myTx) copy(context.Context, []string, string, []byte, bool) (int64, error) {
 	return 0, errors.New("copy: only postgres targets take COPY")
 }
 

@@ -377,6 +377,24 @@ func TestSQLPostgresExecCommit(t *testing.T) {
 		op("begin"), stage,
 		op("exec_commit", "sql", []any{"INSERT INTO t SELECT id + 100 FROM s"}, "want", "2"),
 		count("5"),
+		// A tentative copy meeting a key the table holds is undone, and
+		// the transaction goes on; one that does not is kept.
+		op("exec1", "sql", []any{"CREATE TABLE u (id int PRIMARY KEY)"}),
+		op("exec1", "sql", []any{"INSERT INTO u VALUES (2)"}),
+		op("begin"),
+		op("copy_changes", "sql", []any{"COPY u (id) FROM STDIN"}, "width", 1, "columns", []any{0}, "changes", []any{[]any{0, 1, 0}, []any{1, 1, 0}},
+			"tentative", true, "want", "undone"),
+		op("exec_commit", "sql", []any{"INSERT INTO u VALUES (5)"}, "want", "1"),
+		op("begin"),
+		op("copy_changes", "sql", []any{"COPY u (id) FROM STDIN"}, "width", 1, "columns", []any{0}, "changes", []any{[]any{0, 1, 0}},
+			"tentative", true, "want", "1"),
+		op("exec_commit", "sql", []any{"INSERT INTO u VALUES (6)"}, "want", "1"),
+		op("query1", "sql", []any{"SELECT string_agg(id::text, ',' ORDER BY id) AS ids FROM u"}, "want", "ids=1,2,5,6"),
+		// Another failure of a tentative copy ends the transaction.
+		op("begin"),
+		op("copy_changes", "sql", []any{"COPY u (nothing) FROM STDIN"}, "width", 1, "columns", []any{0}, "changes", []any{[]any{0, 1, 0}},
+			"tentative", true, "fail", "nothing", "errno", "invalid"),
+		op("commit", "fail", "transaction has ended"),
 	)
 	if err != nil {
 		t.Fatal(err)

@@ -221,16 +221,19 @@ func TestSQLApplyMySQLTextKey(t *testing.T) {
 // too) and delete the same few keys again and again, in both bulk
 // modes, all in one group and, with bulk = "copy", in groups of one to
 // three transactions too, some repeating no key (whose merge reads the
-// staging table unsorted, with or without deletes), others repeating
-// keys: after each group the target must hold what the source did, which
-// the test's model of the source applies change by change.
+// staging table unsorted, with or without deletes; inserts alone are
+// copied into the table tentatively, and every other such group finds
+// one of its keys there already, written by hand, so that the copy is
+// undone and the rows merged), others repeating keys: after each group
+// the target must hold what the source did, which the test's model of
+// the source applies change by change.
 func TestSQLApplyOrder(t *testing.T) {
 	tgt, db := startPGTarget(t)
 	kv := &engine.Table{
 		DB: "shop", Name: "kv", KeyKind: engine.KeyPrimary, Key: []int{0}, Version: 1,
 		Columns: []engine.Column{{Name: "k", Kind: engine.KindInt, SQLType: 3}, {Name: "v", Kind: engine.KindString, SQLType: 252, Meta: 2, Charset: "utf8mb4", Nullable: true}},
 	}
-	const keys = 8
+	const keys = 16
 	model := map[int64]string{}
 	rnd := uint64(7)
 	next := func(n int) int64 {
@@ -239,7 +242,7 @@ func TestSQLApplyOrder(t *testing.T) {
 	}
 	var bs []*engine.Batch
 	var states []string // the model after each transaction
-	for i := range 60 {
+	for i := range 150 {
 		gtid := fmt.Sprintf("0-1-%d", i+1)
 		tx := &engine.Tx{ID: gtid, GTID: gtid, ServerID: 1, File: "bin.000001", Pos: uint32(100 * (i + 1))}
 		var cs []engine.Change
@@ -281,10 +284,11 @@ func TestSQLApplyOrder(t *testing.T) {
 	// each key once without a delete, once with, or some key twice.
 	var groups [][2]int
 	kinds := map[string]int{}
+	held := map[int]int64{} // a key the target holds before group i
 	for i := 0; i < len(bs); {
 		n := min(len(bs)-i, 1+int(next(3)))
 		groups = append(groups, [2]int{i, i + n})
-		seen, repeats, deletes := map[any]bool{}, false, false
+		seen, repeats, deletes, updates := map[any]bool{}, false, false, false
 		for _, b := range bs[i : i+n] {
 			for _, c := range b.Changes {
 				var staged []any
@@ -298,6 +302,7 @@ func TestSQLApplyOrder(t *testing.T) {
 				default:
 					staged = []any{c.After[0]}
 				}
+				updates = updates || c.Op == engine.OpUpdate
 				for _, k := range staged {
 					repeats = repeats || seen[k]
 					seen[k] = true
@@ -305,10 +310,16 @@ func TestSQLApplyOrder(t *testing.T) {
 			}
 		}
 		kind := "unique"
-		if repeats {
+		switch {
+		case repeats:
 			kind = "repeating"
-		} else if deletes {
+		case deletes:
 			kind = "unique, deleting"
+		case !updates:
+			kind = "inserts"
+			if kinds[kind]%2 == 1 {
+				held[len(groups)-1] = bs[i].Changes[0].After[0].(int64)
+			}
 		}
 		kinds[kind]++
 		i += n
@@ -317,6 +328,9 @@ func TestSQLApplyOrder(t *testing.T) {
 		if kinds[kind] == 0 {
 			t.Fatalf("no group of kind %q among %v", kind, kinds)
 		}
+	}
+	if kinds["inserts"] < 2 {
+		t.Fatalf("fewer than two groups of inserts alone among %v", kinds)
 	}
 	h := hostabitest.NewHost(t, t.TempDir(), hostabi.Options{Builtin: builtins(t), Targets: map[string]engine.Target{"tgt": tgt}})
 	for _, mode := range []string{"copy", "insert", "copy-groups"} {
@@ -333,7 +347,12 @@ func TestSQLApplyOrder(t *testing.T) {
 			if mode == "copy-groups" {
 				sends = groups
 			}
-			for _, g := range sends {
+			for i, g := range sends {
+				if k, ok := held[i]; ok && mode == "copy-groups" {
+					if _, err := db.Exec("INSERT INTO "+table+" VALUES ($1, 'held')", k); err != nil {
+						t.Fatal(err)
+					}
+				}
 				if err := s.SendGroup(ctx, bs[g[0]:g[1]]); err != nil {
 					t.Fatal(err)
 				}

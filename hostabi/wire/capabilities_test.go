@@ -136,8 +136,8 @@ func setTail(b []byte, tail ...byte) []byte {
 }
 
 // sampleSQLCopies are a copy of two rows of two columns in two
-// statements, a numbered copy_changes of two changes and one after the
-// statement creating the table it fills.
+// statements, a numbered copy_changes of two changes and a tentative one
+// after the statement creating the table it fills.
 func sampleSQLCopies() []*SQLRequest {
 	return []*SQLRequest{
 		{Op: SQLCopy, Width: 2, Target: "pg", Statements: []SQLStatement{
@@ -147,7 +147,7 @@ func sampleSQLCopies() []*SQLRequest {
 			Columns: []uint16{0, 2, 1}, Numbered: true,
 			Changes: []SQLChangeRef{{Batch: 0, Change: 7, After: true, Mark: 'u'}, {Batch: 3, Change: 0, Mark: 'd'}}},
 		{Op: SQLCopyChanges, Width: 1, Target: "pg", Statements: []SQLStatement{{SQL: "CREATE TEMPORARY TABLE s (a int)"}, {SQL: "COPY s FROM STDIN"}},
-			Columns: []uint16{0}, Changes: []SQLChangeRef{{Batch: 1, Change: 2, After: true}}},
+			Columns: []uint16{0}, Tentative: true, Changes: []SQLChangeRef{{Batch: 1, Change: 2, After: true}}},
 	}
 }
 

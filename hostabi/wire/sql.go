@@ -139,7 +139,9 @@ type SQLStatement struct {
 //	-- copy_changes only (statements without arguments):
 //	u16 columns[width]    indexes into each change's columns
 //	u8  flags             1: numbered (each row starts with its number
-//	                      in the copy, from 0, and its mark)
+//	                      in the copy, from 0, and its mark); 2:
+//	                      tentative (after a savepoint, a unique
+//	                      violation undone, count -1)
 //	u32 row count
 //	  u32 batch           index in the group (0 outside a group)
 //	  u32 change          index in the batch
@@ -152,14 +154,23 @@ type SQLRequest struct {
 	Target     string
 	TimeoutMS  uint32
 	Statements []SQLStatement
-	// Columns, Numbered and Changes are a copy_changes request's.
-	Columns  []uint16
-	Numbered bool
-	Changes  []SQLChangeRef
+	// Columns, Numbered, Tentative and Changes are a copy_changes
+	// request's.
+	Columns   []uint16
+	Numbered  bool
+	Tentative bool
+	Changes   []SQLChangeRef
 }
 
-// SQLCopyNumbered is the flag of a numbered copy_changes request.
-const SQLCopyNumbered = 1
+// Flags of a copy_changes request.
+const (
+	// SQLCopyNumbered: each row starts with its number and mark.
+	SQLCopyNumbered = 1
+	// SQLCopyTentative: the statements and the COPY run after a
+	// savepoint; a unique violation rolls back to it, leaving the
+	// transaction open, and the count is -1.
+	SQLCopyTentative = 2
+)
 
 // SQLMessageVersion is the version byte of SQL request messages.
 const SQLMessageVersion = 1
@@ -175,20 +186,24 @@ func AppendSQLRequest(dst []byte, q *SQLRequest) []byte {
 		dst = AppendSQLStatement(dst, &q.Statements[i])
 	}
 	if q.Op == SQLCopyChanges {
-		dst = AppendSQLChangeRefs(dst, q.Columns, q.Numbered, q.Changes)
+		var flags byte
+		if q.Numbered {
+			flags |= SQLCopyNumbered
+		}
+		if q.Tentative {
+			flags |= SQLCopyTentative
+		}
+		dst = AppendSQLChangeRefs(dst, q.Columns, flags, q.Changes)
 	}
 	return dst
 }
 
 // AppendSQLChangeRefs appends the tail of a copy_changes request: its
-// columns, flags and change references.
-func AppendSQLChangeRefs(dst []byte, cols []uint16, numbered bool, refs []SQLChangeRef) []byte {
+// columns, flags (SQLCopyNumbered, SQLCopyTentative) and change
+// references.
+func AppendSQLChangeRefs(dst []byte, cols []uint16, flags byte, refs []SQLChangeRef) []byte {
 	for _, c := range cols {
 		dst = binary.LittleEndian.AppendUint16(dst, c)
-	}
-	var flags byte
-	if numbered {
-		flags = SQLCopyNumbered
 	}
 	dst = append(dst, flags)
 	dst = binary.LittleEndian.AppendUint32(dst, uint32(len(refs)))
@@ -309,11 +324,11 @@ func ParseSQLRequest(b []byte) (SQLRequest, error) {
 			q.Columns[i] = r.u16("column")
 		}
 		flags := r.u8("flags")
-		if r.err == nil && flags&^SQLCopyNumbered != 0 {
+		if r.err == nil && flags&^(SQLCopyNumbered|SQLCopyTentative) != 0 {
 			r.off--
 			r.fail("unknown copy flags " + strconv.Itoa(int(flags)))
 		}
-		q.Numbered = flags&SQLCopyNumbered != 0
+		q.Numbered, q.Tentative = flags&SQLCopyNumbered != 0, flags&SQLCopyTentative != 0
 		nr := r.u32("row count")
 		if r.err == nil && int64(nr)*10 > int64(len(b)-r.off) {
 			r.off -= 4

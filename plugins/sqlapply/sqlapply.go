@@ -27,7 +27,9 @@
 // table go in one COPY into a staging table, numbered and marked with
 // their operation, and two statements merge them: each key's last row
 // decides, so the table ends as the source's did (when no key recurs,
-// every row does: the merge reads the staging table unsorted). The host
+// every row does: the merge reads the staging table unsorted; inserts
+// alone are copied straight into the table, tentatively, and merged
+// only when one of their keys was there already). The host
 // writes the COPY's rows from the changes it holds (sql.Tx.CopyChanges):
 // the sender names them and never encodes a value. The staging table's
 // creation goes with its COPY, the commit with the merge. With bulk = "insert" (MySQL's)
@@ -119,12 +121,16 @@ type sender struct {
 
 // copyRows is the rows of a COPY the host writes from the call's
 // changes: columns of each named image; before are the statements that
-// go with the COPY, ahead of it.
+// go with the COPY, ahead of it. A tentative copy is undone when a row
+// repeats a key of the table; the fallback statements (copies too)
+// following it are sent only then.
 type copyRows struct {
-	before   []string
-	cols     []int
-	numbered bool
-	rows     []sql.Change
+	before    []string
+	cols      []int
+	numbered  bool
+	rows      []sql.Change
+	tentative bool
+	fallback  int
 }
 
 // stage is the rows of one target table gathered in a call, to COPY.
@@ -134,6 +140,8 @@ type copyRows struct {
 type stage struct {
 	t       *target
 	deletes bool
+	// updates: a row is an update's (its key may be in the table).
+	updates bool
 	rows    []sql.Change
 	// dups tells whether a key occurs in two of rows; until it does,
 	// seen holds their keys, viewing keyText.
@@ -545,12 +553,13 @@ func (s *sender) stageRow(t *target, r *sdk.Row, op byte, im sdk.Image) error {
 		}
 		// The rows went to a copy, which may not be sent yet: the
 		// stage starts a slice of its own.
-		st.rows, st.deletes, st.dups, st.keyText = nil, false, false, st.keyText[:0]
+		st.rows, st.deletes, st.updates, st.dups, st.keyText = nil, false, false, false, st.keyText[:0]
 		clear(st.seen)
 		t.stage = st
 		s.stages = append(s.stages, st)
 	}
 	c := sql.Change{Batch: s.batch, Index: r.Index(), After: op != 'd'}
+	st.updates = st.updates || r.Op() == sdk.OpUpdate
 	if op != 'a' {
 		c.Mark = op
 		st.deletes = st.deletes || op == 'd'
@@ -572,7 +581,10 @@ func (s *sender) stageRow(t *target, r *sdk.Row, op byte, im sdk.Image) error {
 // upsert leaves that row's image); for a keyless table, the COPY into
 // it. When no key recurs in the stage, every row is its key's last:
 // the merge reads the staging table as it is, without sorting it, and
-// without deletes the rows need neither number nor operation.
+// without deletes the rows need neither number nor operation. When they
+// are all inserts, they likely are new to the table: they are copied
+// into it first, tentatively, and staged and merged only when a key was
+// there already (the copy is then undone).
 func (s *sender) flushStages() {
 	for _, st := range s.stages {
 		t := st.t
@@ -592,6 +604,10 @@ func (s *sender) flushStages() {
 		if !st.dups && !st.deletes {
 			for i := range st.rows {
 				st.rows[i].Mark = 0
+			}
+			if !st.updates {
+				// The staging and the merge below are the fallback.
+				s.addCopy("COPY "+t.name+" ("+cols+") FROM STDIN", copyRows{cols: all, rows: st.rows, tentative: true, fallback: 2})
 			}
 			s.addCopy("COPY "+name+" ("+cols+") FROM STDIN", copyRows{
 				before: []string{"CREATE TEMPORARY TABLE " + name + " ON COMMIT DROP AS SELECT " + cols + " FROM " + t.name + " WITH NO DATA"},
@@ -814,6 +830,17 @@ func (s *sender) sendPending(commit bool) error {
 		s.tx = tx
 	}
 	for i := 0; i < len(s.stmts); {
+		if c, ok := s.copies[i]; ok && c.tentative {
+			_, copied, err := s.tx.TryCopyChanges(c.before, s.stmts[i].SQL, c.cols, c.numbered, c.rows)
+			if err != nil {
+				return err
+			}
+			i++
+			if copied {
+				i += c.fallback
+			}
+			continue
+		}
 		if c, ok := s.copies[i]; ok {
 			if _, err := s.tx.CopyChangesAfter(c.before, s.stmts[i].SQL, c.cols, c.numbered, c.rows); err != nil {
 				return err

@@ -108,10 +108,17 @@ func TestAddsColumns(t *testing.T) {
 // it), then the merge and the position in one exec_commit. When a key
 // recurs the rows are numbered and the merge takes each key's last;
 // when none does the merge reads the staging table as it is, and
-// without deletes the rows carry no number or operation.
+// without deletes the rows carry no number or operation. Inserts alone
+// are copied into the table tentatively first: staged and merged only
+// when the target refused the copy for a key it held.
 func TestCopyRequests(t *testing.T) {
 	var got []string
+	held := false // the target holds a key of the tentative copy
 	sdktest.SQL(func(q *wire.SQLRequest) ([]byte, error) {
+		if q.Tentative && held {
+			got = append(got, "7 tentative, refused")
+			return wire.AppendSQLExecResult(nil, []int64{-1}), nil
+		}
 		line := strconv.Itoa(int(q.Op))
 		for _, st := range q.Statements {
 			line += " | " + st.SQL
@@ -125,6 +132,9 @@ func TestCopyRequests(t *testing.T) {
 		if q.Op == wire.SQLCopyChanges {
 			line += fmt.Sprintf(" cols=%v numbered=%v", q.Columns, q.Numbered)
 		}
+		if q.Tentative {
+			line += " tentative"
+		}
 		got = append(got, line)
 		return answer(q)
 	})
@@ -136,8 +146,12 @@ func TestCopyRequests(t *testing.T) {
 	numbered := `CREATE TEMPORARY TABLE "puma_stage_0" ON COMMIT DROP AS SELECT NULL::bigint AS puma_seq, NULL::text AS puma_op, "k", "v" FROM "kv" WITH NO DATA | ` +
 		`COPY "puma_stage_0" (puma_seq, puma_op, "k", "v") FROM STDIN`
 	upsert := ` ON CONFLICT ("k") DO UPDATE SET "v" = EXCLUDED."v" | ` + postgres{}.positionUpsert(`"puma_positions"`)
+	inserts := [][]sdktest.Change{{sdktest.Insert(kv, int64(1), "a"), sdktest.Insert(kv, int64(2), "b")}, {sdktest.Insert(kv, int64(3), "c")}}
+	staged := `7 | CREATE TEMPORARY TABLE "puma_stage_0" ON COMMIT DROP AS SELECT "k", "v" FROM "kv" WITH NO DATA | COPY "puma_stage_0" ("k", "v") FROM STDIN` +
+		` 0/0/true 0/1/true 1/0/true cols=[0 1] numbered=false`
 	for _, tc := range []struct {
 		name  string
+		held  bool
 		group [][]sdktest.Change
 		want  []string
 	}{{
@@ -172,12 +186,29 @@ func TestCopyRequests(t *testing.T) {
 		},
 		want: []string{
 			"1",
-			`7 | CREATE TEMPORARY TABLE "puma_stage_0" ON COMMIT DROP AS SELECT "k", "v" FROM "kv" WITH NO DATA | COPY "puma_stage_0" ("k", "v") FROM STDIN` +
-				` 0/0/true 0/1/true 1/0/true cols=[0 1] numbered=false`,
+			staged,
+			`8 | INSERT INTO "kv" ("k", "v") SELECT "k", "v" FROM "puma_stage_0"` + upsert,
+		},
+	}, {
+		name:  "inserts new to the table",
+		group: inserts,
+		want: []string{
+			"1",
+			`7 | COPY "kv" ("k", "v") FROM STDIN 0/0/true 0/1/true 1/0/true cols=[0 1] numbered=false tentative`,
+			"8 | " + postgres{}.positionUpsert(`"puma_positions"`),
+		},
+	}, {
+		name:  "inserts of a key the table holds",
+		held:  true,
+		group: inserts,
+		want: []string{
+			"1",
+			"7 tentative, refused",
+			staged,
 			`8 | INSERT INTO "kv" ("k", "v") SELECT "k", "v" FROM "puma_stage_0"` + upsert,
 		},
 	}} {
-		got = nil
+		got, held = nil, tc.held
 		if err := sdktest.SendGroup(tc.group...); err != nil {
 			t.Fatal(err)
 		}

@@ -291,6 +291,29 @@ func (tx *Tx) CopyChanges(copySQL string, columns []int, numbered bool, rows []C
 // take no arguments (a CREATE TEMPORARY TABLE the COPY fills, say): they
 // go to the server with the COPY, in its round trip.
 func (tx *Tx) CopyChangesAfter(before []string, copySQL string, columns []int, numbered bool, rows []Change) (int64, error) {
+	var flags byte
+	if numbered {
+		flags = wire.SQLCopyNumbered
+	}
+	return tx.copyChanges(before, copySQL, columns, flags, rows)
+}
+
+// TryCopyChanges is CopyChangesAfter undone when a row would repeat a
+// key of the table (a unique violation): the host runs it after a
+// savepoint and rolls back to it then, so the transaction goes on
+// without the copy and ok is false. Another failure ends the
+// transaction, as CopyChanges' do. It needs a transaction begun.
+func (tx *Tx) TryCopyChanges(before []string, copySQL string, columns []int, numbered bool, rows []Change) (n int64, ok bool, err error) {
+	flags := byte(wire.SQLCopyTentative)
+	if numbered {
+		flags |= wire.SQLCopyNumbered
+	}
+	n, err = tx.copyChanges(before, copySQL, columns, flags, rows)
+	return n, err == nil && n >= 0, err
+}
+
+func (tx *Tx) copyChanges(before []string, copySQL string, columns []int, flags byte, rows []Change) (int64, error) {
+	numbered := flags&wire.SQLCopyNumbered != 0
 	if tx.done {
 		return 0, ErrDone
 	}
@@ -317,7 +340,7 @@ func (tx *Tx) CopyChangesAfter(before []string, copySQL string, columns []int, n
 	}
 	stmts = append(stmts, Statement{SQL: copySQL})
 	return tx.copied(tx.request(wire.SQLCopyChanges, uint16(len(cols)), stmts, func(dst []byte) []byte {
-		return wire.AppendSQLChangeRefs(dst, cols, numbered, refs)
+		return wire.AppendSQLChangeRefs(dst, cols, flags, refs)
 	}))
 }
 

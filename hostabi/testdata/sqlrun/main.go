@@ -29,9 +29,11 @@ type step struct {
 	Width int `json:"width"`
 	// Columns, Numbered and Changes are a copy_changes step's: each
 	// change is [index, after (0/1), mark] in the batch being sent.
-	Columns  []int   `json:"columns"`
-	Numbered bool    `json:"numbered"`
-	Changes  [][]int `json:"changes"`
+	Columns  []int `json:"columns"`
+	Numbered bool  `json:"numbered"`
+	// Tentative: the copy is undone ("undone") on a unique violation.
+	Tentative bool    `json:"tentative"`
+	Changes   [][]int `json:"changes"`
 	// Want is what the step returns: exec the rows affected joined by
 	// ",", query "col=value;…" ("-" for no row, NULL for NULL).
 	Want string `json:"want"`
@@ -144,6 +146,13 @@ func run(i int, s step, tx **sql.Tx) (string, error) {
 		var before []string
 		for _, st := range stmts[:len(stmts)-1] {
 			before = append(before, st.SQL)
+		}
+		if s.Tentative {
+			n, ok, err := (*tx).TryCopyChanges(before, stmts[len(stmts)-1].SQL, s.Columns, s.Numbered, rows)
+			if err == nil && !ok {
+				return "undone", nil
+			}
+			return strconv.FormatInt(n, 10), err
 		}
 		n, err := (*tx).CopyChangesAfter(before, stmts[len(stmts)-1].SQL, s.Columns, s.Numbered, rows)
 		return strconv.FormatInt(n, 10), err
