@@ -96,11 +96,14 @@ type sqlDB interface {
 // sqlTx is an open transaction, on one connection of its pool.
 type sqlTx interface {
 	// exec runs the statements in order and returns the rows each
-	// affected; it stops at the first that fails, naming it.
-	exec(ctx context.Context, stmts []wire.SQLStatement) ([]int64, error)
-	// copy runs a COPY … FROM STDIN with data, rows in COPY's text
-	// format, and returns the rows copied.
-	copy(ctx context.Context, stmt string, data []byte) (int64, error)
+	// affected; it stops at the first that fails, naming it. With
+	// commit it then commits the transaction.
+	exec(ctx context.Context, stmts []wire.SQLStatement, commit bool) ([]int64, error)
+	// copy runs the statements of before (without arguments), then a
+	// COPY … FROM STDIN with data, rows in COPY's text format, and
+	// returns the rows copied. When tentative it runs them after a
+	// savepoint, and a unique violation rolls back to it and returns -1.
+	copy(ctx context.Context, before []string, stmt string, data []byte, tentative bool) (int64, error)
 	query(ctx context.Context, st *wire.SQLStatement) (bool, []wire.SQLColumn, error)
 	commit(ctx context.Context) error
 	rollback(ctx context.Context) error
@@ -150,7 +153,7 @@ func (c *caps) doSQLCall(ctx context.Context, m api.Module, ptr, n uint32) int64
 	if w, ok := want[q.Op]; ok && len(q.Statements) != w {
 		return c.fail(wire.ErrnoInvalid, "sql: %s: op %d takes %d statements, got %d", where, q.Op, w, len(q.Statements))
 	}
-	opName := map[wire.SQLOp]string{wire.SQLExec: "exec", wire.SQLCopy: "copy", wire.SQLCopyChanges: "copy_changes"}[q.Op]
+	opName := map[wire.SQLOp]string{wire.SQLExec: "exec", wire.SQLExecCommit: "exec_commit", wire.SQLCopy: "copy", wire.SQLCopyChanges: "copy_changes"}[q.Op]
 	if opName != "" && len(q.Statements) == 0 {
 		return c.fail(wire.ErrnoInvalid, "sql: %s: %s with no statement", where, opName)
 	}
@@ -230,15 +233,33 @@ func (c *caps) doSQLCall(ctx context.Context, m api.Module, ptr, n uint32) int64
 		}
 		return int64(len(c.sqlRes))
 	}
+	if q.Op == wire.SQLExecCommit && tx == nil {
+		return c.fail(wire.ErrnoInvalid, "sql: %s: exec_commit: no transaction is open", where)
+	}
+	if q.Tentative && tx == nil {
+		return c.fail(wire.ErrnoInvalid, "sql: %s: copy_changes: a tentative copy needs a transaction begun", where)
+	}
 	var data []byte
+	copySQL := q.Statements[0].SQL
+	var before []string
+	if q.Op == wire.SQLCopyChanges {
+		// The COPY is the last statement; the others run before it.
+		last := len(q.Statements) - 1
+		copySQL = q.Statements[last].SQL
+		for _, st := range q.Statements[:last] {
+			before = append(before, st.SQL)
+		}
+	}
 	if q.Op == wire.SQLCopy || q.Op == wire.SQLCopyChanges {
 		// Refused like a failed statement: the transaction ends.
 		var msg string
 		switch {
 		case kind != wire.CapPostgres:
 			msg = "only postgres targets take COPY; send multi-row INSERTs with exec"
-		case !isCopyFromStdin(q.Statements[0].SQL):
-			msg = fmt.Sprintf("the statement must be COPY … FROM STDIN, not %.60q", q.Statements[0].SQL)
+		case !isCopyFromStdin(copySQL):
+			msg = fmt.Sprintf("the statement must be COPY … FROM STDIN, not %.60q", copySQL)
+		case slices.ContainsFunc(before, isCopy):
+			msg = "only the last statement may be a COPY"
 		case q.Op == wire.SQLCopy:
 			data = copyArgsData(c.copyBuf[:0], &q)
 		default:
@@ -266,11 +287,17 @@ func (c *caps) doSQLCall(ctx context.Context, m api.Module, ptr, n uint32) int64
 		}
 	}
 	var affected []int64
-	if q.Op == wire.SQLExec {
-		affected, err = tx.exec(ctx, q.Statements)
+	exec := q.Op == wire.SQLExec || q.Op == wire.SQLExecCommit
+	if exec {
+		// An exec in a transaction of its own commits in its round
+		// trip, as exec_commit does.
+		affected, err = tx.exec(ctx, q.Statements, own || q.Op == wire.SQLExecCommit)
+		if err == nil && q.Op == wire.SQLExecCommit {
+			delete(c.sqlTxs, q.Target) // committed
+		}
 	} else {
 		var n int64
-		if n, err = tx.copy(ctx, q.Statements[0].SQL, data); err == nil {
+		if n, err = tx.copy(ctx, before, copySQL, data, q.Tentative); err == nil {
 			affected = []int64{n}
 		}
 	}
@@ -281,7 +308,7 @@ func (c *caps) doSQLCall(ctx context.Context, m api.Module, ptr, n uint32) int64
 		}
 		return failed(opName, err)
 	}
-	if own {
+	if own && !exec {
 		if err := tx.commit(ctx); err != nil {
 			tx = nil
 			return failed("commit", err)
@@ -454,12 +481,14 @@ func dialPostgres(t sqlTarget) (*pgDB, error) {
 
 func (d *pgDB) Close() error { d.pool.Close(); return nil }
 
+// begin takes a connection for the transaction; its BEGIN goes to the
+// server with the transaction's first statements, in their round trip.
 func (d *pgDB) begin(ctx context.Context) (sqlTx, error) {
-	tx, err := d.pool.Begin(ctx)
+	conn, err := d.pool.Acquire(ctx)
 	if err != nil {
 		return nil, err
 	}
-	return pgTx{tx}, nil
+	return &pgTx{conn: conn}, nil
 }
 
 func (d *pgDB) query(ctx context.Context, st *wire.SQLStatement) (bool, []wire.SQLColumn, error) {
@@ -490,31 +519,103 @@ func pgRow(rows pgx.Rows) (bool, []wire.SQLColumn, error) {
 	return found, cols, rows.Err()
 }
 
-type pgTx struct{ tx pgx.Tx }
+// pgTx is a transaction on a connection of the pool, which it holds
+// until it ends. Its BEGIN is sent with its first statements (begun
+// then), and an exec may end with its COMMIT: a transaction of one copy
+// and one exec costs two round trips.
+type pgTx struct {
+	conn  *pgxpool.Conn
+	begun bool
+}
 
-// exec sends the statements in one batch: one round trip for all of
+// errCommitRolledBack is a COMMIT the server answered with ROLLBACK: the
+// transaction had failed.
+var errCommitRolledBack = errors.New("commit: the server rolled the transaction back")
+
+// exec sends the statements in one batch, after the BEGIN when not yet
+// sent and before the COMMIT with commit: one round trip for all of
 // them.
-func (t pgTx) exec(ctx context.Context, stmts []wire.SQLStatement) ([]int64, error) {
+func (t *pgTx) exec(ctx context.Context, stmts []wire.SQLStatement, commit bool) ([]int64, error) {
 	b := &pgx.Batch{}
+	begin := !t.begun
+	if begin {
+		b.Queue("begin")
+		t.begun = true
+	}
 	for i := range stmts {
 		b.Queue(stmts[i].SQL, sqlArgs(wire.CapPostgres, stmts[i].Args)...)
 	}
-	br := t.tx.SendBatch(ctx, b)
+	if commit {
+		b.Queue("commit")
+	}
+	br := t.conn.SendBatch(ctx, b)
+	defer br.Close()
+	if begin {
+		// pgx prepares the batch's new statements first: their errors
+		// come here, as the first statement's.
+		if _, err := br.Exec(); err != nil {
+			return nil, &stmtError{i: 0, err: err}
+		}
+	}
 	out := make([]int64, len(stmts))
 	for i := range stmts {
 		ct, err := br.Exec()
 		if err != nil {
-			br.Close()
 			return nil, &stmtError{i: i, err: err}
 		}
 		out[i] = ct.RowsAffected()
 	}
-	return out, br.Close()
+	if commit {
+		ct, err := br.Exec()
+		if err != nil {
+			return nil, fmt.Errorf("commit: %w", err)
+		}
+		if ct.String() != "COMMIT" {
+			return nil, errCommitRolledBack
+		}
+	}
+	if err := br.Close(); err != nil {
+		return nil, err
+	}
+	if commit {
+		t.release()
+	}
+	return out, nil
 }
 
-// copy sends the rows in one COPY stream.
-func (t pgTx) copy(ctx context.Context, stmt string, data []byte) (int64, error) {
-	ct, err := t.tx.Conn().PgConn().CopyFrom(ctx, bytes.NewReader(data), stmt)
+// pgTentative is the savepoint of a tentative copy.
+const pgTentative = "puma_tentative"
+
+// copy sends the statements of before and the COPY in one query, after
+// the BEGIN when not yet sent (and the savepoint of a tentative copy),
+// and the rows in one COPY stream without waiting for the server to ask
+// for them: one round trip. (When a statement fails, the server discards
+// the rows that follow.)
+func (t *pgTx) copy(ctx context.Context, before []string, stmt string, data []byte, tentative bool) (int64, error) {
+	if !t.begun || len(before) > 0 || tentative {
+		var q strings.Builder
+		if !t.begun {
+			q.WriteString("BEGIN;\n")
+			t.begun = true
+		}
+		if tentative {
+			q.WriteString("SAVEPOINT " + pgTentative + ";\n")
+		}
+		for _, b := range before {
+			q.WriteString(b)
+			q.WriteString(";\n")
+		}
+		q.WriteString(stmt)
+		stmt = q.String()
+	}
+	ct, err := t.conn.Conn().PgConn().CopyFrom(ctx, bytes.NewReader(data), stmt)
+	var pe *pgconn.PgError
+	if tentative && errors.As(err, &pe) && pe.Code == "23505" { // unique_violation
+		if _, err := t.conn.Exec(ctx, "ROLLBACK TO SAVEPOINT "+pgTentative); err != nil {
+			return 0, err
+		}
+		return -1, nil
+	}
 	if err != nil {
 		return 0, err
 	}
@@ -610,6 +711,12 @@ func (c *caps) copyChangesData(buf []byte, q *wire.SQLRequest) ([]byte, error) {
 	return buf, nil
 }
 
+// isCopy reports whether stmt is a COPY.
+func isCopy(stmt string) bool {
+	f := strings.Fields(stmt)
+	return len(f) > 0 && strings.EqualFold(f[0], "COPY")
+}
+
 // isCopyFromStdin reports whether stmt is a COPY … FROM STDIN: a copy
 // request may run nothing else.
 func isCopyFromStdin(stmt string) bool {
@@ -683,16 +790,51 @@ func appendCopyEscaped(dst []byte, s string) []byte {
 	return dst
 }
 
-func (t pgTx) query(ctx context.Context, st *wire.SQLStatement) (bool, []wire.SQLColumn, error) {
-	rows, err := t.tx.Query(ctx, st.SQL, pgQueryArgs(st)...)
+func (t *pgTx) query(ctx context.Context, st *wire.SQLStatement) (bool, []wire.SQLColumn, error) {
+	if !t.begun {
+		if _, err := t.conn.Exec(ctx, "begin"); err != nil {
+			return false, nil, fmt.Errorf("begin: %w", err)
+		}
+		t.begun = true
+	}
+	rows, err := t.conn.Query(ctx, st.SQL, pgQueryArgs(st)...)
 	if err != nil {
 		return false, nil, err
 	}
 	return pgRow(rows)
 }
 
-func (t pgTx) commit(ctx context.Context) error   { return t.tx.Commit(ctx) }
-func (t pgTx) rollback(ctx context.Context) error { return t.tx.Rollback(ctx) }
+// commit commits, when anything was sent; the connection goes back to
+// the pool either way.
+func (t *pgTx) commit(ctx context.Context) error { return t.end(ctx, "commit") }
+
+func (t *pgTx) rollback(ctx context.Context) error { return t.end(ctx, "rollback") }
+
+// end ends the transaction with stmt, commit or rollback, when its BEGIN
+// was sent, and releases the connection.
+func (t *pgTx) end(ctx context.Context, stmt string) error {
+	if t.conn == nil {
+		return nil
+	}
+	defer t.release()
+	if !t.begun {
+		return nil
+	}
+	ct, err := t.conn.Exec(ctx, stmt)
+	if err == nil && stmt == "commit" && ct.String() != "COMMIT" {
+		err = errCommitRolledBack
+	}
+	return err
+}
+
+// release gives the connection back to the pool, which closes it when
+// it is still inside a transaction (after a failure).
+func (t *pgTx) release() {
+	if t.conn != nil {
+		t.conn.Release()
+		t.conn = nil
+	}
+}
 
 // myDB is a database/sql pool of go-sql-driver/mysql connections.
 type myDB struct{ db *sql.DB }
@@ -807,7 +949,7 @@ func myStmtBytes(st *wire.SQLStatement) int {
 // exec sends the statements joined by ";" in as few requests as
 // myRequestBytes allows (multiStatements): one round trip for a batch
 // of them, as a pgx batch is to PostgreSQL.
-func (t myTx) exec(ctx context.Context, stmts []wire.SQLStatement) ([]int64, error) {
+func (t myTx) exec(ctx context.Context, stmts []wire.SQLStatement, commit bool) ([]int64, error) {
 	out := make([]int64, 0, len(stmts))
 	var q strings.Builder
 	var args []driver.NamedValue
@@ -840,10 +982,15 @@ func (t myTx) exec(ctx context.Context, stmts []wire.SQLStatement) ([]int64, err
 		}
 		i += n
 	}
+	if commit {
+		if err := t.commit(ctx); err != nil {
+			return nil, err
+		}
+	}
 	return out, nil
 }
 
-func (t myTx) copy(context.Context, string, []byte) (int64, error) {
+func (t myTx) copy(context.Context, []string, string, []byte, bool) (int64, error) {
 	return 0, errors.New("copy: only postgres targets take COPY")
 }
 

@@ -328,3 +328,79 @@ func TestSQLPostgresCopyChanges(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestSQLPostgresExecCommit runs a transaction in two requests: a
+// copy_changes whose statement before the COPY creates the staging table
+// it fills, and an exec_commit merging it and committing. A statement
+// failing in either, or the commit itself (a deferred constraint), ends
+// the transaction with nothing applied, and the connection serves the
+// next one.
+func TestSQLPostgresExecCommit(t *testing.T) {
+	tgt, db := startPGTarget(t)
+	tgt.Settings["pool_size"] = int64(1)
+	env := newSQLEnv(t, map[string]engine.Target{"tgt": tgt})
+	grant := map[string]any{"postgres": []any{"tgt"}}
+	tbl := &engine.Table{DB: "shop", Name: "ids", KeyKind: engine.KeyPrimary, Key: []int{0}, Version: 1, Columns: []engine.Column{{Name: "id", Kind: engine.KindInt}}}
+	tx := &engine.Tx{ID: "0-1-1"}
+	b := &engine.Batch{Seq: 1, Tx: tx, Begin: true, Changes: []engine.Change{
+		{Op: engine.OpInsert, Table: tbl, Tx: tx, Seq: 1, After: []any{int64(1)}},
+		{Op: engine.OpInsert, Table: tbl, Tx: tx, Seq: 2, After: []any{int64(2)}},
+	}}
+	stage := op("copy_changes", "sql", []any{"CREATE TEMPORARY TABLE s ON COMMIT DROP AS SELECT id FROM t WITH NO DATA", "COPY s (id) FROM STDIN"},
+		"width", 1, "columns", []any{0}, "changes", []any{[]any{0, 1, 0}, []any{1, 1, 0}}, "want", "2")
+	count := func(want string) sqlStep {
+		return op("query1", "sql", []any{"SELECT count(*) AS n FROM t"}, "want", "n="+want)
+	}
+	err := env.runBatch("tgt", grant, b,
+		op("exec1", "sql", []any{"CREATE TABLE t (id int, CONSTRAINT once UNIQUE (id) DEFERRABLE INITIALLY DEFERRED)"}),
+		op("begin"), stage,
+		op("exec_commit", "sql", []any{"INSERT INTO t SELECT id FROM s", "INSERT INTO t VALUES (7)"}, "want", "2,1"),
+		op("commit", "fail", "transaction has ended"),
+		count("3"),
+		// A statement failing before the COPY ends the transaction.
+		op("begin"),
+		op("copy_changes", "sql", []any{"CREATE TEMPORARY TABLE s AS SELECT nothing FROM t", "COPY s (id) FROM STDIN"},
+			"width", 1, "columns", []any{0}, "changes", []any{[]any{0, 1, 0}}, "fail", "nothing", "errno", "invalid"),
+		op("commit", "fail", "transaction has ended"),
+		// Only the last statement may be a COPY.
+		op("begin"),
+		op("copy_changes", "sql", []any{"COPY t (id) FROM STDIN", "COPY t (id) FROM STDIN"},
+			"width", 1, "columns", []any{0}, "changes", []any{[]any{0, 1, 0}}, "fail", "only the last statement may be a COPY", "errno", "invalid"),
+		// A failing statement of an exec_commit: nothing committed.
+		op("begin"), stage,
+		op("exec_commit", "sql", []any{"INSERT INTO t SELECT id + 10 FROM s", "INSERT INTO t VALUES (1 / 0)"}, "fail", "statement 1: ERROR: division by zero", "errno", "invalid"),
+		count("3"),
+		// The commit failing (the deferred constraint): nothing committed.
+		op("begin"), stage,
+		op("exec_commit", "sql", []any{"INSERT INTO t SELECT id FROM s"}, "fail", "once", "errno", "invalid"),
+		count("3"),
+		op("begin"), stage,
+		op("exec_commit", "sql", []any{"INSERT INTO t SELECT id + 100 FROM s"}, "want", "2"),
+		count("5"),
+		// A tentative copy meeting a key the table holds is undone, and
+		// the transaction goes on; one that does not is kept.
+		op("exec1", "sql", []any{"CREATE TABLE u (id int PRIMARY KEY)"}),
+		op("exec1", "sql", []any{"INSERT INTO u VALUES (2)"}),
+		op("begin"),
+		op("copy_changes", "sql", []any{"COPY u (id) FROM STDIN"}, "width", 1, "columns", []any{0}, "changes", []any{[]any{0, 1, 0}, []any{1, 1, 0}},
+			"tentative", true, "want", "undone"),
+		op("exec_commit", "sql", []any{"INSERT INTO u VALUES (5)"}, "want", "1"),
+		op("begin"),
+		op("copy_changes", "sql", []any{"COPY u (id) FROM STDIN"}, "width", 1, "columns", []any{0}, "changes", []any{[]any{0, 1, 0}},
+			"tentative", true, "want", "1"),
+		op("exec_commit", "sql", []any{"INSERT INTO u VALUES (6)"}, "want", "1"),
+		op("query1", "sql", []any{"SELECT string_agg(id::text, ',' ORDER BY id) AS ids FROM u"}, "want", "ids=1,2,5,6"),
+		// Another failure of a tentative copy ends the transaction.
+		op("begin"),
+		op("copy_changes", "sql", []any{"COPY u (nothing) FROM STDIN"}, "width", 1, "columns", []any{0}, "changes", []any{[]any{0, 1, 0}},
+			"tentative", true, "fail", "nothing", "errno", "invalid"),
+		op("commit", "fail", "transaction has ended"),
+	)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var n int
+	if err := db.QueryRow("SELECT count(*) FROM t WHERE id > 100").Scan(&n); err != nil || n != 2 {
+		t.Fatalf("rows of the last transaction: %d, %v", n, err)
+	}
+}

@@ -217,16 +217,23 @@ func TestSQLApplyMySQLTextKey(t *testing.T) {
 	}
 }
 
-// TestSQLApplyOrder sends one group of transactions that insert, update
-// (moving keys too) and delete the same few keys again and again, in
-// both bulk modes: the target must end as the source did, which the
-// test's model of the source applies change by change.
+// TestSQLApplyOrder sends transactions that insert, update (moving keys
+// too) and delete the same few keys again and again, in both bulk
+// modes, all in one group and, with bulk = "copy", in groups of one to
+// three transactions too, some repeating no key (whose merge reads the
+// staging table unsorted, with or without deletes; inserts alone are
+// copied into the table tentatively, and every other such group finds
+// one of its keys there already, written by hand, so that the copy is
+// undone and the rows merged), others repeating keys: after each group
+// the target must hold what the source did, which the test's model of
+// the source applies change by change.
 func TestSQLApplyOrder(t *testing.T) {
 	tgt, db := startPGTarget(t)
 	kv := &engine.Table{
 		DB: "shop", Name: "kv", KeyKind: engine.KeyPrimary, Key: []int{0}, Version: 1,
 		Columns: []engine.Column{{Name: "k", Kind: engine.KindInt, SQLType: 3}, {Name: "v", Kind: engine.KindString, SQLType: 252, Meta: 2, Charset: "utf8mb4", Nullable: true}},
 	}
+	const keys = 16
 	model := map[int64]string{}
 	rnd := uint64(7)
 	next := func(n int) int64 {
@@ -234,12 +241,13 @@ func TestSQLApplyOrder(t *testing.T) {
 		return int64(rnd>>33) % int64(n)
 	}
 	var bs []*engine.Batch
-	for i := range 40 {
+	var states []string // the model after each transaction
+	for i := range 150 {
 		gtid := fmt.Sprintf("0-1-%d", i+1)
 		tx := &engine.Tx{ID: gtid, GTID: gtid, ServerID: 1, File: "bin.000001", Pos: uint32(100 * (i + 1))}
 		var cs []engine.Change
-		for j := range 6 {
-			k := next(6)
+		for j := range 1 + next(4) {
+			k := next(keys)
 			v := fmt.Sprintf("t%d.%d", i, j)
 			old, ok := model[k]
 			var c engine.Change
@@ -251,7 +259,7 @@ func TestSQLApplyOrder(t *testing.T) {
 				c = engine.Change{Op: engine.OpDelete, Before: []any{k, old}}
 				delete(model, k)
 			default:
-				nk := next(6)
+				nk := next(keys)
 				if _, taken := model[nk]; taken && nk != k {
 					nk = k
 				}
@@ -264,28 +272,93 @@ func TestSQLApplyOrder(t *testing.T) {
 		}
 		bs = append(bs, &engine.Batch{Seq: uint64(i + 1), Tx: tx, Begin: true, Changes: cs,
 			Commit: &position.Position{ServerID: 1, Flavor: "mariadb", File: "bin.000001", Pos: uint32(100*(i+1) + 50), GTIDSet: gtid}})
+		var state []string
+		for k := range int64(keys) {
+			if v, ok := model[k]; ok {
+				state = append(state, fmt.Sprintf("%d,%s", k, v))
+			}
+		}
+		states = append(states, strings.Join(state, ";"))
 	}
-	var want []string
-	for k := range int64(6) {
-		if v, ok := model[k]; ok {
-			want = append(want, fmt.Sprintf("%d,%s", k, v))
+	// The groups of one to three transactions, and how their rows stage:
+	// each key once without a delete, once with, or some key twice.
+	var groups [][2]int
+	kinds := map[string]int{}
+	held := map[int]int64{} // a key the target holds before group i
+	for i := 0; i < len(bs); {
+		n := min(len(bs)-i, 1+int(next(3)))
+		groups = append(groups, [2]int{i, i + n})
+		seen, repeats, deletes, updates := map[any]bool{}, false, false, false
+		for _, b := range bs[i : i+n] {
+			for _, c := range b.Changes {
+				var staged []any
+				switch {
+				case c.Op == engine.OpInsert:
+					staged = []any{c.After[0]}
+				case c.Op == engine.OpDelete:
+					staged, deletes = []any{c.Before[0]}, true
+				case c.Before[0] != c.After[0]:
+					staged, deletes = []any{c.Before[0], c.After[0]}, true
+				default:
+					staged = []any{c.After[0]}
+				}
+				updates = updates || c.Op == engine.OpUpdate
+				for _, k := range staged {
+					repeats = repeats || seen[k]
+					seen[k] = true
+				}
+			}
+		}
+		kind := "unique"
+		switch {
+		case repeats:
+			kind = "repeating"
+		case deletes:
+			kind = "unique, deleting"
+		case !updates:
+			kind = "inserts"
+			if kinds[kind]%2 == 1 {
+				held[len(groups)-1] = bs[i].Changes[0].After[0].(int64)
+			}
+		}
+		kinds[kind]++
+		i += n
+	}
+	for _, kind := range []string{"unique", "unique, deleting", "repeating"} {
+		if kinds[kind] == 0 {
+			t.Fatalf("no group of kind %q among %v", kind, kinds)
 		}
 	}
+	if kinds["inserts"] < 2 {
+		t.Fatalf("fewer than two groups of inserts alone among %v", kinds)
+	}
 	h := hostabitest.NewHost(t, t.TempDir(), hostabi.Options{Builtin: builtins(t), Targets: map[string]engine.Target{"tgt": tgt}})
-	for _, bulk := range []string{"copy", "insert"} {
-		t.Run(bulk, func(t *testing.T) {
+	for _, mode := range []string{"copy", "insert", "copy-groups"} {
+		t.Run(mode, func(t *testing.T) {
 			ctx := context.Background()
-			s, err := h.NewSender(ctx, "shop", plugin(bulk, "builtin:sqlapply", map[string]any{"target": "tgt", "dialect": "postgres", "table": "kv_" + bulk, "create_tables": true, "bulk": bulk},
+			bulk, table := strings.TrimSuffix(mode, "-groups"), "kv_"+strings.ReplaceAll(mode, "-", "_")
+			s, err := h.NewSender(ctx, "shop", plugin(table, "builtin:sqlapply", map[string]any{"target": "tgt", "dialect": "postgres", "table": table, "create_tables": true, "bulk": bulk},
 				map[string]any{"postgres": []any{"tgt"}}))
 			if err != nil {
 				t.Fatal(err)
 			}
 			defer s.Close()
-			if err := s.SendGroup(ctx, bs); err != nil {
-				t.Fatal(err)
+			sends := [][2]int{{0, len(bs)}}
+			if mode == "copy-groups" {
+				sends = groups
 			}
-			if got := dump(t, db, "SELECT k, v FROM kv_"+bulk+" ORDER BY k"); got != strings.Join(want, ";") {
-				t.Errorf("target %s, want %s", got, strings.Join(want, ";"))
+			for i, g := range sends {
+				if k, ok := held[i]; ok && mode == "copy-groups" {
+					if _, err := db.Exec("INSERT INTO "+table+" VALUES ($1, 'held')", k); err != nil {
+						t.Fatal(err)
+					}
+				}
+				if err := s.SendGroup(ctx, bs[g[0]:g[1]]); err != nil {
+					t.Fatal(err)
+				}
+				if got, want := dump(t, db, "SELECT k, v FROM "+table+" ORDER BY k"), states[g[1]-1]; got != want {
+					t.Fatalf("after transactions %d to %d: target %s, want %s", g[0]+1, g[1], got, want)
+				}
 			}
 		})
 	}

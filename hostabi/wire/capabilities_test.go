@@ -112,13 +112,16 @@ func TestSQLMessagesRoundTrip(t *testing.T) {
 		"second sql":           AppendSQLRequest(nil, &SQLRequest{Op: SQLCopy, Width: 1, Statements: []SQLStatement{{SQL: "COPY t FROM STDIN"}, {SQL: "x"}}}),
 		"changes with args":    copyOf(func(q *SQLRequest) { q.Statements[0].Args = make([]SQLArg, 2) }),
 		"two statements":       copyOf(func(q *SQLRequest) { q.Statements = append(q.Statements, SQLStatement{}) }),
-		"mark when numbered":   copyOf(func(q *SQLRequest) { q.Changes[0].Mark = '\t' }),
-		"mark unnumbered":      copyOf(func(q *SQLRequest) { q.Numbered = false }),
-		"image":                setTail(copyOf(func(q *SQLRequest) { q.Changes = q.Changes[:1] }), 2, 'u'),
-		"rows beyond":          setTail(copyOf(func(q *SQLRequest) { q.Changes = nil }), 5, 0, 0, 0),
-		"op":                   {SQLMessageVersion, 9, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0},
-		"count":                AppendSQLRequest(nil, &SQLRequest{Op: SQLExec, Statements: make([]SQLStatement, MaxSQLStatements+1)}),
-		"kind":                 AppendSQLRequest(nil, &SQLRequest{Op: SQLExec, Statements: []SQLStatement{{Args: []SQLArg{{Kind: MaxKind + 1}}}}}),
+		"args before the copy": copyOf(func(q *SQLRequest) {
+			q.Statements = append([]SQLStatement{{SQL: "CREATE TEMPORARY TABLE s (a int)", Args: []SQLArg{{}}}}, q.Statements...)
+		}),
+		"mark when numbered": copyOf(func(q *SQLRequest) { q.Changes[0].Mark = '\t' }),
+		"mark unnumbered":    copyOf(func(q *SQLRequest) { q.Numbered = false }),
+		"image":              setTail(copyOf(func(q *SQLRequest) { q.Changes = q.Changes[:1] }), 2, 'u'),
+		"rows beyond":        setTail(copyOf(func(q *SQLRequest) { q.Changes = nil }), 5, 0, 0, 0),
+		"op":                 {SQLMessageVersion, 9, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0},
+		"count":              AppendSQLRequest(nil, &SQLRequest{Op: SQLExec, Statements: make([]SQLStatement, MaxSQLStatements+1)}),
+		"kind":               AppendSQLRequest(nil, &SQLRequest{Op: SQLExec, Statements: []SQLStatement{{Args: []SQLArg{{Kind: MaxKind + 1}}}}}),
 	} {
 		if _, err := ParseSQLRequest(b); err == nil {
 			t.Errorf("%s: malformed request accepted", name)
@@ -133,7 +136,8 @@ func setTail(b []byte, tail ...byte) []byte {
 }
 
 // sampleSQLCopies are a copy of two rows of two columns in two
-// statements and a numbered copy_changes of two changes.
+// statements, a numbered copy_changes of two changes and a tentative one
+// after the statement creating the table it fills.
 func sampleSQLCopies() []*SQLRequest {
 	return []*SQLRequest{
 		{Op: SQLCopy, Width: 2, Target: "pg", Statements: []SQLStatement{
@@ -142,6 +146,8 @@ func sampleSQLCopies() []*SQLRequest {
 		{Op: SQLCopyChanges, Width: 3, Target: "pg", Statements: []SQLStatement{{SQL: "COPY s FROM STDIN"}},
 			Columns: []uint16{0, 2, 1}, Numbered: true,
 			Changes: []SQLChangeRef{{Batch: 0, Change: 7, After: true, Mark: 'u'}, {Batch: 3, Change: 0, Mark: 'd'}}},
+		{Op: SQLCopyChanges, Width: 1, Target: "pg", Statements: []SQLStatement{{SQL: "CREATE TEMPORARY TABLE s (a int)"}, {SQL: "COPY s FROM STDIN"}},
+			Columns: []uint16{0}, Tentative: true, Changes: []SQLChangeRef{{Batch: 1, Change: 2, After: true}}},
 	}
 }
 

@@ -61,8 +61,13 @@ const (
 	// STDIN, with rows the host writes from the changes of the call's
 	// batches that the request names (SQLChangeRef): Width columns of
 	// each change's image, listed in Columns, after the row's number and
-	// mark when Numbered. The plugin does not copy the values.
+	// mark when Numbered. The plugin does not copy the values. The
+	// COPY is the last statement: the ones before it, without
+	// arguments, run first, in the same round trip.
 	SQLCopyChanges SQLOp = 7
+	// SQLExecCommit runs the request's statements in order inside the
+	// open transaction, then commits it: to PostgreSQL in one round trip.
+	SQLExecCommit SQLOp = 8
 )
 
 // SQLChangeRef names the image of a change of the batches being sent:
@@ -124,16 +129,19 @@ type SQLStatement struct {
 //	    the others: 0)
 //	str target          a target named in the plugin's postgres or mysql grant
 //	u32 timeout in milliseconds (0: the host's default)
-//	u32 statement count (exec: 1 to MaxSQLStatements; query: 1; else 0)
+//	u32 statement count (exec, exec_commit: 1 to MaxSQLStatements;
+//	    query: 1; copy_changes: at least 1, the COPY last; else 0)
 //	  str sql
 //	  u16 argument count
 //	    u8  kind (0: NULL)
 //	    u64 value           for the fixed kinds
 //	    str value           for the others
-//	-- copy_changes only (one statement, no arguments):
+//	-- copy_changes only (statements without arguments):
 //	u16 columns[width]    indexes into each change's columns
 //	u8  flags             1: numbered (each row starts with its number
-//	                      in the copy, from 0, and its mark)
+//	                      in the copy, from 0, and its mark); 2:
+//	                      tentative (after a savepoint, a unique
+//	                      violation undone, count -1)
 //	u32 row count
 //	  u32 batch           index in the group (0 outside a group)
 //	  u32 change          index in the batch
@@ -146,14 +154,23 @@ type SQLRequest struct {
 	Target     string
 	TimeoutMS  uint32
 	Statements []SQLStatement
-	// Columns, Numbered and Changes are a copy_changes request's.
-	Columns  []uint16
-	Numbered bool
-	Changes  []SQLChangeRef
+	// Columns, Numbered, Tentative and Changes are a copy_changes
+	// request's.
+	Columns   []uint16
+	Numbered  bool
+	Tentative bool
+	Changes   []SQLChangeRef
 }
 
-// SQLCopyNumbered is the flag of a numbered copy_changes request.
-const SQLCopyNumbered = 1
+// Flags of a copy_changes request.
+const (
+	// SQLCopyNumbered: each row starts with its number and mark.
+	SQLCopyNumbered = 1
+	// SQLCopyTentative: the statements and the COPY run after a
+	// savepoint; a unique violation rolls back to it, leaving the
+	// transaction open, and the count is -1.
+	SQLCopyTentative = 2
+)
 
 // SQLMessageVersion is the version byte of SQL request messages.
 const SQLMessageVersion = 1
@@ -169,20 +186,24 @@ func AppendSQLRequest(dst []byte, q *SQLRequest) []byte {
 		dst = AppendSQLStatement(dst, &q.Statements[i])
 	}
 	if q.Op == SQLCopyChanges {
-		dst = AppendSQLChangeRefs(dst, q.Columns, q.Numbered, q.Changes)
+		var flags byte
+		if q.Numbered {
+			flags |= SQLCopyNumbered
+		}
+		if q.Tentative {
+			flags |= SQLCopyTentative
+		}
+		dst = AppendSQLChangeRefs(dst, q.Columns, flags, q.Changes)
 	}
 	return dst
 }
 
 // AppendSQLChangeRefs appends the tail of a copy_changes request: its
-// columns, flags and change references.
-func AppendSQLChangeRefs(dst []byte, cols []uint16, numbered bool, refs []SQLChangeRef) []byte {
+// columns, flags (SQLCopyNumbered, SQLCopyTentative) and change
+// references.
+func AppendSQLChangeRefs(dst []byte, cols []uint16, flags byte, refs []SQLChangeRef) []byte {
 	for _, c := range cols {
 		dst = binary.LittleEndian.AppendUint16(dst, c)
-	}
-	var flags byte
-	if numbered {
-		flags = SQLCopyNumbered
 	}
 	dst = append(dst, flags)
 	dst = binary.LittleEndian.AppendUint32(dst, uint32(len(refs)))
@@ -224,7 +245,7 @@ func ParseSQLRequest(b []byte) (SQLRequest, error) {
 		r.fail("unknown request version " + strconv.Itoa(int(v)))
 	}
 	q.Op = SQLOp(r.u8("op"))
-	if r.err == nil && (q.Op < SQLBegin || q.Op > SQLCopyChanges) {
+	if r.err == nil && (q.Op < SQLBegin || q.Op > SQLExecCommit) {
 		r.off--
 		r.fail("unknown op " + strconv.Itoa(int(q.Op)))
 	}
@@ -250,7 +271,10 @@ func ParseSQLRequest(b []byte) (SQLRequest, error) {
 	}
 	for i := uint32(0); i < n && r.err == nil; i++ {
 		s := SQLStatement{SQL: string(r.bytes("sql"))}
-		if r.err == nil && copies && (s.SQL == "") == (i == 0) {
+		if r.err == nil && q.Op == SQLCopyChanges && s.SQL == "" {
+			r.fail("copy_changes statement " + strconv.Itoa(int(i)) + " without SQL")
+		}
+		if r.err == nil && q.Op == SQLCopy && (s.SQL == "") == (i == 0) {
 			if i == 0 {
 				r.fail("copy without its COPY statement")
 			} else {
@@ -286,19 +310,25 @@ func ParseSQLRequest(b []byte) (SQLRequest, error) {
 		q.Statements = append(q.Statements, s)
 	}
 	if r.err == nil && q.Op == SQLCopyChanges {
-		if n != 1 || len(q.Statements[0].Args) > 0 {
-			r.fail("copy_changes takes one statement without arguments")
+		for i := range q.Statements {
+			if len(q.Statements[i].Args) > 0 {
+				r.fail("copy_changes statement " + strconv.Itoa(i) + " has arguments: its statements take none")
+				break
+			}
+		}
+		if r.err == nil && n == 0 {
+			r.fail("copy_changes without its COPY statement")
 		}
 		q.Columns = make([]uint16, q.Width)
 		for i := range q.Columns {
 			q.Columns[i] = r.u16("column")
 		}
 		flags := r.u8("flags")
-		if r.err == nil && flags&^SQLCopyNumbered != 0 {
+		if r.err == nil && flags&^(SQLCopyNumbered|SQLCopyTentative) != 0 {
 			r.off--
 			r.fail("unknown copy flags " + strconv.Itoa(int(flags)))
 		}
-		q.Numbered = flags&SQLCopyNumbered != 0
+		q.Numbered, q.Tentative = flags&SQLCopyNumbered != 0, flags&SQLCopyTentative != 0
 		nr := r.u32("row count")
 		if r.err == nil && int64(nr)*10 > int64(len(b)-r.off) {
 			r.off -= 4

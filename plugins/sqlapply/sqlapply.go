@@ -26,9 +26,13 @@
 // With bulk = "copy" (PostgreSQL's default) the call's rows of each
 // table go in one COPY into a staging table, numbered and marked with
 // their operation, and two statements merge them: each key's last row
-// decides, so the table ends as the source's did. The host writes the
-// COPY's rows from the changes it holds (sql.Tx.CopyChanges): the sender
-// names them and never encodes a value. With bulk = "insert" (MySQL's)
+// decides, so the table ends as the source's did (when no key recurs,
+// every row does: the merge reads the staging table unsorted; inserts
+// alone are copied straight into the table, tentatively, and merged
+// only when one of their keys was there already). The host
+// writes the COPY's rows from the changes it holds (sql.Tx.CopyChanges):
+// the sender names them and never encodes a value. The staging table's
+// creation goes with its COPY, the commit with the merge. With bulk = "insert" (MySQL's)
 // consecutive rows of one table and operation go in one multi-row
 // statement, and every statement of a call to PostgreSQL in one round
 // trip.
@@ -102,6 +106,8 @@ type sender struct {
 	keys        map[string]bool
 	keyText     []byte
 	key, oldKey []byte
+	// stageKey is the key of a row being staged.
+	stageKey []byte
 
 	// With bulk = "copy", the call's rows of each target table gather in
 	// a stage, in order of their tables' first rows, and go to the
@@ -114,21 +120,48 @@ type sender struct {
 }
 
 // copyRows is the rows of a COPY the host writes from the call's
-// changes: columns of each named image.
+// changes: columns of each named image; before are the statements that
+// go with the COPY, ahead of it. A tentative copy is undone when a row
+// repeats a key of the table; the fallback statements (copies too)
+// following it are sent only then.
 type copyRows struct {
-	cols     []int
-	numbered bool
-	rows     []sql.Change
+	before    []string
+	cols      []int
+	numbered  bool
+	rows      []sql.Change
+	tentative bool
+	fallback  int
 }
 
 // stage is the rows of one target table gathered in a call, to COPY.
-// A keyed table's rows are staged with their number in the call and
-// their operation ('u' upsert, 'd' delete: the key, NULL elsewhere); a
-// keyless table's are appended to it as they are.
+// A keyed table's rows are staged with their operation ('u' upsert, 'd'
+// delete: the key, NULL elsewhere) and, when a key recurs, their number
+// in the call; a keyless table's are appended to it as they are.
 type stage struct {
 	t       *target
 	deletes bool
+	// updates: a row is an update's (its key may be in the table).
+	updates bool
 	rows    []sql.Change
+	// dups tells whether a key occurs in two of rows; until it does,
+	// seen holds their keys, viewing keyText.
+	dups    bool
+	seen    map[string]struct{}
+	keyText []byte
+}
+
+// note records a key of a row of the stage and reports whether an
+// earlier row had it.
+func (st *stage) note(key []byte) bool {
+	if _, ok := st.seen[string(key)]; ok {
+		return true
+	}
+	// The map's keys view keyText, which only grows until the stage is
+	// reset, and then the map is empty.
+	start := len(st.keyText)
+	st.keyText = append(st.keyText, key...)
+	st.seen[unsafe.String(unsafe.SliceData(st.keyText[start:]), len(key))] = struct{}{}
+	return false
 }
 
 // target is what the sender knows of one target table.
@@ -143,8 +176,9 @@ type target struct {
 	created bool
 	// sql holds statement texts by operation and row count.
 	sql map[int]string
-	// stage gathers the table's rows in the call, with bulk = "copy".
-	stage *stage
+	// stage gathers the table's rows in the call, with bulk = "copy";
+	// spare is the last one, whose key set the next reuses.
+	stage, spare *stage
 }
 
 func (t *target) isCreated() bool { return t != nil && t.created }
@@ -250,7 +284,7 @@ func (s *sender) send(b *sdk.Batch) error {
 	if s.bytes > maxStatementBytes {
 		// Bounded memory in a large call: what is built goes to the
 		// target now, in the call's transaction still.
-		if err := s.sendPending(); err != nil {
+		if err := s.sendPending(false); err != nil {
 			s.abort()
 			return err
 		}
@@ -512,14 +546,27 @@ func (s *sender) stageRow(t *target, r *sdk.Row, op byte, im sdk.Image) error {
 	}
 	st := t.stage
 	if st == nil {
-		st = &stage{t: t}
+		st = t.spare
+		if st == nil {
+			st = &stage{t: t, seen: map[string]struct{}{}}
+			t.spare = st
+		}
+		// The rows went to a copy, which may not be sent yet: the
+		// stage starts a slice of its own.
+		st.rows, st.deletes, st.updates, st.dups, st.keyText = nil, false, false, false, st.keyText[:0]
+		clear(st.seen)
 		t.stage = st
 		s.stages = append(s.stages, st)
 	}
 	c := sql.Change{Batch: s.batch, Index: r.Index(), After: op != 'd'}
+	st.updates = st.updates || r.Op() == sdk.OpUpdate
 	if op != 'a' {
 		c.Mark = op
 		st.deletes = st.deletes || op == 'd'
+		if !st.dups {
+			s.stageKey = appendKey(s.stageKey[:0], t, im)
+			st.dups = st.note(s.stageKey)
+		}
 	}
 	st.rows = append(st.rows, c)
 	s.applied++
@@ -528,10 +575,16 @@ func (s *sender) stageRow(t *target, r *sdk.Row, op byte, im sdk.Image) error {
 
 // flushStages turns the call's stages into statements, in the order of
 // their tables' first rows: for a keyed table, a staging table (dropped
-// at commit), the COPY of its rows, and the merge: of each key's rows
-// the last decides, so that the table ends as the source's did however
-// often the call changed a row (a delete removes it, an upsert leaves
-// that row's image); for a keyless table, the COPY into it.
+// at commit) created with the COPY of its rows, and the merge: of each
+// key's rows the last decides, so that the table ends as the source's
+// did however often the call changed a row (a delete removes it, an
+// upsert leaves that row's image); for a keyless table, the COPY into
+// it. When no key recurs in the stage, every row is its key's last:
+// the merge reads the staging table as it is, without sorting it, and
+// without deletes the rows need neither number nor operation. When they
+// are all inserts, they likely are new to the table: they are copied
+// into it first, tentatively, and staged and merged only when a key was
+// there already (the copy is then undone).
 func (s *sender) flushStages() {
 	for _, st := range s.stages {
 		t := st.t
@@ -547,11 +600,30 @@ func (s *sender) flushStages() {
 		}
 		name := s.d.quote("puma_stage_" + strconv.Itoa(s.nstage))
 		s.nstage++
-		s.add(sql.Statement{SQL: "CREATE TEMPORARY TABLE " + name + " ON COMMIT DROP AS SELECT NULL::bigint AS puma_seq, NULL::text AS puma_op, " +
-			cols + " FROM " + t.name + " WITH NO DATA"}, 0)
-		s.addCopy("COPY "+name+" (puma_seq, puma_op, "+cols+") FROM STDIN", copyRows{cols: all, numbered: true, rows: st.rows})
-		keys := strings.Join(t.keys, ", ")
-		last := "(SELECT DISTINCT ON (" + keys + ") * FROM " + name + " ORDER BY " + keys + ", puma_seq DESC) AS l"
+		upsert := s.d.upsertTail(t.keys, t.others())
+		if !st.dups && !st.deletes {
+			for i := range st.rows {
+				st.rows[i].Mark = 0
+			}
+			if !st.updates {
+				// The staging and the merge below are the fallback.
+				s.addCopy("COPY "+t.name+" ("+cols+") FROM STDIN", copyRows{cols: all, rows: st.rows, tentative: true, fallback: 2})
+			}
+			s.addCopy("COPY "+name+" ("+cols+") FROM STDIN", copyRows{
+				before: []string{"CREATE TEMPORARY TABLE " + name + " ON COMMIT DROP AS SELECT " + cols + " FROM " + t.name + " WITH NO DATA"},
+				cols:   all, rows: st.rows})
+			s.add(sql.Statement{SQL: "INSERT INTO " + t.name + " (" + cols + ") SELECT " + cols + " FROM " + name + upsert}, 0)
+			continue
+		}
+		s.addCopy("COPY "+name+" (puma_seq, puma_op, "+cols+") FROM STDIN", copyRows{
+			before: []string{"CREATE TEMPORARY TABLE " + name + " ON COMMIT DROP AS SELECT NULL::bigint AS puma_seq, NULL::text AS puma_op, " +
+				cols + " FROM " + t.name + " WITH NO DATA"},
+			cols: all, numbered: true, rows: st.rows})
+		last := name + " AS l"
+		if st.dups {
+			keys := strings.Join(t.keys, ", ")
+			last = "(SELECT DISTINCT ON (" + keys + ") * FROM " + name + " ORDER BY " + keys + ", puma_seq DESC) AS l"
+		}
 		if st.deletes {
 			var on []string
 			for _, k := range t.keys {
@@ -560,7 +632,7 @@ func (s *sender) flushStages() {
 			s.add(sql.Statement{SQL: "DELETE FROM " + t.name + " USING " + last + " WHERE l.puma_op = 'd' AND " + strings.Join(on, " AND ")}, 0)
 		}
 		s.add(sql.Statement{SQL: "INSERT INTO " + t.name + " (" + cols + ") SELECT " + cols + " FROM " + last +
-			" WHERE l.puma_op = 'u'" + s.d.upsertTail(t.keys, t.others())}, 0)
+			" WHERE l.puma_op = 'u'" + upsert}, 0)
 	}
 	clear(s.stages)
 	s.stages = s.stages[:0]
@@ -745,8 +817,9 @@ func isCreate(stmt string) bool {
 
 // sendPending opens the call's transaction if needed and sends the
 // statements buffered so far: the statements between copies in as few
-// execs as the limits allow.
-func (s *sender) sendPending() error {
+// execs as the limits allow. With commit it then commits the
+// transaction, with the last exec when the statements end with one.
+func (s *sender) sendPending(commit bool) error {
 	s.end()
 	s.flushStages()
 	if s.tx == nil {
@@ -757,8 +830,19 @@ func (s *sender) sendPending() error {
 		s.tx = tx
 	}
 	for i := 0; i < len(s.stmts); {
+		if c, ok := s.copies[i]; ok && c.tentative {
+			_, copied, err := s.tx.TryCopyChanges(c.before, s.stmts[i].SQL, c.cols, c.numbered, c.rows)
+			if err != nil {
+				return err
+			}
+			i++
+			if copied {
+				i += c.fallback
+			}
+			continue
+		}
 		if c, ok := s.copies[i]; ok {
-			if _, err := s.tx.CopyChanges(s.stmts[i].SQL, c.cols, c.numbered, c.rows); err != nil {
+			if _, err := s.tx.CopyChangesAfter(c.before, s.stmts[i].SQL, c.cols, c.numbered, c.rows); err != nil {
 				return err
 			}
 			i++
@@ -772,13 +856,23 @@ func (s *sender) sendPending() error {
 			size += s.stmts[i+n].Size()
 			n++
 		}
-		if _, err := s.tx.Exec(s.stmts[i : i+n]...); err != nil {
+		var err error
+		if commit && i+n == len(s.stmts) {
+			_, err = s.tx.ExecCommit(s.stmts[i : i+n]...)
+			commit = false
+		} else {
+			_, err = s.tx.Exec(s.stmts[i : i+n]...)
+		}
+		if err != nil {
 			return err
 		}
 		i += n
 	}
 	s.stmts, s.bytes, s.text = s.stmts[:0], 0, s.text[:0]
 	clear(s.copies)
+	if commit {
+		return s.tx.Commit()
+	}
 	return nil
 }
 
@@ -793,13 +887,12 @@ func (s *sender) flush() error {
 	if s.hasTok {
 		s.add(sql.Statement{SQL: s.d.positionUpsert(s.pos), Args: []sql.Arg{sql.Text(sdk.Task()), sql.Text(sdk.Name()), sql.Text(s.token)}}, 0)
 	}
-	if err := s.sendPending(); err != nil {
+	if err := s.sendPending(true); err != nil {
 		s.abort()
 		return err
 	}
-	err := s.tx.Commit()
 	s.tx, s.hasTok, s.nstage = nil, false, 0
-	return err
+	return nil
 }
 
 // abort forgets the call: the host rolls back the open transaction with

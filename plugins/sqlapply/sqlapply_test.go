@@ -49,7 +49,7 @@ func narrowTxs(n, rows int) [][]sdktest.Change {
 // is stored.
 func answer(q *wire.SQLRequest) ([]byte, error) {
 	switch q.Op {
-	case wire.SQLExec:
+	case wire.SQLExec, wire.SQLExecCommit:
 		return wire.AppendSQLExecResult(nil, make([]int64, len(q.Statements))), nil
 	case wire.SQLCopyChanges:
 		return wire.AppendSQLExecResult(nil, []int64{int64(len(q.Changes))}), nil
@@ -101,23 +101,39 @@ func TestAddsColumns(t *testing.T) {
 	}
 }
 
-// TestCopyRequests checks what a group sends to a PostgreSQL target:
-// a staging table, one copy_changes naming each image in order (an update
-// changing its key as a delete of the old and an upsert of the new, in
-// the batch of the group that holds it), then the merge and the position
-// in one exec, in the call's transaction.
+// TestCopyRequests checks what a group sends to a PostgreSQL target: the
+// call's transaction, one copy_changes creating the staging table and
+// naming each image in order (an update changing its key as a delete of
+// the old and an upsert of the new, in the batch of the group that holds
+// it), then the merge and the position in one exec_commit. When a key
+// recurs the rows are numbered and the merge takes each key's last;
+// when none does the merge reads the staging table as it is, and
+// without deletes the rows carry no number or operation. Inserts alone
+// are copied into the table tentatively first: staged and merged only
+// when the target refused the copy for a key it held.
 func TestCopyRequests(t *testing.T) {
 	var got []string
+	held := false // the target holds a key of the tentative copy
 	sdktest.SQL(func(q *wire.SQLRequest) ([]byte, error) {
+		if q.Tentative && held {
+			got = append(got, "7 tentative, refused")
+			return wire.AppendSQLExecResult(nil, []int64{-1}), nil
+		}
 		line := strconv.Itoa(int(q.Op))
 		for _, st := range q.Statements {
 			line += " | " + st.SQL
 		}
 		for _, c := range q.Changes {
-			line += fmt.Sprintf(" %d/%d/%v/%c", c.Batch, c.Change, c.After, c.Mark)
+			line += fmt.Sprintf(" %d/%d/%v", c.Batch, c.Change, c.After)
+			if c.Mark != 0 {
+				line += "/" + string(rune(c.Mark))
+			}
 		}
 		if q.Op == wire.SQLCopyChanges {
 			line += fmt.Sprintf(" cols=%v numbered=%v", q.Columns, q.Numbered)
+		}
+		if q.Tentative {
+			line += " tentative"
 		}
 		got = append(got, line)
 		return answer(q)
@@ -127,26 +143,78 @@ func TestCopyRequests(t *testing.T) {
 		t.Fatal(err)
 	}
 	kv := &sdktest.Table{DB: "d", Name: "kv", Columns: []sdk.Column{{Name: "k", Kind: sdk.KindInt}, {Name: "v", Kind: sdk.KindString}}}
-	got = nil
-	err := sdktest.SendGroup(
-		[]sdktest.Change{sdktest.Insert(kv, int64(1), "a"), sdktest.Insert(kv, int64(2), "b")},
-		[]sdktest.Change{sdktest.Update(kv, []any{int64(1), "a"}, []any{int64(1), "A"}), sdktest.Update(kv, []any{int64(2), "b"}, []any{int64(3), "b"}), sdktest.Delete(kv, int64(1), "A")},
-	)
-	if err != nil {
-		t.Fatal(err)
-	}
-	stage := `CREATE TEMPORARY TABLE "puma_stage_0" ON COMMIT DROP AS SELECT NULL::bigint AS puma_seq, NULL::text AS puma_op, "k", "v" FROM "kv" WITH NO DATA`
-	last := `(SELECT DISTINCT ON ("k") * FROM "puma_stage_0" ORDER BY "k", puma_seq DESC) AS l`
-	want := []string{
-		"1",
-		"2 | " + stage,
-		`7 | COPY "puma_stage_0" (puma_seq, puma_op, "k", "v") FROM STDIN 0/0/true/u 0/1/true/u 1/0/true/u 1/1/false/d 1/1/true/u 1/2/false/d cols=[0 1] numbered=true`,
-		`2 | DELETE FROM "kv" USING ` + last + ` WHERE l.puma_op = 'd' AND "kv"."k" = l."k" | INSERT INTO "kv" ("k", "v") SELECT "k", "v" FROM ` + last +
-			` WHERE l.puma_op = 'u' ON CONFLICT ("k") DO UPDATE SET "v" = EXCLUDED."v" | ` + postgres{}.positionUpsert(`"puma_positions"`),
-		"4",
-	}
-	if strings.Join(got, "\n") != strings.Join(want, "\n") {
-		t.Errorf("requests:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	numbered := `CREATE TEMPORARY TABLE "puma_stage_0" ON COMMIT DROP AS SELECT NULL::bigint AS puma_seq, NULL::text AS puma_op, "k", "v" FROM "kv" WITH NO DATA | ` +
+		`COPY "puma_stage_0" (puma_seq, puma_op, "k", "v") FROM STDIN`
+	upsert := ` ON CONFLICT ("k") DO UPDATE SET "v" = EXCLUDED."v" | ` + postgres{}.positionUpsert(`"puma_positions"`)
+	inserts := [][]sdktest.Change{{sdktest.Insert(kv, int64(1), "a"), sdktest.Insert(kv, int64(2), "b")}, {sdktest.Insert(kv, int64(3), "c")}}
+	staged := `7 | CREATE TEMPORARY TABLE "puma_stage_0" ON COMMIT DROP AS SELECT "k", "v" FROM "kv" WITH NO DATA | COPY "puma_stage_0" ("k", "v") FROM STDIN` +
+		` 0/0/true 0/1/true 1/0/true cols=[0 1] numbered=false`
+	for _, tc := range []struct {
+		name  string
+		held  bool
+		group [][]sdktest.Change
+		want  []string
+	}{{
+		name: "a key recurs",
+		group: [][]sdktest.Change{
+			{sdktest.Insert(kv, int64(1), "a"), sdktest.Insert(kv, int64(2), "b")},
+			{sdktest.Update(kv, []any{int64(1), "a"}, []any{int64(1), "A"}), sdktest.Update(kv, []any{int64(2), "b"}, []any{int64(3), "b"}), sdktest.Delete(kv, int64(1), "A")},
+		},
+		want: []string{
+			"1",
+			"7 | " + numbered + ` 0/0/true/u 0/1/true/u 1/0/true/u 1/1/false/d 1/1/true/u 1/2/false/d cols=[0 1] numbered=true`,
+			`8 | DELETE FROM "kv" USING (SELECT DISTINCT ON ("k") * FROM "puma_stage_0" ORDER BY "k", puma_seq DESC) AS l WHERE l.puma_op = 'd' AND "kv"."k" = l."k" | ` +
+				`INSERT INTO "kv" ("k", "v") SELECT "k", "v" FROM (SELECT DISTINCT ON ("k") * FROM "puma_stage_0" ORDER BY "k", puma_seq DESC) AS l WHERE l.puma_op = 'u'` + upsert,
+		},
+	}, {
+		name: "every key once, a delete",
+		group: [][]sdktest.Change{
+			{sdktest.Insert(kv, int64(1), "a")},
+			{sdktest.Update(kv, []any{int64(2), "b"}, []any{int64(3), "b"}), sdktest.Delete(kv, int64(4), "d")},
+		},
+		want: []string{
+			"1",
+			"7 | " + numbered + ` 0/0/true/u 1/0/false/d 1/0/true/u 1/1/false/d cols=[0 1] numbered=true`,
+			`8 | DELETE FROM "kv" USING "puma_stage_0" AS l WHERE l.puma_op = 'd' AND "kv"."k" = l."k" | ` +
+				`INSERT INTO "kv" ("k", "v") SELECT "k", "v" FROM "puma_stage_0" AS l WHERE l.puma_op = 'u'` + upsert,
+		},
+	}, {
+		name: "every key once, upserts",
+		group: [][]sdktest.Change{
+			{sdktest.Insert(kv, int64(1), "a"), sdktest.Insert(kv, int64(2), "b")},
+			{sdktest.Update(kv, []any{int64(3), "c"}, []any{int64(3), "C"})},
+		},
+		want: []string{
+			"1",
+			staged,
+			`8 | INSERT INTO "kv" ("k", "v") SELECT "k", "v" FROM "puma_stage_0"` + upsert,
+		},
+	}, {
+		name:  "inserts new to the table",
+		group: inserts,
+		want: []string{
+			"1",
+			`7 | COPY "kv" ("k", "v") FROM STDIN 0/0/true 0/1/true 1/0/true cols=[0 1] numbered=false tentative`,
+			"8 | " + postgres{}.positionUpsert(`"puma_positions"`),
+		},
+	}, {
+		name:  "inserts of a key the table holds",
+		held:  true,
+		group: inserts,
+		want: []string{
+			"1",
+			"7 tentative, refused",
+			staged,
+			`8 | INSERT INTO "kv" ("k", "v") SELECT "k", "v" FROM "puma_stage_0"` + upsert,
+		},
+	}} {
+		got, held = nil, tc.held
+		if err := sdktest.SendGroup(tc.group...); err != nil {
+			t.Fatal(err)
+		}
+		if g, w := strings.Join(got, "\n"), strings.Join(tc.want, "\n"); g != w {
+			t.Errorf("%s: requests:\n%s\nwant:\n%s", tc.name, g, w)
+		}
 	}
 }
 

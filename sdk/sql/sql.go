@@ -12,7 +12,8 @@
 // A transaction begun with Begin belongs to the plugin instance: the host
 // rolls it back when the instance ends without committing it (a crash, a
 // timeout, a failed call). Exec sends all its statements in one request,
-// in one round trip to PostgreSQL. Copy loads rows into PostgreSQL with
+// in one round trip to PostgreSQL, and ExecCommit commits in it too; the
+// transaction's BEGIN goes with its first request. Copy loads rows into PostgreSQL with
 // COPY, and CopyChanges loads the changes the sender was given, written
 // by the host from its own copy of them.
 //
@@ -283,6 +284,36 @@ type Change struct {
 // (Sender, and Flush after a group's batches). It returns the rows
 // copied; when it fails the host rolls the transaction back.
 func (tx *Tx) CopyChanges(copySQL string, columns []int, numbered bool, rows []Change) (int64, error) {
+	return tx.CopyChangesAfter(nil, copySQL, columns, numbered, rows)
+}
+
+// CopyChangesAfter is CopyChanges after the statements of before, which
+// take no arguments (a CREATE TEMPORARY TABLE the COPY fills, say): they
+// go to the server with the COPY, in its round trip.
+func (tx *Tx) CopyChangesAfter(before []string, copySQL string, columns []int, numbered bool, rows []Change) (int64, error) {
+	var flags byte
+	if numbered {
+		flags = wire.SQLCopyNumbered
+	}
+	return tx.copyChanges(before, copySQL, columns, flags, rows)
+}
+
+// TryCopyChanges is CopyChangesAfter undone when a row would repeat a
+// key of the table (a unique violation): the host runs it after a
+// savepoint and rolls back to it then, so the transaction goes on
+// without the copy and ok is false. Another failure ends the
+// transaction, as CopyChanges' do. It needs a transaction begun.
+func (tx *Tx) TryCopyChanges(before []string, copySQL string, columns []int, numbered bool, rows []Change) (n int64, ok bool, err error) {
+	flags := byte(wire.SQLCopyTentative)
+	if numbered {
+		flags |= wire.SQLCopyNumbered
+	}
+	n, err = tx.copyChanges(before, copySQL, columns, flags, rows)
+	return n, err == nil && n >= 0, err
+}
+
+func (tx *Tx) copyChanges(before []string, copySQL string, columns []int, flags byte, rows []Change) (int64, error) {
+	numbered := flags&wire.SQLCopyNumbered != 0
 	if tx.done {
 		return 0, ErrDone
 	}
@@ -303,9 +334,29 @@ func (tx *Tx) CopyChanges(copySQL string, columns []int, numbered bool, rows []C
 		}
 		refs[i] = wire.SQLChangeRef{Batch: uint32(r.Batch), Change: uint32(r.Index), After: r.After, Mark: r.Mark}
 	}
-	return tx.copied(tx.request(wire.SQLCopyChanges, uint16(len(cols)), []Statement{{SQL: copySQL}}, func(dst []byte) []byte {
-		return wire.AppendSQLChangeRefs(dst, cols, numbered, refs)
+	stmts := make([]Statement, 0, len(before)+1)
+	for _, b := range before {
+		stmts = append(stmts, Statement{SQL: b})
+	}
+	stmts = append(stmts, Statement{SQL: copySQL})
+	return tx.copied(tx.request(wire.SQLCopyChanges, uint16(len(cols)), stmts, func(dst []byte) []byte {
+		return wire.AppendSQLChangeRefs(dst, cols, flags, refs)
 	}))
+}
+
+// ExecCommit runs stmts in order in the transaction, as Exec does, then
+// commits it: to PostgreSQL in the same round trip. The transaction has
+// ended either way.
+func (tx *Tx) ExecCommit(stmts ...Statement) ([]int64, error) {
+	if tx.done {
+		return nil, ErrDone
+	}
+	tx.done = true
+	res, err := tx.call(wire.SQLExecCommit, stmts)
+	if err != nil {
+		return nil, err
+	}
+	return wire.ParseSQLExecResult(res)
 }
 
 // Query runs one statement in the transaction and returns its first row.
@@ -434,6 +485,8 @@ func opName(op wire.SQLOp) string {
 		return "copy"
 	case wire.SQLCopyChanges:
 		return "copy_changes"
+	case wire.SQLExecCommit:
+		return "exec_commit"
 	}
 	return "rollback"
 }

@@ -29,9 +29,11 @@ type step struct {
 	Width int `json:"width"`
 	// Columns, Numbered and Changes are a copy_changes step's: each
 	// change is [index, after (0/1), mark] in the batch being sent.
-	Columns  []int   `json:"columns"`
-	Numbered bool    `json:"numbered"`
-	Changes  [][]int `json:"changes"`
+	Columns  []int `json:"columns"`
+	Numbered bool  `json:"numbered"`
+	// Tentative: the copy is undone ("undone") on a unique violation.
+	Tentative bool    `json:"tentative"`
+	Changes   [][]int `json:"changes"`
 	// Want is what the step returns: exec the rows affected joined by
 	// ",", query "col=value;…" ("-" for no row, NULL for NULL).
 	Want string `json:"want"`
@@ -126,6 +128,9 @@ func run(i int, s step, tx **sql.Tx) (string, error) {
 	case "exec":
 		n, err := (*tx).Exec(stmts...)
 		return counts(n), err
+	case "exec_commit":
+		n, err := (*tx).ExecCommit(stmts...)
+		return counts(n), err
 	case "exec1":
 		n, err := sql.Exec(cfg.Target, stmts...)
 		return counts(n), err
@@ -137,7 +142,19 @@ func run(i int, s step, tx **sql.Tx) (string, error) {
 		for _, c := range s.Changes {
 			rows = append(rows, sql.Change{Batch: batch.GroupIndex(), Index: c[0], After: c[1] == 1, Mark: byte(c[2])})
 		}
-		n, err := (*tx).CopyChanges(stmts[0].SQL, s.Columns, s.Numbered, rows)
+		// The statements before the last go with the COPY, ahead of it.
+		var before []string
+		for _, st := range stmts[:len(stmts)-1] {
+			before = append(before, st.SQL)
+		}
+		if s.Tentative {
+			n, ok, err := (*tx).TryCopyChanges(before, stmts[len(stmts)-1].SQL, s.Columns, s.Numbered, rows)
+			if err == nil && !ok {
+				return "undone", nil
+			}
+			return strconv.FormatInt(n, 10), err
+		}
+		n, err := (*tx).CopyChangesAfter(before, stmts[len(stmts)-1].SQL, s.Columns, s.Numbered, rows)
 		return strconv.FormatInt(n, 10), err
 	case "query":
 		r, err := (*tx).Query(stmts[0].SQL, stmts[0].Args...)
