@@ -696,3 +696,27 @@ func (b *boxes) bytes(v []byte) any {
 	*p = v
 	return box(bytesType, unsafe.Pointer(p))
 }
+
+// Values hands out row images and text values boxed in interfaces, cut
+// from blocks as the decoder's are: no allocation per row or value. What
+// it hands out is never written again; a block lives as long as anything
+// cut from it. A handler's verdicts decoded by hostabi use one per
+// instance. Not safe for concurrent use; the zero value is ready to use.
+type Values struct {
+	rows valueBlock
+	text textArena
+	box  boxes
+}
+
+// Row returns n nil values, owned by the caller.
+func (v *Values) Row(n int) []any { return v.rows.row(n) }
+
+// String returns a copy of b as a string in an interface.
+func (v *Values) String(b []byte) any {
+	return v.box.string(v.text.string(append(v.text.begin(len(b)), b...)))
+}
+
+// Bytes returns a copy of b (not nil, even when empty) in an interface.
+func (v *Values) Bytes(b []byte) any {
+	return v.box.bytes(v.text.bytes(append(v.text.begin(len(b)), b...)))
+}

@@ -345,12 +345,12 @@ func (in *instance) decodeChange(wc *wire.Change, src *engine.Change) (engine.Ch
 	}
 	var err error
 	if wc.Flags&wire.ChangeBefore != 0 {
-		if c.Before, err = decodeImage(wc.Before, t, kinds, srcBefore, src); err != nil {
+		if c.Before, err = decodeImage(&in.vals, wc.Before, t, kinds, srcBefore, src); err != nil {
 			return c, err
 		}
 	}
 	if wc.Flags&wire.ChangeAfter != 0 {
-		if c.After, err = decodeImage(wc.After, t, kinds, srcAfter, src); err != nil {
+		if c.After, err = decodeImage(&in.vals, wc.After, t, kinds, srcAfter, src); err != nil {
 			return c, err
 		}
 	}
@@ -373,7 +373,7 @@ func (in *instance) patchChange(v *wire.VerdictRec, src *engine.Change, at int) 
 		return c, &wire.Error{Offset: at, Msg: "a patch of a change without an after image (op " + src.Op.String() + ")"}
 	}
 	kinds := in.kindsOf(t)
-	row := make([]any, len(kinds))
+	row := in.vals.Row(len(kinds))
 	n := copy(row, src.After)
 	for i := n; i < len(row); i++ {
 		row[i] = engine.Absent
@@ -387,7 +387,7 @@ func (in *instance) patchChange(v *wire.VerdictRec, src *engine.Change, at int) 
 			row[col] = nil
 			continue
 		}
-		x, err := decodeValue(t, col, kinds[col], num, val, src.After, src)
+		x, err := decodeValue(&in.vals, t, col, kinds[col], num, val, src.After, src)
 		if err != nil {
 			return c, err
 		}
@@ -422,15 +422,16 @@ func (e *valueError) Error() string {
 // nil, is a row of the same table: values equal to its own are taken from
 // it. A value neither taken from src nor passed through from the input
 // change in (a column of the same name and kind, as an output schema
-// keeps it) must be one of its kind (a *valueError if not).
-func decodeImage(im wire.Image, t *engine.Table, kinds []wire.Kind, src []any, in *engine.Change) ([]any, error) {
+// keeps it) must be one of its kind (a *valueError if not). The row and
+// its text values are cut from vals.
+func decodeImage(vals *engine.Values, im wire.Image, t *engine.Table, kinds []wire.Kind, src []any, in *engine.Change) ([]any, error) {
 	if err := im.Check(kinds); err != nil {
 		return nil, err
 	}
 	if len(src) != len(kinds) {
 		src = nil
 	}
-	row := make([]any, len(kinds))
+	row := vals.Row(len(kinds))
 	for i, k := range kinds {
 		switch im.Slot(i) {
 		case wire.SlotAbsent:
@@ -446,7 +447,7 @@ func decodeImage(im wire.Image, t *engine.Table, kinds []wire.Kind, src []any, i
 		} else {
 			v, _ = im.Var(i)
 		}
-		x, err := decodeValue(t, i, k, n, v, src, in)
+		x, err := decodeValue(vals, t, i, k, n, v, src, in)
 		if err != nil {
 			return nil, err
 		}
@@ -460,7 +461,8 @@ func decodeImage(im wire.Image, t *engine.Table, kinds []wire.Kind, src []any, i
 // src, when not nil, is a row of t whose equal value is returned rather
 // than a copy; a text value neither equal to src's nor passed through
 // from the input change in must be of its kind (a *valueError if not).
-func decodeValue(t *engine.Table, i int, k wire.Kind, n uint64, v []byte, src []any, in *engine.Change) (any, error) {
+// Text values are copied into vals.
+func decodeValue(vals *engine.Values, t *engine.Table, i int, k wire.Kind, n uint64, v []byte, src []any, in *engine.Change) (any, error) {
 	switch k {
 	case wire.KindInt, wire.KindYear:
 		if o, ok := srcValue(src, i).(int64); ok && o == int64(n) {
@@ -485,7 +487,7 @@ func decodeValue(t *engine.Table, i int, k wire.Kind, n uint64, v []byte, src []
 		if o, ok := srcValue(src, i).([]byte); ok && bytes.Equal(o, v) {
 			return src[i], nil
 		}
-		return append([]byte{}, v...), nil
+		return vals.Bytes(v), nil
 	}
 	if o, ok := srcValue(src, i).(string); ok && o == string(v) {
 		return src[i], nil
@@ -498,7 +500,7 @@ func decodeValue(t *engine.Table, i int, k wire.Kind, n uint64, v []byte, src []
 	if reason := wire.CheckText(k, members, v); reason != "" && !passedThrough(in, c, v) {
 		return nil, &valueError{table: t.FullName(), column: c.Name, kind: k, value: v, reason: reason}
 	}
-	return string(v), nil
+	return vals.String(v), nil
 }
 
 // passedThrough reports whether v is the value the input change in

@@ -146,6 +146,7 @@ var hostFuncs = []hostFunc{
 	{wire.ImportHTTPRequest, (*caps).httpRequest, []api.ValueType{i32, i32}, []api.ValueType{i64}},
 	{wire.ImportHTTPResponse, (*caps).httpResponse, []api.ValueType{i32, i32}, []api.ValueType{i32}},
 	{wire.ImportSecretHMAC, (*caps).secretHMAC, []api.ValueType{i32, i32, i32, i32, i32, i32, i32}, []api.ValueType{i32}},
+	{wire.ImportSecretHMACBatch, (*caps).secretHMACBatch, []api.ValueType{i32, i32, i32, i32, i32, i32, i32}, []api.ValueType{i32}},
 	{wire.ImportKVGet, (*caps).kvGet, []api.ValueType{i32, i32, i32, i32}, []api.ValueType{i64}},
 	{wire.ImportKVPut, (*caps).kvPut, []api.ValueType{i32, i32, i32, i32}, []api.ValueType{i32}},
 	{wire.ImportKVDelete, (*caps).kvDelete, []api.ValueType{i32, i32}, []api.ValueType{i32}},

@@ -368,6 +368,7 @@ func TestUngrantedImportsRefused(t *testing.T) {
 		{"http_request", "(param i32 i32) (result i64)", `"http" grant`, map[string]any{"kv": true}},
 		{"http_response", "(param i32 i32) (result i32)", `"http" grant`, nil},
 		{"secret_hmac", "(param i32 i32 i32 i32 i32 i32 i32) (result i32)", `"secrets" grant`, map[string]any{"http": []any{"https://x.example"}}},
+		{"secret_hmac_batch", "(param i32 i32 i32 i32 i32 i32 i32) (result i32)", `"secrets" grant`, nil},
 		{"kv_get", "(param i32 i32 i32 i32) (result i64)", `"kv" grant: add grants = { kv = true }`, nil},
 		{"kv_put", "(param i32 i32 i32 i32) (result i32)", `"kv" grant`, map[string]any{"kv": false}},
 		{"file_open", "(param i32 i32 i32) (result i64)", `"files" grant`, nil},

@@ -50,6 +50,8 @@ type instance struct {
 	wd     watchdog
 
 	enc wire.Encoder
+	// vals holds the rows and text values of the verdicts decoded.
+	vals engine.Values
 	// ids are the host table IDs announced to this instance; byID maps
 	// them back, out holds the output tables the guest declared.
 	ids    map[*engine.Table]uint32

@@ -5,7 +5,10 @@ import (
 	"crypto/hmac"
 	"crypto/sha256"
 	"crypto/sha512"
+	"encoding/binary"
+	"encoding/hex"
 	"hash"
+	"math"
 	"slices"
 
 	"github.com/tetratelabs/wazero/api"
@@ -21,43 +24,13 @@ func (c *caps) secretHMAC(_ context.Context, m api.Module, stack []uint64) {
 }
 
 func (c *caps) doSecretHMAC(m api.Module, alg, namePtr, nameLen, dataPtr, dataLen, outPtr, outCap uint32) int64 {
-	var h func() hash.Hash
-	switch alg {
-	case wire.HMACSHA256:
-		h = sha256.New
-	case wire.HMACSHA512:
-		h = sha512.New
-	default:
-		return c.fail(wire.ErrnoInvalid, "secret_hmac: unknown algorithm %d (1 HMAC-SHA256, 2 HMAC-SHA512)", alg)
-	}
-	nb, ok := m.Memory().Read(namePtr, nameLen)
-	if !ok {
-		return c.fail(wire.ErrnoInvalid, "secret_hmac: name out of bounds")
+	mac, rc := c.keyedMAC(m, wire.ImportSecretHMAC, alg, namePtr, nameLen)
+	if mac == nil {
+		return rc
 	}
 	data, ok := m.Memory().Read(dataPtr, dataLen)
 	if !ok {
 		return c.fail(wire.ErrnoInvalid, "secret_hmac: data out of bounds")
-	}
-	// A keyed MAC is kept per secret, made once its grant was checked,
-	// and reset per call: keying costs two hash blocks and allocations,
-	// and mask hashes every row. (A lookup by string(nb) allocates
-	// nothing.)
-	macs := &c.macs[alg-1]
-	mac := (*macs)[string(nb)]
-	if mac == nil {
-		name := string(nb)
-		if !slices.Contains(c.grants.Secrets, name) {
-			return c.fail(wire.ErrnoDenied, "secret_hmac: secret %q is not granted (add it to grants.secrets)", name)
-		}
-		s, ok := c.secrets[name]
-		if !ok {
-			return c.fail(wire.ErrnoDenied, "secret_hmac: no secret %q in [secrets]", name)
-		}
-		mac = &keyedMAC{h: hmac.New(h, []byte(s.Reveal()))}
-		if *macs == nil {
-			*macs = make(map[string]*keyedMAC)
-		}
-		(*macs)[name] = mac
 	}
 	sum := mac.sum(data)
 	if uint32(len(sum)) > outCap {
@@ -67,6 +40,109 @@ func (c *caps) doSecretHMAC(m api.Module, alg, namePtr, nameLen, dataPtr, dataLe
 		return c.fail(wire.ErrnoInvalid, "secret_hmac: output out of bounds")
 	}
 	return int64(len(sum))
+}
+
+// secretHMACBatch is secret_hmac_batch(alg, name_ptr, name_len, data_ptr,
+// data_len, out_ptr, out_cap) -> len: the MACs of many values (a str
+// each in the data) keyed with a granted secret, written back to back,
+// raw or as hex digits (wire.HMACHex): one call for a batch of rows
+// instead of one per row.
+func (c *caps) secretHMACBatch(_ context.Context, m api.Module, stack []uint64) {
+	ret32(stack, c.doSecretHMACBatch(m, uint32(stack[0]), uint32(stack[1]), uint32(stack[2]), uint32(stack[3]), uint32(stack[4]), uint32(stack[5]), uint32(stack[6])))
+}
+
+func (c *caps) doSecretHMACBatch(m api.Module, alg, namePtr, nameLen, dataPtr, dataLen, outPtr, outCap uint32) int64 {
+	const fn = wire.ImportSecretHMACBatch
+	hexOut := alg&wire.HMACHex != 0
+	mac, rc := c.keyedMAC(m, fn, alg&^wire.HMACHex, namePtr, nameLen)
+	if mac == nil {
+		return rc
+	}
+	data, ok := m.Memory().Read(dataPtr, dataLen)
+	if !ok {
+		return c.fail(wire.ErrnoInvalid, "%s: data out of bounds", fn)
+	}
+	// Count the values first: the output must hold every MAC before the
+	// host writes any.
+	n := 0
+	for at := 0; at < len(data); n++ {
+		if len(data)-at < 4 {
+			return c.fail(wire.ErrnoInvalid, "%s: value %d at offset %d: %d bytes left, want a u32 length", fn, n, at, len(data)-at)
+		}
+		l := binary.LittleEndian.Uint32(data[at:])
+		if uint64(l) > uint64(len(data)-at-4) {
+			return c.fail(wire.ErrnoInvalid, "%s: value %d at offset %d: length %d, but %d bytes follow", fn, n, at, l, len(data)-at-4)
+		}
+		at += 4 + int(l)
+	}
+	size := mac.h.Size()
+	if hexOut {
+		size *= 2
+	}
+	need := uint64(n) * uint64(size)
+	if need > math.MaxInt32 {
+		return c.fail(wire.ErrnoInvalid, "%s: %d MACs take %d bytes, more than one call returns (2^31-1)", fn, n, need)
+	}
+	if need > uint64(outCap) {
+		return c.fail(wire.ErrnoInvalid, "%s: %d MACs take %d bytes, the buffer %d", fn, n, need, outCap)
+	}
+	// The MACs go straight into guest memory: no copy, no allocation.
+	out, ok := m.Memory().Read(outPtr, uint32(need))
+	if !ok {
+		return c.fail(wire.ErrnoInvalid, "%s: output out of bounds", fn)
+	}
+	for at, o := 0, 0; at < len(data); o += size {
+		l := int(binary.LittleEndian.Uint32(data[at:]))
+		sum := mac.sum(data[at+4 : at+4+l])
+		at += 4 + l
+		if hexOut {
+			hex.Encode(out[o:o+size], sum)
+		} else {
+			copy(out[o:o+size], sum)
+		}
+	}
+	return int64(need)
+}
+
+// keyedMAC returns the MAC of algorithm alg keyed with the secret named
+// at namePtr, or nil and the errno of a call of fn that names an unknown
+// algorithm or a secret the plugin may not use.
+func (c *caps) keyedMAC(m api.Module, fn string, alg, namePtr, nameLen uint32) (*keyedMAC, int64) {
+	var h func() hash.Hash
+	switch alg {
+	case wire.HMACSHA256:
+		h = sha256.New
+	case wire.HMACSHA512:
+		h = sha512.New
+	default:
+		return nil, c.fail(wire.ErrnoInvalid, "%s: unknown algorithm %d (1 HMAC-SHA256, 2 HMAC-SHA512)", fn, alg)
+	}
+	nb, ok := m.Memory().Read(namePtr, nameLen)
+	if !ok {
+		return nil, c.fail(wire.ErrnoInvalid, "%s: name out of bounds", fn)
+	}
+	// A keyed MAC is kept per secret, made once its grant was checked,
+	// and reset per call: keying costs two hash blocks and allocations,
+	// and mask hashes every row. (A lookup by string(nb) allocates
+	// nothing.)
+	macs := &c.macs[alg-1]
+	if mac := (*macs)[string(nb)]; mac != nil {
+		return mac, 0
+	}
+	name := string(nb)
+	if !slices.Contains(c.grants.Secrets, name) {
+		return nil, c.fail(wire.ErrnoDenied, "%s: secret %q is not granted (add it to grants.secrets)", fn, name)
+	}
+	s, ok := c.secrets[name]
+	if !ok {
+		return nil, c.fail(wire.ErrnoDenied, "%s: no secret %q in [secrets]", fn, name)
+	}
+	mac := &keyedMAC{h: hmac.New(h, []byte(s.Reveal()))}
+	if *macs == nil {
+		*macs = make(map[string]*keyedMAC)
+	}
+	(*macs)[name] = mac
+	return mac, 0
 }
 
 // keyedMAC is a secret's HMAC keyed once: Reset restores the keyed state

@@ -116,7 +116,9 @@ func (p *plugin) init(msg []byte) (reply []byte) {
 // readBatch decodes the header of a batch message and walks its records,
 // registering tables as they come and decoding each change record into
 // p.batch: for a handler into p.row, which the handler then sees; for a
-// sender into the next element of the batch's rows. It runs once per row
+// sender, and for a handler with a Prepare function, into the next
+// element of the batch's rows (which Prepare reads before the handler
+// sees them). It runs once per row
 // inside Wasm, where calls, map lookups and struct copies are dear: the
 // loop is one function, the table of the last change is remembered, and
 // changes are decoded in place.
@@ -131,6 +133,7 @@ func (p *plugin) readBatch(msg []byte, handler bool) error {
 	p.batch.p, p.batch.hdr, p.batch.rows, p.batch.group = p, hdr, p.batch.rows[:0], 0
 	p.batch.lastID, p.batch.last = 0, nil
 	recs := &p.batch.hdr.Records
+	whole := !handler || prepareFunc != nil
 	n := 0
 	var lastID uint32
 	var last *Table
@@ -146,7 +149,7 @@ func (p *plugin) readBatch(msg []byte, handler bool) error {
 			lastID, last = 0, nil
 			continue
 		}
-		if !handler {
+		if whole {
 			// A sender's changes are decoded when it reads them
 			// (Batch.Row): one that renders the batch through the host
 			// never does.
@@ -185,6 +188,15 @@ func (p *plugin) readBatch(msg []byte, handler bool) error {
 	}
 	if err := recs.Err(); err != nil {
 		return Fatal(errors.New("sdk: malformed batch " + err.Error()))
+	}
+	if handler && whole {
+		if err := prepareFunc(&p.batch); err != nil {
+			return err
+		}
+		for i := range p.batch.rows {
+			r := p.batch.Row(i)
+			p.handleRow(r, r.table)
+		}
 	}
 	return nil
 }

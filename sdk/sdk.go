@@ -105,6 +105,7 @@ func (o Op) Valid() bool { return wire.Op(o).Valid() }
 var (
 	initFunc    func(config []byte) error
 	handlerFunc func(r *Row) Verdict
+	prepareFunc func(b *Batch) error
 	schemaFunc  func(in *Table, out *Schema)
 	senderFunc  func(b *Batch) error
 	flushFunc   func() error
@@ -123,6 +124,15 @@ func Init(f func(config []byte) error) { initFunc = f }
 // several. f must not retain
 // r or anything read from it.
 func Handler(f func(r *Row) Verdict) { handlerFunc = f }
+
+// Prepare registers a function a handler runs on each batch whole, before
+// the Handler sees its rows one by one: b.Len and b.Row read the batch as
+// a sender reads it, and the Handler then gets the same rows. A handler
+// that would make a host call per row makes one per batch here: builtin:
+// mask has the MACs of all the batch's values computed at once
+// (secrets.MACs). An error fails the batch, as a sender's does; f must
+// not retain b or anything read from it beyond the batch.
+func Prepare(f func(b *Batch) error) { prepareFunc = f }
 
 // OutputSchema registers the function deciding a handler's output schema:
 // it is called once for each version of each input table with out a copy
@@ -162,6 +172,7 @@ func Close(f func() error) { closeFunc = f }
 type Plugin struct {
 	Init         func(config []byte) error
 	Handler      func(r *Row) Verdict
+	Prepare      func(b *Batch) error
 	OutputSchema func(in *Table, out *Schema)
 	Sender       func(b *Batch) error
 	Flush        func() error
@@ -175,7 +186,7 @@ type Plugin struct {
 // calls that plugin's Init itself): from then on the instance is that
 // plugin.
 func Register(p Plugin) {
-	initFunc, handlerFunc, schemaFunc, senderFunc, flushFunc, closeFunc = p.Init, p.Handler, p.OutputSchema, p.Sender, p.Flush, p.Close
+	initFunc, handlerFunc, prepareFunc, schemaFunc, senderFunc, flushFunc, closeFunc = p.Init, p.Handler, p.Prepare, p.OutputSchema, p.Sender, p.Flush, p.Close
 }
 
 // Role returns how the task runs this instance, "handler" or "sender";

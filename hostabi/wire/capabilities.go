@@ -25,6 +25,13 @@ const (
 	// of the data keyed with the named secret and returns its length. The
 	// plugin never sees the key.
 	ImportSecretHMAC = "secret_hmac"
+	// ImportSecretHMACBatch is secret_hmac_batch(alg u32, name_ptr,
+	// name_len u32, data_ptr, data_len u32, out_ptr, out_cap u32) -> i32:
+	// secret_hmac for many values in one call. The data is a str (u32
+	// length, bytes) per value, back to back; the host writes their MACs
+	// in the same order, back to back, as hex digits when alg has
+	// HMACHex, and returns the bytes written.
+	ImportSecretHMACBatch = "secret_hmac_batch"
 
 	// ImportKVGet is kv_get(key_ptr, key_len u32, out_ptr, out_cap u32) ->
 	// i64: copies at most out_cap bytes of the key's value and returns its
@@ -68,6 +75,7 @@ var capabilities = map[string]string{
 	ImportHTTPRequest:     CapHTTP,
 	ImportHTTPResponse:    CapHTTP,
 	ImportSecretHMAC:      CapSecrets,
+	ImportSecretHMACBatch: CapSecrets,
 	ImportKVGet:           CapKV,
 	ImportKVPut:           CapKV,
 	ImportKVDelete:        CapKV,
@@ -95,10 +103,13 @@ const (
 	ErrnoRemote Errno = -7
 )
 
-// HMAC algorithms for ImportSecretHMAC.
+// HMAC algorithms for ImportSecretHMAC and ImportSecretHMACBatch.
 const (
 	HMACSHA256 = 1
 	HMACSHA512 = 2
+	// HMACHex, or'ed into the algorithm of ImportSecretHMACBatch, asks for
+	// each MAC as lower-case hex digits (twice its bytes).
+	HMACHex = 0x100
 )
 
 // HTTPHeader is one header of a request or a response. In a request, a

@@ -19,9 +19,9 @@
 // by salt_secret (hex text; the 32 raw bytes in a binary column; a JSON
 // string in a JSON column): equal values still compare equal across
 // tables, so joins keep working, but without the key a dictionary of
-// likely values cannot reverse it. The host computes it: the salt never
-// enters the plugin, and cmd/puma grants builtin:mask the secret named in
-// its config. redact replaces a value with NULL, or with replacement in
+// likely values cannot reverse it. The host computes it, for all the
+// values of a batch in one call: the salt never enters the plugin, and
+// cmd/puma grants builtin:mask the secret named in its config. redact replaces a value with NULL, or with replacement in
 // text, binary and JSON columns and in columns whose kind replacement
 // fits (a date column takes "0000-00-00", see sdk.Row.Set); numbers and
 // the other columns become NULL. truncate keeps the first N characters of
@@ -86,18 +86,29 @@ type masker struct {
 	truncate []pattern
 	lengths  []int
 	tables   map[*sdk.Table][]rule
-	// last and lastRules cache the last table's rules; buf holds the
-	// current row's hashes.
+	// last, lastRules and lastBad cache the last table's rules and the
+	// error of the first that cannot apply.
 	last      *sdk.Table
 	lastRules []rule
-	buf       []byte
+	lastBad   string
+	// macs collects the values a batch hashes (prepare), sums holds
+	// their MACs as hex digits, in the order handle takes them, and next
+	// is the offset of the next one.
+	macs secrets.MACs
+	sums []byte
+	next int
+	// buf holds the current row's hashes of binary and JSON columns.
+	buf []byte
 }
+
+// hexMAC is the length of an HMAC-SHA256 in hex digits.
+const hexMAC = 64
 
 var m masker
 
 // Plugin returns the plugin's functions, for sdk.Register.
 func Plugin() sdk.Plugin {
-	return sdk.Plugin{Init: m.init, Handler: m.handle}
+	return sdk.Plugin{Init: m.init, Prepare: m.prepare, Handler: m.handle}
 }
 
 func (m *masker) init(raw []byte) error {
@@ -215,20 +226,68 @@ func (m *masker) rules(t *sdk.Table) []rule {
 	return rs
 }
 
-func (m *masker) handle(r *sdk.Row) sdk.Verdict {
+// rowRules returns the rules of r's table, nil for a DDL change, and the
+// error of the first rule that cannot apply ("" when all can).
+func (m *masker) rowRules(r *sdk.Row) ([]rule, string) {
 	t := r.Table()
 	if t == nil {
-		return sdk.Keep() // DDL
+		return nil, ""
 	}
 	if t != m.last {
-		m.last, m.lastRules = t, m.rules(t)
+		m.last, m.lastRules, m.lastBad = t, m.rules(t), ""
+		for _, rl := range m.lastRules {
+			if rl.err != "" {
+				m.lastBad = rl.err
+				break
+			}
+		}
 	}
-	rs := m.lastRules
+	if m.lastBad != "" {
+		return nil, m.lastBad
+	}
+	return m.lastRules, ""
+}
+
+// prepare has the host compute the MAC of every value the batch hashes,
+// in one call, in the order handle takes them: rule by rule, the before
+// image's value then the after image's.
+func (m *masker) prepare(b *sdk.Batch) error {
+	m.macs.Reset()
+	m.sums, m.next = m.sums[:0], 0
+	for i := range b.Len() {
+		r := b.Row(i)
+		rs, _ := m.rowRules(r)
+		for _, rl := range rs {
+			if rl.act != actHash {
+				continue
+			}
+			if v := r.Before().At(rl.col); v.Valid() {
+				m.macs.Add(v.Bytes())
+			}
+			if v := r.After().At(rl.col); v.Valid() {
+				m.macs.Add(v.Bytes())
+			}
+		}
+	}
+	if m.macs.Len() == 0 {
+		return nil
+	}
+	sums, err := m.macs.HMACSHA256(m.cfg.SaltSecret, true)
+	if err != nil {
+		return errors.New("mask: " + err.Error())
+	}
+	m.sums = sums
+	return nil
+}
+
+func (m *masker) handle(r *sdk.Row) sdk.Verdict {
+	rs, bad := m.rowRules(r)
+	if bad != "" {
+		return sdk.Fail(sdk.CodeConfig, "mask: "+bad)
+	}
+	t := r.Table()
 	m.buf = m.buf[:0]
 	for _, rl := range rs {
-		if rl.err != "" {
-			return sdk.Fail(sdk.CodeConfig, "mask: "+rl.err)
-		}
 		if before := r.Before(); before.Present() {
 			v, changed, err := m.mask(rl, t.Columns[rl.col].Kind, before.At(rl.col))
 			if err != nil {
@@ -271,26 +330,24 @@ func (m *masker) mask(rl rule, k sdk.Kind, v sdk.Value) (sdk.Value, bool, error)
 		}
 		return sdk.String(*rep), true, nil
 	case actHash:
-		// The values live in m.buf until the row is passed on (handle
-		// empties it per row): no allocation per row.
+		// The MAC prepare had the host compute, in hex digits, which live
+		// in m.sums until the next batch: no allocation per row.
+		if len(m.sums)-m.next < hexMAC {
+			return v, false, errors.New("no MAC was computed for the value (the batch was not prepared)")
+		}
+		text := m.sums[m.next : m.next+hexMAC : m.next+hexMAC]
+		m.next += hexMAC
+		// A binary column takes the MAC's 32 bytes, a JSON column a JSON
+		// string: made in m.buf, which handle empties per row.
 		mark := len(m.buf)
-		var err error
-		m.buf, err = secrets.AppendHMACSHA256(m.buf, m.cfg.SaltSecret, v.Bytes())
-		if err != nil {
-			return v, false, err
-		}
-		if binaryKind(k) {
+		switch {
+		case binaryKind(k):
+			m.buf, _ = hex.AppendDecode(m.buf, text)
 			return sdk.Bytes(m.buf[mark:len(m.buf):len(m.buf)]), true, nil
+		case k == sdk.KindJSON:
+			m.buf = append(append(append(m.buf, '"'), text...), '"')
+			text = m.buf[mark:]
 		}
-		mac := len(m.buf)
-		if k == sdk.KindJSON {
-			m.buf = append(m.buf, '"')
-		}
-		m.buf = hex.AppendEncode(m.buf, m.buf[mark:mac])
-		if k == sdk.KindJSON {
-			m.buf = append(m.buf, '"')
-		}
-		text := m.buf[mac:]
 		return sdk.String(unsafe.String(unsafe.SliceData(text), len(text))), true, nil
 	case actTruncate:
 		s := v.Text()

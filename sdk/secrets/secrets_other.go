@@ -6,6 +6,8 @@ import (
 	"crypto/hmac"
 	"crypto/sha256"
 	"crypto/sha512"
+	"encoding/binary"
+	"encoding/hex"
 	"hash"
 
 	"github.com/pumacdc/puma/hostabi/wire"
@@ -18,6 +20,7 @@ var last struct {
 	alg       uint32
 	name, key string
 	h         hash.Hash
+	sum       [sha512.Size]byte // a MAC macBatch is copying out
 }
 
 func mac(dst []byte, alg uint32, secret string, data []byte) ([]byte, error) {
@@ -35,4 +38,25 @@ func mac(dst []byte, alg uint32, secret string, data []byte) ([]byte, error) {
 	last.h.Reset()
 	last.h.Write(data)
 	return last.h.Sum(dst), nil
+}
+
+// macBatch computes the MACs of data's values into out as the host does
+// (hostabi's secret_hmac_batch), with the secrets set by sdktest.Secret.
+func macBatch(alg uint32, secret string, data, out []byte) error {
+	hexDigits := alg&wire.HMACHex != 0
+	alg &^= wire.HMACHex
+	for at, o := 0, 0; at < len(data); {
+		l := int(binary.LittleEndian.Uint32(data[at:]))
+		m, err := mac(last.sum[:0], alg, secret, data[at+4:at+4+l])
+		if err != nil {
+			return err
+		}
+		at += 4 + l
+		if hexDigits {
+			o += hex.Encode(out[o:], m)
+		} else {
+			o += copy(out[o:], m)
+		}
+	}
+	return nil
 }
