@@ -42,6 +42,7 @@ fuzz: fuzz-capabilities
 	go test ./sdk -run '^$$' -fuzz FuzzGroup -fuzztime $(FUZZTIME)
 	go test ./hostabi -run '^$$' -fuzz FuzzReply -fuzztime $(FUZZTIME)
 	go test ./hostabi/wire -run '^$$' -fuzz FuzzChangeParse -fuzztime $(FUZZTIME)
+	go test ./hostabi/wire -run '^$$' -fuzz FuzzJSONString -fuzztime $(FUZZTIME)
 	go test ./hostabi/instrument -run '^$$' -fuzz FuzzInstrument -fuzztime $(FUZZTIME)
 	go test ./engine -run '^$$' -fuzz FuzzDecodeRows -fuzztime $(FUZZTIME)
 	go test ./engine -run '^$$' -fuzz FuzzToUTF8 -fuzztime $(FUZZTIME)

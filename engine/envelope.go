@@ -37,19 +37,32 @@ type Envelopes struct {
 	// Flags are the sender's envelope options.
 	Flags wire.EnvelopeFlags
 
-	now        int64 // ns since the epoch
+	now        int64  // ns since the epoch
+	times      []byte // now as the envelope's ts_ms, ts_us and ts_ns
 	seq        uint64
 	start, cur wire.TxOrder
 	// schemas caches the schema block of each table version.
 	schemas     map[*Table][]byte
 	schemaFlags wire.EnvelopeFlags
+	// keys caches each table version's column names as JSON keys;
+	// lastTable and lastKeys are the last one used.
+	keys      map[*Table]*jsonKeys
+	lastTable *Table
+	lastKeys  *jsonKeys
+	// src is the source block before its row number for srcKey.
+	src    []byte
+	srcKey sourceKey
+	srcSet bool
 }
 
 // StartBatch starts rendering b at processing time now. A batch opening
 // its transaction starts the counts from zero; b started again (same
 // Seq) counts from where it first started.
 func (e *Envelopes) StartBatch(b *Batch, now time.Time) {
-	e.now = now.UnixNano()
+	if ns := now.UnixNano(); ns != e.now || e.times == nil {
+		e.now = ns
+		e.times = wire.AppendProcessingTime(e.times[:0], ns)
+	}
 	if e.Flags != e.schemaFlags {
 		e.schemas, e.schemaFlags = nil, e.Flags
 	}
@@ -158,9 +171,9 @@ func (e *Envelopes) appendRowChange(dst []byte, c *Change, row uint32) []byte {
 		dst = append(dst, `,"payload":`...)
 	}
 	dst = append(dst, `{"before":`...)
-	dst = appendRow(dst, t, c.Before, e.Flags)
+	dst = e.appendRow(dst, t, c.Before)
 	dst = append(dst, `,"after":`...)
-	dst = appendRow(dst, t, c.After, e.Flags)
+	dst = e.appendRow(dst, t, c.After)
 	dst = append(dst, ',')
 	dst = e.appendSource(dst, c, t.DB, t.Name, row)
 	dst = append(dst, `,"transaction":`...)
@@ -186,7 +199,7 @@ func (e *Envelopes) appendRowChange(dst []byte, c *Change, row uint32) []byte {
 		if img == nil {
 			img = c.Before
 		}
-		dst = appendKey(dst, t, img, e.Flags)
+		dst = e.appendKey(dst, t, img)
 		if t.KeyKind != KeyPrimary {
 			dst = append(dst, `,"key_kind":"`...)
 			dst = append(dst, t.KeyKind.String()...)
@@ -227,6 +240,38 @@ func (e *Envelopes) appendDDL(dst []byte, c *Change) []byte {
 
 // appendSource appends `"source":{…}`; table "" writes null.
 func (e *Envelopes) appendSource(dst []byte, c *Change, db, table string, row uint32) []byte {
+	// Every row of an event shares the source block up to its row number:
+	// it is rendered once per event.
+	k := sourceKey{tx: c.Tx, read: c.Op == OpRead, ts: c.Timestamp, file: c.File, pos: c.Pos, db: db, table: table}
+	if !e.srcSet || k != e.srcKey {
+		e.src = e.appendSourceHead(e.src[:0], c, db, table)
+		e.srcKey, e.srcSet = k, true
+	}
+	dst = append(dst, e.src...)
+	dst = append(dst, `,"row":`...)
+	dst = strconv.AppendUint(dst, uint64(row), 10)
+	if c.Query == "" {
+		return append(dst, `,"thread":null,"query":null}`...)
+	}
+	dst = append(dst, `,"thread":null,"query":`...)
+	dst = appendString(dst, c.Query)
+	return append(dst, '}')
+}
+
+// sourceKey is what the source block before its row number depends on
+// (besides the task's name).
+type sourceKey struct {
+	tx        *Tx
+	read      bool
+	ts        int64
+	file      string
+	pos       uint32
+	db, table string
+}
+
+// appendSourceHead appends `"source":{…,"pos":N`, the part of c's source
+// block that the rows of one event share.
+func (e *Envelopes) appendSourceHead(dst []byte, c *Change, db, table string) []byte {
 	var gtid string
 	var serverID uint32
 	if c.Tx != nil {
@@ -263,19 +308,11 @@ func (e *Envelopes) appendSource(dst []byte, c *Change, db, table string, row ui
 	dst = append(dst, `,"file":`...)
 	dst = appendString(dst, c.File)
 	dst = append(dst, `,"pos":`...)
-	dst = strconv.AppendUint(dst, uint64(c.Pos), 10)
-	dst = append(dst, `,"row":`...)
-	dst = strconv.AppendUint(dst, uint64(row), 10)
-	if c.Query == "" {
-		return append(dst, `,"thread":null,"query":null}`...)
-	}
-	dst = append(dst, `,"thread":null,"query":`...)
-	dst = appendString(dst, c.Query)
-	return append(dst, '}')
+	return strconv.AppendUint(dst, uint64(c.Pos), 10)
 }
 
 func (e *Envelopes) appendTimes(dst []byte) []byte {
-	return wire.AppendProcessingTime(dst, e.now)
+	return append(dst, e.times...)
 }
 
 // appendPumaTx appends `,"puma":{"tx":{…}` (the object left open).
@@ -363,10 +400,44 @@ func (e *Envelopes) appendSchema(dst []byte, t *Table) []byte {
 	return append(dst, s...)
 }
 
-func appendRow(dst []byte, t *Table, row []any, f wire.EnvelopeFlags) []byte {
+// jsonKeys are a table version's column names as JSON object keys, each
+// with its colon: key i is b[at[i]:at[i+1]].
+type jsonKeys struct {
+	b  []byte
+	at []int
+}
+
+// keysOf returns t's column names as JSON keys, escaped once per table
+// version rather than once per row.
+func (e *Envelopes) keysOf(t *Table) *jsonKeys {
+	if t == e.lastTable {
+		return e.lastKeys
+	}
+	k, ok := e.keys[t]
+	if !ok {
+		k = &jsonKeys{at: make([]int, 0, len(t.Columns)+1)}
+		for _, c := range t.Columns {
+			k.at = append(k.at, len(k.b))
+			k.b = appendString(k.b, c.Name)
+			k.b = append(k.b, ':')
+		}
+		k.at = append(k.at, len(k.b))
+		if e.keys == nil {
+			e.keys = make(map[*Table]*jsonKeys)
+		}
+		e.keys[t] = k
+	}
+	e.lastTable, e.lastKeys = t, k
+	return k
+}
+
+// appendRow appends row, an image of t, as a JSON object of its present
+// columns (null for no image).
+func (e *Envelopes) appendRow(dst []byte, t *Table, row []any) []byte {
 	if row == nil {
 		return append(dst, "null"...)
 	}
+	k := e.keysOf(t)
 	dst = append(dst, '{')
 	first := true
 	for i, v := range row {
@@ -377,17 +448,18 @@ func appendRow(dst []byte, t *Table, row []any, f wire.EnvelopeFlags) []byte {
 			dst = append(dst, ',')
 		}
 		first = false
-		dst = appendString(dst, t.Columns[i].Name)
-		dst = append(dst, ':')
-		dst = appendValue(dst, t.Columns[i].Kind, v, f)
+		dst = append(dst, k.b[k.at[i]:k.at[i+1]]...)
+		dst = appendValue(dst, t.Columns[i].Kind, v, e.Flags)
 	}
 	return append(dst, '}')
 }
 
-func appendKey(dst []byte, t *Table, row []any, f wire.EnvelopeFlags) []byte {
+// appendKey appends the key columns of row as a JSON object.
+func (e *Envelopes) appendKey(dst []byte, t *Table, row []any) []byte {
 	if row == nil {
 		return append(dst, "null"...)
 	}
+	k := e.keysOf(t)
 	dst = append(dst, '{')
 	first := true
 	for _, i := range t.Key {
@@ -398,9 +470,8 @@ func appendKey(dst []byte, t *Table, row []any, f wire.EnvelopeFlags) []byte {
 			dst = append(dst, ',')
 		}
 		first = false
-		dst = appendString(dst, t.Columns[i].Name)
-		dst = append(dst, ':')
-		dst = appendValue(dst, t.Columns[i].Kind, row[i], f)
+		dst = append(dst, k.b[k.at[i]:k.at[i+1]]...)
+		dst = appendValue(dst, t.Columns[i].Kind, row[i], e.Flags)
 	}
 	return append(dst, '}')
 }

@@ -22,6 +22,25 @@ func AppendJSONFloat(dst []byte, f float64, bits int) []byte {
 
 const hexDigits = "0123456789abcdef"
 
+const (
+	ones  = 0x0101010101010101
+	highs = 0x8080808080808080
+)
+
+// plain8 reports whether the eight bytes of s (len(s) == 8) are ASCII
+// that a JSON string holds as it is: none below 0x20, none at or above
+// 0x80, no '"' and no '\\'. A byte x below n borrows in x - n and has
+// its high bit clear, so (w - n*ones) &^ w has a high bit set for it;
+// a borrow only ever follows such a byte, so the test has no false
+// negatives.
+func plain8(s string) bool {
+	w := uint64(s[0]) | uint64(s[1])<<8 | uint64(s[2])<<16 | uint64(s[3])<<24 |
+		uint64(s[4])<<32 | uint64(s[5])<<40 | uint64(s[6])<<48 | uint64(s[7])<<56
+	q := w ^ ('"' * ones)
+	b := w ^ ('\\' * ones)
+	return (w|(w-0x20*ones)&^w|(q-ones)&^q|(b-ones)&^b)&highs == 0
+}
+
 // AppendJSONString appends s as a JSON string. Invalid UTF-8 becomes
 // U+FFFD; U+2028 and U+2029 are escaped; <, > and & are left alone (the
 // output is not HTML). It allocates nothing beyond growing dst.
@@ -29,6 +48,13 @@ func AppendJSONString(dst []byte, s string) []byte {
 	dst = append(dst, '"')
 	start := 0
 	for i := 0; i < len(s); {
+		// Eight plain ASCII bytes at a time: most text needs no escape.
+		for i+8 <= len(s) && plain8(s[i:i+8]) {
+			i += 8
+		}
+		if i >= len(s) {
+			break
+		}
 		c := s[i]
 		if c < utf8.RuneSelf {
 			if c >= 0x20 && c != '"' && c != '\\' {
