@@ -142,6 +142,11 @@ type Server struct {
 	socket  string
 	logPath string
 	pidPath string
+	// tmpDir is the server's own tmpdir: mariadbd deletes every #sql*
+	// file in its tmpdir when it starts, so servers sharing /tmp delete
+	// each other's temporary tables (the information_schema queries'
+	// among them) whenever one starts.
+	tmpDir  string
 	port    int
 	ownsDir bool // dir was created by New and is removed by Close
 	mu      sync.Mutex
@@ -186,6 +191,7 @@ func New(ctx context.Context, opts Options) (*Server, error) {
 	s.socket = socketPath(s.dir)
 	s.logPath = filepath.Join(s.dir, "error.log")
 	s.pidPath = filepath.Join(s.dir, "mariadbd.pid")
+	s.tmpDir = filepath.Join(s.dir, "tmp")
 
 	if pid, port, ok := liveServer(s.pidPath, s.dataDir); ok {
 		e := &RunningError{Dir: s.dir, PID: pid}
@@ -245,6 +251,9 @@ func (s *Server) start(ctx context.Context) error {
 		} else {
 			l.Close()
 		}
+		if err := os.MkdirAll(s.tmpDir, 0o700); err != nil {
+			return fmt.Errorf("testdb: start server in %s: %w", s.dir, err)
+		}
 		offset := fileSize(s.logPath)
 		var p *process
 		p, err = startProcess(s.bin, s.args(), s.opts.Detach)
@@ -298,6 +307,7 @@ func (s *Server) args() []string {
 		"--bind-address=127.0.0.1",
 		"--pid-file=" + s.pidPath,
 		"--log-error=" + s.logPath,
+		"--tmpdir=" + s.tmpDir,
 		"--server-id=" + strconv.FormatUint(uint64(o.ServerID), 10),
 		"--skip-name-resolve",
 		"--binlog-format=" + strings.ToUpper(o.BinlogFormat),

@@ -115,7 +115,10 @@ func buildTemplate(ctx context.Context, bin, final string, version []byte) (err 
 	sock := socketPath(tmp)
 	sargs := []string{"--no-defaults", "--datadir=" + data, "--socket=" + sock,
 		"--skip-networking", "--skip-log-bin", "--log-error=" + logPath,
-		"--pid-file=" + filepath.Join(tmp, "mariadbd.pid"), "--performance-schema=OFF"}
+		"--pid-file=" + filepath.Join(tmp, "mariadbd.pid"), "--performance-schema=OFF",
+		// Its own tmpdir: at start mariadbd deletes the #sql* files of
+		// its tmpdir, other servers' temporary tables included.
+		"--tmpdir=" + tmp}
 	sargs = append(sargs, innodbArgs...)
 	sargs = append(sargs, userArgs()...)
 	p, err := startProcess(bin, sargs, false)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"path/filepath"
 	"runtime"
 	"strings"
 	"testing"
@@ -325,6 +326,43 @@ func wantVars(t *testing.T, s *Server, want map[string]string) {
 	for name, v := range want {
 		if got := s.queryString(t, "SELECT @@GLOBAL."+name); got != v {
 			t.Errorf("@@%s = %q, want %q", name, got, v)
+		}
+	}
+}
+
+// A server keeps its temporary files in a tmpdir of its own: mariadbd
+// deletes every #sql* file of its tmpdir when it starts, so with a shared
+// /tmp a server starting deleted the on-disk temporary tables (those of
+// information_schema queries among them) of every server running.
+func TestOwnTmpdir(t *testing.T) {
+	t.Parallel()
+	a := Start(t, Options{})
+	wantVars(t, a, map[string]string{"tmpdir": filepath.Join(a.dir, "tmp")})
+	c, err := a.Conn(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	for _, q := range []string{
+		"CREATE TEMPORARY TABLE test.scratch (v TEXT) ENGINE=Aria",
+		"INSERT INTO test.scratch VALUES ('before')",
+	} {
+		if _, err := c.Execute(q); err != nil {
+			t.Fatalf("%s: %v", q, err)
+		}
+	}
+	files, _ := filepath.Glob(filepath.Join(a.dir, "tmp", "#sql*"))
+	if len(files) == 0 {
+		t.Fatalf("no #sql* file in %s/tmp for an Aria temporary table", a.dir)
+	}
+	Start(t, Options{}) // starting deletes the #sql* files of its own tmpdir only
+	for _, q := range []string{
+		"INSERT INTO test.scratch VALUES ('after')",
+		"SELECT COUNT(*) FROM test.scratch",
+		"DROP TEMPORARY TABLE test.scratch",
+	} {
+		if _, err := c.Execute(q); err != nil {
+			t.Fatalf("%s after another server started: %v", q, err)
 		}
 	}
 }
