@@ -37,7 +37,15 @@ type dbTarget struct {
 func startTarget(ctx context.Context, kind string) (*dbTarget, error) {
 	switch kind {
 	case "postgres":
-		srv, err := testpg.New(ctx, testpg.Options{})
+		// Tuned as a database taking a stream of writes would be (the
+		// source MariaDB gets a large buffer pool and redo log too): a
+		// million narrow rows and their index fit in shared buffers, and
+		// no checkpoint, forced by the WAL's size or a timer, falls in a
+		// run. Durability is PostgreSQL's default: fsync and
+		// synchronous_commit on.
+		srv, err := testpg.New(ctx, testpg.Options{Settings: []string{
+			"shared_buffers=1GB", "max_wal_size=8GB", "checkpoint_timeout=30min",
+		}})
 		if err != nil {
 			return nil, err
 		}
