@@ -26,6 +26,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"runtime/debug"
 	"slices"
 	"strconv"
 	"strings"
@@ -205,9 +206,12 @@ func (h *Host) Close() error {
 // using the same bytes.
 type Module struct {
 	name string
-	// wasm is the code instances run: the module as instrumented, or as
-	// given when interrupt is not byInstrumentation.
-	wasm      []byte
+	// source is the module as given to Load. The code instances run is
+	// source itself when interrupt is not byInstrumentation, and
+	// otherwise source as instrumented, which a runtime compiling it gets
+	// from the cache again (code): the built-ins' module is read-only
+	// data of the binary, its instrumented copy 5 MB of heap.
+	source    []byte
 	interrupt interruptBy
 	compiled  wazero.CompiledModule
 	// caps are the capabilities its imports need, with the first import
@@ -236,7 +240,7 @@ func (h *Host) Load(ctx context.Context, name string, wasm []byte) (*Module, err
 	if err != nil {
 		return fail("not a valid Wasm module: %v", err)
 	}
-	m := &Module{name: name, wasm: c.code, interrupt: c.by, compiled: c.cm, caps: make(map[string]string), exports: make(map[string]bool)}
+	m := &Module{name: name, source: wasm, interrupt: c.by, compiled: c.cm, caps: make(map[string]string), exports: make(map[string]bool)}
 	if err := m.check(); err != nil {
 		c.cm.Close(ctx)
 		return fail("%s", err)
@@ -246,8 +250,20 @@ func (h *Host) Load(ctx context.Context, name string, wasm []byte) (*Module, err
 			"module", name, "err", c.refusal)
 	}
 	h.modules[sum] = m
+	if len(wasm) >= releaseAfterLoad {
+		// Compiling (or decoding from the cache) a module of megabytes
+		// leaves several times its size of garbage: without this the
+		// heap it grew to stays the process's for good, and the next
+		// collections are paced against it.
+		debug.FreeOSMemory()
+	}
 	return m, nil
 }
+
+// releaseAfterLoad is the size of module from which Load returns the
+// memory its compilation freed to the system: a Go plugin's (the
+// built-ins' is 5 MB), not the small modules of C or WAT.
+const releaseAfterLoad = 1 << 20
 
 var (
 	exportSigs = map[string][2][]api.ValueType{

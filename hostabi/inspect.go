@@ -80,7 +80,7 @@ func (h *Host) Inspect(ctx context.Context, wasm []byte) (*ModuleInfo, error) {
 			info.Grants = append(info.Grants, strings.TrimSuffix(strings.TrimPrefix(grantHint(c), "grants = { "), " }"))
 		}
 	}
-	m := &Module{name: "inspect", wasm: wasm, compiled: cm, caps: map[string]string{}, exports: map[string]bool{}}
+	m := &Module{name: "inspect", source: wasm, compiled: cm, caps: map[string]string{}, exports: map[string]bool{}}
 	if err := m.check(); err != nil {
 		info.Problem = err.Error()
 	}

@@ -57,12 +57,11 @@ func (b interruptBy) String() string {
 // goroutine running a spinning guest.
 func safepoint(context.Context, []uint64) {}
 
-// compiledCode is what loading a module compiled: the code the instances
-// run and how their calls are interrupted.
+// compiledCode is what loading a module compiled, and how its calls are
+// interrupted.
 type compiledCode struct {
-	code []byte
-	by   interruptBy
-	cm   wazero.CompiledModule
+	by interruptBy
+	cm wazero.CompiledModule
 	// refusal is why the module is not instrumented, when by is
 	// byCloseOnDone.
 	refusal error
@@ -72,13 +71,13 @@ type compiledCode struct {
 // the rewriter refuses, or whose rewrite wazero rejects, is compiled as it
 // is for close-on-done. Called with h.mu held.
 func (h *Host) compile(ctx context.Context, wasm []byte) (compiledCode, error) {
-	c := compiledCode{code: wasm, by: h.interrupt}
+	c := compiledCode{by: h.interrupt}
 	if c.by == byInstrumentation {
 		code, refusal := h.instrumented(wasm)
 		if refusal == nil {
 			cm, err := compileModule(ctx, h.keeper, code)
 			if err == nil {
-				c.code, c.cm = code, cm
+				c.cm = cm
 				return c, nil
 			}
 			// Almost always an invalid original, which the rewriter does
@@ -95,7 +94,7 @@ func (h *Host) compile(ctx context.Context, wasm []byte) (compiledCode, error) {
 		}
 		k = h.keeperCOD
 	}
-	cm, err := compileModule(ctx, k, c.code)
+	cm, err := compileModule(ctx, k, wasm)
 	if err != nil {
 		return c, err
 	}

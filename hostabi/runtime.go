@@ -51,7 +51,11 @@ func (h *Host) acquireRuntime(ctx context.Context, key runtimeKey) (*sharedRunti
 	if err := instantiateHostModule(ctx, rt); err != nil {
 		return fail("instantiate host functions: %v", err)
 	}
-	cm, err := compileModule(ctx, rt, key.m.wasm)
+	code, err := h.code(key.m)
+	if err != nil {
+		return fail("instrument: %v", err)
+	}
+	cm, err := compileModule(ctx, rt, code)
 	if err != nil {
 		return fail("compile: %v", err)
 	}
@@ -61,6 +65,17 @@ func (h *Host) acquireRuntime(ctx context.Context, key runtimeKey) (*sharedRunti
 	}
 	h.runtimes[key] = sr
 	return sr, nil
+}
+
+// code returns the code m's instances run: its source, instrumented
+// unless it runs under close-on-done. The rewrite is read from the cache
+// directory when there is one, and made again otherwise (~10 ms a
+// megabyte), once per runtime.
+func (h *Host) code(m *Module) ([]byte, error) {
+	if m.interrupt != byInstrumentation {
+		return m.source, nil
+	}
+	return h.instrumented(m.source)
 }
 
 // releaseRuntime drops an instance's hold on sr, closing it with the last.

@@ -46,6 +46,11 @@
 // section). Globals are appended, so no global index moves. Types: the
 // module's first [] -> [] function type is reused, or one is appended.
 //
+// The data section is rewritten with as few segments as give the same
+// initial memory, when that cannot be observed (coalesceData): Go's
+// linker writes tens of thousands, and wazero keeps each in the Go heap
+// of every runtime and instance.
+//
 // Custom sections are kept in place, except the DWARF sections (".debug_*",
 // "external_debug_info") and "sourceMappingURL", which describe code
 // offsets that instrumentation moves: they are dropped rather than left to
@@ -78,7 +83,7 @@ import (
 // Version identifies the rewrite. It changes whenever Instrument's output
 // for some input changes, so that compiled modules cached under an older
 // version are not reused.
-const Version = "1"
+const Version = "2"
 
 // Names the instrumented module uses to meet the host.
 const (

@@ -472,6 +472,7 @@ func (m *module) rewrite(interval uint32) ([]byte, error) {
 			return nil, err
 		}
 	}
+	m.coalesceData()
 	if m.numCode != m.numFuncs {
 		return nil, &Error{Offset: len(m.in), Section: "code", Func: -1, Err: ErrMalformed, Detail: "function and code sections disagree on the number of functions"}
 	}

@@ -11,19 +11,23 @@ package embedded
 //go:generate go run ./internal/build
 
 import (
-	"embed"
+	_ "embed"
 	"net/url"
 	"path"
 	"path/filepath"
 	"slices"
-	"sync"
+	"unsafe"
 
 	"github.com/pumacdc/puma/hostabi"
 	"github.com/pumacdc/puma/plugins/catalog"
 )
 
+// builtinsWasm is the module, in the binary's read-only data: as a string
+// it is not copied into the heap, where embed.FS.ReadFile would put its 5
+// MB for as long as the process runs.
+//
 //go:embed wasm/builtins.wasm
-var modules embed.FS
+var builtinsWasm string
 
 // Names lists the built-in plugins, sorted.
 var Names = catalog.Names
@@ -36,16 +40,10 @@ func Module(name string) ([]byte, bool) {
 	if !slices.Contains(Names, name) {
 		return nil, false
 	}
-	b, err := builtinsWasm()
-	if err != nil {
-		return nil, false
-	}
-	return b, true
+	// The bytes are the string's own, which are read-only: writing to
+	// them faults.
+	return unsafe.Slice(unsafe.StringData(builtinsWasm), len(builtinsWasm)), true
 }
-
-// builtinsWasm reads the module once: embed.FS copies a file on every
-// read, and a configuration with several built-ins asks for it for each.
-var builtinsWasm = sync.OnceValues(func() ([]byte, error) { return modules.ReadFile("wasm/builtins.wasm") })
 
 // Builtin serves the built-in plugins embedded in the binary, for
 // hostabi.Options.Builtin. Each is
