@@ -90,10 +90,14 @@ func (r *Row) full() {
 // parseRest decodes what ParseFixed left of a change; a malformed one
 // fails the batch (see malformed).
 func (r *Row) parseRest() {
-	if err := r.ch.Parse(r.body, r.at); err != nil {
-		panic(malformed{Fatal(errors.New("sdk: malformed change " + err.Error()))})
+	if err := r.ch.ParseRest(r.body, r.at); err != nil {
+		failMalformed(err)
 	}
 	r.parsed = true
+}
+
+func failMalformed(err error) {
+	panic(malformed{Fatal(errors.New("sdk: malformed change " + err.Error()))})
 }
 
 // fix decodes a sender's change up to its fixed fields and finds its
@@ -104,7 +108,7 @@ func (r *Row) parseRest() {
 func (b *Batch) fix(r *Row) {
 	c := &r.ch
 	if !c.ParseFixed(r.body) {
-		r.parseRest()
+		failMalformed(c.Parse(r.body, r.at)) // ParseFixed failing, Parse says why
 	}
 	if c.TableID != b.lastID {
 		var t *Table

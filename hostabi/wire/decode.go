@@ -442,6 +442,14 @@ func (c *Change) Parse(body []byte, at int) error {
 	if !c.ParseFixed(body) {
 		return c.parseSlow(body, at)
 	}
+	return c.ParseRest(body, at)
+}
+
+// ParseRest completes the decoding of a change whose fixed fields
+// ParseFixed decoded from body into c: its strings and images. Images are
+// written in place (c.image), not returned: a 32-byte result is a memory
+// copy in Wasm.
+func (c *Change) ParseRest(body []byte, at int) error {
 	off := changeFixed
 	var ok, ok1, ok2, ok3 bool
 	c.File, off, ok1 = lenBytes(body, off)
@@ -452,13 +460,12 @@ func (c *Change) Parse(body []byte, at int) error {
 	if c.Flags&ChangeRoute != 0 && ok {
 		c.Route, off, ok = lenBytes(body, off)
 	}
-	c.Before = Image{}
+	c.Before, c.After = Image{}, Image{}
 	if c.Flags&ChangeBefore != 0 && ok {
-		c.Before, off, ok = fastImage(body, off, at)
+		off, ok = c.Before.set(body, off, at)
 	}
-	c.After = Image{}
 	if c.Flags&ChangeAfter != 0 && ok {
-		c.After, off, ok = fastImage(body, off, at)
+		off, ok = c.After.set(body, off, at)
 	}
 	if !ok || off != len(body) {
 		return c.parseSlow(body, at)
@@ -508,17 +515,19 @@ func lenBytes(b []byte, off int) (v []byte, next int, ok bool) {
 	return b[start:end:end], end, true
 }
 
-// fastImage is reader.image without the error text.
-func fastImage(b []byte, off, base int) (Image, int, bool) {
+// set makes im the image at off in b (base is b's offset in the message)
+// and returns the offset after it; false when it is malformed.
+func (im *Image) set(b []byte, off, base int) (int, bool) {
 	v, next, ok := lenBytes(b, off)
 	if !ok || len(v) < 4 {
-		return Image{}, off, false
+		return off, false
 	}
 	n := int(le16(v, 0))
 	if 4+4*n > len(v) {
-		return Image{}, off, false
+		return off, false
 	}
-	return Image{b: v, n: uint32(n), at: uint32(base + off + 4)}, next, true
+	im.b, im.n, im.at = v, uint32(n), uint32(base+off+4)
+	return next, true
 }
 
 // parseSlow is the reference decoding of a change, with the error.

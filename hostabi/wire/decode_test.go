@@ -27,9 +27,10 @@ func sampleChange() []byte {
 	return body
 }
 
-// FuzzChangeParse holds Change.Parse, the fast path that runs once per
-// row inside plugins, to the straightforward decoding it replaced: the
-// same fields, and the same error, for any body.
+// FuzzChangeParse holds Change.Parse, and ParseFixed then ParseRest, the
+// fast paths that run once per row inside plugins, to the
+// straightforward decoding they replaced: the same fields, and the same
+// error, for any body.
 func FuzzChangeParse(f *testing.F) {
 	body := sampleChange()
 	f.Add(body, 40)
@@ -47,6 +48,25 @@ func FuzzChangeParse(f *testing.F) {
 		}
 		if errFast == nil && !reflect.DeepEqual(fast, slow) {
 			t.Fatalf("changes differ:\nfast      %+v\nreference %+v", fast, slow)
+		}
+		// The SDK's way: fixed fields first, the rest when read, into a
+		// change that held another row.
+		var lazy Change
+		lazy.Route = []byte("stale")
+		lazy.Before = Image{b: []byte("stale"), n: 1, at: 9}
+		lazy.After = Image{b: []byte("stale"), n: 2, at: 9}
+		if !lazy.ParseFixed(b) {
+			if errSlow == nil {
+				t.Fatal("ParseFixed refused a change the reference decodes")
+			}
+			return
+		}
+		errLazy := lazy.ParseRest(b, at)
+		if !reflect.DeepEqual(errLazy, errSlow) {
+			t.Fatalf("errors differ: ParseFixed+ParseRest %v, reference %v", errLazy, errSlow)
+		}
+		if errLazy == nil && !reflect.DeepEqual(lazy, slow) {
+			t.Fatalf("changes differ:\nParseFixed+ParseRest %+v\nreference            %+v", lazy, slow)
 		}
 	})
 }
