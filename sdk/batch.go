@@ -96,6 +96,7 @@ func (r *Row) parseRest() {
 	r.parsed = true
 }
 
+// failMalformed fails the batch with err, the decoding error of a change.
 func failMalformed(err error) {
 	panic(malformed{Fatal(errors.New("sdk: malformed change " + err.Error()))})
 }

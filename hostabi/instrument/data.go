@@ -1,6 +1,7 @@
 package instrument
 
 import (
+	"cmp"
 	"slices"
 )
 
@@ -44,22 +45,13 @@ func (m *module) coalesceData() {
 	if !ok || len(segs) < 2 {
 		return
 	}
-	slices.SortStableFunc(segs, func(a, b dataSegment) int {
-		switch {
-		case a.off < b.off:
-			return -1
-		case a.off > b.off:
-			return 1
-		}
-		return 0
-	})
+	slices.SortStableFunc(segs, func(a, b dataSegment) int { return cmp.Compare(a.off, b.off) })
 	for i := 1; i < len(segs); i++ {
 		if uint64(segs[i-1].off)+uint64(len(segs[i-1].init)) > uint64(segs[i].off) {
 			return // overlapping: their order decides the bytes
 		}
 	}
 	var runs [][2]int // [first, last] of each coalesced segment
-	size := 0
 	for i := range segs {
 		if i > 0 {
 			prevEnd := uint64(segs[i-1].off) + uint64(len(segs[i-1].init))
@@ -73,6 +65,7 @@ func (m *module) coalesceData() {
 	if len(runs) == len(segs) {
 		return
 	}
+	size := 0
 	for _, r := range runs {
 		size += int(segs[r[1]].off-segs[r[0]].off) + len(segs[r[1]].init) + 16
 	}

@@ -447,8 +447,8 @@ func (c *Change) Parse(body []byte, at int) error {
 
 // ParseRest completes the decoding of a change whose fixed fields
 // ParseFixed decoded from body into c: its strings and images. Images are
-// written in place (c.image), not returned: a 32-byte result is a memory
-// copy in Wasm.
+// written in place (Image.set), not returned: a 32-byte result is a
+// memory copy in Wasm.
 func (c *Change) ParseRest(body []byte, at int) error {
 	off := changeFixed
 	var ok, ok1, ok2, ok3 bool
