@@ -114,7 +114,7 @@ func Variants() []Variant {
 		{Name: "jsonl", Label: "puma → jsonl (Go, fsync per group)", Engine: engineVariant(jsonlSenders(true))},
 		{Name: "jsonl-nofsync", Label: "puma → jsonl (Go, no fsync)", Engine: engineVariant(jsonlSenders(false))},
 		{Name: "filter-jsonl", Label: "puma → filter → jsonl (Wasm, no fsync)", Engine: wasmVariant(wasmFilterJSONL(false))},
-		{Name: "filter-jsonl-fsync", Label: "puma → filter → jsonl (Wasm, fsync per transaction)", Engine: wasmVariant(wasmFilterJSONL(true))},
+		{Name: "filter-jsonl-fsync", Label: "puma → filter → jsonl (Wasm, fsync per group)", Engine: wasmVariant(wasmFilterJSONL(true))},
 		{Name: "snapshot", Label: "puma snapshot → jsonl (Go, fsync per group)", Snapshot: true,
 			Engine: engineVariantWith("snapshot = \"initial\"\n", jsonlSenders(true))},
 		{Name: "snapshot-serial", Label: "puma snapshot, one connection → jsonl (Go, fsync per group)", Snapshot: true,

@@ -21,7 +21,7 @@ import (
 // wasmFilterJSONL is builtin:filter (a where every row passes, so that
 // it runs its predicate on each and the row count stays checkable) in
 // front of builtin:jsonl, without fsync or with its default (a sync per
-// transaction), both the Wasm modules cmd/puma embeds, on a host set up
+// group), both the Wasm modules cmd/puma embeds, on a host set up
 // as cmd/puma sets it up.
 func wasmFilterJSONL(fsync bool) wasmSpec {
 	return wasmSpec{

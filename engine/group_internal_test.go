@@ -161,9 +161,12 @@ func runGroups(t *testing.T, cfg TaskConfig, sink Sender, gate *groupSink, specs
 		emit(s)
 	}
 	deadline := time.Now().Add(10 * time.Second)
-	for len(stage.ch) < len(specs) {
+	// Every batch after the gate's is queued, or taken into the next
+	// group while the gate's call runs.
+	queued := func() int { return len(stage.ch) + int(stage.taken.Load()) - 1 }
+	for queued() < len(specs) {
 		if time.Now().After(deadline) {
-			t.Fatalf("%d of %d batches queued for the sender", len(stage.ch), len(specs))
+			t.Fatalf("%d of %d batches queued for the sender", queued(), len(specs))
 		}
 		time.Sleep(time.Millisecond)
 	}
@@ -190,6 +193,14 @@ func TestGroupBounds(t *testing.T) {
 			name:  "all queued transactions in one call",
 			specs: txs(5, 2),
 			want:  [][]uint64{{2, 3, 4, 5, 6}},
+		},
+		{
+			// While a call runs the next group keeps collecting, so a
+			// slow sender gets more than the queue holds.
+			name:  "more transactions than queue_batches in one call",
+			extra: func(c *TaskConfig) { c.QueueBatches = 2 },
+			specs: txs(9, 2),
+			want:  [][]uint64{{2, 3, 4, 5, 6, 7, 8, 9, 10}},
 		},
 		{
 			name:  "group_rows",

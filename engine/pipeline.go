@@ -34,9 +34,9 @@ type Sender interface {
 // consecutive batches, of one or more transactions, in one call: a group.
 // A sender that syncs or flushes per call (a file, a broker producer, a
 // database transaction) then does so once per group rather than once per
-// transaction. The pipeline hands it whatever batches are queued for it,
-// within the task's group_rows and group_bytes, waiting up to
-// max_batch_delay for more.
+// transaction. The pipeline hands it whatever batches reached it while
+// its last call ran, within the task's group_rows and group_bytes,
+// waiting up to max_batch_delay for more.
 //
 // SendGroup is called from the sender's single goroutine, in batch order,
 // and must return nil only once every change of every batch of g is
@@ -96,16 +96,11 @@ type senderStage struct {
 	s     Sender
 	ch    chan *Batch
 	acked atomic.Uint64 // Seq of the last batch Send accepted
-	// next is a batch taken from ch that did not fit the group before it.
-	next *Batch
-	// group holds the group being sent; reused.
-	group []*Batch
+	// taken counts the batches the stage took from ch.
+	taken atomic.Uint64
 	// whole is set for a PositionedSender, which is handed whole
-	// transactions only; superseded holds the batches of a transaction
-	// the reader restarted while the group was collected, acknowledged
-	// with the group.
-	whole      bool
-	superseded []*Batch
+	// transactions only.
+	whole bool
 }
 
 type pendingCommit struct {
@@ -289,36 +284,31 @@ func (p *pipeline) sendStage(ctx context.Context, s *senderStage) {
 	} else if p.cfg.GroupRows == 0 {
 		gs = nil
 	}
-	for {
-		b := s.next
-		s.next = nil
-		if b == nil {
-			var ok bool
-			if b, ok = <-s.ch; !ok {
-				return
+	if gs == nil {
+		for b := range s.ch {
+			s.taken.Add(1)
+			// After a failure nothing more is sent: a later batch
+			// reaching the sender would leave a gap before it (the
+			// failed batch is delivered again after a restart, and this
+			// one after it).
+			if ctx.Err() != nil || p.isFailed() {
+				continue
 			}
+			p.sendEach(ctx, s, pm, []*Batch{b})
 		}
-		// After a failure nothing more is sent: a later batch reaching
-		// the sender would leave a gap before it (the failed batch is
-		// delivered again after a restart, and this one after it).
+		return
+	}
+	groups := make(chan *group)
+	go p.collect(s, groups)
+	for g := range groups {
 		if ctx.Err() != nil || p.isFailed() {
 			continue
 		}
 		if gs == nil {
-			one := [1]*Batch{b}
-			if _, err := p.retry(ctx, s.name, one[:], func(ctx context.Context) (*Batch, error) { return b, s.s.Send(ctx, b) }); err != nil {
-				p.fail(err)
-				continue
-			}
-			p.acked(s, b)
-			pm.group.Update(1)
+			p.sendEach(ctx, s, pm, g.batches)
 			continue
 		}
-		g := p.collect(s, b)
-		if len(g) == 0 {
-			continue // the input ended inside a transaction
-		}
-		_, err := p.retry(ctx, s.name, g, func(ctx context.Context) (*Batch, error) { return nil, gs.SendGroup(ctx, g) })
+		_, err := p.retry(ctx, s.name, g.batches, func(ctx context.Context) (*Batch, error) { return nil, gs.SendGroup(ctx, g.batches) })
 		if errors.Is(err, errors.ErrUnsupported) && s.whole {
 			err = fmt.Errorf("plugin %s keeps its own position but takes no groups: %w", s.name, err)
 		}
@@ -327,36 +317,29 @@ func (p *pipeline) sendStage(ctx context.Context, s *senderStage) {
 			// everything after it go one batch at a time.
 			p.log.Debug("sender takes no groups; sending batch by batch", "plugin", s.name)
 			gs = nil
-			queued := slices.Clone(g[1:])
-			if s.next != nil {
-				queued = append(queued, s.next)
-			}
-			s.next = nil
-			p.sendEach(ctx, s, pm, g[0], queued)
+			p.sendEach(ctx, s, pm, g.batches)
 			continue
 		}
 		if err != nil {
 			p.fail(err)
 			continue
 		}
-		if len(s.superseded) > 0 {
-			g = append(g, s.superseded...)
-			slices.SortFunc(g, func(a, b *Batch) int { return cmp.Compare(a.Seq, b.Seq) })
-			clear(s.superseded)
-			s.superseded = s.superseded[:0]
+		acks := g.batches
+		if len(g.superseded) > 0 {
+			acks = append(slices.Clone(g.batches), g.superseded...)
+			slices.SortFunc(acks, func(a, b *Batch) int { return cmp.Compare(a.Seq, b.Seq) })
 		}
-		for _, b := range g {
+		for _, b := range acks {
 			p.acked(s, b)
 		}
-		pm.group.Update(float64(len(g)))
-		clear(g)
+		pm.group.Update(float64(len(g.batches)))
 	}
 }
 
-// sendEach sends first and then queued one by one, as sendStage does for
-// a sender that takes no groups.
-func (p *pipeline) sendEach(ctx context.Context, s *senderStage, pm *pluginMetrics, first *Batch, queued []*Batch) {
-	for _, b := range append([]*Batch{first}, queued...) {
+// sendEach sends bs one by one, as sendStage does for a sender that takes
+// no groups.
+func (p *pipeline) sendEach(ctx context.Context, s *senderStage, pm *pluginMetrics, bs []*Batch) {
+	for _, b := range bs {
 		if ctx.Err() != nil || p.isFailed() {
 			return
 		}
@@ -370,79 +353,77 @@ func (p *pipeline) sendEach(ctx context.Context, s *senderStage, pm *pluginMetri
 	}
 }
 
-// collect makes the group starting with first: the batches already queued
-// for s, and with max_batch_delay those arriving within it, while the
-// group stays within group_rows and group_bytes. A batch that does not fit
-// is kept in s.next for the next group. The group is valid until the next
-// call.
+// group is what collect hands a sender in one call: its batches, and for
+// a sender taking whole transactions the batches of transactions the
+// reader restarted meanwhile, acknowledged with it.
+type group struct {
+	batches, superseded []*Batch
+}
+
+// collect makes s's groups and hands them to out, closing it once s.ch is
+// closed and drained. While the sender's call runs it goes on taking
+// batches from s.ch into the next group, as long as the group stays
+// within group_rows and group_bytes: a sender slower than its input (a
+// sync, a round trip) gets as many transactions a call as the bounds
+// allow, not only the queue_batches that fit the queue. A batch that does
+// not fit waits for the group after. A group is handed over as soon as
+// the sender asks, or with max_batch_delay not before the delay has run
+// from its first batch (or it is full); what is queued is always taken
+// first. A group is valid until the sender asks for the next one.
 //
-// For a sender taking whole transactions (s.whole) the group ends only at
-// a commit: while a transaction is open, collect waits for its next batch
-// whatever the limits; a batch opening a transaction while one is open
-// means the reader restarted it, and the open one's batches move to
-// s.superseded. If the input ends inside a transaction, the group stops
-// before it (possibly empty): the rest never comes in this run.
-func (p *pipeline) collect(s *senderStage, first *Batch) []*Batch {
-	g := append(s.group[:0], first)
-	rows, size := len(first.Changes), first.size()
-	openFrom := -1 // index in g of the open transaction's first batch
-	if s.whole && first.Tx != nil && first.Commit == nil {
-		openFrom = 0
-	}
+// For a sender taking whole transactions (s.whole) a group ends only at
+// a commit: while a transaction is open, it is not handed over whatever
+// the bounds; a batch opening a transaction while one is open means the
+// reader restarted it, and the open one's batches move to superseded. If
+// the input ends inside a transaction, the last group stops before it
+// (and is not handed over if that leaves it empty): the rest never comes
+// in this run.
+func (p *pipeline) collect(s *senderStage, out chan<- *group) {
+	defer close(out)
+	var bufs [2]group
+	g := &bufs[0]
+	in := s.ch
+	var next *Batch // taken from in, not fitting g
+	rows, size := 0, 0
+	openFrom := -1 // index in g.batches of the open transaction's first batch
+	ready := false // g may be handed over
+	var timer *time.Timer
 	var deadline <-chan time.Time
-	if p.cfg.MaxBatchDelay > 0 {
-		t := time.NewTimer(p.cfg.MaxBatchDelay)
-		defer t.Stop()
-		deadline = t.C
-	}
-	for {
-		var b *Batch
-		var ok bool
-		if openFrom >= 0 {
-			b, ok = <-s.ch
-		} else {
-			select {
-			case b, ok = <-s.ch:
-			default:
-				if deadline == nil {
-					s.group = g
-					return g
-				}
-				select {
-				case b, ok = <-s.ch:
-				case <-deadline:
-					s.group = g
-					return g
-				}
-			}
+	defer func() {
+		if timer != nil {
+			timer.Stop()
 		}
-		if !ok {
-			// Closed: the stage's loop sees it again and ends.
-			if openFrom >= 0 {
-				clear(g[openFrom:])
-				g = g[:openFrom]
-			}
-			s.group = g
-			return g
-		}
+	}()
+	// add puts b into g, or into next when g is full.
+	add := func(b *Batch) {
 		if openFrom >= 0 && b.Begin {
-			s.superseded = append(s.superseded, g[openFrom:]...)
-			clear(g[openFrom:])
-			g = g[:openFrom]
+			g.superseded = append(g.superseded, g.batches[openFrom:]...)
+			clear(g.batches[openFrom:])
+			g.batches = g.batches[:openFrom]
 			openFrom = -1
 			rows, size = 0, 0
-			for _, b := range g {
+			for _, b := range g.batches {
 				rows += len(b.Changes)
 				size += b.size()
 			}
 		}
 		n, sz := len(b.Changes), b.size()
-		if openFrom < 0 && len(g) > 0 && (rows+n > p.cfg.GroupRows || size+sz > p.cfg.GroupBytes) {
-			s.next = b
-			s.group = g
-			return g
+		if openFrom < 0 && len(g.batches) > 0 && (rows+n > p.cfg.GroupRows || size+sz > p.cfg.GroupBytes) {
+			next = b
+			return
 		}
-		g = append(g, b)
+		if len(g.batches) == 0 {
+			ready = p.cfg.MaxBatchDelay <= 0
+			if !ready {
+				if timer == nil {
+					timer = time.NewTimer(p.cfg.MaxBatchDelay)
+				} else {
+					timer.Reset(p.cfg.MaxBatchDelay)
+				}
+				deadline = timer.C
+			}
+		}
+		g.batches = append(g.batches, b)
 		rows += n
 		size += sz
 		if s.whole && b.Tx != nil {
@@ -450,8 +431,82 @@ func (p *pipeline) collect(s *senderStage, first *Batch) []*Batch {
 			case b.Commit != nil:
 				openFrom = -1
 			case openFrom < 0:
-				openFrom = len(g) - 1
+				openFrom = len(g.batches) - 1
 			}
+		}
+	}
+	// closed ends the input: an open transaction is dropped from g.
+	closed := func() {
+		in = nil
+		ready = true
+		if openFrom >= 0 {
+			clear(g.batches[openFrom:])
+			g.batches = g.batches[:openFrom]
+			openFrom = -1
+		}
+	}
+	for {
+		if len(g.batches) == 0 {
+			if next != nil {
+				b := next
+				next = nil
+				add(b)
+			} else if in == nil {
+				return
+			} else if b, ok := <-in; ok {
+				s.taken.Add(1)
+				add(b)
+			} else {
+				closed()
+				continue
+			}
+		}
+		// What is queued goes first.
+	drain:
+		for in != nil && next == nil {
+			select {
+			case b, ok := <-in:
+				if !ok {
+					closed()
+					break drain
+				}
+				s.taken.Add(1)
+				add(b)
+			default:
+				break drain
+			}
+		}
+		if len(g.batches) == 0 {
+			continue
+		}
+		var send chan<- *group
+		if openFrom < 0 && (ready || next != nil) {
+			send = out
+		}
+		var recv <-chan *Batch
+		if next == nil {
+			recv = in
+		}
+		select {
+		case send <- g:
+			if g == &bufs[0] {
+				g = &bufs[1]
+			} else {
+				g = &bufs[0]
+			}
+			clear(g.batches)
+			clear(g.superseded)
+			g.batches, g.superseded = g.batches[:0], g.superseded[:0]
+			rows, size, ready, deadline = 0, 0, false, nil
+		case b, ok := <-recv:
+			if ok {
+				s.taken.Add(1)
+				add(b)
+			} else {
+				closed()
+			}
+		case <-deadline:
+			ready, deadline = true, nil
 		}
 	}
 }
