@@ -58,7 +58,9 @@ type GroupSender interface {
 
 // Handler filters or reshapes batches before they reach the senders.
 //
-// Handle is called from a single goroutine, in batch order. It returns the
+// Handle is called from a single goroutine, in batch order; a task's
+// handlers run concurrently, each on the batch the one before it passed
+// on, so a handler keeps no state another one reads. It returns the
 // batch to pass on, which may be b itself; it must keep b's Tx, Begin and
 // Commit, and may drop, change or add changes. An error is retried with
 // backoff.
@@ -237,34 +239,53 @@ func (p *pipeline) run(ctx context.Context) error {
 	return err
 }
 
+// handlerQueue is the depth of the queue between two handlers: enough
+// for each to take its next batch while the other works, without a
+// queue_batches of batches more in memory per handler.
+const handlerQueue = 2
+
 func (p *pipeline) handleStage(ctx context.Context) {
 	defer func() {
 		for _, s := range p.senders {
 			close(s.ch)
 		}
 	}()
-	for b := range p.in {
-		if ctx.Err() != nil {
+	// Every handler but the last runs on a goroutine of its own, so that a
+	// chain of handlers is a pipeline: the next batch goes through the
+	// first while the last works on this one. The last one runs here,
+	// before the batch is handed to the senders.
+	in := p.in
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	last := len(p.handlers) - 1
+	for i := range last {
+		src, out := in, make(chan *Batch, handlerQueue)
+		wg.Go(func() {
+			defer close(out)
+			for b := range src {
+				if ctx.Err() != nil || p.isFailed() {
+					continue // drain so that the stage before never blocks
+				}
+				if b = p.handle(ctx, p.handlers[i], b); b != nil {
+					out <- b
+				}
+			}
+		})
+		in = out
+	}
+	for b := range in {
+		if ctx.Err() != nil || p.isFailed() {
 			continue // drain so the reader never blocks on a dead pipeline
 		}
-		schemas, read, incr := b.schemas, b.read, b.incremental // handlers may return another batch
-		for _, h := range p.handlers {
-			one := [1]*Batch{b}
-			out, err := p.retry(ctx, h.name, one[:], func(ctx context.Context) (*Batch, error) { return h.h.Handle(ctx, b) })
-			if err != nil {
-				p.fail(err)
-				break
+		if last >= 0 {
+			if b = p.handle(ctx, p.handlers[last], b); b == nil {
+				continue
 			}
-			b = out
 		}
-		if p.isFailed() || ctx.Err() != nil {
-			continue
-		}
-		b.read = read
 		b.acks.Store(int32(len(p.senders)))
 		if b.Commit != nil {
 			p.mu.Lock()
-			p.commits = append(p.commits, pendingCommit{seq: b.Seq, pos: *b.Commit, schemas: schemas, incremental: incr})
+			p.commits = append(p.commits, pendingCommit{seq: b.Seq, pos: *b.Commit, schemas: b.schemas, incremental: b.incremental})
 			p.mu.Unlock()
 		}
 		for _, s := range p.senders {
@@ -274,6 +295,24 @@ func (p *pipeline) handleStage(ctx context.Context) {
 			}
 		}
 	}
+}
+
+// handle runs h on b and returns the batch to pass on, carrying what the
+// pipeline keeps with b; nil once the task has failed.
+func (p *pipeline) handle(ctx context.Context, h namedHandler, b *Batch) *Batch {
+	one := [1]*Batch{b}
+	out, err := p.retry(ctx, h.name, one[:], func(ctx context.Context) (*Batch, error) { return h.h.Handle(ctx, b) })
+	if err != nil {
+		p.fail(err)
+		return nil
+	}
+	if p.isFailed() || ctx.Err() != nil {
+		return nil
+	}
+	if out != b {
+		out.heartbeat, out.schemas, out.read, out.incremental = b.heartbeat, b.schemas, b.read, b.incremental
+	}
+	return out
 }
 
 func (p *pipeline) sendStage(ctx context.Context, s *senderStage) {
