@@ -87,6 +87,28 @@ func BenchmarkPlugins(b *testing.B) {
 			sendLoop(b, s, batch)
 		})
 	}
+	// A group of 40 transactions of 100 rows, as group commit hands a
+	// sender that is behind.
+	b.Run("jsonl/group", func(b *testing.B) {
+		s, err := h.NewSender(ctx, "bench", plugin("jsonl", "builtin:jsonl",
+			map[string]any{"path": "group.jsonl", "fsync": false, "max_bytes": 64 << 20}, map[string]any{"files": []any{"."}}))
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer s.Close()
+		g := make([]*engine.Batch, 40)
+		for i := range g {
+			g[i] = benchBatch(100)
+			g[i].Seq = uint64(i + 1)
+		}
+		b.ReportAllocs()
+		for b.Loop() {
+			if err := s.SendGroup(ctx, g); err != nil {
+				b.Fatal(err)
+			}
+		}
+		reportRows(b, 40*100)
+	})
 	b.Run("http", func(b *testing.B) {
 		srv := newRecorder(b, false, func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(http.StatusNoContent) })
 		srv.mu.Lock()

@@ -34,6 +34,7 @@ type caps struct {
 	files   map[int32]*appendFile
 	nextFD  int32
 	syncs   int // file_sync calls that succeeded
+	writes  int // file_write calls that succeeded
 	// call counts the calls into the instance (instance.call), so that
 	// a file knows which call its truncation floor belongs to.
 	call uint64
@@ -514,6 +515,7 @@ func (c *caps) fileWrite(_ context.Context, m api.Module, stack []uint64) {
 		ret32(stack, c.fail(wire.ErrnoIO, "write %s: %v", f.show, err))
 		return
 	}
+	c.writes++
 	ret32(stack, 0)
 }
 

@@ -48,3 +48,7 @@ func (hd *Handler) RawReply(ctx context.Context, b *engine.Batch) ([]byte, error
 // FileSyncs returns how many times the sender's running instance synced a
 // file.
 func FileSyncs(s *Sender) int { return s.p.in.caps.syncs }
+
+// FileWrites returns how many times the sender's running instance wrote
+// to a file.
+func FileWrites(s *Sender) int { return s.p.in.caps.writes }

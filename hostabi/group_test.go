@@ -45,8 +45,13 @@ func TestJSONLGroup(t *testing.T) {
 			}
 			rest := bs
 			for _, n := range split {
+				writes := hostabi.FileWrites(s)
 				if err := s.SendGroup(context.Background(), rest[:n]); err != nil {
 					t.Fatalf("SendGroup of batches %d..%d: %v", rest[0].Seq, rest[n-1].Seq, err)
+				}
+				// A call's lines go to the file in one write.
+				if got := hostabi.FileWrites(s) - writes; got > 1 {
+					t.Errorf("SendGroup of batches %d..%d wrote %d times, want once", rest[0].Seq, rest[n-1].Seq, got)
 				}
 				rest = rest[n:]
 			}

@@ -17,8 +17,10 @@
 // envelope (see README's "The JSON envelope"). A tombstone is the line
 // null, right after the delete whose puma.key it clears.
 //
-// It syncs once per call: a group of several transactions (group commit)
-// costs one fsync, made before any of their commits is acknowledged.
+// It writes and syncs once per call: the lines of a group of several
+// transactions (group commit) go to the file in one write (one per
+// writeChunk bytes) and cost one fsync, made before any of their commits
+// is acknowledged.
 //
 // A line torn by a crash is cut off when the file is opened: it was never
 // acknowledged and will be delivered again.
@@ -54,7 +56,14 @@ type sender struct {
 	// before that write: a failed call cuts the file back to it, so that
 	// its retry leaves neither a torn line nor a second copy.
 	start int64
+	// pending holds the call's lines not yet written: they go to the
+	// file in flush, or once they reach writeChunk, so that a group costs
+	// a write per chunk rather than one per batch.
+	pending []byte
 }
+
+// writeChunk is how many bytes of lines a call gathers before writing them.
+const writeChunk = 1 << 20
 
 var s = sender{start: -1}
 
@@ -92,11 +101,11 @@ func (s *sender) send(b *sdk.Batch) error {
 	if s.start < 0 {
 		s.start = s.f.Size()
 	}
-	if len(data) > 0 {
-		if err := s.f.Write(data); err != nil {
+	s.pending = append(s.pending, data...)
+	if len(s.pending) >= writeChunk {
+		if err := s.write(); err != nil {
 			return s.undo(err)
 		}
-		s.unsynced = true
 	}
 	// A batch inside a transaction is acknowledged before it is durable:
 	// the checkpoint only moves to a commit, and the sync (in flush) of
@@ -105,7 +114,10 @@ func (s *sender) send(b *sdk.Batch) error {
 	if _, closes := b.Commit(); closes || !b.HasTx() {
 		s.closes = true
 	}
-	if s.cfg.MaxBytes > 0 && s.f.Size() >= s.cfg.MaxBytes {
+	if s.cfg.MaxBytes > 0 && s.f.Size()+int64(len(s.pending)) >= s.cfg.MaxBytes {
+		if err := s.write(); err != nil {
+			return s.undo(err)
+		}
 		// What the file holds is made durable before it is renamed; a
 		// failed rotation is retried with the next batch, which then
 		// appends to the old file.
@@ -125,9 +137,23 @@ func (s *sender) send(b *sdk.Batch) error {
 	return nil
 }
 
-// flush ends a call whose batches were all written: it syncs once when
-// one of them closed a transaction.
+// write passes the pending lines to the file.
+func (s *sender) write() error {
+	if len(s.pending) == 0 {
+		return nil
+	}
+	err := s.f.Write(s.pending)
+	s.pending = s.pending[:0]
+	s.unsynced = true
+	return err
+}
+
+// flush ends a call whose batches were all accepted: it writes their
+// lines, and syncs once when one of them closed a transaction.
 func (s *sender) flush() error {
+	if err := s.write(); err != nil {
+		return s.undo(err)
+	}
 	if s.sync && s.unsynced && s.closes {
 		if err := s.f.Sync(); err != nil {
 			return s.undo(err)
@@ -142,7 +168,7 @@ func (s *sender) flush() error {
 // line and no second copy of its batches.
 func (s *sender) undo(cause error) error {
 	start := s.start
-	s.start, s.closes = -1, false
+	s.start, s.closes, s.pending = -1, false, s.pending[:0]
 	if start < 0 {
 		return cause
 	}
