@@ -63,7 +63,7 @@ type sender struct {
 }
 
 // writeChunk is how many bytes of lines a call gathers before writing them.
-const writeChunk = 1 << 20
+const writeChunk = 256 << 10
 
 var s = sender{start: -1}
 
