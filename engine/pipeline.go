@@ -165,7 +165,14 @@ func newPipeline(log *slog.Logger, cfg TaskConfig, store checkpoint.Store, base 
 		metrics:  m,
 	}
 	for _, s := range senders {
-		s.ch = make(chan *Batch, cfg.QueueBatches)
+		// A sender whose groups collect while its call runs holds its
+		// queue in the group collecting: two batches in front of it
+		// are enough, as between handlers.
+		depth := cfg.QueueBatches
+		if p.collects(s) {
+			depth = shortQueue
+		}
+		s.ch = make(chan *Batch, depth)
 	}
 	if cfg.OnError == OnErrorDeadLetter {
 		p.dead = &deadLetter{path: cfg.DeadLetterPath, env: Envelopes{Name: cfg.Name}}
@@ -239,10 +246,11 @@ func (p *pipeline) run(ctx context.Context) error {
 	return err
 }
 
-// handlerQueue is the depth of the queue between two handlers: enough
-// for each to take its next batch while the other works, without a
-// queue_batches of batches more in memory per handler.
-const handlerQueue = 2
+// shortQueue is the depth of the queue between two handlers, and in
+// front of a sender collecting groups: enough for each side to take its
+// next batch while the other works, without a queue_batches of batches
+// more in memory.
+const shortQueue = 2
 
 func (p *pipeline) handleStage(ctx context.Context) {
 	defer func() {
@@ -259,7 +267,7 @@ func (p *pipeline) handleStage(ctx context.Context) {
 	defer wg.Wait()
 	last := len(p.handlers) - 1
 	for i := range last {
-		src, out := in, make(chan *Batch, handlerQueue)
+		src, out := in, make(chan *Batch, shortQueue)
 		wg.Go(func() {
 			defer close(out)
 			for b := range src {
@@ -315,15 +323,24 @@ func (p *pipeline) handle(ctx context.Context, h namedHandler, b *Batch) *Batch 
 	return out
 }
 
+// collects reports whether s's batches go through collect: s takes
+// groups, and group_rows is above 0 or s keeps its own position (and is
+// handed whole transactions).
+func (p *pipeline) collects(s *senderStage) bool {
+	if _, ok := s.s.(GroupSender); !ok {
+		return false
+	}
+	ps, ok := s.s.(PositionedSender)
+	return p.cfg.GroupRows > 0 || ok && ps.Positioned()
+}
+
 func (p *pipeline) sendStage(ctx context.Context, s *senderStage) {
 	pm := p.metrics.sender(s.name)
-	gs, _ := s.s.(GroupSender)
 	if ps, ok := s.s.(PositionedSender); ok && ps.Positioned() {
 		s.whole = true
-	} else if p.cfg.GroupRows == 0 {
-		gs = nil
 	}
-	if gs == nil {
+	gs, _ := s.s.(GroupSender)
+	if !p.collects(s) {
 		for b := range s.ch {
 			s.taken.Add(1)
 			// After a failure nothing more is sent: a later batch
