@@ -106,7 +106,9 @@ type TaskConfig struct {
 	// default 256.
 	BatchRows int
 	// QueueBatches is the depth of the bounded queue between stages;
-	// default 16.
+	// default 16. Between two handlers, and in front of a sender whose
+	// groups collect while its call runs (its queue is the group
+	// collecting), the queue holds two batches.
 	QueueBatches int
 	// GroupRows and GroupBytes bound a group: the consecutive batches a
 	// sender that takes groups (GroupSender) gets in one call. A batch
