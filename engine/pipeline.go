@@ -350,7 +350,8 @@ func (p *pipeline) sendStage(ctx context.Context, s *senderStage) {
 			if ctx.Err() != nil || p.isFailed() {
 				continue
 			}
-			p.sendEach(ctx, s, pm, []*Batch{b})
+			one := [1]*Batch{b}
+			p.sendEach(ctx, s, pm, one[:])
 		}
 		return
 	}
@@ -501,20 +502,27 @@ func (p *pipeline) collect(s *senderStage, out chan<- *group) {
 			openFrom = -1
 		}
 	}
+	// got takes what a receive from in gave.
+	got := func(b *Batch, ok bool) {
+		if !ok {
+			closed()
+			return
+		}
+		s.taken.Add(1)
+		add(b)
+	}
 	for {
 		if len(g.batches) == 0 {
-			if next != nil {
+			switch {
+			case next != nil:
 				b := next
 				next = nil
 				add(b)
-			} else if in == nil {
+			case in == nil:
 				return
-			} else if b, ok := <-in; ok {
-				s.taken.Add(1)
-				add(b)
-			} else {
-				closed()
-				continue
+			default:
+				b, ok := <-in
+				got(b, ok)
 			}
 		}
 		// What is queued goes first.
@@ -522,12 +530,7 @@ func (p *pipeline) collect(s *senderStage, out chan<- *group) {
 		for in != nil && next == nil {
 			select {
 			case b, ok := <-in:
-				if !ok {
-					closed()
-					break drain
-				}
-				s.taken.Add(1)
-				add(b)
+				got(b, ok)
 			default:
 				break drain
 			}
@@ -555,12 +558,7 @@ func (p *pipeline) collect(s *senderStage, out chan<- *group) {
 			g.batches, g.superseded = g.batches[:0], g.superseded[:0]
 			rows, size, ready, deadline = 0, 0, false, nil
 		case b, ok := <-recv:
-			if ok {
-				s.taken.Add(1)
-				add(b)
-			} else {
-				closed()
-			}
+			got(b, ok)
 		case <-deadline:
 			ready, deadline = true, nil
 		}

@@ -76,26 +76,24 @@ func BenchmarkPlugins(b *testing.B) {
 	b.Run("filter/id", handler("filter", "builtin:filter", map[string]any{"where": "id >= 0"}))
 	b.Run("mask", handler("mask", "builtin:mask", map[string]any{"salt_secret": "salt", "hash": []any{"shop.customers.email"}},
 		map[string]any{"secrets": []any{"salt"}}))
+	jsonl := func(b *testing.B, path string, fsync bool) *hostabi.Sender {
+		s, err := h.NewSender(ctx, "bench", plugin("jsonl", "builtin:jsonl",
+			map[string]any{"path": path, "fsync": fsync, "max_bytes": 64 << 20}, map[string]any{"files": []any{"."}}))
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.Cleanup(func() { s.Close() })
+		return s
+	}
 	for _, fsync := range []bool{false, true} {
 		b.Run(fmt.Sprintf("jsonl/fsync=%v", fsync), func(b *testing.B) {
-			s, err := h.NewSender(ctx, "bench", plugin("jsonl", "builtin:jsonl",
-				map[string]any{"path": "out.jsonl", "fsync": fsync, "max_bytes": 64 << 20}, map[string]any{"files": []any{"."}}))
-			if err != nil {
-				b.Fatal(err)
-			}
-			defer s.Close()
-			sendLoop(b, s, batch)
+			sendLoop(b, jsonl(b, "out.jsonl", fsync), batch)
 		})
 	}
 	// A group of 40 transactions of 100 rows, as group commit hands a
 	// sender that is behind.
 	b.Run("jsonl/group", func(b *testing.B) {
-		s, err := h.NewSender(ctx, "bench", plugin("jsonl", "builtin:jsonl",
-			map[string]any{"path": "group.jsonl", "fsync": false, "max_bytes": 64 << 20}, map[string]any{"files": []any{"."}}))
-		if err != nil {
-			b.Fatal(err)
-		}
-		defer s.Close()
+		s := jsonl(b, "group.jsonl", false)
 		g := make([]*engine.Batch, 40)
 		for i := range g {
 			g[i] = benchBatch(100)
