@@ -280,7 +280,7 @@ func floorSyncerConfig(env *Env) (replication.BinlogSyncerConfig, error) {
 		DisableRetrySync:        true,
 		VerifyChecksum:          true,
 		Logger:                  slog.New(slog.DiscardHandler),
-		EventCacheCount:         512,
+		EventCacheCount:         engine.EventCacheCount,
 		Dialer:                  (&net.Dialer{Timeout: 10 * time.Second}).DialContext,
 	}, nil
 }

@@ -915,7 +915,7 @@ func TestSyncerPacketsNotReused(t *testing.T) {
 		ServerID: 1<<31 | uint32(time.Now().UnixNano()&0xffff), Flavor: mysql.MariaDBFlavor,
 		Host: "127.0.0.1", Port: uint16(srv.Port()), User: srv.User(), Password: srv.Password(),
 		UseDecimal: true, TimestampStringLocation: time.UTC, VerifyChecksum: true,
-		EventCacheCount: eventCacheCount, Logger: slog.New(slog.DiscardHandler),
+		EventCacheCount: EventCacheCount, Logger: slog.New(slog.DiscardHandler),
 		RowsEventDecodeFunc: func(e *replication.RowsEvent, data []byte) error {
 			mu.Lock()
 			events = append(events, seen{data: data, clone: bytes.Clone(data)})
