@@ -291,10 +291,10 @@ func syncerConfig(task TaskConfig, src Source, info *serverInfo, serverID uint32
 // binlog_row_event_max_size (8 KiB by default) each unless a single row is
 // larger, and Puma decodes their rows on go-mysql's goroutine, so each
 // buffered event holds its decoded rows too: 64 events of narrow rows are
-// ~3 600 rows ahead of the reader, several batches, while 512 held ~29 000
-// and cost 12–40 MiB of peak RSS with no gain in throughput (RATIONALE.md,
-// "go-mysql buffers 64 events"). Exported so that the benchmark's floor
-// decodes with the same setting.
+// ~3 600 rows ahead of the reader, while 512 held ~29 000 and cost 8–44
+// MiB of peak RSS with no gain in throughput (RATIONALE.md, "go-mysql
+// buffers 64 events"). Exported so that the benchmark's floor decodes with
+// the same setting.
 const EventCacheCount = 64
 
 var errNoSource = errors.New("no source")
