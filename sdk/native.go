@@ -16,7 +16,7 @@ import (
 // NativeInit starts a fresh instance with an Init message and returns the
 // reply (empty for ok).
 func NativeInit(msg []byte) []byte {
-	state = plugin{tables: make(map[uint32]*Table)}
+	state = plugin{fn: state.fn, tables: make(map[uint32]*Table)}
 	return state.init(msg)
 }
 
@@ -31,6 +31,36 @@ func NativeSend(msg []byte) []byte { return state.send(msg) }
 // NativeSendGroup passes a Group message to the registered sender and
 // returns the reply, valid until the next call.
 func NativeSendGroup(msg []byte) []byte { return state.sendGroup(msg) }
+
+// Instance runs a handler compiled into the host's own process instead of
+// into a Wasm module: Puma runs its built-in handlers that use no
+// capability this way. It speaks the ABI's messages as the plugin's
+// module would, but keeps its own state and functions, so several run in
+// one process at once; each must be called by one goroutine at a time.
+//
+// What the SDK's package functions know of "the instance" (Role, Task,
+// Name, ReportApplied, the capabilities) is the module's, not an
+// Instance's: only a handler that uses none of them can run as one. A
+// panic other than a malformed change's reaches the caller, which
+// discards the Instance as it would a trapped module instance.
+type Instance struct{ p plugin }
+
+// NewInstance returns an Instance of the plugin whose functions are fn
+// (their state must be fn's own, not package variables another Instance
+// shares).
+func NewInstance(fn Plugin) *Instance {
+	return &Instance{p: plugin{fn: fn, tables: make(map[uint32]*Table)}}
+}
+
+// Init passes an Init message and returns the reply (empty for ok).
+func (in *Instance) Init(msg []byte) []byte { return in.p.init(msg) }
+
+// Handle passes a Batch message to the handler and returns the reply,
+// valid until the next call.
+func (in *Instance) Handle(msg []byte) []byte { return in.p.handle(msg) }
+
+// Close runs the plugin's Close function, if any, and returns the reply.
+func (in *Instance) Close() []byte { return in.p.close() }
 
 // groupBatch: outside Wasm nothing renders envelopes in a host.
 func groupBatch(int) {}

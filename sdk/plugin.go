@@ -12,6 +12,9 @@ import (
 // alloc/send). It is not safe for concurrent use; the host never calls an
 // instance concurrently.
 type plugin struct {
+	// fn is the plugin's functions: what the module registered, or an
+	// Instance's own.
+	fn      Plugin
 	role    wire.Role
 	task    string
 	name    string
@@ -94,16 +97,16 @@ func (p *plugin) init(msg []byte) (reply []byte) {
 	}
 	p.role, p.task, p.name = m.Role, string(m.Task), string(m.Plugin)
 	switch {
-	case p.role == wire.RoleHandler && handlerFunc == nil:
+	case p.role == wire.RoleHandler && p.fn.Handler == nil:
 		return p.fail(wire.StatusFatal, "configured as a handler, but the module registers no handler (call sdk.Handler in init)")
-	case p.role == wire.RoleSender && senderFunc == nil:
+	case p.role == wire.RoleSender && p.fn.Sender == nil:
 		return p.fail(wire.StatusFatal, "configured as a sender, but the module registers no sender (call sdk.Sender in init)")
 	case p.role != wire.RoleHandler && p.role != wire.RoleSender:
 		return p.fail(wire.StatusFatal, "sdk: unknown role "+p.role.String())
 	}
-	if initFunc != nil {
+	if p.fn.Init != nil {
 		p.initing = true
-		err := initFunc(m.Config)
+		err := p.fn.Init(m.Config)
 		p.initing = false
 		if err != nil {
 			return p.fail(wire.StatusFatal, err.Error())
@@ -133,7 +136,7 @@ func (p *plugin) readBatch(msg []byte, handler bool) error {
 	p.batch.p, p.batch.hdr, p.batch.rows, p.batch.group = p, hdr, p.batch.rows[:0], 0
 	p.batch.lastID, p.batch.last = 0, nil
 	recs := &p.batch.hdr.Records
-	whole := !handler || prepareFunc != nil
+	whole := !handler || p.fn.Prepare != nil
 	n := 0
 	var lastID uint32
 	var last *Table
@@ -190,7 +193,7 @@ func (p *plugin) readBatch(msg []byte, handler bool) error {
 		return Fatal(errors.New("sdk: malformed batch " + err.Error()))
 	}
 	if handler && whole {
-		if err := prepareFunc(&p.batch); err != nil {
+		if err := p.fn.Prepare(&p.batch); err != nil {
 			return err
 		}
 		for i := range p.batch.rows {
@@ -265,7 +268,7 @@ func (p *plugin) handleRow(r *Row, t *Table) {
 		}
 		r.out = out
 	}
-	v := handlerFunc(r)
+	v := p.fn.Handler(r)
 	if v.v == wire.VerdictKeep && !r.emitting && !r.dirty && !r.hasRoute && r.out == t {
 		return // kept as it came: nothing to say
 	}
@@ -283,10 +286,10 @@ func (p *plugin) send(msg []byte) (reply []byte) {
 	}
 	err := p.readBatch(msg, false)
 	if err == nil {
-		err = senderFunc(&p.batch)
+		err = p.fn.Sender(&p.batch)
 	}
-	if err == nil && flushFunc != nil {
-		err = flushFunc()
+	if err == nil && p.fn.Flush != nil {
+		err = p.fn.Flush()
 	}
 	if err != nil {
 		return p.errorReply(err)
@@ -322,14 +325,14 @@ func (p *plugin) sendGroup(msg []byte) (reply []byte) {
 		p.batch.group = i
 		if failed == nil {
 			groupBatch(i)
-			failed = senderFunc(&p.batch)
+			failed = p.fn.Sender(&p.batch)
 		}
 	}
 	if err := g.Err(); err != nil {
 		return p.fail(wire.StatusFatal, "sdk: malformed group "+err.Error())
 	}
-	if failed == nil && flushFunc != nil {
-		failed = flushFunc()
+	if failed == nil && p.fn.Flush != nil {
+		failed = p.fn.Flush()
 	}
 	if failed != nil {
 		return p.errorReply(failed)
@@ -343,8 +346,8 @@ func (p *plugin) close() (reply []byte) {
 			reply = p.recovered(v)
 		}
 	}()
-	if closeFunc != nil {
-		if err := closeFunc(); err != nil {
+	if p.fn.Close != nil {
+		if err := p.fn.Close(); err != nil {
 			return p.errorReply(err)
 		}
 	}

@@ -101,21 +101,10 @@ func (o Op) String() string { return wire.Op(o).String() }
 // Valid reports whether o is one of the ops.
 func (o Op) Valid() bool { return wire.Op(o).Valid() }
 
-// Registered functions. Each is set at most once, from init.
-var (
-	initFunc    func(config []byte) error
-	handlerFunc func(r *Row) Verdict
-	prepareFunc func(b *Batch) error
-	schemaFunc  func(in *Table, out *Schema)
-	senderFunc  func(b *Batch) error
-	flushFunc   func() error
-	closeFunc   func() error
-)
-
 // Init registers f to receive the plugin's config table (from puma.toml)
 // as JSON object text when an instance starts ("{}" when there is none).
 // An error refuses the plugin: the task does not start. See DecodeConfig.
-func Init(f func(config []byte) error) { initFunc = f }
+func Init(f func(config []byte) error) { state.fn.Init = f }
 
 // Handler registers the function called for each change of each batch. It
 // returns the change's verdict: Keep, Drop or Fail; values Set on the row
@@ -123,7 +112,7 @@ func Init(f func(config []byte) error) { initFunc = f }
 // image and nothing else changed), and rows Emitted replace it with
 // several. f must not retain
 // r or anything read from it.
-func Handler(f func(r *Row) Verdict) { handlerFunc = f }
+func Handler(f func(r *Row) Verdict) { state.fn.Handler = f }
 
 // Prepare registers a function a handler runs on each batch whole, before
 // the Handler sees its rows one by one: b.Len and b.Row read the batch as
@@ -132,7 +121,7 @@ func Handler(f func(r *Row) Verdict) { handlerFunc = f }
 // mask has the MACs of all the batch's values computed at once
 // (secrets.MACs). An error fails the batch, as a sender's does; f must
 // not retain b or anything read from it beyond the batch.
-func Prepare(f func(b *Batch) error) { prepareFunc = f }
+func Prepare(f func(b *Batch) error) { state.fn.Prepare = f }
 
 // OutputSchema registers the function deciding a handler's output schema:
 // it is called once for each version of each input table with out a copy
@@ -140,7 +129,7 @@ func Prepare(f func(b *Batch) error) { prepareFunc = f }
 // columns). Rows of in are then passed on in out's shape: columns kept or
 // renamed carry their input values, added columns are absent until Set.
 // When f leaves out unchanged, rows keep in's shape.
-func OutputSchema(f func(in *Table, out *Schema)) { schemaFunc = f }
+func OutputSchema(f func(in *Table, out *Schema)) { state.fn.OutputSchema = f }
 
 // Sender registers the function delivering each batch. It must return nil
 // only once the whole batch is durable at its destination; any error means
@@ -152,7 +141,7 @@ func OutputSchema(f func(in *Table, out *Schema)) { schemaFunc = f }
 // batches, of several transactions, in one call (a group); Sender is then
 // called for each in order, and Flush (if registered) once after them:
 // a sender syncing there (as builtin:jsonl does) syncs once per group.
-func Sender(f func(b *Batch) error) { senderFunc = f }
+func Sender(f func(b *Batch) error) { state.fn.Sender = f }
 
 // Flush registers f to run after the Sender accepted every batch of a
 // call, before the call returns: once per batch sent alone, once per
@@ -163,10 +152,10 @@ func Sender(f func(b *Batch) error) { senderFunc = f }
 // durable, provided f returns nil only once every batch of the call is;
 // an error from f fails the whole call, and the host sends all of its
 // batches again.
-func Flush(f func() error) { flushFunc = f }
+func Flush(f func() error) { state.fn.Flush = f }
 
 // Close registers f to run when the instance is shut down gracefully.
-func Close(f func() error) { closeFunc = f }
+func Close(f func() error) { state.fn.Close = f }
 
 // Plugin is all of a plugin's functions, for Register.
 type Plugin struct {
@@ -185,9 +174,7 @@ type Plugin struct {
 // init, and its Init then registers the plugin its config selects (and
 // calls that plugin's Init itself): from then on the instance is that
 // plugin.
-func Register(p Plugin) {
-	initFunc, handlerFunc, prepareFunc, schemaFunc, senderFunc, flushFunc, closeFunc = p.Init, p.Handler, p.Prepare, p.OutputSchema, p.Sender, p.Flush, p.Close
-}
+func Register(p Plugin) { state.fn = p }
 
 // Role returns how the task runs this instance, "handler" or "sender";
 // known from Init on.

@@ -36,7 +36,7 @@ func testBatch(t testing.TB, announce bool) (msg []byte) {
 
 func initHandler(t testing.TB, f func(r *Row) Verdict) {
 	t.Helper()
-	handlerFunc, schemaFunc = f, nil
+	state.fn.Handler, state.fn.OutputSchema = f, nil
 	var e wire.Encoder
 	e.StartInit(wire.Version, wire.RoleHandler, "t", "p", []byte("{}"))
 	if rep := NativeInit(e.Message()); len(rep) != 0 {
@@ -91,7 +91,7 @@ func BenchmarkHandleKeep(b *testing.B) {
 func FuzzBatch(f *testing.F) {
 	f.Add(testBatch(f, true))
 	f.Fuzz(func(t *testing.T, msg []byte) {
-		p := &plugin{tables: make(map[uint32]*Table), inited: true, role: wire.RoleSender}
+		p := &plugin{fn: state.fn, tables: make(map[uint32]*Table), inited: true, role: wire.RoleSender}
 		p.readBatch(msg, false)
 		defer func() {
 			// A sender's change is decoded when read: a malformed one
@@ -253,13 +253,13 @@ func FuzzGroup(f *testing.F) {
 	f.Add(g[:len(g)/2])
 	f.Add(wire.AppendGroup(nil, 0))
 	f.Fuzz(func(t *testing.T, msg []byte) {
-		senderFunc, flushFunc = func(b *Batch) error {
+		state.fn.Sender, state.fn.Flush = func(b *Batch) error {
 			for i := range b.Len() {
 				b.Row(i).After().At(0).Int()
 			}
 			return nil
 		}, nil
-		p := &plugin{tables: make(map[uint32]*Table), inited: true, role: wire.RoleSender}
+		p := &plugin{fn: state.fn, tables: make(map[uint32]*Table), inited: true, role: wire.RoleSender}
 		if rep := p.sendGroup(msg); len(rep) > 0 {
 			if _, err := wire.ParseReply(rep); err != nil {
 				t.Fatalf("reply does not parse: %v", err)

@@ -299,7 +299,7 @@ func (p *plugin) outputOf(in *Table) *Table {
 		return in.out
 	}
 	in.resolved, in.out = true, in
-	if schemaFunc == nil {
+	if p.fn.OutputSchema == nil {
 		return in
 	}
 	s := &Schema{in: in, db: in.DB, name: in.Name}
@@ -308,7 +308,7 @@ func (p *plugin) outputOf(in *Table) *Table {
 	for i := range s.from {
 		s.from[i] = i
 	}
-	schemaFunc(in, s)
+	p.fn.OutputSchema(in, s)
 	if !s.changed {
 		return in
 	}

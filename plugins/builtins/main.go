@@ -17,6 +17,7 @@ import (
 	"strings"
 
 	"github.com/pumacdc/puma/plugins/amqp"
+	"github.com/pumacdc/puma/plugins/catalog"
 	"github.com/pumacdc/puma/plugins/filter"
 	"github.com/pumacdc/puma/plugins/http"
 	"github.com/pumacdc/puma/plugins/jsonl"
@@ -81,7 +82,7 @@ func selectPlugin(raw []byte) error {
 		kind = "sender"
 	}
 	if role != kind {
-		return fmt.Errorf("builtin:%s is a %s; it cannot be configured as a %s", sel.Builtin, kind, role)
+		return catalog.RoleError(sel.Builtin, kind, role)
 	}
 	sdk.Register(p)
 	if p.Init == nil {

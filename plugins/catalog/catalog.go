@@ -5,6 +5,8 @@
 // tests that build it themselves.
 package catalog
 
+import "fmt"
+
 // Names lists the built-in plugins, sorted.
 var Names = []string{"amqp", "filter", "http", "jsonl", "kafka", "mask", "nats", "redis", "rename", "route", "sqlapply", "stdout"}
 
@@ -27,6 +29,12 @@ var uses = map[string][]string{
 // handler).
 func Sender(name string) bool {
 	return name == "amqp" || name == "http" || name == "jsonl" || name == "kafka" || name == "nats" || name == "redis" || name == "sqlapply" || name == "stdout"
+}
+
+// RoleError is the error of configuring the built-in plugin name, a
+// "handler" or "sender" (kind), as the other (role).
+func RoleError(name, kind, role string) error {
+	return fmt.Errorf("builtin:%s is a %s; it cannot be configured as a %s", name, kind, role)
 }
 
 // Uses returns the capabilities the built-in plugin name uses.

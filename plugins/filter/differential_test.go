@@ -196,11 +196,14 @@ type differ struct {
 
 func newDiffer(t *testing.T) *differ {
 	d := &differ{}
-	sdk.Handler(func(r *sdk.Row) sdk.Verdict {
+	p := Plugin()
+	handle := p.Handler
+	p.Handler = func(r *sdk.Row) sdk.Verdict {
 		d.want = append(d.want, d.ref.keep(r))
-		return f.handle(r)
-	})
-	t.Cleanup(func() { sdk.Handler(f.handle) })
+		return handle(r)
+	}
+	sdk.Register(p)
+	t.Cleanup(func() { sdk.Register(Plugin()) })
 	return d
 }
 

@@ -80,10 +80,10 @@ type tableState struct {
 // noTable stands for the last table before the first row.
 var noTable = new(sdk.Table)
 
-var f filter
-
-// Plugin returns the plugin's functions, for sdk.Register.
+// Plugin returns the functions of a new instance of the plugin, for
+// sdk.Register or sdk.NewInstance: each call's have their own state.
 func Plugin() sdk.Plugin {
+	f := new(filter)
 	return sdk.Plugin{Init: f.init, Handler: f.handle}
 }
 

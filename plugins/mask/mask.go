@@ -104,10 +104,10 @@ type masker struct {
 // hexMAC is the length of an HMAC-SHA256 in hex digits.
 const hexMAC = 64
 
-var m masker
-
-// Plugin returns the plugin's functions, for sdk.Register.
+// Plugin returns the functions of a new instance of the plugin, for
+// sdk.Register or sdk.NewInstance: each call's have their own state.
 func Plugin() sdk.Plugin {
+	m := new(masker)
 	return sdk.Plugin{Init: m.init, Prepare: m.prepare, Handler: m.handle}
 }
 

@@ -44,10 +44,10 @@ type renamer struct {
 	errs map[*sdk.Table]string
 }
 
-var rn renamer
-
-// Plugin returns the plugin's functions, for sdk.Register.
+// Plugin returns the functions of a new instance of the plugin, for
+// sdk.Register or sdk.NewInstance: each call's have their own state.
 func Plugin() sdk.Plugin {
+	rn := new(renamer)
 	return sdk.Plugin{Init: rn.init, OutputSchema: rn.schema, Handler: rn.handle}
 }
 

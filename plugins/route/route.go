@@ -114,10 +114,10 @@ type router struct {
 	buf    []byte
 }
 
-var rt router
-
-// Plugin returns the plugin's functions, for sdk.Register.
+// Plugin returns the functions of a new instance of the plugin, for
+// sdk.Register or sdk.NewInstance: each call's have their own state.
 func Plugin() sdk.Plugin {
+	rt := new(router)
 	return sdk.Plugin{Init: rt.init, Handler: rt.handle}
 }
 
