@@ -52,6 +52,42 @@ type Builtin struct {
 	// imports.
 	Select string
 	Uses   []string
+	// Native, when set, runs the built-in compiled into the binary, in
+	// the host's process, instead of in an instance of Wasm: it returns
+	// a fresh instance of the plugin for role, reaching its capabilities
+	// through host, or an error saying why the plugin cannot take it.
+	// See Native.
+	Native func(role wire.Role, host NativeHost) (Native, error)
+}
+
+// Native is a plugin compiled into the binary (an sdk.Instance): it takes
+// the ABI's messages and gives its replies as the plugin's Wasm module
+// would, without the copies into and out of a linear memory or the cost
+// of running Go compiled to Wasm. It reaches the capabilities NativeHost
+// has, under the same grants. Only the project's own handlers run so: a call cannot be interrupted (the plugin's
+// timeout is not enforced) and its memory is the process's (max_memory
+// does not bound it), which is sound for code shipped and tested with the
+// binary and for nothing else. A panic is a fault, as a trap is: the
+// instance is discarded and the batch retried on a fresh one.
+type Native interface {
+	// Init takes an Init message and returns the reply (empty for ok).
+	Init(msg []byte) []byte
+	// Handle takes a Batch message and returns the reply, valid until
+	// the next call.
+	Handle(msg []byte) []byte
+	// Close runs the plugin's close and returns the reply.
+	Close() []byte
+}
+
+// NativeHost is the capabilities of a Native instance: the host
+// functions of ABI.md on the host's own memory, under the plugin's grants
+// (an ungranted secret is refused as secret_hmac_batch refuses it).
+type NativeHost interface {
+	// HMACBatch is secret_hmac_batch: the MACs of data's values (a
+	// little-endian u32 length and the bytes each) keyed with the secret
+	// named secret, written back to back into out, which has room for
+	// exactly them (see sdk/secrets.MACs.Host).
+	HMACBatch(alg uint32, secret string, data, out []byte) error
 }
 
 // Options configure a Host.
@@ -384,6 +420,10 @@ type Spec struct {
 	// imports those of all of them).
 	Select string
 	Uses   []string
+	// Native, when set, runs the plugin in the host's process (see
+	// Builtin.Native) rather than in an instance of Module, which then
+	// only describes it.
+	Native func(role wire.Role, host NativeHost) (Native, error)
 }
 
 // specFor resolves a configured plugin: its module (built-in or file),
@@ -406,7 +446,7 @@ func (h *Host) specFor(ctx context.Context, task string, p engine.PluginConfig, 
 			return fail(ErrLoad, "no built-in plugin %q", name)
 		}
 		wasm, base = b.Wasm, b.Grants
-		s.Select, s.Uses = b.Select, b.Uses
+		s.Select, s.Uses, s.Native = b.Select, b.Uses, b.Native
 	} else {
 		var err error
 		if wasm, err = os.ReadFile(p.Plugin); err != nil {

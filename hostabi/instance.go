@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"runtime/debug"
 	"slices"
 	"strings"
 	"time"
@@ -30,6 +31,9 @@ type instance struct {
 	rt  *sharedRuntime
 	mod api.Module
 	mem api.Memory
+	// native is the plugin compiled into the binary, when it runs so (mod
+	// and mem are then nil).
+	native Native
 
 	fnAlloc, fnEntry, fnClose api.Function
 	// fnGroup is a sender's puma_send_group, nil when the module has
@@ -88,9 +92,53 @@ func (p *plugin) start(ctx context.Context) (*instance, error) {
 		in.close()
 		return nil, err
 	}
+	version, initCfg := s.Module.version, s.Config
+	if s.Native != nil {
+		nat, err := s.Native(s.Role, nativeHost{in.caps})
+		if err != nil {
+			return fail(p.loadErr("init failed: %v", err))
+		}
+		in.native, version = nat, wire.Version
+	} else {
+		if err := in.instantiate(ctx, pages); err != nil {
+			return fail(err)
+		}
+		if s.Select != "" {
+			sel, err := json.Marshal(s.Select)
+			if err != nil {
+				return fail(p.loadErr("select %q: %v", s.Select, err))
+			}
+			initCfg = slices.Concat([]byte(`{"builtin":`), sel, []byte(`,"config":`), s.Config, []byte(`}`))
+		}
+	}
+	in.enc.StartInit(version, s.Role, s.Task, s.Name, initCfg)
+	if s.Role == wire.RoleSender {
+		in.caps.applied = &p.applied
+	}
+	in.caps.initing = true
+	rep, err := in.roundTrip(ctx, wire.ExportInit, in.enc.Message())
+	in.caps.initing = false
+	if err != nil {
+		return fail(p.fault(in, wire.ExportInit, err))
+	}
+	r, err := wire.ParseReply(rep)
+	if err != nil {
+		return fail(p.malformed("reply", err))
+	}
+	if r.Status != wire.StatusOK {
+		return fail(p.loadErr("init failed: %s", r.Message))
+	}
+	p.log.Debug("plugin instance started", "took", time.Since(t0), "native", in.native != nil)
+	return in, nil
+}
+
+// instantiate makes the module instance and runs its _initialize.
+func (in *instance) instantiate(ctx context.Context, pages uint32) error {
+	p := in.p
+	h, s := p.h, &p.spec
 	sr, err := h.acquireRuntime(ctx, runtimeKey{s.Module, pages})
 	if err != nil {
-		return fail(p.loadErr("%v", err))
+		return p.loadErr("%v", err)
 	}
 	in.rt = sr
 	cfg := wazero.NewModuleConfig().
@@ -103,12 +151,12 @@ func (p *plugin) start(ctx context.Context) (*instance, error) {
 		WithRandSource(rand.Reader)
 	mod, err := sr.rt.InstantiateModule(withLinearMemory(in.ictx, in), sr.cm, cfg)
 	if err != nil {
-		return fail(p.loadErr("instantiate: %v", err))
+		return p.loadErr("instantiate: %v", err)
 	}
 	in.mod, in.mem = mod, mod.Memory()
 	if s.Module.interrupt == byInstrumentation {
 		if err := in.wd.globals(mod); err != nil {
-			return fail(p.loadErr("%v", err))
+			return p.loadErr("%v", err)
 		}
 	}
 	in.fnAlloc = mod.ExportedFunction(wire.ExportAlloc)
@@ -123,39 +171,11 @@ func (p *plugin) start(ctx context.Context) (*instance, error) {
 	}
 	if init := mod.ExportedFunction(wire.ExportInitialize); init != nil {
 		if err := in.call(ctx, init); err != nil {
-			return fail(p.fault(in, "_initialize", err))
+			return p.fault(in, "_initialize", err)
 		}
 	}
-	initCfg := s.Config
-	if s.Select != "" {
-		sel, err := json.Marshal(s.Select)
-		if err != nil {
-			return fail(p.loadErr("select %q: %v", s.Select, err))
-		}
-		initCfg = slices.Concat([]byte(`{"builtin":`), sel, []byte(`,"config":`), s.Config, []byte(`}`))
-	}
-	in.enc.StartInit(s.Module.version, s.Role, s.Task, s.Name, initCfg)
-	if s.Role == wire.RoleSender {
-		in.caps.applied = &p.applied
-	}
-	in.caps.initing = true
-	rep, err := in.roundTrip(ctx, in.fnInit(), in.enc.Message())
-	in.caps.initing = false
-	if err != nil {
-		return fail(p.fault(in, wire.ExportInit, err))
-	}
-	r, err := wire.ParseReply(rep)
-	if err != nil {
-		return fail(p.malformed("reply", err))
-	}
-	if r.Status != wire.StatusOK {
-		return fail(p.loadErr("init failed: %s", r.Message))
-	}
-	p.log.Debug("plugin instance started", "took", time.Since(t0))
-	return in, nil
+	return nil
 }
-
-func (in *instance) fnInit() api.Function { return in.mod.ExportedFunction(wire.ExportInit) }
 
 // call calls fn with in.stack as its parameters and results, under the
 // plugin's timeout and ctx. After an error the instance must be
@@ -175,12 +195,27 @@ func (in *instance) call(ctx context.Context, fn api.Function) error {
 	return err
 }
 
-// roundTrip writes msg into the guest's arena, calls fn(ptr, len) and
-// returns a view of the reply, valid until the next call into the guest.
-func (in *instance) roundTrip(ctx context.Context, fn api.Function, msg []byte) ([]byte, error) {
+// roundTrip passes msg to the instance's export (wire.ExportInit,
+// ExportHandle, ExportSend or ExportSendGroup) and returns a view of the
+// reply, valid until the next call into the instance: for a module, it
+// writes msg into the guest's arena, calls the export with (ptr, len) and
+// reads the reply out of its memory.
+func (in *instance) roundTrip(ctx context.Context, export string, msg []byte) ([]byte, error) {
 	n := uint32(len(msg))
 	if len(msg) > wire.MaxMessage {
 		return nil, fmt.Errorf("message of %d bytes exceeds the ABI limit of %d", len(msg), wire.MaxMessage)
+	}
+	if in.native != nil {
+		return in.nativeCall(ctx, export, msg)
+	}
+	var fn api.Function
+	switch export {
+	case wire.ExportInit:
+		fn = in.mod.ExportedFunction(wire.ExportInit)
+	case wire.ExportSendGroup:
+		fn = in.fnGroup
+	default:
+		fn = in.fnEntry
 	}
 	if n > in.arenaCap {
 		want := max(n, 64<<10)
@@ -209,6 +244,71 @@ func (in *instance) roundTrip(ctx context.Context, fn api.Function, msg []byte) 
 	return rep, nil
 }
 
+// nativeCall passes msg to the export of a native instance. A panic is
+// returned as a *nativePanic: the instance's state is then unknown, and
+// the caller discards it as it would a trapped one.
+func (in *instance) nativeCall(ctx context.Context, export string, msg []byte) (rep []byte, err error) {
+	in.caps.call++
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	defer func() {
+		if v := recover(); v != nil {
+			rep, err = nil, &nativePanic{value: v, stack: debug.Stack()}
+		}
+	}()
+	switch export {
+	case wire.ExportInit:
+		rep = in.native.Init(msg)
+	case wire.ExportHandle:
+		rep = in.native.Handle(msg)
+	case wire.ExportClose:
+		rep = in.native.Close()
+	default:
+		return nil, &wire.Error{Msg: "a native plugin has no " + export}
+	}
+	if len(rep) > wire.MaxMessage {
+		return nil, &wire.Error{Msg: fmt.Sprintf("reply of %d bytes exceeds the ABI limit of %d", len(rep), wire.MaxMessage)}
+	}
+	return rep, nil
+}
+
+// nativeHost is a native instance's NativeHost: its caps, called with
+// slices of the host's memory instead of guest pointers.
+type nativeHost struct{ c *caps }
+
+func (h nativeHost) HMACBatch(alg uint32, secret string, data, out []byte) error {
+	rc := h.c.macBatch(alg, []byte(secret), data, func(n int, need uint32) ([]byte, int64) {
+		if int(need) != len(out) {
+			return nil, h.c.fail(wire.ErrnoInvalid, "%s: %d MACs take %d bytes, the buffer %d", wire.ImportSecretHMACBatch, n, need, len(out))
+		}
+		return out, 0
+	})
+	if rc < 0 {
+		return &capError{Errno: wire.Errno(rc), Msg: h.c.lastErr}
+	}
+	return nil
+}
+
+// capError is a capability's refusal of a native instance's call: its
+// errno and the message a module would read with last_error.
+type capError struct {
+	Errno wire.Errno
+	Msg   string
+}
+
+func (e *capError) Error() string { return e.Msg }
+
+func (e *capError) Unwrap() error { return e.Errno }
+
+// nativePanic is the panic of a native instance, with its stack.
+type nativePanic struct {
+	value any
+	stack []byte
+}
+
+func (e *nativePanic) Error() string { return fmt.Sprintf("panic: %v", e.value) }
+
 // close tears the instance down: files it opened are closed by the host.
 func (in *instance) close() {
 	in.wd.close()
@@ -236,12 +336,18 @@ func (p *plugin) fault(in *instance, what string, err error) error {
 	if errors.As(err, &we) {
 		return p.malformed("reply", err)
 	}
+	e := &Error{Plugin: p.spec.Name, Module: p.moduleName(), Err: err}
+	var np *nativePanic
+	if errors.As(err, &np) {
+		p.log.Error("plugin panicked", "in", what, "panic", fmt.Sprint(np.value), "stack", string(np.stack))
+		e.Fault, e.Msg, e.Err = ErrTrap, fmt.Sprintf("panic in %s: %v (instance discarded; the stack is in the log)", what, np.value), nil
+		return e
+	}
 	tail, crash := in.stderr.takeTail(), in.stderr.takeCrash()
 	stderr := ""
 	if len(tail) > 0 {
 		stderr = " (stderr: " + strings.Join(tail, " | ") + ")"
 	}
-	e := &Error{Plugin: p.spec.Name, Module: p.moduleName(), Err: err}
 	var exit *sys.ExitError
 	crashed, crashMsg, crashAt := goCrash(crash)
 	oom := strings.Contains(stderr, "out of memory") || crashed == "fatal error" && strings.HasPrefix(crashMsg, "out of memory")

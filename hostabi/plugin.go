@@ -174,7 +174,7 @@ func (p *plugin) exchange(ctx context.Context, b *engine.Batch) (*instance, []by
 	}
 	msg := in.encodeBatch(b)
 	in.caps.batch = b
-	rep, err := in.roundTrip(ctx, in.fnEntry, msg)
+	rep, err := in.roundTrip(ctx, p.entryName(), msg)
 	in.caps.batch = nil
 	if err != nil {
 		err = p.fault(in, in.p.entryName(), err)
@@ -197,16 +197,24 @@ func (p *plugin) close() error {
 		return nil
 	}
 	var err error
-	if p.in.fnClose != nil {
-		ctx := context.Background()
-		if cerr := p.in.call(ctx, p.in.fnClose); cerr != nil {
-			err = p.fault(p.in, wire.ExportClose, cerr)
-		} else if ptr, n := wire.UnpackReply(p.in.stack[0]); n > 0 {
-			if rep, ok := p.in.mem.Read(ptr, n); ok {
-				if r, perr := wire.ParseReply(rep); perr == nil && r.Status != wire.StatusOK {
-					err = p.pluginErr(r.Status, "close: "+string(r.Message))
-				}
+	var rep []byte
+	var cerr error
+	ctx := context.Background()
+	switch in := p.in; {
+	case in.native != nil:
+		rep, cerr = in.nativeCall(ctx, wire.ExportClose, nil)
+	case in.fnClose != nil:
+		if cerr = in.call(ctx, in.fnClose); cerr == nil {
+			if ptr, n := wire.UnpackReply(in.stack[0]); n > 0 {
+				rep, _ = in.mem.Read(ptr, n)
 			}
+		}
+	}
+	if cerr != nil {
+		err = p.fault(p.in, wire.ExportClose, cerr)
+	} else if len(rep) > 0 {
+		if r, perr := wire.ParseReply(rep); perr == nil && r.Status != wire.StatusOK {
+			err = p.pluginErr(r.Status, "close: "+string(r.Message))
 		}
 	}
 	p.discard()
@@ -376,7 +384,7 @@ func (sd *Sender) SendGroup(ctx context.Context, g []*engine.Batch) (err error) 
 	}
 	msg := in.encodeGroup(send)
 	in.caps.group, in.caps.batch = send, send[0]
-	rep, err := in.roundTrip(ctx, in.fnGroup, msg)
+	rep, err := in.roundTrip(ctx, wire.ExportSendGroup, msg)
 	in.caps.group, in.caps.batch = nil, nil
 	if err != nil {
 		err = p.fault(in, wire.ExportSendGroup, err)

@@ -24,7 +24,11 @@ func (c *caps) secretHMAC(_ context.Context, m api.Module, stack []uint64) {
 }
 
 func (c *caps) doSecretHMAC(m api.Module, alg, namePtr, nameLen, dataPtr, dataLen, outPtr, outCap uint32) int64 {
-	mac, rc := c.keyedMAC(m, wire.ImportSecretHMAC, alg, namePtr, nameLen)
+	nb, ok := m.Memory().Read(namePtr, nameLen)
+	if !ok {
+		return c.fail(wire.ErrnoInvalid, "secret_hmac: name out of bounds")
+	}
+	mac, rc := c.keyedMAC(wire.ImportSecretHMAC, alg, nb)
 	if mac == nil {
 		return rc
 	}
@@ -53,14 +57,36 @@ func (c *caps) secretHMACBatch(_ context.Context, m api.Module, stack []uint64) 
 
 func (c *caps) doSecretHMACBatch(m api.Module, alg, namePtr, nameLen, dataPtr, dataLen, outPtr, outCap uint32) int64 {
 	const fn = wire.ImportSecretHMACBatch
-	hexOut := alg&wire.HMACHex != 0
-	mac, rc := c.keyedMAC(m, fn, alg&^wire.HMACHex, namePtr, nameLen)
-	if mac == nil {
-		return rc
+	nb, ok := m.Memory().Read(namePtr, nameLen)
+	if !ok {
+		return c.fail(wire.ErrnoInvalid, "%s: name out of bounds", fn)
 	}
 	data, ok := m.Memory().Read(dataPtr, dataLen)
 	if !ok {
 		return c.fail(wire.ErrnoInvalid, "%s: data out of bounds", fn)
+	}
+	return c.macBatch(alg, nb, data, func(n int, need uint32) ([]byte, int64) {
+		if need > outCap {
+			return nil, c.fail(wire.ErrnoInvalid, "%s: %d MACs take %d bytes, the buffer %d", fn, n, need, outCap)
+		}
+		// The MACs go straight into guest memory: no copy, no allocation.
+		out, ok := m.Memory().Read(outPtr, need)
+		if !ok {
+			return nil, c.fail(wire.ErrnoInvalid, "%s: output out of bounds", fn)
+		}
+		return out, 0
+	})
+}
+
+// macBatch is secret_hmac_batch on the host's own memory: the MACs of
+// data's values keyed with the secret name, written to the buffer out
+// returns for the n MACs' need bytes (or out's errno).
+func (c *caps) macBatch(alg uint32, name, data []byte, out func(n int, need uint32) ([]byte, int64)) int64 {
+	const fn = wire.ImportSecretHMACBatch
+	hexOut := alg&wire.HMACHex != 0
+	mac, rc := c.keyedMAC(fn, alg&^wire.HMACHex, name)
+	if mac == nil {
+		return rc
 	}
 	// Count the values first: the output must hold every MAC before the
 	// host writes any.
@@ -83,22 +109,18 @@ func (c *caps) doSecretHMACBatch(m api.Module, alg, namePtr, nameLen, dataPtr, d
 	if need > math.MaxInt32 {
 		return c.fail(wire.ErrnoInvalid, "%s: %d MACs take %d bytes, more than one call returns (2^31-1)", fn, n, need)
 	}
-	if need > uint64(outCap) {
-		return c.fail(wire.ErrnoInvalid, "%s: %d MACs take %d bytes, the buffer %d", fn, n, need, outCap)
-	}
-	// The MACs go straight into guest memory: no copy, no allocation.
-	out, ok := m.Memory().Read(outPtr, uint32(need))
-	if !ok {
-		return c.fail(wire.ErrnoInvalid, "%s: output out of bounds", fn)
+	dst, rc := out(n, uint32(need))
+	if dst == nil && need > 0 {
+		return rc
 	}
 	for at, o := 0, 0; at < len(data); o += size {
 		l := int(binary.LittleEndian.Uint32(data[at:]))
 		sum := mac.sum(data[at+4 : at+4+l])
 		at += 4 + l
 		if hexOut {
-			hex.Encode(out[o:o+size], sum)
+			hex.Encode(dst[o:o+size], sum)
 		} else {
-			copy(out[o:o+size], sum)
+			copy(dst[o:o+size], sum)
 		}
 	}
 	return int64(need)
@@ -107,7 +129,7 @@ func (c *caps) doSecretHMACBatch(m api.Module, alg, namePtr, nameLen, dataPtr, d
 // keyedMAC returns the MAC of algorithm alg keyed with the secret named
 // at namePtr, or nil and the errno of a call of fn that names an unknown
 // algorithm or a secret the plugin may not use.
-func (c *caps) keyedMAC(m api.Module, fn string, alg, namePtr, nameLen uint32) (*keyedMAC, int64) {
+func (c *caps) keyedMAC(fn string, alg uint32, nb []byte) (*keyedMAC, int64) {
 	var h func() hash.Hash
 	switch alg {
 	case wire.HMACSHA256:
@@ -116,10 +138,6 @@ func (c *caps) keyedMAC(m api.Module, fn string, alg, namePtr, nameLen uint32) (
 		h = sha512.New
 	default:
 		return nil, c.fail(wire.ErrnoInvalid, "%s: unknown algorithm %d (1 HMAC-SHA256, 2 HMAC-SHA512)", fn, alg)
-	}
-	nb, ok := m.Memory().Read(namePtr, nameLen)
-	if !ok {
-		return nil, c.fail(wire.ErrnoInvalid, "%s: name out of bounds", fn)
 	}
 	// A keyed MAC is kept per secret, made once its grant was checked,
 	// and reset per call: keying costs two hash blocks and allocations,

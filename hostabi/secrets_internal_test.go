@@ -7,6 +7,7 @@ import (
 	"crypto/sha512"
 	"encoding/binary"
 	"encoding/hex"
+	"errors"
 	"hash"
 	"strings"
 	"testing"
@@ -169,4 +170,39 @@ func BenchmarkMaskHMAC(b *testing.B) {
 			m.Sum(nil)
 		}
 	})
+}
+
+// The MACs of a native instance (NativeHost.HMACBatch) are those of
+// secret_hmac_batch, under the same grant check and errors.
+func TestNativeHMACBatch(t *testing.T) {
+	c := &caps{grants: Grants{Secrets: []string{"salt"}}, secrets: map[string]engine.Secret{"salt": "pepper", "other": "x"}}
+	h := nativeHost{c}
+	var data []byte
+	for _, v := range []string{"ann@example.com", ""} {
+		data = binary.LittleEndian.AppendUint32(data, uint32(len(v)))
+		data = append(data, v...)
+	}
+	out := make([]byte, 2*64)
+	if err := h.HMACBatch(wire.HMACSHA256|wire.HMACHex, "salt", data, out); err != nil {
+		t.Fatal(err)
+	}
+	m := hmac.New(sha256.New, []byte("pepper"))
+	m.Write([]byte("ann@example.com"))
+	if got, want := string(out[:64]), hex.EncodeToString(m.Sum(nil)); got != want {
+		t.Errorf("MAC %s, want %s", got, want)
+	}
+	for _, tc := range []struct {
+		secret string
+		out    int
+		errno  wire.Errno
+		msg    string
+	}{
+		{"other", 128, wire.ErrnoDenied, `secret_hmac_batch: secret "other" is not granted`},
+		{"salt", 127, wire.ErrnoInvalid, "secret_hmac_batch: 2 MACs take 128 bytes, the buffer 127"},
+	} {
+		err := h.HMACBatch(wire.HMACSHA256|wire.HMACHex, tc.secret, data, make([]byte, tc.out))
+		if err == nil || !errors.Is(err, tc.errno) || !strings.HasPrefix(err.Error(), tc.msg) {
+			t.Errorf("%s into %d bytes: %v, want errno %v and %q", tc.secret, tc.out, err, tc.errno, tc.msg)
+		}
+	}
 }

@@ -19,7 +19,13 @@ import (
 	"unsafe"
 
 	"github.com/pumacdc/puma/hostabi"
+	"github.com/pumacdc/puma/hostabi/wire"
 	"github.com/pumacdc/puma/plugins/catalog"
+	"github.com/pumacdc/puma/plugins/filter"
+	"github.com/pumacdc/puma/plugins/mask"
+	"github.com/pumacdc/puma/plugins/rename"
+	"github.com/pumacdc/puma/plugins/route"
+	"github.com/pumacdc/puma/sdk"
 )
 
 // builtinsWasm is the module, in the binary's read-only data: as a string
@@ -61,6 +67,9 @@ func Builtin(name string, config map[string]any, dir string) (hostabi.Builtin, b
 		return hostabi.Builtin{}, false
 	}
 	b := hostabi.Builtin{Wasm: wasm, Select: name, Uses: catalog.Uses(name)}
+	if mk, ok := native[name]; ok {
+		b.Native = nativeHandler(name, mk)
+	}
 	switch name {
 	case "stdout":
 		b.Grants.Stdout = true
@@ -107,6 +116,27 @@ func Builtin(name string, config map[string]any, dir string) (hostabi.Builtin, b
 		}
 	}
 	return b, true
+}
+
+// native are the built-in handlers: Puma runs them compiled into the
+// binary (hostabi.Native), the same code as in the module, without the
+// cost of Go compiled to Wasm. mask reaches its secrets through the
+// host's NativeHost.
+var native = map[string]func(hostabi.NativeHost) sdk.Plugin{
+	"filter": func(hostabi.NativeHost) sdk.Plugin { return filter.Plugin() },
+	"mask":   func(h hostabi.NativeHost) sdk.Plugin { return mask.New(h.HMACBatch) },
+	"rename": func(hostabi.NativeHost) sdk.Plugin { return rename.Plugin() },
+	"route":  func(hostabi.NativeHost) sdk.Plugin { return route.Plugin() },
+}
+
+// nativeHandler makes native instances of the built-in handler name.
+func nativeHandler(name string, mk func(hostabi.NativeHost) sdk.Plugin) func(wire.Role, hostabi.NativeHost) (hostabi.Native, error) {
+	return func(role wire.Role, h hostabi.NativeHost) (hostabi.Native, error) {
+		if role != wire.RoleHandler {
+			return nil, catalog.RoleError(name, "handler", role.String())
+		}
+		return sdk.NewInstance(mk(h)), nil
+	}
 }
 
 func appendSecret(list []string, v any) []string {

@@ -95,6 +95,7 @@ type masker struct {
 	// their MACs as hex digits, in the order handle takes them, and next
 	// is the offset of the next one.
 	macs secrets.MACs
+	host func(alg uint32, secret string, data, out []byte) error // macs.Host
 	sums []byte
 	next int
 	// buf holds the current row's hashes of binary and JSON columns.
@@ -105,14 +106,19 @@ type masker struct {
 const hexMAC = 64
 
 // Plugin returns the functions of a new instance of the plugin, for
-// sdk.Register or sdk.NewInstance: each call's have their own state.
-func Plugin() sdk.Plugin {
-	m := new(masker)
+// sdk.Register: each call's have their own state.
+func Plugin() sdk.Plugin { return New(nil) }
+
+// New is Plugin for an instance run natively (sdk.NewInstance): macs
+// computes its MACs (secrets.MACs.Host), nil for the module's host.
+func New(macs func(alg uint32, secret string, data, out []byte) error) sdk.Plugin {
+	m := &masker{host: macs}
 	return sdk.Plugin{Init: m.init, Prepare: m.prepare, Handler: m.handle}
 }
 
 func (m *masker) init(raw []byte) error {
-	*m = masker{tables: make(map[*sdk.Table][]rule)}
+	*m = masker{host: m.host, tables: make(map[*sdk.Table][]rule)}
+	m.macs.Host = m.host
 	if err := sdk.DecodeConfig(raw, &m.cfg); err != nil {
 		return err
 	}

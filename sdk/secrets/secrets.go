@@ -12,8 +12,10 @@ package secrets
 
 import (
 	"encoding/binary"
+	"errors"
 
 	"github.com/pumacdc/puma/hostabi/wire"
+	"github.com/pumacdc/puma/sdk/internal/host"
 )
 
 // HMACSHA256 returns the HMAC-SHA256 of data keyed with the named secret.
@@ -40,6 +42,14 @@ func AppendHMACSHA512(dst []byte, secret string, data []byte) ([]byte, error) {
 // zero value is ready to use; reused, it allocates nothing once its
 // buffers have grown.
 type MACs struct {
+	// Host, when set, computes the MACs in place of the module's host:
+	// the host of a plugin it runs compiled into its own process (see
+	// sdk.Instance) sets it. It is secret_hmac_batch without the memory
+	// (hostabi/ABI.md): alg is 1 (HMAC-SHA256) or 2 (HMAC-SHA512), with
+	// 0x100 for hex digits; data holds each value as a little-endian u32
+	// length and its bytes; out has room for exactly their MACs.
+	Host func(alg uint32, secret string, data, out []byte) error
+
 	data []byte // a u32 length and the bytes per value, as the host reads them
 	n    int
 	out  []byte
@@ -81,6 +91,15 @@ func (m *MACs) sum(alg uint32, size int, secret string, hexDigits bool) ([]byte,
 		m.out = make([]byte, need)
 	}
 	out := m.out[:need]
+	if m.Host != nil {
+		if err := m.Host(alg, secret, m.data, out); err != nil {
+			// As the module's host call reports it.
+			e := &host.Error{Op: "secrets: hmac with " + secret, Errno: wire.ErrnoInvalid, Msg: err.Error()}
+			errors.As(err, &e.Errno)
+			return nil, e
+		}
+		return out, nil
+	}
 	if err := macBatch(alg, secret, m.data, out); err != nil {
 		return nil, err
 	}

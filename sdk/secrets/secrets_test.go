@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/hex"
 	"errors"
+	"strings"
 	"testing"
 
 	"github.com/pumacdc/puma/hostabi/wire"
@@ -64,5 +65,31 @@ func TestMACs(t *testing.T) {
 	}
 	if _, err := m.HMACSHA256("nope", true); !errors.Is(err, wire.ErrnoDenied) {
 		t.Errorf("ungranted secret: %v, want ErrnoDenied", err)
+	}
+}
+
+// A MACs whose Host is set (a plugin the host runs natively) asks it, not
+// the module's host, and reports its refusal as the host call would.
+func TestMACsHost(t *testing.T) {
+	var m secrets.MACs
+	var gotAlg uint32
+	m.Host = func(alg uint32, secret string, data, out []byte) error {
+		gotAlg = alg
+		if secret != "salt" {
+			return wire.ErrnoDenied
+		}
+		for i := range out {
+			out[i] = 'x'
+		}
+		return nil
+	}
+	m.Add([]byte("a"))
+	sums, err := m.HMACSHA256("salt", true)
+	if err != nil || string(sums) != string(bytes.Repeat([]byte("x"), 64)) || gotAlg != wire.HMACSHA256|wire.HMACHex {
+		t.Errorf("through Host: %q, %v, alg %#x", sums, err, gotAlg)
+	}
+	_, err = m.HMACSHA512("pepper", false)
+	if !errors.Is(err, wire.ErrnoDenied) || !strings.HasPrefix(err.Error(), "secrets: hmac with pepper: ") {
+		t.Errorf("a refusal: %v", err)
 	}
 }
