@@ -48,7 +48,7 @@ func (r *Report) batchTable(w io.Writer, wr WorkloadResult) {
 	}
 	fmt.Fprintf(w, "### %s\n\n%s. %s rows, %.1f MB of binary log (%.0f bytes a row), loaded in %.1f s. Median of %d run(s) per variant; %s.\n\n",
 		wr.Name, wr.Doc, thousands(float64(wr.Rows)), float64(wr.BinlogBytes)/1e6, float64(wr.BinlogBytes)/float64(max(wr.Rows, 1)), wr.LoadSeconds, runs, loadNote(wr))
-	fmt.Fprintln(w, "| variant | rows/s | (min–max) | × floor | MB/s | CPU s / M rows | CPU × floor | peak RSS | first row | others' CPU | Wasm share | allocs / row | bytes / row | GC share |")
+	fmt.Fprintln(w, "| variant | rows/s | (min–max) | × floor | MB/s | CPU s / M rows | CPU × floor | peak RSS | first row | others' CPU | plugin share | allocs / row | bytes / row | GC share |")
 	fmt.Fprintln(w, "|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|")
 	var floor, floorCPU []float64
 	for _, v := range wr.Variants {
@@ -89,7 +89,7 @@ func (r *Report) steadyTable(w io.Writer, wr WorkloadResult) {
 	}
 	fmt.Fprintf(w, "### %s\n\n%s. A writer inserts %d rows/s for %s (one autocommitted INSERT every 10 ms) while the variant reads: %s rows a run. Lag: from `NOW(6)` at insert to the moment the sender acknowledged the row's batch (the floor: when go-mysql handed over the decoded event). Median of %d run(s) per variant; %s.\n\n",
 		wr.Name, wr.Doc, wr.Rate, wr.Duration, thousands(float64(wr.Rows)), runs, loadNote(wr))
-	fmt.Fprintln(w, "| variant | rows/s | lag p50 | lag p99 | lag max | CPU s / M rows | CPU use | peak RSS | others' CPU | Wasm share | allocs / row | bytes / row | GC share |")
+	fmt.Fprintln(w, "| variant | rows/s | lag p50 | lag p99 | lag max | CPU s / M rows | CPU use | peak RSS | others' CPU | plugin share | allocs / row | bytes / row | GC share |")
 	fmt.Fprintln(w, "|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|")
 	for _, v := range wr.Variants {
 		fmt.Fprintf(w, "| %s | %s | %.2f ms | %.2f ms | %.2f ms | %.2f | %.1f%% | %s | %.2f | %s | %s |\n",

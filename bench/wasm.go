@@ -150,6 +150,9 @@ type wasmSpec struct {
 	modules []string
 	// task is TOML of more task keys, "" for the defaults.
 	task string
+	// allWasm runs every built-in in the embedded Wasm module, those
+	// cmd/puma runs natively too.
+	allWasm bool
 }
 
 // wasmVariant builds a task whose plugins run on a hostabi.Host set up as
@@ -182,7 +185,11 @@ func wasmVariant(w wasmSpec) func(env *Env) (*Setup, error) {
 			Secrets:   cfg.Secrets,
 			Targets:   cfg.Targets,
 			Builtin: func(name string, config map[string]any) (hostabi.Builtin, bool) {
-				return embedded.Builtin(name, config, cfg.Dir)
+				b, ok := embedded.Builtin(name, config, cfg.Dir)
+				if w.allWasm {
+					b.Native = nil
+				}
+				return b, ok
 			},
 		})
 		if err != nil {
@@ -257,4 +264,11 @@ func (t timedSender) SendGroup(ctx context.Context, g []*engine.Batch) error {
 	start := time.Now()
 	defer func() { t.busy.Add(int64(time.Since(start))) }()
 	return gs.SendGroup(ctx, g)
+}
+
+// allWasm is w with every built-in in the embedded Wasm module: the
+// measure of what running built-ins natively gains.
+func allWasm(w wasmSpec) wasmSpec {
+	w.allWasm = true
+	return w
 }

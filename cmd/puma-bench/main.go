@@ -35,7 +35,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("puma-bench", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	workloads := fs.String("workloads", "narrow,wide,bigtx,steady", "workloads to run, comma-separated: narrow, wide, bigtx, steady")
-	variants := fs.String("variants", "floor,decode,null,jsonl,jsonl-nofsync,filter-jsonl,filter-jsonl-fsync,filter-mask-jsonl-http,filter-postgres,filter-mariadb,snapshot", "variants to measure, comma-separated: "+variantNames())
+	variants := fs.String("variants", "floor,decode,null,jsonl,jsonl-nofsync,filter-jsonl,filter-jsonl-wasm,filter-jsonl-fsync,filter-mask-jsonl-http,filter-postgres,filter-mariadb,snapshot", "variants to measure, comma-separated: "+variantNames())
 	rows := fs.Int("rows", 0, "rows for narrow and bigtx (wide gets a fifth); 0 keeps 1M, 200k, 1M")
 	repeat := fs.Int("repeat", 3, "runs per variant of each batch workload; the report gives medians")
 	rate := fs.Int("steady-rate", 5000, "rows/s the steady writer inserts")
