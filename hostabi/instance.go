@@ -252,6 +252,13 @@ func (in *instance) nativeCall(ctx context.Context, export string, msg []byte) (
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
+	// The call cannot be interrupted; one running past the plugin's
+	// timeout is said in the log, so that a stuck built-in is seen.
+	t := in.p.spec.Timeout
+	late := time.AfterFunc(t, func() {
+		in.p.log.Warn("plugin call running past its timeout; a native built-in is not interrupted", "in", export, "timeout", t)
+	})
+	defer late.Stop()
 	defer func() {
 		if v := recover(); v != nil {
 			rep, err = nil, &nativePanic{value: v, stack: debug.Stack()}

@@ -1,9 +1,11 @@
 package embedded
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"math/rand/v2"
 	"strings"
 	"sync"
@@ -273,4 +275,53 @@ func TestNativePanic(t *testing.T) {
 	if err != nil || len(out.Changes) != 1 {
 		t.Fatalf("the next batch, on a fresh instance: %v", err)
 	}
+}
+
+// A native call running past the plugin's timeout is not interrupted,
+// but it is said in the log.
+func TestNativeTimeoutLogged(t *testing.T) {
+	var log bytes.Buffer
+	var mu sync.Mutex
+	h := hostabitest.NewHost(t, t.TempDir(), hostabi.Options{
+		Log: slog.New(slog.NewTextHandler(lockedWriter{&mu, &log}, nil)),
+		Builtin: func(name string, config map[string]any) (hostabi.Builtin, bool) {
+			b, ok := Builtin("filter", config, "")
+			b.Native = func(wire.Role, hostabi.NativeHost) (hostabi.Native, error) {
+				return sdk.NewInstance(sdk.Plugin{Handler: func(*sdk.Row) sdk.Verdict {
+					time.Sleep(300 * time.Millisecond)
+					return sdk.Keep()
+				}}), nil
+			}
+			return b, ok
+		}})
+	pc := handler("filter", nil)
+	pc.Timeout = 50 * time.Millisecond
+	hd, err := h.NewHandler(context.Background(), "shop", pc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer hd.Close()
+	tx := &engine.Tx{ID: "0-1-1", ServerID: 1}
+	b := &engine.Batch{Seq: 1, Tx: tx, Begin: true, Changes: []engine.Change{
+		{Op: engine.OpInsert, Table: orders, Tx: tx, Seq: 1, After: []any{int64(1), nil, "live", nil, "2026-12-01 00:00:00", nil}},
+	}}
+	if out, err := hd.Handle(context.Background(), b); err != nil || len(out.Changes) != 1 {
+		t.Fatalf("a slow native call: %v", err)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if !strings.Contains(log.String(), "plugin call running past its timeout") || !strings.Contains(log.String(), "in=puma_handle") {
+		t.Errorf("log:\n%s", log.String())
+	}
+}
+
+type lockedWriter struct {
+	mu *sync.Mutex
+	w  *bytes.Buffer
+}
+
+func (l lockedWriter) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(p)
 }
