@@ -33,16 +33,18 @@ func NativeSend(msg []byte) []byte { return state.send(msg) }
 func NativeSendGroup(msg []byte) []byte { return state.sendGroup(msg) }
 
 // Instance runs a handler compiled into the host's own process instead of
-// into a Wasm module: Puma runs its built-in handlers that use no
-// capability this way. It speaks the ABI's messages as the plugin's
-// module would, but keeps its own state and functions, so several run in
-// one process at once; each must be called by one goroutine at a time.
+// into a Wasm module: Puma runs its built-in handlers this way. It speaks
+// the ABI's messages as the plugin's module would, but keeps its own state
+// and functions, so several run in one process at once; each must be
+// called by one goroutine at a time.
 //
 // What the SDK's package functions know of "the instance" (Role, Task,
 // Name, ReportApplied, the capabilities) is the module's, not an
-// Instance's: only a handler that uses none of them can run as one. A
-// panic other than a malformed change's reaches the caller, which
-// discards the Instance as it would a trapped module instance.
+// Instance's: a handler running as one uses none of them, and is given
+// the capabilities it needs when it is made (as secrets.MACs.Host gives
+// builtin:mask its MACs). A panic other than a malformed change's reaches
+// the caller, which discards the Instance as it would a trapped module
+// instance.
 type Instance struct{ p plugin }
 
 // NewInstance returns an Instance of the plugin whose functions are fn

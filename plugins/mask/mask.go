@@ -95,7 +95,6 @@ type masker struct {
 	// their MACs as hex digits, in the order handle takes them, and next
 	// is the offset of the next one.
 	macs secrets.MACs
-	host func(alg uint32, secret string, data, out []byte) error // macs.Host
 	sums []byte
 	next int
 	// buf holds the current row's hashes of binary and JSON columns.
@@ -112,13 +111,12 @@ func Plugin() sdk.Plugin { return New(nil) }
 // New is Plugin for an instance run natively (sdk.NewInstance): macs
 // computes its MACs (secrets.MACs.Host), nil for the module's host.
 func New(macs func(alg uint32, secret string, data, out []byte) error) sdk.Plugin {
-	m := &masker{host: macs}
+	m := &masker{macs: secrets.MACs{Host: macs}}
 	return sdk.Plugin{Init: m.init, Prepare: m.prepare, Handler: m.handle}
 }
 
 func (m *masker) init(raw []byte) error {
-	*m = masker{host: m.host, tables: make(map[*sdk.Table][]rule)}
-	m.macs.Host = m.host
+	*m = masker{macs: secrets.MACs{Host: m.macs.Host}, tables: make(map[*sdk.Table][]rule)}
 	if err := sdk.DecodeConfig(raw, &m.cfg); err != nil {
 		return err
 	}
