@@ -236,16 +236,35 @@ func (c *caps) envelope(_ context.Context, m api.Module, stack []uint64) {
 // are counted again each call (the transaction's event order depends on
 // them), so a call that did not fit leaves no trace.
 func (c *caps) doEnvelope(m api.Module, ptr, capacity, from, opts uint32) int64 {
+	buf, rc := c.renderEnvelopes(c.env[:0], capacity, from, opts)
+	if cap(buf) > cap(c.env) {
+		c.env = buf[:0]
+	}
+	if rc <= 0 || rc>>32 == 0 {
+		return rc
+	}
+	if !m.Memory().Write(ptr, buf) {
+		return c.fail(wire.ErrnoInvalid, "envelope: buffer out of bounds")
+	}
+	return rc
+}
+
+// renderEnvelopes appends to buf the envelopes of changes from..end of the
+// current batch that fit in capacity bytes, and returns buf and what
+// envelope returns: the count of changes rendered and the bytes written,
+// or the bytes the first one needs when none fits, or an errno. Bytes of
+// buf past those written are scratch.
+func (c *caps) renderEnvelopes(buf []byte, capacity, from, opts uint32) ([]byte, int64) {
 	b := c.batch
 	if b == nil {
-		return c.fail(wire.ErrnoInvalid, "envelope: no batch is being handled")
+		return buf, c.fail(wire.ErrnoInvalid, "envelope: no batch is being handled")
 	}
 	if int64(from) > int64(len(b.Changes)) {
-		return c.fail(wire.ErrnoInvalid, "envelope: change %d of a batch of %d", from, len(b.Changes))
+		return buf, c.fail(wire.ErrnoInvalid, "envelope: change %d of a batch of %d", from, len(b.Changes))
 	}
 	sep, flags := byte(opts), wire.EnvelopeFlags(opts>>8)
 	if !flags.Valid() {
-		return c.fail(wire.ErrnoInvalid, "envelope: unknown options %#x", uint32(flags))
+		return buf, c.fail(wire.ErrnoInvalid, "envelope: unknown options %#x", uint32(flags))
 	}
 	if b != c.envBatch {
 		c.envBatch, c.envNow = b, c.h.now()
@@ -255,26 +274,20 @@ func (c *caps) doEnvelope(m api.Module, ptr, capacity, from, opts uint32) int64 
 	for i := range from {
 		c.enc.Count(&b.Changes[i])
 	}
-	buf := c.env[:0]
 	n := uint32(0)
 	for i := int(from); i < len(b.Changes); i++ {
 		mark := len(buf)
 		buf = c.enc.AppendChange(buf, &b.Changes[i], sep)
 		if uint64(len(buf)) > uint64(capacity) {
 			if n == 0 {
-				c.env = buf
-				return int64(len(buf) - mark)
+				return buf, int64(len(buf) - mark)
 			}
 			buf = buf[:mark]
 			break
 		}
 		n++
 	}
-	c.env = buf
-	if !m.Memory().Write(ptr, buf) {
-		return c.fail(wire.ErrnoInvalid, "envelope: buffer out of bounds")
-	}
-	return int64(n)<<32 | int64(len(buf))
+	return buf, int64(n)<<32 | int64(len(buf))
 }
 
 // groupBatch makes batch index of the group being sent the one envelope
@@ -360,13 +373,26 @@ func (c *caps) fileOpen(_ context.Context, m api.Module, stack []uint64) {
 
 func (c *caps) doFileOpen(m api.Module, ptr, n, flags uint32) int64 {
 	if len(c.grants.Files) == 0 {
-		return c.fail(wire.ErrnoDenied, "files is not granted: add grants = { files = [\"<dir>\"] }")
+		return c.filesDenied()
 	}
 	b, ok := m.Memory().Read(ptr, n)
 	if !ok {
 		return c.fail(wire.ErrnoInvalid, "path out of bounds")
 	}
-	name := string(b)
+	return c.openFile(string(b), flags)
+}
+
+func (c *caps) filesDenied() int64 {
+	return c.fail(wire.ErrnoDenied, "files is not granted: add grants = { files = [\"<dir>\"] }")
+}
+
+// openFile is file_open of the path name: the files capability's calls
+// take and give the host's memory; the imports read and write the
+// guest's around them.
+func (c *caps) openFile(name string, flags uint32) int64 {
+	if len(c.grants.Files) == 0 {
+		return c.filesDenied()
+	}
 	if flags&^wire.OpenTrimToNewline != 0 {
 		return c.fail(wire.ErrnoInvalid, "open %s: unknown flags %#x", name, flags)
 	}
@@ -497,66 +523,76 @@ func (c *caps) file(fd uint64) (*appendFile, int64) {
 func ret32(stack []uint64, v int64) { stack[0] = uint64(uint32(int32(v))) }
 
 func (c *caps) fileWrite(_ context.Context, m api.Module, stack []uint64) {
-	f, rc := c.file(stack[0])
-	if f == nil {
-		ret32(stack, rc)
-		return
-	}
 	b, ok := m.Memory().Read(uint32(stack[1]), uint32(stack[2]))
 	if !ok {
+		if f, rc := c.file(stack[0]); f == nil {
+			ret32(stack, rc)
+			return
+		}
 		ret32(stack, c.fail(wire.ErrnoInvalid, "buffer out of bounds"))
 		return
 	}
+	ret32(stack, c.writeFile(int32(stack[0]), b))
+}
+
+func (c *caps) writeFile(fd int32, b []byte) int64 {
+	f, rc := c.file(uint64(uint32(fd)))
+	if f == nil {
+		return rc
+	}
 	if _, err := c.floorNow(f); err != nil {
-		ret32(stack, c.fail(wire.ErrnoIO, "write %s: %v", f.show, err))
-		return
+		return c.fail(wire.ErrnoIO, "write %s: %v", f.show, err)
 	}
 	if _, err := f.f.Write(b); err != nil {
-		ret32(stack, c.fail(wire.ErrnoIO, "write %s: %v", f.show, err))
-		return
+		return c.fail(wire.ErrnoIO, "write %s: %v", f.show, err)
 	}
 	c.writes++
-	ret32(stack, 0)
+	return 0
 }
 
 func (c *caps) fileSync(_ context.Context, _ api.Module, stack []uint64) {
-	f, rc := c.file(stack[0])
+	ret32(stack, c.syncFile(int32(stack[0])))
+}
+
+func (c *caps) syncFile(fd int32) int64 {
+	f, rc := c.file(uint64(uint32(fd)))
 	if f == nil {
-		ret32(stack, rc)
-		return
+		return rc
 	}
 	if err := f.f.Sync(); err != nil {
-		ret32(stack, c.fail(wire.ErrnoIO, "sync %s: %v", f.show, err))
-		return
+		return c.fail(wire.ErrnoIO, "sync %s: %v", f.show, err)
 	}
 	c.syncs++
-	ret32(stack, 0)
+	return 0
 }
 
 func (c *caps) fileSize(_ context.Context, _ api.Module, stack []uint64) {
-	f, rc := c.file(stack[0])
+	stack[0] = uint64(c.sizeFile(int32(stack[0])))
+}
+
+func (c *caps) sizeFile(fd int32) int64 {
+	f, rc := c.file(uint64(uint32(fd)))
 	if f == nil {
-		stack[0] = uint64(rc)
-		return
+		return rc
 	}
 	st, err := f.f.Stat()
 	if err != nil {
-		stack[0] = uint64(c.fail(wire.ErrnoIO, "stat %s: %v", f.show, err))
-		return
+		return c.fail(wire.ErrnoIO, "stat %s: %v", f.show, err)
 	}
-	stack[0] = uint64(st.Size())
+	return st.Size()
 }
 
 func (c *caps) fileTruncate(_ context.Context, _ api.Module, stack []uint64) {
-	f, rc := c.file(stack[0])
+	ret32(stack, c.truncateFile(int32(stack[0]), int64(stack[1])))
+}
+
+func (c *caps) truncateFile(fd int32, size int64) int64 {
+	f, rc := c.file(uint64(uint32(fd)))
 	if f == nil {
-		ret32(stack, rc)
-		return
+		return rc
 	}
-	size := int64(stack[1])
 	if size < 0 {
-		ret32(stack, c.fail(wire.ErrnoInvalid, "truncate %s: negative size", f.show))
-		return
+		return c.fail(wire.ErrnoInvalid, "truncate %s: negative size", f.show)
 	}
 	floor, err := c.floorNow(f)
 	var st os.FileInfo
@@ -564,36 +600,34 @@ func (c *caps) fileTruncate(_ context.Context, _ api.Module, stack []uint64) {
 		st, err = f.f.Stat()
 	}
 	if err != nil {
-		ret32(stack, c.fail(wire.ErrnoIO, "truncate %s: %v", f.show, err))
-		return
+		return c.fail(wire.ErrnoIO, "truncate %s: %v", f.show, err)
 	}
 	switch {
 	case size > st.Size():
-		ret32(stack, c.fail(wire.ErrnoInvalid, "truncate %s to %d bytes: the file has %d; truncation only cuts", f.show, size, st.Size()))
-		return
+		return c.fail(wire.ErrnoInvalid, "truncate %s to %d bytes: the file has %d; truncation only cuts", f.show, size, st.Size())
 	case size < floor:
-		ret32(stack, c.fail(wire.ErrnoDenied, "truncate %s to %d bytes: it held %d before this call; files are append-only, and truncation may only undo what the same call appended", f.show, size, floor))
-		return
+		return c.fail(wire.ErrnoDenied, "truncate %s to %d bytes: it held %d before this call; files are append-only, and truncation may only undo what the same call appended", f.show, size, floor)
 	}
 	if err := f.f.Truncate(size); err != nil {
-		ret32(stack, c.fail(wire.ErrnoIO, "truncate %s: %v", f.show, err))
-		return
+		return c.fail(wire.ErrnoIO, "truncate %s: %v", f.show, err)
 	}
-	ret32(stack, 0)
+	return 0
 }
 
 func (c *caps) fileRotate(_ context.Context, _ api.Module, stack []uint64) {
-	f, rc := c.file(stack[0])
+	ret32(stack, c.rotateFile(int32(stack[0])))
+}
+
+func (c *caps) rotateFile(fd int32) int64 {
+	f, rc := c.file(uint64(uint32(fd)))
 	if f == nil {
-		ret32(stack, rc)
-		return
+		return rc
 	}
 	if err := f.rotate(); err != nil {
-		ret32(stack, c.fail(errnoOf(err), "rotate %s: %v", f.show, err))
-		return
+		return c.fail(errnoOf(err), "rotate %s: %v", f.show, err)
 	}
 	f.floor, f.floorCall = 0, c.call // a new, empty file
-	ret32(stack, 0)
+	return 0
 }
 
 // rotate renames the file aside, syncs the directory and starts a new one.
@@ -618,17 +652,19 @@ func (f *appendFile) rotate() error {
 }
 
 func (c *caps) fileClose(_ context.Context, _ api.Module, stack []uint64) {
-	f, rc := c.file(stack[0])
+	ret32(stack, c.closeFile(int32(stack[0])))
+}
+
+func (c *caps) closeFile(fd int32) int64 {
+	f, rc := c.file(uint64(uint32(fd)))
 	if f == nil {
-		ret32(stack, rc)
-		return
+		return rc
 	}
-	delete(c.files, int32(stack[0]))
+	delete(c.files, fd)
 	if err := f.close(); err != nil {
-		ret32(stack, c.fail(wire.ErrnoIO, "close %s: %v", f.show, err))
-		return
+		return c.fail(wire.ErrnoIO, "close %s: %v", f.show, err)
 	}
-	ret32(stack, 0)
+	return 0
 }
 
 // logWriter turns a guest's WASI stdout or stderr into log lines, keeping

@@ -64,7 +64,7 @@ type Builtin struct {
 // the ABI's messages and gives its replies as the plugin's Wasm module
 // would, without the copies into and out of a linear memory or the cost
 // of running Go compiled to Wasm. It reaches the capabilities NativeHost
-// has, under the same grants. Only the project's own handlers run so: a call cannot be interrupted (the plugin's
+// has, under the same grants. Only the project's own plugins run so: a call cannot be interrupted (the plugin's
 // timeout is not enforced) and its memory is the process's (max_memory
 // does not bound it), which is sound for code shipped and tested with the
 // binary and for nothing else. A panic is a fault, as a trap is: the
@@ -75,6 +75,10 @@ type Native interface {
 	// Handle takes a Batch message and returns the reply, valid until
 	// the next call.
 	Handle(msg []byte) []byte
+	// Send and SendGroup take a sender's Batch and Group messages and
+	// return the reply, valid until the next call.
+	Send(msg []byte) []byte
+	SendGroup(msg []byte) []byte
 	// Close runs the plugin's close and returns the reply.
 	Close() []byte
 }
@@ -88,6 +92,31 @@ type NativeHost interface {
 	// named secret, written back to back into out, which has room for
 	// exactly them (see sdk/secrets.MACs.Host).
 	HMACBatch(alg uint32, secret string, data, out []byte) error
+
+	// The files capability's functions, each as its import (file_open
+	// and the rest), with the same checks: paths inside the granted
+	// directories, truncation no lower than the current call found the
+	// file. Files still open are closed with the instance.
+	FileOpen(path string, flags int) (fd int32, err error)
+	FileWrite(fd int32, b []byte) error
+	FileSync(fd int32) error
+	FileSize(fd int32) (int64, error)
+	FileTruncate(fd int32, size int64) error
+	FileRotate(fd int32) error
+	FileClose(fd int32) error
+
+	// Envelope is envelope: it renders the envelopes of the current
+	// batch's changes from index from on that fit whole in free, and
+	// returns their count and the bytes written, or 0 and the bytes the
+	// first one needs (see sdk/envelope.Encoder.Host).
+	Envelope(free []byte, from int, opts uint32) (changes, written int, err error)
+	// GroupBatch is group_batch: the batch of the group being sent that
+	// Envelope renders from. An index outside the group panics (a fault):
+	// the SDK never passes one.
+	GroupBatch(index int)
+	// Log is log: msg in Puma's log at level, tagged with the task and
+	// plugin.
+	Log(level slog.Level, msg string)
 }
 
 // Options configure a Host.

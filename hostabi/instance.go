@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"runtime/debug"
 	"slices"
 	"strings"
@@ -269,6 +270,10 @@ func (in *instance) nativeCall(ctx context.Context, export string, msg []byte) (
 		rep = in.native.Init(msg)
 	case wire.ExportHandle:
 		rep = in.native.Handle(msg)
+	case wire.ExportSend:
+		rep = in.native.Send(msg)
+	case wire.ExportSendGroup:
+		rep = in.native.SendGroup(msg)
 	case wire.ExportClose:
 		rep = in.native.Close()
 	default:
@@ -291,10 +296,61 @@ func (h nativeHost) HMACBatch(alg uint32, secret string, data, out []byte) error
 		}
 		return out, 0
 	})
-	if rc < 0 {
-		return &capError{Errno: wire.Errno(rc), Msg: h.c.lastErr}
+	return h.errOf(rc)
+}
+
+// errOf turns a capability's return code into a native call's error.
+func (h nativeHost) errOf(rc int64) error {
+	if rc >= 0 {
+		return nil
 	}
-	return nil
+	return &capError{Errno: wire.Errno(rc), Msg: h.c.lastErr}
+}
+
+func (h nativeHost) FileOpen(path string, flags int) (int32, error) {
+	if flags < 0 || int64(flags) > math.MaxUint32 {
+		return 0, h.errOf(h.c.fail(wire.ErrnoInvalid, "open %s: unknown flags %#x", path, flags))
+	}
+	rc := h.c.openFile(path, uint32(flags))
+	return int32(rc), h.errOf(rc)
+}
+
+func (h nativeHost) FileWrite(fd int32, b []byte) error { return h.errOf(h.c.writeFile(fd, b)) }
+
+func (h nativeHost) FileSync(fd int32) error { return h.errOf(h.c.syncFile(fd)) }
+
+func (h nativeHost) FileSize(fd int32) (int64, error) {
+	rc := h.c.sizeFile(fd)
+	return rc, h.errOf(rc)
+}
+
+func (h nativeHost) FileTruncate(fd int32, size int64) error {
+	return h.errOf(h.c.truncateFile(fd, size))
+}
+
+func (h nativeHost) FileRotate(fd int32) error { return h.errOf(h.c.rotateFile(fd)) }
+
+func (h nativeHost) FileClose(fd int32) error { return h.errOf(h.c.closeFile(fd)) }
+
+func (h nativeHost) Envelope(free []byte, from int, opts uint32) (int, int, error) {
+	if from < 0 || int64(from) > math.MaxUint32 {
+		return 0, 0, h.errOf(h.c.fail(wire.ErrnoInvalid, "envelope: change %d", from))
+	}
+	_, rc := h.c.renderEnvelopes(free[:0], uint32(len(free)), uint32(from), opts)
+	if rc < 0 {
+		return 0, 0, h.errOf(rc)
+	}
+	return int(rc >> 32), int(uint32(rc)), nil
+}
+
+func (h nativeHost) GroupBatch(index int) {
+	if index < 0 || int64(index) > math.MaxUint32 || h.c.doGroupBatch(uint32(index)) < 0 {
+		panic(fmt.Sprintf("group_batch %d: %s", index, h.c.lastErr))
+	}
+}
+
+func (h nativeHost) Log(level slog.Level, msg string) {
+	h.c.log.Log(context.Background(), level, msg)
 }
 
 // capError is a capability's refusal of a native instance's call: its

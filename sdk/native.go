@@ -32,17 +32,18 @@ func NativeSend(msg []byte) []byte { return state.send(msg) }
 // returns the reply, valid until the next call.
 func NativeSendGroup(msg []byte) []byte { return state.sendGroup(msg) }
 
-// Instance runs a handler compiled into the host's own process instead of
-// into a Wasm module: Puma runs its built-in handlers this way. It speaks
+// Instance runs a plugin compiled into the host's own process instead of
+// into a Wasm module: Puma runs its built-in plugins this way. It speaks
 // the ABI's messages as the plugin's module would, but keeps its own state
 // and functions, so several run in one process at once; each must be
 // called by one goroutine at a time.
 //
 // What the SDK's package functions know of "the instance" (Role, Task,
 // Name, ReportApplied, the capabilities) is the module's, not an
-// Instance's: a handler running as one uses none of them, and is given
+// Instance's: a plugin running as one uses none of them, and is given
 // the capabilities it needs when it is made (as secrets.MACs.Host gives
-// builtin:mask its MACs). A panic other than a malformed change's reaches
+// builtin:mask its MACs, and files.OpenOn and envelope.Encoder.Host give
+// builtin:jsonl its file and its envelopes). A panic other than a malformed change's reaches
 // the caller, which discards the Instance as it would a trapped module
 // instance.
 type Instance struct{ p plugin }
@@ -60,6 +61,20 @@ func (in *Instance) Init(msg []byte) []byte { return in.p.init(msg) }
 // Handle passes a Batch message to the handler and returns the reply,
 // valid until the next call.
 func (in *Instance) Handle(msg []byte) []byte { return in.p.handle(msg) }
+
+// Send passes a Batch message to the sender and returns the reply, valid
+// until the next call.
+func (in *Instance) Send(msg []byte) []byte { return in.p.send(msg) }
+
+// SendGroup passes a Group message to the sender and returns the reply,
+// valid until the next call.
+func (in *Instance) SendGroup(msg []byte) []byte { return in.p.sendGroup(msg) }
+
+// OnGroupBatch has f told, in place of the host's group_batch function,
+// which batch of a Group message the sender is about to see: a host
+// rendering envelopes from its own copy of the batches then renders that
+// one.
+func (in *Instance) OnGroupBatch(f func(int)) { in.p.onGroupBatch = f }
 
 // Close runs the plugin's Close function, if any, and returns the reply.
 func (in *Instance) Close() []byte { return in.p.close() }

@@ -14,7 +14,11 @@ import (
 type plugin struct {
 	// fn is the plugin's functions: what the module registered, or an
 	// Instance's own.
-	fn      Plugin
+	fn Plugin
+	// onGroupBatch, when set, is told the batch of a group the sender is
+	// on in place of the host's group_batch import (an Instance's).
+	onGroupBatch func(int)
+
 	role    wire.Role
 	task    string
 	name    string
@@ -324,7 +328,11 @@ func (p *plugin) sendGroup(msg []byte) (reply []byte) {
 		}
 		p.batch.group = i
 		if failed == nil {
-			groupBatch(i)
+			if p.onGroupBatch != nil {
+				p.onGroupBatch(i)
+			} else {
+				groupBatch(i)
+			}
 			failed = p.fn.Sender(&p.batch)
 		}
 	}

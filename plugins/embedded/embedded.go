@@ -12,6 +12,7 @@ package embedded
 
 import (
 	_ "embed"
+	"log/slog"
 	"net/url"
 	"path"
 	"path/filepath"
@@ -22,6 +23,7 @@ import (
 	"github.com/pumacdc/puma/hostabi/wire"
 	"github.com/pumacdc/puma/plugins/catalog"
 	"github.com/pumacdc/puma/plugins/filter"
+	"github.com/pumacdc/puma/plugins/jsonl"
 	"github.com/pumacdc/puma/plugins/mask"
 	"github.com/pumacdc/puma/plugins/rename"
 	"github.com/pumacdc/puma/plugins/route"
@@ -67,8 +69,8 @@ func Builtin(name string, config map[string]any, dir string) (hostabi.Builtin, b
 		return hostabi.Builtin{}, false
 	}
 	b := hostabi.Builtin{Wasm: wasm, Select: name, Uses: catalog.Uses(name)}
-	if mk, ok := native[name]; ok {
-		b.Native = nativeHandler(name, mk)
+	if np, ok := native[name]; ok {
+		b.Native = makeNative(name, np)
 	}
 	switch name {
 	case "stdout":
@@ -118,24 +120,35 @@ func Builtin(name string, config map[string]any, dir string) (hostabi.Builtin, b
 	return b, true
 }
 
-// native are the built-in handlers: Puma runs them compiled into the
-// binary (hostabi.Native), the same code as in the module, without the
-// cost of Go compiled to Wasm. mask reaches its secrets through the
+// native are the built-in plugins Puma runs compiled into the binary
+// (hostabi.Native), the same code as in the module, without the cost of
+// Go compiled to Wasm: the handlers, and builtin:jsonl. They reach their
+// capabilities (mask's secrets, jsonl's file and envelopes) through the
 // host's NativeHost.
-var native = map[string]func(hostabi.NativeHost) sdk.Plugin{
-	"filter": func(hostabi.NativeHost) sdk.Plugin { return filter.Plugin() },
-	"mask":   func(h hostabi.NativeHost) sdk.Plugin { return mask.New(h.HMACBatch) },
-	"rename": func(hostabi.NativeHost) sdk.Plugin { return rename.Plugin() },
-	"route":  func(hostabi.NativeHost) sdk.Plugin { return route.Plugin() },
+var native = map[string]nativePlugin{
+	"filter": {wire.RoleHandler, func(hostabi.NativeHost) sdk.Plugin { return filter.Plugin() }},
+	"mask":   {wire.RoleHandler, func(h hostabi.NativeHost) sdk.Plugin { return mask.New(h.HMACBatch) }},
+	"rename": {wire.RoleHandler, func(hostabi.NativeHost) sdk.Plugin { return rename.Plugin() }},
+	"route":  {wire.RoleHandler, func(hostabi.NativeHost) sdk.Plugin { return route.Plugin() }},
+	"jsonl": {wire.RoleSender, func(h hostabi.NativeHost) sdk.Plugin {
+		return jsonl.New(jsonl.Host{Files: h, Envelope: h.Envelope, Log: func(l sdk.Level, msg string) { h.Log(slog.Level(l), msg) }})
+	}},
 }
 
-// nativeHandler makes native instances of the built-in handler name.
-func nativeHandler(name string, mk func(hostabi.NativeHost) sdk.Plugin) func(wire.Role, hostabi.NativeHost) (hostabi.Native, error) {
+type nativePlugin struct {
+	role wire.Role
+	mk   func(hostabi.NativeHost) sdk.Plugin
+}
+
+// makeNative makes native instances of the built-in name.
+func makeNative(name string, np nativePlugin) func(wire.Role, hostabi.NativeHost) (hostabi.Native, error) {
 	return func(role wire.Role, h hostabi.NativeHost) (hostabi.Native, error) {
-		if role != wire.RoleHandler {
-			return nil, catalog.RoleError(name, "handler", role.String())
+		if role != np.role {
+			return nil, catalog.RoleError(name, np.role.String(), role.String())
 		}
-		return sdk.NewInstance(mk(h)), nil
+		in := sdk.NewInstance(np.mk(h))
+		in.OnGroupBatch(h.GroupBatch)
+		return in, nil
 	}
 }
 

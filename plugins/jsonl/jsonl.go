@@ -42,6 +42,7 @@ type config struct {
 }
 
 type sender struct {
+	host Host
 	cfg  config
 	f    *files.File
 	enc  envelope.Encoder
@@ -65,10 +66,26 @@ type sender struct {
 // writeChunk is how many bytes of lines a call gathers before writing them.
 const writeChunk = 256 << 10
 
-var s = sender{start: -1}
+// Host is what the sender reaches outside its own code when Puma runs it
+// compiled into its process (sdk.Instance) rather than as a module: the
+// instance's files capability, envelope rendering and log. The zero Host
+// is the module's imports.
+type Host struct {
+	Files    files.Host
+	Envelope func(free []byte, from int, opts uint32) (changes, written int, err error)
+	Log      func(level sdk.Level, msg string)
+}
 
-// Plugin returns the plugin's functions, for sdk.Register.
-func Plugin() sdk.Plugin {
+// Plugin returns a fresh sender's functions, for sdk.Register.
+func Plugin() sdk.Plugin { return New(Host{}) }
+
+// New returns the functions of a fresh sender reaching h.
+func New(h Host) sdk.Plugin {
+	if h.Log == nil {
+		h.Log = sdk.Log
+	}
+	s := &sender{host: h, start: -1}
+	s.enc.Host = h.Envelope
 	return sdk.Plugin{Init: s.init, Sender: s.send, Flush: s.flush, Close: s.close}
 }
 
@@ -88,7 +105,7 @@ func (s *sender) init(raw []byte) error {
 		return err
 	}
 	s.enc.Markers, s.enc.Flags = s.cfg.Markers, flags
-	f, err := files.Open(s.cfg.Path, files.TrimToNewline)
+	f, err := files.OpenOn(s.host.Files, s.cfg.Path, files.TrimToNewline)
 	if err != nil {
 		return err
 	}
@@ -123,13 +140,13 @@ func (s *sender) send(b *sdk.Batch) error {
 		// appends to the old file.
 		if s.sync && s.unsynced {
 			if err := s.f.Sync(); err != nil {
-				sdk.Log(sdk.LevelWarn, "jsonl: sync before rotating "+s.cfg.Path+": "+err.Error())
+				s.host.Log(sdk.LevelWarn, "jsonl: sync before rotating "+s.cfg.Path+": "+err.Error())
 				return nil
 			}
 			s.unsynced = false
 		}
 		if err := s.f.Rotate(); err != nil {
-			sdk.Log(sdk.LevelWarn, "jsonl: rotate "+s.cfg.Path+": "+err.Error())
+			s.host.Log(sdk.LevelWarn, "jsonl: rotate "+s.cfg.Path+": "+err.Error())
 		} else {
 			s.start = 0 // what the old file held is synced
 		}

@@ -11,6 +11,7 @@ package envelope
 import (
 	"bytes"
 	"fmt"
+	"slices"
 	"strconv"
 	"time"
 
@@ -84,6 +85,14 @@ type Encoder struct {
 	// Now is the clock of the processing time (ts_ms); nil is time.Now.
 	// Inside Wasm the host renders the changes with its own clock.
 	Now func() time.Time
+	// Host, when set, renders the changes as ABI.md's envelope function
+	// does: the envelopes of the batch's changes from index from on that
+	// fit whole in free (its length), with opts the separator byte and,
+	// from bit 8, Flags; it returns how many changes it rendered and the
+	// bytes written, or 0 and the bytes the first one needs. Puma sets
+	// it for its built-in senders compiled into its own process; inside
+	// Wasm the module's import is used when it is nil.
+	Host func(free []byte, from int, opts uint32) (changes, written int, err error)
 
 	buf        []byte
 	now        int64
@@ -144,6 +153,32 @@ func (e *Encoder) startBatch(b *sdk.Batch) {
 		}
 	}
 	e.cur.CopyFrom(&e.start)
+}
+
+// appendHosted has render, the host's envelope function, render the
+// envelopes of b's changes into dst's spare capacity, growing it as
+// needed, and counts them as the host did. It returns how far it got when
+// the host refuses (it cannot, for the batch being handled).
+func (e *Encoder) appendHosted(dst []byte, b *sdk.Batch, sep byte, render func([]byte, int, uint32) (int, int, error)) ([]byte, int, error) {
+	opts := uint32(sep) | uint32(e.Flags)<<8
+	from := 0
+	for from < b.Len() {
+		if cap(dst)-len(dst) < 4096 {
+			dst = slices.Grow(dst, max(4096, cap(dst)))
+		}
+		n, written, err := render(dst[len(dst):cap(dst)], from, opts)
+		if err != nil {
+			return dst, from, err
+		}
+		if n == 0 {
+			dst = slices.Grow(dst, written)
+			continue
+		}
+		dst = dst[:len(dst)+written]
+		e.countRendered(b, from, from+n)
+		from += n
+	}
+	return dst, from, nil
 }
 
 // appendGo appends the envelopes of b's changes from index from on,

@@ -9,11 +9,35 @@
 // package uses the os package directly, relative to the working directory.
 package files
 
+import (
+	"errors"
+
+	"github.com/pumacdc/puma/hostabi/wire"
+	"github.com/pumacdc/puma/sdk/internal/host"
+)
+
 // File is an open append-only file. It is not safe for concurrent use.
 type File struct {
 	h    int32
 	size int64
 	impl impl
+	// host, when set, is the files capability File's calls go to (see
+	// OpenOn).
+	host Host
+}
+
+// Host is the files capability of a plugin instance that Puma runs
+// compiled into its own process (its built-in plugins), in place of the
+// module's imports: the calls of ABI.md's files functions, with the same
+// checks and errors, on the host's memory.
+type Host interface {
+	FileOpen(path string, flags int) (fd int32, err error)
+	FileWrite(fd int32, b []byte) error
+	FileSync(fd int32) error
+	FileSize(fd int32) (int64, error)
+	FileTruncate(fd int32, size int64) error
+	FileRotate(fd int32) error
+	FileClose(fd int32) error
 }
 
 // Open flags.
@@ -25,9 +49,24 @@ const (
 
 // Open opens path for appending, creating it (and its directories within
 // the grant) as needed.
-func Open(path string, flags int) (*File, error) {
-	f := &File{}
-	if err := f.open(path, flags); err != nil {
+func Open(path string, flags int) (*File, error) { return OpenOn(nil, path, flags) }
+
+// OpenOn opens path as Open does, through h; a nil h is the module's own
+// capability, as Open uses.
+func OpenOn(h Host, path string, flags int) (*File, error) {
+	f := &File{host: h}
+	var err error
+	if h == nil {
+		err = f.open(path, flags)
+	} else {
+		if f.h, err = h.FileOpen(path, flags); err != nil {
+			return nil, hostErr("files: open "+path, err)
+		}
+		if f.size, err = h.FileSize(f.h); err != nil {
+			return nil, hostErr("files: size "+path, err)
+		}
+	}
+	if err != nil {
 		return nil, err
 	}
 	return f, nil
@@ -35,3 +74,69 @@ func Open(path string, flags int) (*File, error) {
 
 // Size returns the file's size, counting what was written through f.
 func (f *File) Size() int64 { return f.size }
+
+// Write appends all of b, or fails.
+func (f *File) Write(b []byte) error {
+	if f.host == nil {
+		return f.write(b)
+	}
+	if err := f.host.FileWrite(f.h, b); err != nil {
+		return hostErr("files: write", err)
+	}
+	f.size += int64(len(b))
+	return nil
+}
+
+// Sync makes what was written durable (fsync).
+func (f *File) Sync() error {
+	if f.host == nil {
+		return f.sync()
+	}
+	return hostErr("files: sync", f.host.FileSync(f.h))
+}
+
+// Truncate cuts the file to size, undoing a partial write: Puma refuses
+// to cut below the size the file had when the current call first wrote
+// to it.
+func (f *File) Truncate(size int64) error {
+	if f.host == nil {
+		return f.truncate(size)
+	}
+	if err := f.host.FileTruncate(f.h, size); err != nil {
+		return hostErr("files: truncate", err)
+	}
+	f.size = size
+	return nil
+}
+
+// Rotate renames the file to "<name>.<unix-nanos>" and continues in a new,
+// empty file under the original name.
+func (f *File) Rotate() error {
+	if f.host == nil {
+		return f.rotate()
+	}
+	if err := f.host.FileRotate(f.h); err != nil {
+		return hostErr("files: rotate", err)
+	}
+	f.size = 0
+	return nil
+}
+
+// Close closes the file.
+func (f *File) Close() error {
+	if f.host == nil {
+		return f.close()
+	}
+	return hostErr("files: close", f.host.FileClose(f.h))
+}
+
+// hostErr is a Host's error as the module's import would give it: op,
+// the Errno the error wraps, and its message.
+func hostErr(op string, err error) error {
+	if err == nil {
+		return nil
+	}
+	var errno wire.Errno
+	errors.As(err, &errno)
+	return &host.Error{Op: op, Errno: errno, Msg: err.Error()}
+}

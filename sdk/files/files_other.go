@@ -50,18 +50,15 @@ func (f *File) open(path string, flags int) error {
 	return nil
 }
 
-// Write appends all of b, or fails.
-func (f *File) Write(b []byte) error {
+func (f *File) write(b []byte) error {
 	n, err := f.impl.f.Write(b)
 	f.size += int64(n)
 	return err
 }
 
-// Sync makes what was written durable (fsync).
-func (f *File) Sync() error { return f.impl.f.Sync() }
+func (f *File) sync() error { return f.impl.f.Sync() }
 
-// Truncate cuts the file to size, undoing a partial write.
-func (f *File) Truncate(size int64) error {
+func (f *File) truncate(size int64) error {
 	if err := f.impl.f.Truncate(size); err != nil {
 		return err
 	}
@@ -70,9 +67,7 @@ func (f *File) Truncate(size int64) error {
 	return err
 }
 
-// Rotate renames the file to "<name>.<unix-nanos>" and continues in a new,
-// empty file under the original name.
-func (f *File) Rotate() error {
+func (f *File) rotate() error {
 	if err := f.impl.f.Close(); err != nil {
 		return err
 	}
@@ -82,5 +77,4 @@ func (f *File) Rotate() error {
 	return f.open(f.impl.path, 0)
 }
 
-// Close closes the file.
-func (f *File) Close() error { return f.impl.f.Close() }
+func (f *File) close() error { return f.impl.f.Close() }

@@ -47,8 +47,7 @@ func (f *File) open(path string, flags int) error {
 	return nil
 }
 
-// Write appends all of b, or fails.
-func (f *File) Write(b []byte) error {
+func (f *File) write(b []byte) error {
 	if len(b) == 0 {
 		return nil
 	}
@@ -59,18 +58,14 @@ func (f *File) Write(b []byte) error {
 	return nil
 }
 
-// Sync makes what was written durable (fsync).
-func (f *File) Sync() error {
+func (f *File) sync() error {
 	if rc := fileSync(f.h); rc < 0 {
 		return host.Fail("files: sync", int64(rc))
 	}
 	return nil
 }
 
-// Truncate cuts the file to size, undoing a partial write: the host
-// refuses to cut below the size the file had when the current call
-// first wrote to it.
-func (f *File) Truncate(size int64) error {
+func (f *File) truncate(size int64) error {
 	if rc := fileTruncate(f.h, size); rc < 0 {
 		return host.Fail("files: truncate", int64(rc))
 	}
@@ -78,9 +73,7 @@ func (f *File) Truncate(size int64) error {
 	return nil
 }
 
-// Rotate renames the file to "<name>.<unix-nanos>" and continues in a new,
-// empty file under the original name.
-func (f *File) Rotate() error {
+func (f *File) rotate() error {
 	if rc := fileRotate(f.h); rc < 0 {
 		return host.Fail("files: rotate", int64(rc))
 	}
@@ -88,8 +81,7 @@ func (f *File) Rotate() error {
 	return nil
 }
 
-// Close closes the file.
-func (f *File) Close() error {
+func (f *File) close() error {
 	if rc := fileClose(f.h); rc < 0 {
 		return host.Fail("files: close", int64(rc))
 	}
