@@ -132,7 +132,7 @@ func Variants() []Variant {
 		{Name: "filter-kafka", Label: "puma → filter → kafka (Wasm kafka, exactly once)", Broker: "kafka", Engine: wasmVariant(wasmFilterBroker("kafka"))},
 		{Name: "filter-mask-jsonl", Label: "puma → filter + mask → jsonl (all native, no fsync)", Filtered: true,
 			Engine: wasmVariant(wasmFilterMask(false))},
-		{Name: "filter-mask-jsonl-http", Label: "puma → filter + mask → jsonl + http (native handlers and jsonl, Wasm http, no fsync)", Filtered: true, Sink: checkMasked,
+		{Name: "filter-mask-jsonl-http", Label: "puma → filter + mask → jsonl + http (all native, no fsync)", Filtered: true, Sink: checkMasked,
 			Engine: wasmVariant(wasmFilterMask(true))},
 	}
 }

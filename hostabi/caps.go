@@ -38,6 +38,9 @@ type caps struct {
 	// call counts the calls into the instance (instance.call), so that
 	// a file knows which call its truncation floor belongs to.
 	call uint64
+	// nativeCtx is the context of a native instance's current call, for
+	// the capabilities that take one (a Wasm call passes its own).
+	nativeCtx context.Context
 	// http, kv: the plugin's, shared by its instances; nil when not
 	// granted. httpResp is the last response, for http_response.
 	http     *httpClient

@@ -110,6 +110,9 @@ type NativeHost interface {
 	// returns their count and the bytes written, or 0 and the bytes the
 	// first one needs (see sdk/envelope.Encoder.Host).
 	Envelope(free []byte, from int, opts uint32) (changes, written int, err error)
+	// HTTP is http_request and http_response: the request performed
+	// under the http grant, bounded by q's timeout and the plugin's.
+	HTTP(q *wire.HTTPRequest) (*wire.HTTPResponse, error)
 	// GroupBatch is group_batch: the batch of the group being sent that
 	// Envelope renders from. An index outside the group panics (a fault):
 	// the SDK never passes one.

@@ -563,12 +563,25 @@ func (c *caps) doHTTPRequest(ctx context.Context, m api.Module, ptr, n uint32) i
 	if err != nil {
 		return c.fail(wire.ErrnoInvalid, "http: malformed request message %v", err)
 	}
-	r, errno, err := c.http.do(ctx, &q)
-	if err != nil {
-		return c.fail(errno, "http: %v", err)
+	r, rc := c.httpDo(ctx, &q)
+	if r == nil {
+		return rc
 	}
 	c.httpResp = wire.AppendHTTPResponse(c.httpResp, r)
 	return int64(len(c.httpResp))
+}
+
+// httpDo is http_request of q on the host's memory: the response, or nil
+// and the errno.
+func (c *caps) httpDo(ctx context.Context, q *wire.HTTPRequest) (*wire.HTTPResponse, int64) {
+	if c.http == nil {
+		return nil, c.fail(wire.ErrnoDenied, "http is not granted: add %s", grantHint(wire.CapHTTP))
+	}
+	r, errno, err := c.http.do(ctx, q)
+	if err != nil {
+		return nil, c.fail(errno, "http: %v", err)
+	}
+	return r, 0
 }
 
 func (c *caps) httpResponse(_ context.Context, m api.Module, stack []uint64) {

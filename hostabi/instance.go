@@ -260,6 +260,12 @@ func (in *instance) nativeCall(ctx context.Context, export string, msg []byte) (
 		in.p.log.Warn("plugin call running past its timeout; a native built-in is not interrupted", "in", export, "timeout", t)
 	})
 	defer late.Stop()
+	// What the call waits on that can be interrupted (an HTTP request)
+	// is bounded by the plugin's timeout.
+	cctx, cancel := context.WithTimeout(ctx, t)
+	defer cancel()
+	in.caps.nativeCtx = cctx
+	defer func() { in.caps.nativeCtx = nil }()
 	defer func() {
 		if v := recover(); v != nil {
 			rep, err = nil, &nativePanic{value: v, stack: debug.Stack()}
@@ -341,6 +347,18 @@ func (h nativeHost) Envelope(free []byte, from int, opts uint32) (int, int, erro
 		return 0, 0, h.errOf(rc)
 	}
 	return int(rc >> 32), int(uint32(rc)), nil
+}
+
+func (h nativeHost) HTTP(q *wire.HTTPRequest) (*wire.HTTPResponse, error) {
+	ctx := h.c.nativeCtx
+	if ctx == nil {
+		ctx = context.Background()
+	}
+	r, rc := h.c.httpDo(ctx, q)
+	if r == nil {
+		return nil, h.errOf(rc)
+	}
+	return r, nil
 }
 
 func (h nativeHost) GroupBatch(index int) {

@@ -23,6 +23,7 @@ import (
 	"github.com/pumacdc/puma/hostabi/wire"
 	"github.com/pumacdc/puma/plugins/catalog"
 	"github.com/pumacdc/puma/plugins/filter"
+	"github.com/pumacdc/puma/plugins/http"
 	"github.com/pumacdc/puma/plugins/jsonl"
 	"github.com/pumacdc/puma/plugins/mask"
 	"github.com/pumacdc/puma/plugins/rename"
@@ -122,14 +123,17 @@ func Builtin(name string, config map[string]any, dir string) (hostabi.Builtin, b
 
 // native are the built-in plugins Puma runs compiled into the binary
 // (hostabi.Native), the same code as in the module, without the cost of
-// Go compiled to Wasm: the handlers, and builtin:jsonl. They reach their
-// capabilities (mask's secrets, jsonl's file and envelopes) through the
+// Go compiled to Wasm: the handlers, builtin:http and builtin:jsonl. They
+// reach their capabilities (secrets, HTTP, files, envelopes) through the
 // host's NativeHost.
 var native = map[string]nativePlugin{
 	"filter": {wire.RoleHandler, func(hostabi.NativeHost) sdk.Plugin { return filter.Plugin() }},
 	"mask":   {wire.RoleHandler, func(h hostabi.NativeHost) sdk.Plugin { return mask.New(h.HMACBatch) }},
 	"rename": {wire.RoleHandler, func(hostabi.NativeHost) sdk.Plugin { return rename.Plugin() }},
 	"route":  {wire.RoleHandler, func(hostabi.NativeHost) sdk.Plugin { return route.Plugin() }},
+	"http": {wire.RoleSender, func(h hostabi.NativeHost) sdk.Plugin {
+		return http.New(http.Host{HTTP: h.HTTP, HMACBatch: h.HMACBatch, Envelope: h.Envelope})
+	}},
 	"jsonl": {wire.RoleSender, func(h hostabi.NativeHost) sdk.Plugin {
 		return jsonl.New(jsonl.Host{Files: h, Envelope: h.Envelope, Log: func(l sdk.Level, msg string) { h.Log(slog.Level(l), msg) }})
 	}},

@@ -65,7 +65,6 @@
 package http
 
 import (
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"slices"
@@ -111,6 +110,8 @@ type config struct {
 const defaultMaxBody = 1 << 20
 
 type sender struct {
+	host     Host
+	macs     secrets.MACs
 	cfg      config
 	enc      envelope.Encoder
 	header   []http.Header // fixed headers, sorted
@@ -129,15 +130,28 @@ type sender struct {
 	first, last []byte
 }
 
-var s sender
+// Host is what the sender reaches outside its own code when Puma runs it
+// compiled into its process (sdk.Instance) rather than as a module: the
+// instance's http capability, MACs and envelope rendering. The zero Host
+// is the module's imports.
+type Host struct {
+	HTTP      http.Host
+	HMACBatch func(alg uint32, secret string, data, out []byte) error
+	Envelope  func(free []byte, from int, opts uint32) (changes, written int, err error)
+}
 
-// Plugin returns the plugin's functions, for sdk.Register.
-func Plugin() sdk.Plugin {
+// Plugin returns a fresh sender's functions, for sdk.Register.
+func Plugin() sdk.Plugin { return New(Host{}) }
+
+// New returns the functions of a fresh sender reaching h.
+func New(h Host) sdk.Plugin {
+	s := &sender{host: h}
 	return sdk.Plugin{Init: s.init, Sender: s.send, Flush: s.flush}
 }
 
 func (s *sender) init(raw []byte) error {
-	*s = sender{}
+	*s = sender{host: s.host}
+	s.enc.Host, s.macs.Host = s.host.Envelope, s.host.HMACBatch
 	if err := sdk.DecodeConfig(raw, &s.cfg); err != nil {
 		return err
 	}
@@ -352,13 +366,15 @@ func (s *sender) post(body, key []byte) error {
 		req.Header = append(req.Header, http.Header{Name: s.idem, Value: string(key)})
 	}
 	if h := s.cfg.HMAC; h != nil {
-		mac, err := secrets.HMACSHA256(h.Secret, body)
+		s.macs.Reset()
+		s.macs.Add(body)
+		mac, err := s.macs.HMACSHA256(h.Secret, true)
 		if err != nil {
 			return sdk.Fatal(err)
 		}
-		req.Header = append(req.Header, http.Header{Name: h.Header, Value: *h.Prefix + hex.EncodeToString(mac)})
+		req.Header = append(req.Header, http.Header{Name: h.Header, Value: *h.Prefix + string(mac)})
 	}
-	resp, err := http.Do(req)
+	resp, err := http.DoOn(s.host.HTTP, req)
 	switch {
 	case errors.Is(err, http.ErrDenied), errors.Is(err, http.ErrLimit):
 		return sdk.Fatal(err)

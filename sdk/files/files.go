@@ -9,12 +9,7 @@
 // package uses the os package directly, relative to the working directory.
 package files
 
-import (
-	"errors"
-
-	"github.com/pumacdc/puma/hostabi/wire"
-	"github.com/pumacdc/puma/sdk/internal/host"
-)
+import "github.com/pumacdc/puma/sdk/internal/host"
 
 // File is an open append-only file. It is not safe for concurrent use.
 type File struct {
@@ -60,10 +55,10 @@ func OpenOn(h Host, path string, flags int) (*File, error) {
 		err = f.open(path, flags)
 	} else {
 		if f.h, err = h.FileOpen(path, flags); err != nil {
-			return nil, hostErr("files: open "+path, err)
+			return nil, host.Wrap("files: open "+path, err)
 		}
 		if f.size, err = h.FileSize(f.h); err != nil {
-			return nil, hostErr("files: size "+path, err)
+			return nil, host.Wrap("files: size "+path, err)
 		}
 	}
 	if err != nil {
@@ -81,7 +76,7 @@ func (f *File) Write(b []byte) error {
 		return f.write(b)
 	}
 	if err := f.host.FileWrite(f.h, b); err != nil {
-		return hostErr("files: write", err)
+		return host.Wrap("files: write", err)
 	}
 	f.size += int64(len(b))
 	return nil
@@ -92,7 +87,7 @@ func (f *File) Sync() error {
 	if f.host == nil {
 		return f.sync()
 	}
-	return hostErr("files: sync", f.host.FileSync(f.h))
+	return host.Wrap("files: sync", f.host.FileSync(f.h))
 }
 
 // Truncate cuts the file to size, undoing a partial write: Puma refuses
@@ -103,7 +98,7 @@ func (f *File) Truncate(size int64) error {
 		return f.truncate(size)
 	}
 	if err := f.host.FileTruncate(f.h, size); err != nil {
-		return hostErr("files: truncate", err)
+		return host.Wrap("files: truncate", err)
 	}
 	f.size = size
 	return nil
@@ -116,7 +111,7 @@ func (f *File) Rotate() error {
 		return f.rotate()
 	}
 	if err := f.host.FileRotate(f.h); err != nil {
-		return hostErr("files: rotate", err)
+		return host.Wrap("files: rotate", err)
 	}
 	f.size = 0
 	return nil
@@ -127,16 +122,5 @@ func (f *File) Close() error {
 	if f.host == nil {
 		return f.close()
 	}
-	return hostErr("files: close", f.host.FileClose(f.h))
-}
-
-// hostErr is a Host's error as the module's import would give it: op,
-// the Errno the error wraps, and its message.
-func hostErr(op string, err error) error {
-	if err == nil {
-		return nil
-	}
-	var errno wire.Errno
-	errors.As(err, &errno)
-	return &host.Error{Op: op, Errno: errno, Msg: err.Error()}
+	return host.Wrap("files: close", f.host.FileClose(f.h))
 }

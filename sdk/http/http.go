@@ -27,6 +27,7 @@ import (
 	"time"
 
 	"github.com/pumacdc/puma/hostabi/wire"
+	"github.com/pumacdc/puma/sdk/internal/host"
 )
 
 // Errors a request may wrap (test with errors.Is).
@@ -83,8 +84,19 @@ func (r *Response) Get(name string) string {
 	return ""
 }
 
+// Host is the http capability of a plugin instance that Puma runs
+// compiled into its own process (its built-in plugins), in place of the
+// module's imports: it performs the request as http_request does, under
+// the same grant and checks, and returns the response, valid until the
+// next call.
+type Host func(*wire.HTTPRequest) (*wire.HTTPResponse, error)
+
 // Do performs req.
-func Do(req *Request) (*Response, error) {
+func Do(req *Request) (*Response, error) { return DoOn(nil, req) }
+
+// DoOn performs req as Do does, through h; a nil h is the module's own
+// capability, as Do uses.
+func DoOn(h Host, req *Request) (*Response, error) {
 	if req.Method == "" {
 		return nil, errors.New("http: no method")
 	}
@@ -96,7 +108,13 @@ func Do(req *Request) (*Response, error) {
 	for i, h := range req.Header {
 		q.Header[i] = wire.HTTPHeader{Name: h.Name, Value: h.Value, Secret: h.Secret}
 	}
-	r, err := do(&q)
+	var r *wire.HTTPResponse
+	var err error
+	if h == nil {
+		r, err = do(&q)
+	} else if r, err = h(&q); err != nil {
+		err = host.Wrap("http: "+q.Method+" "+q.URL, err)
+	}
 	if err != nil {
 		return nil, err
 	}

@@ -2,7 +2,11 @@
 // error message of the last failed call.
 package host
 
-import "github.com/pumacdc/puma/hostabi/wire"
+import (
+	"errors"
+
+	"github.com/pumacdc/puma/hostabi/wire"
+)
 
 // Error is a failed host call: its Errno and the host's message.
 type Error struct {
@@ -19,3 +23,15 @@ func (e *Error) Error() string {
 }
 
 func (e *Error) Unwrap() error { return e.Errno }
+
+// Wrap is the error of a capability call Puma made for a plugin it runs
+// compiled into its own process, as the module's import would give it:
+// op, the Errno err wraps, and err's message. A nil err is nil.
+func Wrap(op string, err error) error {
+	if err == nil {
+		return nil
+	}
+	var errno wire.Errno
+	errors.As(err, &errno)
+	return &Error{Op: op, Errno: errno, Msg: err.Error()}
+}
