@@ -254,16 +254,17 @@ func (in *instance) nativeCall(ctx context.Context, export string, msg []byte) (
 		return nil, err
 	}
 	// The call cannot be interrupted; one running past the plugin's
-	// timeout is said in the log, so that a stuck built-in is seen.
+	// timeout is said in the log, so that a stuck built-in is seen. What
+	// it waits on that can be (an HTTP request) ends at that timeout.
 	t := in.p.spec.Timeout
-	late := time.AfterFunc(t, func() {
-		in.p.log.Warn("plugin call running past its timeout; a native built-in is not interrupted", "in", export, "timeout", t)
-	})
-	defer late.Stop()
-	// What the call waits on that can be interrupted (an HTTP request)
-	// is bounded by the plugin's timeout.
 	cctx, cancel := context.WithTimeout(ctx, t)
 	defer cancel()
+	stop := context.AfterFunc(cctx, func() {
+		if errors.Is(cctx.Err(), context.DeadlineExceeded) {
+			in.p.log.Warn("plugin call running past its timeout; a native built-in is not interrupted", "in", export, "timeout", t)
+		}
+	})
+	defer stop()
 	in.caps.nativeCtx = cctx
 	defer func() { in.caps.nativeCtx = nil }()
 	defer func() {
@@ -362,8 +363,11 @@ func (h nativeHost) HTTP(q *wire.HTTPRequest) (*wire.HTTPResponse, error) {
 }
 
 func (h nativeHost) GroupBatch(index int) {
-	if index < 0 || int64(index) > math.MaxUint32 || h.c.doGroupBatch(uint32(index)) < 0 {
-		panic(fmt.Sprintf("group_batch %d: %s", index, h.c.lastErr))
+	if index < 0 || int64(index) > math.MaxUint32 {
+		panic(fmt.Sprintf("group_batch: batch %d", index))
+	}
+	if h.c.doGroupBatch(uint32(index)) < 0 {
+		panic(h.c.lastErr)
 	}
 }
 

@@ -11,8 +11,6 @@ import (
 	"time"
 
 	"github.com/pumacdc/puma/engine"
-	"github.com/pumacdc/puma/hostabi"
-	"github.com/pumacdc/puma/hostabi/hostabitest"
 )
 
 // recorded is a request as the receiver saw it: method, the headers a
@@ -49,15 +47,7 @@ func newReceiver(t *testing.T) *receiver {
 func postAll(t *testing.T, wasm bool, r *receiver, cfg map[string]any, calls [][]*engine.Batch) ([]recorded, []string) {
 	t.Helper()
 	r.got = nil
-	h := hostabitest.NewHost(t, t.TempDir(), hostabi.Options{
-		Secrets: map[string]engine.Secret{"hmac_key": "k3y", "token": "s3cret"},
-		Builtin: func(name string, config map[string]any) (hostabi.Builtin, bool) {
-			b, ok := Builtin(name, config, "")
-			if wasm {
-				b.Native = nil
-			}
-			return b, ok
-		}})
+	h := newHost(t, wasm)
 	ctx := context.Background()
 	sd, err := h.NewSender(ctx, "shop", engine.PluginConfig{Plugin: "builtin:http", Name: "http", Config: cfg,
 		Grants:  map[string]any{"allow_private": true},

@@ -11,8 +11,6 @@ import (
 
 	"github.com/pumacdc/puma/engine"
 	"github.com/pumacdc/puma/engine/position"
-	"github.com/pumacdc/puma/hostabi"
-	"github.com/pumacdc/puma/hostabi/hostabitest"
 )
 
 // jsonlConfigs are builtin:jsonl configurations covering the envelope's
@@ -23,19 +21,6 @@ var jsonlConfigs = map[string]map[string]any{
 		"time": "micros", "binary": "hex", "fsync": false},
 	"schema":   {"path": "out/a.jsonl", "envelope": "with_schema", "markers": true},
 	"rotation": {"path": "out/deep/a.jsonl", "max_bytes": 8192, "markers": true},
-}
-
-// senderHost serves the embedded built-ins with dir as puma.toml's
-// directory, natively or (wasm) all in the embedded module.
-func senderHost(t *testing.T, dir string, wasm bool) *hostabi.Host {
-	return hostabitest.NewHost(t, dir, hostabi.Options{
-		Builtin: func(name string, config map[string]any) (hostabi.Builtin, bool) {
-			b, ok := Builtin(name, config, dir)
-			if wasm {
-				b.Native = nil
-			}
-			return b, ok
-		}})
 }
 
 // splitTx turns bs into a stream of single batches and groups, with some
@@ -71,7 +56,7 @@ func splitTx(bs []*engine.Batch) [][]*engine.Batch {
 // they were rotated, then the current one.
 func sendAll(t *testing.T, dir string, wasm bool, cfg map[string]any, calls [][]*engine.Batch) []string {
 	t.Helper()
-	h := senderHost(t, dir, wasm)
+	h := hostIn(t, dir, wasm)
 	ctx := context.Background()
 	sd, err := h.NewSender(ctx, "shop", engine.PluginConfig{Plugin: "builtin:jsonl", Name: "jsonl", Config: cfg,
 		Timeout: 5 * time.Second, MaxMemory: 64 << 20})
@@ -157,7 +142,7 @@ func TestNativeJSONLFiles(t *testing.T) {
 		if err := os.WriteFile(filepath.Join(dir, "out"), []byte("not a directory"), 0o644); err != nil {
 			t.Fatal(err)
 		}
-		_, err := senderHost(t, dir, wasm).NewSender(context.Background(), "shop", engine.PluginConfig{Plugin: "builtin:jsonl",
+		_, err := hostIn(t, dir, wasm).NewSender(context.Background(), "shop", engine.PluginConfig{Plugin: "builtin:jsonl",
 			Name: "jsonl", Config: cfg, Timeout: 5 * time.Second, MaxMemory: 64 << 20})
 		if err == nil {
 			t.Fatal("a path under a file opened")

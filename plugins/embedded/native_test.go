@@ -139,10 +139,14 @@ func run(t *testing.T, h *hostabi.Host, cfgs []engine.PluginConfig, bs []*engine
 
 // newHost serves the embedded built-ins, natively where they can run so
 // or (wasm) all of them in the embedded module.
-func newHost(t *testing.T, wasm bool) *hostabi.Host {
-	return hostabitest.NewHost(t, t.TempDir(), hostabi.Options{Secrets: map[string]engine.Secret{"salt": "pepper"},
+func newHost(t *testing.T, wasm bool) *hostabi.Host { return hostIn(t, t.TempDir(), wasm) }
+
+// hostIn is newHost with dir as puma.toml's directory.
+func hostIn(t *testing.T, dir string, wasm bool) *hostabi.Host {
+	return hostabitest.NewHost(t, dir, hostabi.Options{
+		Secrets: map[string]engine.Secret{"salt": "pepper", "hmac_key": "k3y", "token": "s3cret"},
 		Builtin: func(name string, config map[string]any) (hostabi.Builtin, bool) {
-			b, ok := Builtin(name, config, "")
+			b, ok := Builtin(name, config, dir)
 			if wasm {
 				b.Native = nil
 			}
