@@ -183,6 +183,14 @@ func (s *probeSender) SendGroup(ctx context.Context, g []*engine.Batch) error {
 	return nil
 }
 
+// Prepare passes on the work the inner sender does ahead of its calls
+// (engine.Preparer), as cmd/puma's pipeline has it done.
+func (s *probeSender) Prepare(b *engine.Batch) {
+	if p, ok := s.inner.(engine.Preparer); ok {
+		p.Prepare(b)
+	}
+}
+
 // Positioned passes on whether the inner sender keeps its own position
 // (engine.PositionedSender), so that the pipeline treats it as cmd/puma's
 // does: whole transactions, skipping what its destination holds.

@@ -266,6 +266,16 @@ func (t timedSender) SendGroup(ctx context.Context, g []*engine.Batch) error {
 	return gs.SendGroup(ctx, g)
 }
 
+// Prepare passes on the work a sender does ahead of its calls
+// (engine.Preparer), counted as the plugin's time as its calls are.
+func (t timedSender) Prepare(b *engine.Batch) {
+	if p, ok := t.Sender.(engine.Preparer); ok {
+		start := time.Now()
+		p.Prepare(b)
+		t.busy.Add(int64(time.Since(start)))
+	}
+}
+
 // allWasm is w with every built-in in the embedded Wasm module: the
 // measure of what running built-ins natively gains.
 func allWasm(w wasmSpec) wasmSpec {

@@ -429,3 +429,49 @@ func TestPositionedSenderGetsWholeTransactions(t *testing.T) {
 		})
 	}
 }
+
+// preparingSink is a groupSink recording the batches it was asked to
+// prepare, and whether each was prepared before the call sending it.
+type preparingSink struct {
+	*groupSink
+	pmu      sync.Mutex
+	prepared []uint64
+	late     []uint64 // sent before they were prepared
+}
+
+func (s *preparingSink) Prepare(b *Batch) {
+	s.pmu.Lock()
+	defer s.pmu.Unlock()
+	s.prepared = append(s.prepared, b.Seq)
+}
+
+func (s *preparingSink) SendGroup(ctx context.Context, g []*Batch) error {
+	s.pmu.Lock()
+	for _, b := range g {
+		if !slices.Contains(s.prepared, b.Seq) {
+			s.late = append(s.late, b.Seq)
+		}
+	}
+	s.pmu.Unlock()
+	return s.groupSink.SendGroup(ctx, g)
+}
+
+// TestGroupPrepare: a sender that prepares (Preparer) is handed every
+// batch queued for it, in order, before the call sending it, while the
+// call before runs.
+func TestGroupPrepare(t *testing.T) {
+	gate := newGroupSink()
+	sink := &preparingSink{groupSink: gate}
+	runGroups(t, groupTask(t, nil), sink, gate, txs(6, 2))
+	calls, _ := gate.got()
+	if want := [][]uint64{{1}, {2, 3, 4, 5, 6, 7}}; !slices.EqualFunc(calls, want, slices.Equal) {
+		t.Fatalf("calls %v, want %v", calls, want)
+	}
+	// Batches 2..7 were prepared while the gate's call was held.
+	if want := []uint64{1, 2, 3, 4, 5, 6, 7}; !slices.Equal(sink.prepared, want) {
+		t.Errorf("prepared %v, want %v", sink.prepared, want)
+	}
+	if len(sink.late) > 0 {
+		t.Errorf("batches %v were sent before they were prepared", sink.late)
+	}
+}

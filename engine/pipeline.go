@@ -56,6 +56,18 @@ type GroupSender interface {
 	SendGroup(ctx context.Context, g []*Batch) error
 }
 
+// Preparer is an optional interface of a GroupSender that can do part of
+// a batch's sending before the call that sends it: the pipeline calls
+// Prepare with each batch it queues for the sender, in batch order, on the
+// goroutine collecting the sender's next group while its call on the
+// group before runs, so that the work moves off the sender's own
+// goroutine onto a core that would otherwise wait. What Prepare makes is
+// a cache the sending may use or ignore: it must not fail, block, or
+// change what is delivered.
+type Preparer interface {
+	Prepare(b *Batch)
+}
+
 // Handler filters or reshapes batches before they reach the senders.
 //
 // Handle is called from a single goroutine, in batch order; a task's
@@ -502,6 +514,7 @@ func (p *pipeline) collect(s *senderStage, out chan<- *group) {
 			openFrom = -1
 		}
 	}
+	prep, _ := s.s.(Preparer)
 	// got takes what a receive from in gave.
 	got := func(b *Batch, ok bool) {
 		if !ok {
@@ -509,6 +522,9 @@ func (p *pipeline) collect(s *senderStage, out chan<- *group) {
 			return
 		}
 		s.taken.Add(1)
+		if prep != nil {
+			prep.Prepare(b)
+		}
 		add(b)
 	}
 	for {

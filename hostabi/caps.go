@@ -78,6 +78,9 @@ type caps struct {
 	enc      engine.Envelopes
 	envBatch *engine.Batch
 	envNow   time.Time
+	// ahead is a sender's envelopes rendered before its call (nil for a
+	// handler).
+	ahead *ahead
 	// group is the group being sent (puma_send_group), whose batches
 	// group_batch makes the current batch.
 	group []*engine.Batch
@@ -269,13 +272,32 @@ func (c *caps) renderEnvelopes(buf []byte, capacity, from, opts uint32) ([]byte,
 	if !flags.Valid() {
 		return buf, c.fail(wire.ErrnoInvalid, "envelope: unknown options %#x", uint32(flags))
 	}
+	var r *rendered
+	if c.ahead != nil {
+		c.ahead.used(opts)
+		if int64(from) < int64(len(b.Changes)) {
+			r = c.ahead.lookup(b, opts, c.envBatch)
+		}
+	}
 	if b != c.envBatch {
 		c.envBatch, c.envNow = b, c.h.now()
+		if r != nil {
+			c.envNow = r.now
+		}
 	}
 	c.enc.Flags = flags
 	c.enc.StartBatch(b, c.envNow)
 	for i := range from {
 		c.enc.Count(&b.Changes[i])
+	}
+	if r != nil {
+		// Rendered ahead: copied, and counted as if rendered here, so that
+		// the batches after it count on from it.
+		buf, n, written := r.serve(buf, capacity, from)
+		for i := range n {
+			c.enc.Count(&b.Changes[int(from)+i])
+		}
+		return buf, int64(n)<<32 | int64(written)
 	}
 	n := uint32(0)
 	for i := int(from); i < len(b.Changes); i++ {

@@ -115,6 +115,7 @@ func (p *plugin) start(ctx context.Context) (*instance, error) {
 	in.enc.StartInit(version, s.Role, s.Task, s.Name, initCfg)
 	if s.Role == wire.RoleSender {
 		in.caps.applied = &p.applied
+		in.caps.ahead = p.ahead
 	}
 	in.caps.initing = true
 	rep, err := in.roundTrip(ctx, wire.ExportInit, in.enc.Message())

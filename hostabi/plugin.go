@@ -32,6 +32,8 @@ type plugin struct {
 	// remote is set when a capability failed to reach its remote end
 	// during the current operation (see unavailable).
 	remote bool
+	// ahead is a sender's envelopes rendered before its calls.
+	ahead *ahead
 }
 
 // unavailable marks err, the failure of an operation of p, as the
@@ -51,6 +53,9 @@ func (p *plugin) unavailable(err error) error {
 
 func (h *Host) newPlugin(ctx context.Context, s Spec) (*plugin, error) {
 	p := &plugin{h: h, spec: s, log: h.log.With("task", s.Task, "plugin", s.Name), secrets: h.secretsNow()}
+	if s.Role == wire.RoleSender {
+		p.ahead = newAhead(s.Task, h.now)
+	}
 	m := s.Module
 	entry := wire.ExportHandle
 	if s.Role == wire.RoleSender {
@@ -346,8 +351,18 @@ func (sd *Sender) Send(ctx context.Context, b *engine.Batch) (err error) {
 	if err != nil {
 		return err
 	}
-	return sd.reply(rep)
+	if err := sd.reply(rep); err != nil {
+		return err
+	}
+	sd.p.ahead.release(b.Seq)
+	return nil
 }
+
+var _ engine.Preparer = (*Sender)(nil)
+
+// Prepare renders b's envelopes ahead of the call sending it, with the
+// options of the sender's last rendering (see ahead).
+func (sd *Sender) Prepare(b *engine.Batch) { sd.p.ahead.prepare(b) }
 
 var _ engine.GroupSender = (*Sender)(nil)
 
@@ -400,6 +415,7 @@ func (sd *Sender) SendGroup(ctx context.Context, g []*engine.Batch) (err error) 
 		}
 		return err
 	}
+	p.ahead.release(send[len(send)-1].Seq)
 	return nil
 }
 

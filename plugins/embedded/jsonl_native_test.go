@@ -56,6 +56,14 @@ func splitTx(bs []*engine.Batch) [][]*engine.Batch {
 // they were rotated, then the current one.
 func sendAll(t *testing.T, dir string, wasm bool, cfg map[string]any, calls [][]*engine.Batch) []string {
 	t.Helper()
+	return sendAhead(t, dir, wasm, cfg, calls, 0)
+}
+
+// sendAhead is sendAll with the batches of the next ahead calls prepared
+// (engine.Preparer) before each call, as the pipeline prepares what it
+// queues for a sender while the sender's call runs.
+func sendAhead(t *testing.T, dir string, wasm bool, cfg map[string]any, calls [][]*engine.Batch, ahead int) []string {
+	t.Helper()
 	h := hostIn(t, dir, wasm)
 	ctx := context.Background()
 	sd, err := h.NewSender(ctx, "shop", engine.PluginConfig{Plugin: "builtin:jsonl", Name: "jsonl", Config: cfg,
@@ -63,7 +71,13 @@ func sendAll(t *testing.T, dir string, wasm bool, cfg map[string]any, calls [][]
 	if err != nil {
 		t.Fatal(err)
 	}
+	prepared := 0
 	for i, g := range calls {
+		for ; prepared < len(calls) && prepared < i+ahead; prepared++ {
+			for _, b := range calls[prepared] {
+				sd.Prepare(b)
+			}
+		}
 		if len(g) == 1 {
 			err = sd.Send(ctx, g[0])
 		} else {
@@ -104,30 +118,41 @@ func TestNativeJSONLMatchesWasm(t *testing.T) {
 	calls := splitTx(batches(5, 80))
 	for name, cfg := range jsonlConfigs {
 		t.Run(name, func(t *testing.T) {
-			native := sendAll(t, t.TempDir(), false, cfg, calls)
 			wasm := sendAll(t, t.TempDir(), true, cfg, calls)
-			if len(native) != len(wasm) {
-				t.Fatalf("natively %d files, in Wasm %d", len(native), len(wasm))
-			}
-			if name == "rotation" && len(native) < 3 {
-				t.Fatalf("%d files: the test does not rotate", len(native))
-			}
-			for i := range native {
-				if native[i] == wasm[i] {
-					continue
-				}
-				n, w := strings.Split(native[i], "\n"), strings.Split(wasm[i], "\n")
-				for j := range min(len(n), len(w)) {
-					if n[j] != w[j] {
-						t.Fatalf("file %d, line %d natively:\n%s\nin Wasm:\n%s", i, j+1, n[j], w[j])
-					}
-				}
-				t.Fatalf("file %d: natively %d lines, in Wasm %d", i, len(n), len(w))
-			}
-			if lines := strings.Count(strings.Join(native, ""), "\n"); lines < 500 {
-				t.Fatalf("%d lines were written: the test compares little", lines)
-			}
+			native := sendAll(t, t.TempDir(), false, cfg, calls)
+			sameFiles(t, name, native, wasm)
+			// Envelopes rendered ahead of the calls are the ones rendered
+			// in them, natively and in Wasm.
+			sameFiles(t, name, sendAhead(t, t.TempDir(), false, cfg, calls, 3), wasm)
+			sameFiles(t, name, sendAhead(t, t.TempDir(), true, cfg, calls, 1), wasm)
 		})
+	}
+}
+
+// sameFiles fails unless the files written natively are, byte for byte,
+// those written in Wasm.
+func sameFiles(t *testing.T, name string, native, wasm []string) {
+	t.Helper()
+	if len(native) != len(wasm) {
+		t.Fatalf("natively %d files, in Wasm %d", len(native), len(wasm))
+	}
+	if name == "rotation" && len(native) < 3 {
+		t.Fatalf("%d files: the test does not rotate", len(native))
+	}
+	for i := range native {
+		if native[i] == wasm[i] {
+			continue
+		}
+		n, w := strings.Split(native[i], "\n"), strings.Split(wasm[i], "\n")
+		for j := range min(len(n), len(w)) {
+			if n[j] != w[j] {
+				t.Fatalf("file %d, line %d natively:\n%s\nin Wasm:\n%s", i, j+1, n[j], w[j])
+			}
+		}
+		t.Fatalf("file %d: natively %d lines, in Wasm %d", i, len(n), len(w))
+	}
+	if lines := strings.Count(strings.Join(native, ""), "\n"); lines < 500 {
+		t.Fatalf("%d lines were written: the test compares little", lines)
 	}
 }
 
