@@ -29,6 +29,10 @@ func (in *instance) encodeBatch(b *engine.Batch) []byte {
 		}
 	}
 	e.StartBatch(b.Seq, b.Begin, wtx, wcm)
+	var proj *projection
+	if in.caps != nil {
+		proj = in.caps.proj
+	}
 	for i := range b.Changes {
 		c := &b.Changes[i]
 		var id uint32
@@ -40,11 +44,21 @@ func (in *instance) encodeBatch(b *engine.Batch) []byte {
 			File: c.File, DB: c.DB, Statement: c.Statement, Route: c.Route, HasRoute: c.Route != "",
 		}
 		e.StartChange(&h, c.Before != nil, c.After != nil)
-		if c.Before != nil {
-			encodeImage(e, c.Before)
-		}
-		if c.After != nil {
-			encodeImage(e, c.After)
+		if proj != nil && c.Table != nil {
+			read := proj.of(c.Table)
+			if c.Before != nil {
+				encodeRead(e, c.Before, read)
+			}
+			if c.After != nil {
+				encodeRead(e, c.After, read)
+			}
+		} else {
+			if c.Before != nil {
+				encodeImage(e, c.Before)
+			}
+			if c.After != nil {
+				encodeImage(e, c.After)
+			}
 		}
 		e.EndChange()
 	}
@@ -65,23 +79,40 @@ func (in *instance) encodeGroup(g []*engine.Batch) []byte {
 func encodeImage(e *wire.Encoder, row []any) {
 	e.StartImage(len(row))
 	for i, v := range row {
-		switch v := v.(type) {
-		case nil:
-			e.Null(i)
-		case int64:
-			e.Int(i, v)
-		case uint64:
-			e.Uint(i, v)
-		case float32:
-			e.Float(i, float64(v))
-		case float64:
-			e.Float(i, v)
-		case string:
-			e.String(i, v)
-		case []byte:
-			e.Bytes(i, v)
-		default:
-			// engine.Absent, or a type no decoder makes: absent.
+		encodeValue(e, i, v)
+	}
+	e.EndImage()
+}
+
+// encodeValue sets column i of the open image to v.
+func encodeValue(e *wire.Encoder, i int, v any) {
+	switch v := v.(type) {
+	case nil:
+		e.Null(i)
+	case int64:
+		e.Int(i, v)
+	case uint64:
+		e.Uint(i, v)
+	case float32:
+		e.Float(i, float64(v))
+	case float64:
+		e.Float(i, v)
+	case string:
+		e.String(i, v)
+	case []byte:
+		e.Bytes(i, v)
+	default:
+		// engine.Absent, or a type no decoder makes: absent.
+	}
+}
+
+// encodeRead writes row with only the columns listed in read (indexes,
+// increasing); the others are absent.
+func encodeRead(e *wire.Encoder, row []any, read []int) {
+	e.StartImage(len(row))
+	for _, i := range read {
+		if i < len(row) {
+			encodeValue(e, i, row[i])
 		}
 	}
 	e.EndImage()

@@ -1,10 +1,12 @@
 package hostabi
 
 import (
+	"strings"
 	"testing"
 
 	"github.com/pumacdc/puma/engine"
 	"github.com/pumacdc/puma/engine/position"
+	"github.com/pumacdc/puma/hostabi/wire"
 )
 
 // TestEncodeBatchAllocs holds the host's ABI encoder to its promise: once
@@ -56,4 +58,67 @@ func BenchmarkEncodeBatch(b *testing.B) {
 	ns := float64(b.Elapsed().Nanoseconds()) / float64(b.N*len(batch.Changes))
 	b.ReportMetric(ns, "ns/row")
 	b.ReportMetric(1e9/ns, "rows/s")
+}
+
+// TestEncodeBatchReadColumns: an instance that declared the columns it
+// reads gets those (named regardless of case, and the key columns when
+// asked), the others absent, in both images; one that declared none gets
+// none; an undeclared instance gets every column.
+func TestEncodeBatchReadColumns(t *testing.T) {
+	tb := &engine.Table{DB: "shop", Name: "customers", Version: 1, KeyKind: engine.KeyPrimary, Key: []int{0}, Columns: []engine.Column{
+		{Name: "id", Kind: engine.KindInt}, {Name: "email", Kind: engine.KindString, Charset: "utf8mb4"},
+		{Name: "amount", Kind: engine.KindDecimal}, {Name: "note", Kind: engine.KindString, Charset: "utf8mb4"}}}
+	tx := &engine.Tx{ID: "0-1-7", GTID: "0-1-7", ServerID: 1, File: "bin.000001", Pos: 4}
+	b := &engine.Batch{Seq: 1, Tx: tx, Begin: true, Changes: []engine.Change{{Op: engine.OpUpdate, Table: tb, Seq: 1, Tx: tx, File: tx.File, Pos: 100,
+		Before: []any{int64(1), "old@example.com", "1.00", nil},
+		After:  []any{int64(1), "new@example.com", "2.00", "x"}}}}
+	for _, tt := range []struct {
+		name string
+		proj *projection
+		want string // per column of each image: v value, n NULL, - absent
+	}{
+		{"undeclared", nil, "vvvn vvvv"},
+		{"email, any case", newProjection([]string{"EMAIL"}, false), "-v-- -v--"},
+		{"note and the key", newProjection([]string{"note", "missing"}, true), "v--n v--v"},
+		{"none", newProjection(nil, false), "---- ----"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			in := &instance{ids: map[*engine.Table]uint32{}, byID: map[uint32]*engine.Table{}, caps: &caps{proj: tt.proj}}
+			m, err := wire.ParseBatch(in.encodeBatch(b))
+			if err != nil {
+				t.Fatal(err)
+			}
+			var got []string
+			for {
+				tag, body, at, ok := m.Records.Next()
+				if !ok {
+					break
+				}
+				if tag != wire.RecChange {
+					continue
+				}
+				c, err := wire.ParseChange(body, at)
+				if err != nil {
+					t.Fatal(err)
+				}
+				for _, im := range []wire.Image{c.Before, c.After} {
+					s := ""
+					for i := range im.Len() {
+						switch im.Slot(i) {
+						case wire.SlotAbsent:
+							s += "-"
+						case wire.SlotNull:
+							s += "n"
+						default:
+							s += "v"
+						}
+					}
+					got = append(got, s)
+				}
+			}
+			if g := strings.Join(got, " "); g != tt.want {
+				t.Errorf("images %q, want %q", g, tt.want)
+			}
+		})
+	}
 }

@@ -81,6 +81,9 @@ type caps struct {
 	// ahead is a sender's envelopes rendered before its call (nil for a
 	// handler).
 	ahead *ahead
+	// proj is the columns a native instance declared it reads (nil:
+	// every column).
+	proj *projection
 	// group is the group being sent (puma_send_group), whose batches
 	// group_batch makes the current batch.
 	group []*engine.Batch

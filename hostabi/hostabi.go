@@ -120,6 +120,14 @@ type NativeHost interface {
 	// Log is log: msg in Puma's log at level, tagged with the task and
 	// plugin.
 	Log(level slog.Level, msg string)
+	// ReadColumns declares, during Init, that the instance reads from
+	// row images only the columns named (and, with keys, each table's
+	// key columns): the host then leaves the others absent from the
+	// batches it passes it, and encodes only what is read. A handler
+	// declaring it must keep or drop changes, never replace them (a
+	// replaced row would lose what it was not given). Without it the
+	// instance gets every column. Called outside Init it fails.
+	ReadColumns(names []string, keys bool) error
 }
 
 // Options configure a Host.

@@ -297,6 +297,14 @@ func (in *instance) nativeCall(ctx context.Context, export string, msg []byte) (
 // slices of the host's memory instead of guest pointers.
 type nativeHost struct{ c *caps }
 
+func (h nativeHost) ReadColumns(names []string, keys bool) error {
+	if !h.c.initing {
+		return h.errOf(h.c.fail(wire.ErrnoDenied, "read_columns: only Init declares the columns read"))
+	}
+	h.c.proj = newProjection(names, keys)
+	return nil
+}
+
 func (h nativeHost) HMACBatch(alg uint32, secret string, data, out []byte) error {
 	rc := h.c.macBatch(alg, []byte(secret), data, func(n int, need uint32) ([]byte, int64) {
 		if int(need) != len(out) {

@@ -127,15 +127,16 @@ func Builtin(name string, config map[string]any, dir string) (hostabi.Builtin, b
 // reach their capabilities (secrets, HTTP, files, envelopes) through the
 // host's NativeHost.
 var native = map[string]nativePlugin{
-	"filter": {wire.RoleHandler, func(hostabi.NativeHost) sdk.Plugin { return filter.Plugin() }},
+	"filter": {wire.RoleHandler, func(h hostabi.NativeHost) sdk.Plugin { return filter.New(h.ReadColumns) }},
 	"mask":   {wire.RoleHandler, func(h hostabi.NativeHost) sdk.Plugin { return mask.New(h.HMACBatch) }},
 	"rename": {wire.RoleHandler, func(hostabi.NativeHost) sdk.Plugin { return rename.Plugin() }},
 	"route":  {wire.RoleHandler, func(hostabi.NativeHost) sdk.Plugin { return route.Plugin() }},
 	"http": {wire.RoleSender, func(h hostabi.NativeHost) sdk.Plugin {
-		return http.New(http.Host{HTTP: h.HTTP, HMACBatch: h.HMACBatch, Envelope: h.Envelope})
+		return http.New(http.Host{HTTP: h.HTTP, HMACBatch: h.HMACBatch, Envelope: h.Envelope, ReadColumns: h.ReadColumns})
 	}},
 	"jsonl": {wire.RoleSender, func(h hostabi.NativeHost) sdk.Plugin {
-		return jsonl.New(jsonl.Host{Files: h, Envelope: h.Envelope, Log: func(l sdk.Level, msg string) { h.Log(slog.Level(l), msg) }})
+		return jsonl.New(jsonl.Host{Files: h, Envelope: h.Envelope, ReadColumns: h.ReadColumns,
+			Log: func(l sdk.Level, msg string) { h.Log(slog.Level(l), msg) }})
 	}},
 }
 

@@ -21,6 +21,9 @@ var jsonlConfigs = map[string]map[string]any{
 		"time": "micros", "binary": "hex", "fsync": false},
 	"schema":   {"path": "out/a.jsonl", "envelope": "with_schema", "markers": true},
 	"rotation": {"path": "out/deep/a.jsonl", "max_bytes": 8192, "markers": true},
+	// The END event counts an update of the key twice: the sender reads
+	// the key columns to tell.
+	"key_change": {"path": "out/a.jsonl", "key_change": "delete_create", "markers": true},
 }
 
 // splitTx turns bs into a stream of single batches and groups, with some

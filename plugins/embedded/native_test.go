@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -250,27 +251,35 @@ func panicky(wire.Role, hostabi.NativeHost) (hostabi.Native, error) {
 	return sdk.NewInstance(p), nil
 }
 
-// A native plugin's panic is a fault: the batch fails as on a trap, the
-// instance is discarded, and the next batch runs on a fresh one.
-func TestNativePanic(t *testing.T) {
+// nativeHandler starts builtin:filter's handler with mk making its native
+// instances in place of the filter's.
+func nativeHandler(t *testing.T, mk func(wire.Role, hostabi.NativeHost) (hostabi.Native, error)) *hostabi.Handler {
+	t.Helper()
 	h := hostabitest.NewHost(t, t.TempDir(), hostabi.Options{Builtin: func(name string, config map[string]any) (hostabi.Builtin, bool) {
 		b, ok := Builtin("filter", config, "")
-		b.Native = panicky
+		b.Native = mk
 		return b, ok
 	}})
-	ctx := context.Background()
-	hd, err := h.NewHandler(ctx, "shop", handler("filter", nil))
+	hd, err := h.NewHandler(context.Background(), "shop", handler("filter", nil))
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer hd.Close()
+	t.Cleanup(func() { hd.Close() })
+	return hd
+}
+
+// A native plugin's panic is a fault: the batch fails as on a trap, the
+// instance is discarded, and the next batch runs on a fresh one.
+func TestNativePanic(t *testing.T) {
+	hd := nativeHandler(t, panicky)
+	ctx := context.Background()
 	mk := func(id int64) *engine.Batch {
 		tx := &engine.Tx{ID: "0-1-1", ServerID: 1}
 		return &engine.Batch{Seq: 1, Tx: tx, Begin: true, Changes: []engine.Change{
 			{Op: engine.OpInsert, Table: orders, Tx: tx, Seq: 1, After: []any{id, nil, "live", nil, "2026-12-01 00:00:00", nil}},
 		}}
 	}
-	_, err = hd.Handle(ctx, mk(13))
+	_, err := hd.Handle(ctx, mk(13))
 	var e *hostabi.Error
 	if !errors.As(err, &e) || !errors.Is(e.Fault, hostabi.ErrTrap) || !strings.Contains(err.Error(), "panic in puma_handle: assignment to entry in nil map") {
 		t.Fatalf("a panicking handler: %v", err)
@@ -328,4 +337,38 @@ func (l lockedWriter) Write(p []byte) (int, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.w.Write(p)
+}
+
+// A native instance declares the columns it reads in Init only: later,
+// ReadColumns fails and the instance goes on getting what it declared.
+func TestNativeReadColumnsInInit(t *testing.T) {
+	var late error
+	var seen []string
+	mk := func(_ wire.Role, nh hostabi.NativeHost) (hostabi.Native, error) {
+		p := sdk.Plugin{
+			Init: func([]byte) error { return nh.ReadColumns([]string{"ID"}, false) },
+			Handler: func(r *sdk.Row) sdk.Verdict {
+				late = nh.ReadColumns(nil, false)
+				a := r.After()
+				seen = append(seen, fmt.Sprint(a.Has("id"), a.Has("status")))
+				return sdk.Keep()
+			}}
+		return sdk.NewInstance(p), nil
+	}
+	hd := nativeHandler(t, mk)
+	ctx := context.Background()
+	tx := &engine.Tx{ID: "0-1-1", ServerID: 1}
+	b := &engine.Batch{Seq: 1, Tx: tx, Begin: true, Changes: []engine.Change{
+		{Op: engine.OpInsert, Table: orders, Tx: tx, Seq: 1, After: []any{int64(7), nil, "live", nil, "2026-12-01 00:00:00", nil}},
+	}}
+	out, err := hd.Handle(ctx, b)
+	if err != nil || len(out.Changes) != 1 || out.Changes[0].After[2] != "live" {
+		t.Fatalf("handled: %v, %+v", err, out)
+	}
+	if late == nil || !strings.Contains(late.Error(), "only Init declares the columns read") {
+		t.Errorf("ReadColumns outside Init: %v", late)
+	}
+	if want := []string{"true false"}; !slices.Equal(seen, want) {
+		t.Errorf("the handler saw id, status present: %v, want %v", seen, want)
+	}
 }

@@ -82,9 +82,25 @@ var noTable = new(sdk.Table)
 
 // Plugin returns the functions of a new instance of the plugin, for
 // sdk.Register or sdk.NewInstance: each call's have their own state.
-func Plugin() sdk.Plugin {
+func Plugin() sdk.Plugin { return New(nil) }
+
+// New is Plugin for an instance Puma runs compiled into its process:
+// readColumns, when not nil, is told in Init which columns the filter
+// reads (those its where names; none without one), so that the host
+// hands it only those (hostabi.NativeHost.ReadColumns). The filter keeps
+// or drops changes and never rewrites one, so it needs nothing else.
+func New(readColumns func(names []string, keys bool) error) sdk.Plugin {
 	f := new(filter)
-	return sdk.Plugin{Init: f.init, Handler: f.handle}
+	init := f.init
+	if readColumns != nil {
+		init = func(raw []byte) error {
+			if err := f.init(raw); err != nil {
+				return err
+			}
+			return readColumns(columns(f.where, nil), false)
+		}
+	}
+	return sdk.Plugin{Init: init, Handler: f.handle}
 }
 
 func (f *filter) init(raw []byte) error {

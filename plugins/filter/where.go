@@ -36,6 +36,33 @@ func (isNull) node()  {}
 func (cmpExpr) node() {}
 func (inExpr) node()  {}
 
+// columns appends to dst the columns e names, in order, each once.
+func columns(e expr, dst []string) []string {
+	add := func(c string) []string {
+		for _, d := range dst {
+			if d == c {
+				return dst
+			}
+		}
+		return append(dst, c)
+	}
+	switch e := e.(type) {
+	case andExpr:
+		return columns(e.r, columns(e.l, dst))
+	case orExpr:
+		return columns(e.r, columns(e.l, dst))
+	case notExpr:
+		return columns(e.e, dst)
+	case isNull:
+		return add(e.col)
+	case cmpExpr:
+		return add(e.col)
+	case inExpr:
+		return add(e.col)
+	}
+	return dst
+}
+
 // cmpOp is a comparison operator.
 type cmpOp uint8
 

@@ -138,6 +138,10 @@ type Host struct {
 	HTTP      http.Host
 	HMACBatch func(alg uint32, secret string, data, out []byte) error
 	Envelope  func(free []byte, from int, opts uint32) (changes, written int, err error)
+	// ReadColumns, with Envelope, is told in Init that the sender reads
+	// no values itself (the key columns with key_change, to tell a key
+	// changed), so that the host hands it no others.
+	ReadColumns func(names []string, keys bool) error
 }
 
 // Plugin returns a fresh sender's functions, for sdk.Register.
@@ -238,7 +242,10 @@ func (s *sender) init(raw []byte) error {
 			errs = append(errs, fmt.Errorf("config: max_body %d: want 1 to %d bytes (the http capability's limit)", s.maxBody, http.MaxBody))
 		}
 	}
-	return errors.Join(errs...)
+	if len(errs) > 0 {
+		return errors.Join(errs...)
+	}
+	return s.enc.DeclareRead(s.host.ReadColumns)
 }
 
 func sortedKeys[V any](m map[string]V) []string {

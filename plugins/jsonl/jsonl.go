@@ -74,6 +74,10 @@ type Host struct {
 	Files    files.Host
 	Envelope func(free []byte, from int, opts uint32) (changes, written int, err error)
 	Log      func(level sdk.Level, msg string)
+	// ReadColumns, with Envelope, is told in Init that the sender reads
+	// no values itself (the key columns with key_change, to tell a key
+	// changed), so that the host hands it no others.
+	ReadColumns func(names []string, keys bool) error
 }
 
 // Plugin returns a fresh sender's functions, for sdk.Register.
@@ -105,6 +109,9 @@ func (s *sender) init(raw []byte) error {
 		return err
 	}
 	s.enc.Markers, s.enc.Flags = s.cfg.Markers, flags
+	if err := s.enc.DeclareRead(s.host.ReadColumns); err != nil {
+		return err
+	}
 	f, err := files.OpenOn(s.host.Files, s.cfg.Path, files.TrimToNewline)
 	if err != nil {
 		return err

@@ -190,6 +190,18 @@ func (e *Encoder) appendGo(dst []byte, b *sdk.Batch, tx *sdk.Tx, from int, sep b
 	return dst
 }
 
+// DeclareRead tells readColumns (a native instance's
+// hostabi.NativeHost.ReadColumns), when e renders through Host and
+// readColumns is not nil, which values a sender encoding only with e
+// reads itself: none, or with key_change the key columns, which it
+// compares to tell a key changed. Call it once the options are set.
+func (e *Encoder) DeclareRead(readColumns func(names []string, keys bool) error) error {
+	if e.Host == nil || readColumns == nil {
+		return nil
+	}
+	return readColumns(nil, e.Flags&wire.EnvDeleteCreate != 0)
+}
+
 // countRendered advances the counts past changes from..to-1 of b, which
 // the host rendered, as AppendChange would have. It runs for every change
 // inside Wasm, where calls are dear: a run of changes of one table is
