@@ -37,7 +37,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	workloads := fs.String("workloads", "narrow,wide,bigtx,steady", "workloads to run, comma-separated: narrow, wide, bigtx, steady")
 	variants := fs.String("variants", "floor,decode,null,jsonl,jsonl-nofsync,filter-jsonl,filter-jsonl-wasm,filter-jsonl-fsync,filter-mask-jsonl-http,filter-postgres,filter-mariadb,snapshot", "variants to measure, comma-separated: "+variantNames())
 	rows := fs.Int("rows", 0, "rows for narrow and bigtx (wide gets a fifth); 0 keeps 1M, 200k, 1M")
-	repeat := fs.Int("repeat", 3, "runs per variant of each batch workload; the report gives medians")
+	repeat := fs.Int("repeat", 5, "runs per variant of each batch workload; the report gives medians")
 	rate := fs.Int("steady-rate", 5000, "rows/s the steady writer inserts")
 	dur := fs.Duration("steady-duration", 60*time.Second, "how long the steady writer runs, per variant and run")
 	steadyRepeat := fs.Int("steady-repeat", 1, "runs per variant of the steady workload")
